@@ -1,0 +1,268 @@
+/* hasher.c — parallel piece hashing. Jobs are runs of whole pieces handed out by an atomic
+ * counter; a worker streams its run through one chunk buffer, feeding SHA-1 per piece and
+ * SHA-256 per 16 KiB leaf, then folds the leaves into the piece's merkle hash. */
+#include "s3torrent/hasher.h"
+#include "s3torrent/merkle.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK (1u << 20) /* bytes read per call: a multiple of MERKLE_BLOCK */
+#define MAX_THREADS 256
+
+struct run {
+    struct source *src;
+    const struct hasher_opts *opts;
+    struct hasher_result *res;
+    uint64_t pieces_per_job, njobs;
+    atomic_uint_fast64_t next_job;
+    atomic_uint_fast64_t done_bytes;
+    atomic_int failed;
+    pthread_mutex_t lock; /* guards err and progress calls */
+    err_t err;
+    struct timespec last_progress;
+};
+
+struct worker {
+    struct run *run;
+    pthread_t tid;
+};
+
+static void fail(struct run *r, const err_t *e)
+{
+    pthread_mutex_lock(&r->lock);
+    if (!atomic_load(&r->failed)) {
+        r->err = *e;
+        atomic_store(&r->failed, 1);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void report(struct run *r, uint64_t add)
+{
+    uint64_t done = atomic_fetch_add(&r->done_bytes, add) + add;
+    if (r->opts->progress == NULL || pthread_mutex_trylock(&r->lock) != 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double dt = (double)(now.tv_sec - r->last_progress.tv_sec) +
+                (double)(now.tv_nsec - r->last_progress.tv_nsec) / 1e9;
+    if (dt >= 0.1) {
+        r->last_progress = now;
+        r->opts->progress(r->opts->progress_arg, done, r->res->size);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Hashes pieces [first, last) into their slots. */
+static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *chunk,
+                    EVP_MD_CTX *sha1, const EVP_MD *md1, struct merkle *m, uint8_t *leaves,
+                    err_t *err)
+{
+    struct hasher_result *res = r->res;
+    const uint64_t plen = res->piece_length;
+    const uint64_t off = first * plen;
+    const uint64_t end = last * plen < res->size ? last * plen : res->size;
+    const size_t blocks_per_piece = (size_t)(plen / MERKLE_BLOCK); /* v2 only */
+    static const uint8_t zero[32];
+    void *stream = NULL;
+    int rc = r->src->ops->stream_open(r->src, off, end - off, &stream, err);
+    if (rc)
+        return rc;
+
+    uint64_t pos = off, piece = first;
+    uint64_t piece_end = off + plen < end ? off + plen : end;
+    size_t nleaves = 0;
+    if (r->opts->v1)
+        EVP_DigestInit_ex(sha1, md1, NULL);
+    while (pos < end && !atomic_load(&r->failed)) {
+        size_t n = end - pos < CHUNK ? (size_t)(end - pos) : CHUNK;
+        if ((rc = r->src->ops->stream_read(r->src, stream, chunk, n, err)))
+            break;
+        size_t at = 0;
+        while (at < n) {
+            size_t take = (size_t)(piece_end - (pos + at));
+            if (take > n - at)
+                take = n - at;
+            if (r->opts->v1)
+                EVP_DigestUpdate(sha1, chunk + at, take);
+            if (r->opts->v2)
+                for (size_t b = 0; b < take; b += MERKLE_BLOCK) {
+                    size_t bl = take - b < MERKLE_BLOCK ? take - b : MERKLE_BLOCK;
+                    merkle_leaf(m, chunk + at + b, bl, leaves + 32 * nleaves++);
+                }
+            at += take;
+            if (pos + at == piece_end) {
+                if (r->opts->v1) {
+                    EVP_DigestFinal_ex(sha1, res->v1_pieces + 20 * piece, NULL);
+                    EVP_DigestInit_ex(sha1, md1, NULL);
+                }
+                if (r->opts->v2) {
+                    /* a file of one piece has a tree only as wide as its own leaves */
+                    size_t width = res->npieces == 1 ? (size_t)merkle_pow2(nleaves)
+                                                     : blocks_per_piece;
+                    merkle_root(m, leaves, nleaves, width, zero, leaves,
+                                res->v2_layer + 32 * piece);
+                    nleaves = 0;
+                }
+                piece++;
+                piece_end = piece_end + plen < end ? piece_end + plen : end;
+            }
+        }
+        pos += n;
+        report(r, n);
+    }
+    r->src->ops->stream_close(r->src, stream);
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    struct run *r = ((struct worker *)arg)->run;
+    err_t err = {0};
+    uint8_t *chunk = malloc(CHUNK);
+    uint8_t *leaves = malloc(r->opts->v2 ? (r->res->piece_length / MERKLE_BLOCK) * 32 : 32);
+    EVP_MD_CTX *sha1 = EVP_MD_CTX_new();
+    EVP_MD *md1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    struct merkle *m = merkle_new();
+
+    if (chunk == NULL || leaves == NULL || sha1 == NULL || md1 == NULL || m == NULL) {
+        err_set(&err, ENOMEM, "%s: out of memory for hashing", r->src->display);
+        fail(r, &err);
+        goto out;
+    }
+    for (;;) {
+        uint64_t job = atomic_fetch_add(&r->next_job, 1);
+        if (job >= r->njobs || atomic_load(&r->failed))
+            break;
+        uint64_t first = job * r->pieces_per_job;
+        uint64_t last = first + r->pieces_per_job;
+        if (last > r->res->npieces)
+            last = r->res->npieces;
+        if (hash_job(r, first, last, chunk, sha1, md1, m, leaves, &err)) {
+            fail(r, &err);
+            break;
+        }
+    }
+out:
+    merkle_free(m);
+    EVP_MD_free(md1);
+    EVP_MD_CTX_free(sha1);
+    free(leaves);
+    free(chunk);
+    return NULL;
+}
+
+unsigned hasher_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher_result *res,
+               err_t *err)
+{
+    uint64_t plen = opts->piece_length;
+    unsigned nthreads = opts->threads ? opts->threads : hasher_default_threads();
+    struct worker *workers = NULL;
+    struct run r;
+    int rc = 0;
+
+    memset(res, 0, sizeof(*res));
+    if (src->size == 0)
+        return err_set(err, EINVAL, "%s: zero-byte object, nothing to share", src->display);
+    if (plen == 0 || (opts->v2 && (plen < MERKLE_BLOCK || (plen & (plen - 1)) != 0)))
+        return err_set(err, EINVAL, "piece length %llu is not a power of two >= 16 KiB",
+                       (unsigned long long)plen);
+    if (!opts->v1 && !opts->v2)
+        return err_set(err, EINVAL, "no hash requested");
+    if (nthreads > MAX_THREADS)
+        nthreads = MAX_THREADS;
+
+    res->size = src->size;
+    res->piece_length = plen;
+    res->npieces = (src->size + plen - 1) / plen;
+    if (opts->v1 && (res->v1_pieces = calloc(res->npieces, 20)) == NULL)
+        goto nomem;
+    if (opts->v2 && (res->v2_layer = calloc(res->npieces, 32)) == NULL)
+        goto nomem;
+
+    memset(&r, 0, sizeof(r));
+    r.src = src;
+    r.opts = opts;
+    r.res = res;
+    /* a job covers whole pieces and at least the span the source wants per stream */
+    r.pieces_per_job = src->span > plen ? (src->span + plen - 1) / plen : 1;
+    r.njobs = (res->npieces + r.pieces_per_job - 1) / r.pieces_per_job;
+    if (nthreads > r.njobs)
+        nthreads = (unsigned)r.njobs;
+    pthread_mutex_init(&r.lock, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &r.last_progress);
+
+    workers = calloc(nthreads, sizeof(*workers));
+    if (workers == NULL) {
+        pthread_mutex_destroy(&r.lock);
+        goto nomem;
+    }
+    unsigned started = 0;
+    for (unsigned i = 1; i < nthreads; i++) {
+        workers[i].run = &r;
+        if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0)
+            break;
+        started = i;
+    }
+    workers[0].run = &r;
+    worker_main(&workers[0]);
+    for (unsigned i = 1; i <= started; i++)
+        pthread_join(workers[i].tid, NULL);
+    pthread_mutex_destroy(&r.lock);
+    free(workers);
+
+    if (atomic_load(&r.failed)) {
+        rc = r.err.code ? r.err.code : EIO;
+        if (err)
+            *err = r.err;
+        goto fail;
+    }
+    if ((rc = src->ops->finish(src, err)))
+        goto fail;
+    if (opts->v2) {
+        if (res->npieces == 1) {
+            memcpy(res->v2_root, res->v2_layer, 32);
+        } else {
+            struct merkle *m = merkle_new();
+            uint8_t pad[32], *scratch = malloc(res->npieces * 32);
+            if (m == NULL || scratch == NULL) {
+                merkle_free(m);
+                free(scratch);
+                goto nomem;
+            }
+            merkle_pad(m, merkle_log2(plen / MERKLE_BLOCK), pad);
+            merkle_root(m, res->v2_layer, res->npieces, merkle_pow2(res->npieces), pad, scratch,
+                        res->v2_root);
+            merkle_free(m);
+            free(scratch);
+        }
+    }
+    if (opts->progress)
+        opts->progress(opts->progress_arg, res->size, res->size);
+    return 0;
+nomem:
+    rc = err_set(err, ENOMEM, "%s: out of memory for hashing", src->display);
+fail:
+    hasher_result_free(res);
+    return rc;
+}
+
+void hasher_result_free(struct hasher_result *res)
+{
+    free(res->v1_pieces);
+    free(res->v2_layer);
+    res->v1_pieces = res->v2_layer = NULL;
+}

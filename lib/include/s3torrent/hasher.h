@@ -1,0 +1,39 @@
+/* hasher.h — the hashing pipeline: N worker threads pull whole pieces from a byte source and
+ * write each piece's SHA-1 (v1) and merkle piece hash (v2) into its own slot, so the result
+ * never depends on thread count or timing. Memory is one fixed chunk buffer per worker. */
+#ifndef S3TORRENT_HASHER_H
+#define S3TORRENT_HASHER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "s3torrent/err.h"
+#include "s3torrent/source.h"
+
+struct hasher_opts {
+    uint64_t piece_length; /* power of two >= 16 KiB */
+    bool v1, v2;           /* which hashes to compute */
+    unsigned threads;      /* 0: the number of online cores */
+    /* Called from worker threads, one at a time, at most about ten times a second, and once
+     * at the end with done == total. May be NULL. */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+};
+
+struct hasher_result {
+    uint64_t size, piece_length, npieces;
+    uint8_t *v1_pieces; /* 20 * npieces bytes, or NULL without v1 */
+    uint8_t *v2_layer;  /* 32 * npieces bytes of piece hashes, or NULL without v2 */
+    uint8_t v2_root[32];
+};
+
+/* Hashes all of src. Returns 0 or a positive errno with err set; on success the caller frees
+ * res with hasher_result_free. A zero-byte source is EINVAL. */
+int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher_result *res,
+               err_t *err);
+void hasher_result_free(struct hasher_result *res);
+
+/* The number of online cores (at least 1). */
+unsigned hasher_default_threads(void);
+
+#endif

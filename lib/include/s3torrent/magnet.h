@@ -1,0 +1,14 @@
+/* magnet.h — magnet links (BEP 9, BEP 52): btih for v1, btmh for v2, both for hybrids. */
+#ifndef S3TORRENT_MAGNET_H
+#define S3TORRENT_MAGNET_H
+
+#include "s3torrent/metainfo.h"
+
+/* Returns a new magnet URI with xt, dn, tr and ws parameters (caller frees), or NULL when out
+ * of memory. */
+char *magnet_from_metainfo(const struct metainfo *m);
+
+/* Percent-encodes s for a URI query value (RFC 3986 unreserved kept) into b. Returns b->err. */
+int magnet_query_escape(struct buf *b, const char *s);
+
+#endif

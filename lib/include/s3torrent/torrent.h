@@ -1,0 +1,71 @@
+/* torrent.h — the torrent contract of DESIGN §3: (bytes, name, options) -> torrent bytes.
+ * The exact size is computable from the object's size and the options alone. */
+#ifndef S3TORRENT_TORRENT_H
+#define S3TORRENT_TORRENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s3torrent/buf.h"
+#include "s3torrent/err.h"
+#include "s3torrent/hasher.h"
+#include "s3torrent/source.h"
+
+enum torrent_meta { TORRENT_V1 = 1, TORRENT_V2 = 2, TORRENT_HYBRID = 3 }; /* bit 0: v1, bit 1: v2 */
+
+struct torrent_opts {
+    enum torrent_meta meta;
+    uint64_t piece_length;       /* 0: torrent_auto_piece_length */
+    const char *const *trackers; /* each its own tier (BEP 12) */
+    size_t ntrackers;
+    const char *const *webseeds; /* full URLs of the file (BEP 19) */
+    size_t nwebseeds;
+    bool private_;
+    const char *source;     /* NULL: none */
+    const char *comment;    /* NULL: none */
+    const char *created_by; /* NULL: omitted */
+    bool no_date;
+    int64_t creation_date; /* used unless no_date */
+    unsigned threads;      /* hashing threads; 0: all cores */
+    /* progress of hashing, as in struct hasher_opts; may be NULL */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+};
+
+#define TORRENT_MIN_PIECE (16u * 1024)
+#define TORRENT_MAX_PIECE (256u * 1024 * 1024)
+#define TORRENT_MAX_SIZE (64u * 1024 * 1024) /* cap on a .torrent read into memory */
+
+/* The smallest power of two >= 256 KiB giving at most 2048 pieces, capped at 16 MiB. */
+uint64_t torrent_auto_piece_length(uint64_t size);
+
+/* Parses "v1", "v2" or "hybrid". Returns 0 or EINVAL. */
+int torrent_parse_meta(const char *s, enum torrent_meta *out);
+const char *torrent_meta_name(enum torrent_meta m);
+
+/* Checks a torrent name (one path segment). Returns 0 or EINVAL with err set. */
+int torrent_check_name(const char *name, err_t *err);
+
+/* Resolves piece_length (auto when 0) and validates opts for an object of `size` bytes.
+ * Returns the piece length in *plen, 0 or EINVAL with err set. */
+int torrent_resolve(uint64_t size, const struct torrent_opts *opts, uint64_t *plen, err_t *err);
+
+/* Writes the torrent for (name, size, opts) into out. hashes may be NULL to lay out zeros of
+ * the same widths, which is how torrent_size measures. Returns 0 or an errno. */
+int torrent_encode(const char *name, uint64_t size, const struct torrent_opts *opts,
+                   const struct hasher_result *hashes, struct buf *out, err_t *err);
+
+/* The exact byte size of the torrent torrent_encode would write, or 0 on invalid options. */
+uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts *opts);
+
+/* Hashes src and encodes its torrent into out (name NULL: src's name). Returns 0 or an errno;
+ * ih1/ih2 (either may be NULL) receive the v1 SHA-1 and v2 SHA-256 info-hashes. */
+int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
+                   struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err);
+
+/* BASE + key, each segment percent-encoded (RFC 3986 unreserved and '/' kept). The caller frees
+ * the result; NULL when out of memory. */
+char *torrent_webseed_url(const char *base, const char *key);
+
+#endif

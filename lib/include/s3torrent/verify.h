@@ -1,0 +1,24 @@
+/* verify.h — checks data against a loaded torrent, piece by piece (v1 and v2). */
+#ifndef S3TORRENT_VERIFY_H
+#define S3TORRENT_VERIFY_H
+
+#include <stdint.h>
+
+#include "s3torrent/metainfo.h"
+#include "s3torrent/source.h"
+
+#define VERIFY_NO_PIECE UINT64_MAX
+
+struct verify_opts {
+    unsigned threads; /* 0: all cores */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+};
+
+/* Hashes src with m's piece length and compares every piece. Returns 0 when all match,
+ * EBADMSG on a mismatch (err names the first bad piece, also stored in *bad_piece, or
+ * VERIFY_NO_PIECE when only the size or the pieces root differs), or another errno. */
+int verify_source(const struct metainfo *m, struct source *src, const struct verify_opts *opts,
+                  uint64_t *bad_piece, err_t *err);
+
+#endif

@@ -1,0 +1,271 @@
+/* torrent.c — builds torrents exactly as DESIGN §3 fixes them. Every byte but the hashes is
+ * decided by (name, size, options), so the same encoder also measures the size up front. */
+#include "s3torrent/torrent.h"
+#include "s3torrent/bencode.h"
+#include "s3torrent/merkle.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t torrent_auto_piece_length(uint64_t size)
+{
+    uint64_t p = 256u * 1024;
+    while (p < 16u * 1024 * 1024 && (size + p - 1) / p > 2048)
+        p <<= 1;
+    return p;
+}
+
+int torrent_parse_meta(const char *s, enum torrent_meta *out)
+{
+    if (strcmp(s, "v1") == 0)
+        *out = TORRENT_V1;
+    else if (strcmp(s, "v2") == 0)
+        *out = TORRENT_V2;
+    else if (strcmp(s, "hybrid") == 0)
+        *out = TORRENT_HYBRID;
+    else
+        return EINVAL;
+    return 0;
+}
+
+const char *torrent_meta_name(enum torrent_meta m)
+{
+    return m == TORRENT_V1 ? "v1" : m == TORRENT_V2 ? "v2" : "hybrid";
+}
+
+int torrent_check_name(const char *name, err_t *err)
+{
+    size_t n = strlen(name);
+    if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return err_set(err, EINVAL, "invalid torrent name \"%s\"", name);
+    if (n > 255)
+        return err_set(err, EINVAL, "torrent name is %zu bytes, over the limit of 255", n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '/' || c < 0x20 || c == 0x7f)
+            return err_set(err, EINVAL, "torrent name contains '/' or a control character");
+    }
+    return 0;
+}
+
+int torrent_resolve(uint64_t size, const struct torrent_opts *opts, uint64_t *plen, err_t *err)
+{
+    uint64_t p = opts->piece_length ? opts->piece_length : torrent_auto_piece_length(size);
+    if (p < TORRENT_MIN_PIECE || p > TORRENT_MAX_PIECE || (p & (p - 1)) != 0)
+        return err_set(err, EINVAL, "piece length %llu is not a power of two from 16 KiB to 256 MiB",
+                       (unsigned long long)p);
+    if (opts->meta != TORRENT_V1 && opts->meta != TORRENT_V2 && opts->meta != TORRENT_HYBRID)
+        return err_set(err, EINVAL, "unknown meta version");
+    if (size == 0)
+        return err_set(err, EINVAL, "zero-byte object, nothing to share");
+    if (size / MERKLE_BLOCK >= 0x3fffffff)
+        return err_set(err, EFBIG, "object of %llu bytes is too large for a torrent",
+                       (unsigned long long)size);
+    *plen = p;
+    return 0;
+}
+
+/* Appends n bytes of hashes, or n zero bytes when p is NULL. */
+static void put_hashes(struct buf *b, const uint8_t *p, size_t n)
+{
+    static const uint8_t zero[64];
+    if (p != NULL || b->count_only) {
+        buf_put(b, p, n);
+        return;
+    }
+    for (; n > 0; n -= n < sizeof(zero) ? n : sizeof(zero))
+        buf_put(b, zero, n < sizeof(zero) ? n : sizeof(zero));
+}
+
+static void put_key(struct buf *b, const char *k)
+{
+    bencode_put_cstr(b, k);
+}
+
+static int encode(const char *name, uint64_t size, const struct torrent_opts *o,
+                  const struct hasher_result *h, struct buf *b, size_t *info_start,
+                  size_t *info_end, err_t *err)
+{
+    uint64_t plen;
+    int rc;
+    if ((rc = torrent_resolve(size, o, &plen, err)) || (rc = torrent_check_name(name, err)))
+        return rc;
+    uint64_t npieces = (size + plen - 1) / plen;
+    bool v1 = o->meta & TORRENT_V1, v2 = o->meta & TORRENT_V2;
+    if (h != NULL && (h->piece_length != plen || h->npieces != npieces ||
+                      (v1 && h->v1_pieces == NULL) || (v2 && h->v2_layer == NULL)))
+        return err_set(err, EINVAL, "hashes do not match the torrent options");
+    const uint8_t *root = h ? h->v2_root : NULL;
+
+    bencode_begin_dict(b);
+    if (o->ntrackers > 0) {
+        put_key(b, "announce");
+        bencode_put_cstr(b, o->trackers[0]);
+    }
+    if (o->ntrackers > 1) {
+        put_key(b, "announce-list");
+        bencode_begin_list(b);
+        for (size_t i = 0; i < o->ntrackers; i++) {
+            bencode_begin_list(b);
+            bencode_put_cstr(b, o->trackers[i]);
+            bencode_end(b);
+        }
+        bencode_end(b);
+    }
+    if (o->comment) {
+        put_key(b, "comment");
+        bencode_put_cstr(b, o->comment);
+    }
+    if (o->created_by) {
+        put_key(b, "created by");
+        bencode_put_cstr(b, o->created_by);
+    }
+    if (!o->no_date) {
+        put_key(b, "creation date");
+        bencode_put_int(b, o->creation_date);
+    }
+    put_key(b, "info");
+    *info_start = b->len;
+    bencode_begin_dict(b);
+    if (v2) {
+        put_key(b, "file tree");
+        bencode_begin_dict(b);
+        bencode_put_cstr(b, name);
+        bencode_begin_dict(b);
+        put_key(b, "");
+        bencode_begin_dict(b);
+        put_key(b, "length");
+        bencode_put_int(b, (int64_t)size);
+        put_key(b, "pieces root");
+        buf_printf(b, "32:");
+        put_hashes(b, root, 32);
+        bencode_end(b);
+        bencode_end(b);
+        bencode_end(b);
+    }
+    if (v1) {
+        put_key(b, "length");
+        bencode_put_int(b, (int64_t)size);
+    }
+    if (v2) {
+        put_key(b, "meta version");
+        bencode_put_int(b, 2);
+    }
+    put_key(b, "name");
+    bencode_put_cstr(b, name);
+    put_key(b, "piece length");
+    bencode_put_int(b, (int64_t)plen);
+    if (v1) {
+        put_key(b, "pieces");
+        buf_printf(b, "%llu:", (unsigned long long)(npieces * 20));
+        put_hashes(b, h ? h->v1_pieces : NULL, npieces * 20);
+    }
+    if (o->private_) {
+        put_key(b, "private");
+        bencode_put_int(b, 1);
+    }
+    if (o->source) {
+        put_key(b, "source");
+        bencode_put_cstr(b, o->source);
+    }
+    bencode_end(b);
+    *info_end = b->len;
+    if (v2) {
+        put_key(b, "piece layers");
+        bencode_begin_dict(b);
+        if (npieces > 1) {
+            buf_printf(b, "32:");
+            put_hashes(b, root, 32);
+            buf_printf(b, "%llu:", (unsigned long long)(npieces * 32));
+            put_hashes(b, h ? h->v2_layer : NULL, npieces * 32);
+        }
+        bencode_end(b);
+    }
+    if (o->nwebseeds > 0) {
+        put_key(b, "url-list");
+        bencode_begin_list(b);
+        for (size_t i = 0; i < o->nwebseeds; i++)
+            bencode_put_cstr(b, o->webseeds[i]);
+        bencode_end(b);
+    }
+    bencode_end(b);
+    if (b->err)
+        return err_set(err, b->err, "torrent too large to build: %s", strerror(b->err));
+    return 0;
+}
+
+int torrent_encode(const char *name, uint64_t size, const struct torrent_opts *opts,
+                   const struct hasher_result *hashes, struct buf *out, err_t *err)
+{
+    size_t s, e;
+    return encode(name, size, opts, hashes, out, &s, &e, err);
+}
+
+uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts *opts)
+{
+    struct buf b;
+    size_t s, e;
+    buf_init_counter(&b);
+    if (encode(name, size, opts, NULL, &b, &s, &e, NULL) != 0)
+        return 0;
+    return b.len;
+}
+
+int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
+                   struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err)
+{
+    struct hasher_result h;
+    uint64_t plen;
+    size_t s, e;
+    int rc;
+    if (name == NULL)
+        name = src->name;
+    if ((rc = torrent_resolve(src->size, opts, &plen, err)) ||
+        (rc = torrent_check_name(name, err)))
+        return err_prefix(err, "%s", src->display);
+    struct hasher_opts ho = {
+        .piece_length = plen,
+        .v1 = opts->meta & TORRENT_V1,
+        .v2 = opts->meta & TORRENT_V2,
+        .threads = opts->threads,
+        .progress = opts->progress,
+        .progress_arg = opts->progress_arg,
+    };
+    if ((rc = hasher_run(src, &ho, &h, err)))
+        return rc;
+    rc = encode(name, src->size, opts, &h, out, &s, &e, err);
+    hasher_result_free(&h);
+    if (rc)
+        return rc;
+    if (ih1)
+        EVP_Digest(out->data + s, e - s, ih1, NULL, EVP_sha1(), NULL);
+    if (ih2)
+        EVP_Digest(out->data + s, e - s, ih2, NULL, EVP_sha256(), NULL);
+    return 0;
+}
+
+char *torrent_webseed_url(const char *base, const char *key)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t bl = strlen(base), kl = strlen(key);
+    char *u = malloc(bl + 3 * kl + 1), *p;
+    if (u == NULL)
+        return NULL;
+    memcpy(u, base, bl);
+    p = u + bl;
+    for (const unsigned char *k = (const unsigned char *)key; *k; k++) {
+        unsigned char c = *k;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    *p = '\0';
+    return u;
+}

@@ -1,0 +1,188 @@
+/* cli.c — helpers shared by the s3torrent subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cli_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("s3torrent: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    uint64_t mult = 1;
+    if (errno)
+        return EINVAL;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': mult = 1ull << 10; break;
+        case 'm': case 'M': mult = 1ull << 20; break;
+        case 'g': case 'G': mult = 1ull << 30; break;
+        default: return EINVAL;
+        }
+        end++;
+        if (strcmp(end, "") != 0 && strcmp(end, "i") != 0 && strcmp(end, "iB") != 0 &&
+            strcmp(end, "B") != 0)
+            return EINVAL;
+    }
+    if (v > UINT64_MAX / mult)
+        return EINVAL;
+    *out = v * mult;
+    return 0;
+}
+
+int cli_parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return EINVAL;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v == 0 || v > max)
+        return EINVAL;
+    *out = (unsigned)v;
+    return 0;
+}
+
+const char *cli_human(uint64_t n, bool binary, char *out, size_t len)
+{
+    static const char *const si[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    static const char *const iec[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double k = binary ? 1024.0 : 1000.0, v = (double)n;
+    int i = 0;
+    while (v >= k && i < 5) {
+        v /= k;
+        i++;
+    }
+    if (i == 0)
+        snprintf(out, len, "%llu %s", (unsigned long long)n, binary ? iec[0] : si[0]);
+    else
+        snprintf(out, len, v < 100 ? "%.2f %s" : "%.1f %s", v,
+                 binary ? iec[i] : si[i]);
+    return out;
+}
+
+void cli_progress_init(struct cli_progress *p, const char *label)
+{
+    p->enabled = isatty(STDERR_FILENO);
+    p->label = label;
+    clock_gettime(CLOCK_MONOTONIC, &p->start);
+}
+
+void cli_progress_cb(void *arg, uint64_t done, uint64_t total)
+{
+    struct cli_progress *p = arg;
+    struct timespec now;
+    if (!p->enabled || total == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double secs = (double)(now.tv_sec - p->start.tv_sec) +
+                  (double)(now.tv_nsec - p->start.tv_nsec) / 1e9;
+    double rate = secs > 0 ? (double)done / secs : 0;
+    double eta = rate > 0 ? (double)(total - done) / rate : 0;
+    int pct = (int)(100.0 * (double)done / (double)total);
+    int fill = pct * 30 / 100;
+    char bar[31];
+    memset(bar, '#', (size_t)fill);
+    memset(bar + fill, '-', (size_t)(30 - fill));
+    bar[30] = '\0';
+    fprintf(stderr, "\r%s [%s] %3d%%  %7.1f MB/s  ETA %d:%02d ", p->label, bar, pct, rate / 1e6,
+            (int)eta / 60, (int)eta % 60);
+    fflush(stderr);
+}
+
+void cli_progress_end(struct cli_progress *p)
+{
+    if (p->enabled)
+        fputs("\r\033[K", stderr);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int cli_write_output(const char *path, const void *data, size_t len, bool force)
+{
+    if (strcmp(path, "-") == 0) {
+        int rc = write_all(STDOUT_FILENO, data, len);
+        if (rc)
+            cli_error(rc, "writing the torrent to standard output: %s", strerror(rc));
+        return rc;
+    }
+    if (!force && access(path, F_OK) == 0) {
+        cli_error(EEXIST, "%s already exists (use --force to overwrite)", path);
+        return EEXIST;
+    }
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 16);
+    if (tmp == NULL)
+        return cli_error(ENOMEM, "out of memory");
+    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp), rc = 0;
+    if (fd < 0) {
+        rc = errno;
+        cli_error(rc, "cannot create %s: %s", path, strerror(rc));
+        free(tmp);
+        return rc;
+    }
+    fchmod(fd, 0644 & ~umask(umask(0)));
+    if ((rc = write_all(fd, data, len)) != 0 || (fsync(fd) != 0 && (rc = errno))) {
+        cli_error(rc, "writing %s: %s", path, strerror(rc));
+        close(fd);
+        goto fail;
+    }
+    close(fd);
+    if (force) {
+        if (rename(tmp, path) != 0) {
+            rc = errno;
+            cli_error(rc, "cannot write %s: %s", path, strerror(rc));
+            goto fail;
+        }
+    } else {
+        /* link() refuses to replace, so a file that appeared meanwhile is kept */
+        if (link(tmp, path) != 0) {
+            rc = errno;
+            if (rc == EEXIST)
+                cli_error(rc, "%s already exists (use --force to overwrite)", path);
+            else
+                cli_error(rc, "cannot write %s: %s", path, strerror(rc));
+            goto fail;
+        }
+        unlink(tmp);
+    }
+    free(tmp);
+    return 0;
+fail:
+    unlink(tmp);
+    free(tmp);
+    return rc;
+}
