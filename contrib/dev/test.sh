@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test tier on a fresh Debian machine: installs what is missing, builds, then runs the
+# unit tests, the cross-checks against real peers, the sanitizer build and short fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+passed=0
+failed=0
+tier() { # tier NAME COMMAND...: runs one tier and counts it
+  local name=$1
+  shift
+  echo "=== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "--- $name: passed"
+  else
+    failed=$((failed + 1))
+    echo "--- $name: FAILED"
+  fi
+}
+
+contrib/dev/deps.sh
+mkdir -p build-logs
+
+tier "build (release)" contrib/dev/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+tier "unit tests" ctest --test-dir build --output-on-failure
+tier "cross-checks against mktorrent, libtorrent, transmission-show" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py
+
+tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
+tier "command-line errors under ASan+UBSan" \
+  env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py BadInput
+
+tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
+tier "fuzz bencode (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz bencode "$FUZZ_SECONDS"
+tier "fuzz metainfo (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz metainfo "$FUZZ_SECONDS"
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

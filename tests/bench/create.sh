@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Benchmark of `s3torrent create` against mktorrent, transmission-create and libtorrent
+# on one page-cached file, measured against this machine's SHA-1/SHA-256 limits (openssl speed).
+#
+# Usage: tests/bench/create.sh
+#   BENCH_SIZE_MB  size of the test file in MiB (default 2048)
+#   BENCH_DIR      where to make the temporary work dir (default $TMPDIR or /tmp)
+#   S3TORRENT      s3torrent binary to use (default: Release build in $BUILD_DIR)
+#   BUILD_DIR      build dir, relative to the repo root (default build-bench)
+# Needs: cmake, openssl, mktorrent, transmission-cli, python3-libtorrent, GNU time.
+set -euo pipefail
+
+if [[ -n "${S3TORRENT:-}" ]]; then
+    S3TORRENT=$(realpath "$S3TORRENT")
+fi
+cd "$(dirname "$0")/../.."
+
+SIZE_MB=${BENCH_SIZE_MB:-2048}
+SIZE=$((SIZE_MB * 1048576))
+PIECE=1048576
+NPROC=$(nproc)
+PY=/usr/bin/python3 # Debian's python3-libtorrent is only importable by the system python
+
+for cmd in openssl mktorrent transmission-create /usr/bin/time "$PY"; do
+    command -v "$cmd" >/dev/null || { echo "missing: $cmd" >&2; exit 1; }
+done
+"$PY" -c 'import libtorrent' || { echo "missing: python3-libtorrent" >&2; exit 1; }
+
+if [[ -z "${S3TORRENT:-}" ]]; then
+    BUILD_DIR=${BUILD_DIR:-build-bench}
+    echo "building s3torrent (Release) in $BUILD_DIR ..."
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DS3T_TESTS=OFF >/dev/null
+    cmake --build "$BUILD_DIR" -j"$NPROC" >/dev/null
+    S3TORRENT=$(realpath "$BUILD_DIR/tools/s3torrent")
+fi
+
+WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/s3t-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+echo "making a $SIZE_MB MiB file of pseudo-random data in $WORK ..."
+head -c "$SIZE" /dev/zero |
+    openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 >data.bin
+cat data.bin >/dev/null # into the page cache
+
+# calc EXPR: floating-point arithmetic with awk.
+calc() { awk "BEGIN { print $1 }"; }
+
+# sha_rate ALG: bytes/s of ALG over 1 MiB buffers on all cores, from openssl speed.
+# The last line looks like "sha1   3186622.46k" (1000s of bytes per second).
+sha_rate() {
+    local kb
+    kb=$(openssl speed -evp "$1" -multi "$NPROC" -bytes 1048576 -seconds 3 2>/dev/null |
+        awk 'tolower($1) ~ /^(evp|sha)/ && $NF ~ /^[0-9.]+k$/ { v = $NF } END { sub(/k$/, "", v); print v }')
+    [[ -n "$kb" ]] || { echo "cannot parse openssl speed output for $1" >&2; exit 1; }
+    calc "$kb * 1000"
+}
+
+declare -A SECS RSS
+# bench NAME OUT CMD...: run CMD 3 times (removing OUT before each run);
+# SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB.
+bench() {
+    local name=$1 out=$2 t0 t1 t rss best="" peak=0
+    shift 2
+    for _ in 1 2 3; do
+        rm -f "$out"
+        t0=$(date +%s.%N)
+        if ! /usr/bin/time -f '%M' -o rss.txt "$@" >log.txt 2>&1; then
+            echo "$name failed:" >&2
+            cat log.txt >&2
+            exit 1
+        fi
+        t1=$(date +%s.%N)
+        t=$(calc "$t1 - $t0")
+        rss=$(tail -n 1 rss.txt)
+        if [[ -z "$best" ]] || (($(calc "$t < $best"))); then best=$t; fi
+        if ((rss > peak)); then peak=$rss; fi
+    done
+    SECS[$name]=$best
+    RSS[$name]=$peak
+    printf '  %-22s %8.3f s\n' "$name" "$best"
+}
+
+info_hash() { # info_hash KEY FILE: a hash from `s3torrent show --json`
+    "$S3TORRENT" show --json "$2" | sed -n "s/.*\"$1\":\"\([0-9a-f]*\)\".*/\1/p"
+}
+
+LT_CREATE='
+import os, sys, libtorrent as lt
+path, piece, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+fs = lt.file_storage()
+lt.add_files(fs, path)
+ct = lt.create_torrent(fs, piece)  # libtorrent 2.0 default: hybrid (v1 + v2)
+lt.set_piece_hashes(ct, os.path.dirname(path))
+with open(out, "wb") as f:
+    f.write(lt.bencode(ct.generate()))
+'
+
+echo "measuring SHA-1 and SHA-256 throughput on $NPROC cores (openssl speed) ..."
+SHA1_RATE=$(sha_rate sha1)
+SHA256_RATE=$(sha_rate sha256)
+SECS[sha1-limit]=$(calc "$SIZE / $SHA1_RATE")
+SECS[hybrid-limit]=$(calc "$SIZE / $SHA1_RATE + $SIZE / $SHA256_RATE")
+
+echo "timing (best of 3) ..."
+bench s3torrent-v1 out.torrent \
+    "$S3TORRENT" create --no-date --piece-length 1M -o out.torrent --force data.bin
+bench mktorrent mk.torrent \
+    mktorrent -t "$NPROC" -l 20 -o mk.torrent data.bin
+bench transmission-create tc.torrent \
+    transmission-create -s 1024 -o tc.torrent data.bin
+bench s3torrent-hybrid hy.torrent \
+    "$S3TORRENT" create --no-date --piece-length 1M --meta-version hybrid -o hy.torrent --force data.bin
+bench libtorrent-hybrid lt.torrent \
+    "$PY" -c "$LT_CREATE" "$WORK/data.bin" "$PIECE" lt.torrent
+
+echo
+printf '%s MiB file, piece length 1 MiB, %s cores; SHA-1 %.0f MB/s, SHA-256 %.0f MB/s (openssl speed)\n' \
+    "$SIZE_MB" "$NPROC" "$(calc "$SHA1_RATE / 1e6")" "$(calc "$SHA256_RATE / 1e6")"
+echo
+printf '%-22s %9s %9s %9s %12s\n' tool seconds MB/s 'x limit' 'peak RSS MiB'
+row() { # row NAME LIMIT
+    local s=${SECS[$1]} rss=-
+    [[ -n "${RSS[$1]:-}" ]] && rss=$(printf '%.1f' "$(calc "${RSS[$1]} / 1024")")
+    printf '%-22s %9.3f %9.0f %9.2f %12s\n' "$1" "$s" "$(calc "$SIZE / $s / 1e6")" \
+        "$(calc "$s / ${SECS[$2]}")" "$rss"
+}
+row sha1-limit sha1-limit
+row s3torrent-v1 sha1-limit
+row mktorrent sha1-limit
+row transmission-create sha1-limit
+row hybrid-limit hybrid-limit
+row s3torrent-hybrid hybrid-limit
+row libtorrent-hybrid hybrid-limit
+echo
+
+ratio() { printf '%.2f' "$(calc "${SECS[$1]} / ${SECS[$2]}")"; }
+echo "v1: s3torrent / sha1-limit = $(ratio s3torrent-v1 sha1-limit) (target <= 1.10)"
+echo "mktorrent / s3torrent = $(ratio mktorrent s3torrent-v1)"
+echo "transmission-create / s3torrent = $(ratio transmission-create s3torrent-v1)"
+echo "hybrid: s3torrent / (sha1+sha256 limit) = $(ratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
+echo "libtorrent / s3torrent hybrid = $(ratio libtorrent-hybrid s3torrent-hybrid) (target >= 1.9)"
+printf 'peak RSS of s3torrent = %.1f MiB (target < 64)\n' \
+    "$(calc "(${RSS[s3torrent-v1]} > ${RSS[s3torrent-hybrid]} ? ${RSS[s3torrent-v1]} : ${RSS[s3torrent-hybrid]}) / 1024")"
+echo
+
+# Informational: libtorrent's hybrid torrent of the same file should have the same info-hashes.
+if [[ "$(info_hash info_hash hy.torrent) $(info_hash info_hash_v2 hy.torrent)" == \
+    "$(info_hash info_hash lt.torrent) $(info_hash info_hash_v2 lt.torrent)" ]]; then
+    echo "hybrid info-hashes, s3torrent vs libtorrent: same"
+else
+    echo "hybrid info-hashes, s3torrent vs libtorrent: differ (informational)"
+fi
+
+ours=$(info_hash info_hash out.torrent)
+theirs=$(info_hash info_hash mk.torrent)
+if [[ -n "$ours" && "$ours" == "$theirs" ]]; then
+    echo "v1 info-hash, s3torrent vs mktorrent: MATCH ($ours)"
+else
+    echo "v1 info-hash, s3torrent vs mktorrent: MISMATCH (s3torrent '$ours', mktorrent '$theirs')"
+    exit 1
+fi

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target briefly: run.sh BUILD_DIR TARGET SECONDS. The seed corpus is the
+# test vectors (torrents, bencode cases) plus the target's kept regression inputs.
+set -euo pipefail
+build=$1 target=$2 seconds=$3
+here=$(dirname "$0")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/corpus"
+find "$here/../data/torrents" -name '*.torrent' -exec cp {} "$work/corpus/" \;
+grep -v '^#' "$here/../data/bencode/cases.tsv" | cut -f1 | head -40 |
+  awk '{ f = sprintf("%s/corpus/case%02d", "'"$work"'", NR); printf "%s", $0 > f; close(f) }'
+if [ -d "$here/regressions/$target" ]; then
+  cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true
+fi
+"$build/tests/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+  -print_final_stats=1 "$work/corpus" 2>"$work/log" || { tail -50 "$work/log"; exit 1; }
+grep -E "^stat::number_of_executed_units|^Done" "$work/log" | tr '\n' ' '
+echo
