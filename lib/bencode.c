@@ -8,20 +8,19 @@
 #include <string.h>
 
 struct frame {
-    size_t node;       /* index of the open container */
-    bool dict;         /* dicts alternate key and value */
-    bool want_key;     /* dict: the next value is a key */
-    size_t key_start;  /* dict: previous key payload, for the ordering check */
+    size_t node;      /* index of the open container */
+    bool dict;        /* dicts alternate key and value */
+    bool want_key;    /* dict: the next value is a key */
+    size_t key_start; /* dict: previous key payload, for the ordering check */
     size_t key_len;
     bool has_key;
 };
 
-static int push_node(struct bencode_doc *doc, size_t *cap, size_t max_tokens, size_t at,
-                     err_t *err)
+static int push_node(struct bencode_doc *doc, size_t *cap, size_t max_tokens, size_t at, err_t *err)
 {
     if (doc->count >= max_tokens)
-        return err_set(err, E2BIG, "too many bencode values (limit %zu) at offset %zu",
-                       max_tokens, at);
+        return err_set(err, E2BIG, "too many bencode values (limit %zu) at offset %zu", max_tokens,
+                       at);
     if (doc->count == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
         if (ncap > max_tokens)
@@ -130,8 +129,8 @@ int bencode_decode(const uint8_t *buf, size_t len, const struct bencode_limits *
             uint64_t v;
             if (neg)
                 p++;
-            if ((rc = parse_uint(buf, len, &p, 'e', neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX,
-                                 &v, err)))
+            if ((rc = parse_uint(buf, len, &p, 'e', neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX, &v,
+                                 err)))
                 goto out;
             if (neg && v == 0) {
                 rc = err_set(err, EINVAL, "negative zero at offset %zu", pos);
@@ -146,8 +145,9 @@ int bencode_decode(const uint8_t *buf, size_t len, const struct bencode_limits *
             if ((rc = parse_uint(buf, len, &p, ':', UINT64_MAX, &slen, err)))
                 goto out;
             if (slen > len - p) {
-                rc = err_set(err, EINVAL, "string of %" PRIu64 " bytes runs past the end at offset %zu",
-                             slen, pos);
+                rc = err_set(err, EINVAL,
+                             "string of %" PRIu64 " bytes runs past the end at offset %zu", slen,
+                             pos);
                 goto out;
             }
             n->type = BENCODE_STR;

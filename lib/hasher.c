@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK (1u << 20) /* bytes read per call: a multiple of MERKLE_BLOCK */
+#define CHUNK       (1u << 20) /* bytes read per call: a multiple of MERKLE_BLOCK */
 #define MAX_THREADS 256
 
 struct run {
@@ -61,9 +61,8 @@ static void report(struct run *r, uint64_t add)
 }
 
 /* Hashes pieces [first, last) into their slots. */
-static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *chunk,
-                    EVP_MD_CTX *sha1, const EVP_MD *md1, struct merkle *m, uint8_t *leaves,
-                    err_t *err)
+static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *chunk, EVP_MD_CTX *sha1,
+                    const EVP_MD *md1, struct merkle *m, uint8_t *leaves, err_t *err)
 {
     struct hasher_result *res = r->res;
     const uint64_t plen = res->piece_length;
@@ -105,8 +104,8 @@ static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *chunk
                 }
                 if (r->opts->v2) {
                     /* a file of one piece has a tree only as wide as its own leaves */
-                    size_t width = res->npieces == 1 ? (size_t)merkle_pow2(nleaves)
-                                                     : blocks_per_piece;
+                    size_t width =
+                        res->npieces == 1 ? (size_t)merkle_pow2(nleaves) : blocks_per_piece;
                     merkle_root(m, leaves, nleaves, width, zero, leaves,
                                 res->v2_layer + 32 * piece);
                     nleaves = 0;

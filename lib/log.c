@@ -18,7 +18,7 @@ void log_msg(const struct logger *log, int level, const char *fmt, ...)
 
 static void stderr_write(void *arg, int level, const char *line)
 {
-    static const char *const names[] = {"emerg", "alert", "crit", "error",
+    static const char *const names[] = {"emerg",   "alert",  "crit", "error",
                                         "warning", "notice", "info", "debug"};
     fprintf(stderr, "%s: %s: %s\n", (const char *)arg, names[level & 7], line);
 }

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define MAX_PIECE_LENGTH (1u << 29)
-#define MAX_FILES 1000000
+#define MAX_FILES        1000000
 
 /* A C string copy of a bencoded string; NUL bytes become '?' so display stays one line. */
 static char *dup_str(const struct bencode_doc *d, const struct bencode_node *n)
@@ -226,7 +226,8 @@ static int check_layers(struct metainfo *m, err_t *err)
         if (v->type != BENCODE_STR)
             return err_set(err, EINVAL, "piece layer is not a string");
         if (v->slen % 32 != 0)
-            return err_set(err, EINVAL, "piece layer of %zu bytes is not a multiple of 32", v->slen);
+            return err_set(err, EINVAL, "piece layer of %zu bytes is not a multiple of 32",
+                           v->slen);
         k = bencode_sibling(&m->doc, layers, v);
     }
     if ((mk = merkle_new()) == NULL)
@@ -262,8 +263,8 @@ static int check_layers(struct metainfo *m, err_t *err)
         }
         merkle_root(mk, bencode_str(&m->doc, l), np, merkle_pow2(np), pad, scratch, got);
         if (memcmp(got, f->root, 32) != 0)
-            rc = err_set(err, EINVAL, "piece layer of '%s' does not match its pieces root",
-                         f->path);
+            rc =
+                err_set(err, EINVAL, "piece layer of '%s' does not match its pieces root", f->path);
         f->layer = bencode_str(&m->doc, l);
         f->layer_len = l->slen;
     }
@@ -501,8 +502,7 @@ int metainfo_load(const char *path, struct metainfo **out, err_t *err)
         goto out;
     }
     if (st.st_size > TORRENT_MAX_SIZE) {
-        rc = err_set(err, EFBIG, "%s: larger than %u bytes, not a torrent", path,
-                     TORRENT_MAX_SIZE);
+        rc = err_set(err, EFBIG, "%s: larger than %u bytes, not a torrent", path, TORRENT_MAX_SIZE);
         goto out;
     }
     size_t len = 0, cap = (size_t)st.st_size + 1;

@@ -19,8 +19,7 @@ struct file_stream {
     uint64_t off, end;
 };
 
-static int file_stream_open(struct source *s, uint64_t off, uint64_t len, void **stream,
-                            err_t *err)
+static int file_stream_open(struct source *s, uint64_t off, uint64_t len, void **stream, err_t *err)
 {
     struct file_stream *fs = malloc(sizeof(*fs));
     if (fs == NULL)

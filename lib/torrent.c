@@ -54,7 +54,8 @@ int torrent_resolve(uint64_t size, const struct torrent_opts *opts, uint64_t *pl
 {
     uint64_t p = opts->piece_length ? opts->piece_length : torrent_auto_piece_length(size);
     if (p < TORRENT_MIN_PIECE || p > TORRENT_MAX_PIECE || (p & (p - 1)) != 0)
-        return err_set(err, EINVAL, "piece length %llu is not a power of two from 16 KiB to 256 MiB",
+        return err_set(err, EINVAL,
+                       "piece length %llu is not a power of two from 16 KiB to 256 MiB",
                        (unsigned long long)p);
     if (opts->meta != TORRENT_V1 && opts->meta != TORRENT_V2 && opts->meta != TORRENT_HYBRID)
         return err_set(err, EINVAL, "unknown meta version");
@@ -222,8 +223,7 @@ int torrent_create(struct source *src, const char *name, const struct torrent_op
     int rc;
     if (name == NULL)
         name = src->name;
-    if ((rc = torrent_resolve(src->size, opts, &plen, err)) ||
-        (rc = torrent_check_name(name, err)))
+    if ((rc = torrent_resolve(src->size, opts, &plen, err)) || (rc = torrent_check_name(name, err)))
         return err_prefix(err, "%s", src->display);
     struct hasher_opts ho = {
         .piece_length = plen,

@@ -14,9 +14,9 @@ int verify_source(const struct metainfo *m, struct source *src, const struct ver
     if (m->multi)
         return err_set(err, ENOTSUP, "multi-file torrents cannot be verified yet");
     if (m->total_size != src->size)
-        return err_set(err, EBADMSG, "%s: size differs: the torrent says %llu bytes, the data has %llu",
-                       src->display, (unsigned long long)m->total_size,
-                       (unsigned long long)src->size);
+        return err_set(
+            err, EBADMSG, "%s: size differs: the torrent says %llu bytes, the data has %llu",
+            src->display, (unsigned long long)m->total_size, (unsigned long long)src->size);
     struct hasher_opts ho = {
         .piece_length = m->piece_length,
         .v1 = m->v1,
@@ -51,8 +51,7 @@ int verify_source(const struct metainfo *m, struct source *src, const struct ver
     if (first != VERIFY_NO_PIECE) {
         *bad_piece = first;
         return err_set(err, EBADMSG, "%s: piece %llu of %llu does not match the torrent",
-                       src->display, (unsigned long long)first,
-                       (unsigned long long)m->npieces);
+                       src->display, (unsigned long long)first, (unsigned long long)m->npieces);
     }
     if (root_bad)
         return err_set(err, EBADMSG, "%s: pieces root does not match the torrent", src->display);

@@ -33,10 +33,20 @@ int cli_parse_size(const char *s, uint64_t *out)
         return EINVAL;
     if (*end) {
         switch (*end) {
-        case 'k': case 'K': mult = 1ull << 10; break;
-        case 'm': case 'M': mult = 1ull << 20; break;
-        case 'g': case 'G': mult = 1ull << 30; break;
-        default: return EINVAL;
+        case 'k':
+        case 'K':
+            mult = 1ull << 10;
+            break;
+        case 'm':
+        case 'M':
+            mult = 1ull << 20;
+            break;
+        case 'g':
+        case 'G':
+            mult = 1ull << 30;
+            break;
+        default:
+            return EINVAL;
         }
         end++;
         if (strcmp(end, "") != 0 && strcmp(end, "i") != 0 && strcmp(end, "iB") != 0 &&
@@ -75,8 +85,7 @@ const char *cli_human(uint64_t n, bool binary, char *out, size_t len)
     if (i == 0)
         snprintf(out, len, "%llu %s", (unsigned long long)n, binary ? iec[0] : si[0]);
     else
-        snprintf(out, len, v < 100 ? "%.2f %s" : "%.1f %s", v,
-                 binary ? iec[i] : si[i]);
+        snprintf(out, len, v < 100 ? "%.2f %s" : "%.1f %s", v, binary ? iec[i] : si[i]);
     return out;
 }
 
@@ -94,8 +103,8 @@ void cli_progress_cb(void *arg, uint64_t done, uint64_t total)
     if (!p->enabled || total == 0)
         return;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    double secs = (double)(now.tv_sec - p->start.tv_sec) +
-                  (double)(now.tv_nsec - p->start.tv_nsec) / 1e9;
+    double secs =
+        (double)(now.tv_sec - p->start.tv_sec) + (double)(now.tv_nsec - p->start.tv_nsec) / 1e9;
     double rate = secs > 0 ? (double)done / secs : 0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
     int pct = (int)(100.0 * (double)done / (double)total);

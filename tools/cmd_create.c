@@ -97,24 +97,49 @@ int cmd_create(int argc, char **argv)
                 goto out;
             }
             break;
-        case 't': trackers[ntrackers++] = optarg; break;
-        case 'w': webbases[nwebbases++] = optarg; break;
-        case 'p': to.private_ = true; break;
-        case 's': to.source = optarg; break;
-        case 'c': to.comment = optarg; break;
-        case 'd': to.no_date = true; break;
-        case 'n': name = optarg; break;
+        case 't':
+            trackers[ntrackers++] = optarg;
+            break;
+        case 'w':
+            webbases[nwebbases++] = optarg;
+            break;
+        case 'p':
+            to.private_ = true;
+            break;
+        case 's':
+            to.source = optarg;
+            break;
+        case 'c':
+            to.comment = optarg;
+            break;
+        case 'd':
+            to.no_date = true;
+            break;
+        case 'n':
+            name = optarg;
+            break;
         case 'j':
             if (cli_parse_uint(optarg, 256, &to.threads) != 0) {
                 cli_error(CLI_USAGE, "--threads must be a number from 1 to 256, not '%s'", optarg);
                 goto out;
             }
             break;
-        case 'o': out = optarg; break;
-        case 'f': force = true; break;
-        case OPT_JSON: json = true; break;
-        case 'h': usage(stdout); rc = CLI_OK; goto out;
-        default: usage(stderr); goto out;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            force = true;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = CLI_OK;
+            goto out;
+        default:
+            usage(stderr);
+            goto out;
         }
     }
     if (optind != argc - 1) {
@@ -202,16 +227,19 @@ int cmd_create(int argc, char **argv)
         json_object_object_add(o, "piece_length", json_object_new_int64((int64_t)plen));
         json_object_object_add(o, "piece_count",
                                json_object_new_int64((int64_t)((src->size + plen - 1) / plen)));
-        json_object_object_add(o, "meta_version", json_object_new_string(torrent_meta_name(to.meta)));
+        json_object_object_add(o, "meta_version",
+                               json_object_new_string(torrent_meta_name(to.meta)));
         if (to.meta & TORRENT_V1)
-            json_object_object_add(o, "info_hash", json_object_new_string(metainfo_hex(ih1, 20, hex)));
+            json_object_object_add(o, "info_hash",
+                                   json_object_new_string(metainfo_hex(ih1, 20, hex)));
         if (to.meta & TORRENT_V2)
             json_object_object_add(o, "info_hash_v2",
                                    json_object_new_string(metainfo_hex(ih2, 32, hex)));
         json_object_object_add(o, "torrent_size", json_object_new_int64((int64_t)tb.len));
         FILE *jf = strcmp(out, "-") == 0 ? stderr : stdout;
-        fprintf(jf, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+        fprintf(jf, "%s\n",
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
     }
     free(outpath);

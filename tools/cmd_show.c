@@ -99,7 +99,8 @@ static void print_json(const char *path, const struct metainfo *m)
     json_object_object_add(o, "name", json_object_new_string(m->name));
     json_object_object_add(o, "meta_version", json_object_new_string(meta_name(m)));
     if (m->v1)
-        json_object_object_add(o, "info_hash", json_object_new_string(metainfo_hex(m->ih1, 20, hex)));
+        json_object_object_add(o, "info_hash",
+                               json_object_new_string(metainfo_hex(m->ih1, 20, hex)));
     if (m->v2)
         json_object_object_add(o, "info_hash_v2",
                                json_object_new_string(metainfo_hex(m->ih2, 32, hex)));
@@ -142,7 +143,7 @@ static void print_json(const char *path, const struct metainfo *m)
     }
     json_object_object_add(o, "files", a);
     printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 }
 
@@ -158,9 +159,15 @@ int cmd_show(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'J': json = true; break;
-        case 'h': show_usage(stdout); return CLI_OK;
-        default: show_usage(stderr); return CLI_USAGE;
+        case 'J':
+            json = true;
+            break;
+        case 'h':
+            show_usage(stdout);
+            return CLI_OK;
+        default:
+            show_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (optind != argc - 1)
@@ -194,7 +201,8 @@ int cmd_magnet(int argc, char **argv)
         return CLI_USAGE;
     }
     if (optind != argc - 1)
-        return cli_error(CLI_USAGE, "magnet needs exactly one TORRENT (see s3torrent magnet --help)");
+        return cli_error(CLI_USAGE,
+                         "magnet needs exactly one TORRENT (see s3torrent magnet --help)");
     struct metainfo *m;
     err_t err = {0};
     if (metainfo_load(argv[optind], &m, &err) != 0)

@@ -38,9 +38,15 @@ int cmd_verify(int argc, char **argv)
                 return cli_error(CLI_USAGE, "--threads must be a number from 1 to 256, not '%s'",
                                  optarg);
             break;
-        case 'q': quiet = true; break;
-        case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (optind != argc - 2)

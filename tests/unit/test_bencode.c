@@ -142,9 +142,8 @@ START_TEST(test_rejections_have_reasons)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct bencode_doc doc;
         err_t err = {0};
-        ck_assert_int_ne(bencode_decode((const uint8_t *)cases[i].in, strlen(cases[i].in), NULL,
-                                        &doc, &err),
-                         0);
+        ck_assert_int_ne(
+            bencode_decode((const uint8_t *)cases[i].in, strlen(cases[i].in), NULL, &doc, &err), 0);
         ck_assert_msg(strstr(err.msg, cases[i].reason) != NULL, "'%s': got '%s'", cases[i].in,
                       err.msg);
     }

@@ -158,8 +158,11 @@ START_TEST(test_size_precomputed)
     /* and with real hashes for a few files */
     for (uint64_t size = 1; size < 3000000; size = size * 7 + 3) {
         char *path = tu_make_file(size, (unsigned)size);
-        struct torrent_opts o = {.meta = TORRENT_HYBRID, .piece_length = 16384, .trackers = tr,
-                                 .ntrackers = 2, .created_by = "x"};
+        struct torrent_opts o = {.meta = TORRENT_HYBRID,
+                                 .piece_length = 16384,
+                                 .trackers = tr,
+                                 .ntrackers = 2,
+                                 .created_by = "x"};
         struct buf b = make(path, "f", &o);
         ck_assert_uint_eq(b.len, torrent_size("f", size, &o));
         buf_free(&b);
@@ -173,8 +176,10 @@ START_TEST(test_threads_and_runs_identical)
 {
     char *path = tu_make_file(5 * 1024 * 1024 + 12345, 7);
     for (int meta = 1; meta <= 3; meta++) {
-        struct torrent_opts o = {.meta = (enum torrent_meta)meta, .piece_length = 32768,
-                                 .created_by = "x", .threads = 1};
+        struct torrent_opts o = {.meta = (enum torrent_meta)meta,
+                                 .piece_length = 32768,
+                                 .created_by = "x",
+                                 .threads = 1};
         struct buf one = make(path, NULL, &o);
         o.threads = 7;
         struct buf many = make(path, NULL, &o);

@@ -35,7 +35,10 @@ struct bencode_limits {
     size_t max_tokens;  /* number of values; libtorrent's default is 2,000,000 */
 };
 
-#define BENCODE_DEFAULT_LIMITS {100, 2000000}
+#define BENCODE_DEFAULT_LIMITS                                                                     \
+    {                                                                                              \
+        100, 2000000                                                                               \
+    }
 
 /* Decodes buf[0, len) as exactly one canonical value: sorted unique dict keys, no leading
  * zeros, no -0, int64 range, no trailing bytes. lim may be NULL for the defaults.

@@ -13,7 +13,8 @@ typedef struct err {
 /* Records code and a formatted message in err (which may be NULL). Returns code. */
 int err_set(err_t *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Prefixes err's message with a formatted context ("reading x: <old message>"). Returns err->code. */
+/* Prefixes err's message with a formatted context ("reading x: <old message>"). Returns err->code.
+ */
 int err_prefix(err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Resets err to "no error". */

@@ -11,12 +11,12 @@
 #include "s3torrent/err.h"
 
 struct metainfo_file {
-    char *path;             /* '/'-joined path inside the torrent (the name for single-file) */
+    char *path; /* '/'-joined path inside the torrent (the name for single-file) */
     uint64_t length;
-    bool pad;               /* a BEP 47 pad file (v1 part of a hybrid) */
-    bool has_root;          /* v2: pieces root present (non-empty file) */
+    bool pad;      /* a BEP 47 pad file (v1 part of a hybrid) */
+    bool has_root; /* v2: pieces root present (non-empty file) */
     uint8_t root[32];
-    const uint8_t *layer;   /* v2: piece layer inside the raw bytes, or NULL */
+    const uint8_t *layer; /* v2: piece layer inside the raw bytes, or NULL */
     size_t layer_len;
 };
 
@@ -28,7 +28,7 @@ struct metainfo {
     uint8_t ih1[20]; /* SHA-1 of the info dict as stored (v1 and hybrid) */
     uint8_t ih2[32]; /* SHA-256 of the same bytes (v2 and hybrid) */
     char *name;
-    bool multi;      /* multi-file torrent */
+    bool multi; /* multi-file torrent */
     uint64_t piece_length, total_size, npieces;
     const uint8_t *pieces; /* v1: 20 * npieces bytes inside raw */
     struct metainfo_file *files;

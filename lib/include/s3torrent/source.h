@@ -23,11 +23,11 @@ struct source_ops {
 
 struct source {
     const struct source_ops *ops;
-    char *name;       /* the last path segment: the torrent's default name */
-    char *display;    /* what error messages call the object (path or s3:// URI) */
+    char *name;    /* the last path segment: the torrent's default name */
+    char *display; /* what error messages call the object (path or s3:// URI) */
     uint64_t size;
-    int64_t mtime;    /* Unix seconds: a file's mtime, an object's Last-Modified */
-    uint64_t span;    /* the smallest range worth one stream (ranged GETs want megabytes) */
+    int64_t mtime; /* Unix seconds: a file's mtime, an object's Last-Modified */
+    uint64_t span; /* the smallest range worth one stream (ranged GETs want megabytes) */
 };
 
 /* Opens a regular local file. Returns 0 or a positive errno with err set; a directory is

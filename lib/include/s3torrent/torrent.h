@@ -35,7 +35,7 @@ struct torrent_opts {
 
 #define TORRENT_MIN_PIECE (16u * 1024)
 #define TORRENT_MAX_PIECE (256u * 1024 * 1024)
-#define TORRENT_MAX_SIZE (64u * 1024 * 1024) /* cap on a .torrent read into memory */
+#define TORRENT_MAX_SIZE  (64u * 1024 * 1024) /* cap on a .torrent read into memory */
 
 /* The smallest power of two >= 256 KiB giving at most 2048 pieces, capped at 16 MiB. */
 uint64_t torrent_auto_piece_length(uint64_t size);
