@@ -1,23 +1,8 @@
 /* magnet.c — magnet URIs from a loaded torrent. */
 #include "s3torrent/magnet.h"
+#include "s3torrent/uri.h"
 
 #include <string.h>
-
-int magnet_query_escape(struct buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            buf_put(b, p, 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            buf_put(b, e, 3);
-        }
-    }
-    return b->err;
-}
 
 char *magnet_from_metainfo(const struct metainfo *m)
 {
@@ -35,14 +20,14 @@ char *magnet_from_metainfo(const struct metainfo *m)
         sep = "&";
     }
     buf_printf(&b, "&dn=");
-    magnet_query_escape(&b, m->name);
+    uri_encode(&b, m->name, strlen(m->name), false);
     for (size_t i = 0; i < m->ntrackers; i++) {
         buf_printf(&b, "&tr=");
-        magnet_query_escape(&b, m->trackers[i]);
+        uri_encode(&b, m->trackers[i], strlen(m->trackers[i]), false);
     }
     for (size_t i = 0; i < m->nwebseeds; i++) {
         buf_printf(&b, "&ws=");
-        magnet_query_escape(&b, m->webseeds[i]);
+        uri_encode(&b, m->webseeds[i], strlen(m->webseeds[i]), false);
     }
     buf_put(&b, "", 1);
     if (b.err) {

@@ -3,6 +3,7 @@
 #include "s3torrent/torrent.h"
 #include "s3torrent/bencode.h"
 #include "s3torrent/merkle.h"
+#include "s3torrent/uri.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -248,24 +249,14 @@ int torrent_create(struct source *src, const char *name, const struct torrent_op
 
 char *torrent_webseed_url(const char *base, const char *key)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t bl = strlen(base), kl = strlen(key);
-    char *u = malloc(bl + 3 * kl + 1), *p;
-    if (u == NULL)
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    buf_put(&b, base, strlen(base));
+    uri_encode(&b, key, strlen(key), true);
+    buf_put(&b, "", 1);
+    if (b.err) {
+        buf_free(&b);
         return NULL;
-    memcpy(u, base, bl);
-    p = u + bl;
-    for (const unsigned char *k = (const unsigned char *)key; *k; k++) {
-        unsigned char c = *k;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
-            *p++ = (char)c;
-        } else {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 15];
-        }
     }
-    *p = '\0';
-    return u;
+    return (char *)buf_steal(&b, NULL);
 }

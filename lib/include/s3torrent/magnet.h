@@ -8,7 +8,4 @@
  * of memory. */
 char *magnet_from_metainfo(const struct metainfo *m);
 
-/* Percent-encodes s for a URI query value (RFC 3986 unreserved kept) into b. Returns b->err. */
-int magnet_query_escape(struct buf *b, const char *s);
-
 #endif

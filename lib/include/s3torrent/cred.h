@@ -1,0 +1,46 @@
+/* cred.h — AWS credentials and the provider chain, in the AWS order: environment, shared
+ * credentials/config files, ECS container credentials, EC2 IMDSv2. Refreshed before expiry;
+ * thread-safe; secrets are never logged. */
+#ifndef S3TORRENT_CRED_H
+#define S3TORRENT_CRED_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "s3torrent/err.h"
+#include "s3torrent/http.h"
+
+struct cred {
+    char access_key[128];
+    char secret_key[128];
+    char session_token[4096]; /* empty when none */
+    int64_t expiration;       /* Unix seconds; 0 when the credentials do not expire */
+};
+
+struct cred_chain_opts {
+    const char *profile;       /* NULL: $AWS_PROFILE, else "default" */
+    struct http_client *http;  /* for the ECS and IMDS providers */
+    /* injectable for tests; NULL: getenv and time() */
+    const char *(*getenv)(const char *name);
+    time_t (*now)(void);
+};
+
+struct cred_chain;
+
+/* Returns a new chain (nothing is fetched yet), or NULL when out of memory. */
+struct cred_chain *cred_chain_new(const struct cred_chain_opts *opts);
+void cred_chain_free(struct cred_chain *c);
+
+/* Copies current credentials into *out, resolving the chain on first use and refreshing
+ * expiring ones (5 minutes ahead). Returns 0, ENOENT when no provider has credentials, EACCES
+ * for a credentials file others can read, or another errno with err set. The caller wipes
+ * *out with cred_wipe when done. */
+int cred_chain_get(struct cred_chain *c, struct cred *out, err_t *err);
+
+/* Which provider answered ("environment", "shared-file", "ecs", "imds"), or NULL. */
+const char *cred_chain_source(const struct cred_chain *c);
+
+/* Zeroes a credential in memory. */
+void cred_wipe(struct cred *c);
+
+#endif

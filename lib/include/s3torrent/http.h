@@ -1,0 +1,74 @@
+/* http.h — the HTTP layer on libcurl: a pool of reusable connections, timeouts, capped bodies,
+ * request counters, and pull-style streaming of response bodies (a reader asks for the next n
+ * bytes; the transfer pauses while nobody reads, so memory stays bounded). */
+#ifndef S3TORRENT_HTTP_H
+#define S3TORRENT_HTTP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s3torrent/buf.h"
+#include "s3torrent/err.h"
+#include "s3torrent/log.h"
+
+struct http_client;
+struct http_stream;
+
+struct http_opts {
+    long connect_timeout_ms; /* 0: 5000 */
+    long low_speed_time_s;   /* abort when slower than 1 KiB/s for this long; 0: 30 */
+    long timeout_ms;         /* whole transfer, 0: none (streams are long) */
+    const char *ca_bundle;   /* NULL: the system's; TLS verification is always on */
+    const struct logger *log;
+};
+
+struct http_header {
+    const char *name, *value;
+};
+
+struct http_request {
+    const char *method; /* GET, HEAD, PUT, POST */
+    const char *url;
+    const struct http_header *headers;
+    size_t nheaders;
+    const void *body; /* PUT/POST payload, may be NULL */
+    size_t body_len;
+};
+
+struct http_counters {
+    atomic_ullong requests, retries, transport_errors, bytes_in;
+};
+
+/* Returns a new client, or NULL when out of memory. Free it with http_client_free once no
+ * stream is open. */
+struct http_client *http_client_new(const struct http_opts *opts);
+void http_client_free(struct http_client *c);
+/* The client's counters, live. */
+struct http_counters *http_client_counters(struct http_client *c);
+const struct logger *http_client_log(struct http_client *c);
+
+/* Sends req and waits for the response head. Returns 0 with *out open (any HTTP status), or a
+ * positive errno for transport failures (ECONNREFUSED, ETIMEDOUT, ECONNRESET, EIO) with err
+ * set. The caller closes *out. */
+int http_stream_open(struct http_client *c, const struct http_request *req,
+                     struct http_stream **out, err_t *err);
+/* The response's status code. */
+long http_stream_status(const struct http_stream *s);
+/* The value of the first response header called name (case-insensitive), or NULL. */
+const char *http_stream_header(const struct http_stream *s, const char *name);
+/* Reads up to n body bytes into dst, blocking until n bytes or the end; *got < n only at the
+ * end of the body. Returns 0 or a positive errno (ECONNRESET, ETIMEDOUT, EPIPE for a body cut
+ * short, EIO) with err set. */
+int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got, err_t *err);
+/* Reads the rest of the body into b (whose max caps it: EFBIG past it). Returns 0 or errno. */
+int http_stream_read_all(struct http_stream *s, struct buf *b, err_t *err);
+/* Ends the exchange. An unfinished transfer drops its connection instead of pooling it. */
+void http_stream_close(struct http_stream *s);
+
+/* Full-jitter exponential backoff (AWS standard retry mode): a delay in [0, min(cap,
+ * base * 2^attempt)) milliseconds, from the random value r in [0, 1). */
+long http_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double r);
+
+#endif
