@@ -96,6 +96,11 @@ with open(out, "wb") as f:
     f.write(lt.bencode(ct.generate()))
 '
 
+load=$(cut -d' ' -f1 /proc/loadavg)
+if (($(calc "$load > 0.5"))); then
+    echo "warning: load average is $load; other processes may skew the timings" >&2
+fi
+
 echo "measuring SHA-1 and SHA-256 throughput on $NPROC cores (openssl speed) ..."
 SHA1_RATE=$(sha_rate sha1)
 SHA256_RATE=$(sha_rate sha256)
