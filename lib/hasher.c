@@ -61,7 +61,7 @@ static void report(struct run *r, uint64_t add)
 }
 
 /* Hashes pieces [first, last) into their slots. */
-static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *chunk, EVP_MD_CTX *sha1,
+static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *scratch, EVP_MD_CTX *sha1,
                     const EVP_MD *md1, struct merkle *m, uint8_t *leaves, err_t *err)
 {
     struct hasher_result *res = r->res;
@@ -82,7 +82,8 @@ static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *chunk
         EVP_DigestInit_ex(sha1, md1, NULL);
     while (pos < end && !atomic_load(&r->failed)) {
         size_t n = end - pos < CHUNK ? (size_t)(end - pos) : CHUNK;
-        if ((rc = r->src->ops->stream_read(r->src, stream, chunk, n, err)))
+        const uint8_t *chunk;
+        if ((rc = r->src->ops->stream_next(r->src, stream, n, scratch, &chunk, err)))
             break;
         size_t at = 0;
         while (at < n) {
@@ -169,6 +170,8 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
 {
     uint64_t plen = opts->piece_length;
     unsigned nthreads = opts->threads ? opts->threads : hasher_default_threads();
+    if (opts->threads == 0 && src->parallel > nthreads)
+        nthreads = src->parallel; /* network sources: more streams than cores */
     struct worker *workers = NULL;
     struct run r;
     int rc = 0;

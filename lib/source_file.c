@@ -1,5 +1,5 @@
-/* source_file.c — the local-file byte source: pread into the worker's buffer (no mmap, so a
- * file truncated under us is an error message, never a SIGBUS). */
+/* source_file.c — the local-file byte source: pread into the worker's buffer. Not mmap: a file
+ * truncated under us must be an error message, never a SIGBUS, and mapping measured no faster. */
 #include "s3torrent/source.h"
 
 #include <errno.h>
@@ -21,7 +21,7 @@ struct file_stream {
 
 static int file_stream_open(struct source *s, uint64_t off, uint64_t len, void **stream, err_t *err)
 {
-    struct file_stream *fs = malloc(sizeof(*fs));
+    struct file_stream *fs = calloc(1, sizeof(*fs));
     if (fs == NULL)
         return err_set(err, ENOMEM, "%s: out of memory", s->display);
     fs->off = off;
@@ -30,12 +30,14 @@ static int file_stream_open(struct source *s, uint64_t off, uint64_t len, void *
     return 0;
 }
 
-static int file_stream_read(struct source *s, void *stream, uint8_t *buf, size_t n, err_t *err)
+static int file_stream_next(struct source *s, void *stream, size_t n, uint8_t *buf,
+                            const uint8_t **data, err_t *err)
 {
     struct file_source *f = (struct file_source *)s;
     struct file_stream *fs = stream;
     if (n > fs->end - fs->off)
         return err_set(err, EINVAL, "%s: read past the range", s->display);
+    *data = buf;
     while (n > 0) {
         ssize_t r = pread(f->fd, buf, n, (off_t)fs->off);
         if (r < 0 && errno == EINTR)
@@ -77,7 +79,7 @@ static void file_destroy(struct source *s)
 }
 
 static const struct source_ops file_ops = {
-    file_stream_open, file_stream_read, file_stream_close, file_finish, file_destroy,
+    file_stream_open, file_stream_next, file_stream_close, file_finish, file_destroy,
 };
 
 int source_file_open(const char *path, struct source **out, err_t *err)

@@ -18,16 +18,22 @@ struct cred {
 };
 
 struct cred_chain_opts {
-    const char *profile;       /* NULL: $AWS_PROFILE, else "default" */
-    struct http_client *http;  /* for the ECS and IMDS providers */
+    /* NULL: $AWS_PROFILE, else "default". When set (--profile), the environment keys are
+     * skipped, as the AWS CLI does, and a missing profile is an error. */
+    const char *profile;
+    struct http_client *http; /* for the ECS provider (and the logger); may be NULL */
     /* injectable for tests; NULL: getenv and time() */
     const char *(*getenv)(const char *name);
     time_t (*now)(void);
+    /* tests only: replaces http://169.254.170.2 in front of
+     * $AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; NULL in programs */
+    const char *ecs_relative_base;
 };
 
 struct cred_chain;
 
-/* Returns a new chain (nothing is fetched yet), or NULL when out of memory. */
+/* Returns a new chain (nothing is fetched yet; the strings in opts are copied, opts->http must
+ * outlive the chain), or NULL when out of memory. */
 struct cred_chain *cred_chain_new(const struct cred_chain_opts *opts);
 void cred_chain_free(struct cred_chain *c);
 

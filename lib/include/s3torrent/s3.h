@@ -1,0 +1,83 @@
+/* s3.h — the S3 client: addressing (endpoint, region, path- or virtual-hosted style), SigV4
+ * signing on every attempt, the AWS standard retry mode, and the operations the programs use:
+ * HeadObject, ranged GetObject with If-Match (streamed), PutObject, ListObjectsV2. */
+#ifndef S3TORRENT_S3_H
+#define S3TORRENT_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "s3torrent/cred.h"
+#include "s3torrent/err.h"
+#include "s3torrent/http.h"
+#include "s3torrent/s3xml.h"
+#include "s3torrent/source.h"
+
+struct s3_config {
+    const char *endpoint;    /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's */
+    const char *region;      /* NULL: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1 */
+    bool path_style;         /* force path-style (automatic for custom endpoints, dotted buckets) */
+    bool no_sign;            /* anonymous requests (public buckets) */
+    unsigned max_attempts;   /* reads; 0: AWS_MAX_ATTEMPTS, else 5 (writes use 3 at most) */
+    struct http_client *http;
+    struct cred_chain *creds; /* unused with no_sign */
+    const char *trace_id;     /* sent as X-Amzn-Trace-Id when set (Lambda) */
+    /* injectable for tests; NULL: time(), random(), nanosleep */
+    time_t (*now)(void);
+    double (*random)(void);
+    void (*sleep_ms)(long ms);
+};
+
+struct s3_client;
+
+/* Returns 0 with *out ready, or EINVAL (bad endpoint) / ENOMEM with err set. The config's
+ * pointers are borrowed and must outlive the client; strings are copied. */
+int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *err);
+void s3_client_free(struct s3_client *s3);
+
+/* Splits "s3://bucket/key" into new strings (key may be "" for a bucket or prefix URI).
+ * Returns 0 or EINVAL with err set; the caller frees both. */
+int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err);
+
+struct s3_object {
+    char etag[128];      /* quotes stripped */
+    uint64_t size;
+    int64_t mtime;       /* Last-Modified, Unix seconds */
+    char content_type[128];
+};
+
+/* HeadObject. Returns 0, or a positive errno (ENOENT, EACCES, ...) with err naming the object. */
+int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
+            err_t *err);
+
+/* PutObject of an in-memory body with a content type and user metadata (x-amz-meta-NAME:
+ * VALUE pairs; names without the prefix). etag_out (may be NULL, 128 bytes) gets the new ETag.
+ * Returns 0 or a positive errno with err set. */
+int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void *body,
+           size_t len, const char *content_type, const struct http_header *meta, size_t nmeta,
+           char *etag_out, err_t *err);
+
+/* Reads the whole object (at most max bytes, else EFBIG) into b. etag (may be NULL) pins the
+ * version with If-Match. Returns 0 or a positive errno. */
+int s3_get_all(struct s3_client *s3, const char *bucket, const char *key, const char *etag,
+               struct buf *b, err_t *err);
+
+/* ListObjectsV2 over prefix (may be ""), with delimiter (NULL for a recursive listing), all
+ * pages, always with encoding-type=url; entries arrive through the callbacks of opts (its
+ * max_bytes caps each page). Returns 0 or a positive errno. */
+int s3_list(struct s3_client *s3, const char *bucket, const char *prefix, const char *delimiter,
+            const struct s3xml_list_opts *opts, err_t *err);
+
+/* Opens an S3 object as a byte source for the hasher: a HEAD pins the ETag, size and mtime;
+ * every ranged GET then carries If-Match, a failed part is retried on its own from where it
+ * stopped, and a changed object is ESTALE "object changed while hashing". parallel: ranged
+ * GETs in flight (0: 4). The caller frees *out with source_free; s3 must outlive it. */
+int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, unsigned parallel,
+                   struct source **out, err_t *err);
+
+/* Request counters of the client's HTTP layer. */
+struct http_counters *s3_counters(struct s3_client *s3);
+
+#endif
