@@ -257,8 +257,8 @@ static int from_env(struct cred_chain *c, struct cred *out, bool *found, err_t *
 /* ---- 2. shared credentials and config files --------------------------------------------- */
 
 struct ini_hit {
-    bool section;             /* the profile's section exists */
-    bool access, secret;      /* which keys it gave */
+    bool section;        /* the profile's section exists */
+    bool access, secret; /* which keys it gave */
 };
 
 /* Scans INI text for the section of profile (in a config file "[profile NAME]", or "[default]"
@@ -271,8 +271,8 @@ static int ini_scan(const char *text, size_t len, const char *profile, bool conf
     const char *p = text, *end = text + len;
     bool in = false;
     long key_indent = -1;
-    char where[PATH_LEN + 256];
-    snprintf(where, sizeof(where), "profile %s in %s", profile, path);
+    char where[600]; /* only ever part of an err_t message */
+    snprintf(where, sizeof(where), "profile %.64s in %.512s", profile, path);
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;
     while (p < end) {
@@ -329,8 +329,8 @@ static int ini_scan(const char *text, size_t len, const char *profile, bool conf
                            where, err);
             hit->access = true;
         } else if (kl == 21 && strncasecmp(k, "aws_secret_access_key", kl) == 0) {
-            rc = put_field(out->secret_key, sizeof(out->secret_key), v, vl,
-                           "aws_secret_access_key", where, err);
+            rc = put_field(out->secret_key, sizeof(out->secret_key), v, vl, "aws_secret_access_key",
+                           where, err);
             hit->secret = true;
         } else if (kl == 17 && strncasecmp(k, "aws_session_token", kl) == 0) {
             rc = put_field(out->session_token, sizeof(out->session_token), v, vl,
@@ -413,8 +413,9 @@ static int from_files(struct cred_chain *c, struct cred *out, bool *found, err_t
     }
     cred_wipe(out);
     if (named && paths[0][0] == '\0' && paths[1][0] == '\0')
-        rc = err_set(err, ENOENT, "profile %s not found: HOME is not set and neither "
-                                  "AWS_SHARED_CREDENTIALS_FILE nor AWS_CONFIG_FILE is",
+        rc = err_set(err, ENOENT,
+                     "profile %s not found: HOME is not set and neither "
+                     "AWS_SHARED_CREDENTIALS_FILE nor AWS_CONFIG_FILE is",
                      profile);
     else if (named && !section)
         rc = err_set(err, ENOENT, "profile %s not found in %s%s%s", profile,
@@ -494,11 +495,14 @@ static bool parse_time(const char *s, int64_t *out)
     } else {
         return false;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 ||
-        om > 59)
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
         return false;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = sec};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
     time_t t = timegm(&tm);
     if (t == (time_t)-1 || tm.tm_mday != d) /* timegm normalised a day like Feb 30 */
         return false;
@@ -548,9 +552,8 @@ static int parse_cred_json(const char *what, const uint8_t *body, size_t len, bo
     json_object_object_get_ex(doc, "Code", &code);
     if (want_code && (!json_object_is_type(code, json_type_string) ||
                       strcmp(json_object_get_string(code), "Success") != 0)) {
-        const char *cs = json_object_is_type(code, json_type_string)
-                             ? json_object_get_string(code)
-                             : "missing";
+        const char *cs =
+            json_object_is_type(code, json_type_string) ? json_object_get_string(code) : "missing";
         rc = err_set(err, EPROTO, "%s: the role credentials have Code %.64s, not Success", what,
                      clean(cs, true) ? cs : "(unprintable)");
         goto out;
@@ -570,9 +573,9 @@ static int parse_cred_json(const char *what, const uint8_t *body, size_t len, bo
         (rc = put_field(out->secret_key, sizeof(out->secret_key), json_object_get_string(sk),
                         (size_t)json_object_get_string_len(sk), "SecretAccessKey", what, err)))
         goto out;
-    if (tk && (rc = put_field(out->session_token, sizeof(out->session_token),
-                              json_object_get_string(tk), (size_t)json_object_get_string_len(tk),
-                              "Token", what, err)))
+    if (tk &&
+        (rc = put_field(out->session_token, sizeof(out->session_token), json_object_get_string(tk),
+                        (size_t)json_object_get_string_len(tk), "Token", what, err)))
         goto out;
     out->expiration = 0;
     if (ex && !parse_time(json_object_get_string(ex), &out->expiration)) {
@@ -648,7 +651,8 @@ static int check_full_uri(const char *url, err_t *err)
         rest = he;
     }
     size_t rl = (size_t)(a + alen - rest); /* "" or ":PORT" */
-    if (rl > 0 && (rest[0] != ':' || rl < 2 || rl > 6 || strspn(rest + 1, "0123456789") < rl - 1))
+    if (rl > 0 && (rest[0] != ':' || rl < 2 || rl > 6 || strspn(rest + 1, "0123456789") < rl - 1 ||
+                   atol(rest + 1) > 65535))
         return err_set(err, EINVAL, "%s has a malformed port", var);
     size_t hl = (size_t)(he - hs);
     if (hl == 0 || hl >= sizeof(host))
@@ -676,8 +680,7 @@ static int ecs_auth_token(struct cred_chain *c, char *tok, size_t cap, err_t *er
     if (file) {
         rc = read_file(file, TOKEN_FILE_MAX, false, &text, &len, err);
         if (rc == ENOENT)
-            return err_set(err, ENOENT, "ECS container credentials: token file %s not found",
-                           file);
+            return err_set(err, ENOENT, "ECS container credentials: token file %s not found", file);
         if (rc)
             return err_prefix(err, "ECS container credentials");
         n = len;
@@ -689,8 +692,9 @@ static int ecs_auth_token(struct cred_chain *c, char *tok, size_t cap, err_t *er
         return 0;
     }
     if (n >= cap) {
-        rc = err_set(err, EOVERFLOW, "ECS container credentials: the authorization token is "
-                                     "longer than %zu bytes",
+        rc = err_set(err, EOVERFLOW,
+                     "ECS container credentials: the authorization token is "
+                     "longer than %zu bytes",
                      cap - 1);
         goto out;
     }
@@ -698,8 +702,9 @@ static int ecs_auth_token(struct cred_chain *c, char *tok, size_t cap, err_t *er
     tok[n] = '\0';
     if (!clean(tok, true)) {
         explicit_bzero(tok, n);
-        rc = err_set(err, EINVAL, "ECS container credentials: the authorization token has a "
-                                  "control character");
+        rc = err_set(err, EINVAL,
+                     "ECS container credentials: the authorization token has a "
+                     "control character");
     }
 out:
     wipe_free(text, len);
@@ -734,8 +739,9 @@ static int from_ecs(struct cred_chain *c, struct cred *out, bool *found, err_t *
         goto out;
     if (rel) {
         if (rel[0] != '/' || !clean(rel, false)) {
-            rc = err_set(err, EINVAL, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path "
-                                      "starting with /");
+            rc = err_set(err, EINVAL,
+                         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path "
+                         "starting with /");
             goto out;
         }
         n = snprintf(url, sizeof(url), "%s%s",
@@ -743,8 +749,9 @@ static int from_ecs(struct cred_chain *c, struct cred *out, bool *found, err_t *
                      rel);
     } else {
         if (!clean(full, false)) {
-            rc = err_set(err, EINVAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI has a space or control "
-                                      "character");
+            rc = err_set(err, EINVAL,
+                         "AWS_CONTAINER_CREDENTIALS_FULL_URI has a space or control "
+                         "character");
             goto out;
         }
         if ((rc = check_full_uri(full, err)))
@@ -810,8 +817,9 @@ static int from_imds(struct cred_chain *c, struct cred *out, bool *found, err_t 
     if (n >= sizeof(base) ||
         (strncasecmp(ep, "http://", 7) != 0 && strncasecmp(ep, "https://", 8) != 0) ||
         !clean(ep, false)) {
-        rc = err_set(err, EINVAL, "AWS_EC2_METADATA_SERVICE_ENDPOINT must be an http or https "
-                                  "URL");
+        rc = err_set(err, EINVAL,
+                     "AWS_EC2_METADATA_SERVICE_ENDPOINT must be an http or https "
+                     "URL");
         goto out;
     }
     memcpy(base, ep, n);
@@ -908,11 +916,21 @@ static int run(struct cred_chain *c, enum source s, struct cred *out, bool *foun
     int rc;
     cred_wipe(out);
     switch (s) {
-    case SRC_ENV: rc = from_env(c, out, found, err); break;
-    case SRC_FILE: rc = from_files(c, out, found, err); break;
-    case SRC_ECS: rc = from_ecs(c, out, found, err); break;
-    case SRC_IMDS: rc = from_imds(c, out, found, err); break;
-    default: *found = false; return 0;
+    case SRC_ENV:
+        rc = from_env(c, out, found, err);
+        break;
+    case SRC_FILE:
+        rc = from_files(c, out, found, err);
+        break;
+    case SRC_ECS:
+        rc = from_ecs(c, out, found, err);
+        break;
+    case SRC_IMDS:
+        rc = from_imds(c, out, found, err);
+        break;
+    default:
+        *found = false;
+        return 0;
     }
     if (rc || !*found)
         cred_wipe(out);

@@ -414,7 +414,9 @@ static bool valid_payload_hash(const char *h)
         hex += (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
         lit += (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-';
     }
-    return (n == SIGV4_HEX_LEN && hex == n) || (n > 0 && n <= SIGV4_HEX_LEN && lit == n);
+    /* the literals all name a payload: UNSIGNED-PAYLOAD, STREAMING-...-PAYLOAD[-TRAILER] */
+    return (n == SIGV4_HEX_LEN && hex == n) ||
+           (n <= SIGV4_HEX_LEN && lit == n && strstr(h, "PAYLOAD") != NULL);
 }
 
 /* The payload hash req asks for, into out. */
@@ -521,8 +523,8 @@ int sigv4_signing_key(struct sigv4_key_cache *cache, const char *secret, const c
     if (cache != NULL) {
         if ((rc = sha256(secret, slen, digest)) != 0)
             goto crypto;
-        if (cache->valid && strcmp(cache->date, date8) == 0 &&
-            strcmp(cache->region, region) == 0 && strcmp(cache->service, service) == 0 &&
+        if (cache->valid && strcmp(cache->date, date8) == 0 && strcmp(cache->region, region) == 0 &&
+            strcmp(cache->service, service) == 0 &&
             CRYPTO_memcmp(cache->secret_digest, digest, 32) == 0) {
             memcpy(key, cache->key, 32);
             goto out;
@@ -602,8 +604,8 @@ static void put_param(struct buf *b, const char *name, const char *value)
     uri_encode(b, value, strlen(value), false);
 }
 
-static int sign_common(const struct sigv4_signer *s, const struct sigv4_request *req,
-                       bool presign, unsigned expires, struct sigv4_result *out, err_t *err)
+static int sign_common(const struct sigv4_signer *s, const struct sigv4_request *req, bool presign,
+                       unsigned expires, struct sigv4_result *out, err_t *err)
 {
     struct buf uri, query, lines, names, aux;
     struct sigv4_pair xh[3], xq[6];
@@ -698,13 +700,13 @@ static int sign_common(const struct sigv4_signer *s, const struct sigv4_request 
                        &out->canonical_request, err)) != 0)
         goto out;
     if ((out->signed_headers = strdup((const char *)names.data)) == NULL ||
-        sigv4_string_to_sign(out->amz_date, scope, out->canonical_request,
-                             &out->string_to_sign) != 0) {
+        sigv4_string_to_sign(out->amz_date, scope, out->canonical_request, &out->string_to_sign) !=
+            0) {
         rc = err_set(err, ENOMEM, "signing: out of memory");
         goto out;
     }
-    if ((rc = sigv4_signing_key(s->cache, s->creds.secret_access_key, date8, s->region,
-                                s->service, key, err)) != 0)
+    if ((rc = sigv4_signing_key(s->cache, s->creds.secret_access_key, date8, s->region, s->service,
+                                key, err)) != 0)
         goto out;
     if ((rc = sigv4_signature(key, out->string_to_sign, out->signature)) != 0) {
         err_set(err, rc, "signing: OpenSSL HMAC failed");
@@ -752,8 +754,8 @@ int sigv4_sign_headers(const struct sigv4_signer *s, const struct sigv4_request 
     return sign_common(s, req, false, 0, out, err);
 }
 
-int sigv4_presign(const struct sigv4_signer *s, const struct sigv4_request *req,
-                  unsigned expires, struct sigv4_result *out, err_t *err)
+int sigv4_presign(const struct sigv4_signer *s, const struct sigv4_request *req, unsigned expires,
+                  struct sigv4_result *out, err_t *err)
 {
     return sign_common(s, req, true, expires, out, err);
 }

@@ -1,5 +1,7 @@
 /* cli.c — helpers shared by the s3torrent subcommands. */
 #include "cli.h"
+#include "s3torrent/cred.h"
+#include "s3torrent/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -194,4 +196,77 @@ fail:
     unlink(tmp);
     free(tmp);
     return rc;
+}
+
+bool cli_s3_option(struct cli_s3 *g, int c, const char *arg)
+{
+    switch (c) {
+    case CLI_OPT_ENDPOINT: g->endpoint = arg; return true;
+    case CLI_OPT_REGION: g->region = arg; return true;
+    case CLI_OPT_PROFILE: g->profile = arg; return true;
+    case CLI_OPT_NO_SIGN: g->no_sign = true; return true;
+    case CLI_OPT_DEBUG: g->debug = true; return true;
+    default: return false;
+    }
+}
+
+static int s3_connect(struct cli_s3 *g, err_t *err)
+{
+    g->log = log_stderr("s3torrent", g->debug ? LOG_DEBUG : LOG_WARNING);
+    struct http_opts ho = {.ca_bundle = getenv("AWS_CA_BUNDLE"), .log = &g->log};
+    if (ho.ca_bundle && !*ho.ca_bundle)
+        ho.ca_bundle = NULL;
+    if ((g->http = http_client_new(&ho)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    struct cred_chain_opts co = {.profile = g->profile, .http = g->http};
+    if (!g->no_sign && (g->creds = cred_chain_new(&co)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    struct s3_config sc = {
+        .endpoint = g->endpoint,
+        .region = g->region,
+        .no_sign = g->no_sign,
+        .http = g->http,
+        .creds = g->creds,
+    };
+    return s3_client_new(&sc, &g->s3, err);
+}
+
+int cli_open_source(struct cli_s3 *g, const char *arg, struct source **src, char **key,
+                    err_t *err)
+{
+    int rc;
+    *src = NULL;
+    *key = NULL;
+    if (strncmp(arg, "s3://", 5) != 0) {
+        if ((rc = source_file_open(arg, src, err)))
+            return rc;
+        if ((*key = strdup((*src)->name)) == NULL)
+            return err_set(err, ENOMEM, "out of memory");
+        return 0;
+    }
+    char *bucket;
+    if ((rc = s3_parse_uri(arg, &bucket, key, err)))
+        return rc;
+    struct s3_client *s3;
+    if ((rc = cli_s3_connect(g, &s3, err)) == 0)
+        rc = source_s3_open(g->s3, bucket, *key, 0, src, err);
+    free(bucket);
+    return rc;
+}
+
+int cli_s3_connect(struct cli_s3 *g, struct s3_client **s3, err_t *err)
+{
+    int rc = g->s3 ? 0 : s3_connect(g, err);
+    *s3 = g->s3;
+    return rc;
+}
+
+void cli_s3_close(struct cli_s3 *g)
+{
+    s3_client_free(g->s3);
+    cred_chain_free(g->creds);
+    http_client_free(g->http);
+    g->s3 = NULL;
+    g->creds = NULL;
+    g->http = NULL;
 }

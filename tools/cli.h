@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "s3torrent/log.h"
+#include "s3torrent/s3.h"
+#include "s3torrent/source.h"
+
 /* Exit codes: 0 success, 1 failure (or mismatch), 2 usage error. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -35,10 +39,55 @@ void cli_progress_end(struct cli_progress *p);
  * stdout. Returns 0 or an errno, with a message printed. */
 int cli_write_output(const char *path, const void *data, size_t len, bool force);
 
+/* S3 access shared by the subcommands that read objects: the global options, and the client
+ * made from them on first use. */
+struct cli_s3 {
+    const char *endpoint, *region, *profile;
+    bool no_sign, debug;
+    struct logger log;
+    struct http_client *http;
+    struct cred_chain *creds;
+    struct s3_client *s3;
+};
+
+enum { CLI_OPT_ENDPOINT = 1000, CLI_OPT_REGION, CLI_OPT_PROFILE, CLI_OPT_NO_SIGN, CLI_OPT_DEBUG };
+
+/* getopt_long entries of the global options, to splice into a command's table. */
+#define CLI_S3_OPTIONS                                                                             \
+    {"endpoint-url", required_argument, NULL, CLI_OPT_ENDPOINT},                                   \
+        {"region", required_argument, NULL, CLI_OPT_REGION},                                       \
+        {"profile", required_argument, NULL, CLI_OPT_PROFILE},                                     \
+        {"no-sign-request", no_argument, NULL, CLI_OPT_NO_SIGN},                                   \
+        {"debug", no_argument, NULL, CLI_OPT_DEBUG}
+
+/* The help lines for CLI_S3_OPTIONS. */
+#define CLI_S3_HELP                                                                                \
+    "S3 options (for s3://bucket/key arguments):\n"                                               \
+    "      --endpoint-url URL     S3 endpoint (default: $AWS_ENDPOINT_URL_S3,\n"                  \
+    "                             $AWS_ENDPOINT_URL, else AWS for the region)\n"                   \
+    "      --region R             region (default: $AWS_REGION, $AWS_DEFAULT_REGION,\n"           \
+    "                             else us-east-1)\n"                                               \
+    "      --profile P            credentials profile (default: $AWS_PROFILE, else default)\n"    \
+    "      --no-sign-request      anonymous requests, for public buckets\n"                        \
+    "      --debug                log requests (never credentials or signatures) on stderr\n"
+
+/* Handles one global option; returns true when c was one. */
+bool cli_s3_option(struct cli_s3 *g, int c, const char *arg);
+/* Opens FILE or s3://bucket/key as a byte source, connecting to S3 on first use. *key gets the
+ * object key (the file name for files; the caller frees it). Returns 0 or an errno, err set. */
+int cli_open_source(struct cli_s3 *g, const char *arg, struct source **src, char **key,
+                    err_t *err);
+/* Connects to S3 with the global options (once) and hands out the client. Returns 0 or an
+ * errno with err set. */
+int cli_s3_connect(struct cli_s3 *g, struct s3_client **s3, err_t *err);
+/* Frees what cli_open_source made. */
+void cli_s3_close(struct cli_s3 *g);
+
 /* The subcommands. */
 int cmd_create(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_magnet(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
 
 #endif

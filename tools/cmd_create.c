@@ -14,9 +14,10 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: s3torrent create [OPTIONS] FILE\n"
+    fputs("Usage: s3torrent create [OPTIONS] FILE|s3://BUCKET/KEY\n"
           "\n"
-          "Hash FILE and write its torrent (DESIGN: one file, one torrent).\n"
+          "Hash a local file, or an S3 object streamed through parallel ranged GETs (no\n"
+          "temporary file), and write its torrent.\n"
           "\n"
           "  -l, --piece-length SIZE    piece length, a power of two from 16K to 256M\n"
           "                             (default: smallest >= 256K giving <= 2048 pieces,\n"
@@ -25,7 +26,8 @@ static void usage(FILE *f)
           "  -t, --tracker URL          announce URL; repeat for more, each its own tier\n"
           "                             (default: $TRACKERS, comma-separated, else a\n"
           "                             built-in list of public UDP trackers)\n"
-          "  -w, --webseed BASE         web seed: BASE + the percent-encoded name (BEP 19)\n"
+          "  -w, --webseed BASE         web seed: BASE + the percent-encoded key (the file\n"
+          "                             name for local files) (BEP 19)\n"
           "                             (default: $WEBSEED_BASE)\n"
           "  -p, --private              set the private flag\n"
           "  -s, --source S             set the info 'source' field\n"
@@ -37,7 +39,8 @@ static void usage(FILE *f)
           "  -f, --force                overwrite OUT if it exists\n"
           "      --json                 print info-hashes, piece length, piece count and size\n"
           "                             as JSON on stdout\n"
-          "  -h, --help                 show this help\n",
+          "  -h, --help                 show this help\n"
+          "\n" CLI_S3_HELP,
           f);
 }
 
@@ -60,6 +63,7 @@ int cmd_create(int argc, char **argv)
         {"force", no_argument, NULL, 'f'},
         {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
+        CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct torrent_opts to = {.meta = TORRENT_V1, .created_by = S3T_CREATED_BY};
@@ -70,6 +74,8 @@ int cmd_create(int argc, char **argv)
     const char *out = NULL, *name = NULL;
     bool force = false, json = false;
     struct source *src = NULL;
+    struct cli_s3 g = {0};
+    char *key = NULL;
     struct buf tb;
     int rc = CLI_USAGE, c;
     err_t err = {0};
@@ -138,12 +144,15 @@ int cmd_create(int argc, char **argv)
             rc = CLI_OK;
             goto out;
         default:
+            if (cli_s3_option(&g, c, optarg))
+                break;
             usage(stderr);
             goto out;
         }
     }
     if (optind != argc - 1) {
-        cli_error(CLI_USAGE, "create needs exactly one FILE (see s3torrent create --help)");
+        cli_error(CLI_USAGE, "create needs exactly one FILE or s3://BUCKET/KEY (see s3torrent "
+                             "create --help)");
         goto out;
     }
     if (name != NULL && torrent_check_name(name, &err) != 0) {
@@ -151,7 +160,7 @@ int cmd_create(int argc, char **argv)
         goto out;
     }
     rc = CLI_FAIL;
-    if (source_file_open(argv[optind], &src, &err) != 0) {
+    if (cli_open_source(&g, argv[optind], &src, &key, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
     }
@@ -159,7 +168,7 @@ int cmd_create(int argc, char **argv)
         name = src->name;
     if (src->size == 0) {
         /* DESIGN §3: say so, don't fail */
-        fprintf(stderr, "s3torrent: %s: zero-byte file, nothing to share; no torrent written\n",
+        fprintf(stderr, "s3torrent: %s: zero-byte object, nothing to share; no torrent written\n",
                 src->display);
         rc = CLI_OK;
         goto out;
@@ -185,7 +194,7 @@ int cmd_create(int argc, char **argv)
             goto out;
         }
         for (size_t i = 0; i < nwebbases; i++)
-            if ((webseeds[i] = torrent_webseed_url(webbases[i], name)) == NULL) {
+            if ((webseeds[i] = torrent_webseed_url(webbases[i], strncmp(argv[optind], "s3://", 5) == 0 ? key : name)) == NULL) {
                 cli_error(CLI_FAIL, "out of memory");
                 goto out;
             }
@@ -254,5 +263,7 @@ out:
     free(webbases);
     buf_free(&tb);
     source_free(src);
+    free(key);
+    cli_s3_close(&g);
     return rc;
 }

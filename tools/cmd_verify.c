@@ -5,17 +5,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static void usage(FILE *f)
 {
-    fputs("Usage: s3torrent verify [OPTIONS] TORRENT FILE\n"
+    fputs("Usage: s3torrent verify [OPTIONS] TORRENT FILE|s3://BUCKET/KEY\n"
           "\n"
-          "Hash FILE and compare every piece with TORRENT (v1 SHA-1 pieces, v2 piece layer and\n"
+          "Hash the data (a local file or an S3 object) and compare every piece with TORRENT (v1 SHA-1 pieces, v2 piece layer and\n"
           "pieces root). Exits 0 when all match, 1 naming the first bad piece otherwise.\n"
           "\n"
           "  -j, --threads N   hashing threads (default: all cores)\n"
           "  -q, --quiet       print nothing on success\n"
-          "  -h, --help        show this help\n",
+          "  -h, --help        show this help\n"
+          "\n" CLI_S3_HELP,
           f);
 }
 
@@ -25,9 +27,12 @@ int cmd_verify(int argc, char **argv)
         {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct verify_opts vo = {0};
+    struct cli_s3 g = {0};
+    char *key = NULL;
     bool quiet = false;
     int c;
     optind = 1;
@@ -45,6 +50,8 @@ int cmd_verify(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         default:
+            if (cli_s3_option(&g, c, optarg))
+                break;
             usage(stderr);
             return CLI_USAGE;
         }
@@ -57,7 +64,7 @@ int cmd_verify(int argc, char **argv)
     uint64_t bad;
     int rc = CLI_FAIL;
     if (metainfo_load(argv[optind], &m, &err) != 0 ||
-        source_file_open(argv[optind + 1], &src, &err) != 0) {
+        cli_open_source(&g, argv[optind + 1], &src, &key, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
     }
@@ -77,5 +84,7 @@ int cmd_verify(int argc, char **argv)
 out:
     source_free(src);
     metainfo_free(m);
+    free(key);
+    cli_s3_close(&g);
     return rc;
 }

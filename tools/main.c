@@ -9,13 +9,14 @@ static void usage(FILE *f)
 {
     fputs("Usage: s3torrent COMMAND [OPTIONS] ARGS\n"
           "\n"
-          "Make and inspect BitTorrent metainfo for files (and, later, S3 objects).\n"
+          "Make and inspect BitTorrent metainfo for local files and S3 objects.\n"
           "\n"
           "Commands:\n"
-          "  create   hash a file and write its .torrent\n"
+          "  create   hash a file or S3 object and write its .torrent\n"
           "  show     print what a .torrent holds\n"
           "  magnet   print a .torrent's magnet link\n"
-          "  verify   check a file against a .torrent, piece by piece\n"
+          "  verify   check a file or object against a .torrent, piece by piece\n"
+          "  ls       list the objects under an S3 prefix\n"
           "\n"
           "Options:\n"
           "  -h, --help     show this help (COMMAND --help for a command's options)\n"
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
         return cmd_magnet(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return cmd_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "ls") == 0)
+        return cmd_ls(argc - 1, argv + 1);
     cli_error(CLI_USAGE, "unknown command '%s' (see s3torrent --help)", cmd);
     return CLI_USAGE;
 }

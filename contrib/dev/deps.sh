@@ -8,8 +8,8 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev libcurl4-openssl-dev libjson-c-dev libexpat1-dev libsqlite3-dev libfuse3-dev
   check
-  # independent implementations the tests compare against
-  mktorrent transmission-cli python3-libtorrent
+  # independent implementations the tests compare against, and users' S3 client
+  mktorrent transmission-cli python3-libtorrent awscli
   # measuring
   time
 )
@@ -19,11 +19,24 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ((${#missing[@]})); then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "deps: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+fi
+
+# The local S3 and DynamoDB servers (s3rver, dynalite), pinned by package-lock.json.
+if ! command -v npm >/dev/null; then
+  echo "deps: installing nodejs and npm"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+cd "$(dirname "$0")/../.."
+if ! cmp -s package-lock.json node_modules/.package-lock.stamp 2>/dev/null; then
+  echo "deps: npm ci (s3rver, dynalite)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  cp package-lock.json node_modules/.package-lock.stamp
 fi

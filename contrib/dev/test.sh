@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test tier on a fresh Debian machine: installs what is missing, builds, then runs the
-# unit tests, the cross-checks against real peers, the sanitizer build and short fuzz runs.
+# unit tests, the cross-checks against real peers, the S3 tests against a real local S3 server,
+# the sanitizer build and short fuzz runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,16 +29,23 @@ tier "unit tests" ctest --test-dir build --output-on-failure
 tier "cross-checks against mktorrent, libtorrent, transmission-show" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py
 
+tier "S3 against s3rver: same bytes as files, listings, faults, secrets" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_s3.py
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
 tier "command-line errors under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py BadInput
+# all S3 tests but the 4 GiB object (hashed by the release build above)
+tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 \
+  tests/integration/test_s3.py SameAsFile Listing Faults Secrets
 
 tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
 tier "fuzz bencode (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz bencode "$FUZZ_SECONDS"
 tier "fuzz metainfo (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz metainfo "$FUZZ_SECONDS"
+tier "fuzz s3xml (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz s3xml "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"

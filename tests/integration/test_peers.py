@@ -3,7 +3,6 @@
 python3-libtorrent (v2, hybrid, magnet links) and transmission-show, plus the command's
 behaviour on bad input. Run with Debian's /usr/bin/python3 (it has the libtorrent binding);
 S3TORRENT names the binary under test."""
-import hashlib
 import json
 import os
 import subprocess

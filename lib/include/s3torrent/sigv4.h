@@ -127,7 +127,8 @@ int sigv4_canonical_uri(struct buf *b, const char *path, bool path_is_raw,
 
 /* Appends the canonical query string of the n decoded parameters to b: names and values
  * URI-encoded (unreserved bytes kept, the rest %XX), pairs sorted by name then value, joined
- * by '&'. It is also a correct wire query. Returns 0, ENOMEM or b's error. */
+ * by '&'. It is also a correct wire query. Returns 0, EINVAL (a NULL name, too many
+ * parameters), ENOMEM or b's error. */
 int sigv4_canonical_query(struct buf *b, const struct sigv4_pair *q, size_t n);
 
 /* Builds the canonical request of req exactly as given (nothing is added) into *out, and its
@@ -161,8 +162,8 @@ int sigv4_sign_headers(const struct sigv4_signer *s, const struct sigv4_request 
  * -Security-Token (signed unless opt.omit_session_token) and -Signature. opt.sign_body is
  * ignored: the payload hash only enters the canonical request (S3 uses UNSIGNED-PAYLOAD).
  * Returns 0 or a positive errno with err set; the caller frees *out with sigv4_result_free. */
-int sigv4_presign(const struct sigv4_signer *s, const struct sigv4_request *req,
-                  unsigned expires, struct sigv4_result *out, err_t *err);
+int sigv4_presign(const struct sigv4_signer *s, const struct sigv4_request *req, unsigned expires,
+                  struct sigv4_result *out, err_t *err);
 
 /* Wipes and frees what r owns, leaving it empty. */
 void sigv4_result_free(struct sigv4_result *r);

@@ -1,0 +1,681 @@
+/* s3.c — the S3 client: builds each request (path- or virtual-hosted addressing, the key
+ * URI-encoded once), signs it afresh on every attempt, retries in the AWS standard mode, and
+ * hands back a streaming response; ranged GETs become a byte source for the hasher. */
+#include "s3torrent/s3.h"
+#include "s3torrent/sigv4.h"
+#include "s3torrent/uri.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_QUERY 8
+#define MAX_HEADERS 24
+#define PART_SPAN (16u << 20) /* bytes one ranged GET covers */
+
+struct s3_client {
+    struct s3_config cfg;
+    char *endpoint_scheme; /* "http" or "https" */
+    char *endpoint_host;   /* host[:port] */
+    bool custom_endpoint;
+    char *region;
+    char *trace_id;
+    unsigned read_attempts, write_attempts, part_attempts;
+    pthread_mutex_t lock; /* guards key_cache */
+    struct sigv4_key_cache key_cache;
+};
+
+struct s3_req {
+    const char *method;
+    const char *bucket;
+    const char *key; /* NULL: a bucket request */
+    struct sigv4_pair query[MAX_QUERY];
+    size_t nquery;
+    struct sigv4_pair headers[MAX_HEADERS]; /* besides Host and the signature's own */
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    const char *payload_hash; /* NULL: hashed by the signer */
+    unsigned attempts;
+};
+
+static time_t now(const struct s3_client *s3)
+{
+    return s3->cfg.now ? s3->cfg.now() : time(NULL);
+}
+
+static double rnd(const struct s3_client *s3)
+{
+    return s3->cfg.random ? s3->cfg.random() : (double)arc4random() / 4294967296.0;
+}
+
+static void backoff(const struct s3_client *s3, unsigned attempt)
+{
+    long ms = http_backoff_ms(attempt, 100, 20000, rnd(s3));
+    if (s3->cfg.sleep_ms) {
+        s3->cfg.sleep_ms(ms);
+    } else {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *err)
+{
+    struct s3_client *s3 = calloc(1, sizeof(*s3));
+    int rc = 0;
+    *out = NULL;
+    if (s3 == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    s3->cfg = *cfg;
+    pthread_mutex_init(&s3->lock, NULL);
+    const char *region = cfg->region ? cfg->region : env("AWS_REGION");
+    if (region == NULL)
+        region = env("AWS_DEFAULT_REGION");
+    if (region == NULL)
+        region = "us-east-1";
+    const char *ep = cfg->endpoint ? cfg->endpoint : env("AWS_ENDPOINT_URL_S3");
+    if (ep == NULL)
+        ep = env("AWS_ENDPOINT_URL");
+    char dflt[256];
+    s3->custom_endpoint = ep != NULL;
+    if (ep == NULL) {
+        snprintf(dflt, sizeof(dflt), "https://s3.%s.amazonaws.com", region);
+        ep = dflt;
+    }
+    const char *sep = strstr(ep, "://");
+    if (sep == NULL || (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
+        rc = err_set(err, EINVAL, "endpoint URL '%s' must start with http:// or https://", ep);
+        goto fail;
+    }
+    size_t hl = strcspn(sep + 3, "/?#");
+    if (hl == 0 || sep[3 + hl] == '?' || sep[3 + hl] == '#' ||
+        (sep[3 + hl] == '/' && sep[4 + hl] != '\0')) {
+        rc = err_set(err, EINVAL, "endpoint URL '%s' must be scheme://host[:port]", ep);
+        goto fail;
+    }
+    s3->endpoint_scheme = strndup(ep, (size_t)(sep - ep));
+    s3->endpoint_host = strndup(sep + 3, hl);
+    s3->region = strdup(region);
+    s3->trace_id = cfg->trace_id ? strdup(cfg->trace_id) : NULL;
+    if (!s3->endpoint_scheme || !s3->endpoint_host || !s3->region ||
+        (cfg->trace_id && !s3->trace_id)) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto fail;
+    }
+    unsigned max = cfg->max_attempts;
+    if (max == 0 && env("AWS_MAX_ATTEMPTS")) {
+        char *end;
+        unsigned long v = strtoul(env("AWS_MAX_ATTEMPTS"), &end, 10);
+        if (*end || v == 0 || v > 100) {
+            rc = err_set(err, EINVAL, "AWS_MAX_ATTEMPTS must be a number from 1 to 100");
+            goto fail;
+        }
+        max = (unsigned)v;
+    }
+    s3->write_attempts = max ? max : 3;
+    s3->read_attempts = max ? max : 5;
+    s3->part_attempts = max ? max : 10;
+    *out = s3;
+    return 0;
+fail:
+    s3_client_free(s3);
+    return rc;
+}
+
+void s3_client_free(struct s3_client *s3)
+{
+    if (s3 == NULL)
+        return;
+    sigv4_key_cache_clear(&s3->key_cache);
+    pthread_mutex_destroy(&s3->lock);
+    free(s3->endpoint_scheme);
+    free(s3->endpoint_host);
+    free(s3->region);
+    free(s3->trace_id);
+    free(s3);
+}
+
+struct http_counters *s3_counters(struct s3_client *s3)
+{
+    return http_client_counters(s3->cfg.http);
+}
+
+int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err)
+{
+    *bucket = *key = NULL;
+    if (strncmp(uri, "s3://", 5) != 0)
+        return err_set(err, EINVAL, "'%s' is not an s3://bucket/key URI", uri);
+    const char *b = uri + 5, *slash = strchr(b, '/');
+    size_t bl = slash ? (size_t)(slash - b) : strlen(b);
+    if (bl < 3 || bl > 63)
+        return err_set(err, EINVAL, "'%s': bucket names have 3 to 63 characters", uri);
+    for (size_t i = 0; i < bl; i++)
+        if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '-' ||
+              b[i] == '.'))
+            return err_set(err, EINVAL, "'%s': invalid bucket name", uri);
+    const char *k = slash ? slash + 1 : "";
+    if (strlen(k) > 1024)
+        return err_set(err, EINVAL, "'%s': S3 keys are at most 1024 bytes", uri);
+    *bucket = strndup(b, bl);
+    *key = strdup(k);
+    if (*bucket == NULL || *key == NULL) {
+        free(*bucket);
+        free(*key);
+        *bucket = *key = NULL;
+        return err_set(err, ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static bool path_style(const struct s3_client *s3, const char *bucket)
+{
+    return s3->cfg.path_style || s3->custom_endpoint || strchr(bucket, '.') != NULL;
+}
+
+/* Builds the URL, the signed path and the Host of r. */
+static int build_target(const struct s3_client *s3, const struct s3_req *r, struct buf *url,
+                        struct buf *path, char *host, size_t hostlen)
+{
+    bool ps = path_style(s3, r->bucket);
+    if (ps)
+        snprintf(host, hostlen, "%s", s3->endpoint_host);
+    else
+        snprintf(host, hostlen, "%s.%s", r->bucket, s3->endpoint_host);
+    buf_printf(path, "/");
+    if (ps) {
+        buf_put(path, r->bucket, strlen(r->bucket));
+        buf_put(path, "/", 1);
+    }
+    if (r->key)
+        buf_put(path, r->key, strlen(r->key));
+    buf_put(path, "", 1);
+    buf_printf(url, "%s://%s", s3->endpoint_scheme, host);
+    uri_encode(url, (const char *)path->data, path->len - 1, true);
+    if (r->nquery > 0) {
+        buf_put(url, "?", 1);
+        sigv4_canonical_query(url, r->query, r->nquery);
+    }
+    buf_put(url, "", 1);
+    return url->err ? url->err : path->err;
+}
+
+/* One attempt: sign and send. Returns 0 with *out open, or a transport errno. */
+static int attempt(struct s3_client *s3, const struct s3_req *r, struct http_stream **out,
+                   err_t *err)
+{
+    struct buf url, path;
+    char host[512];
+    struct sigv4_pair sh[MAX_HEADERS + 1];
+    struct http_header hh[MAX_HEADERS + SIGV4_MAX_ADD + 2];
+    struct sigv4_result sig;
+    struct cred cred;
+    size_t nh = 0, nsh = 0;
+    int rc;
+
+    memset(&sig, 0, sizeof(sig));
+    memset(&cred, 0, sizeof(cred));
+    buf_init(&url, 16384);
+    buf_init(&path, 8192);
+    if ((rc = build_target(s3, r, &url, &path, host, sizeof(host)))) {
+        rc = err_set(err, rc, "s3://%s/%s: request too large", r->bucket, r->key ? r->key : "");
+        goto out;
+    }
+    sh[nsh++] = (struct sigv4_pair){"Host", host};
+    for (size_t i = 0; i < r->nheaders; i++)
+        sh[nsh++] = r->headers[i];
+    for (size_t i = 0; i < r->nheaders; i++)
+        hh[nh++] = (struct http_header){r->headers[i].name, r->headers[i].value};
+    if (!s3->cfg.no_sign) {
+        if ((rc = cred_chain_get(s3->cfg.creds, &cred, err)))
+            goto out;
+        struct sigv4_request sr = {
+            .method = r->method,
+            .path = (const char *)path.data,
+            .path_is_raw = true,
+            .query = r->query,
+            .nquery = r->nquery,
+            .headers = sh,
+            .nheaders = nsh,
+            .payload_hash = r->payload_hash,
+            .payload = r->body,
+            .payload_len = r->body_len,
+        };
+        struct sigv4_signer signer = {
+            .creds = {cred.access_key, cred.secret_key, cred.session_token},
+            .region = s3->region,
+            .service = "s3",
+            .now = now(s3),
+            .opt = SIGV4_OPTIONS_S3,
+            .cache = &s3->key_cache,
+        };
+        pthread_mutex_lock(&s3->lock);
+        rc = sigv4_sign_headers(&signer, &sr, &sig, err);
+        pthread_mutex_unlock(&s3->lock);
+        if (rc)
+            goto out;
+        for (size_t i = 0; i < sig.nadd; i++)
+            hh[nh++] = (struct http_header){sig.add[i].name, sig.add[i].value};
+    }
+    if (s3->trace_id)
+        hh[nh++] = (struct http_header){"X-Amzn-Trace-Id", s3->trace_id};
+    struct http_request hr = {
+        .method = r->method,
+        .url = (const char *)url.data,
+        .headers = hh,
+        .nheaders = nh,
+        .body = r->body,
+        .body_len = r->body_len,
+    };
+    rc = http_stream_open(s3->cfg.http, &hr, out, err);
+    if (rc)
+        err_prefix(err, "s3://%s/%s", r->bucket, r->key ? r->key : "");
+out:
+    sigv4_result_free(&sig);
+    cred_wipe(&cred);
+    buf_free(&url);
+    buf_free(&path);
+    return rc;
+}
+
+static bool transport_retryable(int e)
+{
+    return e == ECONNREFUSED || e == ECONNRESET || e == ETIMEDOUT || e == EPIPE || e == EIO ||
+           e == EHOSTUNREACH;
+}
+
+/* Sends r with retries. Returns 0 with *out open on a 2xx answer, or a positive errno with err
+ * set to one line (S3's code and message when it sent one). */
+static int exchange(struct s3_client *s3, const struct s3_req *r, struct http_stream **out,
+                    err_t *err)
+{
+    int rc = 0;
+    unsigned a;
+    *out = NULL;
+    for (a = 1;; a++) {
+        struct http_stream *hs = NULL;
+        bool retry;
+        rc = attempt(s3, r, &hs, err);
+        if (rc == 0) {
+            long status = http_stream_status(hs);
+            if (status >= 200 && status < 300) {
+                *out = hs;
+                return 0;
+            }
+            struct buf body;
+            struct s3xml_error doc;
+            bool have_doc = false;
+            buf_init(&body, S3XML_ERROR_DEFAULT_MAX);
+            if (strcmp(r->method, "HEAD") != 0 && http_stream_read_all(hs, &body, NULL) == 0)
+                have_doc = s3xml_error_parse(body.data, body.len, 0, &doc, NULL) == 0;
+            buf_free(&body);
+            http_stream_close(hs);
+            rc = s3xml_error_report(err, (int)status, have_doc ? &doc : NULL, r->bucket,
+                                    r->key);
+            s3xml_error_errno((int)status, have_doc ? doc.code : NULL, &retry);
+        } else {
+            retry = transport_retryable(rc);
+        }
+        if (!retry || a >= r->attempts)
+            break;
+        atomic_fetch_add(&s3_counters(s3)->retries, 1);
+        log_msg(http_client_log(s3->cfg.http), LOG_INFO, "retrying (attempt %u of %u): %s",
+                a + 1, r->attempts, err ? err->msg : "");
+        backoff(s3, a);
+    }
+    if (a > 1 && err)
+        err_prefix(err, "after %u attempts", a);
+    return rc;
+}
+
+static void unquote(char *dst, size_t len, const char *etag)
+{
+    size_t n = etag ? strlen(etag) : 0;
+    if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
+        etag++;
+        n -= 2;
+    }
+    if (n >= len)
+        n = len - 1;
+    memcpy(dst, etag ? etag : "", n);
+    dst[n] = '\0';
+}
+
+static int64_t parse_http_date(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (s == NULL || strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
+            err_t *err)
+{
+    struct s3_req r = {.method = "HEAD", .bucket = bucket, .key = key,
+                       .attempts = s3->read_attempts};
+    struct http_stream *hs;
+    int rc = exchange(s3, &r, &hs, err);
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof(*out));
+    const char *len = http_stream_header(hs, "content-length");
+    unquote(out->etag, sizeof(out->etag), http_stream_header(hs, "etag"));
+    out->size = len ? strtoull(len, NULL, 10) : 0;
+    out->mtime = parse_http_date(http_stream_header(hs, "last-modified"));
+    unquote(out->content_type, sizeof(out->content_type), http_stream_header(hs, "content-type"));
+    http_stream_close(hs);
+    if (len == NULL || out->etag[0] == '\0')
+        return err_set(err, EPROTO, "s3://%s/%s: HEAD answer without Content-Length or ETag",
+                       bucket, key);
+    return 0;
+}
+
+int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void *body,
+           size_t len, const char *content_type, const struct http_header *meta, size_t nmeta,
+           char *etag_out, err_t *err)
+{
+    struct s3_req r = {.method = "PUT", .bucket = bucket, .key = key, .body = body,
+                       .body_len = len, .attempts = s3->write_attempts};
+    char names[MAX_HEADERS][160], hash[65];
+    unsigned char md[32];
+    static const char hex[] = "0123456789abcdef";
+    if (nmeta + 1 > MAX_HEADERS)
+        return err_set(err, EINVAL, "s3://%s/%s: too much metadata", bucket, key);
+    if (content_type)
+        r.headers[r.nheaders++] = (struct sigv4_pair){"Content-Type", content_type};
+    for (size_t i = 0; i < nmeta; i++) {
+        snprintf(names[i], sizeof(names[i]), "x-amz-meta-%s", meta[i].name);
+        r.headers[r.nheaders++] = (struct sigv4_pair){names[i], meta[i].value};
+    }
+    /* hash the body once, not on every attempt */
+    EVP_Digest(body, len, md, NULL, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++) {
+        hash[2 * i] = hex[md[i] >> 4];
+        hash[2 * i + 1] = hex[md[i] & 15];
+    }
+    hash[64] = '\0';
+    r.payload_hash = hash;
+    struct http_stream *hs;
+    int rc = exchange(s3, &r, &hs, err);
+    if (rc)
+        return rc;
+    if (etag_out)
+        unquote(etag_out, 128, http_stream_header(hs, "etag"));
+    struct buf sink;
+    buf_init(&sink, 65536);
+    http_stream_read_all(hs, &sink, NULL);
+    buf_free(&sink);
+    http_stream_close(hs);
+    return 0;
+}
+
+int s3_get_all(struct s3_client *s3, const char *bucket, const char *key, const char *etag,
+               struct buf *b, err_t *err)
+{
+    struct s3_req r = {.method = "GET", .bucket = bucket, .key = key,
+                       .attempts = s3->read_attempts};
+    char quoted[140];
+    if (etag) {
+        snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
+        r.headers[r.nheaders++] = (struct sigv4_pair){"If-Match", quoted};
+    }
+    for (unsigned a = 1;; a++) {
+        struct http_stream *hs;
+        int rc = exchange(s3, &r, &hs, err);
+        if (rc)
+            return rc;
+        size_t before = b->len;
+        rc = http_stream_read_all(hs, b, err);
+        http_stream_close(hs);
+        if (rc == 0)
+            return 0;
+        if (rc == EFBIG || !transport_retryable(rc) || a >= r.attempts)
+            return err_prefix(err, "s3://%s/%s", bucket, key);
+        b->len = before;
+        backoff(s3, a);
+    }
+}
+
+struct list_ctx {
+    struct s3xml *x;
+    err_t *err;
+};
+
+int s3_list(struct s3_client *s3, const char *bucket, const char *prefix, const char *delimiter,
+            const struct s3xml_list_opts *opts, err_t *err)
+{
+    char *token = NULL;
+    int rc = 0;
+    for (;;) {
+        struct s3_req r = {.method = "GET", .bucket = bucket, .key = NULL,
+                           .attempts = s3->read_attempts};
+        r.query[r.nquery++] = (struct sigv4_pair){"list-type", "2"};
+        r.query[r.nquery++] = (struct sigv4_pair){"encoding-type", "url"};
+        if (prefix && *prefix)
+            r.query[r.nquery++] = (struct sigv4_pair){"prefix", prefix};
+        if (delimiter)
+            r.query[r.nquery++] = (struct sigv4_pair){"delimiter", delimiter};
+        if (token)
+            r.query[r.nquery++] = (struct sigv4_pair){"continuation-token", token};
+        struct http_stream *hs = NULL;
+        struct s3xml *x = NULL;
+        if ((rc = exchange(s3, &r, &hs, err)))
+            break;
+        if ((rc = s3xml_list_new(opts, &x, err))) {
+            http_stream_close(hs);
+            break;
+        }
+        uint8_t chunk[65536];
+        for (;;) {
+            size_t got;
+            if ((rc = http_stream_read(hs, chunk, sizeof(chunk), &got, err)))
+                break;
+            if ((rc = s3xml_feed(x, chunk, got, err)))
+                break;
+            if (got < sizeof(chunk)) {
+                rc = s3xml_finish(x, err);
+                break;
+            }
+        }
+        http_stream_close(hs);
+        const struct s3xml_list_page *page = rc ? NULL : s3xml_list_page(x);
+        free(token);
+        token = page && page->is_truncated ? strdup(page->next_continuation_token) : NULL;
+        bool more = page && page->is_truncated;
+        s3xml_free(x);
+        if (rc) {
+            err_prefix(err, "listing s3://%s/%s", bucket, prefix ? prefix : "");
+            break;
+        }
+        if (!more)
+            break;
+        if (token == NULL) {
+            rc = err_set(err, ENOMEM, "out of memory");
+            break;
+        }
+    }
+    free(token);
+    return rc;
+}
+
+/* ---- the byte source ---- */
+
+struct s3_source {
+    struct source base;
+    struct s3_client *s3;
+    char *bucket, *key;
+    char etag[128];
+};
+
+struct s3_stream {
+    uint64_t off, end;
+    struct http_stream *hs;
+    unsigned failures; /* consecutive failures without progress */
+};
+
+static int s3_stream_open(struct source *s, uint64_t off, uint64_t len, void **stream,
+                          err_t *err)
+{
+    struct s3_stream *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return err_set(err, ENOMEM, "%s: out of memory", s->display);
+    st->off = off;
+    st->end = off + len;
+    *stream = st;
+    return 0;
+}
+
+static int open_part(struct s3_source *src, struct s3_stream *st, err_t *err)
+{
+    char range[64], quoted[140];
+    struct s3_req r = {.method = "GET", .bucket = src->bucket, .key = src->key,
+                       .attempts = src->s3->part_attempts};
+    snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, st->off, st->end - 1);
+    snprintf(quoted, sizeof(quoted), "\"%s\"", src->etag);
+    r.headers[r.nheaders++] = (struct sigv4_pair){"If-Match", quoted};
+    r.headers[r.nheaders++] = (struct sigv4_pair){"Range", range};
+    int rc = exchange(src->s3, &r, &st->hs, err);
+    if (rc == ESTALE)
+        return err_set(err, ESTALE, "%s: object changed while hashing (ETag is no longer %s)",
+                       src->base.display, src->etag);
+
+    /* If-Match makes S3 refuse a replaced object; servers that ignore If-Match still say
+     * which version they send */
+    char got[128];
+    if (rc == 0) {
+        unquote(got, sizeof(got), http_stream_header(st->hs, "etag"));
+        if (strcmp(got, src->etag) != 0) {
+            http_stream_close(st->hs);
+            st->hs = NULL;
+            return err_set(err, ESTALE,
+                           "%s: object changed while hashing (ETag %s is no longer %s)",
+                           src->base.display, got, src->etag);
+        }
+    }
+    if (rc == 0 && http_stream_status(st->hs) != 206 &&
+        !(st->off == 0 && st->end == src->base.size)) {
+        rc = err_set(err, EPROTO, "%s: ranged GET answered %ld, not 206", src->base.display,
+                     http_stream_status(st->hs));
+        http_stream_close(st->hs);
+        st->hs = NULL;
+    }
+    return rc;
+}
+
+static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scratch,
+                          const uint8_t **data, err_t *err)
+{
+    struct s3_source *src = (struct s3_source *)s;
+    struct s3_stream *st = stream;
+    size_t filled = 0;
+    int rc = 0;
+    if (n > st->end - st->off)
+        return err_set(err, EINVAL, "%s: read past the range", s->display);
+    *data = scratch;
+    while (filled < n) {
+        if (st->hs == NULL && (rc = open_part(src, st, err)))
+            return rc;
+        size_t want = n - filled, got = 0;
+        rc = http_stream_read(st->hs, scratch + filled, want, &got, err);
+        filled += got;
+        st->off += got;
+        if (got > 0)
+            st->failures = 0;
+        if (rc == 0 && got == want)
+            continue;
+        /* the body broke off (or ended early): resume from where it stopped */
+        http_stream_close(st->hs);
+        st->hs = NULL;
+        if (rc == 0)
+            rc = err_set(err, EPIPE, "%s: body ended early", s->display);
+        if (!transport_retryable(rc) || ++st->failures >= src->s3->part_attempts)
+            return err_prefix(err, "%s: reading bytes %" PRIu64 "-%" PRIu64, s->display,
+                              st->off, st->end - 1);
+        atomic_fetch_add(&s3_counters(src->s3)->retries, 1);
+        log_msg(http_client_log(src->s3->cfg.http), LOG_INFO, "%s: resuming at byte %" PRIu64 ": %s",
+                s->display, st->off, err ? err->msg : "");
+        backoff(src->s3, st->failures);
+        rc = 0;
+    }
+    return 0;
+}
+
+static void s3_stream_close(struct source *s, void *stream)
+{
+    (void)s;
+    struct s3_stream *st = stream;
+    http_stream_close(st->hs);
+    free(st);
+}
+
+static int s3_finish(struct source *s, err_t *err)
+{
+    (void)s;
+    (void)err;
+    return 0; /* every byte came under If-Match: nothing else to check */
+}
+
+static void s3_destroy(struct source *s)
+{
+    struct s3_source *src = (struct s3_source *)s;
+    free(src->bucket);
+    free(src->key);
+}
+
+static const struct source_ops s3_ops = {
+    s3_stream_open, s3_stream_next, s3_stream_close, s3_finish, s3_destroy,
+};
+
+int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, unsigned parallel,
+                   struct source **out, err_t *err)
+{
+    struct s3_source *src = calloc(1, sizeof(*src));
+    struct s3_object obj;
+    int rc;
+    *out = NULL;
+    if (src == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    src->base.ops = &s3_ops;
+    src->s3 = s3;
+    src->bucket = strdup(bucket);
+    src->key = strdup(key);
+    size_t dl = strlen(bucket) + strlen(key) + 7;
+    src->base.display = malloc(dl);
+    const char *slash = strrchr(key, '/');
+    src->base.name = strdup(slash ? slash + 1 : key);
+    if (!src->bucket || !src->key || !src->base.display || !src->base.name) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto fail;
+    }
+    snprintf(src->base.display, dl, "s3://%s/%s", bucket, key);
+    if (*key == '\0' || key[strlen(key) - 1] == '/') {
+        rc = err_set(err, EISDIR, "%s: a prefix, not an object", src->base.display);
+        goto fail;
+    }
+    if ((rc = s3_head(s3, bucket, key, &obj, err)))
+        goto fail;
+    memcpy(src->etag, obj.etag, sizeof(src->etag));
+    src->base.size = obj.size;
+    src->base.mtime = obj.mtime;
+    src->base.span = PART_SPAN;
+    src->base.parallel = parallel ? parallel : 4;
+    *out = &src->base;
+    return 0;
+fail:
+    source_free(&src->base);
+    return rc;
+}
