@@ -517,9 +517,7 @@ static void wipe_json_string(struct json_object *o)
         explicit_bzero((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
 }
 
-/* Fills out from an ECS or IMDS credential document (AccessKeyId, SecretAccessKey, Token,
- * Expiration; with want_code, Code must be "Success"). Returns 0 or EPROTO etc. with err set. */
-static int parse_cred_json(const char *what, const uint8_t *body, size_t len, bool want_code,
+int cred_parse_document(const char *what, const uint8_t *body, size_t len, bool want_code,
                            struct cred *out, err_t *err)
 {
     struct json_tokener *tok = json_tokener_new_ex(16);
@@ -778,7 +776,7 @@ static int from_ecs(struct cred_chain *c, struct cred *out, bool *found, err_t *
                      status);
         goto out;
     }
-    if ((rc = parse_cred_json(what, body.data, body.len, false, out, err)))
+    if ((rc = cred_parse_document(what, body.data, body.len, false, out, err)))
         goto out;
     *found = true;
 out:
@@ -898,7 +896,7 @@ static int from_imds(struct cred_chain *c, struct cred *out, bool *found, err_t 
                      what, status, role);
         goto out;
     }
-    if ((rc = parse_cred_json(what, body.data, body.len, true, out, err)))
+    if ((rc = cred_parse_document(what, body.data, body.len, true, out, err)))
         goto out;
     *found = true;
 out:

@@ -212,6 +212,19 @@ static int build_target(const struct s3_client *s3, const struct s3_req *r, stru
     return url->err ? url->err : path->err;
 }
 
+int s3_object_url(const struct s3_client *s3, const char *bucket, const char *key, struct buf *b)
+{
+    struct s3_req r = {.method = "GET", .bucket = bucket, .key = key};
+    struct buf path;
+    char host[512];
+    buf_init(&path, 8192);
+    int rc = build_target(s3, &r, b, &path, host, sizeof(host));
+    buf_free(&path);
+    if (rc == 0)
+        b->len--; /* no NUL inside the caller's buffer */
+    return rc;
+}
+
 /* One attempt: sign and send. Returns 0 with *out open, or a transport errno. */
 static int attempt(struct s3_client *s3, const struct s3_req *r, struct http_stream **out,
                    err_t *err)

@@ -46,6 +46,7 @@ tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TES
 tier "fuzz bencode (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz bencode "$FUZZ_SECONDS"
 tier "fuzz metainfo (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz metainfo "$FUZZ_SECONDS"
 tier "fuzz s3xml (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz s3xml "$FUZZ_SECONDS"
+tier "fuzz credjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz credjson "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target briefly: run.sh BUILD_DIR TARGET SECONDS. The seed corpus is the
-# test vectors (torrents, bencode cases; the XML fixtures for s3xml) plus the target's kept
+# test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml and credjson) plus
+# the target's kept
 # regression inputs.
 set -euo pipefail
 build=$1 target=$2 seconds=$3
@@ -11,9 +12,10 @@ mkdir -p "$work/corpus"
 find "$here/../data/torrents" -name '*.torrent' -exec cp {} "$work/corpus/" \;
 grep -v '^#' "$here/../data/bencode/cases.tsv" | cut -f1 | head -40 |
   awk '{ f = sprintf("%s/corpus/case%02d", "'"$work"'", NR); printf "%s", $0 > f; close(f) }'
-if [ "$target" = s3xml ]; then
-  cp "$here/../data/fixtures/"*.xml "$work/corpus/"
-fi
+case "$target" in
+s3xml) cp "$here/../data/fixtures/"*.xml "$work/corpus/" ;;
+credjson) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
+esac
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true
 fi

@@ -88,11 +88,13 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void respond(int fd, int status, const char *headers, const char *body)
 {
-    char head[4096];
+    char head[4096], length[64] = "";
     size_t bl = body ? strlen(body) : 0;
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
-                     reason(status), bl, headers ? headers : "");
+    /* a scripted Content-Length wins (a HEAD answer describes a body it does not send) */
+    if (headers == NULL || strcasestr(headers, "Content-Length:") == NULL)
+        snprintf(length, sizeof(length), "Content-Length: %zu\r\n", bl);
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%sConnection: close\r\n%s\r\n",
+                     status, reason(status), length, headers ? headers : "");
     if (n < 0 || (size_t)n >= sizeof(head))
         return;
     write_all(fd, head, (size_t)n);

@@ -30,7 +30,8 @@ int fakehttp_port(const struct fakehttp *f);
 
 /* Scripts a response to method + path (exact, query included). Several responses for one
  * route are served in order and the last one repeats. status 0 closes the connection without
- * answering. extra_headers (may be NULL) holds "Name: value\r\n" lines. Unscripted routes get
+ * answering. extra_headers (may be NULL) holds "Name: value\r\n" lines; a Content-Length among
+ * them replaces the body's own (for HEAD answers). Unscripted routes get
  * 404. Returns 0 or ENOMEM. The strings are copied. */
 int fakehttp_add_ex(struct fakehttp *f, const char *method, const char *path, int status,
                     const char *extra_headers, const char *body);

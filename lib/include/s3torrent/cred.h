@@ -4,6 +4,7 @@
 #ifndef S3TORRENT_CRED_H
 #define S3TORRENT_CRED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -45,6 +46,12 @@ int cred_chain_get(struct cred_chain *c, struct cred *out, err_t *err);
 
 /* Which provider answered ("environment", "shared-file", "ecs", "imds"), or NULL. */
 const char *cred_chain_source(const struct cred_chain *c);
+
+/* Fills out from an ECS or IMDS credential document (JSON: AccessKeyId, SecretAccessKey,
+ * Token, Expiration; with want_code, Code must be "Success"); what names the source in
+ * messages. Returns 0 or EPROTO/ENOMEM/EOVERFLOW with err set. */
+int cred_parse_document(const char *what, const uint8_t *body, size_t len, bool want_code,
+                        struct cred *out, err_t *err);
 
 /* Zeroes a credential in memory. */
 void cred_wipe(struct cred *c);

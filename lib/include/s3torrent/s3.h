@@ -41,6 +41,10 @@ void s3_client_free(struct s3_client *s3);
  * Returns 0 or EINVAL with err set; the caller frees both. */
 int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err);
 
+/* Appends the URL requests for bucket/key go to (key may be NULL for the bucket) to b:
+ * path-style or virtual-hosted, the key URI-encoded once. Returns 0 or b's error. */
+int s3_object_url(const struct s3_client *s3, const char *bucket, const char *key, struct buf *b);
+
 struct s3_object {
     char etag[128];      /* quotes stripped */
     uint64_t size;
