@@ -346,7 +346,7 @@ class Beyond4GiB(S3Base):
             f.write(b"and near the start")
         self.s3.put(BUCKET, "big/over-4gib.bin", path)
         got = self.create_bytes(f"s3://{BUCKET}/big/over-4gib.bin")
-        want = self.create_bytes(path)
+        want = self.create_bytes(path, "--name", "over-4gib.bin")
         self.assertEqual(got, want)
 
 
