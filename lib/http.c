@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MAX_HEADERS 64
 #define MAX_HEADER_BYTES 16384
@@ -410,4 +411,44 @@ long http_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double r)
     if (attempt < 30 && base_ms < cap_ms >> attempt)
         ceiling = base_ms << attempt;
     return (long)(r * (double)ceiling);
+}
+
+void http_retry_sleep(const struct http_retry *r, unsigned attempt)
+{
+    double rnd = r->random ? r->random() : (double)arc4random() / 4294967296.0;
+    long ms = http_backoff_ms(attempt, 100, 20000, rnd);
+    if (r->sleep_ms) {
+        r->sleep_ms(ms);
+        return;
+    }
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+bool http_transport_retryable(int e)
+{
+    return e == ECONNREFUSED || e == ECONNRESET || e == ETIMEDOUT || e == EPIPE || e == EIO ||
+           e == EHOSTUNREACH;
+}
+
+int http_retry_run(const struct http_retry *r, http_attempt_fn fn, void *arg, err_t *err)
+{
+    unsigned a;
+    int rc;
+    for (a = 1;; a++) {
+        bool retry = false;
+        rc = fn(arg, &retry, err);
+        if (rc == 0 || !retry || a >= r->max_attempts)
+            break;
+        if (r->http) {
+            atomic_fetch_add(&r->http->counters.retries, 1);
+            log_msg(r->http->opts.log, LOG_INFO, "retrying (attempt %u of %u): %s", a + 1,
+                    r->max_attempts, err ? err->msg : "");
+        }
+        http_retry_sleep(r, a);
+    }
+    if (rc != 0 && a > 1 && err)
+        err_prefix(err, "after %u attempts", a);
+    return rc;
 }

@@ -49,21 +49,10 @@ static time_t now(const struct s3_client *s3)
     return s3->cfg.now ? s3->cfg.now() : time(NULL);
 }
 
-static double rnd(const struct s3_client *s3)
+static struct http_retry policy(const struct s3_client *s3, unsigned attempts)
 {
-    return s3->cfg.random ? s3->cfg.random() : (double)arc4random() / 4294967296.0;
-}
-
-static void backoff(const struct s3_client *s3, unsigned attempt)
-{
-    long ms = http_backoff_ms(attempt, 100, 20000, rnd(s3));
-    if (s3->cfg.sleep_ms) {
-        s3->cfg.sleep_ms(ms);
-    } else {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
-    }
+    struct http_retry r = {attempts, s3->cfg.http, s3->cfg.random, s3->cfg.sleep_ms};
+    return r;
 }
 
 static const char *env(const char *name)
@@ -303,10 +292,38 @@ out:
     return rc;
 }
 
-static bool transport_retryable(int e)
+struct exchange_ctx {
+    struct s3_client *s3;
+    const struct s3_req *r;
+    struct http_stream **out;
+};
+
+/* One attempt for http_retry_run: 0 with *out open on a 2xx answer, else S3's error. */
+static int exchange_once(void *arg, bool *retry, err_t *err)
 {
-    return e == ECONNREFUSED || e == ECONNRESET || e == ETIMEDOUT || e == EPIPE || e == EIO ||
-           e == EHOSTUNREACH;
+    struct exchange_ctx *x = arg;
+    struct http_stream *hs = NULL;
+    int rc = attempt(x->s3, x->r, &hs, err);
+    if (rc != 0) {
+        *retry = http_transport_retryable(rc);
+        return rc;
+    }
+    long status = http_stream_status(hs);
+    if (status >= 200 && status < 300) {
+        *x->out = hs;
+        return 0;
+    }
+    struct buf body;
+    struct s3xml_error doc;
+    bool have_doc = false;
+    buf_init(&body, S3XML_ERROR_DEFAULT_MAX);
+    if (strcmp(x->r->method, "HEAD") != 0 && http_stream_read_all(hs, &body, NULL) == 0)
+        have_doc = s3xml_error_parse(body.data, body.len, 0, &doc, NULL) == 0;
+    buf_free(&body);
+    http_stream_close(hs);
+    rc = s3xml_error_report(err, (int)status, have_doc ? &doc : NULL, x->r->bucket, x->r->key);
+    s3xml_error_errno((int)status, have_doc ? doc.code : NULL, retry);
+    return rc;
 }
 
 /* Sends r with retries. Returns 0 with *out open on a 2xx answer, or a positive errno with err
@@ -314,43 +331,10 @@ static bool transport_retryable(int e)
 static int exchange(struct s3_client *s3, const struct s3_req *r, struct http_stream **out,
                     err_t *err)
 {
-    int rc = 0;
-    unsigned a;
+    struct exchange_ctx x = {s3, r, out};
+    struct http_retry p = policy(s3, r->attempts);
     *out = NULL;
-    for (a = 1;; a++) {
-        struct http_stream *hs = NULL;
-        bool retry;
-        rc = attempt(s3, r, &hs, err);
-        if (rc == 0) {
-            long status = http_stream_status(hs);
-            if (status >= 200 && status < 300) {
-                *out = hs;
-                return 0;
-            }
-            struct buf body;
-            struct s3xml_error doc;
-            bool have_doc = false;
-            buf_init(&body, S3XML_ERROR_DEFAULT_MAX);
-            if (strcmp(r->method, "HEAD") != 0 && http_stream_read_all(hs, &body, NULL) == 0)
-                have_doc = s3xml_error_parse(body.data, body.len, 0, &doc, NULL) == 0;
-            buf_free(&body);
-            http_stream_close(hs);
-            rc = s3xml_error_report(err, (int)status, have_doc ? &doc : NULL, r->bucket,
-                                    r->key);
-            s3xml_error_errno((int)status, have_doc ? doc.code : NULL, &retry);
-        } else {
-            retry = transport_retryable(rc);
-        }
-        if (!retry || a >= r->attempts)
-            break;
-        atomic_fetch_add(&s3_counters(s3)->retries, 1);
-        log_msg(http_client_log(s3->cfg.http), LOG_INFO, "retrying (attempt %u of %u): %s",
-                a + 1, r->attempts, err ? err->msg : "");
-        backoff(s3, a);
-    }
-    if (a > 1 && err)
-        err_prefix(err, "after %u attempts", a);
-    return rc;
+    return http_retry_run(&p, exchange_once, &x, err);
 }
 
 static void unquote(char *dst, size_t len, const char *etag)
@@ -456,10 +440,11 @@ int s3_get_all(struct s3_client *s3, const char *bucket, const char *key, const 
         http_stream_close(hs);
         if (rc == 0)
             return 0;
-        if (rc == EFBIG || !transport_retryable(rc) || a >= r.attempts)
+        if (rc == EFBIG || !http_transport_retryable(rc) || a >= r.attempts)
             return err_prefix(err, "s3://%s/%s", bucket, key);
         b->len = before;
-        backoff(s3, a);
+        struct http_retry p = policy(s3, r.attempts);
+        http_retry_sleep(&p, a);
     }
 }
 
@@ -615,13 +600,14 @@ static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scr
         st->hs = NULL;
         if (rc == 0)
             rc = err_set(err, EPIPE, "%s: body ended early", s->display);
-        if (!transport_retryable(rc) || ++st->failures >= src->s3->part_attempts)
+        if (!http_transport_retryable(rc) || ++st->failures >= src->s3->part_attempts)
             return err_prefix(err, "%s: reading bytes %" PRIu64 "-%" PRIu64, s->display,
                               st->off, st->end - 1);
         atomic_fetch_add(&s3_counters(src->s3)->retries, 1);
         log_msg(http_client_log(src->s3->cfg.http), LOG_INFO, "%s: resuming at byte %" PRIu64 ": %s",
                 s->display, st->off, err ? err->msg : "");
-        backoff(src->s3, st->failures);
+        struct http_retry p = policy(src->s3, src->s3->part_attempts);
+        http_retry_sleep(&p, st->failures);
         rc = 0;
     }
     return 0;

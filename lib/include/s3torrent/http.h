@@ -71,4 +71,28 @@ void http_stream_close(struct http_stream *s);
  * base * 2^attempt)) milliseconds, from the random value r in [0, 1). */
 long http_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double r);
 
+/* The AWS standard retry mode, shared by the S3 and DynamoDB clients: bounded attempts with
+ * full-jitter backoff (up to 100 ms * 2^attempt, at most 20 s) between them. */
+struct http_retry {
+    unsigned max_attempts;
+    struct http_client *http; /* its counters and logger */
+    double (*random)(void);   /* injectable for tests; NULL: arc4random */
+    void (*sleep_ms)(long ms); /* injectable for tests; NULL: nanosleep */
+};
+
+/* One attempt of a request (signed afresh each time). Returns 0 on success, or a positive
+ * errno with err set and *retryable telling whether another attempt may succeed. */
+typedef int (*http_attempt_fn)(void *arg, bool *retryable, err_t *err);
+
+/* Runs fn until it succeeds, fails for good, or max_attempts have run, sleeping between
+ * attempts. Returns fn's last result; err gets "after N attempts: " when more than one ran. */
+int http_retry_run(const struct http_retry *r, http_attempt_fn fn, void *arg, err_t *err);
+
+/* Sleeps the backoff that follows failed attempt number attempt (from 1). */
+void http_retry_sleep(const struct http_retry *r, unsigned attempt);
+
+/* True for the transport errnos of http_stream_open/read that a retry may cure (refused,
+ * reset, timed out, cut short, unreachable). */
+bool http_transport_retryable(int e);
+
 #endif
