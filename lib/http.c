@@ -346,6 +346,16 @@ const char *http_stream_header(const struct http_stream *s, const char *name)
     return NULL;
 }
 
+int http_stream_header_at(const struct http_stream *s, size_t i, const char **name,
+                          const char **value)
+{
+    if (i >= s->nh)
+        return ENOENT;
+    *name = s->hname[i];
+    *value = s->hvalue[i];
+    return 0;
+}
+
 int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got, err_t *err)
 {
     size_t have = s->spill_len < n ? s->spill_len : n;

@@ -5,6 +5,7 @@
 #include "s3torrent/sigv4.h"
 #include "s3torrent/uri.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -374,11 +375,30 @@ int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3
     out->size = len ? strtoull(len, NULL, 10) : 0;
     out->mtime = parse_http_date(http_stream_header(hs, "last-modified"));
     unquote(out->content_type, sizeof(out->content_type), http_stream_header(hs, "content-type"));
+    const char *hn, *hv;
+    for (size_t i = 0; http_stream_header_at(hs, i, &hn, &hv) == 0; i++) {
+        size_t nl = strlen(hn);
+        if (nl <= 11 || strncasecmp(hn, "x-amz-meta-", 11) != 0 || out->nmeta == S3_MAX_META ||
+            nl - 11 >= sizeof(out->meta[0].name) || strlen(hv) >= sizeof(out->meta[0].value))
+            continue;
+        for (size_t j = 11; j <= nl; j++)
+            out->meta[out->nmeta].name[j - 11] = (char)tolower((unsigned char)hn[j]);
+        snprintf(out->meta[out->nmeta].value, sizeof(out->meta[0].value), "%s", hv);
+        out->nmeta++;
+    }
     http_stream_close(hs);
     if (len == NULL || out->etag[0] == '\0')
         return err_set(err, EPROTO, "s3://%s/%s: HEAD answer without Content-Length or ETag",
                        bucket, key);
     return 0;
+}
+
+const char *s3_object_meta(const struct s3_object *o, const char *name)
+{
+    for (size_t i = 0; i < o->nmeta; i++)
+        if (strcasecmp(o->meta[i].name, name) == 0)
+            return o->meta[i].value;
+    return NULL;
 }
 
 int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void *body,

@@ -4,9 +4,11 @@
 #include "s3torrent/bencode.h"
 #include "s3torrent/merkle.h"
 #include "s3torrent/uri.h"
+#include "s3torrent/version.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,4 +261,64 @@ char *torrent_webseed_url(const char *base, const char *key)
         return NULL;
     }
     return (char *)buf_steal(&b, NULL);
+}
+
+int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t mtime,
+                        struct torrent_opts *opts, char **webseed)
+{
+    memset(opts, 0, sizeof(*opts));
+    *webseed = NULL;
+    opts->meta = r->meta;
+    opts->piece_length = r->piece_length;
+    opts->trackers = r->trackers;
+    opts->ntrackers = r->ntrackers;
+    opts->private_ = r->private_;
+    opts->source = r->source;
+    opts->comment = r->comment;
+    opts->created_by = S3T_CREATED_BY;
+    opts->no_date = r->no_date;
+    opts->creation_date = mtime;
+    if (r->webseed_base) {
+        if ((*webseed = torrent_webseed_url(r->webseed_base, key)) == NULL)
+            return ENOMEM;
+        opts->webseeds = (const char *const *)webseed;
+        opts->nwebseeds = 1;
+    }
+    return 0;
+}
+
+/* Feeds one length-prefixed field, so that no two recipes serialise alike. */
+static void fp_field(EVP_MD_CTX *c, const char *tag, const char *v)
+{
+    char head[64];
+    size_t n = v ? strlen(v) : 0;
+    int hl = snprintf(head, sizeof(head), "%s:%d:%zu:", tag, v != NULL, n);
+    EVP_DigestUpdate(c, head, (size_t)hl);
+    if (n)
+        EVP_DigestUpdate(c, v, n);
+}
+
+void torrent_recipe_fingerprint(const struct torrent_recipe *r, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    char num[64];
+    unsigned char md[32];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    fp_field(c, "created-by", S3T_CREATED_BY);
+    snprintf(num, sizeof(num), "%d/%llu/%d/%d", (int)r->meta, (unsigned long long)r->piece_length,
+             r->private_, r->no_date);
+    fp_field(c, "numbers", num);
+    for (size_t i = 0; i < r->ntrackers; i++)
+        fp_field(c, "tracker", r->trackers[i]);
+    fp_field(c, "webseed", r->webseed_base);
+    fp_field(c, "source", r->source);
+    fp_field(c, "comment", r->comment);
+    EVP_DigestFinal_ex(c, md, NULL);
+    EVP_MD_CTX_free(c);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
 }

@@ -58,6 +58,9 @@ int http_stream_open(struct http_client *c, const struct http_request *req,
 long http_stream_status(const struct http_stream *s);
 /* The value of the first response header called name (case-insensitive), or NULL. */
 const char *http_stream_header(const struct http_stream *s, const char *name);
+/* The i-th response header (from 0): 0 with *name and *value set, or ENOENT past the end. */
+int http_stream_header_at(const struct http_stream *s, size_t i, const char **name,
+                          const char **value);
 /* Reads up to n body bytes into dst, blocking until n bytes or the end; *got < n only at the
  * end of the body. Returns 0 or a positive errno (ECONNRESET, ETIMEDOUT, EPIPE for a body cut
  * short, EIO) with err set. */

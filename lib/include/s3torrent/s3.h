@@ -45,12 +45,22 @@ int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err);
  * path-style or virtual-hosted, the key URI-encoded once. Returns 0 or b's error. */
 int s3_object_url(const struct s3_client *s3, const char *bucket, const char *key, struct buf *b);
 
+#define S3_MAX_META 8
+
 struct s3_object {
     char etag[128];      /* quotes stripped */
     uint64_t size;
     int64_t mtime;       /* Last-Modified, Unix seconds */
     char content_type[128];
+    struct {
+        char name[64];   /* after x-amz-meta-, lower-case */
+        char value[256];
+    } meta[S3_MAX_META]; /* user metadata (HEAD only); longer values are dropped */
+    size_t nmeta;
 };
+
+/* The value of user metadata name (without x-amz-meta-) in o, or NULL. */
+const char *s3_object_meta(const struct s3_object *o, const char *name);
 
 /* HeadObject. Returns 0, or a positive errno (ENOENT, EACCES, ...) with err naming the object. */
 int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,

@@ -64,6 +64,28 @@ uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts
 int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
                    struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err);
 
+/* What every component agrees on to make an object's torrent (DESIGN §3): the options that
+ * decide its bytes, before they are applied to one object. */
+struct torrent_recipe {
+    enum torrent_meta meta;
+    uint64_t piece_length; /* 0: the automatic rule */
+    const char *const *trackers;
+    size_t ntrackers;
+    const char *webseed_base; /* NULL: no web seed; else BASE + the encoded key */
+    bool private_;
+    const char *source, *comment; /* NULL: none */
+    bool no_date;
+};
+
+/* Fills opts for the object at key (webseed URL made here: the caller frees *webseed, which
+ * opts points at), with created_by set to this version. Returns 0 or ENOMEM. */
+int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t mtime,
+                        struct torrent_opts *opts, char **webseed);
+
+/* A stable hex SHA-256 of everything in r that changes a torrent's bytes, plus this program's
+ * version: the cache key part that tells two recipes apart. */
+void torrent_recipe_fingerprint(const struct torrent_recipe *r, char out[65]);
+
 /* BASE + key, each segment percent-encoded (RFC 3986 unreserved and '/' kept). The caller frees
  * the result; NULL when out of memory. */
 char *torrent_webseed_url(const char *base, const char *key);
