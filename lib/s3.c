@@ -539,6 +539,8 @@ struct s3_source {
     char etag[128];
 };
 
+static const struct source_ops s3_ops;
+
 struct s3_stream {
     uint64_t off, end;
     struct http_stream *hs;
@@ -594,21 +596,20 @@ static int open_part(struct s3_source *src, struct s3_stream *st, err_t *err)
     return rc;
 }
 
-static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scratch,
-                          const uint8_t **data, err_t *err)
+/* Fills dst[0, n) from the stream, reopening the ranged GET where a body broke off. */
+static int range_read(struct s3_source *src, struct s3_stream *st, uint8_t *dst, size_t n,
+                      err_t *err)
 {
-    struct s3_source *src = (struct s3_source *)s;
-    struct s3_stream *st = stream;
+    const char *display = src->base.display;
     size_t filled = 0;
     int rc = 0;
     if (n > st->end - st->off)
-        return err_set(err, EINVAL, "%s: read past the range", s->display);
-    *data = scratch;
+        return err_set(err, EINVAL, "%s: read past the range", display);
     while (filled < n) {
         if (st->hs == NULL && (rc = open_part(src, st, err)))
             return rc;
         size_t want = n - filled, got = 0;
-        rc = http_stream_read(st->hs, scratch + filled, want, &got, err);
+        rc = http_stream_read(st->hs, dst + filled, want, &got, err);
         filled += got;
         st->off += got;
         if (got > 0)
@@ -619,18 +620,39 @@ static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scr
         http_stream_close(st->hs);
         st->hs = NULL;
         if (rc == 0)
-            rc = err_set(err, EPIPE, "%s: body ended early", s->display);
+            rc = err_set(err, EPIPE, "%s: body ended early", display);
         if (!http_transport_retryable(rc) || ++st->failures >= src->s3->part_attempts)
-            return err_prefix(err, "%s: reading bytes %" PRIu64 "-%" PRIu64, s->display,
-                              st->off, st->end - 1);
+            return err_prefix(err, "%s: reading bytes %" PRIu64 "-%" PRIu64, display, st->off,
+                              st->end - 1);
         atomic_fetch_add(&s3_counters(src->s3)->retries, 1);
-        log_msg(http_client_log(src->s3->cfg.http), LOG_INFO, "%s: resuming at byte %" PRIu64 ": %s",
-                s->display, st->off, err ? err->msg : "");
+        log_msg(http_client_log(src->s3->cfg.http), LOG_INFO,
+                "%s: resuming at byte %" PRIu64 ": %s", display, st->off, err ? err->msg : "");
         struct http_retry p = policy(src->s3, src->s3->part_attempts);
         http_retry_sleep(&p, st->failures);
         rc = 0;
     }
     return 0;
+}
+
+static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scratch,
+                          const uint8_t **data, err_t *err)
+{
+    *data = scratch;
+    return range_read((struct s3_source *)s, stream, scratch, n, err);
+}
+
+int source_s3_read_range(struct source *s, uint64_t off, uint8_t *dst, size_t n, err_t *err)
+{
+    struct s3_stream st = {.off = off, .end = off + n};
+    if (s->ops != &s3_ops)
+        return err_set(err, EINVAL, "%s: not an S3 source", s->display);
+    if (off > s->size || n > s->size - off)
+        return err_set(err, EINVAL, "%s: range past the end", s->display);
+    if (n == 0)
+        return 0;
+    int rc = range_read((struct s3_source *)s, &st, dst, n, err);
+    http_stream_close(st.hs);
+    return rc;
 }
 
 static void s3_stream_close(struct source *s, void *stream)
@@ -659,8 +681,9 @@ static const struct source_ops s3_ops = {
     s3_stream_open, s3_stream_next, s3_stream_close, s3_finish, s3_destroy,
 };
 
-int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, unsigned parallel,
-                   struct source **out, err_t *err)
+static int open_source(struct s3_client *s3, const char *bucket, const char *key,
+                       const struct s3_object *known, unsigned parallel, struct source **out,
+                       err_t *err)
 {
     struct s3_source *src = calloc(1, sizeof(*src));
     struct s3_object obj;
@@ -685,11 +708,14 @@ int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, un
         rc = err_set(err, EISDIR, "%s: a prefix, not an object", src->base.display);
         goto fail;
     }
-    if ((rc = s3_head(s3, bucket, key, &obj, err)))
-        goto fail;
-    memcpy(src->etag, obj.etag, sizeof(src->etag));
-    src->base.size = obj.size;
-    src->base.mtime = obj.mtime;
+    if (known == NULL) {
+        if ((rc = s3_head(s3, bucket, key, &obj, err)))
+            goto fail;
+        known = &obj;
+    }
+    snprintf(src->etag, sizeof(src->etag), "%s", known->etag);
+    src->base.size = known->size;
+    src->base.mtime = known->mtime;
     src->base.span = PART_SPAN;
     src->base.parallel = parallel ? parallel : 4;
     *out = &src->base;
@@ -697,4 +723,17 @@ int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, un
 fail:
     source_free(&src->base);
     return rc;
+}
+
+int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, unsigned parallel,
+                   struct source **out, err_t *err)
+{
+    return open_source(s3, bucket, key, NULL, parallel, out, err);
+}
+
+int source_s3_open_known(struct s3_client *s3, const char *bucket, const char *key,
+                         const struct s3_object *obj, unsigned parallel, struct source **out,
+                         err_t *err)
+{
+    return open_source(s3, bucket, key, obj, parallel, out, err);
 }

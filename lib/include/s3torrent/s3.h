@@ -91,6 +91,17 @@ int s3_list(struct s3_client *s3, const char *bucket, const char *prefix, const 
 int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, unsigned parallel,
                    struct source **out, err_t *err);
 
+/* Like source_s3_open, for an object already known from a listing or HEAD (no request is
+ * made): obj's ETag, size and Last-Modified pin the version. */
+int source_s3_open_known(struct s3_client *s3, const char *bucket, const char *key,
+                         const struct s3_object *obj, unsigned parallel, struct source **out,
+                         err_t *err);
+
+/* Reads bytes [off, off + n) of an S3 source into dst with one ranged GET (If-Match, retried
+ * and resumed like the hasher's parts). Thread-safe. Returns 0 or a positive errno (ESTALE
+ * when the object changed) with err set. */
+int source_s3_read_range(struct source *s, uint64_t off, uint8_t *dst, size_t n, err_t *err);
+
 /* Request counters of the client's HTTP layer. */
 struct http_counters *s3_counters(struct s3_client *s3);
 
