@@ -44,7 +44,7 @@ head -c "$SIZE" /dev/zero |
 cat data.bin >/dev/null # into the page cache
 
 # calc EXPR: floating-point arithmetic with awk.
-calc() { awk "BEGIN { print $1 }"; }
+calc() { awk "BEGIN { print ($1) }"; }
 
 # sha_rate ALG: bytes/s of ALG over 1 MiB buffers on all cores, from openssl speed.
 # The last line looks like "sha1   3186622.46k" (1000s of bytes per second).

@@ -163,7 +163,9 @@ static char *make_page(enum enc_pos pos, size_t *len)
     buf_init(&b, 1 << 24);
     buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
                    "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>bkt</Name>"
-                   "<Prefix>d%%2F</Prefix><KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys>");
+                   "<Prefix>d%%2F</Prefix><StartAfter>d%%2Fa+b</StartAfter>"
+                   "<ContinuationToken>t/+=</ContinuationToken><KeyCount>1000</KeyCount>"
+                   "<MaxKeys>1000</MaxKeys>");
     if (pos == ENC_FIRST)
         buf_printf(&b, "<EncodingType>url</EncodingType>");
     buf_printf(&b, "<IsTruncated>false</IsTruncated>");
@@ -207,6 +209,8 @@ START_TEST(test_generated_1000_entries)
         ck_assert(!pg->is_truncated);
         ck_assert_str_eq(pg->encoding_type, positions[p] == ENC_NONE ? "" : "url");
         ck_assert_str_eq(pg->prefix, positions[p] == ENC_NONE ? "d%2F" : "d/");
+        ck_assert_str_eq(pg->start_after, positions[p] == ENC_NONE ? "d%2Fa+b" : "d/a b");
+        ck_assert_str_eq(pg->continuation_token, "t/+="); /* tokens are never decoded */
         /* the last entry: 2024 is a leap year; "+" is a space, "%2B" a plus, "%25" a percent */
         char want[256];
         snprintf(want, sizeof(want), "O %s|999000|%032x|0|%lld|STANDARD\n",
