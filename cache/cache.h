@@ -15,16 +15,20 @@ struct cache;
 /* Opens (creating it and its directory when missing) the cache at path. max_bytes caps the
  * torrents' total size (0: no cap); the least recently used are evicted past it. Refuses a
  * database or directory that others can read or write (EACCES). Returns 0 or a positive errno
- * with err set; close with cache_close. Thread-safe. */
+ * with err set (EIO: not a database or damaged; ENOTSUP: made by a newer s3torrent); close with
+ * cache_close. Thread-safe. */
 int cache_open(const char *path, uint64_t max_bytes, struct cache **out, err_t *err);
+/* Closes the cache and frees c (NULL is fine). */
 void cache_close(struct cache *c);
 
 /* The default path: $XDG_CACHE_HOME/s3torrent/torrents.db, else ~/.cache/s3torrent/..., and
- * /var/cache/s3torrent/torrents.db for root. Returns 0 or ENAMETOOLONG/ENOENT. */
+ * /var/cache/s3torrent/torrents.db for root (euid 0, whatever the environment). Returns 0 or
+ * ENAMETOOLONG/ENOENT. */
 int cache_default_path(char *out, size_t len);
 
 /* Appends the cached torrent for (bucket, key, etag, fingerprint) to out and marks it used.
- * Returns 0, ENOENT when absent, or another errno with err set. */
+ * Returns 0, ENOENT when absent (err untouched), EFBIG when out's maximum is reached, or another
+ * errno with err set. */
 int cache_get(struct cache *c, const char *bucket, const char *key, const char *etag,
               const char *fingerprint, struct buf *out, err_t *err);
 
@@ -34,7 +38,8 @@ int cache_get(struct cache *c, const char *bucket, const char *key, const char *
 int cache_put(struct cache *c, const char *bucket, const char *key, const char *etag,
               const char *fingerprint, const uint8_t *data, size_t len, err_t *err);
 
-/* Counters for tests and logs: entries, total bytes, hits, misses, evictions. */
+/* Counters for tests and logs: entries and total bytes of the file; hits, misses and evictions
+ * of this handle since cache_open. Returns 0 or a positive errno with err set. */
 struct cache_stats {
     uint64_t entries, bytes, hits, misses, evictions;
 };

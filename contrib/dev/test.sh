@@ -32,6 +32,9 @@ tier "cross-checks against mktorrent, libtorrent, transmission-show" \
 tier "S3 against s3rver: same bytes as files, listings, faults, secrets" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_s3.py
 
+tier "s3torrentfs mounted against s3rver" env S3TORRENT=build/tools/s3torrent \
+  S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
@@ -40,6 +43,8 @@ tier "command-line errors under ASan+UBSan" \
 # all S3 tests but the 4 GiB object (hashed by the release build above)
 tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 \
   tests/integration/test_s3.py SameAsFile Listing Faults Secrets
+tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
 tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target briefly: run.sh BUILD_DIR TARGET SECONDS. The seed corpus is the
-# test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml and credjson) plus
+# test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml, credjson, ddbjson) plus
 # the target's kept
 # regression inputs.
 set -euo pipefail
@@ -14,7 +14,7 @@ grep -v '^#' "$here/../data/bencode/cases.tsv" | cut -f1 | head -40 |
   awk '{ f = sprintf("%s/corpus/case%02d", "'"$work"'", NR); printf "%s", $0 > f; close(f) }'
 case "$target" in
 s3xml) cp "$here/../data/fixtures/"*.xml "$work/corpus/" ;;
-credjson) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
+credjson | ddbjson) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
 esac
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true

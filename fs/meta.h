@@ -1,0 +1,51 @@
+/* meta.h — directory listings of the mount: one ListObjectsV2 (with a delimiter) per directory,
+ * turned into entries by the rules of DESIGN §5 and cached for the TTL in bounded memory. */
+#ifndef S3TORRENTFS_META_H
+#define S3TORRENTFS_META_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "fs.h"
+
+enum meta_kind { META_DIR, META_FILE, META_TORRENT };
+
+struct meta_entry {
+    char *name;
+    enum meta_kind kind;
+    uint64_t size;  /* FILE: the object's; TORRENT: the torrent's exact size */
+    int64_t mtime;
+    char *key;      /* FILE and TORRENT: the object's key (the source object for TORRENT) */
+    char *etag;     /* FILE and TORRENT: the object's ETag */
+    uint64_t object_size; /* TORRENT: the source object's size */
+};
+
+/* A snapshot of one directory: immutable once published, shared by reference. */
+struct meta_dir {
+    struct meta_entry *entries; /* sorted by name (bytewise) */
+    size_t n;
+    size_t hidden; /* keys that cannot be paths, and files shadowed by directories */
+};
+
+/* Returns a new listing cache for fs, or NULL when out of memory. */
+struct meta *meta_new(struct fs *fs);
+void meta_free(struct meta *m);
+
+/* The listing of the directory at path ("/" or "/a/b"), fetched when missing or older than
+ * the TTL (at most one fetch per directory at a time). Returns 0 with *out referenced (release
+ * it with meta_dir_release), ENOENT, or another errno with err set. */
+int meta_dir_get(struct meta *m, const char *path, struct meta_dir **out, err_t *err);
+void meta_dir_release(struct meta *m, struct meta_dir *d);
+
+/* Finds path's entry. Returns 0 with a copy in *out (free with meta_entry_clear), ENOENT, or
+ * another errno. A miss in a listing older than the negative TTL refetches it once. */
+int meta_lookup(struct meta *m, const char *path, struct meta_entry *out, err_t *err);
+void meta_entry_clear(struct meta_entry *e);
+
+/* Drops every cached listing (SIGHUP). */
+void meta_flush(struct meta *m);
+
+/* The exact size of the torrent of an object (DESIGN §3), for stat. */
+uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_t mtime);
+
+#endif

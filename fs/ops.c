@@ -1,0 +1,344 @@
+/* ops.c — FUSE operations: a read-only view of the bucket (DESIGN §5). Lookups go through the
+ * listing cache, object reads through the block cache, synthetic torrents through the torrent
+ * service; every call that would change something is EROFS. */
+#include "ops.h"
+#include "blocks.h"
+#include "fs.h"
+#include "meta.h"
+#include "torrents.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+/* One open file: an object (its blocks) or a synthetic torrent (its bytes). */
+struct handle {
+    enum meta_kind kind;
+    struct blocks_obj *obj; /* META_FILE */
+    uint64_t next_off;      /* where a sequential reader continues */
+    unsigned streak;        /* consecutive sequential reads */
+    uint8_t *bytes;         /* META_TORRENT */
+    size_t len;
+};
+
+static struct fs *ctx(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+static void fill_stat(const struct fs *fs, const struct meta_entry *e, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_uid = fs->cfg.uid;
+    st->st_gid = fs->cfg.gid;
+    if (e->kind == META_DIR) {
+        st->st_mode = S_IFDIR | (0555 & ~fs->cfg.umask);
+        st->st_nlink = 2;
+    } else {
+        st->st_mode = S_IFREG | (0444 & ~fs->cfg.umask);
+        st->st_nlink = 1;
+        st->st_size = (off_t)e->size;
+        st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
+    }
+    st->st_mtime = st->st_ctime = st->st_atime = (time_t)e->mtime;
+    st->st_blksize = 1 << 20;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    struct fs *fs = ctx();
+    struct meta_entry e;
+    err_t err = {0};
+    (void)fi;
+    int rc = meta_lookup(fs->meta, path, &e, &err);
+    if (rc == ENOENT)
+        return -ENOENT;
+    if (rc) {
+        log_msg(&fs->log, LOG_ERR, "%s", err.msg);
+        return -EIO;
+    }
+    fill_stat(fs, &e, st);
+    meta_entry_clear(&e);
+    return 0;
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    struct fs *fs = ctx();
+    struct meta_entry e;
+    struct meta_dir *d;
+    err_t err = {0};
+    int rc = meta_lookup(fs->meta, path, &e, &err);
+    if (rc == 0 && e.kind != META_DIR)
+        rc = ENOTDIR;
+    if (rc == 0)
+        meta_entry_clear(&e);
+    if (rc == 0)
+        rc = meta_dir_get(fs->meta, path, &d, &err);
+    if (rc == ENOENT || rc == ENOTDIR)
+        return -rc;
+    if (rc) {
+        log_msg(&fs->log, LOG_ERR, "%s", err.msg);
+        return -EIO;
+    }
+    /* the handle keeps this snapshot: offsets stay stable however long the listing is */
+    fi->fh = (uint64_t)(uintptr_t)d;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->entries[i].kind == META_TORRENT)
+            tgen_prefetch(fs->tgen, &d->entries[i]);
+    return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    struct fs *fs = ctx();
+    struct meta_dir *d = (struct meta_dir *)(uintptr_t)fi->fh;
+    (void)path;
+    bool plus = flags & FUSE_READDIR_PLUS;
+    /* offsets: 1 is ".", 2 is "..", 3 + i is entry i */
+    if (off < 1 && fill(buf, ".", NULL, 1, 0))
+        return 0;
+    if (off < 2 && fill(buf, "..", NULL, 2, 0))
+        return 0;
+    for (size_t i = off > 2 ? (size_t)off - 2 : 0; i < d->n; i++) {
+        struct stat st;
+        fill_stat(fs, &d->entries[i], &st);
+        if (fill(buf, d->entries[i].name, &st, (off_t)(i + 3), plus ? FUSE_FILL_DIR_PLUS : 0))
+            break;
+    }
+    return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    meta_dir_release(ctx()->meta, (struct meta_dir *)(uintptr_t)fi->fh);
+    return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+    struct fs *fs = ctx();
+    struct meta_entry e;
+    err_t err = {0};
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EROFS;
+    int rc = meta_lookup(fs->meta, path, &e, &err);
+    if (rc == ENOENT)
+        return -ENOENT;
+    if (rc) {
+        log_msg(&fs->log, LOG_ERR, "%s", err.msg);
+        return -EIO;
+    }
+    struct handle *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        meta_entry_clear(&e);
+        return -ENOMEM;
+    }
+    h->kind = e.kind;
+    if (e.kind == META_DIR) {
+        rc = EISDIR;
+    } else if (e.kind == META_TORRENT) {
+        struct buf b;
+        buf_init(&b, (size_t)1 << 30);
+        rc = tgen_get(fs->tgen, &e, &b, &err);
+        if (rc) {
+            log_msg(&fs->log, LOG_ERR, "%s", err.msg);
+            buf_free(&b);
+            rc = EIO;
+        } else {
+            h->bytes = buf_steal(&b, &h->len);
+        }
+    } else {
+        struct s3_object obj = {.size = e.size, .mtime = e.mtime};
+        snprintf(obj.etag, sizeof(obj.etag), "%s", e.etag);
+        struct source *src = NULL;
+        rc = source_s3_open_known(fs->s3, fs->cfg.bucket, e.key, &obj, 0, &src, &err);
+        if (rc == 0 && (h->obj = calloc(1, sizeof(*h->obj))) != NULL) {
+            h->obj->src = src;
+            h->obj->refs = 1;
+        } else {
+            source_free(src);
+            rc = rc ? rc : ENOMEM;
+        }
+    }
+    meta_entry_clear(&e);
+    if (rc) {
+        free(h);
+        return -rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->keep_cache = 1; /* content is pinned by ETag; auto_cache drops it when mtime changes */
+    return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+                   struct fuse_file_info *fi)
+{
+    struct fs *fs = ctx();
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+    (void)path;
+    if (h->kind == META_TORRENT) {
+        if ((uint64_t)off >= h->len)
+            return 0;
+        size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
+        memcpy(buf, h->bytes + off, n);
+        return (int)n;
+    }
+    /* read-ahead only for a reader that keeps going forward */
+    if ((uint64_t)off == h->next_off)
+        h->streak++;
+    else
+        h->streak = 0;
+    h->next_off = (uint64_t)off + size;
+    uint64_t ahead = h->streak >= 2 ? fs->cfg.read_ahead : 0;
+    long n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, (uint8_t *)buf, ahead);
+    return (int)n;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+    (void)path;
+    if (h->obj)
+        blocks_obj_release(ctx()->blocks, h->obj);
+    free(h->bytes);
+    free(h);
+    return 0;
+}
+
+static int op_statfs(const char *path, struct statvfs *st)
+{
+    (void)path;
+    memset(st, 0, sizeof(*st));
+    st->f_bsize = st->f_frsize = 1 << 20;
+    st->f_namemax = 255;
+    st->f_flag = ST_RDONLY;
+    return 0;
+}
+
+static int op_access(const char *path, int mask)
+{
+    if (mask & W_OK)
+        return -EROFS;
+    struct stat st;
+    return op_getattr(path, &st, NULL);
+}
+
+/* everything that would change the bucket */
+static int rofs_path(const char *p)
+{
+    (void)p;
+    return -EROFS;
+}
+static int rofs_mode(const char *p, mode_t m)
+{
+    (void)p;
+    (void)m;
+    return -EROFS;
+}
+static int rofs_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
+{
+    (void)p;
+    (void)m;
+    (void)fi;
+    return -EROFS;
+}
+static int rofs_two(const char *a, const char *b)
+{
+    (void)a;
+    (void)b;
+    return -EROFS;
+}
+static int rofs_rename(const char *a, const char *b, unsigned int flags)
+{
+    (void)a;
+    (void)b;
+    (void)flags;
+    return -EROFS;
+}
+static int rofs_chown(const char *p, uid_t u, gid_t g, struct fuse_file_info *fi)
+{
+    (void)p;
+    (void)u;
+    (void)g;
+    (void)fi;
+    return -EROFS;
+}
+static int rofs_truncate(const char *p, off_t o, struct fuse_file_info *fi)
+{
+    (void)p;
+    (void)o;
+    (void)fi;
+    return -EROFS;
+}
+static int rofs_write(const char *p, const char *b, size_t s, off_t o, struct fuse_file_info *fi)
+{
+    (void)p;
+    (void)b;
+    (void)s;
+    (void)o;
+    (void)fi;
+    return -EROFS;
+}
+static int rofs_create(const char *p, mode_t m, struct fuse_file_info *fi)
+{
+    (void)p;
+    (void)m;
+    (void)fi;
+    return -EROFS;
+}
+static int rofs_utimens(const char *p, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+    (void)p;
+    (void)tv;
+    (void)fi;
+    return -EROFS;
+}
+static int rofs_mknod(const char *p, mode_t m, dev_t d)
+{
+    (void)p;
+    (void)m;
+    (void)d;
+    return -EROFS;
+}
+static int rofs_setxattr(const char *p, const char *n, const char *v, size_t s, int f)
+{
+    (void)p;
+    (void)n;
+    (void)v;
+    (void)s;
+    (void)f;
+    return -EROFS;
+}
+
+const struct fuse_operations ops_table = {
+    .getattr = op_getattr,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .statfs = op_statfs,
+    .access = op_access,
+    .mkdir = rofs_mode,
+    .rmdir = rofs_path,
+    .unlink = rofs_path,
+    .symlink = rofs_two,
+    .link = rofs_two,
+    .rename = rofs_rename,
+    .chmod = rofs_chmod,
+    .chown = rofs_chown,
+    .truncate = rofs_truncate,
+    .write = rofs_write,
+    .create = rofs_create,
+    .utimens = rofs_utimens,
+    .mknod = rofs_mknod,
+    .setxattr = rofs_setxattr,
+    .removexattr = rofs_two,
+};

@@ -1,0 +1,492 @@
+/* ddb.c — the DynamoDB client: each call is one signed POST of a JSON body to "/", retried in
+ * the AWS standard mode by http_retry_run; answers and error bodies are capped and parsed. */
+#include "s3torrent/ddb.h"
+#include "s3torrent/s3xml.h"
+#include "s3torrent/sigv4.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ddb_client {
+    struct ddb_config cfg;
+    char *scheme; /* "http" or "https" */
+    char *host;   /* host[:port] */
+    char *url;    /* scheme://host/ */
+    char *region;
+    char *trace_id;
+    unsigned attempts;
+    pthread_mutex_t lock; /* guards key_cache */
+    struct sigv4_key_cache key_cache;
+};
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t *err)
+{
+    struct ddb_client *c = calloc(1, sizeof(*c));
+    char dflt[256];
+    int rc = 0;
+    *out = NULL;
+    if (c == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    c->cfg = *cfg;
+    pthread_mutex_init(&c->lock, NULL);
+    const char *region = cfg->region ? cfg->region : env("AWS_REGION");
+    if (region == NULL)
+        region = env("AWS_DEFAULT_REGION");
+    if (region == NULL)
+        region = "us-east-1";
+    const char *ep = cfg->endpoint ? cfg->endpoint : env("AWS_ENDPOINT_URL_DYNAMODB");
+    if (ep == NULL)
+        ep = env("AWS_ENDPOINT_URL");
+    if (ep == NULL) {
+        snprintf(dflt, sizeof(dflt), "https://dynamodb.%s.amazonaws.com", region);
+        ep = dflt;
+    }
+    const char *sep = strstr(ep, "://");
+    if (sep == NULL || (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
+        rc = err_set(err, EINVAL, "DynamoDB endpoint URL '%s' must start with http:// or https://",
+                     ep);
+        goto fail;
+    }
+    size_t hl = strcspn(sep + 3, "/?#");
+    if (hl == 0 || sep[3 + hl] == '?' || sep[3 + hl] == '#' ||
+        (sep[3 + hl] == '/' && sep[4 + hl] != '\0')) {
+        rc = err_set(err, EINVAL, "DynamoDB endpoint URL '%s' must be scheme://host[:port]", ep);
+        goto fail;
+    }
+    c->scheme = strndup(ep, (size_t)(sep - ep));
+    c->host = strndup(sep + 3, hl);
+    c->region = strdup(region);
+    c->trace_id = cfg->trace_id ? strdup(cfg->trace_id) : NULL;
+    size_t ul = (size_t)(sep - ep) + hl + 5;
+    c->url = malloc(ul);
+    if (!c->scheme || !c->host || !c->region || !c->url || (cfg->trace_id && !c->trace_id)) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto fail;
+    }
+    snprintf(c->url, ul, "%s://%s/", c->scheme, c->host);
+    unsigned max = cfg->max_attempts;
+    if (max == 0 && env("AWS_MAX_ATTEMPTS")) {
+        char *end;
+        unsigned long v = strtoul(env("AWS_MAX_ATTEMPTS"), &end, 10);
+        if (*end || v == 0 || v > 100) {
+            rc = err_set(err, EINVAL, "AWS_MAX_ATTEMPTS must be a number from 1 to 100");
+            goto fail;
+        }
+        max = (unsigned)v;
+    }
+    c->attempts = max ? max : 3;
+    *out = c;
+    return 0;
+fail:
+    ddb_client_free(c);
+    return rc;
+}
+
+void ddb_client_free(struct ddb_client *c)
+{
+    if (c == NULL)
+        return;
+    sigv4_key_cache_clear(&c->key_cache);
+    pthread_mutex_destroy(&c->lock);
+    free(c->scheme);
+    free(c->host);
+    free(c->url);
+    free(c->region);
+    free(c->trace_id);
+    free(c);
+}
+
+struct http_counters *ddb_counters(struct ddb_client *c)
+{
+    return http_client_counters(c->cfg.http);
+}
+
+/* ---- parsing ---- */
+
+int ddb_parse_body(const void *body, size_t len, json_object **out, err_t *err)
+{
+    struct json_tokener *tok = NULL;
+    json_object *doc = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (len > DDB_RESPONSE_MAX) {
+        rc = err_set(err, EFBIG, "response body of %zu bytes is over the %u-byte cap", len,
+                     DDB_RESPONSE_MAX);
+        goto out;
+    }
+    if ((tok = json_tokener_new_ex(DDB_JSON_DEPTH)) == NULL) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    doc = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error je = json_tokener_get_error(tok);
+    if (doc == NULL || je != json_tokener_success) {
+        rc = err_set(err, EPROTO, "response is not JSON: %s",
+                     je == json_tokener_continue ? "it ends early" : json_tokener_error_desc(je));
+        goto out;
+    }
+    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+        char ch = ((const char *)body)[i];
+        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
+            rc = err_set(err, EPROTO, "response has bytes after its JSON value (offset %zu)", i);
+            goto out;
+        }
+    }
+    if (!json_object_is_type(doc, json_type_object)) {
+        rc = err_set(err, EPROTO, "response is JSON but not an object");
+        goto out;
+    }
+    *out = doc;
+    doc = NULL;
+out:
+    json_object_put(doc);
+    if (tok)
+        json_tokener_free(tok);
+    return rc;
+}
+
+/* Copies s into dst (cap bytes), replacing control bytes so the text stays on one line. */
+static void copy_line(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && i + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    dst[i] = '\0';
+}
+
+int ddb_parse_error(const void *body, size_t len, struct ddb_error *out, err_t *err)
+{
+    json_object *doc = NULL, *type = NULL, *msg = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = ddb_parse_body(body, len, &doc, err);
+    if (rc)
+        return rc;
+    if (json_object_object_get_ex(doc, "__type", &type) &&
+        json_object_is_type(type, json_type_string)) {
+        const char *t = json_object_get_string(type), *hash = strrchr(t, '#');
+        const char *code = hash ? hash + 1 : t;
+        copy_line(out->code, sizeof(out->code), code, strcspn(code, ":"));
+    }
+    if ((json_object_object_get_ex(doc, "message", &msg) ||
+         json_object_object_get_ex(doc, "Message", &msg)) &&
+        json_object_is_type(msg, json_type_string))
+        copy_line(out->message, sizeof(out->message), json_object_get_string(msg),
+                  (size_t)json_object_get_string_len(msg));
+    json_object_put(doc);
+    return 0;
+}
+
+/* DynamoDB's codes whose meaning differs from (or is missing in) the shared S3/AWS mapping. */
+static const struct {
+    const char *code;
+    int errnum;
+    bool retry;
+} ddb_codes[] = {
+    /* a condition said no: the caller's answer, not a failure */
+    {"ConditionalCheckFailedException", EEXIST, false},
+    {"TransactionCanceledException", ECANCELED, false},
+    {"TransactionConflictException", EBUSY, false},
+    {"ResourceNotFoundException", ENOENT, false},
+    {"TableNotFoundException", ENOENT, false},
+    {"ResourceInUseException", EBUSY, false},
+    {"ValidationException", EINVAL, false},
+    {"SerializationException", EINVAL, false},
+    {"ItemCollectionSizeLimitExceededException", EFBIG, false},
+    {"AccessDeniedException", EACCES, false},
+    {"UnrecognizedClientException", EACCES, false},
+    {"InvalidSignatureException", EACCES, false},
+    {"IncompleteSignatureException", EACCES, false},
+    {"MissingAuthenticationTokenException", EACCES, false},
+    {"ExpiredTokenException", EACCES, false},
+    {"InternalServerError", EIO, true},
+    {"ServiceUnavailable", EAGAIN, true},
+    {"ServiceUnavailableException", EAGAIN, true},
+    {"ProvisionedThroughputExceededException", EAGAIN, true},
+    {"ThrottlingException", EAGAIN, true},
+    {"RequestLimitExceeded", EAGAIN, true},
+};
+
+int ddb_error_errno(int http_status, const char *code, bool *retryable)
+{
+    if (code != NULL && *code != '\0')
+        for (size_t i = 0; i < sizeof(ddb_codes) / sizeof(ddb_codes[0]); i++)
+            if (strcmp(ddb_codes[i].code, code) == 0) {
+                if (retryable)
+                    *retryable = ddb_codes[i].retry;
+                return ddb_codes[i].errnum;
+            }
+    return s3xml_error_errno(http_status, code, retryable);
+}
+
+/* ---- attribute values ---- */
+
+int ddb_add(json_object *obj, const char *name, json_object *value)
+{
+    if (value == NULL)
+        return ENOMEM;
+    if (json_object_object_add(obj, name, value) != 0) {
+        json_object_put(value);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+static json_object *typed(const char *type, json_object *v)
+{
+    json_object *o = v ? json_object_new_object() : NULL;
+    if (o == NULL || ddb_add(o, type, v) != 0) {
+        json_object_put(o);
+        if (o == NULL)
+            json_object_put(v);
+        return NULL;
+    }
+    return o;
+}
+
+json_object *ddb_s(const char *s)
+{
+    return typed("S", json_object_new_string(s));
+}
+
+json_object *ddb_n_i64(int64_t v)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%" PRId64, v);
+    return typed("N", json_object_new_string(num));
+}
+
+json_object *ddb_n_u64(uint64_t v)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%" PRIu64, v);
+    return typed("N", json_object_new_string(num));
+}
+
+json_object *ddb_bool(bool v)
+{
+    return typed("BOOL", json_object_new_boolean(v));
+}
+
+static json_object *item_value(json_object *item, const char *name, const char *type)
+{
+    json_object *attr, *v;
+    if (item == NULL || !json_object_object_get_ex(item, name, &attr) ||
+        !json_object_is_type(attr, json_type_object) ||
+        !json_object_object_get_ex(attr, type, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return v;
+}
+
+const char *ddb_item_s(json_object *item, const char *name)
+{
+    json_object *v = item_value(item, name, "S");
+    return v ? json_object_get_string(v) : NULL;
+}
+
+int ddb_item_i64(json_object *item, const char *name, int64_t *out)
+{
+    json_object *attr;
+    if (item == NULL || !json_object_object_get_ex(item, name, &attr))
+        return ENOENT;
+    json_object *v = item_value(item, name, "N");
+    if (v == NULL)
+        return EPROTO;
+    const char *s = json_object_get_string(v);
+    char *end;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE)
+        return EPROTO;
+    *out = (int64_t)n;
+    return 0;
+}
+
+/* ---- calls ---- */
+
+struct call {
+    struct ddb_client *c;
+    const char *op;
+    const char *what; /* "DynamoDB PutItem on table T" */
+    const char *target;
+    const char *body;
+    size_t body_len;
+    json_object **response;
+};
+
+static time_t now(const struct ddb_client *c)
+{
+    return c->cfg.now ? c->cfg.now() : time(NULL);
+}
+
+/* Signs and sends one attempt. Returns 0 with *out open (any status), or an errno with err
+ * set. */
+static int send_signed(struct call *k, struct http_stream **out, err_t *err)
+{
+    struct ddb_client *c = k->c;
+    struct sigv4_result sig;
+    struct cred cred;
+    struct http_header hh[3 + SIGV4_MAX_ADD + 1];
+    size_t nh = 0;
+    int rc;
+
+    memset(&sig, 0, sizeof(sig));
+    memset(&cred, 0, sizeof(cred));
+    struct sigv4_pair sh[] = {
+        {"Host", c->host},
+        {"Content-Type", DDB_CONTENT_TYPE},
+        {"X-Amz-Target", k->target},
+    };
+    if ((rc = cred_chain_get(c->cfg.creds, &cred, err)))
+        goto out;
+    struct sigv4_request sr = {
+        .method = "POST",
+        .path = "/",
+        .headers = sh,
+        .nheaders = sizeof(sh) / sizeof(sh[0]),
+        .payload = k->body,
+        .payload_len = k->body_len,
+    };
+    struct sigv4_signer signer = {
+        .creds = {cred.access_key, cred.secret_key, cred.session_token},
+        .region = c->region,
+        .service = "dynamodb",
+        .now = now(c),
+        .opt = SIGV4_OPTIONS_GENERIC,
+        .cache = &c->key_cache,
+    };
+    pthread_mutex_lock(&c->lock);
+    rc = sigv4_sign_headers(&signer, &sr, &sig, err);
+    pthread_mutex_unlock(&c->lock);
+    if (rc)
+        goto out;
+    hh[nh++] = (struct http_header){"Content-Type", DDB_CONTENT_TYPE};
+    hh[nh++] = (struct http_header){"X-Amz-Target", k->target};
+    for (size_t i = 0; i < sig.nadd; i++)
+        hh[nh++] = (struct http_header){sig.add[i].name, sig.add[i].value};
+    if (c->trace_id)
+        hh[nh++] = (struct http_header){"X-Amzn-Trace-Id", c->trace_id};
+    struct http_request hr = {
+        .method = "POST",
+        .url = c->url,
+        .headers = hh,
+        .nheaders = nh,
+        .body = k->body,
+        .body_len = k->body_len,
+    };
+    rc = http_stream_open(c->cfg.http, &hr, out, err);
+out:
+    sigv4_result_free(&sig);
+    cred_wipe(&cred);
+    return rc;
+}
+
+/* One attempt for http_retry_run: 0 with *k->response set on a 200 answer, else an errno with
+ * *retry telling whether the standard retry mode tries again. */
+static int call_once(void *arg, bool *retry, err_t *err)
+{
+    struct call *k = arg;
+    struct http_stream *hs = NULL;
+    struct buf body;
+    json_object *doc = NULL;
+    int rc;
+
+    buf_init(&body, DDB_RESPONSE_MAX);
+    if ((rc = send_signed(k, &hs, err))) {
+        *retry = http_transport_retryable(rc);
+        err_prefix(err, "%s", k->what);
+        goto out;
+    }
+    long status = http_stream_status(hs);
+    const char *cl = http_stream_header(hs, "content-length");
+    if (cl && strtoull(cl, NULL, 10) > DDB_RESPONSE_MAX)
+        rc = err_set(err, EFBIG, "HTTP: response body larger than %u bytes", DDB_RESPONSE_MAX);
+    else
+        rc = http_stream_read_all(hs, &body, err);
+    if (rc) {
+        *retry = rc != EFBIG && http_transport_retryable(rc);
+        err_prefix(err, "%s (HTTP %ld)", k->what, status);
+        goto out;
+    }
+    if (status == 200) {
+        err_t perr = {0};
+        if ((rc = ddb_parse_body(body.data, body.len, &doc, &perr))) {
+            err_set(err, rc, "%s: %s", k->what, perr.msg);
+            goto out;
+        }
+        if (k->response) {
+            *k->response = doc;
+            doc = NULL;
+        }
+        goto out;
+    }
+    struct ddb_error de;
+    if (ddb_parse_error(body.data, body.len, &de, NULL) != 0 || de.code[0] == '\0') {
+        /* a load balancer's page, or an answer without __type: the header may still say */
+        const char *et = http_stream_header(hs, "x-amzn-errortype");
+        if (et) {
+            const char *hash = strrchr(et, '#');
+            et = hash ? hash + 1 : et;
+            copy_line(de.code, sizeof(de.code), et, strcspn(et, ":"));
+        }
+    }
+    rc = ddb_error_errno((int)status, de.code, retry);
+    const char *rid = http_stream_header(hs, "x-amzn-requestid");
+    char ridtext[160] = "";
+    if (rid)
+        snprintf(ridtext, sizeof(ridtext), " (request id %.128s)", rid);
+    if (de.code[0])
+        err_set(err, rc, "%s: %s: %s%s", k->what, de.code,
+                de.message[0] ? de.message : "no message", ridtext);
+    else
+        err_set(err, rc, "%s: HTTP %ld%s", k->what, status, ridtext);
+out:
+    json_object_put(doc);
+    http_stream_close(hs);
+    buf_free(&body);
+    return rc;
+}
+
+int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_object **response,
+             err_t *err)
+{
+    char what[512], target[128];
+    json_object *table = NULL;
+    if (response)
+        *response = NULL;
+    if (json_object_object_get_ex(request, "TableName", &table) &&
+        json_object_is_type(table, json_type_string)) {
+        char name[256];
+        copy_line(name, sizeof(name), json_object_get_string(table),
+                  (size_t)json_object_get_string_len(table));
+        snprintf(what, sizeof(what), "DynamoDB %.64s on table %s", op, name);
+    } else {
+        snprintf(what, sizeof(what), "DynamoDB %.64s", op);
+    }
+    if (strlen(op) + sizeof(DDB_TARGET) > sizeof(target) ||
+        strspn(op, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(op) ||
+        *op == '\0')
+        return err_set(err, EINVAL, "DynamoDB: '%.64s' is not an operation name", op);
+    snprintf(target, sizeof(target), DDB_TARGET "%s", op);
+    size_t len = 2;
+    const char *body = "{}";
+    if (request)
+        body = json_object_to_json_string_length(request, JSON_C_TO_STRING_PLAIN, &len);
+    if (body == NULL)
+        return err_set(err, ENOMEM, "%s: out of memory", what);
+    struct call k = {c, op, what, target, body, len, response};
+    struct http_retry p = {c->attempts, c->cfg.http, c->cfg.random, c->cfg.sleep_ms};
+    return http_retry_run(&p, call_once, &k, err);
+}

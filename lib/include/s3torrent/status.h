@@ -1,0 +1,97 @@
+/* status.h — the status item of DESIGN §6, one per object in DynamoDB, written with conditions
+ * so that a writer on an older version never overwrites a newer one and READY never goes back. */
+#ifndef S3TORRENT_STATUS_H
+#define S3TORRENT_STATUS_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "s3torrent/ddb.h"
+#include "s3torrent/err.h"
+
+#define STATUS_KEY_ATTR_DEFAULT "s3_uri"
+
+/* Where status items live. Borrowed by every call; nothing is allocated. */
+struct status_store {
+    struct ddb_client *ddb;
+    const char *table;
+    const char *key_attr; /* partition key attribute (--ddb-key-attr); NULL: "s3_uri" */
+    /* injectable for tests; NULL: time() and nanosleep */
+    time_t (*now)(void);
+    void (*sleep_ms)(long ms);
+};
+
+/* The object version a write is about. An item's version is (object_mtime, etag): a write for
+ * (M, E) replaces an item of a lower object_mtime (or none), and updates one of the same M and
+ * E; anything else is a newer version (or a same-second twin that got there first) and wins. */
+struct status_object {
+    const char *bucket;
+    const char *key;
+    const char *etag; /* without quotes */
+    uint64_t size;
+    int64_t mtime;      /* the object's Last-Modified, Unix seconds (stored as object_mtime) */
+    const char *source; /* "sync" or "lambda" */
+};
+
+/* What a READY item records. */
+struct status_torrent {
+    const char *torrent_key;  /* key + ".torrent" */
+    const char *info_hash;    /* v1 hex; NULL for a v2-only torrent */
+    const char *info_hash_v2; /* v2 hex (full SHA-256); NULL for v1 */
+    const char *magnet;
+    uint64_t piece_length;
+    uint64_t piece_count;
+    const char *meta_version; /* "v1", "v2", "hybrid" */
+};
+
+/* HASHING: sets the version attributes, source and updated_at, and adds 1 to attempts
+ * atomically (starting at 1 for a new version); drops a previous version's torrent fields.
+ * Returns 0; EEXIST when the item is for a newer version or is already READY for this one
+ * (nothing changed; err says which); or another errno with err set. */
+int status_begin(const struct status_store *st, const struct status_object *o, err_t *err);
+
+/* READY: records the torrent's fields. Call it only after the .torrent object for o->etag is in
+ * S3. Returns 0, EEXIST when a newer version's status is there, or another errno. */
+int status_ready(const struct status_store *st, const struct status_object *o,
+                 const struct status_torrent *t, err_t *err);
+
+/* FAILED with error (one line). A READY item of the same version stays READY. Returns 0,
+ * EEXIST (newer version, or READY already), or another errno. */
+int status_failed(const struct status_store *st, const struct status_object *o, const char *error,
+                  err_t *err);
+
+/* One item as read back. Absent attributes are "" or 0. */
+struct status_item {
+    char uri[1100];
+    char status[16]; /* PENDING, HASHING, READY, FAILED */
+    char bucket[64];
+    char object_key[1025];
+    char etag[128];
+    uint64_t size;
+    int64_t object_mtime;
+    char torrent_key[1040];
+    char info_hash[41];
+    char info_hash_v2[65];
+    char magnet[8192];
+    uint64_t piece_length;
+    uint64_t piece_count;
+    char meta_version[16];
+    uint64_t attempts;
+    char error[1024];
+    char source[16];
+    char updated_at[32]; /* 2024-05-01T12:00:00Z */
+};
+
+/* Reads the item of s3://bucket/key (a strongly consistent read). Returns 0 with *out filled,
+ * ENOENT when there is none, EOVERFLOW when an attribute does not fit its field, EPROTO for an
+ * attribute of the wrong type, or another errno; err is set on failure. */
+int status_get(const struct status_store *st, const char *bucket, const char *key,
+               struct status_item *out, err_t *err);
+
+/* Development: creates the table (PAY_PER_REQUEST, partition key key_attr of type S) unless it
+ * exists, then polls DescribeTable until it is ACTIVE (every 500 ms, for at most 2 minutes).
+ * Returns 0, EINVAL when an existing table has another partition key, ETIMEDOUT, or another
+ * errno with err set. */
+int status_create_table(const struct status_store *st, err_t *err);
+
+#endif

@@ -1,0 +1,57 @@
+"""Mounting s3torrentfs for the integration tests: starts the daemon in the foreground on a
+temporary mount point, waits (bounded) until the mount is live, and unmounts it cleanly."""
+import os
+import subprocess
+import tempfile
+import time
+
+from services import aws_env
+
+FS = os.path.abspath(os.environ.get("S3TORRENTFS", "build/fs/s3torrentfs"))
+
+
+class Mount:
+    def __init__(self, endpoint, bucket, prefix="", cache=None, options=(), env=None):
+        self.dir = tempfile.mkdtemp(prefix="s3tfs-")
+        self.point = os.path.join(self.dir, "mnt")
+        os.mkdir(self.point)
+        self.cache = cache or os.path.join(self.dir, "cache", "torrents.db")
+        self.log = open(os.path.join(self.dir, "daemon.log"), "w+b")
+        opts = [f"endpoint={endpoint}", f"cache={self.cache}", *options]
+        source = f"{bucket}:{prefix}" if prefix else bucket
+        e = aws_env(env)
+        self.proc = subprocess.Popen([FS, "-f", "-o", ",".join(opts), source, self.point],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(self.point):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"s3torrentfs exited {self.proc.returncode}: {self.output()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("s3torrentfs did not mount within 30 s")
+            time.sleep(0.02)
+
+    def path(self, *parts):
+        return os.path.join(self.point, *parts)
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def problems(self):
+        """Lines of the daemon's log that no test expects: errors and sanitizer reports."""
+        return [line for line in self.output().splitlines()
+                if ": error:" in line or "Sanitizer" in line or "runtime error" in line]
+
+    def stop(self):
+        if os.path.ismount(self.point):
+            subprocess.run(["fusermount3", "-u", self.point], check=False, capture_output=True)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        problems = self.problems()
+        self.log.close()
+        return problems

@@ -1,0 +1,280 @@
+#!/usr/bin/python3
+"""s3torrentfs mounted for real against s3rver: data reads back byte for byte, every synthetic
+k.torrent equals `s3torrent create s3://...` and is checked by transmission-show and libtorrent
+against the mounted data, one generation serves 32 concurrent readers, the cache survives a
+remount, odd keys follow DESIGN §5, and the mount refuses writes. S3TORRENT and S3TORRENTFS
+name the binaries under test."""
+import concurrent.futures
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import libtorrent as lt
+
+from faultproxy import FaultProxy
+from mount import Mount
+from services import S3rver, aws_env
+
+S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
+BUCKET = "fsbucket"
+
+
+def content(size, seed):
+    block = bytes((i * 31 + seed) % 256 for i in range(65536))
+    return (block * (size // len(block) + 1))[:size]
+
+
+def rd(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+OBJECTS = {
+    "plain.bin": 3 * 1024 * 1024 + 17,
+    "rec/with space.bin": 700000,
+    "rec/plus+sign.bin": 123457,
+    "rec/été 录音.bin": 99999,
+    "rec/deep/er/small.bin": 1,
+    # s3rver lists a prefix as a CommonPrefix only when an object sits right below it (real S3
+    # does not need this): without it, "rec/deep/" would be missing from the "rec/" listing
+    "rec/deep/mid.bin": 2,
+    "big/forty.bin": 40 * 1024 * 1024 + 5,
+    "empty.bin": 0,
+    "c": 10,          # a file and a directory of the same name: the directory wins
+    "c/inside.bin": 20,
+    "real.bin": 5000,
+    "real.bin.torrent": 0,    # replaced below by a real torrent object
+}
+
+
+class FsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = {}
+        for key, size in OBJECTS.items():
+            path = os.path.join(cls.tmp.name, "up.bin")
+            data = content(size, len(key))
+            if key == "real.bin.torrent":
+                data = b"d4:infod6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:" + \
+                    b"x" * 20 + b"ee"
+            with open(path, "wb") as f:
+                f.write(data)
+            cls.s3.put(BUCKET, key, path)
+            cls.data[key] = data
+        # a directory marker object
+        cls.s3.aws("s3api", "put-object", "--bucket", BUCKET, "--key", "marked/")
+        cls.proxy = FaultProxy(cls.s3.port)
+        cls.cache = os.path.join(cls.tmp.name, "cache", "torrents.db")
+        cls.mnt = Mount(cls.proxy.url, BUCKET, cache=cls.cache)
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.mnt.stop()
+        cls.proxy.stop()
+        cls.s3.stop()
+        cls.tmp.cleanup()
+        # the daemon must not have logged an error no test asked for, nor a sanitizer report
+        if problems or cls.mnt.proc.returncode != 0:
+            raise AssertionError(f"daemon exit {cls.mnt.proc.returncode}: {problems}")
+
+    def create(self, key):
+        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
+                            f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout
+
+    def test_data_reads_back(self):
+        for key, data in self.data.items():
+            if key in ("c",):
+                continue
+            with self.subTest(key=key[:40]):
+                got = rd(self.mnt.path(key))
+                self.assertEqual(hashlib.sha256(got).hexdigest(),
+                                 hashlib.sha256(data).hexdigest())
+
+    def test_random_reads_like_a_client(self):
+        data = self.data["big/forty.bin"]
+        with open(self.mnt.path("big/forty.bin"), "rb") as f:
+            for off in (5 * 1048576, 17, 39 * 1048576 + 12345, 1048576 - 100, 40 * 1048576):
+                f.seek(off)
+                self.assertEqual(f.read(16384), data[off:off + 16384])
+
+    def test_torrents_equal_create_and_stat(self):
+        for key, data in self.data.items():
+            # a real k.torrent object replaces the synthetic one (test_path_rules)
+            if not data or key.endswith(".torrent") or key + ".torrent" in OBJECTS or key == "c":
+                continue
+            with self.subTest(key=key):
+                path = self.mnt.path(key + ".torrent")
+                size = os.stat(path).st_size
+                got = rd(path)
+                self.assertEqual(size, len(got))
+                self.assertEqual(got, self.create(key))
+
+    def test_clients_accept_the_mounted_torrent(self):
+        t = self.mnt.path("rec/with space.bin.torrent")
+        show = subprocess.run(["transmission-show", t], capture_output=True, text=True)
+        self.assertEqual(show.returncode, 0, show.stderr)
+        self.assertIn("Name: with space.bin", show.stdout)
+        ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                          "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
+                          "alert_mask": lt.alert_category.status | lt.alert_category.error})
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(t)
+        atp.save_path = self.mnt.path("rec")
+        h = ses.add_torrent(atp)
+        checked = False
+        for _ in range(600):
+            ses.wait_for_alert(100)
+            for a in ses.pop_alerts():
+                checked |= isinstance(a, lt.torrent_checked_alert)
+                self.assertNotIsInstance(a, lt.torrent_error_alert, a.message())
+            if checked:
+                break
+        self.assertTrue(checked)
+        self.assertEqual(h.status().progress, 1.0)
+
+    def test_single_flight(self):
+        key = "big/forty.bin"
+        self.proxy.reset_counts()
+        gets = []
+        lock = threading.Lock()
+
+        def hook(method, path, headers):
+            if method == "GET" and "forty.bin" in path and "Range" in headers:
+                with lock:
+                    gets.append(headers["Range"])
+
+        self.proxy.hook = hook
+        try:
+            with concurrent.futures.ThreadPoolExecutor(32) as ex:
+                results = list(ex.map(lambda _: rd(self.mnt.path(key + ".torrent")), range(32)))
+        finally:
+            self.proxy.hook = None
+        self.assertEqual(len(set(results)), 1)
+        self.assertEqual(results[0], self.create(key))
+        # one generation: 16 MiB parts of a 40 MiB object
+        self.assertEqual(len(gets), 3, gets)
+
+    def test_persistence_across_remount(self):
+        keys = ["plain.bin", "rec/plus+sign.bin"]
+        before = {k: rd(self.mnt.path(k + ".torrent")) for k in keys}
+        m2proxy = FaultProxy(self.s3.port)
+        objects = []
+        m2proxy.hook = lambda method, path, h: objects.append(path) if (
+            method == "GET" and "list-type" not in path) else None
+        m2 = Mount(m2proxy.url, BUCKET, cache=self.cache)
+        try:
+            after = {k: rd(m2.path(k + ".torrent")) for k in keys}
+        finally:
+            problems = m2.stop()
+            m2proxy.stop()
+        self.assertEqual(problems, [])
+        self.assertEqual(before, after)
+        self.assertEqual(objects, [])
+
+    def test_path_rules(self):
+        names = set(os.listdir(self.mnt.path()))
+        self.assertIn("c", names)
+        self.assertTrue(os.path.isdir(self.mnt.path("c")))  # the directory wins
+        self.assertIn("marked", names)
+        self.assertEqual(os.listdir(self.mnt.path("marked")), [])
+        self.assertNotIn("empty.bin.torrent", names)  # nothing to share
+        self.assertIn("empty.bin", names)
+        # the real torrent object is shown as it is, and there is no synthetic twin
+        self.assertEqual(rd(self.mnt.path("real.bin.torrent")), self.data["real.bin.torrent"])
+        self.assertNotIn("real.bin.torrent.torrent", names)
+        rec = set(os.listdir(self.mnt.path("rec")))
+        self.assertEqual(rec, {"with space.bin", "with space.bin.torrent", "plus+sign.bin",
+                               "plus+sign.bin.torrent", "été 录音.bin", "été 录音.bin.torrent",
+                               "deep"})
+
+    def test_writes_are_refused(self):
+        for action in (lambda: open(self.mnt.path("new.bin"), "wb"),
+                       lambda: open(self.mnt.path("plain.bin"), "r+b"),
+                       lambda: os.mkdir(self.mnt.path("newdir")),
+                       lambda: os.unlink(self.mnt.path("plain.bin")),
+                       lambda: os.rename(self.mnt.path("plain.bin"), self.mnt.path("x")),
+                       lambda: os.chmod(self.mnt.path("plain.bin"), 0o777)):
+            with self.assertRaises(OSError) as cm:
+                action()
+            self.assertIn(cm.exception.errno, (errno.EROFS, errno.EACCES))
+
+    def test_missing_names(self):
+        self.assertFalse(os.path.exists(self.mnt.path("no-such-file")))
+        self.assertFalse(os.path.exists(self.mnt.path("rec/no/such")))
+
+
+class HiddenKeys(unittest.TestCase):
+    """Keys s3rver cannot store (a//b, .., names over 255 bytes) come through a rewritten
+    listing."""
+
+    def test_hidden_keys(self):
+        s3 = S3rver(buckets=(BUCKET,))
+        listing = (
+            b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>fsbucket</Name>'
+            b'<Prefix></Prefix><Delimiter>%2F</Delimiter><EncodingType>url</EncodingType>'
+            b'<IsTruncated>false</IsTruncated>'
+            b'<Contents><Key>ok.bin</Key><Size>3</Size><ETag>&quot;e1&quot;</ETag>'
+            b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
+            b'<Contents><Key>..</Key><Size>3</Size><ETag>&quot;e2&quot;</ETag>'
+            b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
+            b'<Contents><Key>' + b"x" * 300 + b'</Key><Size>3</Size><ETag>&quot;e3&quot;</ETag>'
+            b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
+            b'<Contents><Key>' + b"n" * 250 + b'</Key><Size>3</Size><ETag>&quot;e4&quot;</ETag>'
+            b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
+            b'<CommonPrefixes><Prefix>%2F</Prefix></CommonPrefixes>'
+            b'<CommonPrefixes><Prefix>.%2F</Prefix></CommonPrefixes>'
+            b'<CommonPrefixes><Prefix>a%2F</Prefix></CommonPrefixes>'
+            b'</ListBucketResult>')
+        # the root listing only (it carries no prefix= parameter)
+        proxy = FaultProxy(s3.port, override=lambda m, p: (200, listing)
+                           if "list-type" in p and "prefix=" not in p else None)
+        m = Mount(proxy.url, BUCKET)
+        try:
+            names = sorted(os.listdir(m.point))
+            # "..", a 300-byte name and the empty and "." directories are hidden; a 250-byte
+            # name is shown, but its .torrent would pass 255 bytes and is not
+            self.assertEqual(names, ["a", "n" * 250, "ok.bin", "ok.bin.torrent"])
+            self.assertIn("hidden", m.output())
+        finally:
+            m.stop()
+            proxy.stop()
+            s3.stop()
+
+
+class Lifecycle(unittest.TestCase):
+    def test_sigterm_unmounts(self):
+        s3 = S3rver(buckets=(BUCKET,))
+        m = Mount(s3.url, BUCKET)
+        try:
+            os.kill(m.proc.pid, signal.SIGTERM)
+            m.proc.wait(timeout=30)
+            self.assertFalse(os.path.ismount(m.point))
+            self.assertEqual(m.proc.returncode, 0)
+        finally:
+            m.stop()
+            s3.stop()
+
+    def test_cache_file_modes(self):
+        s3 = S3rver(buckets=(BUCKET,))
+        m = Mount(s3.url, BUCKET)
+        try:
+            d = os.path.dirname(m.cache)
+            self.assertEqual(os.stat(d).st_mode & 0o777, 0o700)
+            for f in os.listdir(d):
+                self.assertEqual(os.stat(os.path.join(d, f)).st_mode & 0o777, 0o600, f)
+        finally:
+            m.stop()
+            s3.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
