@@ -35,6 +35,9 @@ tier "S3 against s3rver: same bytes as files, listings, faults, secrets" \
 tier "s3torrentfs mounted against s3rver" env S3TORRENT=build/tools/s3torrent \
   S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
+tier "DynamoDB status items against dynalite" \
+  env STATUS_DRIVER=build/tests/status_driver /usr/bin/python3 tests/integration/test_status.py
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
@@ -43,6 +46,8 @@ tier "command-line errors under ASan+UBSan" \
 # all S3 tests but the 4 GiB object (hashed by the release build above)
 tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 \
   tests/integration/test_s3.py SameAsFile Listing Faults Secrets
+tier "DynamoDB status items under ASan+UBSan" \
+  env STATUS_DRIVER=build-asan/tests/status_driver /usr/bin/python3 tests/integration/test_status.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
@@ -52,6 +57,7 @@ tier "fuzz bencode (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz bencode "$FU
 tier "fuzz metainfo (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz metainfo "$FUZZ_SECONDS"
 tier "fuzz s3xml (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz s3xml "$FUZZ_SECONDS"
 tier "fuzz credjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz credjson "$FUZZ_SECONDS"
+tier "fuzz ddbjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz ddbjson "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"
