@@ -99,7 +99,7 @@ static int parse_v1(struct metainfo *m, const struct bencode_node *info, struct 
 
     tmp.doc = m->doc;
     if (len != NULL && files == NULL) {
-        struct metainfo_file *f;
+        struct metainfo_file *f = NULL;
         if ((rc = check_length(len->ival, err)) || (rc = add_file(&tmp, &cap, &f, err)))
             goto out;
         f->length = (uint64_t)len->ival;
@@ -118,7 +118,7 @@ static int parse_v1(struct metainfo *m, const struct bencode_node *info, struct 
         const struct bencode_node *fl = get(m, e, "length", BENCODE_INT);
         const struct bencode_node *path = get(m, e, "path", BENCODE_LIST);
         const struct bencode_node *attr = get(m, e, "attr", BENCODE_STR);
-        struct metainfo_file *f;
+        struct metainfo_file *f = NULL;
         if (fl == NULL || path == NULL || bencode_child(&m->doc, path) == NULL) {
             rc = err_set(err, EINVAL, "file entry without length or path");
             goto out;

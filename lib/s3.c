@@ -2,6 +2,7 @@
  * URI-encoded once), signs it afresh on every attempt, retries in the AWS standard mode, and
  * hands back a streaming response; ranged GETs become a byte source for the hasher. */
 #include "s3torrent/s3.h"
+#include "s3torrent/merkle.h"
 #include "s3torrent/sigv4.h"
 #include "s3torrent/uri.h"
 
@@ -17,7 +18,10 @@
 
 #define MAX_QUERY 8
 #define MAX_HEADERS 24
-#define PART_SPAN (16u << 20) /* bytes one ranged GET covers */
+/* Bytes one ranged GET covers: large parts cost the server less per byte, but every stream
+ * should get a couple of them so none idles at the end. */
+#define PART_MIN (8u << 20)
+#define PART_MAX (128u << 20)
 
 struct s3_client {
     struct s3_config cfg;
@@ -716,8 +720,10 @@ static int open_source(struct s3_client *s3, const char *bucket, const char *key
     snprintf(src->etag, sizeof(src->etag), "%s", known->etag);
     src->base.size = known->size;
     src->base.mtime = known->mtime;
-    src->base.span = PART_SPAN;
     src->base.parallel = parallel ? parallel : 4;
+    uint64_t span = known->size / (2 * src->base.parallel);
+    span = span < PART_MIN ? PART_MIN : span > PART_MAX ? PART_MAX : span;
+    src->base.span = span & ~(uint64_t)(MERKLE_BLOCK - 1);
     *out = &src->base;
     return 0;
 fail:

@@ -1,5 +1,6 @@
 /* cli.c — helpers shared by the s3torrent subcommands. */
 #include "cli.h"
+#include "s3torrent/config.h"
 #include "s3torrent/cred.h"
 #include "s3torrent/http.h"
 
@@ -269,4 +270,65 @@ void cli_s3_close(struct cli_s3 *g)
     g->s3 = NULL;
     g->creds = NULL;
     g->http = NULL;
+}
+
+int cli_recipe_init(struct cli_recipe *r, int argc)
+{
+    memset(r, 0, sizeof(*r));
+    r->r.meta = TORRENT_V1;
+    r->trackers = calloc((size_t)argc + 1, sizeof(char *));
+    return r->trackers ? 0 : ENOMEM;
+}
+
+int cli_recipe_option(struct cli_recipe *r, int c, const char *arg)
+{
+    uint64_t plen;
+    switch (c) {
+    case 'l':
+        if (cli_parse_size(arg, &plen) != 0 || plen < TORRENT_MIN_PIECE ||
+            plen > TORRENT_MAX_PIECE || (plen & (plen - 1)) != 0) {
+            cli_error(CLI_USAGE, "--piece-length '%s' is not a power of two from 16K to 256M", arg);
+            return -1;
+        }
+        r->r.piece_length = plen;
+        return 1;
+    case 'm':
+        if (torrent_parse_meta(arg, &r->r.meta) != 0) {
+            cli_error(CLI_USAGE, "--meta-version must be v1, v2 or hybrid, not '%s'", arg);
+            return -1;
+        }
+        return 1;
+    case 't': r->trackers[r->ntrackers++] = arg; return 1;
+    case 'w': r->r.webseed_base = arg; return 1;
+    case 'p': r->r.private_ = true; return 1;
+    case 's': r->r.source = arg; return 1;
+    case 'c': r->r.comment = arg; return 1;
+    case 'd': r->r.no_date = true; return 1;
+    default: return 0;
+    }
+}
+
+void cli_recipe_finish(struct cli_recipe *r)
+{
+    const char *env = getenv("TRACKERS");
+    if (r->ntrackers > 0) {
+        r->r.trackers = r->trackers;
+        r->r.ntrackers = r->ntrackers;
+    } else if (env != NULL && *env) {
+        r->r.ntrackers = config_split_list(env, &r->env_trackers);
+        r->r.trackers = (const char *const *)r->env_trackers;
+    } else {
+        r->r.trackers = config_default_trackers;
+        r->r.ntrackers = config_default_ntrackers;
+    }
+    env = getenv("WEBSEED_BASE");
+    if (r->r.webseed_base == NULL && env != NULL && *env)
+        r->r.webseed_base = env;
+}
+
+void cli_recipe_free(struct cli_recipe *r)
+{
+    free(r->trackers);
+    free(r->env_trackers);
+    memset(r, 0, sizeof(*r));
 }

@@ -10,6 +10,7 @@
 #include "s3torrent/log.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/source.h"
+#include "s3torrent/torrent.h"
 
 /* Exit codes: 0 success, 1 failure (or mismatch), 2 usage error. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -83,11 +84,54 @@ int cli_s3_connect(struct cli_s3 *g, struct s3_client **s3, err_t *err);
 /* Frees what cli_open_source made. */
 void cli_s3_close(struct cli_s3 *g);
 
+/* The torrent options shared by create, sync and the mount (DESIGN §3), parsed into a recipe. */
+struct cli_recipe {
+    struct torrent_recipe r;
+    const char **trackers; /* --tracker values (argv strings) */
+    size_t ntrackers;
+    char **env_trackers;   /* TRACKERS split, when used */
+};
+
+#define CLI_RECIPE_SHORT "l:m:t:w:ps:c:d"
+#define CLI_RECIPE_OPTIONS                                                                         \
+    {"piece-length", required_argument, NULL, 'l'},                                                \
+        {"meta-version", required_argument, NULL, 'm'},                                            \
+        {"tracker", required_argument, NULL, 't'}, {"webseed", required_argument, NULL, 'w'},      \
+        {"private", no_argument, NULL, 'p'}, {"source", required_argument, NULL, 's'},             \
+        {"comment", required_argument, NULL, 'c'}, {"no-date", no_argument, NULL, 'd'}
+
+#define CLI_RECIPE_HELP                                                                            \
+    "Torrent options:\n"                                                                           \
+    "  -l, --piece-length SIZE    piece length, a power of two from 16K to 256M\n"                 \
+    "                             (default: smallest >= 256K giving <= 2048 pieces,\n"             \
+    "                             at most 16M)\n"                                                  \
+    "  -m, --meta-version V       v1 (default), v2 or hybrid (BEP 52)\n"                           \
+    "  -t, --tracker URL          announce URL; repeat for more, each its own tier\n"              \
+    "                             (default: $TRACKERS, comma-separated, else a\n"                  \
+    "                             built-in list of public UDP trackers)\n"                         \
+    "  -w, --webseed BASE         web seed: BASE + the percent-encoded key (the file\n"            \
+    "                             name for local files) (BEP 19) (default: $WEBSEED_BASE)\n"       \
+    "  -p, --private              set the private flag\n"                                          \
+    "  -s, --source S             set the info 'source' field\n"                                   \
+    "  -c, --comment C            set the comment\n"                                               \
+    "  -d, --no-date              omit the creation date (default: the object's\n"                 \
+    "                             Last-Modified, the file's mtime)\n"
+
+/* Starts an empty recipe with room for argc trackers. Returns 0 or ENOMEM. */
+int cli_recipe_init(struct cli_recipe *r, int argc);
+/* Handles one torrent option: 1 when c was one, 0 when not, -1 after printing a usage error. */
+int cli_recipe_option(struct cli_recipe *r, int c, const char *arg);
+/* Applies the environment and defaults (TRACKERS, WEBSEED_BASE) once options are parsed. */
+void cli_recipe_finish(struct cli_recipe *r);
+void cli_recipe_free(struct cli_recipe *r);
+
 /* The subcommands. */
 int cmd_create(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_magnet(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

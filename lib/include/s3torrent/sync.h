@@ -1,0 +1,68 @@
+/* sync.h — materialising one object's torrent in S3 (DESIGN §4) and its status item (§6): the
+ * one code path behind `s3torrent sync` and the Lambda function, so both make the same bytes. */
+#ifndef S3TORRENT_SYNC_H
+#define S3TORRENT_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "s3torrent/err.h"
+#include "s3torrent/log.h"
+#include "s3torrent/s3.h"
+#include "s3torrent/status.h"
+#include "s3torrent/torrent.h"
+
+/* A cache of generated torrents (the sqlite cache on a host; none on Lambda). get appends to
+ * out and returns 0, or ENOENT; put returns 0 or an errno. Failures only cost a rehash. */
+struct sync_store {
+    int (*get)(void *arg, const char *bucket, const char *key, const char *etag,
+               const char *fingerprint, struct buf *out, err_t *err);
+    int (*put)(void *arg, const char *bucket, const char *key, const char *etag,
+               const char *fingerprint, const uint8_t *data, size_t len, err_t *err);
+    void *arg;
+};
+
+struct sync_config {
+    struct s3_client *s3;
+    const struct torrent_recipe *recipe;
+    const char *fingerprint;          /* torrent_recipe_fingerprint(recipe) */
+    const struct status_store *status; /* NULL: no status items */
+    const struct sync_store *store;   /* NULL: no cache */
+    const char *source;               /* "sync" or "lambda" (the item's source) */
+    bool dry_run;                     /* decide and report, change nothing */
+    unsigned threads;                 /* hashing threads; 0: the default */
+    const struct logger *log;
+};
+
+enum sync_action {
+    SYNC_CREATED,    /* there was no .torrent */
+    SYNC_UP_TO_DATE, /* its source-etag metadata matched */
+    SYNC_ADOPTED,    /* a foreign .torrent verified against the object: kept byte for byte */
+    SYNC_REPLACED,   /* a stale or foreign .torrent that did not verify */
+    SYNC_SKIPPED,    /* nothing to do by rule: a .torrent key, a zero-byte object */
+    SYNC_FAILED,
+};
+
+struct sync_result {
+    enum sync_action action;
+    bool dry_run;           /* the action is what would have been done */
+    char info_hash[41];     /* v1, "" when none */
+    char info_hash_v2[65];  /* v2, "" when none */
+    uint64_t size;          /* the object's */
+    char why[512];          /* SKIPPED: the rule; FAILED: the error (one line) */
+};
+
+/* The action's name as reports show it ("created", "up-to-date", ...). */
+const char *sync_action_name(enum sync_action a);
+
+/* Brings s3://bucket/key's .torrent and status up to date. known (may be NULL) is the object as
+ * a listing saw it (spares a HEAD). from_file (may be NULL) hashes that local copy of the object
+ * instead of downloading it: its size must match, and its MD5 when the ETag is one. The result
+ * is in *out; returns 0 unless the action is SYNC_FAILED (then the errno). */
+int sync_object(const struct sync_config *c, const char *bucket, const char *key,
+                const struct s3_object *known, const char *from_file, struct sync_result *out);
+
+/* True for keys that never get a torrent of their own (DESIGN §4). */
+bool sync_is_torrent_key(const char *key);
+
+#endif

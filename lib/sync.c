@@ -1,0 +1,345 @@
+/* sync.c — one object's torrent, materialised: decide (up to date, foreign, stale, missing),
+ * make the bytes (cache, local copy or S3 stream), PUT them with their metadata, and record the
+ * status around it so that READY is written only once the .torrent is in S3. */
+#include "s3torrent/sync.h"
+#include "s3torrent/magnet.h"
+#include "s3torrent/metainfo.h"
+#include "s3torrent/verify.h"
+#include "s3torrent/version.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define META_SOURCE_ETAG "s3torrent-source-etag"
+#define META_INFOHASH "s3torrent-infohash"
+#define META_INFOHASH_V2 "s3torrent-infohash-v2"
+#define META_VERSION "s3torrent-version"
+
+const char *sync_action_name(enum sync_action a)
+{
+    static const char *const names[] = {"created", "up-to-date", "adopted",
+                                        "replaced", "skipped", "failed"};
+    return names[a];
+}
+
+bool sync_is_torrent_key(const char *key)
+{
+    size_t n = strlen(key);
+    return n >= 8 && strcmp(key + n - 8, ".torrent") == 0;
+}
+
+static int fail(struct sync_result *out, const err_t *err, int rc)
+{
+    out->action = SYNC_FAILED;
+    snprintf(out->why, sizeof(out->why), "%s", err->msg);
+    return rc ? rc : EIO;
+}
+
+/* The MD5 of a local file, read in order by its own thread while the hasher runs: the page
+ * cache serves both, so the file is read from disk once. */
+struct md5_job {
+    const char *path;
+    char hex[33];
+    int rc;
+    pthread_t tid;
+};
+
+static void *md5_main(void *arg)
+{
+    struct md5_job *j = arg;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    uint8_t *buf = malloc(1 << 20);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[16];
+    j->rc = EIO;
+    if (fd >= 0 && buf && ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
+        ssize_t n;
+        while ((n = read(fd, buf, 1 << 20)) > 0)
+            EVP_DigestUpdate(ctx, buf, (size_t)n);
+        if (n == 0 && EVP_DigestFinal_ex(ctx, md, NULL)) {
+            metainfo_hex(md, 16, j->hex);
+            j->rc = 0;
+        }
+    }
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+static bool plain_md5(const char *etag)
+{
+    if (strlen(etag) != 32)
+        return false;
+    for (const char *p = etag; *p; p++)
+        if (!isxdigit((unsigned char)*p))
+            return false;
+    return true;
+}
+
+/* Makes the torrent bytes of the object: from the store, or by hashing. */
+static int make_bytes(const struct sync_config *c, const char *bucket, const char *key,
+                      const struct s3_object *obj, const char *from_file, struct buf *out,
+                      err_t *err)
+{
+    struct source *src = NULL;
+    struct torrent_opts o;
+    struct md5_job md5 = {.path = from_file};
+    bool md5_running = false;
+    char *ws = NULL;
+    int rc;
+
+    if (c->store && from_file == NULL &&
+        c->store->get(c->store->arg, bucket, key, obj->etag, c->fingerprint, out, NULL) == 0)
+        return 0;
+    if ((rc = torrent_recipe_opts(c->recipe, key, obj->mtime, &o, &ws)))
+        return err_set(err, rc, "out of memory");
+    o.threads = c->threads;
+    if (from_file) {
+        if ((rc = source_file_open(from_file, &src, err)))
+            goto out;
+        if (src->size != obj->size) {
+            rc = err_set(err, EINVAL,
+                         "%s: %llu bytes, but s3://%s/%s has %llu: not the uploaded file",
+                         from_file, (unsigned long long)src->size, bucket, key,
+                         (unsigned long long)obj->size);
+            goto out;
+        }
+        /* the torrent's name and date come from the object, not the local file */
+        const char *slash = strrchr(key, '/');
+        free(src->name);
+        src->name = strdup(slash ? slash + 1 : key);
+        src->mtime = obj->mtime;
+        if (src->name == NULL) {
+            rc = err_set(err, ENOMEM, "out of memory");
+            goto out;
+        }
+        if (plain_md5(obj->etag)) {
+            md5_running = pthread_create(&md5.tid, NULL, md5_main, &md5) == 0;
+            if (!md5_running) {
+                rc = err_set(err, EAGAIN, "cannot start the MD5 check");
+                goto out;
+            }
+        }
+    } else if ((rc = source_s3_open_known(c->s3, bucket, key, obj, 0, &src, err))) {
+        goto out;
+    }
+    rc = torrent_create(src, NULL, &o, out, NULL, NULL, err);
+    if (md5_running) {
+        pthread_join(md5.tid, NULL);
+        if (rc == 0 && md5.rc != 0)
+            rc = err_set(err, EIO, "%s: cannot read it for the MD5 check", from_file);
+        else if (rc == 0 && strcasecmp(md5.hex, obj->etag) != 0)
+            rc = err_set(err, EINVAL,
+                         "%s: MD5 %s differs from s3://%s/%s's ETag %s: not the uploaded file",
+                         from_file, md5.hex, bucket, key, obj->etag);
+    }
+    if (rc == 0 && c->store) {
+        err_t serr = {0};
+        if (c->store->put(c->store->arg, bucket, key, obj->etag, c->fingerprint, out->data,
+                          out->len, &serr) != 0)
+            log_msg(c->log, LOG_WARNING, "torrent cache: %s", serr.msg);
+    }
+out:
+    source_free(src);
+    free(ws);
+    return rc;
+}
+
+static int put_torrent(const struct sync_config *c, const char *bucket, const char *tkey,
+                       const char *etag, const struct buf *bytes, const struct metainfo *m,
+                       err_t *err)
+{
+    char ih1[41], ih2[65];
+    struct http_header meta[4];
+    size_t n = 0;
+    meta[n++] = (struct http_header){META_SOURCE_ETAG, etag};
+    if (m->v1)
+        meta[n++] = (struct http_header){META_INFOHASH, metainfo_hex(m->ih1, 20, ih1)};
+    if (m->v2)
+        meta[n++] = (struct http_header){META_INFOHASH_V2, metainfo_hex(m->ih2, 32, ih2)};
+    meta[n++] = (struct http_header){META_VERSION, S3T_VERSION};
+    return s3_put(c->s3, bucket, tkey, bytes->data, bytes->len, "application/x-bittorrent",
+                  meta, n, NULL, err);
+}
+
+/* READY, with everything §6 records about the torrent. */
+static int mark_ready(const struct sync_config *c, const struct status_object *so,
+                      const char *tkey, const struct metainfo *m, err_t *err)
+{
+    if (c->status == NULL || c->dry_run)
+        return 0;
+    char ih1[41], ih2[65];
+    char *magnet = magnet_from_metainfo(m);
+    struct status_torrent t = {
+        .torrent_key = tkey,
+        .info_hash = m->v1 ? metainfo_hex(m->ih1, 20, ih1) : NULL,
+        .info_hash_v2 = m->v2 ? metainfo_hex(m->ih2, 32, ih2) : NULL,
+        .magnet = magnet ? magnet : "",
+        .piece_length = m->piece_length,
+        .piece_count = m->npieces,
+        .meta_version = m->v1 && m->v2 ? "hybrid" : m->v2 ? "v2" : "v1",
+    };
+    int rc = status_ready(c->status, so, &t, err);
+    free(magnet);
+    if (rc == EEXIST) {
+        log_msg(c->log, LOG_INFO, "s3://%s/%s: %s", so->bucket, so->key, err ? err->msg : "");
+        rc = 0; /* a newer version's status is there: it is not ours to change */
+    }
+    return rc;
+}
+
+static void fill_hashes(struct sync_result *out, const struct metainfo *m)
+{
+    if (m->v1)
+        metainfo_hex(m->ih1, 20, out->info_hash);
+    if (m->v2)
+        metainfo_hex(m->ih2, 32, out->info_hash_v2);
+}
+
+int sync_object(const struct sync_config *c, const char *bucket, const char *key,
+                const struct s3_object *known, const char *from_file, struct sync_result *out)
+{
+    struct s3_object obj, tobj;
+    struct metainfo *m = NULL;
+    struct buf bytes;
+    err_t err = {0};
+    char *tkey = NULL;
+    bool began = false;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->dry_run = c->dry_run;
+    buf_init(&bytes, TORRENT_MAX_SIZE);
+    if (sync_is_torrent_key(key)) {
+        out->action = SYNC_SKIPPED;
+        snprintf(out->why, sizeof(out->why), "a .torrent object gets no torrent of its own");
+        goto out;
+    }
+    if (known) {
+        obj = *known;
+    } else if ((rc = s3_head(c->s3, bucket, key, &obj, &err))) {
+        rc = fail(out, &err, rc);
+        goto out;
+    }
+    out->size = obj.size;
+    if (obj.size == 0) {
+        out->action = SYNC_SKIPPED;
+        snprintf(out->why, sizeof(out->why), "zero-byte object: nothing to share");
+        goto out;
+    }
+    size_t kl = strlen(key);
+    if ((tkey = malloc(kl + 9)) == NULL) {
+        err_set(&err, ENOMEM, "out of memory");
+        rc = fail(out, &err, ENOMEM);
+        goto out;
+    }
+    snprintf(tkey, kl + 9, "%s.torrent", key);
+    struct status_object so = {bucket, key, obj.etag, obj.size, obj.mtime, c->source};
+
+    int hr = s3_head(c->s3, bucket, tkey, &tobj, &err);
+    if (hr != 0 && hr != ENOENT) {
+        rc = fail(out, &err, hr);
+        goto out;
+    }
+    out->action = hr == 0 ? SYNC_REPLACED : SYNC_CREATED;
+    if (hr == 0) {
+        const char *src_etag = s3_object_meta(&tobj, META_SOURCE_ETAG);
+        bool ours_current = src_etag && strcmp(src_etag, obj.etag) == 0;
+        if (ours_current || src_etag == NULL) {
+            /* read it: to adopt a foreign one, or to record an up-to-date one's status */
+            bool need_bytes = src_etag == NULL || (c->status && !c->dry_run);
+            if (need_bytes) {
+                if ((rc = s3_get_all(c->s3, bucket, tkey, tobj.etag, &bytes, &err))) {
+                    rc = fail(out, &err, rc);
+                    goto out;
+                }
+                if (metainfo_parse(bytes.data, bytes.len, &m, &err) != 0) {
+                    if (ours_current) {
+                        err_prefix(&err, "s3://%s/%s", bucket, tkey);
+                        rc = fail(out, &err, EINVAL);
+                        goto out;
+                    }
+                    log_msg(c->log, LOG_INFO, "s3://%s/%s: not a valid torrent, replacing it: %s",
+                            bucket, tkey, err.msg);
+                    m = NULL;
+                }
+            }
+            if (ours_current) {
+                out->action = SYNC_UP_TO_DATE;
+                const char *h1 = s3_object_meta(&tobj, META_INFOHASH);
+                const char *h2 = s3_object_meta(&tobj, META_INFOHASH_V2);
+                snprintf(out->info_hash, sizeof(out->info_hash), "%s", h1 ? h1 : "");
+                snprintf(out->info_hash_v2, sizeof(out->info_hash_v2), "%s", h2 ? h2 : "");
+                if (m && (rc = mark_ready(c, &so, tkey, m, &err)))
+                    rc = fail(out, &err, rc);
+                goto out;
+            }
+            if (m != NULL && !m->multi && strcmp(m->name, strrchr(key, '/') ? strrchr(key, '/') + 1 : key) == 0) {
+                /* foreign: adopt it as it is when the object verifies against it */
+                struct source *src = NULL;
+                struct verify_opts vo = {.threads = c->threads};
+                uint64_t bad;
+                err_t verr = {0};
+                int vr = source_s3_open_known(c->s3, bucket, key, &obj, 0, &src, &verr);
+                if (vr == 0)
+                    vr = verify_source(m, src, &vo, &bad, &verr);
+                source_free(src);
+                if (vr == 0) {
+                    out->action = SYNC_ADOPTED;
+                    fill_hashes(out, m);
+                    if (!c->dry_run && ((rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, m,
+                                                          &err)) ||
+                                        (rc = mark_ready(c, &so, tkey, m, &err))))
+                        rc = fail(out, &err, rc);
+                    goto out;
+                }
+                if (vr != EBADMSG) {
+                    rc = fail(out, &verr, vr);
+                    goto out;
+                }
+                log_msg(c->log, LOG_INFO, "s3://%s/%s: replacing it: %s", bucket, tkey, verr.msg);
+            }
+            metainfo_free(m);
+            m = NULL;
+            bytes.len = 0;
+        }
+    }
+    if (c->dry_run)
+        goto out;
+
+    if (c->status) {
+        int sr = status_begin(c->status, &so, &err);
+        if (sr != 0 && sr != EEXIST) {
+            rc = fail(out, &err, sr);
+            goto out;
+        }
+        began = sr == 0;
+    }
+    if ((rc = make_bytes(c, bucket, key, &obj, from_file, &bytes, &err)) ||
+        (rc = metainfo_parse(bytes.data, bytes.len, &m, &err)) ||
+        (rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, m, &err)) ||
+        (rc = mark_ready(c, &so, tkey, m, &err))) {
+        rc = fail(out, &err, rc);
+        if (began && c->status) {
+            err_t ferr = {0};
+            if (status_failed(c->status, &so, out->why, &ferr) != 0)
+                log_msg(c->log, LOG_WARNING, "recording FAILED: %s", ferr.msg);
+        }
+        goto out;
+    }
+    fill_hashes(out, m);
+out:
+    metainfo_free(m);
+    buf_free(&bytes);
+    free(tkey);
+    return out->action == SYNC_FAILED ? (rc ? rc : EIO) : 0;
+}

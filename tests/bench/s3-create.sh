@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Benchmark of `s3torrent create s3://...` (parallel ranged GETs, no temporary file) against the old
+# pipeline (aws s3 cp to disk, then transmission-create) and against 4 ranged curl GETs, on s3rver.
+#
+# Usage: tests/bench/s3-create.sh
+#   BENCH_SIZE_MB  size of the test object in MiB (default 2048)
+#   BENCH_DIR      where to make the temporary work dir (default $TMPDIR or /tmp)
+#   S3TORRENT      s3torrent binary to use (default: Release build in $BUILD_DIR)
+#   BUILD_DIR      build dir, relative to the repo root (default build-bench)
+# Needs: cmake, openssl, mktorrent, transmission-cli, awscli (/usr/bin/aws), curl, strace,
+# GNU time, and s3rver in node_modules (contrib/dev/deps.sh).
+# The old pipeline's time does not include deleting its downloaded copy (done after each run).
+set -euo pipefail
+
+if [[ -n "${S3TORRENT:-}" ]]; then
+    S3TORRENT=$(realpath "$S3TORRENT")
+fi
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+
+SIZE_MB=${BENCH_SIZE_MB:-2048}
+SIZE=$((SIZE_MB * 1048576))
+NPROC=$(nproc)
+AWS=/usr/bin/aws # Debian's awscli; another `aws` earlier on PATH may be a different major version
+S3RVER=$ROOT/node_modules/.bin/s3rver
+BUCKET=bench
+KEY=obj.bin
+CLK_TCK=$(getconf CLK_TCK)
+
+for cmd in openssl mktorrent transmission-create curl strace "$AWS" /usr/bin/time "$S3RVER"; do
+    command -v "$cmd" >/dev/null || { echo "missing: $cmd" >&2; exit 1; }
+done
+
+# calc EXPR: floating-point arithmetic with awk.
+calc() { awk "BEGIN { print ($1) }"; }
+
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+if (($(calc "($LOAD_START > 0.5)"))); then
+    echo "warning: load average is $LOAD_START; other processes may skew the timings" >&2
+fi
+
+if [[ -z "${S3TORRENT:-}" ]]; then
+    BUILD_DIR=${BUILD_DIR:-build-bench}
+    echo "building s3torrent (Release) in $BUILD_DIR ..."
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DS3T_TESTS=OFF >/dev/null
+    cmake --build "$BUILD_DIR" -j"$NPROC" >/dev/null
+    S3TORRENT=$(realpath "$BUILD_DIR/tools/s3torrent")
+fi
+
+# Only the local server's credentials, no profile or config file of this machine.
+unset "${!AWS_@}"
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 \
+    AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+
+WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/s3t-s3bench.XXXXXX")
+S3PID=""
+cleanup() {
+    if [[ -n "$S3PID" ]]; then
+        kill "$S3PID" 2>/dev/null || true
+        wait "$S3PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+export AWS_CONFIG_FILE=$WORK/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials
+
+echo "starting s3rver in $WORK/s3rver ..."
+mkdir s3rver
+# s3rver makes continuation tokens with a cipher OpenSSL 3 keeps in its legacy provider
+NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$WORK/s3rver" -a 127.0.0.1 -p 0 --silent \
+    --configure-bucket "$BUCKET" >s3rver.log 2>&1 &
+S3PID=$!
+PORT=""
+for _ in $(seq 300); do # up to 30 s
+    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' s3rver.log)
+    [[ -n "$PORT" ]] && break
+    kill -0 "$S3PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [[ -z "$PORT" ]]; then
+    echo "s3rver did not start:" >&2
+    cat s3rver.log >&2
+    exit 1
+fi
+URL=http://127.0.0.1:$PORT
+OBJ_URL=$URL/$BUCKET/$KEY # path style; s3rver serves anonymous GETs
+
+# s3torrent's default piece length: the smallest power of two >= 256 KiB giving <= 2048 pieces,
+# at most 16 MiB.
+PIECE=262144
+while ((PIECE < 16777216 && (SIZE + PIECE - 1) / PIECE > 2048)); do PIECE=$((PIECE * 2)); done
+PIECE_LOG2=0
+while (((1 << PIECE_LOG2) < PIECE)); do PIECE_LOG2=$((PIECE_LOG2 + 1)); done
+
+echo "making a $SIZE_MB MiB object of pseudo-random data and uploading it (aws s3 cp, multipart) ..."
+head -c "$SIZE" /dev/zero |
+    openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 >"$KEY"
+"$AWS" --endpoint-url "$URL" s3 cp --only-show-errors "$KEY" "s3://$BUCKET/$KEY"
+# The reference torrent for the info-hash check, made from the same bytes before they go.
+mktorrent -t "$NPROC" -l "$PIECE_LOG2" -o mk.torrent "$KEY" >/dev/null
+rm -f "$KEY" # from here on the bytes exist only in s3rver's store
+# s3rver keeps the object as a plain file: read it into the page cache so every contender is
+# served from memory the same way.
+find s3rver -type f -exec cat {} + >/dev/null
+
+# server_ticks: CPU time (user + system, in clock ticks) s3rver has used so far.
+server_ticks() { sed 's/.*) //' "/proc/$S3PID/stat" | awk '{ print $12 + $13 }'; }
+
+declare -A SECS RSS USR SYS SRV
+declare -A LABEL=(
+    [a]='(a) s3torrent create s3://'
+    [b]='(b) aws s3 cp + transmission-create'
+    [c]='(c) 4 ranged curl GETs'
+)
+# bench NAME OUT CMD...: run CMD 3 times (removing OUT before each run, and $SCRATCH after each
+# run, untimed); SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB;
+# USR, SYS = its user and system CPU seconds and SRV = s3rver's CPU seconds, in the fastest run.
+bench() {
+    local name=$1 out=$2 t0 t1 t rss s0 s1 best="" peak=0
+    shift 2
+    for _ in 1 2 3; do
+        rm -f "$out"
+        s0=$(server_ticks)
+        t0=$(date +%s.%N)
+        if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
+            echo "$name failed:" >&2
+            cat log.txt >&2
+            exit 1
+        fi
+        t1=$(date +%s.%N)
+        s1=$(server_ticks)
+        if [[ -n "${SCRATCH:-}" ]]; then rm -f "$SCRATCH"; fi
+        t=$(calc "$t1 - $t0")
+        read -r rss _ _ < <(tail -n 1 rss.txt)
+        if [[ -z "$best" ]] || (($(calc "$t < $best"))); then
+            best=$t
+            read -r _ "USR[$name]" "SYS[$name]" < <(tail -n 1 rss.txt)
+            SRV[$name]=$(calc "($s1 - $s0) / $CLK_TCK")
+        fi
+        if ((rss > peak)); then peak=$rss; fi
+    done
+    SECS[$name]=$best
+    RSS[$name]=$peak
+    printf '  %-36s %8.3f s\n' "${LABEL[$name]}" "$best"
+}
+
+info_hash() { # info_hash FILE: the v1 info-hash from `s3torrent show --json`
+    "$S3TORRENT" show --json "$1" | sed -n 's/.*"info_hash":"\([0-9a-f]*\)".*/\1/p'
+}
+
+# The 4 ranged GETs of (c): the object in 4 nearly equal byte ranges.
+RANGES=()
+CHUNK=$(((SIZE + 3) / 4))
+for i in 0 1 2 3; do
+    start=$((i * CHUNK))
+    end=$(((i + 1) * CHUNK < SIZE ? (i + 1) * CHUNK - 1 : SIZE - 1))
+    ((start <= end)) && RANGES+=("$start-$end")
+done
+# shellcheck disable=SC2016 # expanded by the inner bash
+CURL_GETS='url=$1; shift; pids=()
+for r; do curl -sf -o /dev/null -w "%{size_download}\n" -r "$r" "$url" & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p"; done'
+# shellcheck disable=SC2016 # expanded by the inner bash
+OLD_PIPELINE='"$1" --endpoint-url "$2" s3 cp --only-show-errors "$3" local.bin
+transmission-create -o b.torrent local.bin'
+
+LOAD_TIMING=$(cut -d' ' -f1 /proc/loadavg)
+echo "timing (best of 3; load average now $LOAD_TIMING) ..."
+bench a a.torrent \
+    "$S3TORRENT" create --no-date --force -o a.torrent --endpoint-url "$URL" "s3://$BUCKET/$KEY"
+SCRATCH=local.bin bench b b.torrent \
+    bash -ec "$OLD_PIPELINE" _ "$AWS" "$URL" "s3://$BUCKET/$KEY"
+bench c none \
+    bash -ec "$CURL_GETS" _ "$OBJ_URL" "${RANGES[@]}"
+got=$(awk '/^[0-9]+$/ { s += $1 } END { printf "%.0f\n", s }' log.txt)
+if ((got != SIZE)); then
+    echo "(c) downloaded $got bytes, expected $SIZE:" >&2
+    cat log.txt >&2
+    exit 1
+fi
+
+echo "checking for temporary files (strace) ..."
+rm -f a.torrent
+strace -f -e trace=openat,open,creat -o trace.txt \
+    "$S3TORRENT" create --no-date --force -o a.torrent --endpoint-url "$URL" "s3://$BUCKET/$KEY" \
+    >/dev/null
+# Every file (a) created, but the torrent and its OUT.tmp.XXXXXX sibling (written, then renamed);
+# O_TMPFILE makes an unnamed file without O_CREAT, so it counts too.
+TEMPS=$(grep -E 'O_CREAT|O_TMPFILE|creat\(' trace.txt |
+    sed -n 's/^[0-9]* *[a-z]*([^"]*"\([^"]*\)".*/\1/p' |
+    grep -Ev '^a\.torrent(\.tmp\.[A-Za-z0-9]{6})?$' || true)
+
+echo
+printf '%s MiB object on s3rver (loopback, page-cached), %s cores, load average %s at start, %s before timing\n' \
+    "$SIZE_MB" "$NPROC" "$LOAD_START" "$LOAD_TIMING"
+echo
+printf '%-36s %8s %7s %12s %7s %7s %12s\n' contender seconds MB/s 'peak RSS MiB' 'user s' 'sys s' 's3rver CPU s'
+row() { # row NAME
+    printf '%-36s %8.3f %7.0f %12.1f %7.2f %7.2f %12.2f\n' "${LABEL[$1]}" "${SECS[$1]}" \
+        "$(calc "$SIZE / ${SECS[$1]} / 1e6")" "$(calc "${RSS[$1]} / 1024")" \
+        "${USR[$1]}" "${SYS[$1]}" "${SRV[$1]}"
+}
+row a
+row b
+row c
+echo "(user, sys and s3rver CPU seconds are those of the fastest run; (b)'s time excludes deleting its copy)"
+echo
+
+ratio() { printf '%.2f' "$(calc "${SECS[$1]} / ${SECS[$2]}")"; }
+echo "(b) old pipeline / (a) s3torrent = $(ratio b a) (target >= 2.5)"
+echo "(a) s3torrent / (c) 4 ranged curl GETs = $(ratio a c) (target <= 1.15)"
+printf 'peak RSS of s3torrent = %.1f MiB (target < 128)\n' "$(calc "${RSS[a]} / 1024")"
+echo
+
+if [[ -z "$TEMPS" ]]; then
+    echo "temporary files: 0"
+else
+    echo "temporary files: $(wc -l <<<"$TEMPS")"
+    while IFS= read -r f; do echo "  $f"; done <<<"$TEMPS"
+fi
+
+ours=$(info_hash a.torrent)
+theirs=$(info_hash mk.torrent)
+if [[ -n "$ours" && "$ours" == "$theirs" ]]; then
+    echo "v1 info-hash, s3torrent (s3://) vs mktorrent -l $PIECE_LOG2 (local copy): MATCH ($ours)"
+else
+    echo "v1 info-hash, s3torrent (s3://) vs mktorrent -l $PIECE_LOG2 (local copy): MISMATCH (s3torrent '$ours', mktorrent '$theirs')"
+    exit 1
+fi
+if [[ -n "$TEMPS" ]]; then exit 1; fi
