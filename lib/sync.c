@@ -197,6 +197,17 @@ static int mark_ready(const struct sync_config *c, const struct status_object *s
     return rc;
 }
 
+/* True when the status item already says READY for this version of the object. */
+static bool item_ready(const struct status_store *st, const struct status_object *so)
+{
+    struct status_item *it = calloc(1, sizeof(*it));
+    bool ready = it && status_get(st, so->bucket, so->key, it, NULL) == 0 &&
+                 strcmp(it->status, "READY") == 0 && strcmp(it->etag, so->etag) == 0 &&
+                 it->object_mtime == so->mtime;
+    free(it);
+    return ready;
+}
+
 static void fill_hashes(struct sync_result *out, const struct metainfo *m)
 {
     if (m->v1)
@@ -255,8 +266,10 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         const char *src_etag = s3_object_meta(&tobj, META_SOURCE_ETAG);
         bool ours_current = src_etag && strcmp(src_etag, obj.etag) == 0;
         if (ours_current || src_etag == NULL) {
-            /* read it: to adopt a foreign one, or to record an up-to-date one's status */
-            bool need_bytes = src_etag == NULL || (c->status && !c->dry_run);
+            /* read it: to adopt a foreign one, or to record an up-to-date one's status
+             * when the item does not say READY for this version yet */
+            bool need_bytes = src_etag == NULL || (c->status && !c->dry_run &&
+                                                   !item_ready(c->status, &so));
             if (need_bytes) {
                 if ((rc = s3_get_all(c->s3, bucket, tkey, tobj.etag, &bytes, &err))) {
                     rc = fail(out, &err, rc);

@@ -17,6 +17,9 @@ static void usage(FILE *f)
           "  magnet   print a .torrent's magnet link\n"
           "  verify   check a file or object against a .torrent, piece by piece\n"
           "  ls       list the objects under an S3 prefix\n"
+          "  sync     put an up-to-date KEY.torrent beside objects in S3, with their status\n"
+          "           in DynamoDB\n"
+          "  status   print an object's status item\n"
           "\n"
           "Options:\n"
           "  -h, --help     show this help (COMMAND --help for a command's options)\n"
@@ -52,6 +55,10 @@ int main(int argc, char **argv)
         return cmd_verify(argc - 1, argv + 1);
     if (strcmp(cmd, "ls") == 0)
         return cmd_ls(argc - 1, argv + 1);
+    if (strcmp(cmd, "sync") == 0)
+        return cmd_sync(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(argc - 1, argv + 1);
     cli_error(CLI_USAGE, "unknown command '%s' (see s3torrent --help)", cmd);
     return CLI_USAGE;
 }

@@ -1,0 +1,541 @@
+/* cmd_sync.c — `s3torrent sync` and `s3torrent status`: materialise k.torrent objects beside
+ * their sources in S3, record each object's status in DynamoDB, and show a status item. */
+#include "cli.h"
+#include "cache.h"
+#include "s3torrent/cred.h"
+#include "s3torrent/ddb.h"
+#include "s3torrent/status.h"
+#include "s3torrent/sync.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fputs("Usage: s3torrent sync [OPTIONS] s3://BUCKET/KEY | s3://BUCKET/PREFIX/ ...\n"
+          "\n"
+          "Makes sure every object has an up-to-date KEY.torrent beside it in S3, with the\n"
+          "metadata s3torrent-source-etag, s3torrent-infohash(-v2) and s3torrent-version:\n"
+          "up to date (source ETag matches): nothing to do; a foreign .torrent (no such\n"
+          "metadata, e.g. made by transmission-create) that verifies against the object:\n"
+          "adopted byte for byte; one that does not, or a stale one: replaced; none: created.\n"
+          "A URI ending in '/' (or a bare bucket) means every object below it.\n"
+          "\n" CLI_RECIPE_HELP
+          "\n"
+          "Running:\n"
+          "  -j, --jobs N               objects in parallel (default 2)\n"
+          "      --threads N            hashing threads per object (default: all cores)\n"
+          "      --from-file PATH       hash this local copy of the (single) object instead of\n"
+          "                             downloading it; its size must match the object's, and\n"
+          "                             its MD5 too when the ETag is a plain MD5\n"
+          "      --cache PATH           torrent cache shared with s3torrentfs (default: the\n"
+          "                             mount's default, see s3torrentfs(8))\n"
+          "      --no-cache             hash everything, store nothing locally\n"
+          "  -n, --dry-run              say what would be done, change nothing\n"
+          "      --json                 one JSON object per line: key, action, info-hashes,\n"
+          "                             error\n"
+          "\n"
+          "Status in DynamoDB (DESIGN: one item per object):\n"
+          "      --ddb-table T          the table (default: $DDB_TABLE; none: no status)\n"
+          "      --ddb-key-attr A       partition key attribute (default s3_uri)\n"
+          "      --ddb-endpoint-url URL DynamoDB endpoint (default: $AWS_ENDPOINT_URL_DYNAMODB,\n"
+          "                             $AWS_ENDPOINT_URL, else AWS)\n"
+          "      --create-table         create the table first if missing (development)\n"
+          "  -h, --help                 show this help\n"
+          "\n" CLI_S3_HELP
+          "\n"
+          "Exit status: 0 all fine, 1 some failed, 2 usage error.\n",
+          f);
+}
+
+enum {
+    OPT_JSON = 300,
+    OPT_THREADS,
+    OPT_FROM_FILE,
+    OPT_CACHE,
+    OPT_NO_CACHE,
+    OPT_TABLE,
+    OPT_KEY_ATTR,
+    OPT_DDB_ENDPOINT,
+    OPT_CREATE_TABLE,
+};
+
+struct item {
+    char *bucket, *key;
+    struct s3_object obj;
+    bool known;
+};
+
+struct run {
+    struct sync_config sc;
+    struct item *items;
+    size_t n, cap;
+    atomic_size_t next;
+    const char *from_file;
+    bool json;
+    pthread_mutex_t out_lock;
+    size_t counts[SYNC_FAILED + 1];
+    uint64_t bytes_done;
+    struct cli_progress prog;
+};
+
+static int store_get(void *arg, const char *bucket, const char *key, const char *etag,
+                     const char *fp, struct buf *out, err_t *err)
+{
+    return cache_get(arg, bucket, key, etag, fp, out, err);
+}
+
+static int store_put(void *arg, const char *bucket, const char *key, const char *etag,
+                     const char *fp, const uint8_t *data, size_t len, err_t *err)
+{
+    return cache_put(arg, bucket, key, etag, fp, data, len, err);
+}
+
+static int add_item(struct run *r, const char *bucket, const char *key, const struct s3_object *o)
+{
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 64;
+        struct item *v = realloc(r->items, nc * sizeof(*v));
+        if (v == NULL)
+            return ENOMEM;
+        r->items = v;
+        r->cap = nc;
+    }
+    struct item *it = &r->items[r->n];
+    memset(it, 0, sizeof(*it));
+    it->bucket = strdup(bucket);
+    it->key = strdup(key);
+    if (o) {
+        it->obj = *o;
+        it->known = true;
+    }
+    if (!it->bucket || !it->key) {
+        free(it->bucket);
+        free(it->key);
+        return ENOMEM;
+    }
+    r->n++;
+    return 0;
+}
+
+struct list_ctx {
+    struct run *r;
+    const char *bucket;
+    size_t torrents;
+};
+
+static int on_object(void *ctx, const struct s3xml_object *o, err_t *err)
+{
+    struct list_ctx *l = ctx;
+    if (sync_is_torrent_key(o->key)) {
+        l->torrents++; /* outputs, not inputs */
+        return 0;
+    }
+    struct s3_object obj = {.size = o->size, .mtime = o->last_modified};
+    snprintf(obj.etag, sizeof(obj.etag), "%s", o->etag);
+    if (add_item(l->r, l->bucket, o->key, &obj) != 0)
+        return err_set(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+static void report(struct run *r, const struct item *it, const struct sync_result *res)
+{
+    pthread_mutex_lock(&r->out_lock);
+    r->counts[res->action]++;
+    r->bytes_done += res->size;
+    cli_progress_end(&r->prog);
+    if (r->json) {
+        json_object *o = json_object_new_object();
+        char uri[1200];
+        snprintf(uri, sizeof(uri), "s3://%s/%s", it->bucket, it->key);
+        json_object_object_add(o, "uri", json_object_new_string(uri));
+        json_object_object_add(o, "key", json_object_new_string(it->key));
+        json_object_object_add(o, "action", json_object_new_string(sync_action_name(res->action)));
+        if (res->dry_run)
+            json_object_object_add(o, "dry_run", json_object_new_boolean(1));
+        if (res->info_hash[0])
+            json_object_object_add(o, "info_hash", json_object_new_string(res->info_hash));
+        if (res->info_hash_v2[0])
+            json_object_object_add(o, "info_hash_v2", json_object_new_string(res->info_hash_v2));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t)res->size));
+        if (res->action == SYNC_FAILED)
+            json_object_object_add(o, "error", json_object_new_string(res->why));
+        else if (res->action == SYNC_SKIPPED)
+            json_object_object_add(o, "reason", json_object_new_string(res->why));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else if (res->action == SYNC_FAILED) {
+        fprintf(stderr, "s3torrent: %s\n", res->why);
+    } else {
+        printf("%-11s s3://%s/%s%s%s%s%s\n", sync_action_name(res->action), it->bucket, it->key,
+               res->info_hash[0] || res->info_hash_v2[0] ? " " : "",
+               res->info_hash[0] ? res->info_hash : res->info_hash_v2,
+               res->action == SYNC_SKIPPED ? ": " : "",
+               res->action == SYNC_SKIPPED ? res->why : "");
+    }
+    fflush(stdout);
+    size_t done = 0;
+    for (int a = 0; a <= SYNC_FAILED; a++)
+        done += r->counts[a];
+    if (r->prog.enabled && done < r->n) {
+        char label[64];
+        snprintf(label, sizeof(label), "%zu/%zu objects", done, r->n);
+        r->prog.label = label;
+        cli_progress_cb(&r->prog, done, r->n);
+        r->prog.label = "";
+    }
+    pthread_mutex_unlock(&r->out_lock);
+}
+
+static void *worker(void *arg)
+{
+    struct run *r = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&r->next, 1);
+        if (i >= r->n)
+            break;
+        struct item *it = &r->items[i];
+        struct sync_result res;
+        sync_object(&r->sc, it->bucket, it->key, it->known ? &it->obj : NULL, r->from_file, &res);
+        report(r, it, &res);
+    }
+    return NULL;
+}
+
+struct ddb_setup {
+    struct ddb_client *ddb;
+    struct status_store st;
+};
+
+static int open_status(struct cli_s3 *g, const char *table, const char *key_attr,
+                       const char *endpoint, struct ddb_setup *d, err_t *err)
+{
+    struct s3_client *s3;
+    int rc = cli_s3_connect(g, &s3, err); /* the HTTP client and credentials are shared */
+    if (rc)
+        return rc;
+    struct ddb_config dc = {.endpoint = endpoint, .region = g->region, .http = g->http,
+                            .creds = g->creds};
+    if ((rc = ddb_client_new(&dc, &d->ddb, err)))
+        return rc;
+    d->st = (struct status_store){.ddb = d->ddb, .table = table, .key_attr = key_attr};
+    return 0;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLI_RECIPE_OPTIONS,
+        {"jobs", required_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"from-file", required_argument, NULL, OPT_FROM_FILE},
+        {"cache", required_argument, NULL, OPT_CACHE},
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"ddb-table", required_argument, NULL, OPT_TABLE},
+        {"ddb-key-attr", required_argument, NULL, OPT_KEY_ATTR},
+        {"ddb-endpoint-url", required_argument, NULL, OPT_DDB_ENDPOINT},
+        {"create-table", no_argument, NULL, OPT_CREATE_TABLE},
+        {"help", no_argument, NULL, 'h'},
+        CLI_S3_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    struct cli_recipe rec;
+    struct cli_s3 g = {0};
+    struct run r;
+    struct ddb_setup d = {0};
+    struct cache *cache = NULL;
+    struct sync_store store;
+    const char *cache_path = NULL, *table = getenv("DDB_TABLE"), *key_attr = NULL;
+    const char *ddb_endpoint = NULL;
+    bool no_cache = false, create_table = false;
+    unsigned jobs = 2;
+    char fingerprint[65];
+    err_t err = {0};
+    int c, rc = CLI_USAGE;
+
+    memset(&r, 0, sizeof(r));
+    pthread_mutex_init(&r.out_lock, NULL);
+    if (cli_recipe_init(&rec, argc) != 0)
+        return cli_error(CLI_FAIL, "out of memory");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "j:nh", opts, NULL)) != -1) {
+        int rr = cli_recipe_option(&rec, c, optarg);
+        if (rr < 0)
+            goto out;
+        if (rr > 0 || cli_s3_option(&g, c, optarg))
+            continue;
+        switch (c) {
+        case 'j':
+            if (cli_parse_uint(optarg, 64, &jobs) != 0) {
+                cli_error(CLI_USAGE, "--jobs must be a number from 1 to 64, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_THREADS:
+            if (cli_parse_uint(optarg, 256, &r.sc.threads) != 0) {
+                cli_error(CLI_USAGE, "--threads must be a number from 1 to 256, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_FROM_FILE: r.from_file = optarg; break;
+        case OPT_CACHE: cache_path = optarg; break;
+        case OPT_NO_CACHE: no_cache = true; break;
+        case 'n': r.sc.dry_run = true; break;
+        case OPT_JSON: r.json = true; break;
+        case OPT_TABLE: table = optarg; break;
+        case OPT_KEY_ATTR: key_attr = optarg; break;
+        case OPT_DDB_ENDPOINT: ddb_endpoint = optarg; break;
+        case OPT_CREATE_TABLE: create_table = true; break;
+        case 'h':
+            usage(stdout);
+            rc = CLI_OK;
+            goto out;
+        default:
+            usage(stderr);
+            goto out;
+        }
+    }
+    if (optind >= argc) {
+        cli_error(CLI_USAGE, "sync needs s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (see s3torrent "
+                             "sync --help)");
+        goto out;
+    }
+    if (table && !*table)
+        table = NULL;
+    if (r.from_file && (argc - optind != 1 || argv[optind][strlen(argv[optind]) - 1] == '/')) {
+        cli_error(CLI_USAGE, "--from-file goes with exactly one s3://BUCKET/KEY");
+        goto out;
+    }
+    if (create_table && table == NULL) {
+        cli_error(CLI_USAGE, "--create-table needs --ddb-table or DDB_TABLE");
+        goto out;
+    }
+    cli_recipe_finish(&rec);
+    torrent_recipe_fingerprint(&rec.r, fingerprint);
+    rc = CLI_FAIL;
+
+    struct s3_client *s3;
+    if (cli_s3_connect(&g, &s3, &err) != 0) {
+        cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    if (table) {
+        if (open_status(&g, table, key_attr, ddb_endpoint, &d, &err) != 0 ||
+            (create_table && status_create_table(&d.st, &err) != 0)) {
+            cli_error(CLI_FAIL, "%s", err.msg);
+            goto out;
+        }
+    }
+    if (!no_cache && !r.sc.dry_run) {
+        char def[4096];
+        if (cache_path == NULL && cache_default_path(def, sizeof(def)) == 0)
+            cache_path = def;
+        if (cache_path && cache_open(cache_path, 1ull << 30, &cache, &err) != 0) {
+            /* the cache only saves work: go on without it */
+            fprintf(stderr, "s3torrent: warning: %s; going on without the cache\n", err.msg);
+            cache = NULL;
+        }
+    }
+    store = (struct sync_store){store_get, store_put, cache};
+    r.sc.s3 = s3;
+    r.sc.recipe = &rec.r;
+    r.sc.fingerprint = fingerprint;
+    r.sc.status = table ? &d.st : NULL;
+    r.sc.store = cache ? &store : NULL;
+    r.sc.source = "sync";
+    r.sc.log = &g.log;
+
+    /* expand the arguments into objects */
+    for (int i = optind; i < argc; i++) {
+        char *bucket = NULL, *key = NULL;
+        if (s3_parse_uri(argv[i], &bucket, &key, &err) != 0) {
+            cli_error(CLI_USAGE, "%s", err.msg);
+            rc = CLI_USAGE;
+            goto out;
+        }
+        int lr = 0;
+        if (*key == '\0' || key[strlen(key) - 1] == '/') {
+            struct list_ctx l = {&r, bucket, 0};
+            struct s3xml_list_opts lo = {.on_object = on_object, .ctx = &l};
+            lr = s3_list(s3, bucket, key, NULL, &lo, &err);
+            log_msg(&g.log, LOG_INFO, "%s: %zu .torrent objects left out", argv[i], l.torrents);
+        } else if (add_item(&r, bucket, key, NULL) != 0) {
+            lr = err_set(&err, ENOMEM, "out of memory");
+        }
+        free(bucket);
+        free(key);
+        if (lr) {
+            cli_error(CLI_FAIL, "%s", err.msg);
+            goto out;
+        }
+    }
+    cli_progress_init(&r.prog, "");
+    if (jobs > r.n)
+        jobs = r.n ? (unsigned)r.n : 1;
+    pthread_t *tids = calloc(jobs, sizeof(pthread_t));
+    unsigned started = 0;
+    for (unsigned i = 0; tids && i < jobs; i++)
+        if (pthread_create(&tids[i], NULL, worker, &r) == 0)
+            started++;
+    if (started == 0)
+        worker(&r);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    free(tids);
+    cli_progress_end(&r.prog);
+    if (!r.json)
+        fprintf(stderr,
+                "s3torrent: %zu objects: %zu created, %zu up-to-date, %zu adopted, %zu replaced, "
+                "%zu skipped, %zu failed%s\n",
+                r.n, r.counts[SYNC_CREATED], r.counts[SYNC_UP_TO_DATE], r.counts[SYNC_ADOPTED],
+                r.counts[SYNC_REPLACED], r.counts[SYNC_SKIPPED], r.counts[SYNC_FAILED],
+                r.sc.dry_run ? " (dry run: nothing changed)" : "");
+    rc = r.counts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
+out:
+    for (size_t i = 0; i < r.n; i++) {
+        free(r.items[i].bucket);
+        free(r.items[i].key);
+    }
+    free(r.items);
+    cache_close(cache);
+    ddb_client_free(d.ddb);
+    cli_recipe_free(&rec);
+    cli_s3_close(&g);
+    pthread_mutex_destroy(&r.out_lock);
+    return rc;
+}
+
+static void status_usage(FILE *f)
+{
+    fputs("Usage: s3torrent status [OPTIONS] s3://BUCKET/KEY\n"
+          "\n"
+          "Print the object's status item from DynamoDB.\n"
+          "\n"
+          "      --json                 the item as JSON\n"
+          "      --ddb-table T          the table (default: $DDB_TABLE)\n"
+          "      --ddb-key-attr A       partition key attribute (default s3_uri)\n"
+          "      --ddb-endpoint-url URL DynamoDB endpoint\n"
+          "  -h, --help                 show this help\n"
+          "\n" CLI_S3_HELP,
+          f);
+}
+
+int cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"ddb-table", required_argument, NULL, OPT_TABLE},
+        {"ddb-key-attr", required_argument, NULL, OPT_KEY_ATTR},
+        {"ddb-endpoint-url", required_argument, NULL, OPT_DDB_ENDPOINT},
+        {"help", no_argument, NULL, 'h'},
+        CLI_S3_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    struct cli_s3 g = {0};
+    struct ddb_setup d = {0};
+    const char *table = getenv("DDB_TABLE"), *key_attr = NULL, *endpoint = NULL;
+    bool json = false;
+    char *bucket = NULL, *key = NULL;
+    struct status_item *it = NULL;
+    err_t err = {0};
+    int c, rc = CLI_USAGE;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_s3_option(&g, c, optarg))
+            continue;
+        switch (c) {
+        case OPT_JSON: json = true; break;
+        case OPT_TABLE: table = optarg; break;
+        case OPT_KEY_ATTR: key_attr = optarg; break;
+        case OPT_DDB_ENDPOINT: endpoint = optarg; break;
+        case 'h': status_usage(stdout); return CLI_OK;
+        default: status_usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (optind != argc - 1)
+        return cli_error(CLI_USAGE, "status needs one s3://BUCKET/KEY");
+    if (table == NULL || !*table)
+        return cli_error(CLI_USAGE, "status needs --ddb-table or DDB_TABLE");
+    if (s3_parse_uri(argv[optind], &bucket, &key, &err) != 0) {
+        cli_error(CLI_USAGE, "%s", err.msg);
+        goto out;
+    }
+    rc = CLI_FAIL;
+    if ((it = calloc(1, sizeof(*it))) == NULL) {
+        cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    int sr = open_status(&g, table, key_attr, endpoint, &d, &err);
+    if (sr == 0)
+        sr = status_get(&d.st, bucket, key, it, &err);
+    if (sr == ENOENT) {
+        cli_error(CLI_FAIL, "%s: no status item in table %s", argv[optind], table);
+        goto out;
+    }
+    if (sr != 0) {
+        cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    if (json) {
+        json_object *o = json_object_new_object();
+#define S(k, v)                                                                                    \
+    if ((v)[0])                                                                                    \
+    json_object_object_add(o, k, json_object_new_string(v))
+#define N(k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
+        S("s3_uri", it->uri);
+        S("status", it->status);
+        S("bucket", it->bucket);
+        S("object_key", it->object_key);
+        S("etag", it->etag);
+        N("size", it->size);
+        S("torrent_key", it->torrent_key);
+        S("info_hash", it->info_hash);
+        S("info_hash_v2", it->info_hash_v2);
+        S("magnet", it->magnet);
+        N("piece_length", it->piece_length);
+        N("piece_count", it->piece_count);
+        S("meta_version", it->meta_version);
+        N("attempts", it->attempts);
+        S("error", it->error);
+        S("source", it->source);
+        S("updated_at", it->updated_at);
+#undef S
+#undef N
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else {
+        printf("%s\n  status: %s\n  etag: %s\n  size: %llu\n  attempts: %llu\n  source: %s\n"
+               "  updated: %s\n",
+               it->uri, it->status, it->etag, (unsigned long long)it->size,
+               (unsigned long long)it->attempts, it->source, it->updated_at);
+        if (it->torrent_key[0])
+            printf("  torrent: s3://%s/%s\n  info-hash: %s\n  info-hash v2: %s\n  meta "
+                   "version: %s\n  pieces: %llu x %llu bytes\n  magnet: %s\n",
+                   it->bucket, it->torrent_key, it->info_hash[0] ? it->info_hash : "-",
+                   it->info_hash_v2[0] ? it->info_hash_v2 : "-", it->meta_version,
+                   (unsigned long long)it->piece_count, (unsigned long long)it->piece_length,
+                   it->magnet);
+        if (it->error[0])
+            printf("  error: %s\n", it->error);
+    }
+    rc = CLI_OK;
+out:
+    free(it);
+    free(bucket);
+    free(key);
+    ddb_client_free(d.ddb);
+    cli_s3_close(&g);
+    return rc;
+}
