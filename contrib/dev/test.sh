@@ -38,6 +38,9 @@ tier "s3torrentfs mounted against s3rver" env S3TORRENT=build/tools/s3torrent \
 tier "DynamoDB status items against dynalite" \
   env STATUS_DRIVER=build/tests/status_driver /usr/bin/python3 tests/integration/test_status.py
 
+tier "s3torrent sync against s3rver and dynalite" env S3TORRENT=build/tools/s3torrent \
+  S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
@@ -48,6 +51,9 @@ tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/pyt
   tests/integration/test_s3.py SameAsFile Listing Faults Secrets
 tier "DynamoDB status items under ASan+UBSan" \
   env STATUS_DRIVER=build-asan/tests/status_driver /usr/bin/python3 tests/integration/test_status.py
+tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py \
+  Foreign FromFile PrefixSync.test_dry_run_changes_nothing Robustness.test_concurrent_syncs_agree
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 

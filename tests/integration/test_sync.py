@@ -1,0 +1,334 @@
+#!/usr/bin/python3
+"""`s3torrent sync` against real s3rver and dynalite: a 50-object prefix gets byte-identical
+torrents with the right metadata and READY items; reruns do nothing; changes are redone; foreign
+torrents made by transmission-create are adopted or replaced; concurrent runs, kill -9 and
+injected faults never leave a wrong torrent or a READY without its .torrent; --from-file checks
+the local copy. Independent readers: the aws CLI (objects, metadata, items), mktorrent and
+transmission-create. S3TORRENT and S3TORRENTFS name the binaries under test."""
+import json
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from faultproxy import FaultProxy
+from mount import Mount
+from services import AWS, Dynalite, S3rver, aws_env
+
+S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
+BUCKET = "syncbucket"
+TABLE = "torrent-status"
+
+
+def content(size, seed):
+    rnd = random.Random(seed)
+    block = bytes(rnd.getrandbits(8) for _ in range(4096))
+    return (block * (size // 4096 + 1))[:size]
+
+
+class SyncBase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.ddb = Dynalite()
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls.tmp.name
+        cls.cache = os.path.join(cls.dir, "cache", "torrents.db")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.stop()
+        cls.ddb.stop()
+        cls.tmp.cleanup()
+
+    def put(self, key, data):
+        path = os.path.join(self.dir, "up.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.s3.put(BUCKET, key, path)
+
+    def sync(self, *args, s3=None, ddb=None, check=True, table=TABLE, env=None):
+        cmd = [S3T, "sync", "--json", "--endpoint-url", s3 or self.s3.url,
+               "--ddb-endpoint-url", ddb or self.ddb.url, "--ddb-table", table,
+               "--cache", self.cache, *args]
+        p = subprocess.run(cmd, env=aws_env(env), capture_output=True, cwd=self.dir)
+        if check and p.returncode != 0:
+            raise AssertionError(f"sync failed ({p.returncode}): {p.stderr.decode()}")
+        results = [json.loads(line) for line in p.stdout.decode().splitlines()]
+        return p, {r["key"]: r for r in results}
+
+    def create(self, key):
+        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
+                            f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout
+
+    def get(self, key):
+        out = os.path.join(self.dir, "got.bin")
+        p = self.s3.aws("s3api", "get-object", "--bucket", BUCKET, "--key", key, out,
+                        check=False)
+        if p.returncode != 0:
+            return None
+        with open(out, "rb") as f:
+            return f.read()
+
+    def head_meta(self, key):
+        p = self.s3.aws("s3api", "head-object", "--bucket", BUCKET, "--key", key)
+        return json.loads(p.stdout)
+
+    def item(self, key):
+        p = subprocess.run([AWS, "--endpoint-url", self.ddb.url, "dynamodb", "get-item",
+                            "--table-name", TABLE, "--consistent-read", "--key",
+                            json.dumps({"s3_uri": {"S": f"s3://{BUCKET}/{key}"}})],
+                           env=aws_env(), capture_output=True, check=True)
+        return json.loads(p.stdout).get("Item") if p.stdout.strip() else None
+
+    def ready_items_have_torrents(self):
+        p = subprocess.run([AWS, "--endpoint-url", self.ddb.url, "dynamodb", "scan",
+                            "--table-name", TABLE], env=aws_env(), capture_output=True,
+                           check=True)
+        for it in json.loads(p.stdout)["Items"]:
+            if it["status"]["S"] == "READY":
+                key = it["object_key"]["S"]
+                head = self.head_meta(key + ".torrent")
+                self.assertEqual(head["Metadata"]["s3torrent-source-etag"], it["etag"]["S"])
+
+
+class PrefixSync(SyncBase):
+    def test_prefix_rerun_change_and_mount(self):
+        keys = {}
+        sizes = [1, 2, 1000, 16383, 16384, 16385, 300000, 20 * 1024 * 1024] + \
+            [random.Random(i).randrange(1, 3 * 1024 * 1024) for i in range(38)]
+        odd = ["with space.bin", "plus+sign.bin", "pct%41.bin", "été/录音 1.bin"]
+        for i, size in enumerate(sizes):
+            keys[f"rec/{i:02d}.bin"] = size
+        for j, k in enumerate(odd):
+            keys["rec/" + k] = 5000 + j
+        keys["rec/empty.bin"] = 0
+        self.assertEqual(len(keys), 51)
+        for k, size in keys.items():
+            self.put(k, content(size, k))
+
+        # the mount serves some synthetic torrents first, into the cache sync shares
+        mnt = Mount(self.s3.url, BUCKET, cache=self.cache)
+        try:
+            from_mount = {}
+            for k in ("rec/07.bin", "rec/with space.bin"):
+                with open(mnt.path(k + ".torrent"), "rb") as f:
+                    from_mount[k] = f.read()
+        finally:
+            self.assertEqual(mnt.stop(), [])
+
+        proxy = FaultProxy(self.s3.port)
+        try:
+            p, res = self.sync("--create-table", "-j", "4", f"s3://{BUCKET}/rec/", s3=proxy.url)
+            # the two objects the mount hashed are not downloaded again
+            gets = proxy.by_method.get("GET", 0)
+        finally:
+            proxy.stop()
+        self.assertEqual(len(res), 51)
+        self.assertEqual(res["rec/empty.bin"]["action"], "skipped")
+        for k, size in keys.items():
+            if size == 0:
+                self.assertIsNone(self.get(k + ".torrent"))
+                continue
+            with self.subTest(key=k):
+                self.assertEqual(res[k]["action"], "created")
+                t = self.get(k + ".torrent")
+                self.assertEqual(t, self.create(k))
+                meta = self.head_meta(k + ".torrent")
+                self.assertEqual(meta["ContentType"], "application/x-bittorrent")
+                src_etag = self.head_meta(k)["ETag"].strip('"')
+                self.assertEqual(meta["Metadata"]["s3torrent-source-etag"], src_etag)
+                self.assertEqual(meta["Metadata"]["s3torrent-infohash"], res[k]["info_hash"])
+                item = self.item(k)
+                self.assertEqual(item["status"]["S"], "READY")
+                self.assertEqual(item["info_hash"]["S"], res[k]["info_hash"])
+                self.assertEqual(item["etag"]["S"], src_etag)
+                self.assertEqual(item["size"]["N"], str(size))
+                self.assertEqual(item["torrent_key"]["S"], k + ".torrent")
+                self.assertEqual(item["source"]["S"], "sync")
+        for k, t in from_mount.items():
+            self.assertEqual(self.get(k + ".torrent"), t)
+        # ranged GETs of object data: none for the two the mount had cached
+        self.assertLess(gets, sum(1 for s in keys.values() if s) * 3)
+
+        # a second run: nothing to do, no PUT, no GET of object data
+        proxy = FaultProxy(self.s3.port)
+        object_gets = []
+        proxy.hook = lambda m, path, h: object_gets.append(path) if (
+            m == "GET" and "list-type" not in path and not path.endswith(".torrent")) else None
+        try:
+            t0 = time.monotonic()
+            p, res = self.sync("-j", "4", f"s3://{BUCKET}/rec/", s3=proxy.url)
+            took = time.monotonic() - t0
+            puts = proxy.by_method.get("PUT", 0)
+        finally:
+            proxy.stop()
+        self.assertEqual({r["action"] for k, r in res.items() if k != "rec/empty.bin"},
+                         {"up-to-date"})
+        self.assertEqual(puts, 0)
+        self.assertEqual(object_gets, [])
+        print(f"\n  nothing-to-do rerun of 51 objects: {took:.2f} s", end=" ")
+
+        # one object changes: only it is redone
+        self.put("rec/03.bin", content(5555, "changed"))
+        p, res = self.sync(f"s3://{BUCKET}/rec/")
+        changed = {k for k, r in res.items() if r["action"] not in ("up-to-date", "skipped")}
+        self.assertEqual(changed, {"rec/03.bin"})
+        self.assertEqual(res["rec/03.bin"]["action"], "replaced")
+        self.assertEqual(self.get("rec/03.bin.torrent"), self.create("rec/03.bin"))
+        self.assertEqual(self.item("rec/03.bin")["etag"]["S"],
+                         self.head_meta("rec/03.bin")["ETag"].strip('"'))
+        self.ready_items_have_torrents()
+
+    def test_dry_run_changes_nothing(self):
+        self.put("dry/a.bin", content(1000, "dry"))
+        p, res = self.sync("--dry-run", "--create-table", f"s3://{BUCKET}/dry/")
+        self.assertEqual(res["dry/a.bin"]["action"], "created")
+        self.assertTrue(res["dry/a.bin"]["dry_run"])
+        self.assertIsNone(self.get("dry/a.bin.torrent"))
+        self.assertIsNone(self.item("dry/a.bin"))
+
+
+class Foreign(SyncBase):
+    def test_adopt_valid_replace_invalid(self):
+        data = content(700000, "foreign")
+        self.put("f/a.bin", data)
+        local = os.path.join(self.dir, "a.bin")
+        with open(local, "wb") as f:
+            f.write(data)
+        tc = os.path.join(self.dir, "a.bin.torrent")
+        subprocess.run(["transmission-create", "-o", tc, "-t", "udp://t.example:1/a", local],
+                       check=True, capture_output=True)
+        with open(tc, "rb") as f:
+            foreign = f.read()
+        self.s3.put(BUCKET, "f/a.bin.torrent", tc)
+        p, res = self.sync("--create-table", f"s3://{BUCKET}/f/a.bin")
+        self.assertEqual(res["f/a.bin"]["action"], "adopted")
+        self.assertEqual(self.get("f/a.bin.torrent"), foreign)  # byte for byte
+        self.assertEqual(self.item("f/a.bin")["status"]["S"], "READY")
+        p, res = self.sync(f"s3://{BUCKET}/f/a.bin")
+        self.assertEqual(res["f/a.bin"]["action"], "up-to-date")
+
+        # a foreign torrent of other bytes is replaced
+        self.put("f/b.bin", content(700000, "other"))
+        self.s3.put(BUCKET, "f/b.bin.torrent", tc)
+        p, res = self.sync(f"s3://{BUCKET}/f/b.bin")
+        self.assertEqual(res["f/b.bin"]["action"], "replaced")
+        self.assertEqual(self.get("f/b.bin.torrent"), self.create("f/b.bin"))
+
+
+class FromFile(SyncBase):
+    def test_from_file_checks_the_copy(self):
+        data = content(3 * 1024 * 1024 + 1, "local")
+        path = os.path.join(self.dir, "local.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.put("ff/local.bin", data)
+        proxy = FaultProxy(self.s3.port)
+        object_gets = []
+        proxy.hook = lambda m, p_, h: object_gets.append(p_) if (
+            m == "GET" and "Range" in h) else None
+        try:
+            p, res = self.sync("--create-table", "--no-cache", "--from-file", path,
+                               f"s3://{BUCKET}/ff/local.bin", s3=proxy.url)
+        finally:
+            proxy.stop()
+        self.assertEqual(res["ff/local.bin"]["action"], "created")
+        self.assertEqual(object_gets, [])  # hashed from the local copy
+        self.assertEqual(self.get("ff/local.bin.torrent"), self.create("ff/local.bin"))
+        # a copy of other bytes (same size: the MD5 catches it) or another size fails
+        bad = os.path.join(self.dir, "bad.bin")
+        with open(bad, "wb") as f:
+            f.write(data[:-1] + b"!")
+        self.put("ff/other.bin", data)
+        p, res = self.sync("--no-cache", "--from-file", bad, f"s3://{BUCKET}/ff/other.bin",
+                           check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("MD5", res["ff/other.bin"]["error"])
+        self.assertIsNone(self.get("ff/other.bin.torrent"))
+        with open(bad, "ab") as f:
+            f.write(b"x")
+        p, res = self.sync("--no-cache", "--from-file", bad, f"s3://{BUCKET}/ff/other.bin",
+                           check=False)
+        self.assertIn("not the uploaded file", res["ff/other.bin"]["error"])
+        self.assertEqual(self.item("ff/other.bin")["status"]["S"], "FAILED")
+
+
+class Robustness(SyncBase):
+    """Each test has its own prefix of 12 objects, uploaded once."""
+
+    def objects(self, prefix):
+        for i in range(12):
+            self.put(f"{prefix}/{i:02d}.bin", content(400000 + i * 99991, f"{prefix}{i}"))
+        return [f"{prefix}/{i:02d}.bin" for i in range(12)]
+
+    def test_concurrent_syncs_agree(self):
+        keys = self.objects("race")
+        out = []
+
+        def run():
+            out.append(self.sync("--create-table", "--no-cache", "-j", "3",
+                                 f"s3://{BUCKET}/race/", check=False)[0].returncode)
+
+        ts = [threading.Thread(target=run) for _ in range(2)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        self.assertEqual(out, [0, 0])
+        for k in keys:
+            self.assertEqual(self.get(k + ".torrent"), self.create(k))
+            self.assertEqual(self.item(k)["status"]["S"], "READY")
+        self.ready_items_have_torrents()
+
+    def test_kill_9_then_rerun(self):
+        keys = self.objects("kill")
+        self.sync("--create-table", "--no-cache", f"s3://{BUCKET}/none/")
+        proxy = FaultProxy(self.s3.port, faults={"delay": 1.0}, delay_s=0.3)
+        cmd = [S3T, "sync", "--no-cache", "-j", "2", "--endpoint-url", proxy.url,
+               "--ddb-endpoint-url", self.ddb.url, "--ddb-table", TABLE, f"s3://{BUCKET}/kill/"]
+        p = subprocess.Popen(cmd, env=aws_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # wait until some objects are done, then kill it mid-run
+        deadline = time.monotonic() + 60
+        while proxy.by_method.get("PUT", 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        proxy.stop()
+        self.ready_items_have_torrents()
+        _, res = self.sync("--no-cache", f"s3://{BUCKET}/kill/")
+        for k in keys:
+            self.assertIn(res[k]["action"], ("created", "up-to-date", "replaced"))
+            self.assertEqual(self.get(k + ".torrent"), self.create(k))
+            self.assertEqual(self.item(k)["status"]["S"], "READY")
+
+    def test_faults_never_leave_wrong_state(self):
+        self.objects("faults")
+        self.sync("--create-table", "--no-cache", f"s3://{BUCKET}/none/")
+        for seed in range(3):
+            s3p = FaultProxy(self.s3.port, seed=seed,
+                             faults={"slowdown": 0.1, "reset": 0.05, "internal": 0.05})
+            ddbp = FaultProxy(self.ddb.port, seed=seed + 100, methods=("POST",),
+                              faults={"internal": 0.1, "reset": 0.05})
+            try:
+                p, res = self.sync("--no-cache", "-j", "3", f"s3://{BUCKET}/faults/", s3=s3p.url,
+                                   ddb=ddbp.url, check=False)
+            finally:
+                s3p.stop()
+                ddbp.stop()
+            self.assertIn(p.returncode, (0, 1))
+            for k, r in res.items():
+                if r["action"] == "failed":
+                    self.assertTrue(r["error"])
+                    continue
+                t = self.get(k + ".torrent")
+                self.assertEqual(t, self.create(k))
+            self.ready_items_have_torrents()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
