@@ -118,8 +118,8 @@ int trpc_client_new(const struct trpc_config *cfg, struct trpc_client **out, err
     pthread_mutex_init(&c->lock, NULL);
     c->http = cfg->http;
     c->max = cfg->max_response ? cfg->max_response : TRPC_RESPONSE_MAX;
-    if (cfg->username && (rc = make_auth(cfg->username, cfg->password ? cfg->password : "",
-                                         &c->auth, err)))
+    if (cfg->username &&
+        (rc = make_auth(cfg->username, cfg->password ? cfg->password : "", &c->auth, err)))
         goto fail;
     *out = c;
     return 0;
@@ -191,7 +191,8 @@ int trpc_parse_response(const void *body, size_t len, size_t max, json_object **
         rc = err_set(err, EPROTO, "answer has no \"result\" string");
         goto out;
     }
-    if (json_object_object_get_ex(d, "arguments", &a) && !json_object_is_type(a, json_type_object)) {
+    if (json_object_object_get_ex(d, "arguments", &a) &&
+        !json_object_is_type(a, json_type_object)) {
         rc = err_set(err, EPROTO, "answer's \"arguments\" is not an object");
         goto out;
     }
@@ -249,8 +250,8 @@ static int take_session(struct trpc_client *c, struct http_stream *hs, const cha
     const char *id = http_stream_header(hs, SESSION_HEADER);
     size_t n = id ? strlen(id) : 0;
     if (n == 0 || n >= SESSION_MAX)
-        return err_set(err, EPROTO, "Transmission: %s: HTTP 409 without a usable %s header",
-                       method, SESSION_HEADER);
+        return err_set(err, EPROTO, "Transmission: %s: HTTP 409 without a usable %s header", method,
+                       SESSION_HEADER);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)id[i] <= 0x20 || id[i] == 0x7f)
             return err_set(err, EPROTO, "Transmission: %s: HTTP 409 with a malformed %s header",
@@ -261,8 +262,8 @@ static int take_session(struct trpc_client *c, struct http_stream *hs, const cha
     return 0;
 }
 
-/* Reads a 200 answer's body and checks it. Returns 0 with *args set (or put when args is NULL),
- * or an errno with err set. */
+/* Reads a 200 answer's body and checks it. Returns 0 with *args (unless args is NULL) holding a
+ * reference to the answer's arguments, or an errno with err set. */
 static int take_answer(struct trpc_client *c, struct http_stream *hs, const char *method,
                        int64_t tag, json_object **args, err_t *err)
 {
@@ -290,11 +291,11 @@ static int take_answer(struct trpc_client *c, struct http_stream *hs, const char
     }
     if (json_object_object_get_ex(doc, "tag", &t) &&
         (!json_object_is_type(t, json_type_int) || json_object_get_int64(t) != tag)) {
-        rc = err_set(err, EPROTO, "Transmission: %s: the answer's tag is not the request's",
-                     method);
+        rc =
+            err_set(err, EPROTO, "Transmission: %s: the answer's tag is not the request's", method);
         goto out;
     }
-    /* Transmission before 4.0 said "duplicate torrent" with a torrent-duplicate argument */
+    /* 3.00 says "success" with torrent-duplicate; older daemons said "duplicate torrent" */
     bool dup = strcmp(method, "torrent-add") == 0 && a &&
                json_object_object_get_ex(a, "torrent-duplicate", NULL);
     if (strcmp(result, "success") != 0 && !dup) {
@@ -314,8 +315,8 @@ out:
     return rc;
 }
 
-int trpc_call(struct trpc_client *c, const char *method, json_object *arguments,
-              json_object **args, err_t *err)
+int trpc_call(struct trpc_client *c, const char *method, json_object *arguments, json_object **args,
+              err_t *err)
 {
     json_object *req = json_object_new_object();
     struct http_stream *hs = NULL;
@@ -379,8 +380,9 @@ int trpc_call(struct trpc_client *c, const char *method, json_object *arguments,
             rc = err_set(err, EACCES,
                          "Transmission: %s: HTTP 401 Unauthorized (%s; check "
                          "TRANSMISSION_RPC_USERNAME and TRANSMISSION_RPC_PASSWORD)",
-                         method, c->auth ? "the user name or password was refused"
-                                         : "the daemon wants a user name and password");
+                         method,
+                         c->auth ? "the user name or password was refused"
+                                 : "the daemon wants a user name and password");
         } else if (status == 403) {
             rc = err_set(err, EACCES,
                          "Transmission: %s: HTTP 403 Forbidden (is this address in the daemon's "
@@ -416,7 +418,8 @@ int trpc_ping(struct trpc_client *c, char *version, size_t len, err_t *err)
         goto out;
     if (version && len) {
         version[0] = '\0';
-        if (json_object_object_get_ex(ans, "version", &v) && json_object_is_type(v, json_type_string))
+        if (json_object_object_get_ex(ans, "version", &v) &&
+            json_object_is_type(v, json_type_string))
             copy_line(version, len, json_object_get_string(v),
                       (size_t)json_object_get_string_len(v));
     }
@@ -426,8 +429,8 @@ out:
     return rc;
 }
 
-int trpc_find(struct trpc_client *c, const char *info_hash_hex, bool *found,
-              struct trpc_torrent *t, err_t *err)
+int trpc_find(struct trpc_client *c, const char *info_hash_hex, bool *found, struct trpc_torrent *t,
+              err_t *err)
 {
     static const char *const fields[] = {"hashString", "id", "name", "downloadDir"};
     json_object *a = json_object_new_object(), *f = json_object_new_array(),

@@ -332,3 +332,14 @@ void cli_recipe_free(struct cli_recipe *r)
     free(r->env_trackers);
     memset(r, 0, sizeof(*r));
 }
+
+char *cli_mount_prefix(const char *p)
+{
+    while (*p == '/')
+        p++;
+    size_t n = strlen(p);
+    char *out = malloc(n + 2);
+    if (out)
+        snprintf(out, n + 2, "%s%s", p, n > 0 && p[n - 1] != '/' ? "/" : "");
+    return out;
+}

@@ -11,6 +11,7 @@
 #include "s3torrent/s3.h"
 #include "s3torrent/source.h"
 #include "s3torrent/torrent.h"
+#include "s3torrent/trpc.h"
 
 /* Exit codes: 0 success, 1 failure (or mismatch), 2 usage error. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -125,6 +126,29 @@ int cli_recipe_option(struct cli_recipe *r, int c, const char *arg);
 void cli_recipe_finish(struct cli_recipe *r);
 void cli_recipe_free(struct cli_recipe *r);
 
+/* Seeding through a Transmission daemon (cmd_seed.c; sync --seed uses it too). */
+struct cli_seed_result {
+    bool added;                  /* false: the daemon had the info-hash already */
+    char info_hash[41];          /* v1, lower-case hex */
+    char download_dir[4096];     /* where the daemon seeds from */
+    struct trpc_torrent torrent; /* as the daemon names it */
+};
+/* A Transmission RPC client for url (NULL: $TRANSMISSION_RPC_URL, else the default), with the
+ * user name and password of $TRANSMISSION_RPC_USERNAME / $TRANSMISSION_RPC_PASSWORD; http is
+ * borrowed. Returns 0 or an errno with err set; the caller frees *out with trpc_client_free. */
+int cli_trpc_connect(const char *url, struct http_client *http, struct trpc_client **out,
+                     err_t *err);
+/* Has the daemon seed a v1 torrent (len bytes) from download_dir (absolute), which must hold the
+ * torrent's file already: reports the info-hash as already there when torrent-get finds it (or
+ * torrent-add says duplicate), else adds it, not paused. Returns 0 with *res filled, or an errno
+ * with err set to one line (bad torrent, data missing from download_dir, the daemon's refusal). */
+int cli_seed_torrent(struct trpc_client *c, const uint8_t *torrent, size_t len,
+                     const char *download_dir, struct cli_seed_result *res, err_t *err);
+
+/* A mount's prefix as keys start with it: no leading '/', one trailing '/' ("" stays ""). The
+ * caller frees the result; NULL when out of memory. */
+char *cli_mount_prefix(const char *p);
+
 /* The subcommands. */
 int cmd_create(int argc, char **argv);
 int cmd_show(int argc, char **argv);
@@ -133,5 +157,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_seed(int argc, char **argv);
 
 #endif

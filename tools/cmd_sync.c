@@ -49,6 +49,15 @@ static void usage(FILE *f)
           "      --ddb-endpoint-url URL DynamoDB endpoint (default: $AWS_ENDPOINT_URL_DYNAMODB,\n"
           "                             $AWS_ENDPOINT_URL, else AWS)\n"
           "      --create-table         create the table first if missing (development)\n"
+          "\n"
+          "Seeding (as `s3torrent seed`, for every object synced):\n"
+          "      --seed                 hand each torrent to a Transmission daemon that seeds\n"
+          "                             it from the s3torrentfs mount\n"
+          "      --rpc URL              its RPC URL (default: $TRANSMISSION_RPC_URL, else\n"
+          "                             http://localhost:9091/transmission/rpc); credentials\n"
+          "                             from $TRANSMISSION_RPC_USERNAME/_PASSWORD\n"
+          "      --mount-root DIR       where s3torrentfs mounts the bucket\n"
+          "      --mount-prefix P       the prefix the mount shows at DIR (default: none)\n"
           "  -h, --help                 show this help\n"
           "\n" CLI_S3_HELP
           "\n"
@@ -66,6 +75,10 @@ enum {
     OPT_KEY_ATTR,
     OPT_DDB_ENDPOINT,
     OPT_CREATE_TABLE,
+    OPT_SEED,
+    OPT_RPC,
+    OPT_MOUNT_ROOT,
+    OPT_MOUNT_PREFIX,
 };
 
 struct item {
@@ -85,7 +98,43 @@ struct run {
     size_t counts[SYNC_FAILED + 1];
     uint64_t bytes_done;
     struct cli_progress prog;
+    struct trpc_client *trpc;  /* --seed */
+    pthread_mutex_t seed_lock; /* one RPC exchange at a time */
+    const char *mount_root;
+    char *mount_prefix; /* normalised: "" or ends with '/' */
 };
+
+/* --seed: hands the object's .torrent (now in S3) to the daemon, with the object's directory
+ * under the mount as its download dir. Returns 0 or an errno with err set. */
+static int seed_one(struct run *r, const struct item *it, char *what, size_t wlen, err_t *err)
+{
+    size_t pl = strlen(r->mount_prefix), kl = strlen(it->key);
+    if (kl < pl || strncmp(it->key, r->mount_prefix, pl) != 0)
+        return err_set(err, EINVAL, "s3://%s/%s: not under --mount-prefix %s", it->bucket,
+                       it->key, r->mount_prefix);
+    const char *rel = it->key + pl, *slash = strrchr(rel, '/');
+    char dir[4096], *tkey = malloc(kl + 9);
+    struct buf t;
+    struct cli_seed_result res;
+    int rc;
+    if (tkey == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    snprintf(tkey, kl + 9, "%s.torrent", it->key);
+    snprintf(dir, sizeof(dir), "%s%s%.*s", r->mount_root, slash ? "/" : "",
+             slash ? (int)(slash - rel) : 0, rel);
+    buf_init(&t, TORRENT_MAX_SIZE);
+    rc = s3_get_all(r->sc.s3, it->bucket, tkey, NULL, &t, err);
+    if (rc == 0) {
+        pthread_mutex_lock(&r->seed_lock);
+        rc = cli_seed_torrent(r->trpc, t.data, t.len, dir, &res, err);
+        pthread_mutex_unlock(&r->seed_lock);
+    }
+    if (rc == 0)
+        snprintf(what, wlen, "%s", res.added ? "added" : "already seeding");
+    buf_free(&t);
+    free(tkey);
+    return rc;
+}
 
 static int store_get(void *arg, const char *bucket, const char *key, const char *etag,
                      const char *fp, struct buf *out, err_t *err)
@@ -146,7 +195,8 @@ static int on_object(void *ctx, const struct s3xml_object *o, err_t *err)
     return 0;
 }
 
-static void report(struct run *r, const struct item *it, const struct sync_result *res)
+static void report(struct run *r, const struct item *it, const struct sync_result *res,
+                   const char *seeded)
 {
     pthread_mutex_lock(&r->out_lock);
     r->counts[res->action]++;
@@ -166,6 +216,8 @@ static void report(struct run *r, const struct item *it, const struct sync_resul
         if (res->info_hash_v2[0])
             json_object_object_add(o, "info_hash_v2", json_object_new_string(res->info_hash_v2));
         json_object_object_add(o, "size", json_object_new_int64((int64_t)res->size));
+        if (seeded && seeded[0])
+            json_object_object_add(o, "seeded", json_object_new_string(seeded));
         if (res->action == SYNC_FAILED)
             json_object_object_add(o, "error", json_object_new_string(res->why));
         else if (res->action == SYNC_SKIPPED)
@@ -176,11 +228,12 @@ static void report(struct run *r, const struct item *it, const struct sync_resul
     } else if (res->action == SYNC_FAILED) {
         fprintf(stderr, "s3torrent: %s\n", res->why);
     } else {
-        printf("%-11s s3://%s/%s%s%s%s%s\n", sync_action_name(res->action), it->bucket, it->key,
-               res->info_hash[0] || res->info_hash_v2[0] ? " " : "",
+        printf("%-11s s3://%s/%s%s%s%s%s%s%s\n", sync_action_name(res->action), it->bucket,
+               it->key, res->info_hash[0] || res->info_hash_v2[0] ? " " : "",
                res->info_hash[0] ? res->info_hash : res->info_hash_v2,
                res->action == SYNC_SKIPPED ? ": " : "",
-               res->action == SYNC_SKIPPED ? res->why : "");
+               res->action == SYNC_SKIPPED ? res->why : "", seeded && seeded[0] ? ", seeding: " : "",
+               seeded ? seeded : "");
     }
     fflush(stdout);
     size_t done = 0;
@@ -205,8 +258,16 @@ static void *worker(void *arg)
             break;
         struct item *it = &r->items[i];
         struct sync_result res;
+        char seeded[64] = "";
         sync_object(&r->sc, it->bucket, it->key, it->known ? &it->obj : NULL, r->from_file, &res);
-        report(r, it, &res);
+        if (r->trpc && !res.dry_run && res.action != SYNC_FAILED && res.action != SYNC_SKIPPED) {
+            err_t err = {0};
+            if (seed_one(r, it, seeded, sizeof(seeded), &err) != 0) {
+                res.action = SYNC_FAILED;
+                snprintf(res.why, sizeof(res.why), "seeding: %.490s", err.msg);
+            }
+        }
+        report(r, it, &res, seeded);
     }
     return NULL;
 }
@@ -246,11 +307,17 @@ int cmd_sync(int argc, char **argv)
         {"ddb-key-attr", required_argument, NULL, OPT_KEY_ATTR},
         {"ddb-endpoint-url", required_argument, NULL, OPT_DDB_ENDPOINT},
         {"create-table", no_argument, NULL, OPT_CREATE_TABLE},
+        {"seed", no_argument, NULL, OPT_SEED},
+        {"rpc", required_argument, NULL, OPT_RPC},
+        {"mount-root", required_argument, NULL, OPT_MOUNT_ROOT},
+        {"mount-prefix", required_argument, NULL, OPT_MOUNT_PREFIX},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct cli_recipe rec;
+    bool seed = false;
+    const char *rpc = NULL;
     struct cli_s3 g = {0};
     struct run r;
     struct ddb_setup d = {0};
@@ -266,6 +333,8 @@ int cmd_sync(int argc, char **argv)
 
     memset(&r, 0, sizeof(r));
     pthread_mutex_init(&r.out_lock, NULL);
+    pthread_mutex_init(&r.seed_lock, NULL);
+    const char *mount_prefix = "";
     if (cli_recipe_init(&rec, argc) != 0)
         return cli_error(CLI_FAIL, "out of memory");
     optind = 1;
@@ -297,6 +366,10 @@ int cmd_sync(int argc, char **argv)
         case OPT_KEY_ATTR: key_attr = optarg; break;
         case OPT_DDB_ENDPOINT: ddb_endpoint = optarg; break;
         case OPT_CREATE_TABLE: create_table = true; break;
+        case OPT_SEED: seed = true; break;
+        case OPT_RPC: rpc = optarg; break;
+        case OPT_MOUNT_ROOT: r.mount_root = optarg; break;
+        case OPT_MOUNT_PREFIX: mount_prefix = optarg; break;
         case 'h':
             usage(stdout);
             rc = CLI_OK;
@@ -317,6 +390,10 @@ int cmd_sync(int argc, char **argv)
         cli_error(CLI_USAGE, "--from-file goes with exactly one s3://BUCKET/KEY");
         goto out;
     }
+    if (seed && (r.mount_root == NULL || r.mount_root[0] != '/')) {
+        cli_error(CLI_USAGE, "--seed needs --mount-root DIR, an absolute path");
+        goto out;
+    }
     if (create_table && table == NULL) {
         cli_error(CLI_USAGE, "--create-table needs --ddb-table or DDB_TABLE");
         goto out;
@@ -327,6 +404,14 @@ int cmd_sync(int argc, char **argv)
 
     struct s3_client *s3;
     if (cli_s3_connect(&g, &s3, &err) != 0) {
+        cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    if ((r.mount_prefix = cli_mount_prefix(mount_prefix)) == NULL) {
+        cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    if (seed && cli_trpc_connect(rpc, g.http, &r.trpc, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
     }
@@ -410,9 +495,12 @@ out:
     free(r.items);
     cache_close(cache);
     ddb_client_free(d.ddb);
+    trpc_client_free(r.trpc);
+    free(r.mount_prefix);
     cli_recipe_free(&rec);
     cli_s3_close(&g);
     pthread_mutex_destroy(&r.out_lock);
+    pthread_mutex_destroy(&r.seed_lock);
     return rc;
 }
 

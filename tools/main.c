@@ -20,6 +20,7 @@ static void usage(FILE *f)
           "  sync     put an up-to-date KEY.torrent beside objects in S3, with their status\n"
           "           in DynamoDB\n"
           "  status   print an object's status item\n"
+          "  seed     have a Transmission daemon seed objects from an s3torrentfs mount\n"
           "\n"
           "Options:\n"
           "  -h, --help     show this help (COMMAND --help for a command's options)\n"
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
         return cmd_sync(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return cmd_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "seed") == 0)
+        return cmd_seed(argc - 1, argv + 1);
     cli_error(CLI_USAGE, "unknown command '%s' (see s3torrent --help)", cmd);
     return CLI_USAGE;
 }

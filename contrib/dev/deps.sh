@@ -10,6 +10,8 @@ packages=(
   check fuse3
   # independent implementations the tests compare against, and users' S3 client
   mktorrent transmission-cli python3-libtorrent awscli
+  # a real swarm for the seed tests: the daemon seeding from the mount, a tracker, a leecher
+  transmission-daemon opentracker aria2
   # measuring
   time
 )

@@ -41,6 +41,10 @@ tier "DynamoDB status items against dynalite" \
 tier "s3torrent sync against s3rver and dynalite" env S3TORRENT=build/tools/s3torrent \
   S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py
 
+tier "seeding: s3torrent seed, transmission-daemon, opentracker, aria2c" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
+  /usr/bin/python3 tests/integration/test_seed.py
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
@@ -64,6 +68,7 @@ tier "fuzz metainfo (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz metainfo "$
 tier "fuzz s3xml (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz s3xml "$FUZZ_SECONDS"
 tier "fuzz credjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz credjson "$FUZZ_SECONDS"
 tier "fuzz ddbjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz ddbjson "$FUZZ_SECONDS"
+tier "fuzz trpc (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz trpc "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"

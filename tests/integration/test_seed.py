@@ -93,6 +93,9 @@ class Rpc:
         return got[0] if got else None
 
 
+SYNCED = "sync/synced.bin"
+
+
 class SeedTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -110,7 +113,7 @@ class SeedTest(unittest.TestCase):
     @classmethod
     def _start(cls, t):
         cls.data = {BIG: content(5 * 1048576 + 333, 1), SMALL: content(700001, 2),
-                    "rec/empty.bin": b""}
+                    "rec/empty.bin": b"", SYNCED: content(300001, 3)}
         for key, data in cls.data.items():
             path = os.path.join(t, "up.bin")
             with open(path, "wb") as f:
@@ -129,10 +132,15 @@ class SeedTest(unittest.TestCase):
         cls.big_torrent = rd(cls.mnt.path(BIG + ".torrent"))
         cls.hashes = {BIG: info_hash(cls.big_torrent), SMALL: info_hash(rd(small_torrent))}
 
-        # opentracker tracks only whitelisted info-hashes
-        wl = os.path.join(t, "whitelist")
+        # opentracker tracks only whitelisted info-hashes; started as root it reads the list as
+        # nobody, so the list must be readable by others (the temporary directory is 0700)
+        os.chmod(t, 0o711)
+        wl_dir = os.path.join(t, "tracker")
+        os.mkdir(wl_dir, 0o755)
+        wl = os.path.join(wl_dir, "whitelist")
         with open(wl, "w") as f:
             f.write("".join(h + "\n" for h in cls.hashes.values()))
+        os.chmod(wl, 0o644)
         cls.opentracker = cls._spawn(["opentracker", "-i", "127.0.0.1", "-p",
                                       str(cls.tracker_port), "-P", str(cls.tracker_port),
                                       "-w", wl], "opentracker")
@@ -273,6 +281,23 @@ class SeedTest(unittest.TestCase):
         # the bytes came from the daemon (the only peer), which uploaded them
         up = self.rpc.call("torrent-get", ids=[self.hashes[BIG]], fields=["uploadedEver"])
         self.assertGreaterEqual(up["torrents"][0]["uploadedEver"], len(self.data[BIG]))
+
+    def test_sync_then_seed(self):
+        # sync --seed: the .torrent goes to S3, then to the daemon, seeding from the mount
+        env = aws_env({"TRANSMISSION_RPC_USERNAME": USER, "TRANSMISSION_RPC_PASSWORD": PASSWORD})
+        r = subprocess.run([S3T, "sync", "--json", "--no-cache", "--seed", "--rpc", self.rpc_url,
+                            "--mount-root", self.mnt.point, "--endpoint-url", self.s3.url,
+                            "-t", self.tracker, f"s3://{BUCKET}/{SYNCED}"], env=env,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        res = json.loads(r.stdout)
+        self.assertEqual((res["action"], res["seeded"]), ("created", "added"))
+
+        def seeding():
+            t = self.rpc.torrent(res["info_hash"])
+            return t if t and t["percentDone"] == 1 and t["status"] == TR_STATUS_SEED else None
+        t = wait_for("the synced object verified and seeding", seeding)
+        self.assertEqual(t["downloadDir"], self.mnt.path(os.path.dirname(SYNCED)))
 
     def test_wrong_password_is_one_clear_line(self):
         r = self.seed(f"s3://{BUCKET}/{BIG}", password="not-the-password")

@@ -101,6 +101,18 @@ static void respond(int fd, int status, const char *headers, const char *body)
     write_all(fd, body ? body : "", bl);
 }
 
+/* Copies the n body bytes at p, which start at offset off of the body, into r->body as far as
+ * they fit. */
+static void keep_body(struct fakehttp_request *r, const char *p, size_t n, size_t off)
+{
+    if (off >= sizeof(r->body) - 1)
+        return;
+    if (n > sizeof(r->body) - 1 - off)
+        n = sizeof(r->body) - 1 - off;
+    memcpy(r->body + off, p, n);
+    r->body[off + n] = '\0';
+}
+
 /* Reads one request head and body into r. Returns false when the client sent nothing usable. */
 static bool read_request(int fd, struct fakehttp_request *r)
 {
@@ -145,12 +157,13 @@ static bool read_request(int fd, struct fakehttp_request *r)
             break;
         p = eol + 2;
     }
-    /* body: counted and dropped */
+    /* body: counted, and its first bytes kept */
     const char *cl = fakehttp_header(r, "Content-Length");
     size_t want = cl ? strtoul(cl, NULL, 10) : 0;
     if (want > MAX_BODY)
         return false;
     r->body_len = have_body;
+    keep_body(r, end + 4, have_body, 0);
     while (r->body_len < want) {
         char sink[4096];
         if (!wait_readable(fd))
@@ -160,6 +173,7 @@ static bool read_request(int fd, struct fakehttp_request *r)
             continue;
         if (got <= 0)
             return false;
+        keep_body(r, sink, (size_t)got, r->body_len);
         r->body_len += (size_t)got;
     }
     return true;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #define FAKEHTTP_MAX_HEADERS 64
+#define FAKEHTTP_BODY_KEEP   65536
 
 struct fakehttp;
 
@@ -16,7 +17,8 @@ struct fakehttp_request {
     size_t nheaders;
     const char *name[FAKEHTTP_MAX_HEADERS], *value[FAKEHTTP_MAX_HEADERS];
     size_t body_len;
-    char raw[16384]; /* where name[] and value[] point */
+    char raw[16384];               /* where name[] and value[] point */
+    char body[FAKEHTTP_BODY_KEEP]; /* the body's first bytes, NUL-terminated */
 };
 
 /* Binds 127.0.0.1 on a free port and serves from a thread. Returns the server, or NULL (with

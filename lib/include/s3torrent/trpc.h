@@ -12,10 +12,10 @@
 #include "s3torrent/err.h"
 #include "s3torrent/http.h"
 
-#define TRPC_DEFAULT_URL   "http://localhost:9091/transmission/rpc"
-#define TRPC_RESPONSE_MAX  (16u << 20) /* bytes of one answer held in memory */
-#define TRPC_JSON_DEPTH    64
-#define TRPC_CRED_MAX      1024 /* bytes of a user name or password */
+#define TRPC_DEFAULT_URL  "http://localhost:9091/transmission/rpc"
+#define TRPC_RESPONSE_MAX (16u << 20) /* bytes of one answer held in memory */
+#define TRPC_JSON_DEPTH   64
+#define TRPC_CRED_MAX     1024 /* bytes of a user name or password */
 
 struct trpc_config {
     const char *url;      /* NULL or "": TRPC_DEFAULT_URL; http(s), no user:password@ in it */
@@ -50,8 +50,8 @@ const char *trpc_client_url(const struct trpc_client *c);
  * never holds the credentials: EACCES (401/403), EIO ("Transmission: METHOD: <result>" for a
  * result other than "success", or another HTTP status), EFBIG (answer over the cap), EPROTO
  * (not an RPC answer), or a transport errno of http_stream_open. */
-int trpc_call(struct trpc_client *c, const char *method, json_object *arguments,
-              json_object **args, err_t *err);
+int trpc_call(struct trpc_client *c, const char *method, json_object *arguments, json_object **args,
+              err_t *err);
 
 /* session-get: checks the daemon answers. version (may be NULL) gets its version string
  * ("3.00 (bb6b5a062e)"), truncated to len. Returns 0 or an errno of trpc_call. */
@@ -60,8 +60,8 @@ int trpc_ping(struct trpc_client *c, char *version, size_t len, err_t *err);
 /* torrent-get of the torrent with v1 info-hash info_hash_hex (40 hex digits). Returns 0 with
  * *found telling whether the daemon has it and *t (may be NULL) filled when it does; EINVAL for
  * a malformed hash, or an errno of trpc_call. */
-int trpc_find(struct trpc_client *c, const char *info_hash_hex, bool *found,
-              struct trpc_torrent *t, err_t *err);
+int trpc_find(struct trpc_client *c, const char *info_hash_hex, bool *found, struct trpc_torrent *t,
+              err_t *err);
 
 struct trpc_add_result {
     bool duplicate; /* the daemon had the torrent already (torrent-duplicate) */

@@ -1,0 +1,461 @@
+/* cmd_seed.c — `s3torrent seed`: hands the torrents of S3 objects to a Transmission daemon over
+ * its RPC, so that it seeds them straight from the s3torrentfs mount. Idempotent. */
+#include "cli.h"
+#include "s3torrent/metainfo.h"
+#include "s3torrent/torrent.h"
+#include "s3torrent/trpc.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SEED_MAX_OBJECTS 1000000 /* objects one prefix argument may name */
+
+static void usage(FILE *f)
+{
+    fputs(
+        "Usage: s3torrent seed [OPTIONS] --mount-root DIR s3://BUCKET/KEY|s3://BUCKET/PREFIX/ ...\n"
+        "\n"
+        "Hand the torrents of S3 objects to a Transmission daemon over its RPC, so that it seeds\n"
+        "them straight from an s3torrentfs mount of the bucket at DIR. A PREFIX/ argument (one\n"
+        "ending in '/', or a bare bucket) names every object below it, at most 1000000, except\n"
+        ".torrent keys and zero-byte objects. Each object's torrent is the S3 object KEY.torrent,\n"
+        "or when there is none the mount's synthetic DIR/KEY.torrent; the daemon seeds from the\n"
+        "object's directory in the mount. An info-hash the daemon has already is reported, not\n"
+        "added again. One line per object: added, already seeding, skipped, or failed: why.\n"
+        "\n"
+        "  -r, --rpc URL              Transmission RPC URL (default: $TRANSMISSION_RPC_URL, else\n"
+        "                             " TRPC_DEFAULT_URL ")\n"
+        "                             the user name and password come from\n"
+        "                             $TRANSMISSION_RPC_USERNAME and $TRANSMISSION_RPC_PASSWORD\n"
+        "  -m, --mount-root DIR       where s3torrentfs mounts the bucket (required)\n"
+        "      --mount-prefix P       the mount shows s3://BUCKET/P as DIR (default: the whole\n"
+        "                             bucket, as with s3torrentfs BUCKET:P)\n"
+        "      --json                 print one JSON object per line instead\n"
+        "  -h, --help                 show this help\n"
+        "\n" CLI_S3_HELP "\n"
+        "Exit status: 0 when every object was added, already seeding or skipped; 1 when one\n"
+        "failed; 2 for a usage error.\n",
+        f);
+}
+
+struct seed_ctx {
+    struct s3_client *s3;
+    struct trpc_client *rpc;
+    const char *root;   /* the mount root, absolute */
+    const char *prefix; /* the mount's prefix, "" or ending in '/' */
+    bool json;
+    unsigned failed;
+};
+
+/* Prints s with control bytes escaped, so that every report stays one line. */
+static void print_escaped(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+/* Reports one object: status is "added", "already seeding", "skipped" or "failed". */
+static void report(struct seed_ctx *x, const char *bucket, const char *key, const char *status,
+                   const struct cli_seed_result *res, const char *from, const char *why)
+{
+    if (x->json) {
+        json_object *o = json_object_new_object();
+        size_t n = strlen(bucket) + strlen(key) + 7;
+        char *uri = malloc(n);
+        if (uri)
+            snprintf(uri, n, "s3://%s/%s", bucket, key);
+        json_object_object_add(o, "uri", json_object_new_string(uri ? uri : key));
+        free(uri);
+        json_object_object_add(o, "status", json_object_new_string(status));
+        if (res) {
+            json_object_object_add(o, "info_hash", json_object_new_string(res->info_hash));
+            json_object_object_add(o, "id", json_object_new_int64(res->torrent.id));
+            json_object_object_add(o, "name", json_object_new_string(res->torrent.name));
+            json_object_object_add(o, "download_dir", json_object_new_string(res->download_dir));
+            json_object_object_add(o, "torrent_from", json_object_new_string(from));
+        }
+        if (why)
+            json_object_object_add(o, strcmp(status, "failed") == 0 ? "error" : "reason",
+                                   json_object_new_string(why));
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else {
+        printf("s3://%s/", bucket);
+        print_escaped(stdout, key);
+        printf(": %s", status);
+        if (res)
+            printf(" (info-hash %s, Transmission id %lld, torrent from %s)", res->info_hash,
+                   (long long)res->torrent.id, from);
+        if (why) {
+            /* messages of the S3 client may start with the object's URI: said already */
+            size_t bl = strlen(bucket), kl = strlen(key);
+            if (strncmp(why, "s3://", 5) == 0 && strncmp(why + 5, bucket, bl) == 0 &&
+                why[5 + bl] == '/' && strncmp(why + 6 + bl, key, kl) == 0 &&
+                strncmp(why + 6 + bl + kl, ": ", 2) == 0)
+                why += 8 + bl + kl;
+            fputs(": ", stdout);
+            print_escaped(stdout, why);
+        }
+        putchar('\n');
+    }
+    fflush(stdout);
+}
+
+/* Reads the torrent of bucket/key: the S3 object key.torrent, else the mount's synthetic
+ * torrent at path. *from says which. Returns 0 with *m set, or an errno with err set. */
+static int load_torrent(struct seed_ctx *x, const char *bucket, const char *key, const char *path,
+                        struct metainfo **m, const char **from, err_t *err)
+{
+    struct buf tk, tb;
+    int rc;
+    buf_init(&tk, 1u << 20);
+    buf_init(&tb, TORRENT_MAX_SIZE);
+    *m = NULL;
+    if (buf_printf(&tk, "%s.torrent", key) != 0 || buf_put(&tk, "", 1) != 0) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = s3_get_all(x->s3, bucket, (const char *)tk.data, NULL, &tb, err);
+    if (rc == 0) {
+        *from = "s3";
+        if ((rc = metainfo_parse(tb.data, tb.len, m, err)))
+            err_prefix(err, "s3://%s/%s", bucket, (const char *)tk.data);
+    } else if (rc == ENOENT) {
+        /* no materialized torrent: the mount makes one (hashing the object on first read) */
+        err_clear(err);
+        *from = "mount";
+        rc = metainfo_load(path, m, err);
+    }
+out:
+    buf_free(&tk);
+    buf_free(&tb);
+    return rc;
+}
+
+/* Seeds one object of size bytes. Reports it; counts a failure in x. */
+static void seed_object(struct seed_ctx *x, const char *bucket, const char *key, uint64_t size)
+{
+    struct metainfo *m = NULL;
+    struct cli_seed_result res;
+    const char *from = NULL;
+    char file[PATH_MAX], tpath[PATH_MAX], dir[PATH_MAX];
+    err_t err = {0};
+    size_t plen = strlen(x->prefix);
+    struct stat st;
+
+    if (size == 0) {
+        report(x, bucket, key, "skipped", NULL, NULL, "zero-byte object, nothing to share");
+        goto out;
+    }
+    size_t klen = strlen(key);
+    if (klen >= 8 && strcmp(key + klen - 8, ".torrent") == 0) {
+        report(x, bucket, key, "skipped", NULL, NULL, "a .torrent key gets no torrent of its own");
+        goto out;
+    }
+    if (strncmp(key, x->prefix, plen) != 0) {
+        err_set(&err, EINVAL, "not under the mount's prefix '%s'", x->prefix);
+        goto fail;
+    }
+    const char *rel = key + plen, *slash = strrchr(rel, '/');
+    int dn = slash ? (int)(slash - rel) : 0;
+    if ((size_t)snprintf(file, sizeof(file), "%s/%s", x->root, rel) >= sizeof(file) ||
+        (size_t)snprintf(tpath, sizeof(tpath), "%s/%s.torrent", x->root, rel) >= sizeof(tpath) ||
+        (size_t)snprintf(dir, sizeof(dir), "%s%s%.*s", x->root, dn ? "/" : "", dn, rel) >=
+            sizeof(dir)) {
+        err_set(&err, ENAMETOOLONG, "its path in the mount is too long");
+        goto fail;
+    }
+    /* the mount must show this very object, or the daemon would check other bytes */
+    if (stat(file, &st) != 0) {
+        int e = errno;
+        err_set(&err, e, "%s: %s (is s3://%s/%s mounted at %s?)", file, strerror(e), bucket,
+                x->prefix, x->root);
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
+        err_set(&err, ESTALE, "%s is not the object (%llu bytes in the mount, %llu in S3)", file,
+                (unsigned long long)st.st_size, (unsigned long long)size);
+        goto fail;
+    }
+    if (load_torrent(x, bucket, key, tpath, &m, &from, &err) != 0)
+        goto fail;
+    const char *base = slash ? slash + 1 : rel;
+    if (m->multi || strcmp(m->name, base) != 0 || m->total_size != size) {
+        err_set(&err, EINVAL,
+                "the torrent (from %s) is not for this object: it names '%.200s' of %llu "
+                "bytes",
+                from, m->name, (unsigned long long)m->total_size);
+        goto fail;
+    }
+    if (cli_seed_torrent(x->rpc, m->raw, m->raw_len, dir, &res, &err) != 0)
+        goto fail;
+    report(x, bucket, key, res.added ? "added" : "already seeding", &res, from, NULL);
+    goto out;
+fail:
+    x->failed++;
+    report(x, bucket, key, "failed", NULL, NULL, err.msg);
+out:
+    metainfo_free(m);
+}
+
+struct listed {
+    char **keys;
+    uint64_t *sizes;
+    size_t n, cap;
+};
+
+static int on_listed(void *ctx, const struct s3xml_object *o, err_t *err)
+{
+    struct listed *l = ctx;
+    if (o->size == 0 || (o->key_len >= 8 && strcmp(o->key + o->key_len - 8, ".torrent") == 0))
+        return 0;
+    if (l->n == SEED_MAX_OBJECTS)
+        return err_set(err, EFBIG, "more than %d objects", SEED_MAX_OBJECTS);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **k = realloc(l->keys, cap * sizeof(*k));
+        if (k == NULL)
+            return err_set(err, ENOMEM, "out of memory");
+        l->keys = k;
+        uint64_t *s = realloc(l->sizes, cap * sizeof(*s));
+        if (s == NULL)
+            return err_set(err, ENOMEM, "out of memory");
+        l->sizes = s;
+        l->cap = cap;
+    }
+    if ((l->keys[l->n] = strdup(o->key)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    l->sizes[l->n++] = o->size;
+    return 0;
+}
+
+/* Seeds every object below prefix (listed first: a seed may take long, a listing should not
+ * wait for it). */
+static void seed_prefix(struct seed_ctx *x, const char *bucket, const char *prefix)
+{
+    struct listed l = {0};
+    err_t err = {0};
+    /* objects outside the mount cannot be seeded from it: list only what both cover */
+    const char *list = prefix;
+    if (strncmp(x->prefix, prefix, strlen(prefix)) == 0)
+        list = x->prefix;
+    else if (strncmp(prefix, x->prefix, strlen(x->prefix)) != 0) {
+        err_set(&err, EINVAL, "not under the mount's prefix '%s'", x->prefix);
+        goto fail;
+    }
+    struct s3xml_list_opts lo = {.on_object = on_listed, .ctx = &l};
+    if (s3_list(x->s3, bucket, list, NULL, &lo, &err) != 0)
+        goto fail;
+    if (l.n == 0)
+        fprintf(stderr, "s3torrent: s3://%s/%s: no objects to seed\n", bucket, list);
+    for (size_t i = 0; i < l.n; i++)
+        seed_object(x, bucket, l.keys[i], l.sizes[i]);
+    goto out;
+fail:
+    x->failed++;
+    report(x, bucket, prefix, "failed", NULL, NULL, err.msg);
+out:
+    for (size_t i = 0; i < l.n; i++)
+        free(l.keys[i]);
+    free(l.keys);
+    free(l.sizes);
+}
+
+int cli_trpc_connect(const char *url, struct http_client *http, struct trpc_client **out,
+                     err_t *err)
+{
+    const char *user = getenv("TRANSMISSION_RPC_USERNAME");
+    struct trpc_config tc = {
+        .url = url && *url ? url : getenv("TRANSMISSION_RPC_URL"),
+        .username = user && *user ? user : NULL,
+        .password = getenv("TRANSMISSION_RPC_PASSWORD"),
+        .http = http,
+    };
+    return trpc_client_new(&tc, out, err);
+}
+
+int cli_seed_torrent(struct trpc_client *c, const uint8_t *torrent, size_t len,
+                     const char *download_dir, struct cli_seed_result *res, err_t *err)
+{
+    struct metainfo *m = NULL;
+    struct trpc_add_result add;
+    char path[PATH_MAX];
+    struct stat st;
+    bool found;
+    int rc;
+    memset(res, 0, sizeof(*res));
+    if ((rc = metainfo_parse(torrent, len, &m, err)))
+        goto out;
+    if (!m->v1) {
+        rc = err_set(err, EINVAL, "a v2-only torrent: Transmission seeds v1 torrents");
+        goto out;
+    }
+    metainfo_hex(m->ih1, 20, res->info_hash);
+    if (download_dir[0] != '/' ||
+        (size_t)snprintf(res->download_dir, sizeof(res->download_dir), "%s", download_dir) >=
+            sizeof(res->download_dir)) {
+        rc = err_set(err, EINVAL, "the download directory must be an absolute path under %d bytes",
+                     PATH_MAX);
+        goto out;
+    }
+    if (strchr(m->name, '/') || strcmp(m->name, ".") == 0 || strcmp(m->name, "..") == 0) {
+        rc = err_set(err, EINVAL, "the torrent's name '%.200s' is not a file name", m->name);
+        goto out;
+    }
+    /* the daemon would find nothing to seed and wait for peers instead: say so now */
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", download_dir, m->name) >= sizeof(path)) {
+        rc = err_set(err, ENAMETOOLONG, "%s/%.200s: path too long", download_dir, m->name);
+        goto out;
+    }
+    if (stat(path, &st) != 0) {
+        rc = errno;
+        err_set(err, rc, "%s: %s", path, strerror(rc));
+        goto out;
+    }
+    if (m->multi ? !S_ISDIR(st.st_mode)
+                 : !S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->total_size) {
+        rc = err_set(err, ESTALE, "%s does not hold the torrent's data (%llu bytes)", path,
+                     (unsigned long long)m->total_size);
+        goto out;
+    }
+    if ((rc = trpc_find(c, res->info_hash, &found, &res->torrent, err)))
+        goto out;
+    if (found)
+        goto out;
+    if ((rc = trpc_add(c, torrent, len, download_dir, &add, err)))
+        goto out;
+    res->added = !add.duplicate;
+    res->torrent = add.torrent;
+out:
+    metainfo_free(m);
+    return rc;
+}
+
+/* Normalises a mount prefix to "" or "p/": the form s3torrentfs BUCKET:PREFIX uses. */
+int cmd_seed(int argc, char **argv)
+{
+    enum { OPT_MOUNT_PREFIX = 1, OPT_JSON };
+    static const struct option opts[] = {
+        {"rpc", required_argument, NULL, 'r'},
+        {"mount-root", required_argument, NULL, 'm'},
+        {"mount-prefix", required_argument, NULL, OPT_MOUNT_PREFIX},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        CLI_S3_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    struct cli_s3 g = {0};
+    struct seed_ctx x = {0};
+    const char *rpc = NULL, *mount_root = NULL, *mount_prefix = "";
+    char *root = NULL, *prefix = NULL, **buckets = NULL, **keys = NULL;
+    int c, rc = CLI_FAIL, nargs = 0;
+    err_t err = {0};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "r:m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            rpc = optarg;
+            break;
+        case 'm':
+            mount_root = optarg;
+            break;
+        case OPT_MOUNT_PREFIX:
+            mount_prefix = optarg;
+            break;
+        case OPT_JSON:
+            x.json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        default:
+            if (cli_s3_option(&g, c, optarg))
+                break;
+            usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (mount_root == NULL)
+        return cli_error(CLI_USAGE, "seed needs --mount-root DIR (see s3torrent seed --help)");
+    if (optind >= argc)
+        return cli_error(CLI_USAGE,
+                         "seed needs at least one s3://BUCKET/KEY (see s3torrent seed --help)");
+    nargs = argc - optind;
+    buckets = calloc((size_t)nargs, sizeof(*buckets));
+    keys = calloc((size_t)nargs, sizeof(*keys));
+    if (buckets == NULL || keys == NULL) {
+        rc = cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < nargs; i++) {
+        if (s3_parse_uri(argv[optind + i], &buckets[i], &keys[i], &err) != 0) {
+            rc = cli_error(CLI_USAGE, "%s", err.msg);
+            goto out;
+        }
+    }
+    if ((root = realpath(mount_root, NULL)) == NULL) {
+        int e = errno;
+        rc = cli_error(CLI_USAGE, "--mount-root %s: %s", mount_root, strerror(e));
+        goto out;
+    }
+    if ((prefix = cli_mount_prefix(mount_prefix)) == NULL) {
+        rc = cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    x.root = root;
+    x.prefix = prefix;
+    char version[64];
+    if (cli_s3_connect(&g, &x.s3, &err) != 0) {
+        rc = cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    int e = cli_trpc_connect(rpc, g.http, &x.rpc, &err);
+    if (e != 0) {
+        /* a malformed --rpc URL or over-long credentials: nothing was tried */
+        rc = cli_error(e == EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    if (trpc_ping(x.rpc, version, sizeof(version), &err) != 0) {
+        rc = cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    log_msg(&g.log, LOG_DEBUG, "Transmission %s at %s", version, trpc_client_url(x.rpc));
+    for (int i = 0; i < nargs; i++) {
+        size_t kl = strlen(keys[i]);
+        if (kl == 0 || keys[i][kl - 1] == '/') {
+            seed_prefix(&x, buckets[i], keys[i]);
+            continue;
+        }
+        struct s3_object obj;
+        if (s3_head(x.s3, buckets[i], keys[i], &obj, &err) != 0) {
+            x.failed++;
+            report(&x, buckets[i], keys[i], "failed", NULL, NULL, err.msg);
+            continue;
+        }
+        seed_object(&x, buckets[i], keys[i], obj.size);
+    }
+    rc = x.failed ? CLI_FAIL : CLI_OK;
+out:
+    for (int i = 0; i < nargs && buckets && keys; i++) {
+        free(buckets[i]);
+        free(keys[i]);
+    }
+    free(buckets);
+    free(keys);
+    free(root);
+    free(prefix);
+    trpc_client_free(x.rpc);
+    cli_s3_close(&g);
+    return rc;
+}
