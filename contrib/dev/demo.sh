@@ -31,7 +31,7 @@ stop
 
 step "Installing missing packages (Debian, npm) and building (build/)"
 contrib/dev/deps.sh
-contrib/dev/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS3T_TESTS=OFF
+contrib/dev/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS3T_TESTS=ON
 s3t=$root/build/tools/s3torrent
 s3tfs=$root/build/fs/s3torrentfs
 mkdir -p "$state/s3" "$state/mnt" "$state/up"

@@ -24,7 +24,7 @@ tier() { # tier NAME COMMAND...: runs one tier and counts it
 contrib/dev/deps.sh
 mkdir -p build-logs
 
-tier "build (release)" contrib/dev/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+tier "build (release)" contrib/dev/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS3T_TESTS=ON
 tier "unit tests" ctest --test-dir build --output-on-failure
 tier "cross-checks against mktorrent, libtorrent, transmission-show" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py
@@ -45,7 +45,7 @@ tier "seeding: s3torrent seed, transmission-daemon, opentracker, aria2c" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
   /usr/bin/python3 tests/integration/test_seed.py
 
-tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DS3T_TESTS=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
 tier "command-line errors under ASan+UBSan" \
