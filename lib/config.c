@@ -1,6 +1,8 @@
 /* config.c — shared defaults and environment parsing. */
 #include "s3torrent/config.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,4 +41,62 @@ size_t config_split_list(const char *s, char ***out)
         tok = comma ? comma + 1 : NULL;
     }
     return n;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+int config_service(const char *what, const char *service, const char *env_endpoint,
+                   const char *endpoint, const char *region, unsigned max_attempts,
+                   struct config_service *out, err_t *err)
+{
+    char dflt[256];
+    int rc = 0;
+    memset(out, 0, sizeof(*out));
+    if (region == NULL && (region = env("AWS_REGION")) == NULL &&
+        (region = env("AWS_DEFAULT_REGION")) == NULL)
+        region = "us-east-1";
+    const char *ep = endpoint;
+    if (ep == NULL && (ep = env(env_endpoint)) == NULL)
+        ep = env("AWS_ENDPOINT_URL");
+    out->custom = ep != NULL;
+    if (ep == NULL) {
+        snprintf(dflt, sizeof(dflt), "https://%s.%s.amazonaws.com", service, region);
+        ep = dflt;
+    }
+    const char *sep = strstr(ep, "://");
+    size_t hl = sep ? strcspn(sep + 3, "/?#") : 0;
+    if (sep == NULL || (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0))
+        return err_set(err, EINVAL, "%s endpoint URL '%s' must start with http:// or https://",
+                       what, ep);
+    if (hl == 0 || sep[3 + hl] == '?' || sep[3 + hl] == '#' ||
+        (sep[3 + hl] == '/' && sep[4 + hl] != '\0'))
+        return err_set(err, EINVAL, "%s endpoint URL '%s' must be scheme://host[:port]", what, ep);
+    if (max_attempts == 0 && env("AWS_MAX_ATTEMPTS")) {
+        char *end;
+        unsigned long v = strtoul(env("AWS_MAX_ATTEMPTS"), &end, 10);
+        if (*end || v == 0 || v > 100)
+            return err_set(err, EINVAL, "AWS_MAX_ATTEMPTS must be a number from 1 to 100");
+        max_attempts = (unsigned)v;
+    }
+    out->max_attempts = max_attempts;
+    out->scheme = strndup(ep, (size_t)(sep - ep));
+    out->host = strndup(sep + 3, hl);
+    out->region = strdup(region);
+    if (!out->scheme || !out->host || !out->region) {
+        config_service_free(out);
+        rc = err_set(err, ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
+void config_service_free(struct config_service *s)
+{
+    free(s->scheme);
+    free(s->host);
+    free(s->region);
+    memset(s, 0, sizeof(*s));
 }

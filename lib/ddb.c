@@ -1,6 +1,7 @@
 /* ddb.c — the DynamoDB client: each call is one signed POST of a JSON body to "/", retried in
  * the AWS standard mode by http_retry_run; answers and error bodies are capped and parsed. */
 #include "s3torrent/ddb.h"
+#include "s3torrent/config.h"
 #include "s3torrent/s3xml.h"
 #include "s3torrent/sigv4.h"
 
@@ -13,77 +14,35 @@
 
 struct ddb_client {
     struct ddb_config cfg;
-    char *scheme; /* "http" or "https" */
-    char *host;   /* host[:port] */
-    char *url;    /* scheme://host/ */
-    char *region;
+    struct config_service svc;
+    char *url; /* scheme://host/ */
     char *trace_id;
     unsigned attempts;
     pthread_mutex_t lock; /* guards key_cache */
     struct sigv4_key_cache key_cache;
 };
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t *err)
 {
     struct ddb_client *c = calloc(1, sizeof(*c));
-    char dflt[256];
     int rc = 0;
     *out = NULL;
     if (c == NULL)
         return err_set(err, ENOMEM, "out of memory");
     c->cfg = *cfg;
     pthread_mutex_init(&c->lock, NULL);
-    const char *region = cfg->region ? cfg->region : env("AWS_REGION");
-    if (region == NULL)
-        region = env("AWS_DEFAULT_REGION");
-    if (region == NULL)
-        region = "us-east-1";
-    const char *ep = cfg->endpoint ? cfg->endpoint : env("AWS_ENDPOINT_URL_DYNAMODB");
-    if (ep == NULL)
-        ep = env("AWS_ENDPOINT_URL");
-    if (ep == NULL) {
-        snprintf(dflt, sizeof(dflt), "https://dynamodb.%s.amazonaws.com", region);
-        ep = dflt;
-    }
-    const char *sep = strstr(ep, "://");
-    if (sep == NULL || (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
-        rc = err_set(err, EINVAL, "DynamoDB endpoint URL '%s' must start with http:// or https://",
-                     ep);
+    if ((rc = config_service("DynamoDB", "dynamodb", "AWS_ENDPOINT_URL_DYNAMODB", cfg->endpoint,
+                             cfg->region, cfg->max_attempts, &c->svc, err)))
         goto fail;
-    }
-    size_t hl = strcspn(sep + 3, "/?#");
-    if (hl == 0 || sep[3 + hl] == '?' || sep[3 + hl] == '#' ||
-        (sep[3 + hl] == '/' && sep[4 + hl] != '\0')) {
-        rc = err_set(err, EINVAL, "DynamoDB endpoint URL '%s' must be scheme://host[:port]", ep);
-        goto fail;
-    }
-    c->scheme = strndup(ep, (size_t)(sep - ep));
-    c->host = strndup(sep + 3, hl);
-    c->region = strdup(region);
     c->trace_id = cfg->trace_id ? strdup(cfg->trace_id) : NULL;
-    size_t ul = (size_t)(sep - ep) + hl + 5;
+    size_t ul = strlen(c->svc.scheme) + strlen(c->svc.host) + 5;
     c->url = malloc(ul);
-    if (!c->scheme || !c->host || !c->region || !c->url || (cfg->trace_id && !c->trace_id)) {
+    if (!c->url || (cfg->trace_id && !c->trace_id)) {
         rc = err_set(err, ENOMEM, "out of memory");
         goto fail;
     }
-    snprintf(c->url, ul, "%s://%s/", c->scheme, c->host);
-    unsigned max = cfg->max_attempts;
-    if (max == 0 && env("AWS_MAX_ATTEMPTS")) {
-        char *end;
-        unsigned long v = strtoul(env("AWS_MAX_ATTEMPTS"), &end, 10);
-        if (*end || v == 0 || v > 100) {
-            rc = err_set(err, EINVAL, "AWS_MAX_ATTEMPTS must be a number from 1 to 100");
-            goto fail;
-        }
-        max = (unsigned)v;
-    }
+    snprintf(c->url, ul, "%s://%s/", c->svc.scheme, c->svc.host);
+    unsigned max = c->svc.max_attempts;
     c->attempts = max ? max : 3;
     *out = c;
     return 0;
@@ -98,10 +57,8 @@ void ddb_client_free(struct ddb_client *c)
         return;
     sigv4_key_cache_clear(&c->key_cache);
     pthread_mutex_destroy(&c->lock);
-    free(c->scheme);
-    free(c->host);
+    config_service_free(&c->svc);
     free(c->url);
-    free(c->region);
     free(c->trace_id);
     free(c);
 }
@@ -345,7 +302,7 @@ static int send_signed(struct call *k, struct http_stream **out, err_t *err)
     memset(&sig, 0, sizeof(sig));
     memset(&cred, 0, sizeof(cred));
     struct sigv4_pair sh[] = {
-        {"Host", c->host},
+        {"Host", c->svc.host},
         {"Content-Type", DDB_CONTENT_TYPE},
         {"X-Amz-Target", k->target},
     };
@@ -361,7 +318,7 @@ static int send_signed(struct call *k, struct http_stream **out, err_t *err)
     };
     struct sigv4_signer signer = {
         .creds = {cred.access_key, cred.secret_key, cred.session_token},
-        .region = c->region,
+        .region = c->svc.region,
         .service = "dynamodb",
         .now = now(c),
         .opt = SIGV4_OPTIONS_GENERIC,

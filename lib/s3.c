@@ -2,6 +2,7 @@
  * URI-encoded once), signs it afresh on every attempt, retries in the AWS standard mode, and
  * hands back a streaming response; ranged GETs become a byte source for the hasher. */
 #include "s3torrent/s3.h"
+#include "s3torrent/config.h"
 #include "s3torrent/merkle.h"
 #include "s3torrent/sigv4.h"
 #include "s3torrent/uri.h"
@@ -25,10 +26,7 @@
 
 struct s3_client {
     struct s3_config cfg;
-    char *endpoint_scheme; /* "http" or "https" */
-    char *endpoint_host;   /* host[:port] */
-    bool custom_endpoint;
-    char *region;
+    struct config_service svc;
     char *trace_id;
     unsigned read_attempts, write_attempts, part_attempts;
     pthread_mutex_t lock; /* guards key_cache */
@@ -60,12 +58,6 @@ static struct http_retry policy(const struct s3_client *s3, unsigned attempts)
     return r;
 }
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
-
 int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *err)
 {
     struct s3_client *s3 = calloc(1, sizeof(*s3));
@@ -75,50 +67,15 @@ int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *er
         return err_set(err, ENOMEM, "out of memory");
     s3->cfg = *cfg;
     pthread_mutex_init(&s3->lock, NULL);
-    const char *region = cfg->region ? cfg->region : env("AWS_REGION");
-    if (region == NULL)
-        region = env("AWS_DEFAULT_REGION");
-    if (region == NULL)
-        region = "us-east-1";
-    const char *ep = cfg->endpoint ? cfg->endpoint : env("AWS_ENDPOINT_URL_S3");
-    if (ep == NULL)
-        ep = env("AWS_ENDPOINT_URL");
-    char dflt[256];
-    s3->custom_endpoint = ep != NULL;
-    if (ep == NULL) {
-        snprintf(dflt, sizeof(dflt), "https://s3.%s.amazonaws.com", region);
-        ep = dflt;
-    }
-    const char *sep = strstr(ep, "://");
-    if (sep == NULL || (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
-        rc = err_set(err, EINVAL, "endpoint URL '%s' must start with http:// or https://", ep);
+    if ((rc = config_service("S3", "s3", "AWS_ENDPOINT_URL_S3", cfg->endpoint, cfg->region,
+                             cfg->max_attempts, &s3->svc, err)))
         goto fail;
-    }
-    size_t hl = strcspn(sep + 3, "/?#");
-    if (hl == 0 || sep[3 + hl] == '?' || sep[3 + hl] == '#' ||
-        (sep[3 + hl] == '/' && sep[4 + hl] != '\0')) {
-        rc = err_set(err, EINVAL, "endpoint URL '%s' must be scheme://host[:port]", ep);
-        goto fail;
-    }
-    s3->endpoint_scheme = strndup(ep, (size_t)(sep - ep));
-    s3->endpoint_host = strndup(sep + 3, hl);
-    s3->region = strdup(region);
     s3->trace_id = cfg->trace_id ? strdup(cfg->trace_id) : NULL;
-    if (!s3->endpoint_scheme || !s3->endpoint_host || !s3->region ||
-        (cfg->trace_id && !s3->trace_id)) {
+    if (cfg->trace_id && !s3->trace_id) {
         rc = err_set(err, ENOMEM, "out of memory");
         goto fail;
     }
-    unsigned max = cfg->max_attempts;
-    if (max == 0 && env("AWS_MAX_ATTEMPTS")) {
-        char *end;
-        unsigned long v = strtoul(env("AWS_MAX_ATTEMPTS"), &end, 10);
-        if (*end || v == 0 || v > 100) {
-            rc = err_set(err, EINVAL, "AWS_MAX_ATTEMPTS must be a number from 1 to 100");
-            goto fail;
-        }
-        max = (unsigned)v;
-    }
+    unsigned max = s3->svc.max_attempts;
     s3->write_attempts = max ? max : 3;
     s3->read_attempts = max ? max : 5;
     s3->part_attempts = max ? max : 10;
@@ -135,9 +92,7 @@ void s3_client_free(struct s3_client *s3)
         return;
     sigv4_key_cache_clear(&s3->key_cache);
     pthread_mutex_destroy(&s3->lock);
-    free(s3->endpoint_scheme);
-    free(s3->endpoint_host);
-    free(s3->region);
+    config_service_free(&s3->svc);
     free(s3->trace_id);
     free(s3);
 }
@@ -176,7 +131,7 @@ int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err)
 
 static bool path_style(const struct s3_client *s3, const char *bucket)
 {
-    return s3->cfg.path_style || s3->custom_endpoint || strchr(bucket, '.') != NULL;
+    return s3->cfg.path_style || s3->svc.custom || strchr(bucket, '.') != NULL;
 }
 
 /* Builds the URL, the signed path and the Host of r. */
@@ -185,9 +140,9 @@ static int build_target(const struct s3_client *s3, const struct s3_req *r, stru
 {
     bool ps = path_style(s3, r->bucket);
     if (ps)
-        snprintf(host, hostlen, "%s", s3->endpoint_host);
+        snprintf(host, hostlen, "%s", s3->svc.host);
     else
-        snprintf(host, hostlen, "%s.%s", r->bucket, s3->endpoint_host);
+        snprintf(host, hostlen, "%s.%s", r->bucket, s3->svc.host);
     buf_printf(path, "/");
     if (ps) {
         buf_put(path, r->bucket, strlen(r->bucket));
@@ -196,7 +151,7 @@ static int build_target(const struct s3_client *s3, const struct s3_req *r, stru
     if (r->key)
         buf_put(path, r->key, strlen(r->key));
     buf_put(path, "", 1);
-    buf_printf(url, "%s://%s", s3->endpoint_scheme, host);
+    buf_printf(url, "%s://%s", s3->svc.scheme, host);
     uri_encode(url, (const char *)path->data, path->len - 1, true);
     if (r->nquery > 0) {
         buf_put(url, "?", 1);
@@ -262,7 +217,7 @@ static int attempt(struct s3_client *s3, const struct s3_req *r, struct http_str
         };
         struct sigv4_signer signer = {
             .creds = {cred.access_key, cred.secret_key, cred.session_token},
-            .region = s3->region,
+            .region = s3->svc.region,
             .service = "s3",
             .now = now(s3),
             .opt = SIGV4_OPTIONS_S3,

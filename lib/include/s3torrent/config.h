@@ -2,7 +2,10 @@
 #ifndef S3TORRENT_CONFIG_H
 #define S3TORRENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "s3torrent/err.h"
 
 /* The built-in public UDP trackers used when neither --tracker nor TRACKERS is given. */
 extern const char *const config_default_trackers[];
@@ -11,5 +14,24 @@ extern const size_t config_default_ntrackers;
 /* Splits a comma-separated list (as in TRACKERS) into trimmed, non-empty items. Returns the
  * item count; *out is one allocation the caller frees (the strings live inside it). */
 size_t config_split_list(const char *s, char ***out);
+
+/* Where an AWS service is and how hard to try it (DESIGN §7), resolved once per client. */
+struct config_service {
+    char *scheme;          /* "http" or "https" */
+    char *host;            /* host[:port] */
+    char *region;
+    bool custom;           /* an endpoint was given (path-style addressing for S3) */
+    unsigned max_attempts; /* the caller's, else AWS_MAX_ATTEMPTS, else 0 (the client decides) */
+};
+
+/* Resolves: endpoint > $env_endpoint (AWS_ENDPOINT_URL_S3, ...) > $AWS_ENDPOINT_URL >
+ * https://SERVICE.REGION.amazonaws.com; region > $AWS_REGION > $AWS_DEFAULT_REGION >
+ * us-east-1; max_attempts > $AWS_MAX_ATTEMPTS. what names the service in messages. Returns 0,
+ * EINVAL (an endpoint that is not scheme://host[:port], a bad AWS_MAX_ATTEMPTS) or ENOMEM with
+ * err set; the caller frees out with config_service_free. */
+int config_service(const char *what, const char *service, const char *env_endpoint,
+                   const char *endpoint, const char *region, unsigned max_attempts,
+                   struct config_service *out, err_t *err);
+void config_service_free(struct config_service *s);
 
 #endif
