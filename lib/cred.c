@@ -1,6 +1,7 @@
 /* cred.c — the AWS credential provider chain (environment, shared credentials/config files, ECS
  * container credentials, EC2 IMDSv2), cached under a mutex and refreshed before it expires. */
 #include "s3torrent/cred.h"
+#include "s3torrent/jsondoc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -520,29 +521,10 @@ static void wipe_json_string(struct json_object *o)
 int cred_parse_document(const char *what, const uint8_t *body, size_t len, bool want_code,
                            struct cred *out, err_t *err)
 {
-    struct json_tokener *tok = json_tokener_new_ex(16);
     struct json_object *doc = NULL, *ak = NULL, *sk = NULL, *tk = NULL, *ex = NULL, *code = NULL;
-    int rc = 0;
-    if (tok == NULL)
-        return err_set(err, ENOMEM, "%s: out of memory", what);
-    if (len == 0 || len > BODY_MAX) {
-        rc = err_set(err, EPROTO, "%s: the response is empty or too large", what);
+    int rc = jsondoc_parse(what, body, len, BODY_MAX, 16, &doc, err);
+    if (rc)
         goto out;
-    }
-    doc = json_tokener_parse_ex(tok, (const char *)body, (int)len);
-    if (doc == NULL || json_tokener_get_error(tok) != json_tokener_success) {
-        rc = err_set(err, EPROTO, "%s: the response is not valid JSON", what);
-        goto out;
-    }
-    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-        if (!is_space((char)body[i])) {
-            rc = err_set(err, EPROTO, "%s: the response has data after its JSON document", what);
-            goto out;
-        }
-    if (!json_object_is_type(doc, json_type_object)) {
-        rc = err_set(err, EPROTO, "%s: the response is not a JSON object", what);
-        goto out;
-    }
     json_object_object_get_ex(doc, "AccessKeyId", &ak);
     json_object_object_get_ex(doc, "SecretAccessKey", &sk);
     json_object_object_get_ex(doc, "Token", &tk);
@@ -589,7 +571,6 @@ out:
     wipe_json_string(tk);
     if (doc)
         json_object_put(doc);
-    json_tokener_free(tok);
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * the AWS standard mode by http_retry_run; answers and error bodies are capped and parsed. */
 #include "s3torrent/ddb.h"
 #include "s3torrent/config.h"
+#include "s3torrent/jsondoc.h"
 #include "s3torrent/s3xml.h"
 #include "s3torrent/sigv4.h"
 
@@ -72,45 +73,7 @@ struct http_counters *ddb_counters(struct ddb_client *c)
 
 int ddb_parse_body(const void *body, size_t len, json_object **out, err_t *err)
 {
-    struct json_tokener *tok = NULL;
-    json_object *doc = NULL;
-    int rc = 0;
-    *out = NULL;
-    if (len > DDB_RESPONSE_MAX) {
-        rc = err_set(err, EFBIG, "response body of %zu bytes is over the %u-byte cap", len,
-                     DDB_RESPONSE_MAX);
-        goto out;
-    }
-    if ((tok = json_tokener_new_ex(DDB_JSON_DEPTH)) == NULL) {
-        rc = err_set(err, ENOMEM, "out of memory");
-        goto out;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    doc = json_tokener_parse_ex(tok, body, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    if (doc == NULL || je != json_tokener_success) {
-        rc = err_set(err, EPROTO, "response is not JSON: %s",
-                     je == json_tokener_continue ? "it ends early" : json_tokener_error_desc(je));
-        goto out;
-    }
-    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-        char ch = ((const char *)body)[i];
-        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
-            rc = err_set(err, EPROTO, "response has bytes after its JSON value (offset %zu)", i);
-            goto out;
-        }
-    }
-    if (!json_object_is_type(doc, json_type_object)) {
-        rc = err_set(err, EPROTO, "response is JSON but not an object");
-        goto out;
-    }
-    *out = doc;
-    doc = NULL;
-out:
-    json_object_put(doc);
-    if (tok)
-        json_tokener_free(tok);
-    return rc;
+    return jsondoc_parse("DynamoDB", body, len, DDB_RESPONSE_MAX, DDB_JSON_DEPTH, out, err);
 }
 
 /* Copies s into dst (cap bytes), replacing control bytes so the text stays on one line. */

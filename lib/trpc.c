@@ -1,6 +1,7 @@
 /* trpc.c — the Transmission RPC client: one JSON POST per call, the CSRF session-id handshake
  * (409 answers carry the id to resend), Basic auth kept out of every message, capped answers. */
 #include "s3torrent/trpc.h"
+#include "s3torrent/jsondoc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -152,7 +153,6 @@ const char *trpc_client_url(const struct trpc_client *c)
 int trpc_parse_response(const void *body, size_t len, size_t max, json_object **doc,
                         const char **result, json_object **arguments, err_t *err)
 {
-    struct json_tokener *tok = NULL;
     json_object *d = NULL, *r, *a = NULL;
     int rc = 0;
     *doc = NULL;
@@ -160,33 +160,8 @@ int trpc_parse_response(const void *body, size_t len, size_t max, json_object **
     *arguments = NULL;
     if (max == 0)
         max = TRPC_RESPONSE_MAX;
-    if (len > max || len > INT32_MAX) {
-        rc = err_set(err, EFBIG, "answer of %zu bytes is over the %zu-byte cap", len, max);
+    if ((rc = jsondoc_parse("Transmission", body, len, max, TRPC_JSON_DEPTH, &d, err)))
         goto out;
-    }
-    if ((tok = json_tokener_new_ex(TRPC_JSON_DEPTH)) == NULL) {
-        rc = err_set(err, ENOMEM, "out of memory");
-        goto out;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    d = json_tokener_parse_ex(tok, body, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    if (d == NULL || je != json_tokener_success) {
-        rc = err_set(err, EPROTO, "answer is not JSON: %s",
-                     je == json_tokener_continue ? "it ends early" : json_tokener_error_desc(je));
-        goto out;
-    }
-    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-        char ch = ((const char *)body)[i];
-        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
-            rc = err_set(err, EPROTO, "answer has bytes after its JSON value (offset %zu)", i);
-            goto out;
-        }
-    }
-    if (!json_object_is_type(d, json_type_object)) {
-        rc = err_set(err, EPROTO, "answer is JSON but not an object");
-        goto out;
-    }
     if (!json_object_object_get_ex(d, "result", &r) || !json_object_is_type(r, json_type_string)) {
         rc = err_set(err, EPROTO, "answer has no \"result\" string");
         goto out;
@@ -202,8 +177,6 @@ int trpc_parse_response(const void *body, size_t len, size_t max, json_object **
     d = NULL;
 out:
     json_object_put(d);
-    if (tok)
-        json_tokener_free(tok);
     return rc;
 }
 
