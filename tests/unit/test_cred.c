@@ -597,7 +597,7 @@ START_TEST(test_ecs_bad_documents)
         {200, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"B\",\"Token\":\"T\"}", EPROTO,
          "ECS container credentials: temporary credentials without an Expiration"},
         {200, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"B\"} x", EPROTO,
-         "ECS container credentials: the response has data after its JSON document"},
+         "ECS container credentials: the response is not valid JSON (unexpected character)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cred cr;
