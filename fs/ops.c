@@ -172,7 +172,10 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         return -rc;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
-    fi->keep_cache = 1; /* content is pinned by ETag; auto_cache drops it when mtime changes */
+    /* no keep_cache: a new version may have the same size and Last-Modified second as the
+     * old one, so the kernel must not serve the old pages; the block cache, keyed by ETag,
+     * keeps reopening cheap */
+    fi->keep_cache = 0;
     return 0;
 }
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import libtorrent as lt
@@ -216,6 +217,42 @@ class FsTest(unittest.TestCase):
     def test_missing_names(self):
         self.assertFalse(os.path.exists(self.mnt.path("no-such-file")))
         self.assertFalse(os.path.exists(self.mnt.path("rec/no/such")))
+
+
+class ChangedObject(unittest.TestCase):
+    def test_new_etag_new_torrent_after_ttl(self):
+        s3 = S3rver(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        path = os.path.join(tmp.name, "v.bin")
+        m = None
+        try:
+            with open(path, "wb") as f:
+                f.write(content(300000, 1))
+            s3.put(BUCKET, "v.bin", path)
+            m = Mount(s3.url, BUCKET, options=["ttl=1", "negative_ttl=1"])
+            t = m.path("v.bin.torrent")
+            first = rd(t)
+            with open(path, "wb") as f:
+                f.write(content(450000, 2))  # another version, another size
+            s3.put(BUCKET, "v.bin", path)
+            want = subprocess.run([S3T, "create", "--endpoint-url", s3.url, "-o", "-",
+                                   f"s3://{BUCKET}/v.bin"], env=aws_env(),
+                                  capture_output=True).stdout
+            # once the TTL has passed, stat and content move together to the new version
+            deadline = time.monotonic() + 30
+            while os.stat(m.path("v.bin")).st_size != 450000:
+                self.assertLess(time.monotonic(), deadline, "the new version never showed")
+                time.sleep(0.2)
+            got = rd(t)
+            self.assertNotEqual(got, first)
+            self.assertEqual(got, want)
+            self.assertEqual(os.stat(t).st_size, len(got))
+            self.assertEqual(rd(m.path("v.bin")), content(450000, 2))
+        finally:
+            if m:
+                self.assertEqual(m.stop(), [])
+            s3.stop()
+            tmp.cleanup()
 
 
 class HiddenKeys(unittest.TestCase):
