@@ -264,6 +264,8 @@ static bool ends_with_torrent(const char *s)
  * .torrent objects over synthetic ones; adds a synthetic k.torrent beside each object k. */
 static int finish_listing(struct listing *l)
 {
+    if (l->n == 0)
+        return 0; /* an empty directory (qsort and bsearch want a real array) */
     qsort(l->v, l->n, sizeof(l->v[0]), by_name);
     size_t w = 0;
     for (size_t i = 0; i < l->n; i++) {
@@ -476,7 +478,8 @@ int meta_lookup(struct meta *m, const char *path, struct meta_entry *out, err_t 
         if ((rc = dir_get(m, parent, max_age, &d, &age, err)) != 0)
             break;
         struct meta_entry key = {.name = (char *)slash + 1};
-        const struct meta_entry *e = bsearch(&key, d->entries, d->n, sizeof(d->entries[0]), by_name);
+        const struct meta_entry *e =
+            d->n ? bsearch(&key, d->entries, d->n, sizeof(d->entries[0]), by_name) : NULL;
         rc = e ? copy_entry(e, out) : ENOENT;
         meta_dir_release(m, d);
         /* a name missing from a listing older than the negative TTL: look once more */

@@ -14,6 +14,8 @@ packages=(
   transmission-daemon opentracker aria2
   # measuring
   time
+  # packaging the Lambda zip (contrib/lambda/package.sh)
+  patchelf zip
 )
 
 missing=()

@@ -45,6 +45,10 @@ tier "seeding: s3torrent seed, transmission-daemon, opentracker, aria2c" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
   /usr/bin/python3 tests/integration/test_seed.py
 
+tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
+  /usr/bin/python3 tests/integration/test_lambda.py
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DS3T_TESTS=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
@@ -58,6 +62,9 @@ tier "DynamoDB status items under ASan+UBSan" \
 tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py \
   Foreign FromFile PrefixSync.test_dry_run_changes_nothing Robustness.test_concurrent_syncs_agree
+tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
+  tests/integration/test_lambda.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
@@ -69,6 +76,7 @@ tier "fuzz s3xml (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz s3xml "$FUZZ_S
 tier "fuzz credjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz credjson "$FUZZ_SECONDS"
 tier "fuzz ddbjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz ddbjson "$FUZZ_SECONDS"
 tier "fuzz trpc (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz trpc "$FUZZ_SECONDS"
+tier "fuzz events (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz events "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"

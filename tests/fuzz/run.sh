@@ -14,7 +14,7 @@ grep -v '^#' "$here/../data/bencode/cases.tsv" | cut -f1 | head -40 |
   awk '{ f = sprintf("%s/corpus/case%02d", "'"$work"'", NR); printf "%s", $0 > f; close(f) }'
 case "$target" in
 s3xml) cp "$here/../data/fixtures/"*.xml "$work/corpus/" ;;
-credjson | ddbjson | trpc) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
+credjson | ddbjson | trpc | events) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
 esac
 if [ "$target" = trpc ]; then
   # answers of Transmission 3.00, as seen on the wire

@@ -1,0 +1,524 @@
+/* main.c — s3torrent-lambda: the Lambda custom runtime (`bootstrap`) that does what `s3torrent
+ * sync` does for the objects of each event, through the same sync_object, warm across calls. */
+#include "events.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "s3torrent/config.h"
+#include "s3torrent/cred.h"
+#include "s3torrent/ddb.h"
+#include "s3torrent/http.h"
+#include "s3torrent/s3.h"
+#include "s3torrent/status.h"
+#include "s3torrent/sync.h"
+#include "s3torrent/torrent.h"
+#include "s3torrent/version.h"
+
+#define PROG "s3torrent-lambda"
+/* Start no object unless this much time is left, and more for big objects: hashing streams at
+ * well over 50 MB/s on a function of 1 GB or more (DESIGN: one object, one pass). */
+#define MIN_TIME_LEFT_MS 10000
+#define BYTES_PER_MS     (50ull * 1000 * 1000 / 1000)
+
+/* What init makes once and every invocation reuses (connections, credentials, the recipe). */
+struct lambda {
+    struct logger log;
+    struct http_client *http;
+    struct cred_chain *creds;
+    const char *table, *key_attr;
+    char **allow, **exclude, **env_trackers;
+    size_t nallow, nexclude;
+    struct torrent_recipe recipe;
+    char fingerprint[65];
+};
+
+static void usage(FILE *f)
+{
+    fputs("Usage: " PROG " [--event FILE|-]\n"
+          "\n"
+          "The AWS Lambda custom runtime of s3torrent (install it as `bootstrap`): for every\n"
+          "object an event names, makes KEY.torrent beside it in S3 and records its status in\n"
+          "DynamoDB, exactly as `s3torrent sync` does. Events: S3 notifications (ObjectCreated),\n"
+          "the same through SQS (answered with batchItemFailures), S3 Batch Operations (schema\n"
+          "1.0 and 2.0) and EventBridge \"Object Created\".\n"
+          "\n"
+          "  -e, --event FILE|-   handle this one event (a file, or - for stdin) and print the\n"
+          "                       response JSON, without the Runtime API\n"
+          "  -h, --help           show this help\n"
+          "  -V, --version        show the version\n"
+          "\n"
+          "Environment:\n"
+          "  AWS_LAMBDA_RUNTIME_API  the Runtime API (set by Lambda)\n"
+          "  S3_BUCKET          comma-separated buckets it may work on (default: any)\n"
+          "  EXCLUDE_PREFIXES   comma-separated key prefixes it leaves alone\n"
+          "  DDB_TABLE          status table (default: no status items)\n"
+          "  DDB_KEY_ATTR       its partition key attribute (default s3_uri)\n"
+          "  TRACKERS           comma-separated announce URLs (default: built-in public list)\n"
+          "  WEBSEED_BASE       web seed base URL (default: none)\n"
+          "  META_VERSION       v1 (default), v2 or hybrid\n"
+          "  PIECE_LENGTH       a power of two from 16K to 256M (default: automatic)\n"
+          "  and the AWS variables: AWS_REGION, AWS_ENDPOINT_URL(_S3, _DYNAMODB), credentials.\n"
+          "\n"
+          "Exit status (--event): 0 fine, 1 the invocation failed, 2 usage or setup error.\n",
+          f);
+}
+
+/* Parses "262144", "256K", "256KiB", "1M", "16MiB". Returns 0 or EINVAL. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno)
+        return EINVAL;
+    uint64_t mul = 1;
+    if (*end == 'K' || *end == 'k')
+        mul = 1024;
+    else if (*end == 'M' || *end == 'm')
+        mul = 1024 * 1024;
+    else if (*end == 'G' || *end == 'g')
+        mul = 1024 * 1024 * 1024;
+    if (mul > 1) {
+        end++;
+        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+            end += strlen(end);
+    }
+    if (*end != '\0' || v > UINT64_MAX / mul)
+        return EINVAL;
+    *out = v * mul;
+    return 0;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* Reads the settings and makes the shared clients. Returns 0 or an errno with err set. */
+static int lambda_init(struct lambda *L, err_t *err)
+{
+    const char *v;
+    int rc;
+    memset(L, 0, sizeof(*L));
+    L->log = log_stderr(PROG, LOG_INFO);
+    L->recipe.meta = TORRENT_V1;
+    if ((v = env("META_VERSION")) && torrent_parse_meta(v, &L->recipe.meta) != 0)
+        return err_set(err, EINVAL, "META_VERSION must be v1, v2 or hybrid, not '%.32s'", v);
+    if ((v = env("PIECE_LENGTH"))) {
+        uint64_t p;
+        if (parse_size(v, &p) != 0 || p < TORRENT_MIN_PIECE || p > TORRENT_MAX_PIECE ||
+            (p & (p - 1)) != 0)
+            return err_set(err, EINVAL,
+                           "PIECE_LENGTH '%.32s' is not a power of two from 16K to 256M", v);
+        L->recipe.piece_length = p;
+    }
+    /* the same defaults as `s3torrent sync` without options, so the bytes are the same */
+    if ((v = env("TRACKERS"))) {
+        L->recipe.ntrackers = config_split_list(v, &L->env_trackers);
+        L->recipe.trackers = (const char *const *)L->env_trackers;
+        if (L->env_trackers == NULL)
+            return err_set(err, ENOMEM, "out of memory");
+    } else {
+        L->recipe.trackers = config_default_trackers;
+        L->recipe.ntrackers = config_default_ntrackers;
+    }
+    L->recipe.webseed_base = env("WEBSEED_BASE");
+    torrent_recipe_fingerprint(&L->recipe, L->fingerprint);
+    if ((v = env("S3_BUCKET")) &&
+        ((L->nallow = config_split_list(v, &L->allow)) == 0 && L->allow == NULL))
+        return err_set(err, ENOMEM, "out of memory");
+    if ((v = env("EXCLUDE_PREFIXES")) &&
+        ((L->nexclude = config_split_list(v, &L->exclude)) == 0 && L->exclude == NULL))
+        return err_set(err, ENOMEM, "out of memory");
+    L->table = env("DDB_TABLE");
+    L->key_attr = env("DDB_KEY_ATTR");
+
+    struct http_opts ho = {.ca_bundle = env("AWS_CA_BUNDLE"), .log = &L->log};
+    struct cred_chain_opts co = {.http = NULL};
+    if ((L->http = http_client_new(&ho)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    co.http = L->http;
+    if ((L->creds = cred_chain_new(&co)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    /* fail at init, not at the first event, on a bad endpoint or missing credentials */
+    struct s3_client *s3 = NULL;
+    struct s3_config sc = {.http = L->http, .creds = L->creds};
+    if ((rc = s3_client_new(&sc, &s3, err)))
+        return rc;
+    s3_client_free(s3);
+    if (L->table) {
+        struct ddb_client *ddb = NULL;
+        struct ddb_config dc = {.http = L->http, .creds = L->creds};
+        if ((rc = ddb_client_new(&dc, &ddb, err)))
+            return rc;
+        ddb_client_free(ddb);
+    }
+    struct cred c;
+    rc = cred_chain_get(L->creds, &c, err);
+    cred_wipe(&c);
+    if (rc)
+        return err_prefix(err, "credentials");
+    log_msg(&L->log, LOG_INFO,
+            "ready: %s torrents, %zu trackers, buckets: %s, status: %s, credentials: %s",
+            torrent_meta_name(L->recipe.meta), L->recipe.ntrackers,
+            L->nallow ? env("S3_BUCKET") : "any", L->table ? L->table : "none",
+            cred_chain_source(L->creds));
+    return 0;
+}
+
+static void lambda_free(struct lambda *L)
+{
+    cred_chain_free(L->creds);
+    http_client_free(L->http);
+    free(L->allow);
+    free(L->exclude);
+    free(L->env_trackers);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Why an item is left alone by rule (the recursion guard and the allowlist), or NULL. */
+static const char *skip_reason(const struct lambda *L, const struct events_item *it)
+{
+    if (sync_is_torrent_key(it->key))
+        return "a .torrent object gets no torrent of its own";
+    for (size_t i = 0; i < L->nexclude; i++)
+        if (strncmp(it->key, L->exclude[i], strlen(L->exclude[i])) == 0)
+            return "under an excluded prefix (EXCLUDE_PREFIXES)";
+    if (L->nallow == 0)
+        return NULL;
+    for (size_t i = 0; i < L->nallow; i++)
+        if (strcmp(it->bucket, L->allow[i]) == 0)
+            return NULL;
+    return "bucket not in S3_BUCKET";
+}
+
+/* Whether an object of size bytes (size_known) can still be done before the deadline. */
+static bool time_for(int64_t deadline_ms, bool size_known, uint64_t size)
+{
+    if (deadline_ms <= 0)
+        return true;
+    int64_t need = MIN_TIME_LEFT_MS;
+    if (size_known && (int64_t)(size / BYTES_PER_MS) > need)
+        need = (int64_t)(size / BYTES_PER_MS);
+    return deadline_ms - now_ms() >= need;
+}
+
+/* Per-item storage behind a struct events_outcome. */
+struct slot {
+    struct sync_result res;
+    char msg[600];
+};
+
+static void outcome_errno(struct events_outcome *o, struct slot *s, int e, const char *why)
+{
+    o->code = events_errno_temporary(e) ? EVENTS_TEMPORARY : EVENTS_PERMANENT;
+    o->action = "failed";
+    snprintf(s->msg, sizeof(s->msg), "%s", why);
+    o->message = s->msg;
+}
+
+/* Does one item; fills *o (pointing into *s). */
+static void do_item(const struct lambda *L, const struct sync_config *sc, int64_t deadline_ms,
+                    const struct events_item *it, struct events_outcome *o, struct slot *s)
+{
+    const char *why;
+    struct s3_object obj;
+    err_t err = {0};
+    o->info_hash = "";
+    o->message = "";
+    if (it->error) {
+        outcome_errno(o, s, EINVAL, it->error);
+        log_msg(&L->log, LOG_ERR, "%s", it->error);
+        return;
+    }
+    if ((why = skip_reason(L, it))) {
+        o->code = EVENTS_SKIPPED;
+        o->action = "skipped";
+        o->message = why;
+        log_msg(&L->log, LOG_INFO, "skipped s3://%s/%s: %s", it->bucket, it->key, why);
+        return;
+    }
+    if (!time_for(deadline_ms, it->has_size, it->size))
+        goto not_done;
+    /* the HEAD pins the version sync_object works on, and tells its size up front */
+    int rc = s3_head(sc->s3, it->bucket, it->key, &obj, &err);
+    if (rc) {
+        outcome_errno(o, s, rc, err.msg);
+        log_msg(&L->log, LOG_ERR, "%s", err.msg);
+        return;
+    }
+    if (!time_for(deadline_ms, true, obj.size))
+        goto not_done;
+    rc = sync_object(sc, it->bucket, it->key, &obj, NULL, &s->res);
+    o->action = sync_action_name(s->res.action);
+    o->info_hash = s->res.info_hash[0] ? s->res.info_hash : s->res.info_hash_v2;
+    if (s->res.action == SYNC_FAILED) {
+        outcome_errno(o, s, rc, s->res.why);
+        log_msg(&L->log, LOG_ERR, "%s", s->res.why);
+    } else if (s->res.action == SYNC_SKIPPED) {
+        o->code = EVENTS_SKIPPED;
+        o->message = s->res.why;
+        log_msg(&L->log, LOG_INFO, "skipped s3://%s/%s: %s", it->bucket, it->key, s->res.why);
+    } else {
+        o->code = EVENTS_DONE;
+        log_msg(&L->log, LOG_INFO, "%s s3://%s/%s %s", o->action, it->bucket, it->key,
+                o->info_hash);
+    }
+    return;
+not_done:
+    o->code = EVENTS_NOT_DONE;
+    o->action = "not-done";
+    o->message = "not started: too little time left before the invocation's deadline";
+    log_msg(&L->log, LOG_WARNING, "not started s3://%s/%s: too close to the deadline", it->bucket,
+            it->key);
+}
+
+/* Handles one event: *response gets the JSON to answer with (the caller frees it) and *fail
+ * whether the invocation is to be reported failed (its message in fail_msg). Returns 0, or
+ * EINVAL (a malformed event) / another errno with err set. */
+static int handle(const struct lambda *L, const void *event, size_t len, int64_t deadline_ms,
+                  const char *trace_id, char **response, bool *fail, char *fail_msg,
+                  size_t fail_len, err_t *err)
+{
+    struct events_batch b;
+    struct s3_client *s3 = NULL;
+    struct ddb_client *ddb = NULL;
+    struct status_store st;
+    struct events_outcome *outs = NULL;
+    struct slot *slots = NULL;
+    json_object *resp = NULL;
+    int rc;
+
+    *response = NULL;
+    *fail = false;
+    if ((rc = events_parse(event, len, &b, err)))
+        return rc;
+    log_msg(&L->log, LOG_INFO, "%s event: %zu objects, %zu records ignored",
+            events_kind_name(b.kind), b.n, b.ignored);
+    /* clients of this invocation, for its trace id; the connections and credentials they use
+     * are the warm ones of L */
+    const char *tid = trace_id && *trace_id ? trace_id : NULL;
+    struct s3_config sc = {.http = L->http, .creds = L->creds, .trace_id = tid};
+    if ((rc = s3_client_new(&sc, &s3, err)))
+        goto out;
+    if (L->table) {
+        struct ddb_config dc = {.http = L->http, .creds = L->creds, .trace_id = tid};
+        if ((rc = ddb_client_new(&dc, &ddb, err)))
+            goto out;
+        st = (struct status_store){.ddb = ddb, .table = L->table, .key_attr = L->key_attr};
+    }
+    struct sync_config cfg = {
+        .s3 = s3,
+        .recipe = &L->recipe,
+        .fingerprint = L->fingerprint,
+        .status = L->table ? &st : NULL,
+        .store = NULL, /* no cache on Lambda: nothing survives, and no temporary files */
+        .source = "lambda",
+        .log = &L->log,
+    };
+    outs = calloc(b.n ? b.n : 1, sizeof(*outs));
+    slots = calloc(b.n ? b.n : 1, sizeof(*slots));
+    if (outs == NULL || slots == NULL) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < b.n; i++)
+        do_item(L, &cfg, deadline_ms, &b.items[i], &outs[i], &slots[i]);
+    if ((rc = events_response(&b, outs, &resp, fail))) {
+        err_set(err, rc, "out of memory");
+        goto out;
+    }
+    const char *txt = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+    if ((*response = strdup(txt)) == NULL) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (*fail) {
+        size_t nf = 0, nd = 0, off;
+        for (size_t i = 0; i < b.n; i++) {
+            nf += outs[i].code == EVENTS_TEMPORARY;
+            nd += outs[i].code == EVENTS_NOT_DONE;
+        }
+        off = (size_t)snprintf(fail_msg, fail_len, "%zu of %zu objects failed, %zu not done:", nf,
+                               b.n, nd);
+        for (size_t i = 0; i < b.n && off < fail_len; i++)
+            if (outs[i].code == EVENTS_TEMPORARY || outs[i].code == EVENTS_NOT_DONE)
+                off += (size_t)snprintf(
+                    fail_msg + off, fail_len - off, " s3://%s/%s (%s);", b.items[i].bucket,
+                    b.items[i].key, outs[i].code == EVENTS_NOT_DONE ? "not done" : outs[i].message);
+        log_msg(&L->log, LOG_WARNING, "summary: %s", txt);
+    }
+out:
+    json_object_put(resp);
+    free(outs);
+    free(slots);
+    s3_client_free(s3);
+    ddb_client_free(ddb);
+    events_free(&b);
+    return rc;
+}
+
+static int read_event(const char *path, struct buf *b, err_t *err)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    uint8_t chunk[65536];
+    size_t n;
+    int rc = 0;
+    buf_init(b, EVENTS_MAX_PAYLOAD);
+    if (f == NULL)
+        return err_set(err, errno, "%s: %s", path, strerror(errno));
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (buf_put(b, chunk, n) != 0) {
+            rc = err_set(err, EFBIG, "%s: more than %u bytes", path, EVENTS_MAX_PAYLOAD);
+            break;
+        }
+    if (rc == 0 && ferror(f))
+        rc = err_set(err, EIO, "%s: read error", path);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+static int one_shot(const struct lambda *L, const char *path)
+{
+    struct buf ev;
+    char *resp = NULL, fail_msg[4096] = "";
+    bool fail = false;
+    err_t err = {0};
+    int rc = read_event(path, &ev, &err);
+    if (rc == 0)
+        rc = handle(L, ev.data ? (const char *)ev.data : "", ev.len, 0, NULL, &resp, &fail,
+                    fail_msg, sizeof(fail_msg), &err);
+    buf_free(&ev);
+    if (rc) {
+        char *doc = runtime_error_json(rc == EINVAL ? "S3Torrent.InvalidEvent" : "S3Torrent.Error",
+                                       err.msg);
+        printf("%s\n", doc ? doc : "{}");
+        free(doc);
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        return 1;
+    }
+    printf("%s\n", resp);
+    free(resp);
+    if (fail)
+        fprintf(stderr, PROG ": %s\n", fail_msg);
+    return fail ? 1 : 0;
+}
+
+/* The invocation loop; returns only when the Runtime API fails. */
+static int serve(const struct lambda *L, struct runtime_client *rt)
+{
+    static char fail_msg[8192];
+    for (;;) {
+        struct runtime_invocation inv;
+        err_t err = {0};
+        char *resp = NULL;
+        bool fail = false;
+        if (runtime_next(rt, &inv, &err) != 0) {
+            log_msg(&L->log, LOG_ERR, "%s", err.msg);
+            return 1;
+        }
+        if (inv.trace_id[0]) /* what the AWS SDKs read, for anything that looks */
+            setenv("_X_AMZN_TRACE_ID", inv.trace_id, 1);
+        else
+            unsetenv("_X_AMZN_TRACE_ID");
+        log_msg(&L->log, LOG_INFO, "invocation %s", inv.request_id);
+        int rc =
+            handle(L, inv.event.data ? (const char *)inv.event.data : "", inv.event.len,
+                   inv.deadline_ms, inv.trace_id, &resp, &fail, fail_msg, sizeof(fail_msg), &err);
+        err_t perr = {0};
+        int pr;
+        if (rc) {
+            log_msg(&L->log, LOG_ERR, "invocation %s: %s", inv.request_id, err.msg);
+            pr = runtime_error(rt, inv.request_id,
+                               rc == EINVAL ? "S3Torrent.InvalidEvent" : "S3Torrent.Error", err.msg,
+                               &perr);
+        } else if (fail) {
+            log_msg(&L->log, LOG_WARNING, "invocation %s: %s", inv.request_id, fail_msg);
+            pr = runtime_error(rt, inv.request_id, "S3Torrent.ObjectsFailed", fail_msg, &perr);
+        } else {
+            pr = runtime_respond(rt, inv.request_id, resp, strlen(resp), &perr);
+            if (pr == EFBIG) /* the answer is over Lambda's limit: say so instead */
+                pr = runtime_error(rt, inv.request_id, "S3Torrent.ResponseTooLarge", perr.msg,
+                                   &perr);
+        }
+        if (pr)
+            log_msg(&L->log, LOG_ERR, "invocation %s: %s", inv.request_id, perr.msg);
+        free(resp);
+        runtime_invocation_free(&inv);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"event", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *event = NULL, *api = env("AWS_LAMBDA_RUNTIME_API");
+    struct lambda L;
+    struct runtime_client *rt = NULL;
+    err_t err = {0};
+    int c, rc = 2;
+
+    memset(&L, 0, sizeof(L));
+    while ((c = getopt_long(argc, argv, "e:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            event = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf(PROG " %s\n", S3T_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (event == NULL && api == NULL) {
+        fprintf(stderr, PROG ": AWS_LAMBDA_RUNTIME_API is not set: run it on Lambda, or give "
+                             "--event FILE (see --help)\n");
+        return 2;
+    }
+    if (event == NULL && runtime_new(api, NULL, &rt, &err) != 0) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        return 2;
+    }
+    if (lambda_init(&L, &err) != 0) {
+        fprintf(stderr, PROG ": init: %s\n", err.msg);
+        if (rt) {
+            err_t ierr = {0};
+            if (runtime_init_error(rt, "S3Torrent.InitError", err.msg, &ierr) != 0)
+                fprintf(stderr, PROG ": %s\n", ierr.msg);
+        }
+        goto out;
+    }
+    rc = event ? one_shot(&L, event) : serve(&L, rt);
+out:
+    runtime_free(rt);
+    lambda_free(&L);
+    return rc;
+}

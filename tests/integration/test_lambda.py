@@ -1,0 +1,363 @@
+#!/usr/bin/python3
+"""s3torrent-lambda, the real binary, through a local Runtime API (fake_lambda_api.py) against
+real s3rver and dynalite: S3 events (skipped .torrent keys, form-encoded odd keys), SQS batches
+with a poisoned message, Batch Operations 1.0 and 2.0, a malformed event followed by a good one,
+a deadline too short to start anything, init errors, one-shot --event, and the peak RSS of one
+large object. Torrents are compared with `s3torrent create` of the same object (what `sync`
+writes). S3TORRENT_LAMBDA and S3TORRENT name the binaries under test."""
+import json
+import os
+import random
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+from fake_lambda_api import FakeLambdaApi
+from faultproxy import FaultProxy
+from services import AWS, Dynalite, S3rver, aws_env
+
+S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
+LAMBDA = os.path.abspath(os.environ.get("S3TORRENT_LAMBDA",
+                                        "build/lambda-sync/s3torrent-lambda"))
+BUCKET = "lambdabucket"
+TABLE = "torrent-status"
+RSS_MIB = int(os.environ.get("LAMBDA_RSS_MIB", "256"))  # 0 skips the RSS measurement
+
+
+def content(size, seed):
+    rnd = random.Random(seed)
+    block = bytes(rnd.getrandbits(8) for _ in range(4096))
+    return (block * (size // 4096 + 1))[:size]
+
+
+def s3_record(key, bucket=BUCKET, size=None, name="ObjectCreated:Put"):
+    obj = {"key": urllib.parse.quote_plus(key, safe="/"), "sequencer": "00"}
+    if size is not None:
+        obj["size"] = size
+    return {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventName": name, "s3": {"s3SchemaVersion": "1.0", "configurationId": "t",
+                                      "bucket": {"name": bucket,
+                                                 "arn": f"arn:aws:s3:::{bucket}"},
+                                      "object": obj}}
+
+
+def sqs_record(mid, body):
+    return {"messageId": mid, "receiptHandle": "rh-" + mid, "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
+
+
+class LambdaBase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = S3rver(buckets=(BUCKET, "otherbucket"))
+        cls.ddb = Dynalite()
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls.tmp.name
+        subprocess.run([AWS, "--endpoint-url", cls.ddb.url, "dynamodb", "create-table",
+                        "--table-name", TABLE, "--billing-mode", "PAY_PER_REQUEST",
+                        "--attribute-definitions", "AttributeName=s3_uri,AttributeType=S",
+                        "--key-schema", "AttributeName=s3_uri,KeyType=HASH"],
+                       env=aws_env(), capture_output=True, check=True)
+        for _ in range(100):
+            p = subprocess.run([AWS, "--endpoint-url", cls.ddb.url, "dynamodb",
+                                "describe-table", "--table-name", TABLE], env=aws_env(),
+                               capture_output=True, check=True)
+            if json.loads(p.stdout)["Table"]["TableStatus"] == "ACTIVE":
+                break
+            time.sleep(0.1)
+        cls.api = FakeLambdaApi()
+        cls.log = open(os.path.join(cls.dir, "lambda.log"), "w+")
+        cls.proc = subprocess.Popen([LAMBDA], env=cls.env({"AWS_LAMBDA_RUNTIME_API": cls.api.api}),
+                                    stdout=cls.log, stderr=subprocess.STDOUT)
+
+    @classmethod
+    def env(cls, extra=None):
+        e = aws_env({"AWS_ENDPOINT_URL_S3": cls.s3.url, "AWS_ENDPOINT_URL_DYNAMODB": cls.ddb.url,
+                     "DDB_TABLE": TABLE, "S3_BUCKET": f"{BUCKET}, otherbucket",
+                     "EXCLUDE_PREFIXES": "private/"})
+        for k in ("TRACKERS", "WEBSEED_BASE", "META_VERSION", "PIECE_LENGTH"):
+            e.pop(k, None)
+        e.update(extra or {})
+        return e
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.kill()
+        cls.proc.wait()
+        cls.api.stop()
+        cls.log.seek(0)
+        log = cls.log.read()
+        cls.log.close()
+        if os.environ.get("LAMBDA_LOG"):
+            print(log)
+        cls.s3.stop()
+        cls.ddb.stop()
+        cls.tmp.cleanup()
+
+    def put(self, key, data, bucket=BUCKET):
+        path = os.path.join(self.dir, "up.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.s3.put(bucket, key, path)
+
+    def get(self, key, bucket=BUCKET):
+        out = os.path.join(self.dir, "got.bin")
+        p = self.s3.aws("s3api", "get-object", "--bucket", bucket, "--key", key, out,
+                        check=False)
+        if p.returncode != 0:
+            return None
+        with open(out, "rb") as f:
+            return f.read()
+
+    def create(self, key, bucket=BUCKET):
+        """What `s3torrent sync` writes for the object, by the same recipe (DESIGN §3)."""
+        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
+                            f"s3://{bucket}/{key}"], env=self.env(), capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout
+
+    def item(self, key, bucket=BUCKET):
+        p = subprocess.run([AWS, "--endpoint-url", self.ddb.url, "dynamodb", "get-item",
+                            "--table-name", TABLE, "--consistent-read", "--key",
+                            json.dumps({"s3_uri": {"S": f"s3://{bucket}/{key}"}})],
+                           env=aws_env(), capture_output=True, check=True)
+        return json.loads(p.stdout).get("Item") if p.stdout.strip() else None
+
+    def call(self, event, **kw):
+        rid = self.api.invoke(event, **kw)
+        kind, body, headers = self.api.wait(rid)
+        return kind, json.loads(body), headers
+
+    def assert_synced(self, key, bucket=BUCKET):
+        t = self.get(key + ".torrent", bucket)
+        self.assertIsNotNone(t, key)
+        self.assertEqual(t, self.create(key, bucket), key)
+        it = self.item(key, bucket)
+        self.assertEqual(it["status"]["S"], "READY")
+        self.assertEqual(it["source"]["S"], "lambda")
+        meta = json.loads(self.s3.aws("s3api", "head-object", "--bucket", bucket, "--key",
+                                      key + ".torrent").stdout)
+        self.assertEqual(meta["Metadata"]["s3torrent-infohash"], it["info_hash"]["S"])
+
+
+class Runtime(LambdaBase):
+    def test_1_s3_event_three_records(self):
+        odd = "rec/odd key+plus é 录音 %41.bin"
+        self.put("rec/normal.bin", content(300000, 1))
+        self.put(odd, content(70000, 2))
+        self.put("rec/old.torrent", b"d4:infod4:name1:xee")
+        ev = {"Records": [s3_record("rec/old.torrent", size=19), s3_record(odd, size=70000),
+                          s3_record("rec/normal.bin", size=300000),
+                          s3_record("rec/normal.bin", name="ObjectRemoved:Delete")]}
+        kind, resp, _ = self.call(ev)
+        self.assertEqual(kind, "response", resp)
+        by_key = {r["key"]: r for r in resp["results"]}
+        self.assertEqual(resp["not_done"], [])
+        self.assertEqual(by_key["rec/old.torrent"]["action"], "skipped")
+        self.assertEqual(by_key[odd]["action"], "created")
+        self.assertEqual(by_key["rec/normal.bin"]["action"], "created")
+        self.assert_synced(odd)
+        self.assert_synced("rec/normal.bin")
+        self.assertIsNone(self.get("rec/old.torrent.torrent"))
+        self.assertIsNone(self.item("rec/old.torrent"))
+        # at-least-once delivery: the same event again changes nothing
+        kind, resp, _ = self.call(ev)
+        self.assertEqual({r["key"]: r["action"] for r in resp["results"]},
+                         {"rec/old.torrent": "skipped", odd: "up-to-date",
+                          "rec/normal.bin": "up-to-date"})
+
+    def test_2_sqs_batch_with_poisoned_message(self):
+        self.put("sqs/a.bin", content(5000, 3))
+        self.put("sqs/b c.bin", content(6000, 4))
+        good = json.dumps({"Records": [s3_record("sqs/a.bin"), s3_record("sqs/b c.bin")]})
+        test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent",
+                                 "Bucket": BUCKET})
+        guard = json.dumps({"Records": [s3_record("sqs/a.bin.torrent"),
+                                        s3_record("private/x.bin"),
+                                        s3_record("x.bin", bucket="notallowed")]})
+        ev = {"Records": [sqs_record("m-good", good), sqs_record("m-poison", "{\"Records\": [tr"),
+                          sqs_record("m-test", test_event), sqs_record("m-guard", guard)]}
+        kind, resp, _ = self.call(ev)
+        self.assertEqual(kind, "response", resp)
+        self.assertEqual(resp, {"batchItemFailures": [{"itemIdentifier": "m-poison"}]})
+        self.assert_synced("sqs/a.bin")
+        self.assert_synced("sqs/b c.bin")
+        self.assertIsNone(self.get("sqs/a.bin.torrent.torrent"))
+        self.assertIsNone(self.item("private/x.bin"))
+
+    def batch(self, schema, tasks):
+        ev = {"invocationSchemaVersion": schema, "invocationId": "inv-" + schema,
+              "job": {"id": "job-1"}, "tasks": tasks}
+        if schema == "2.0":
+            ev["job"]["userArguments"] = {}
+        kind, resp, _ = self.call(ev)
+        self.assertEqual(kind, "response", resp)
+        self.assertEqual(resp["invocationSchemaVersion"], schema)
+        self.assertEqual(resp["invocationId"], "inv-" + schema)
+        self.assertEqual(resp["treatMissingKeysAs"], "PermanentFailure")
+        return {r["taskId"]: r for r in resp["results"]}
+
+    def test_3_batch_operations_1_0(self):
+        key = "batch1/a b+c.bin"
+        self.put(key, content(40000, 5))
+        arn = f"arn:aws:s3:::{BUCKET}"
+        res = self.batch("1.0", [
+            {"taskId": "t1", "s3Key": urllib.parse.quote_plus(key, safe="/"),
+             "s3VersionId": None, "s3BucketArn": arn},
+            {"taskId": "t2", "s3Key": "batch1/missing.bin", "s3VersionId": None,
+             "s3BucketArn": arn},
+            {"taskId": "t3", "s3Key": "batch1/x.torrent", "s3BucketArn": arn},
+            {"taskId": "t4", "s3Key": "x.bin"}])
+        self.assertEqual(res["t1"]["resultCode"], "Succeeded", res)
+        self.assertEqual(res["t2"]["resultCode"], "PermanentFailure", res)
+        self.assertEqual(res["t3"]["resultCode"], "Succeeded", res)
+        self.assertIn("skipped", res["t3"]["resultString"])
+        self.assertEqual(res["t4"]["resultCode"], "PermanentFailure", res)
+        self.assert_synced(key)
+
+    def test_4_batch_operations_2_0(self):
+        key = "batch2/a b+c.bin"
+        self.put(key, content(50000, 6))
+        res = self.batch("2.0", [
+            {"taskId": "u1", "s3Bucket": BUCKET, "s3Key": key, "s3VersionId": None},
+            {"taskId": "u2", "s3Bucket": BUCKET, "s3Key": "batch2/missing.bin"}])
+        self.assertEqual(res["u1"]["resultCode"], "Succeeded", res)
+        self.assertEqual(res["u2"]["resultCode"], "PermanentFailure", res)
+        self.assert_synced(key)
+
+    def test_5_malformed_event_then_next(self):
+        kind, resp, headers = self.call(b"{\"Records\": [")
+        self.assertEqual(kind, "error")
+        self.assertEqual(resp["errorType"], "S3Torrent.InvalidEvent")
+        self.assertEqual(headers["lambda-runtime-function-error-type"], "S3Torrent.InvalidEvent")
+        self.assertIn("not JSON", resp["errorMessage"])
+        kind, resp, _ = self.call({"hello": "world"})
+        self.assertEqual(kind, "error")
+        # the runtime carries on
+        self.put("after/ok.bin", content(1000, 7))
+        kind, resp, _ = self.call({"version": "0", "detail-type": "Object Created",
+                                   "source": "aws.s3", "detail": {
+                                       "bucket": {"name": BUCKET},
+                                       "object": {"key": "after/ok.bin", "size": 1000}}})
+        self.assertEqual(kind, "response", resp)
+        self.assertEqual(resp["results"][0]["action"], "created")
+        self.assert_synced("after/ok.bin")
+
+    def test_6_short_deadline(self):
+        keys = ["late/a.bin", "late/b.bin"]
+        for i, k in enumerate(keys):
+            self.put(k, content(20000, 10 + i))
+        ev = {"Records": [s3_record(k, size=20000) for k in keys]}
+        kind, resp, _ = self.call(ev, deadline_ms=3000)
+        self.assertEqual(kind, "error", resp)  # Lambda retries the event
+        self.assertEqual(resp["errorType"], "S3Torrent.ObjectsFailed")
+        for k in keys:
+            self.assertIn(f"s3://{BUCKET}/{k} (not done)", resp["errorMessage"])
+            self.assertIsNone(self.get(k + ".torrent"))  # nothing started
+            self.assertIsNone(self.item(k))
+        # through SQS, the unfinished messages are named for redelivery
+        ev = {"Records": [sqs_record("late-1", json.dumps({"Records": [s3_record(keys[0])]}))]}
+        kind, resp, _ = self.call(ev, deadline_ms=3000)
+        self.assertEqual(resp, {"batchItemFailures": [{"itemIdentifier": "late-1"}]})
+        self.assertIsNone(self.item(keys[0]))
+        # with time enough, it is done
+        kind, resp, _ = self.call({"Records": [s3_record(k) for k in keys]})
+        self.assertEqual(kind, "response", resp)
+        for k in keys:
+            self.assert_synced(k)
+
+    def test_7_one_shot(self):
+        self.put("oneshot/x.bin", content(3000, 20))
+        ev = json.dumps({"Records": [s3_record("oneshot/x.bin")]})
+        p = subprocess.run([LAMBDA, "--event", "-"], input=ev.encode(), env=self.env(),
+                           capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        resp = json.loads(p.stdout)
+        self.assertEqual(resp["results"][0]["action"], "created")
+        self.assert_synced("oneshot/x.bin")
+        p = subprocess.run([LAMBDA, "--event", "-"], input=b"[]", env=self.env(),
+                           capture_output=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(json.loads(p.stdout)["errorType"], "S3Torrent.InvalidEvent")
+        self.assertEqual(len(p.stderr.decode().strip().splitlines()[-1:]), 1)
+
+    def test_8_init_error(self):
+        api = FakeLambdaApi()
+        try:
+            p = subprocess.run([LAMBDA], env=self.env({"AWS_LAMBDA_RUNTIME_API": api.api,
+                                                       "META_VERSION": "v3"}),
+                               capture_output=True, timeout=60)
+            self.assertNotEqual(p.returncode, 0)
+            body, headers = api.wait_init_error()
+            doc = json.loads(body)
+            self.assertEqual(doc["errorType"], "S3Torrent.InitError")
+            self.assertIn("META_VERSION", doc["errorMessage"])
+            self.assertEqual(headers["lambda-runtime-function-error-type"], "S3Torrent.InitError")
+            self.assertEqual(api.nexts, 0)
+        finally:
+            api.stop()
+
+    def test_8b_trace_id_per_invocation(self):
+        """Lambda-Runtime-Trace-Id goes on as X-Amzn-Trace-Id, on S3 and DynamoDB calls alike,
+        and each warm invocation sends its own."""
+        seen = []
+        hook = lambda method, path, headers: seen.append(headers.get("X-Amzn-Trace-Id"))
+        s3p, ddbp, api = FaultProxy(self.s3.port, hook=hook), FaultProxy(self.ddb.port, hook=hook), \
+            FakeLambdaApi()
+        proc = subprocess.Popen([LAMBDA], env=self.env({
+            "AWS_LAMBDA_RUNTIME_API": api.api, "AWS_ENDPOINT_URL_S3": s3p.url,
+            "AWS_ENDPOINT_URL_DYNAMODB": ddbp.url}), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            for i, tid in enumerate(["Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+                                     "Root=1-5759e989-00000000000000000000abcd;Sampled=0"]):
+                self.put(f"trace/{i}.bin", content(2000, 30 + i))
+                del seen[:]
+                kind, body, _ = self.api_call(api, {"Records": [s3_record(f"trace/{i}.bin")]},
+                                              trace_id=tid)
+                self.assertEqual(kind, "response", body)
+                self.assertGreaterEqual(len(seen), 4)  # HEADs, GET, PUT, UpdateItems
+                self.assertEqual(set(seen), {tid})
+        finally:
+            proc.kill()
+            proc.wait()
+            api.stop()
+            s3p.stop()
+            ddbp.stop()
+
+    @staticmethod
+    def api_call(api, event, **kw):
+        kind, body, headers = api.wait(api.invoke(event, **kw))
+        return kind, json.loads(body), headers
+
+    @unittest.skipUnless(RSS_MIB > 0, "LAMBDA_RSS_MIB=0")
+    def test_9_peak_rss_of_one_large_object(self):
+        key = f"big/{RSS_MIB}mib.bin"
+        path = os.path.join(self.dir, "big.bin")
+        block = content(1 << 20, 99)
+        with open(path, "wb") as f:
+            for i in range(RSS_MIB):
+                f.write(block[:-8] + i.to_bytes(8, "big"))
+        self.s3.put(BUCKET, key, path)
+        os.unlink(path)
+        ev = os.path.join(self.dir, "big.json")
+        with open(ev, "w") as f:
+            json.dump({"Records": [s3_record(key, size=RSS_MIB << 20)]}, f)
+        t0 = time.monotonic()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", LAMBDA, "--event", ev], env=self.env(),
+                           capture_output=True)
+        secs = time.monotonic() - t0
+        self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
+        self.assertEqual(json.loads(p.stdout)["results"][0]["action"], "created")
+        rss_kib = int(p.stderr.decode().strip().splitlines()[-1])
+        print(f"\n[lambda] one {RSS_MIB} MiB object: peak RSS {rss_kib / 1024:.1f} MiB, "
+              f"{secs:.1f} s", flush=True)
+        self.assertEqual(self.item(key)["status"]["S"], "READY")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
