@@ -108,10 +108,11 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK"
 export AWS_CONFIG_FILE=$WORK/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials
-mkdir s3rver mnt-s3torrentfs mnt-s3fs mnt-rclone
+mkdir s3rver mnt-s3torrentfs mnt-s3fs mnt-rclone mnt-floor
 
 echo "starting s3rver in $WORK/s3rver (request log in s3rver.log) ..."
-# Not --silent: its log of responses is how the requests of each run are counted.
+# Not --silent: its log of responses is how the requests of each run are counted (s3rver's
+# response logger runs either way; --silent only stops the printing).
 # s3rver makes continuation tokens with a cipher OpenSSL 3 keeps in its legacy provider
 NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$WORK/s3rver" -a 127.0.0.1 -p 0 \
     --configure-bucket "$BUCKET" >s3rver.log 2>&1 &
@@ -320,7 +321,9 @@ median() {
 progress() { printf '  %-12s run %d: %s\n' "$1" "$2" "$3"; }
 
 #
-# 1. Sequential read of the big object: fresh mount each run; and 4 ranged curl GETs.
+# 1. Sequential read of the big object: fresh mount each run; and 4 ranged curl GETs. For
+#    information, curl also fetches the object as s3torrentfs does (fs/main.c: blocks of 1 MiB,
+#    8 fetchers): one ranged GET a block, 8 in flight on kept-alive connections.
 #
 PHASE=seq
 RANGES=()
@@ -334,6 +337,13 @@ done
 CURL_GETS='url=$1; shift; pids=()
 for r; do curl -sf -o /dev/null -w "%{size_download}\n" -r "$r" "$url" & pids+=($!); done
 for p in "${pids[@]}"; do wait "$p"; done'
+BLOCK_GETS=$WORK/block-gets.curl # a curl config: one ranged GET of each 1 MiB block
+for ((i = 0; i * 1048576 < SIZE; i++)); do
+    ((i == 0)) || echo next
+    end=$(((i + 1) * 1048576 < SIZE ? (i + 1) * 1048576 - 1 : SIZE - 1))
+    printf 'url = "%s"\nrange = "%d-%d"\noutput = "/dev/null"\nsilent\nfail\nwrite-out = "%%{size_download}\\n"\n' \
+        "$OBJ_URL" "$((i * 1048576))" "$end"
+done >"$BLOCK_GETS"
 
 echo
 echo "1. sequential read of the $SIZE_MB MiB object (cat >/dev/null; load average $(cut -d' ' -f1 /proc/loadavg)) ..."
@@ -348,6 +358,16 @@ for run in $(seq "$RUNS"); do
     ((got == SIZE)) || { echo "curl got $got bytes, expected $SIZE" >&2; exit 1; }
     keep seq:curl
     progress curl "$run" "$(printf '%.3f s' "$LAST")"
+    drop_caches
+    measure curl --parallel --parallel-max 8 -K "$BLOCK_GETS" || {
+        echo "curl's GETs of 1 MiB blocks failed:" >&2
+        cat err.txt >&2
+        exit 1
+    }
+    got=$(awk '/^[0-9]+$/ { s += $1 } END { printf "%.0f\n", s }' out.txt)
+    ((got == SIZE)) || { echo "curl got $got bytes in 1 MiB blocks, expected $SIZE" >&2; exit 1; }
+    keep seq:curl-blocks
+    progress curl-blocks "$run" "$(printf '%.3f s' "$LAST")"
     for c in "${CONTENDERS[@]}"; do
         [[ -z "${FAILED[seq:$c]:-}" ]] || continue
         drop_caches
@@ -465,6 +485,18 @@ for run in $(seq "$RUNS"); do
         unmount_fs
     done
 done
+# The floor of a warm listing: ls -l of as many empty files on a tmpfs, median of 5.
+mount -t tmpfs -o size=64m,mode=0755 s3t-fsbench-floor mnt-floor
+for ((i = 0; i < 2 * NOBJ; i++)); do : >"mnt-floor/f$i"; done
+FLOOR=()
+for _ in 1 2 3 4 5; do
+    measure ls -l mnt-floor || { echo "ls -l of the tmpfs failed:" >&2; cat err.txt >&2; exit 1; }
+    FLOOR+=("$LAST")
+done
+umount mnt-floor
+SECS[list-floor]=$(printf '%s\n' "${FLOOR[@]}" | median)
+printf '  the floor, ls -l of %d empty files on a tmpfs: median %.1f ms\n' "$((2 * NOBJ))" \
+    "$(calc "${SECS[list-floor]} * 1e3")"
 
 #
 # 4. First read of the big object's .torrent (fresh mount, empty torrent cache) against
@@ -567,6 +599,8 @@ echo
 printf '%-40s %12s %10s %10s %12s\n' measurement s3torrentfs s3fs rclone reference
 printf '%-40s %12s %10s %10s %12s  %s\n' "1. sequential read, s" "$(t seq:s3torrentfs)" \
     "$(t seq:s3fs)" "$(t seq:rclone)" "$(t seq:curl)" "4 ranged curl GETs"
+printf '%-40s %12s %10s %10s %12s  %s\n' "" "" "" "" "$(t seq:curl-blocks)" \
+    "curl, 1 MiB GETs, 8 in flight"
 printf '%-40s %12s %10s %10s %12s\n' "   MB/s" "$(mbs seq:s3torrentfs)" "$(mbs seq:s3fs)" \
     "$(mbs seq:rclone)" "$(mbs seq:curl)"
 printf '%-40s %12s %10s %10s\n' "2. $NREADS random 16 KiB reads, s" "$(t random:s3torrentfs)" \
@@ -575,7 +609,8 @@ printf '%-40s %12s %10s %10s\n' "3. ls -l, $NOBJ objects, cold, s" "$(t list:s3t
     "$(t list:s3fs)" "$(t list:rclone)"
 printf '%-40s %12s %10s %10s\n' "   entries listed" "${ENTRIES[s3torrentfs]:--}" \
     "${ENTRIES[s3fs]:--}" "${ENTRIES[rclone]:--}"
-printf '%-40s %12s\n' "   ls -l warm, median of 5, ms" "$(t list-warm 1e3 %.1f)"
+printf '%-40s %12s %10s %10s %12s  %s\n' "   ls -l warm, median of 5, ms" "$(t list-warm 1e3 %.1f)" - - \
+    "$(t list-floor 1e3 %.1f)" "ls -l of $((2 * NOBJ)) files on a tmpfs"
 printf '%-40s %12s %10s %10s %12s  %s\n' "4. first read of the .torrent, s" "$(t torrent)" - - \
     "$(t create)" "s3torrent create"
 printf '%-40s %12s %10s %10s %12s  %s\n' "5. cached .torrent, median of 20, ms" \
@@ -592,13 +627,13 @@ echo
 echo "where the time went (the fastest run of each): CPU seconds of the contender's process during"
 echo "the run, of s3rver, and s3rver's requests"
 printf '%-28s %8s %8s %10s  %s\n' run 'user s' 'sys s' 's3rver s' requests
-for k in seq:curl seq:s3torrentfs seq:s3fs seq:rclone random:s3torrentfs random:s3fs \
+for k in seq:curl seq:curl-blocks seq:s3torrentfs seq:s3fs seq:rclone random:s3torrentfs random:s3fs \
     random:rclone list:s3torrentfs list:s3fs list:rclone create torrent; do
     [[ -n "${SECS[$k]:-}" ]] || continue
     printf '%-28s %8.2f %8.2f %10.2f  %s\n' "$k" "${USR[$k]}" "${SYS[$k]}" "${SRV[$k]}" "${REQ[$k]}"
 done
 echo "(MiB asked: the Content-Length of the object GETs; a reader that hangs up early gets less."
-echo " seq:curl's CPU is not counted; create's is the tool's own, by GNU time; random:*'s wall"
+echo " seq:curl*'s CPU is not counted; create's is the tool's own, by GNU time; random:*'s wall"
 printf ' time with starting python3:'
 for c in "${CONTENDERS[@]}"; do
     [[ -n "${WALL[$c]:-}" ]] && printf ' %s %.3f s' "$c" "${WALL[$c]}"
@@ -629,11 +664,13 @@ ratio2() { # ratio2 A B: the ratio with 2 decimals
 target "1. s3fs / s3torrentfs, sequential" "$(ratio seq:s3fs seq:s3torrentfs)" '>=' 2
 target "1. rclone / s3torrentfs, sequential" "$(ratio seq:rclone seq:s3torrentfs)" '>=' 2
 target "1. s3torrentfs / 4 ranged curl GETs" "$(ratio seq:s3torrentfs seq:curl)" '<=' 1.2
+echo "     (s3torrentfs / curl's 1 MiB GETs, 8 in flight: $(ratio2 seq:s3torrentfs seq:curl-blocks), for information)"
 target "2. s3fs / s3torrentfs, random reads" "$(ratio random:s3fs random:s3torrentfs)" '>=' 2
 echo "     (rclone / s3torrentfs, random reads: $(ratio2 random:rclone random:s3torrentfs), for information)"
 target "3. s3torrentfs / s3fs, cold ls -l" "$(ratio list:s3torrentfs list:s3fs)" '<=' 1
 echo "     (s3torrentfs / rclone, cold ls -l: $(ratio2 list:s3torrentfs list:rclone), for information)"
 target "3. s3torrentfs warm ls -l, median" "$(t list-warm 1e3 %.3f)" '<' 50 ms
+echo "     (s3torrentfs warm / tmpfs floor: $(ratio2 list-warm list-floor), for information)"
 target "4. first .torrent read / s3torrent create" "$(ratio torrent create)" '<=' 1.2
 target "5. cached .torrent read, median" "$(t cached 1e3 %.4f)" '<' 5 ms
 target "5. cached .torrent read after a remount, median" "$(t remount 1e3 %.4f)" '<' 5 ms
