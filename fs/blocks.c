@@ -5,12 +5,14 @@
 #include "blocks.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NBUCKETS 8192
 #define QUEUE_MAX 256
+#define RUN_MAX 4 /* read-ahead fetches up to this many adjacent blocks with one GET */
 
 enum state { LOADING, READY };
 
@@ -27,6 +29,7 @@ struct block {
 struct job {
     struct blocks_obj *obj;
     uint64_t index;
+    unsigned count; /* adjacent blocks from index */
 };
 
 struct blocks {
@@ -37,6 +40,7 @@ struct blocks {
     pthread_cond_t changed; /* a block finished loading */
     pthread_cond_t work;    /* a job was queued, or shutdown */
     struct block *table[NBUCKETS];
+    struct blocks_obj *objs; /* every object with references */
     struct block *lru_head, *lru_tail;
     struct job queue[QUEUE_MAX];
     size_t qhead, qlen;
@@ -86,19 +90,47 @@ static void lru_front(struct blocks *b, struct block *k)
 
 static void obj_release_locked(struct blocks *b, struct blocks_obj *o)
 {
-    (void)b;
     if (--o->refs > 0)
         return;
+    struct blocks_obj **pp = &b->objs;
+    while (*pp != o)
+        pp = &(*pp)->next;
+    *pp = o->next;
     source_free(o->src);
     free(o->ident);
     free(o);
 }
 
-void blocks_obj_ref(struct blocks *b, struct blocks_obj *o)
+struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key, const char *etag,
+                                  struct source *src)
 {
+    size_t n = strlen(key) + strlen(etag) + 2;
+    char *ident = malloc(n);
+    if (ident == NULL) {
+        source_free(src);
+        return NULL;
+    }
+    snprintf(ident, n, "%s\n%s", key, etag);
     pthread_mutex_lock(&b->lock);
-    o->refs++;
+    struct blocks_obj *o = b->objs;
+    while (o && strcmp(o->ident, ident) != 0)
+        o = o->next;
+    if (o != NULL) {
+        o->refs++;
+        free(ident);
+        source_free(src);
+    } else if ((o = calloc(1, sizeof(*o))) != NULL) {
+        o->src = src;
+        o->ident = ident;
+        o->refs = 1;
+        o->next = b->objs;
+        b->objs = o;
+    } else {
+        free(ident);
+        source_free(src);
+    }
     pthread_mutex_unlock(&b->lock);
+    return o;
 }
 
 void blocks_obj_release(struct blocks *b, struct blocks_obj *o)
@@ -162,35 +194,59 @@ static struct block *claim(struct blocks *b, struct blocks_obj *o, uint64_t inde
     return k;
 }
 
-/* Fetches a claimed block without the lock; publishes it, or drops it on failure. */
-static int load(struct blocks *b, struct block *k)
+/* Fetches n adjacent claimed blocks with one ranged GET, without the lock; publishes them, or
+ * drops them all on failure. */
+static int load_run(struct blocks *b, struct block **k, unsigned n)
 {
-    struct blocks_obj *o = k->obj;
-    uint64_t off = k->index * b->block_size;
-    size_t len = o->src->size - off < b->block_size ? (size_t)(o->src->size - off) : b->block_size;
-    uint8_t *data = malloc(b->block_size);
+    struct blocks_obj *o = k[0]->obj;
+    uint64_t off = k[0]->index * b->block_size;
+    uint64_t end = (k[n - 1]->index + 1) * b->block_size;
+    if (end > o->src->size)
+        end = o->src->size;
+    size_t len = (size_t)(end - off);
+    uint8_t *data = malloc(len);
     err_t err = {0};
     int rc = data ? source_s3_read_range(o->src, off, data, len, &err)
                   : err_set(&err, ENOMEM, "out of memory");
     if (rc)
         log_msg(&b->fs->log, LOG_ERR, "%s", err.msg);
-    pthread_mutex_lock(&b->lock);
-    if (rc == 0) {
-        k->data = data;
-        k->len = len;
-        k->state = READY;
-        b->used += b->block_size;
-        evict(b);
+    uint8_t *parts[RUN_MAX] = {0};
+    if (rc == 0 && n == 1) {
+        parts[0] = data; /* one block: no copy */
+        data = NULL;
     } else {
-        unhash(b, k);
-        k->state = READY; /* waiters see it gone from the table and retry or fail */
-        k->len = 0;
-        free(data);
-        destroy(b, k);
+        for (unsigned i = 0; rc == 0 && i < n; i++)
+            if ((parts[i] = malloc(b->block_size)) == NULL)
+                rc = ENOMEM;
     }
+    pthread_mutex_lock(&b->lock);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t boff = k[i]->index * b->block_size;
+        size_t bl = end - boff < b->block_size ? (size_t)(end - boff) : b->block_size;
+        if (rc == 0) {
+            if (data)
+                memcpy(parts[i], data + (boff - off), bl);
+            k[i]->data = parts[i];
+            k[i]->len = bl;
+            k[i]->state = READY;
+            b->used += b->block_size;
+        } else {
+            free(parts[i]);
+            unhash(b, k[i]);
+            destroy(b, k[i]);
+        }
+    }
+    if (rc == 0)
+        evict(b);
     pthread_cond_broadcast(&b->changed);
     pthread_mutex_unlock(&b->lock);
+    free(data);
     return rc;
+}
+
+static int load(struct blocks *b, struct block *k)
+{
+    return load_run(b, &k, 1);
 }
 
 static void *fetcher(void *arg)
@@ -205,13 +261,21 @@ static void *fetcher(void *arg)
         struct job j = b->queue[b->qhead];
         b->qhead = (b->qhead + 1) % QUEUE_MAX;
         b->qlen--;
-        bool fetch;
-        struct block *k = claim(b, j.obj, j.index, &fetch);
+        /* claim the run's blocks up to the first one someone else has */
+        struct block *run[RUN_MAX];
+        unsigned n = 0;
+        for (unsigned i = 0; i < j.count; i++) {
+            bool fetch;
+            struct block *k = claim(b, j.obj, j.index + i, &fetch);
+            if (k == NULL || !fetch)
+                break;
+            run[n++] = k;
+        }
         obj_release_locked(b, j.obj); /* the queue's reference */
-        if (k == NULL || !fetch)
+        if (n == 0)
             continue;
         pthread_mutex_unlock(&b->lock);
-        load(b, k);
+        load_run(b, run, n);
         pthread_mutex_lock(&b->lock);
     }
     pthread_mutex_unlock(&b->lock);
@@ -266,23 +330,33 @@ void blocks_free(struct blocks *b)
     free(b);
 }
 
-/* Queues read-ahead of blocks [first, last] not yet present. Lock held. */
+static bool queued(const struct blocks *b, const struct blocks_obj *o, uint64_t i)
+{
+    for (size_t q = 0; q < b->qlen; q++) {
+        const struct job *j = &b->queue[(b->qhead + q) % QUEUE_MAX];
+        if (j->obj == o && i >= j->index && i < j->index + j->count)
+            return true;
+    }
+    return false;
+}
+
+/* Queues read-ahead of the blocks in [first, last] not yet present or queued, in runs of
+ * adjacent blocks (one GET each). Lock held. */
 static void queue_ahead(struct blocks *b, struct blocks_obj *o, uint64_t first, uint64_t last)
 {
-    for (uint64_t i = first; i <= last && b->qlen < QUEUE_MAX; i++) {
-        if (find(b, o, i) != NULL)
+    for (uint64_t i = first; i <= last && b->qlen < QUEUE_MAX;) {
+        if (find(b, o, i) != NULL || queued(b, o, i)) {
+            i++;
             continue;
-        bool queued = false;
-        for (size_t q = 0; q < b->qlen && !queued; q++) {
-            struct job *j = &b->queue[(b->qhead + q) % QUEUE_MAX];
-            queued = j->obj == o && j->index == i;
         }
-        if (queued)
-            continue;
+        unsigned n = 1;
+        while (n < RUN_MAX && i + n <= last && find(b, o, i + n) == NULL && !queued(b, o, i + n))
+            n++;
         o->refs++;
-        b->queue[(b->qhead + b->qlen) % QUEUE_MAX] = (struct job){o, i};
+        b->queue[(b->qhead + b->qlen) % QUEUE_MAX] = (struct job){o, i, n};
         b->qlen++;
         pthread_cond_signal(&b->work);
+        i += n;
     }
 }
 

@@ -10,12 +10,13 @@
 #include "fs.h"
 #include "s3torrent/source.h"
 
-/* An open object: the S3 source every block of it is read from, and what identifies its
- * version in the cache. */
+/* An object version in the cache: the S3 source its blocks are read from. Every open of the
+ * same key and ETag shares one, so a reopened file finds its blocks still cached. */
 struct blocks_obj {
     struct source *src; /* an S3 source pinned to one ETag */
     char *ident;        /* "key\nETag" */
-    int refs;
+    int refs;           /* open files, cached blocks and queued read-ahead */
+    struct blocks_obj *next;
 };
 
 /* Returns a new block cache of about budget bytes in blocks of block_size bytes, with
@@ -30,8 +31,11 @@ void blocks_free(struct blocks *b);
 long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len, uint8_t *dst,
                  uint64_t ahead);
 
-/* Reference counting of open objects (the last release frees the source). */
-void blocks_obj_ref(struct blocks *b, struct blocks_obj *o);
+/* The shared entry of (key, etag), referenced for the caller: an existing one (src is then
+ * freed), or a new one that takes src. NULL (src freed) when out of memory. */
+struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key, const char *etag,
+                                  struct source *src);
+/* Drops a reference; the last one frees the entry and its source. */
 void blocks_obj_release(struct blocks *b, struct blocks_obj *o);
 
 #endif

@@ -97,7 +97,7 @@ static void usage(const char *prog)
            "    -o umask=OOO           mode mask, octal (default 022)\n"
            "    -o allow_other         let other users in (default_permissions is always on)\n"
            "Reads:\n"
-           "    -o read_ahead=SIZE     read-ahead of sequential readers (default 16M)\n"
+           "    -o read_ahead=SIZE     read-ahead of sequential readers (default 32M)\n"
            "    -o block_cache=SIZE    object data held in memory (default 64M)\n"
            "Warm-up:\n"
            "    -o prefetch_torrents[=N]  make torrents of listed objects in the background,\n"
@@ -278,7 +278,7 @@ int main(int argc, char *argv[])
     c.cfg.umask = 022;
     c.cfg.max_generations = 2;
     c.cfg.max_entries = 300000;
-    c.cfg.read_ahead = 16u << 20;
+    c.cfg.read_ahead = 32u << 20;
     c.cfg.block_cache = 64u << 20;
     c.cfg.cache_max = 1ull << 30;
     c.cfg.prefetch_torrents = 0;

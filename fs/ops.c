@@ -158,13 +158,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         snprintf(obj.etag, sizeof(obj.etag), "%s", e.etag);
         struct source *src = NULL;
         rc = source_s3_open_known(fs->s3, fs->cfg.bucket, e.key, &obj, 0, &src, &err);
-        if (rc == 0 && (h->obj = calloc(1, sizeof(*h->obj))) != NULL) {
-            h->obj->src = src;
-            h->obj->refs = 1;
-        } else {
-            source_free(src);
-            rc = rc ? rc : ENOMEM;
-        }
+        if (rc == 0 && (h->obj = blocks_obj_get(fs->blocks, e.key, e.etag, src)) == NULL)
+            rc = ENOMEM;
     }
     meta_entry_clear(&e);
     if (rc) {

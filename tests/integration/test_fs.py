@@ -142,6 +142,19 @@ class FsTest(unittest.TestCase):
         self.assertTrue(checked)
         self.assertEqual(h.status().progress, 1.0)
 
+    def test_reopen_reads_cached_blocks(self):
+        key = "rec/plus+sign.bin"
+        self.assertEqual(rd(self.mnt.path(key)), self.data[key])
+        gets = []
+        self.proxy.hook = lambda m, p, h: gets.append(p) if m == "GET" and "Range" in h else None
+        try:
+            # every open of the same version shares its cached blocks
+            for _ in range(3):
+                self.assertEqual(rd(self.mnt.path(key)), self.data[key])
+        finally:
+            self.proxy.hook = None
+        self.assertEqual(gets, [])
+
     def test_single_flight(self):
         key = "big/forty.bin"
         gets = []
