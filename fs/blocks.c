@@ -249,6 +249,44 @@ static int load(struct blocks *b, struct block *k)
     return load_run(b, &k, 1);
 }
 
+/* Claims a job's blocks (up to the first one someone else has) and fetches them with one GET.
+ * The lock is held on entry and exit; the job's reference to its object is consumed. Returns 0
+ * or the fetch's errno. */
+static int run_job(struct blocks *b, struct job j)
+{
+    struct block *run[RUN_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i < j.count; i++) {
+        bool fetch;
+        struct block *k = claim(b, j.obj, j.index + i, &fetch);
+        if (k == NULL || !fetch)
+            break;
+        run[n++] = k;
+    }
+    obj_release_locked(b, j.obj); /* the blocks hold their own references */
+    if (n == 0)
+        return 0;
+    pthread_mutex_unlock(&b->lock);
+    int rc = load_run(b, run, n);
+    pthread_mutex_lock(&b->lock);
+    return rc;
+}
+
+/* Takes the queued job covering block i of o out of the queue (leaving an empty slot), so a
+ * reader that caught up with read-ahead fetches the whole run itself. Lock held. */
+static bool steal(struct blocks *b, const struct blocks_obj *o, uint64_t i, struct job *out)
+{
+    for (size_t q = 0; q < b->qlen; q++) {
+        struct job *j = &b->queue[(b->qhead + q) % QUEUE_MAX];
+        if (j->obj == o && i >= j->index && i < j->index + j->count) {
+            *out = *j;
+            j->count = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void *fetcher(void *arg)
 {
     struct blocks *b = arg;
@@ -261,22 +299,8 @@ static void *fetcher(void *arg)
         struct job j = b->queue[b->qhead];
         b->qhead = (b->qhead + 1) % QUEUE_MAX;
         b->qlen--;
-        /* claim the run's blocks up to the first one someone else has */
-        struct block *run[RUN_MAX];
-        unsigned n = 0;
-        for (unsigned i = 0; i < j.count; i++) {
-            bool fetch;
-            struct block *k = claim(b, j.obj, j.index + i, &fetch);
-            if (k == NULL || !fetch)
-                break;
-            run[n++] = k;
-        }
-        obj_release_locked(b, j.obj); /* the queue's reference */
-        if (n == 0)
-            continue;
-        pthread_mutex_unlock(&b->lock);
-        load_run(b, run, n);
-        pthread_mutex_lock(&b->lock);
+        if (j.count > 0) /* 0: a reader took the job over, reference and all */
+            run_job(b, j);
     }
     pthread_mutex_unlock(&b->lock);
     return NULL;
@@ -318,7 +342,8 @@ void blocks_free(struct blocks *b)
         pthread_join(b->threads[i], NULL);
     free(b->threads);
     for (; b->qlen > 0; b->qlen--, b->qhead = (b->qhead + 1) % QUEUE_MAX)
-        obj_release_locked(b, b->queue[b->qhead].obj);
+        if (b->queue[b->qhead].count > 0)
+            obj_release_locked(b, b->queue[b->qhead].obj);
     for (size_t i = 0; i < NBUCKETS; i++)
         for (struct block *k = b->table[i], *n; k; k = n) {
             n = k->hnext;
@@ -340,23 +365,26 @@ static bool queued(const struct blocks *b, const struct blocks_obj *o, uint64_t 
     return false;
 }
 
-/* Queues read-ahead of the blocks in [first, last] not yet present or queued, in runs of
- * adjacent blocks (one GET each). Lock held. */
-static void queue_ahead(struct blocks *b, struct blocks_obj *o, uint64_t first, uint64_t last)
+/* Queues read-ahead of [first, last] in aligned groups of RUN_MAX blocks, one GET each. A
+ * sliding window meets a new group only every RUN_MAX blocks, so groups go out whole; a group
+ * with any block present or queued is left to the reader. Lock held. */
+static void queue_ahead(struct blocks *b, struct blocks_obj *o, uint64_t first, uint64_t last,
+                        uint64_t nblocks)
 {
-    for (uint64_t i = first; i <= last && b->qlen < QUEUE_MAX;) {
-        if (find(b, o, i) != NULL || queued(b, o, i)) {
-            i++;
+    for (uint64_t g = first / RUN_MAX; g <= last / RUN_MAX && b->qlen < QUEUE_MAX; g++) {
+        uint64_t start = g * RUN_MAX, end = start + RUN_MAX - 1;
+        if (end >= nblocks)
+            end = nblocks - 1;
+        bool busy = false;
+        for (uint64_t i = start; i <= end && !busy; i++)
+            busy = find(b, o, i) != NULL || queued(b, o, i);
+        if (busy)
             continue;
-        }
-        unsigned n = 1;
-        while (n < RUN_MAX && i + n <= last && find(b, o, i + n) == NULL && !queued(b, o, i + n))
-            n++;
         o->refs++;
-        b->queue[(b->qhead + b->qlen) % QUEUE_MAX] = (struct job){o, i, n};
+        b->queue[(b->qhead + b->qlen) % QUEUE_MAX] =
+            (struct job){o, start, (unsigned)(end - start + 1)};
         b->qlen++;
         pthread_cond_signal(&b->work);
-        i += n;
     }
 }
 
@@ -376,9 +404,15 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
     pthread_mutex_lock(&b->lock);
     if (ahead > 0) {
         uint64_t until = last + (ahead + b->block_size - 1) / b->block_size;
-        queue_ahead(b, o, last + 1, until < nblocks ? until : nblocks - 1);
+        queue_ahead(b, o, last + 1, until < nblocks ? until : nblocks - 1, nblocks);
     }
     for (uint64_t i = first; i <= last && rc == 0;) {
+        struct job j;
+        if (find(b, o, i) == NULL && steal(b, o, i, &j)) {
+            if (run_job(b, j) != 0)
+                rc = -EIO;
+            continue;
+        }
         bool fetch;
         struct block *k = claim(b, o, i, &fetch);
         if (k == NULL) {
