@@ -3,6 +3,7 @@
 #ifndef S3TORRENTFS_FS_H
 #define S3TORRENTFS_FS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -16,6 +17,7 @@ struct meta;
 struct blocks;
 struct tgen;
 
+/* What a mount keeps from start to unmount. */
 struct fs_config {
     char *bucket;
     char *prefix;             /* "" or ends with '/' */
@@ -23,35 +25,41 @@ struct fs_config {
     int path_style;
     char *cache_path;
     uint64_t cache_max;       /* bytes; 0: no cap */
-    double ttl, negative_ttl; /* seconds */
-    char *trackers;           /* comma-separated */
-    char *webseed;
-    uint64_t piece_length;
-    char *meta_version;
-    int private_;
-    char *source;
-    unsigned uid, gid, umask;
-    int uid_set, gid_set;
-    uint64_t read_ahead;      /* bytes prefetched ahead of a sequential reader */
     uint64_t block_cache;     /* bytes of object data held in memory */
     unsigned prefetch_torrents; /* background generations; 0: off */
-    unsigned max_generations; /* torrents hashed at once */
     uint64_t max_entries;     /* directory entries held in memory */
+};
+
+/* What SIGHUP can change (rereading the config file). Immutable once published: a reader
+ * takes fs_settings(fs) once per operation and uses that one snapshot throughout. */
+struct fs_settings {
+    struct torrent_recipe recipe;
+    char fingerprint[65];     /* of recipe: the cache key part */
+    char **trackers;          /* backing recipe.trackers */
+    char *webseed, *source;   /* backing recipe.webseed_base, recipe.source */
+    double ttl, negative_ttl; /* seconds */
+    unsigned uid, gid, umask;
+    uint64_t read_ahead;      /* bytes prefetched ahead of a sequential reader */
+    unsigned max_generations; /* torrents hashed at once */
+    struct fs_settings *older; /* retired snapshots, freed at unmount */
 };
 
 struct fs {
     struct fs_config cfg;
+    struct fs_settings *_Atomic live;
     struct logger log;
     struct http_client *http;
     struct cred_chain *creds;
     struct s3_client *s3;
     struct cache *cache;
-    struct torrent_recipe recipe;
-    char **trackers; /* backing recipe.trackers */
-    char fingerprint[65];
     struct meta *meta;
     struct blocks *blocks;
     struct tgen *tgen;
 };
+
+static inline const struct fs_settings *fs_settings(struct fs *fs)
+{
+    return atomic_load_explicit(&fs->live, memory_order_acquire);
+}
 
 #endif

@@ -145,7 +145,7 @@ uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_
     char *ws = NULL;
     const char *slash = strrchr(key, '/');
     uint64_t n = 0;
-    if (torrent_recipe_opts(&fs->recipe, key, mtime, &o, &ws) == 0)
+    if (torrent_recipe_opts(&fs_settings(fs)->recipe, key, mtime, &o, &ws) == 0)
         n = torrent_size(slash ? slash + 1 : key, size, &o);
     free(ws);
     return n;
@@ -434,7 +434,7 @@ static int dir_get(struct meta *m, const char *path, double max_age, struct meta
 
 int meta_dir_get(struct meta *m, const char *path, struct meta_dir **out, err_t *err)
 {
-    return dir_get(m, path, m->fs->cfg.ttl, out, NULL, err);
+    return dir_get(m, path, fs_settings(m->fs)->ttl, out, NULL, err);
 }
 
 void meta_dir_release(struct meta *m, struct meta_dir *d)
@@ -471,7 +471,8 @@ int meta_lookup(struct meta *m, const char *path, struct meta_entry *out, err_t 
     if (parent == NULL)
         return err_set(err, ENOMEM, "out of memory");
     int rc = ENOENT;
-    double max_age = m->fs->cfg.ttl;
+    const struct fs_settings *set = fs_settings(m->fs);
+    double max_age = set->ttl;
     for (int pass = 0; pass < 2; pass++) {
         struct meta_dir *d;
         double age = 0;
@@ -483,9 +484,9 @@ int meta_lookup(struct meta *m, const char *path, struct meta_entry *out, err_t 
         rc = e ? copy_entry(e, out) : ENOENT;
         meta_dir_release(m, d);
         /* a name missing from a listing older than the negative TTL: look once more */
-        if (rc != ENOENT || age < m->fs->cfg.negative_ttl)
+        if (rc != ENOENT || age < set->negative_ttl)
             break;
-        max_age = m->fs->cfg.negative_ttl;
+        max_age = set->negative_ttl;
     }
     free(parent);
     return rc;

@@ -29,16 +29,17 @@ static struct fs *ctx(void)
     return fuse_get_context()->private_data;
 }
 
-static void fill_stat(const struct fs *fs, const struct meta_entry *e, struct stat *st)
+static void fill_stat(struct fs *fs, const struct meta_entry *e, struct stat *st)
 {
+    const struct fs_settings *set = fs_settings(fs);
     memset(st, 0, sizeof(*st));
-    st->st_uid = fs->cfg.uid;
-    st->st_gid = fs->cfg.gid;
+    st->st_uid = set->uid;
+    st->st_gid = set->gid;
     if (e->kind == META_DIR) {
-        st->st_mode = S_IFDIR | (0555 & ~fs->cfg.umask);
+        st->st_mode = S_IFDIR | (0555 & ~set->umask);
         st->st_nlink = 2;
     } else {
-        st->st_mode = S_IFREG | (0444 & ~fs->cfg.umask);
+        st->st_mode = S_IFREG | (0444 & ~set->umask);
         st->st_nlink = 1;
         st->st_size = (off_t)e->size;
         st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
@@ -193,7 +194,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
     else
         h->streak = 0;
     h->next_off = (uint64_t)off + size;
-    uint64_t ahead = h->streak >= 2 ? fs->cfg.read_ahead : 0;
+    uint64_t ahead = h->streak >= 2 ? fs_settings(fs)->read_ahead : 0;
     long n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, (uint8_t *)buf, ahead);
     return (int)n;
 }

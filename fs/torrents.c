@@ -41,9 +41,10 @@ static int generate(struct tgen *t, const struct meta_entry *e, struct buf *out,
     struct source *src = NULL;
     struct torrent_opts o;
     char *ws = NULL;
+    const struct fs_settings *set = fs_settings(fs);
     int rc;
     snprintf(obj.etag, sizeof(obj.etag), "%s", e->etag);
-    if ((rc = torrent_recipe_opts(&fs->recipe, e->key, e->mtime, &o, &ws)))
+    if ((rc = torrent_recipe_opts(&set->recipe, e->key, e->mtime, &o, &ws)))
         return err_set(err, rc, "out of memory");
     if ((rc = source_s3_open_known(fs->s3, fs->cfg.bucket, e->key, &obj, 0, &src, err)) == 0)
         rc = torrent_create(src, NULL, &o, out, NULL, NULL, err);
@@ -54,7 +55,7 @@ static int generate(struct tgen *t, const struct meta_entry *e, struct buf *out,
                      fs->cfg.bucket, e->key, out->len, (unsigned long long)e->size);
     if (rc == 0 && fs->cache != NULL) {
         err_t cerr = {0};
-        if (cache_put(fs->cache, fs->cfg.bucket, e->key, e->etag, fs->fingerprint, out->data,
+        if (cache_put(fs->cache, fs->cfg.bucket, e->key, e->etag, set->fingerprint, out->data,
                       out->len, &cerr) != 0)
             log_msg(&fs->log, LOG_WARNING, "torrent cache: %s", cerr.msg);
     }
@@ -76,7 +77,8 @@ int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t 
     if (fs->cache != NULL) {
         size_t before = out->len;
         err_t cerr = {0};
-        rc = cache_get(fs->cache, fs->cfg.bucket, e->key, e->etag, fs->fingerprint, out, &cerr);
+        rc = cache_get(fs->cache, fs->cfg.bucket, e->key, e->etag, fs_settings(fs)->fingerprint,
+                       out, &cerr);
         if (rc == 0 && out->len - before == e->size)
             return 0;
         if (rc != 0 && rc != ENOENT)
@@ -112,7 +114,7 @@ int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t 
     buf_init(&f->bytes, (size_t)1 << 30);
     f->next = t->flights;
     t->flights = f;
-    while (t->running >= fs->cfg.max_generations)
+    while (t->running >= fs_settings(fs)->max_generations)
         pthread_cond_wait(&t->cv, &t->lock);
     t->running++;
     pthread_mutex_unlock(&t->lock);
@@ -173,7 +175,7 @@ void tgen_prefetch(struct tgen *t, const struct meta_entry *e)
         return;
     struct buf probe;
     buf_init(&probe, (size_t)1 << 30);
-    int cached = cache_get(fs->cache, fs->cfg.bucket, e->key, e->etag, fs->fingerprint, &probe,
+    int cached = cache_get(fs->cache, fs->cfg.bucket, e->key, e->etag, fs_settings(fs)->fingerprint, &probe,
                            NULL);
     buf_free(&probe);
     if (cached == 0)

@@ -100,3 +100,65 @@ void config_service_free(struct config_service *s)
     free(s->region);
     memset(s, 0, sizeof(*s));
 }
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+static char *trim_in_place(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        *--end = '\0';
+    return s;
+}
+
+int config_file_read(const char *path, config_file_fn fn, void *arg, err_t *err)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return err_set(err, errno, "cannot open config file %s: %s", path, strerror(errno));
+    char *text = malloc(CONFIG_FILE_MAX + 1);
+    size_t len = text ? fread(text, 1, CONFIG_FILE_MAX + 1, f) : 0;
+    int rc = 0;
+    if (text == NULL)
+        rc = err_set(err, ENOMEM, "out of memory reading %s", path);
+    else if (ferror(f))
+        rc = err_set(err, EIO, "cannot read config file %s", path);
+    else if (len > CONFIG_FILE_MAX)
+        rc = err_set(err, EFBIG, "config file %s is larger than 1 MiB", path);
+    fclose(f);
+    if (rc == 0 && memchr(text, '\0', len) != NULL)
+        rc = err_set(err, EINVAL, "config file %s is not text (it holds a NUL byte)", path);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    text[len] = '\0';
+    char *p = text;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
+    for (unsigned line = 1; rc == 0 && p != NULL; line++) {
+        char *eol = strchr(p, '\n');
+        if (eol)
+            *eol = '\0';
+        char *s = trim_in_place(p), *value = NULL;
+        p = eol ? eol + 1 : NULL;
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq) {
+            *eq = '\0';
+            value = trim_in_place(eq + 1);
+            s = trim_in_place(s);
+        }
+        if (*s == '\0' || strcspn(s, " \t") != strlen(s)) {
+            rc = err_set(err, EINVAL, "%s:%u: expected 'name = value'", path, line);
+        } else if ((rc = fn(arg, s, value, err)) != 0) {
+            if (err)
+                err_prefix(err, "%s:%u", path, line);
+        }
+    }
+    free(text);
+    return rc;
+}

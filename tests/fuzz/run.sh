@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer target briefly: run.sh BUILD_DIR TARGET SECONDS. The seed corpus is the
-# test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml, credjson, ddbjson, trpc) plus
-# the target's kept
-# regression inputs.
+# Runs one libFuzzer target: run.sh BUILD_DIR TARGET SECONDS [RUNS]. With RUNS it stops after
+# that many executions instead (the long campaigns: RUNS=10000000, SECONDS then only a ceiling).
+# The seed corpus is the test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml,
+# credjson, ddbjson, trpc, events) plus the target's kept regression inputs. A crash, leak or
+# timeout fails the run; the input that caused it is copied to fuzz-findings/TARGET/ to be kept
+# under tests/fuzz/regressions/TARGET/ once fixed.
 set -euo pipefail
-build=$1 target=$2 seconds=$3
+build=$1 target=$2 seconds=$3 runs=${4:-}
 here=$(dirname "$0")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -27,7 +29,16 @@ fi
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true
 fi
-"$build/tests/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-  -print_final_stats=1 "$work/corpus" 2>"$work/log" || { tail -50 "$work/log"; exit 1; }
+limit=(-max_total_time="$seconds")
+[ -z "$runs" ] || limit+=(-runs="$runs")
+mkdir -p "$work/out"
+if ! "$build/tests/fuzz_$target" "${limit[@]}" -max_len=65536 -timeout=10 -print_final_stats=1 \
+  -artifact_prefix="$work/out/" "$work/corpus" 2>"$work/log"; then
+  tail -50 "$work/log"
+  mkdir -p "fuzz-findings/$target"
+  cp "$work/out/"* "fuzz-findings/$target/" 2>/dev/null || true
+  echo "fuzz $target: FAILED; inputs kept in fuzz-findings/$target/"
+  exit 1
+fi
 grep -E "^stat::number_of_executed_units|^Done" "$work/log" | tr '\n' ' '
 echo

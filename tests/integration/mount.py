@@ -18,9 +18,10 @@ class Mount:
         self.cache = cache or os.path.join(self.dir, "cache", "torrents.db")
         self.log = open(os.path.join(self.dir, "daemon.log"), "w+b")
         opts = [f"endpoint={endpoint}", f"cache={self.cache}", *options]
-        source = f"{bucket}:{prefix}" if prefix else bucket
+        # bucket None: the config file (-o config=FILE) names it, only the mount point is given
+        source = [] if bucket is None else [f"{bucket}:{prefix}" if prefix else bucket]
         e = aws_env(env)
-        self.proc = subprocess.Popen([FS, "-f", "-o", ",".join(opts), source, self.point],
+        self.proc = subprocess.Popen([FS, "-f", "-o", ",".join(opts), *source, self.point],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=e)
         deadline = time.monotonic() + 30
         while not os.path.ismount(self.point):

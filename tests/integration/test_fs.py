@@ -306,6 +306,135 @@ class HiddenKeys(unittest.TestCase):
             s3.stop()
 
 
+def announce(torrent):
+    return next(iter(lt.torrent_info(lt.bdecode(torrent)).trackers())).url
+
+
+class ConfigFile(unittest.TestCase):
+    """-o config=FILE: precedence (command line > environment > file > default), errors at
+    start, and SIGHUP rereading it and dropping cached listings."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.up = os.path.join(cls.tmp.name, "up.bin")
+        with open(cls.up, "wb") as f:
+            f.write(content(200000, 3))
+        cls.s3.put(BUCKET, "v.bin", cls.up)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.stop()
+        cls.tmp.cleanup()
+
+    def write_config(self, text):
+        path = os.path.join(self.tmp.name, "fs.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def create(self, *args):
+        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-", *args,
+                            f"s3://{BUCKET}/v.bin"], env=aws_env(), capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout
+
+    def wait_log(self, m, text):
+        deadline = time.monotonic() + 30
+        while text not in m.output():
+            self.assertLess(time.monotonic(), deadline, f"never logged {text!r}: {m.output()}")
+            time.sleep(0.05)
+
+    def test_sighup_rereads_config_and_drops_listings(self):
+        conf = self.write_config("# the seedbox mount\nbucket = fsbucket\nttl = 3600\n"
+                                 "negative_ttl = 3600\ntrackers = http://a.example/announce\n")
+        m = Mount(self.s3.url, None, options=[f"config={conf}"])
+        try:
+            t = rd(m.path("v.bin.torrent"))
+            self.assertEqual(t, self.create("--tracker", "http://a.example/announce"))
+            self.assertEqual(sorted(os.listdir(m.point)), ["v.bin", "v.bin.torrent"])
+            self.s3.put(BUCKET, "w.bin", self.up)
+            # a listing held for an hour does not show the new object
+            self.assertEqual(sorted(os.listdir(m.point)), ["v.bin", "v.bin.torrent"])
+            self.write_config("bucket = fsbucket\nttl = 3600\nnegative_ttl = 3600\n"
+                              "trackers = http://b.example/announce, http://c.example/a\n")
+            os.kill(m.proc.pid, signal.SIGHUP)
+            self.wait_log(m, "SIGHUP: configuration reread from")
+            self.assertTrue(os.path.ismount(m.point))
+            self.assertEqual(sorted(os.listdir(m.point)),
+                             ["v.bin", "v.bin.torrent", "w.bin", "w.bin.torrent"])
+            want = self.create("--tracker", "http://b.example/announce",
+                               "--tracker", "http://c.example/a")
+            self.assertEqual(os.stat(m.path("v.bin.torrent")).st_size, len(want))
+            self.assertEqual(rd(m.path("v.bin.torrent")), want)
+        finally:
+            self.s3.aws("s3", "rm", f"s3://{BUCKET}/w.bin")
+            self.assertEqual(m.stop(), [])
+
+    def test_bad_config_on_sighup_keeps_running(self):
+        conf = self.write_config("bucket = fsbucket\n")
+        m = Mount(self.s3.url, None, options=[f"config={conf}"])
+        try:
+            self.write_config("bucket = fsbucket\nttl = soon\n")
+            os.kill(m.proc.pid, signal.SIGHUP)
+            self.wait_log(m, "the running configuration stays")
+            self.assertEqual(rd(m.path("v.bin")), content(200000, 3))
+        finally:
+            problems = m.stop()
+        self.assertEqual(problems, [f"s3torrentfs: error: SIGHUP: {conf}:2: ttl=soon is not a "
+                                    "number of seconds; the running configuration stays"])
+
+    def test_precedence(self):
+        conf = self.write_config("trackers = http://file.example/a\nttl = 5\n")
+        # the environment beats the file
+        m = Mount(self.s3.url, BUCKET, options=[f"config={conf}"],
+                  env={"TRACKERS": "http://env.example/a"})
+        try:
+            self.assertEqual(announce(rd(m.path("v.bin.torrent"))), "http://env.example/a")
+        finally:
+            self.assertEqual(m.stop(), [])
+        # the command line beats both
+        m = Mount(self.s3.url, BUCKET, options=[f"config={conf}", "trackers=http://cmd.example/a"],
+                  env={"TRACKERS": "http://env.example/a"})
+        try:
+            self.assertEqual(announce(rd(m.path("v.bin.torrent"))), "http://cmd.example/a")
+        finally:
+            self.assertEqual(m.stop(), [])
+        # the file beats the default
+        m = Mount(self.s3.url, BUCKET, options=[f"config={conf}"])
+        try:
+            self.assertEqual(announce(rd(m.path("v.bin.torrent"))), "http://file.example/a")
+        finally:
+            self.assertEqual(m.stop(), [])
+
+    def test_bad_config_at_start(self):
+        mnt = tempfile.mkdtemp(dir=self.tmp.name)
+        cases = {
+            "bucket = fsbucket\ntll = 5\n": ":2: unknown setting 'tll'",
+            "cache_max = lots\n": ":1: cache_max=lots is not a size (like 64M)",
+            "private = maybe\n": ":1: private is a switch: give it alone, or = true or false",
+            "ttl = 1\nttl = 2\n": ":2: ttl is set twice",
+            "just words here\n": ":1: expected 'name = value'",
+            "config = /etc/passwd\n": ":1: a config file cannot name another one",
+        }
+        for text, why in cases.items():
+            conf = self.write_config(text)
+            p = subprocess.run([os.path.abspath(os.environ.get("S3TORRENTFS",
+                                                               "build/fs/s3torrentfs")),
+                                "-f", "-o", f"config={conf}", BUCKET, mnt],
+                               capture_output=True, env=aws_env(), timeout=30)
+            self.assertEqual(p.returncode, 1, text)
+            self.assertEqual(p.stderr.decode(), f"s3torrentfs: {conf}{why}\n")
+            self.assertFalse(os.path.ismount(mnt))
+        p = subprocess.run([os.path.abspath(os.environ.get("S3TORRENTFS", "build/fs/s3torrentfs")),
+                            "-f", "-o", "config=/nonexistent/fs.conf", BUCKET, mnt],
+                           capture_output=True, env=aws_env(), timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.decode(), "s3torrentfs: cannot open config file "
+                         "/nonexistent/fs.conf: No such file or directory\n")
+
+
 class Lifecycle(unittest.TestCase):
     def test_sigterm_unmounts(self):
         s3 = S3rver(buckets=(BUCKET,))

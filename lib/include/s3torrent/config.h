@@ -34,4 +34,13 @@ int config_service(const char *what, const char *service, const char *env_endpoi
                    struct config_service *out, err_t *err);
 void config_service_free(struct config_service *s);
 
+/* A configuration file (DESIGN §7: below the command line and the environment, above the
+ * defaults): UTF-8 text, one "name = value" (or a bare "name" for a switch) per line, blank
+ * lines and lines starting with '#' ignored, at most 1 MiB. Calls fn for every setting in file
+ * order, with value NULL for a bare name. fn returns 0, or an errno with err set to what is
+ * wrong with that one setting; the reader then prefixes "PATH:LINE: " and stops. Returns 0,
+ * ENOENT (no such file), or another errno with err set. */
+typedef int (*config_file_fn)(void *arg, const char *name, const char *value, err_t *err);
+int config_file_read(const char *path, config_file_fn fn, void *arg, err_t *err);
+
 #endif
