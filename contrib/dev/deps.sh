@@ -16,6 +16,8 @@ packages=(
   time
   # packaging the Lambda zip (contrib/lambda/package.sh)
   patchelf zip
+  # the .deb and its checks: lintian, a clean Debian root, man pages rendered
+  debootstrap lintian man-db
 )
 
 missing=()

@@ -49,6 +49,9 @@ tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite"
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_lambda.py
 
+tier "install: cmake --install, the .deb (lintian, apt into a debootstrap root, mount helper)" \
+  env BUILD=build /usr/bin/python3 tests/integration/test_install.py
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DS3T_TESTS=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
