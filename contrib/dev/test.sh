@@ -45,6 +45,10 @@ tier "seeding: s3torrent seed, transmission-daemon, opentracker, aria2c" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
   /usr/bin/python3 tests/integration/test_seed.py
 
+tier "end to end: web seed only (aria2c from s3rver), hybrid from the mount (libtorrent), magnet" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
+  /usr/bin/python3 tests/integration/test_e2e.py
+
 tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite" \
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_lambda.py

@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""End to end with real clients, on loopback. (The swarm, transmission-daemon seeding from the
+mount through opentracker to aria2c, is test_seed.py.)
+- Web seed only: a torrent made with --webseed pointing at s3rver's anonymous URL of the object;
+  aria2c downloads it from S3 alone, with no tracker and no peer, for plain keys and for keys
+  with spaces, '+' and unicode (the percent-encoding of the URL).
+- Hybrid from the mount: the mount's k.torrent with meta_version=hybrid is loaded and fully
+  checked by libtorrent against the data on the mount, and its magnet link (s3torrent magnet)
+  gives libtorrent the same v1 and v2 info-hashes.
+S3TORRENT and S3TORRENTFS name the binaries under test."""
+import hashlib
+import os
+import subprocess
+import tempfile
+import unittest
+
+import libtorrent as lt
+
+from mount import Mount
+from services import S3rver, aws_env, free_port
+
+S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
+BUCKET = "e2ebucket"
+TIMEOUT = 120  # seconds; every wait is bounded
+KEYS = {
+    "rec/plain.bin": 3 * 1048576 + 11,
+    "rec/take one été 录音 +.bin": 2 * 1048576 + 5,
+    "top level (1).bin": 70001,
+}
+
+
+def content(size, seed):
+    return hashlib.shake_256(f"{seed}".encode()).digest(size) if size else b""
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class E2E(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="e2e-")
+        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.data = {}
+        for i, (key, size) in enumerate(KEYS.items()):
+            path = os.path.join(cls.tmp.name, "up.bin")
+            cls.data[key] = content(size, i)
+            with open(path, "wb") as f:
+                f.write(cls.data[key])
+            cls.s3.put(BUCKET, key, path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.stop()
+        cls.tmp.cleanup()
+
+    def s3t(self, *args):
+        p = subprocess.run([S3T, *args], env=aws_env(), capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout
+
+    def test_web_seed_only(self):
+        base = f"{self.s3.url}/{BUCKET}/"
+        # a tracker that answers nothing (a closed port): the only source is the web seed
+        dead_tracker = f"http://127.0.0.1:{free_port()}/announce"
+        for key in KEYS:
+            with self.subTest(key=key):
+                t = os.path.join(self.tmp.name, "ws.torrent")
+                self.s3t("create", "--endpoint-url", self.s3.url, "--webseed", base, "-t",
+                         dead_tracker, "--piece-length", "256K", "-f", "-o", t,
+                         f"s3://{BUCKET}/{key}")
+                info = lt.torrent_info(t)
+                urls = [w["url"] for w in info.web_seeds()]
+                self.assertEqual(len(urls), 1)
+                # the key, percent-encoded per segment: no raw space, '+' or non-ASCII byte
+                self.assertTrue(urls[0].startswith(base))
+                self.assertRegex(urls[0][len(base):], r"^[A-Za-z0-9._~%/-]+$")
+                dl = tempfile.mkdtemp(dir=self.tmp.name)
+                p = subprocess.run(
+                    ["aria2c", "--seed-time=0", f"--dir={dl}", "--enable-dht=false",
+                     "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+                     "--bt-tracker-connect-timeout=2", "--bt-tracker-timeout=2",
+                     "--bt-stop-timeout=20",  # no progress for 20 s: give up, exit non-zero
+                     "--listen-port", str(free_port()), "--summary-interval=0",
+                     "--console-log-level=warn", "--allow-overwrite=true", t],
+                    capture_output=True, text=True, timeout=TIMEOUT)
+                self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+                got = os.path.join(dl, key.rsplit("/", 1)[-1])
+                self.assertEqual(sha256(got), hashlib.sha256(self.data[key]).hexdigest())
+
+    def test_hybrid_from_the_mount(self):
+        key = "rec/take one été 录音 +.bin"
+        m = Mount(self.s3.url, BUCKET, options=["meta_version=hybrid", "piece_length=64K"])
+        try:
+            tpath = m.path(key + ".torrent")
+            with open(tpath, "rb") as f:
+                torrent = f.read()
+            self.assertEqual(torrent, self.s3t("create", "--endpoint-url", self.s3.url,
+                                               "--meta-version", "hybrid", "--piece-length",
+                                               "64K", "-o", "-", f"s3://{BUCKET}/{key}"))
+            ti = lt.torrent_info(lt.bdecode(torrent))
+            hashes = ti.info_hashes()
+            self.assertTrue(hashes.has_v1() and hashes.has_v2())
+            ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                              "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
+                              "alert_mask": lt.alert_category.status | lt.alert_category.error})
+            atp = lt.add_torrent_params()
+            atp.ti = ti
+            atp.save_path = os.path.dirname(m.path(key))
+            h = ses.add_torrent(atp)
+            checked = False
+            for _ in range(TIMEOUT * 10):
+                ses.wait_for_alert(100)
+                for a in ses.pop_alerts():
+                    checked |= isinstance(a, lt.torrent_checked_alert)
+                    self.assertNotIsInstance(a, lt.torrent_error_alert, a.message())
+                if checked:
+                    break
+            self.assertTrue(checked, "libtorrent never finished checking")
+            st = h.status()
+            self.assertEqual(st.progress, 1.0)
+            self.assertTrue(st.is_seeding)
+            self.assertEqual(st.num_pieces, ti.num_pieces())
+            del ses
+
+            # the magnet of the mounted torrent names the same torrent to libtorrent
+            magnet = self.s3t("magnet", tpath).decode().strip()
+            mp = lt.parse_magnet_uri(magnet)
+            self.assertEqual(str(mp.info_hashes.v1), str(hashes.v1))
+            self.assertEqual(str(mp.info_hashes.v2), str(hashes.v2))
+            self.assertEqual(mp.name, key.rsplit("/", 1)[-1])
+        finally:
+            self.assertEqual(m.stop(), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
