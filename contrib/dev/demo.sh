@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: installs what is missing and builds, starts a local
 # S3 (s3rver) and DynamoDB (dynalite), uploads recordings with the aws CLI, mounts them with
-# s3torrentfs, shows the synthetic .torrent files, runs `s3torrent sync` and prints the status.
-# `contrib/dev/demo.sh --stop` tears everything down.
+# s3torrentfs, shows the synthetic .torrent files, runs `s3torrent sync` and prints the status,
+# then has transmission-daemon seed one recording from the mount through opentracker, and
+# downloads it with aria2c. `contrib/dev/demo.sh --stop` tears everything down.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -12,12 +13,16 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 stop() {
   if [ -d "$state" ]; then
-    if mountpoint -q "$state/mnt" 2>/dev/null; then
-      fusermount3 -u "$state/mnt" || true
-    fi
+    # the daemon holds files of the mount open: stop the programs first, then unmount
     for pidfile in "$state"/*.pid; do
       if [ -e "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
     done
+    for pidfile in "$state"/*.pid; do
+      for _ in $(seq 1 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+    done
+    if mountpoint -q "$state/mnt" 2>/dev/null; then
+      fusermount3 -u "$state/mnt" || fusermount3 -uz "$state/mnt" || true
+    fi
     rm -rf "$state"
   fi
 }
@@ -71,8 +76,10 @@ head -c 777777 /dev/urandom >"$state/up/notes é.txt"
 
 # (s3rver lists a common prefix only when an object sits right below it, so the demo mounts the
 # studio/ prefix; real S3 has no such limit)
-step "Mounting s3://recordings/studio/ with s3torrentfs at $state/mnt"
-"$s3tfs" -o "endpoint=http://127.0.0.1:$s3port,cache=$state/cache/torrents.db" \
+trport=$(free_port)
+tracker="http://127.0.0.1:$trport/announce"
+step "Mounting s3://recordings/studio/ with s3torrentfs at $state/mnt (tracker $tracker)"
+"$s3tfs" -o "endpoint=http://127.0.0.1:$s3port,cache=$state/cache/torrents.db,trackers=$tracker" \
   recordings:studio/ "$state/mnt"
 for _ in $(seq 1 300); do mountpoint -q "$state/mnt" && break; sleep 0.1; done
 ls -l "$state/mnt/2026-11"
@@ -81,7 +88,7 @@ step "s3torrent show of a synthetic .torrent (hashed on this first read, then ca
 "$s3t" show "$state/mnt/2026-11/take 1.wav.torrent"
 
 step "s3torrent sync: materialise the .torrent objects in S3 and record their status"
-"$s3t" sync -j 2 --endpoint-url "http://127.0.0.1:$s3port" \
+"$s3t" sync -j 2 --tracker "$tracker" --endpoint-url "http://127.0.0.1:$s3port" \
   --ddb-endpoint-url "http://127.0.0.1:$ddbport" --ddb-table torrent-status --create-table \
   --cache "$state/cache/torrents.db" s3://recordings/studio/
 "${aws[@]}" s3 ls s3://recordings/studio/2026-11/
@@ -92,11 +99,57 @@ step "The DynamoDB item of one recording"
 
 step "Checking the mount's data against the torrent, piece by piece"
 "$s3t" verify "$state/mnt/2026-11/take 1.wav.torrent" "$state/mnt/2026-11/take 1.wav"
-if ! cmp -s "$state/mnt/2026-11/take 1.wav" "$state/up/take 1.wav"; then
-  echo "demo: the data read through the mount differs from the original" >&2
+
+step "Starting opentracker (whitelisting the recording's info-hash) and transmission-daemon"
+hash=$("$s3t" magnet "$state/mnt/2026-11/take 1.wav.torrent" | sed -n 's/.*urn:btih:\([0-9a-f]\{40\}\).*/\1/p')
+mkdir -p "$state/tracker" "$state/transmission" "$state/dl"
+echo "$hash" >"$state/tracker/whitelist"
+chmod 755 "$state" "$state/tracker" # opentracker, started as root, reads the list as nobody
+chmod 644 "$state/tracker/whitelist"
+opentracker -i 127.0.0.1 -p "$trport" -P "$trport" -w "$state/tracker/whitelist" \
+  >"$state/opentracker.log" 2>&1 &
+echo $! >"$state/opentracker.pid"
+rpcport=$(free_port)
+export TRANSMISSION_RPC_USERNAME=demo TRANSMISSION_RPC_PASSWORD=demo-password
+transmission-daemon -f -g "$state/transmission" --rpc-bind-address 127.0.0.1 -p "$rpcport" \
+  -t -u "$TRANSMISSION_RPC_USERNAME" -v "$TRANSMISSION_RPC_PASSWORD" --no-dht --no-lpd \
+  --no-portmap --peerport "$(free_port)" -w "$state/transmission" >"$state/transmission.log" 2>&1 &
+echo $! >"$state/transmission.pid"
+wait_port "$trport"
+wait_port "$rpcport"
+echo "opentracker at $tracker, Transmission RPC at http://127.0.0.1:$rpcport/transmission/rpc"
+
+step "s3torrent seed: the daemon seeds take 1.wav straight from the mount"
+"$s3t" seed --endpoint-url "http://127.0.0.1:$s3port" \
+  --rpc "http://127.0.0.1:$rpcport/transmission/rpc" --mount-root "$state/mnt" \
+  --mount-prefix studio/ "s3://recordings/studio/2026-11/take 1.wav"
+remote=(transmission-remote "$rpcport" -n "$TRANSMISSION_RPC_USERNAME:$TRANSMISSION_RPC_PASSWORD")
+for i in $(seq 1 600); do
+  # verified to 100% and seeding ("Idle" is Transmission 3's word for seeding with no peer yet)
+  info=$("${remote[@]}" -t "$hash" -i)
+  if grep -q "Percent Done: 100%" <<<"$info" && grep -qE "State: (Seeding|Idle)" <<<"$info"; then
+    break
+  fi
+  if [ "$i" -eq 600 ]; then
+    echo "demo: transmission-daemon did not verify and seed within 60 s" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+"${remote[@]}" -t "$hash" -i | grep -E "Name:|Location:|Percent Done:|State:"
+
+step "aria2c downloads take 1.wav from the daemon, through the tracker"
+aria2c --seed-time=0 --dir="$state/dl" --enable-dht=false --enable-dht6=false \
+  --bt-enable-lpd=false --enable-peer-exchange=false --disable-ipv6=true \
+  --listen-port="$(free_port)" --bt-stop-timeout=120 --summary-interval=0 \
+  --console-log-level=warn --no-conf "$state/mnt/2026-11/take 1.wav.torrent"
+want=$(sha256sum <"$state/up/take 1.wav" | cut -d' ' -f1)
+got=$(sha256sum <"$state/dl/take 1.wav" | cut -d' ' -f1)
+echo "sha256 of the original:   $want"
+echo "sha256 of the download:   $got"
+if [ "$want" != "$got" ]; then
+  echo "demo: the downloaded recording differs from the original" >&2
   exit 1
 fi
-echo "sha256 of the data read through the mount equals the original's:"
-sha256sum "$state/up/take 1.wav" | cut -d' ' -f1
 
 step "Done. Everything still runs; contrib/dev/demo.sh --stop tears it down."
