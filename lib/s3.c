@@ -8,6 +8,7 @@
 #include "s3torrent/uri.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MAX_QUERY 8
 #define MAX_HEADERS 24
@@ -258,6 +260,27 @@ struct exchange_ctx {
     struct http_stream **out;
 };
 
+/* A 403 without a body (HEAD answers have none) whose Date header is more than S3's 15 minutes
+ * away from the local clock: the RequestTimeTooSkewed that S3 could not spell out. Fills doc
+ * as S3 would have and returns true. */
+static bool skew_from_date(const struct http_stream *hs, struct s3xml_error *doc)
+{
+    const char *date = http_stream_header(hs, "date");
+    time_t server = date ? curl_getdate(date, NULL) : -1, now = time(NULL);
+    if (server <= 0 || (server > now ? server - now : now - server) <= 15 * 60)
+        return false;
+    memset(doc, 0, sizeof(*doc));
+    snprintf(doc->code, sizeof(doc->code), "RequestTimeTooSkewed");
+    snprintf(doc->message, sizeof(doc->message),
+             "The difference between the request time and the current time is too large.");
+    struct tm tm;
+    strftime(doc->server_time, sizeof(doc->server_time), "%Y%m%dT%H%M%SZ", gmtime_r(&server, &tm));
+    strftime(doc->request_time, sizeof(doc->request_time), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+    doc->server_time_unix = server;
+    doc->request_time_unix = now;
+    return true;
+}
+
 /* One attempt for http_retry_run: 0 with *out open on a 2xx answer, else S3's error. */
 static int exchange_once(void *arg, bool *retry, err_t *err)
 {
@@ -280,6 +303,8 @@ static int exchange_once(void *arg, bool *retry, err_t *err)
     if (strcmp(x->r->method, "HEAD") != 0 && http_stream_read_all(hs, &body, NULL) == 0)
         have_doc = s3xml_error_parse(body.data, body.len, 0, &doc, NULL) == 0;
     buf_free(&body);
+    if (!have_doc && status == 403)
+        have_doc = skew_from_date(hs, &doc);
     http_stream_close(hs);
     rc = s3xml_error_report(err, (int)status, have_doc ? &doc : NULL, x->r->bucket, x->r->key);
     s3xml_error_errno((int)status, have_doc ? doc.code : NULL, retry);

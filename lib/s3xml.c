@@ -1038,5 +1038,8 @@ int s3xml_error_report(err_t *err, int http_status, const struct s3xml_error *do
 
     char hint[300];
     hint_for(hint, sizeof(hint), doc, e);
+    size_t wl = strlen(what);
+    if (hint[0] != '\0' && rid[0] == '\0' && wl > 0 && what[wl - 1] == '.')
+        what[wl - 1] = '\0'; /* "...too large; the local clock is..." */
     return err_set(err, e, "%s: %s%s%s", where, what, rid, hint);
 }

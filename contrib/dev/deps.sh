@@ -12,8 +12,8 @@ packages=(
   mktorrent transmission-cli python3-libtorrent awscli
   # a real swarm for the seed tests: the daemon seeding from the mount, a tracker, a leecher
   transmission-daemon opentracker aria2
-  # measuring
-  time
+  # measuring; a clock moved for one process (the clock-skew tests)
+  time faketime
   # packaging the Lambda zip (contrib/lambda/package.sh)
   patchelf zip
   # the .deb and its checks: lintian, a clean Debian root, man pages rendered

@@ -56,6 +56,16 @@ tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite"
 tier "install: cmake --install, the .deb (lintian, apt into a debootstrap root, mount helper)" \
   env BUILD=build /usr/bin/python3 tests/integration/test_install.py
 
+demo_check() { # the main job runs to its end, and --stop leaves nothing mounted or running
+  local dir
+  dir=$(mktemp -d)
+  DEMO_DIR=$dir/demo contrib/dev/demo.sh >build-logs/demo.log 2>&1 || { tail -30 build-logs/demo.log; return 1; }
+  grep -q "sha256 of the download" build-logs/demo.log || return 1
+  DEMO_DIR=$dir/demo contrib/dev/demo.sh --stop >/dev/null
+  ! grep -q "$dir" /proc/mounts && [ ! -e "$dir/demo" ] && rmdir "$dir"
+}
+tier "the demo (contrib/dev/demo.sh) and its --stop" demo_check
+
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DS3T_TESTS=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure

@@ -335,6 +335,36 @@ class Secrets(S3Base):
             self.assertNotIn(secret, text)
 
 
+class ClockSkew(S3Base):
+    """A clock more than 15 minutes off: s3rver refuses the signature (RequestTimeTooSkewed),
+    and the one line says by how much the local clock is off and what to do. libfaketime moves
+    the clock of s3torrent alone."""
+
+    def test_clock_skew_is_one_clear_line(self):
+        path = self.local("k.bin", 5000)
+        self.s3.put(BUCKET, "k.bin", path)
+        for offset, seconds, side in (("-1h", 3600, "behind"), ("+20m", 1200, "ahead of")):
+            for cmd in (("create", "-o", "-"), ("ls",)):
+                with self.subTest(offset=offset, cmd=cmd[0]):
+                    target = f"s3://{BUCKET}/k.bin" if cmd[0] == "create" else f"s3://{BUCKET}/"
+                    p = subprocess.run(["faketime", "-f", offset, S3T, cmd[0], "--endpoint-url",
+                                        self.s3.url, *cmd[1:], target], env=aws_env(),
+                                       capture_output=True, text=True, timeout=120)
+                    self.assertEqual(p.returncode, 1)
+                    self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+                    # HEAD (create) has no body: the skew comes from the Date header; a LIST
+                    # answer carries S3's own RequestTime and ServerTime
+                    m = re.fullmatch(
+                        r"s3torrent: s3://test(/k\.bin)?: RequestTimeTooSkewed: The difference "
+                        r"between the request time and the current time is too large; the local "
+                        r"clock is (\d+) s (behind|ahead of) the server's \(request signed at "
+                        r"[0-9TZ:-]+, server time [0-9TZ:-]+\): fix the system clock \(NTP\)\n",
+                        p.stderr)
+                    self.assertIsNotNone(m, p.stderr)
+                    self.assertLess(abs(int(m.group(2)) - seconds), 60)
+                    self.assertEqual(m.group(3), side)
+
+
 class Beyond4GiB(S3Base):
     def test_object_over_4gib(self):
         path = os.path.join(self.dir, "big.bin")
