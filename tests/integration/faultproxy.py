@@ -28,7 +28,7 @@ class FaultProxy:
     by method, faults injected, bytes of GET bodies sent."""
 
     def __init__(self, upstream_port, faults=None, seed=1, methods=("GET", "HEAD", "PUT", "POST"),
-                 only_first=None, delay_s=0.5, hook=None, override=None):
+                 only_first=None, delay_s=0.5, hook=None, override=None, tls=None):
         self.upstream_port = upstream_port
         self.faults = dict(faults or {})
         self.rng = random.Random(seed)
@@ -39,6 +39,7 @@ class FaultProxy:
         self.hook = hook
         # override(method, path): (status, body) to answer instead of the upstream, or None
         self.override = override
+        # tls: (certfile, keyfile) to answer HTTPS instead of HTTP
         self.lock = threading.Lock()
         self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0}
         self.by_method = {}
@@ -119,6 +120,15 @@ class FaultProxy:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            # the handshake happens in the handler's thread, so a client that refuses the
+            # certificate does not stall the server
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True,
+                                                 do_handshake_on_connect=False)
+            self.url = f"https://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -365,6 +365,45 @@ class ClockSkew(S3Base):
                     self.assertEqual(m.group(3), side)
 
 
+class Tls(S3Base):
+    """TLS verification is always on: a local HTTPS endpoint with a self-signed certificate is
+    refused in one line until its CA is given with AWS_CA_BUNDLE, and there is no switch to
+    turn verification off."""
+
+    def test_self_signed_endpoint_needs_aws_ca_bundle(self):
+        cert, key = os.path.join(self.dir, "ca.pem"), os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        path = self.local("tls.bin", 300000)
+        self.s3.put(BUCKET, "tls.bin", path)
+        proxy = FaultProxy(self.s3.port, tls=(cert, key))
+        try:
+            target = f"s3://{BUCKET}/tls.bin"
+            for env in ({}, {"AWS_CA_BUNDLE": ""}):
+                p = self.run_s3t("create", "-o", "-", target, endpoint=proxy.url, env=env,
+                                 check=False)
+                err = p.stderr.decode()
+                self.assertEqual(p.returncode, 1, err)
+                self.assertEqual(err.count("\n"), 1, err)
+                self.assertRegex(err, r"^s3torrent: s3://test/tls\.bin: .*certificate", err)
+            # a CA bundle that does not exist is an error, not a silent fallback
+            p = self.run_s3t("create", "-o", "-", target, endpoint=proxy.url,
+                             env={"AWS_CA_BUNDLE": os.path.join(self.dir, "missing.pem")},
+                             check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertEqual(p.stderr.decode().count("\n"), 1, p.stderr.decode())
+            # aws-cli's switches to turn verification off do not exist here
+            for switch in ("--no-verify-ssl", "--insecure", "-k"):
+                p = self.run_s3t("create", switch, "-o", "-", target, endpoint=proxy.url,
+                                 check=False)
+                self.assertEqual(p.returncode, 2, switch)
+            with_ca = self.create_bytes(target, endpoint=proxy.url, env={"AWS_CA_BUNDLE": cert})
+            self.assertEqual(with_ca, self.create_bytes(target))
+        finally:
+            proxy.stop()
+
+
 class Beyond4GiB(S3Base):
     def test_object_over_4gib(self):
         path = os.path.join(self.dir, "big.bin")
