@@ -249,8 +249,13 @@ static int pump(struct http_stream *s, err_t *err)
             atomic_fetch_add(&s->client->counters.transport_errors, 1);
             if (s->failed_headers)
                 return err_set(err, EPROTO, "HTTP: response head too large");
-            return err_set(err, curl_errno(s->result), "HTTP: %s",
-                           s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
+            const char *hint = "";
+            if (s->result == CURLE_PEER_FAILED_VERIFICATION)
+                hint = " (TLS verification is always on: give the endpoint's CA in AWS_CA_BUNDLE)";
+            else if (s->result == CURLE_SSL_CACERT_BADFILE)
+                hint = " (check AWS_CA_BUNDLE)";
+            return err_set(err, curl_errno(s->result), "HTTP: %s%s",
+                           s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result), hint);
         }
         return 0;
     }
