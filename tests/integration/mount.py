@@ -1,6 +1,7 @@
 """Mounting s3torrentfs for the integration tests: starts the daemon in the foreground on a
 temporary mount point, waits (bounded) until the mount is live, and unmounts it cleanly."""
 import os
+import stat
 import subprocess
 import tempfile
 import time
@@ -11,17 +12,20 @@ FS = os.path.abspath(os.environ.get("S3TORRENTFS", "build/fs/s3torrentfs"))
 
 
 class Mount:
-    def __init__(self, endpoint, bucket, prefix="", cache=None, options=(), env=None):
+    def __init__(self, endpoint, bucket, prefix="", cache=None, options=(), env=None,
+                 args=()):
         self.dir = tempfile.mkdtemp(prefix="s3tfs-")
         self.point = os.path.join(self.dir, "mnt")
         os.mkdir(self.point)
+        # the mount point's parents must let other uids through for the access tests
+        os.chmod(self.dir, os.stat(self.dir).st_mode | stat.S_IXOTH)
         self.cache = cache or os.path.join(self.dir, "cache", "torrents.db")
         self.log = open(os.path.join(self.dir, "daemon.log"), "w+b")
         opts = [f"endpoint={endpoint}", f"cache={self.cache}", *options]
         # bucket None: the config file (-o config=FILE) names it, only the mount point is given
         source = [] if bucket is None else [f"{bucket}:{prefix}" if prefix else bucket]
         e = aws_env(env)
-        self.proc = subprocess.Popen([FS, "-f", "-o", ",".join(opts), *source, self.point],
+        self.proc = subprocess.Popen([FS, "-f", *args, "-o", ",".join(opts), *source, self.point],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=e)
         deadline = time.monotonic() + 30
         while not os.path.ismount(self.point):

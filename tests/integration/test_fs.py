@@ -435,6 +435,171 @@ class ConfigFile(unittest.TestCase):
                          "/nonexistent/fs.conf: No such file or directory\n")
 
 
+def as_user(uid, *cmd):
+    """Runs cmd as uid (and gid) with no supplementary groups, as another local user would."""
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                           *cmd], capture_output=True, text=True, errors="replace", timeout=60)
+
+
+class Security(unittest.TestCase):
+    """What other users and other programs on the host can see: no secret in ps, /proc/mounts
+    or the daemon's log at debug level; another uid kept out without allow_other, and the
+    mode options enforced with it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.tmp = tempfile.TemporaryDirectory()
+        path = os.path.join(cls.tmp.name, "s.bin")
+        with open(path, "wb") as f:
+            f.write(content(100000, 9))
+        cls.s3.put(BUCKET, "s.bin", path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.stop()
+        cls.tmp.cleanup()
+
+    def test_no_secrets_in_ps_mounts_or_debug_log(self):
+        from services import SECRET
+        token = "SessionTokenOfTheMount0123456789"
+        m = Mount(self.s3.url, BUCKET, args=["-d"], env={"AWS_SESSION_TOKEN": token})
+        try:
+            self.assertEqual(rd(m.path("s.bin")), content(100000, 9))
+            rd(m.path("s.bin.torrent"))
+            ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+            with open("/proc/mounts") as f:
+                mounts = [line for line in f if m.point in line]
+            with open(f"/proc/{m.proc.pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+            self.assertEqual(len(mounts), 1)
+            self.assertIn("s3torrentfs", ps)
+            log = m.output()
+            self.assertIn("HTTP GET", log)  # debug logging was on
+            for where, text in (("ps", ps), ("/proc/mounts", mounts[0]), ("cmdline", cmdline),
+                                ("debug log", log)):
+                for secret in (SECRET, token, "Signature=", "Authorization", "AWS4-HMAC-SHA256",
+                               "X-Amz-Security-Token", "X-Amz-Credential"):
+                    self.assertNotIn(secret, text, f"{secret} in {where}")
+        finally:
+            self.assertEqual(m.stop(), [])
+
+    def test_other_uid_without_allow_other(self):
+        m = Mount(self.s3.url, BUCKET)
+        try:
+            self.assertEqual(rd(m.path("s.bin")), content(100000, 9))  # the owner reads
+            p = as_user(65534, "cat", m.path("s.bin"))
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("Permission denied", p.stderr)
+            p = as_user(65534, "ls", m.point)
+            self.assertIn("Permission denied", p.stderr)
+        finally:
+            self.assertEqual(m.stop(), [])
+
+    def test_allow_other_enforces_the_mode_options(self):
+        # world-readable (0444): another uid reads
+        m = Mount(self.s3.url, BUCKET, options=["allow_other"])
+        try:
+            p = as_user(65534, "sha256sum", m.path("s.bin"))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout.split()[0], hashlib.sha256(content(100000, 9)).hexdigest())
+        finally:
+            self.assertEqual(m.stop(), [])
+        # owned by uid 65534, mode 0400 / 0500: that uid reads, another does not
+        m = Mount(self.s3.url, BUCKET, options=["allow_other", "uid=65534", "gid=65534",
+                                                "umask=077"])
+        try:
+            st = os.stat(m.path("s.bin"))
+            self.assertEqual((st.st_uid, st.st_mode & 0o777), (65534, 0o400))
+            self.assertEqual(as_user(65534, "cat", m.path("s.bin.torrent")).returncode, 0)
+            for cmd in (("cat", m.path("s.bin")), ("ls", m.point)):
+                p = as_user(65533, *cmd)
+                self.assertNotEqual(p.returncode, 0, cmd)
+                self.assertIn("Permission denied", p.stderr)
+        finally:
+            self.assertEqual(m.stop(), [])
+
+
+class KilledDuringGeneration(unittest.TestCase):
+    """kill -9 of the daemon while it hashes a torrent, then a remount on the same cache: the
+    cache is intact (what was cached before is served without a GET), and no truncated torrent
+    is ever served, neither to the reader that was waiting nor after the remount."""
+
+    def test_kill_9_then_remount(self):
+        import sqlite3
+        s3 = S3rver(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        big, small = "big.bin", "small.bin"
+        sizes = {big: 24 * 1048576 + 3, small: 300001}
+        for i, (key, size) in enumerate(sizes.items()):
+            path = os.path.join(tmp.name, "up.bin")
+            with open(path, "wb") as f:
+                f.write(content(size, i + 20))
+            s3.put(BUCKET, key, path)
+        want = {}
+        for key in sizes:
+            p = subprocess.run([S3T, "create", "--endpoint-url", s3.url, "-o", "-",
+                                f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            want[key] = p.stdout
+        cache = os.path.join(tmp.name, "cache", "torrents.db")
+        gets = []
+        started = threading.Event()
+
+        def hook(method, path, headers):
+            if method == "GET" and "Range" in headers:
+                gets.append(path)
+                if big in path:
+                    started.set()
+        # every GET of the big object is slowed down: the generation takes long enough to kill
+        slow = FaultProxy(s3.port, faults={"delay": 1.0}, methods=("GET",), delay_s=0.5,
+                          hook=hook)
+        m = Mount(slow.url, BUCKET, cache=cache)
+        outcome = {}
+        try:
+            self.assertEqual(rd(m.path(small + ".torrent")), want[small])  # cached now
+
+            def reader():
+                try:
+                    outcome["bytes"] = rd(m.path(big + ".torrent"))
+                except OSError as e:
+                    outcome["errno"] = e.errno
+            t = threading.Thread(target=reader)
+            t.start()
+            self.assertTrue(started.wait(60), "the generation never started")
+            os.kill(m.proc.pid, signal.SIGKILL)
+            t.join(60)
+            self.assertFalse(t.is_alive(), "the reader hung after the daemon died")
+            # the waiting reader got an error, not a part of the torrent (the slowed generation
+            # cannot have finished: it was killed at its first GET)
+            self.assertNotIn("bytes", outcome)
+            self.assertIn(outcome["errno"], (errno.ENOTCONN, errno.ECONNABORTED, errno.EIO))
+        finally:
+            m.stop()
+            slow.stop()
+        # the database survived: intact, and it holds no partial torrent
+        db = sqlite3.connect(cache)
+        try:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+            for key, blob in db.execute("SELECT object_key, torrent FROM torrents"):
+                self.assertEqual(bytes(blob), want[key], key)
+        finally:
+            db.close()
+        gets.clear()
+        proxy = FaultProxy(s3.port, hook=hook)
+        m = Mount(proxy.url, BUCKET, cache=cache)
+        try:
+            self.assertEqual(rd(m.path(small + ".torrent")), want[small])
+            self.assertEqual([g for g in gets if small in g], [])  # from the cache, no GET
+            self.assertEqual(os.stat(m.path(big + ".torrent")).st_size, len(want[big]))
+            self.assertEqual(rd(m.path(big + ".torrent")), want[big])
+        finally:
+            self.assertEqual(m.stop(), [])
+            proxy.stop()
+            s3.stop()
+            tmp.cleanup()
+
+
 class Lifecycle(unittest.TestCase):
     def test_sigterm_unmounts(self):
         s3 = S3rver(buckets=(BUCKET,))
