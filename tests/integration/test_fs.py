@@ -520,6 +520,78 @@ class Security(unittest.TestCase):
             self.assertEqual(m.stop(), [])
 
 
+class CredentialRefresh(unittest.TestCase):
+    """Temporary credentials from the ECS container endpoint (a local server that follows the
+    protocol) that expire while the mount is busy: they are fetched again before they expire,
+    the requests move to the new token, and no read fails."""
+
+    def test_expiring_credentials_are_refreshed_without_a_failed_read(self):
+        import datetime
+        import http.server
+        import json
+        s3 = S3rver(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        path = os.path.join(tmp.name, "c.bin")
+        with open(path, "wb") as f:
+            f.write(content(70000, 4))
+        s3.put(BUCKET, "c.bin", path)
+        served = []
+
+        class Ecs(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                # valid for 5 minutes and 2 seconds: inside the 5-minute refresh margin after 2 s
+                exp = datetime.datetime.now(datetime.timezone.utc) + \
+                    datetime.timedelta(minutes=5, seconds=2)
+                token = f"ecs-token-{len(served) + 1}"
+                served.append(token)
+                body = json.dumps({"AccessKeyId": "S3RVER", "SecretAccessKey": "S3RVER",
+                                   "Token": token,
+                                   "Expiration": exp.strftime("%Y-%m-%dT%H:%M:%SZ")}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        ecs = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ecs)
+        threading.Thread(target=ecs.serve_forever, daemon=True).start()
+        used = []
+        proxy = FaultProxy(s3.port, hook=lambda m, p, h: used.append(
+            h.get("X-Amz-Security-Token")))
+        env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+               "AWS_CONTAINER_CREDENTIALS_FULL_URI":
+               f"http://127.0.0.1:{ecs.server_address[1]}/v2/credentials"}
+        m = Mount(proxy.url, BUCKET, options=["ttl=0", "negative_ttl=0"], env=env)
+        reads = failures = 0
+        try:
+            deadline = time.monotonic() + 7
+            while time.monotonic() < deadline:
+                try:
+                    self.assertEqual(sorted(os.listdir(m.point)), ["c.bin", "c.bin.torrent"])
+                    self.assertEqual(rd(m.path("c.bin")), content(70000, 4))
+                    reads += 1
+                except OSError:
+                    failures += 1
+                time.sleep(0.05)
+        finally:
+            problems = m.stop()
+            proxy.stop()
+            ecs.shutdown()
+            ecs.server_close()
+            s3.stop()
+            tmp.cleanup()
+        self.assertEqual(problems, [])
+        self.assertEqual(failures, 0)
+        self.assertGreater(reads, 20)
+        self.assertGreaterEqual(len(served), 3, served)  # fetched again as expiry neared
+        tokens = [t for t in used if t]
+        self.assertEqual(len(tokens), len(used))  # every request carried a token
+        self.assertEqual(tokens[0], "ecs-token-1")
+        self.assertEqual(tokens[-1], served[-1])  # and moved to the newest one
+
+
 class KilledDuringGeneration(unittest.TestCase):
     """kill -9 of the daemon while it hashes a torrent, then a remount on the same cache: the
     cache is intact (what was cached before is served without a GET), and no truncated torrent
