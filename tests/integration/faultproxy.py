@@ -41,7 +41,8 @@ class FaultProxy:
         self.override = override
         # tls: (certfile, keyfile) to answer HTTPS instead of HTTP
         self.lock = threading.Lock()
-        self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0}
+        self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0}
+        self.down_until = 0.0
         self.by_method = {}
         self.injected = {f: 0 for f in FAULTS}
         proxy = self
@@ -53,6 +54,15 @@ class FaultProxy:
                 pass
 
             def do_any(self):
+                if time.monotonic() < proxy.down_until:
+                    # an outage: every request is answered by a reset connection
+                    with proxy.lock:
+                        proxy.counts["outage_resets"] += 1
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 fault = proxy._pick(self.command)
@@ -149,9 +159,13 @@ class FaultProxy:
 
     def reset_counts(self):
         with self.lock:
-            self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0}
+            self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0}
             self.by_method = {}
             self.injected = {f: 0 for f in FAULTS}
+
+    def outage(self, seconds):
+        """From now on, for seconds, the upstream is unreachable: every request is reset."""
+        self.down_until = time.monotonic() + seconds
 
     def stop(self):
         self.server.shutdown()

@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -328,6 +329,59 @@ class Robustness(SyncBase):
                 t = self.get(k + ".torrent")
                 self.assertEqual(t, self.create(k))
             self.ready_items_have_torrents()
+
+    def outage_run(self, prefix, which):
+        """A prefix sync during which S3 or DynamoDB is unreachable for 30 s: it ends (0 or 1)
+        with one line per failed object, everything it says is done is right, and a rerun
+        completes. Prints the figures."""
+        keys = self.objects(prefix)
+        self.sync("--create-table", "--no-cache", f"s3://{BUCKET}/none/")
+        # slowed down a little so the outage starts in the middle of the run
+        s3p = FaultProxy(self.s3.port, faults={"delay": 1.0}, methods=("GET",), delay_s=0.2)
+        ddbp = FaultProxy(self.ddb.port)
+        target = s3p if which == "S3" else ddbp
+        cmd = [S3T, "sync", "--json", "--no-cache", "-j", "2", "--endpoint-url", s3p.url,
+               "--ddb-endpoint-url", ddbp.url, "--ddb-table", TABLE, f"s3://{BUCKET}/{prefix}/"]
+        start = time.monotonic()
+        p = subprocess.Popen(cmd, env=aws_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while s3p.by_method.get("PUT", 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        target.outage(30)
+        try:
+            out, err = p.communicate(timeout=300)
+        finally:
+            s3p.stop()
+            ddbp.stop()
+        took = time.monotonic() - start
+        self.assertIn(p.returncode, (0, 1), err.decode())
+        res = [json.loads(line) for line in out.decode().splitlines()]
+        self.assertEqual(sorted(r["key"] for r in res), sorted(keys))
+        failed = [r for r in res if r["action"] == "failed"]
+        self.assertEqual(p.returncode, 1 if failed else 0)
+        for r in res:
+            if r["action"] == "failed":
+                self.assertTrue(r["error"] and "\n" not in r["error"], r)
+            else:
+                self.assertEqual(self.get(r["key"] + ".torrent"), self.create(r["key"]))
+        self.ready_items_have_torrents()
+        rerun_start = time.monotonic()
+        _, again = self.sync("--no-cache", f"s3://{BUCKET}/{prefix}/")
+        for k in keys:
+            self.assertNotEqual(again[k]["action"], "failed")
+            self.assertEqual(self.get(k + ".torrent"), self.create(k))
+            self.assertEqual(self.item(k)["status"]["S"], "READY")
+        print(f"\n  {which} unreachable for 30 s during a sync of {len(keys)} objects: "
+              f"{len(keys) - len(failed)} done, {len(failed)} failed cleanly "
+              f"(exit {p.returncode}, {took:.1f} s, {target.counts['outage_resets']} requests "
+              f"reset); rerun: all {len(keys)} READY in {time.monotonic() - rerun_start:.1f} s",
+              file=sys.stderr)
+
+    def test_s3_unreachable_30s(self):
+        self.outage_run("outage-s3", "S3")
+
+    def test_dynamodb_unreachable_30s(self):
+        self.outage_run("outage-ddb", "DynamoDB")
 
 
 if __name__ == "__main__":
