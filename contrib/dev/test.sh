@@ -56,6 +56,10 @@ tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite"
 tier "install: cmake --install, the .deb (lintian, apt into a debootstrap root, mount helper)" \
   env BUILD=build /usr/bin/python3 tests/integration/test_install.py
 
+tier "soak: 8 readers of the mount under 5% 5xx, 1% resets, latency spikes (${SOAK_SECONDS:-60}s)" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
+  /usr/bin/python3 tests/soak/fs_soak.py --seconds "${SOAK_SECONDS:-60}"
+
 demo_check() { # the main job runs to its end, and --stop leaves nothing mounted or running
   local dir
   dir=$(mktemp -d)
@@ -84,6 +88,10 @@ tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torren
   tests/integration/test_lambda.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
+
+tier "soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" env S3TORRENT=build-asan/tools/s3torrent \
+  S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/soak/fs_soak.py \
+  --seconds "${SOAK_SECONDS:-60}"
 
 tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
