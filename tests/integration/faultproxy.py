@@ -41,7 +41,9 @@ class FaultProxy:
         self.override = override
         # tls: (certfile, keyfile) to answer HTTPS instead of HTTP
         self.lock = threading.Lock()
-        self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0}
+        self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0,
+                       "inflight_max": 0}
+        self.inflight = 0  # requests being answered now
         self.down_until = 0.0
         self.by_method = {}
         self.injected = {f: 0 for f in FAULTS}
@@ -54,6 +56,17 @@ class FaultProxy:
                 pass
 
             def do_any(self):
+                with proxy.lock:
+                    proxy.inflight += 1
+                    proxy.counts["inflight_max"] = max(proxy.counts["inflight_max"],
+                                                       proxy.inflight)
+                try:
+                    self.handle_one()
+                finally:
+                    with proxy.lock:
+                        proxy.inflight -= 1
+
+            def handle_one(self):
                 if time.monotonic() < proxy.down_until:
                     # an outage: every request is answered by a reset connection
                     with proxy.lock:
@@ -159,7 +172,8 @@ class FaultProxy:
 
     def reset_counts(self):
         with self.lock:
-            self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0}
+            self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0,
+                           "inflight_max": 0}
             self.by_method = {}
             self.injected = {f: 0 for f in FAULTS}
 

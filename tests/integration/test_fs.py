@@ -592,6 +592,52 @@ class CredentialRefresh(unittest.TestCase):
         self.assertEqual(tokens[-1], served[-1])  # and moved to the newest one
 
 
+class Concurrency(unittest.TestCase):
+    """64 concurrent opens of 64 different uncached torrents: every reader gets its exact
+    torrent, no deadlock (all finish in bounded time), and the hashing is bounded: with
+    max_generations=2 and one-part objects, at most 2 object GETs are ever in flight."""
+
+    def test_64_uncached_torrents_at_once(self):
+        s3 = S3rver(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        keys = [f"many/{i:02d}.bin" for i in range(64)]
+        src = os.path.join(tmp.name, "src")
+        os.mkdir(src)
+        for i, k in enumerate(keys):
+            with open(os.path.join(src, k.split("/")[1]), "wb") as f:
+                f.write(content(200000 + i * 1009, i))
+        s3.aws("s3", "cp", "--only-show-errors", "--recursive", src, f"s3://{BUCKET}/many/")
+        want = {}
+        for k in keys:
+            p = subprocess.run([S3T, "create", "--endpoint-url", s3.url, "-o", "-",
+                                f"s3://{BUCKET}/{k}"], env=aws_env(), capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            want[k] = p.stdout
+        # every object GET is slowed, so that the generations overlap
+        proxy = FaultProxy(s3.port, faults={"delay": 1.0}, methods=("GET",), delay_s=0.1)
+        m = Mount(proxy.url, BUCKET, options=["max_generations=2"])
+        try:
+            self.assertEqual(len(os.listdir(m.path("many"))), 128)
+            proxy.reset_counts()
+            barrier = threading.Barrier(64)
+
+            def read(k):
+                barrier.wait()
+                return rd(m.path(k + ".torrent"))
+            with concurrent.futures.ThreadPoolExecutor(64) as ex:
+                futures = {k: ex.submit(read, k) for k in keys}
+                got = {k: f.result(timeout=300) for k, f in futures.items()}
+            for k in keys:
+                self.assertEqual(got[k], want[k], k)
+            self.assertEqual(proxy.by_method.get("GET"), 64)
+            self.assertLessEqual(proxy.counts["inflight_max"], 2)
+        finally:
+            self.assertEqual(m.stop(), [])
+            proxy.stop()
+            s3.stop()
+            tmp.cleanup()
+
+
 class KilledDuringGeneration(unittest.TestCase):
     """kill -9 of the daemon while it hashes a torrent, then a remount on the same cache: the
     cache is intact (what was cached before is served without a GET), and no truncated torrent
