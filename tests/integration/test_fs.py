@@ -286,6 +286,10 @@ class HiddenKeys(unittest.TestCase):
             b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
             b'<Contents><Key>' + b"n" * 250 + b'</Key><Size>3</Size><ETag>&quot;e4&quot;</ETag>'
             b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
+            b'<Contents><Key>ctl%01%0A.bin</Key><Size>3</Size><ETag>&quot;e5&quot;</ETag>'
+            b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
+            b'<Contents><Key>..%2F..%2Fetc%2Fpasswd</Key><Size>3</Size><ETag>&quot;e6&quot;</ETag>'
+            b'<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>'
             b'<CommonPrefixes><Prefix>%2F</Prefix></CommonPrefixes>'
             b'<CommonPrefixes><Prefix>.%2F</Prefix></CommonPrefixes>'
             b'<CommonPrefixes><Prefix>a%2F</Prefix></CommonPrefixes>'
@@ -296,9 +300,12 @@ class HiddenKeys(unittest.TestCase):
         m = Mount(proxy.url, BUCKET)
         try:
             names = sorted(os.listdir(m.point))
-            # "..", a 300-byte name and the empty and "." directories are hidden; a 250-byte
-            # name is shown, but its .torrent would pass 255 bytes and is not
-            self.assertEqual(names, ["a", "n" * 250, "ok.bin", "ok.bin.torrent"])
+            # "..", a 300-byte name and the empty and "." directories are hidden, and so is
+            # "../../etc/passwd" (its ".." segments); a 250-byte name is shown, but its .torrent
+            # would pass 255 bytes and is not; a name with control bytes is a file name but
+            # cannot be a torrent's name, so it has no .torrent
+            self.assertEqual(names, ["a", "ctl\x01\n.bin", "n" * 250, "ok.bin",
+                                     "ok.bin.torrent"])
             self.assertIn("hidden", m.output())
         finally:
             m.stop()
