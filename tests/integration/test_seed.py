@@ -307,6 +307,16 @@ class SeedTest(unittest.TestCase):
         self.assertIn("HTTP 401", r.stderr)
         self.assertNotIn("not-the-password", r.stderr)
 
+    def test_rpc_credentials_never_logged(self):
+        # --debug logs every request, the RPC ones too, but never the user name and password
+        for password in (PASSWORD, "not-the-password"):
+            r = self.seed("--debug", f"s3://{BUCKET}/{BIG}", password=password)
+            text = r.stdout + r.stderr
+            self.assertIn("HTTP", r.stderr)  # debug logging was on
+            basic = base64.b64encode(f"{USER}:{password}".encode()).decode()
+            for secret in (password, basic, "Authorization", "X-Transmission-Session-Id: "):
+                self.assertNotIn(secret, text)
+
     def test_object_missing_from_the_mount_fails(self):
         # the mount shows the bucket's root, not this prefix: the daemon would find nothing
         r = self.seed("--mount-prefix", "rec", f"s3://{BUCKET}/{SMALL}")
