@@ -8,6 +8,8 @@
 #include "torrents.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,9 @@
 struct handle {
     enum meta_kind kind;
     struct blocks_obj *obj; /* META_FILE */
+    /* the kernel may send reads of one handle in parallel: the read-ahead heuristic below is
+     * the only mutable state of a handle, and this lock guards it */
+    pthread_mutex_t lock;
     uint64_t next_off;      /* where a sequential reader continues */
     unsigned streak;        /* consecutive sequential reads */
     uint8_t *bytes;         /* META_TORRENT */
@@ -141,6 +146,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         return -ENOMEM;
     }
     h->kind = e.kind;
+    pthread_mutex_init(&h->lock, NULL);
     if (e.kind == META_DIR) {
         rc = EISDIR;
     } else if (e.kind == META_TORRENT) {
@@ -164,6 +170,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     }
     meta_entry_clear(&e);
     if (rc) {
+        pthread_mutex_destroy(&h->lock);
         free(h);
         return -rc;
     }
@@ -189,12 +196,15 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
         return (int)n;
     }
     /* read-ahead only for a reader that keeps going forward */
+    pthread_mutex_lock(&h->lock);
     if ((uint64_t)off == h->next_off)
         h->streak++;
     else
         h->streak = 0;
     h->next_off = (uint64_t)off + size;
-    uint64_t ahead = h->streak >= 2 ? fs_settings(fs)->read_ahead : 0;
+    bool sequential = h->streak >= 2;
+    pthread_mutex_unlock(&h->lock);
+    uint64_t ahead = sequential ? fs_settings(fs)->read_ahead : 0;
     long n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, (uint8_t *)buf, ahead);
     return (int)n;
 }
@@ -206,6 +216,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     if (h->obj)
         blocks_obj_release(ctx()->blocks, h->obj);
     free(h->bytes);
+    pthread_mutex_destroy(&h->lock);
     free(h);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,7 +485,7 @@ static struct watch {
     const struct settings_opts *cmd;
     const char *path;
     sem_t hup;
-    volatile sig_atomic_t stop;
+    atomic_bool stop;
     pthread_t thread;
     bool running;
 } watch;
@@ -549,7 +550,7 @@ static void *watcher(void *arg)
     for (;;) {
         while (sem_wait(&w->hup) != 0)
             ; /* EINTR */
-        if (w->stop)
+        if (atomic_load(&w->stop))
             return NULL;
         reload(w);
     }
@@ -560,7 +561,7 @@ int settings_watch_start(struct fs *fs, const struct settings_opts *cmd, const c
     watch.fs = fs;
     watch.cmd = cmd;
     watch.path = path;
-    watch.stop = 0;
+    atomic_store(&watch.stop, false);
     if (sem_init(&watch.hup, 0, 0) != 0)
         return errno;
     int rc = pthread_create(&watch.thread, NULL, watcher, &watch);
@@ -580,7 +581,7 @@ void settings_watch_stop(void)
     if (!watch.running)
         return;
     signal(SIGHUP, SIG_IGN);
-    watch.stop = 1;
+    atomic_store(&watch.stop, true);
     sem_post(&watch.hup);
     pthread_join(watch.thread, NULL);
     sem_destroy(&watch.hup);

@@ -93,6 +93,12 @@ tier "soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" env S3TORRENT=build-asan/too
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/soak/fs_soak.py \
   --seconds "${SOAK_SECONDS:-60}"
 
+tier "build (ThreadSanitizer)" contrib/dev/build.sh build-tsan -DS3T_TSAN=ON -DS3T_TESTS=ON \
+  -DCMAKE_BUILD_TYPE=Debug
+tier "s3torrentfs under TSan (64 concurrent torrent opens, SIGHUP, kill -9, ...)" \
+  env TSAN_OPTIONS=halt_on_error=0 S3TORRENT=build-tsan/tools/s3torrent \
+  S3TORRENTFS=build-tsan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
+
 tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
 tier "fuzz bencode (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz bencode "$FUZZ_SECONDS"
