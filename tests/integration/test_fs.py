@@ -744,6 +744,9 @@ class Lifecycle(unittest.TestCase):
         try:
             d = os.path.dirname(m.cache)
             self.assertEqual(os.stat(d).st_mode & 0o777, 0o700)
+            db = os.path.basename(m.cache)
+            # the database and, in WAL mode, its -wal and -shm files
+            self.assertEqual(sorted(os.listdir(d)), [db, db + "-shm", db + "-wal"])
             for f in os.listdir(d):
                 self.assertEqual(os.stat(os.path.join(d, f)).st_mode & 0o777, 0o600, f)
         finally:
