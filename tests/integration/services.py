@@ -103,3 +103,26 @@ class Dynalite:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+
+
+def libtorrent_check(ti, save_path, timeout_s=60):
+    """Has python3-libtorrent check the data of torrent_info ti under save_path, as a client
+    does before seeding. Returns the torrent's status once checked; raises AssertionError on a
+    torrent error or when the check does not finish within timeout_s."""
+    import libtorrent as lt
+    ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                      "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
+                      "alert_mask": lt.alert_category.status | lt.alert_category.error})
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = save_path
+    h = ses.add_torrent(atp)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ses.wait_for_alert(100)
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.torrent_error_alert):
+                raise AssertionError(f"libtorrent: {a.message()}")
+            if isinstance(a, lt.torrent_checked_alert):
+                return h.status()
+    raise AssertionError("libtorrent never finished checking")

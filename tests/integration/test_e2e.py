@@ -17,7 +17,7 @@ import unittest
 import libtorrent as lt
 
 from mount import Mount
-from services import S3rver, aws_env, free_port
+from services import S3rver, aws_env, free_port, libtorrent_check
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "e2ebucket"
@@ -106,27 +106,10 @@ class E2E(unittest.TestCase):
             ti = lt.torrent_info(lt.bdecode(torrent))
             hashes = ti.info_hashes()
             self.assertTrue(hashes.has_v1() and hashes.has_v2())
-            ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                              "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
-                              "alert_mask": lt.alert_category.status | lt.alert_category.error})
-            atp = lt.add_torrent_params()
-            atp.ti = ti
-            atp.save_path = os.path.dirname(m.path(key))
-            h = ses.add_torrent(atp)
-            checked = False
-            for _ in range(TIMEOUT * 10):
-                ses.wait_for_alert(100)
-                for a in ses.pop_alerts():
-                    checked |= isinstance(a, lt.torrent_checked_alert)
-                    self.assertNotIsInstance(a, lt.torrent_error_alert, a.message())
-                if checked:
-                    break
-            self.assertTrue(checked, "libtorrent never finished checking")
-            st = h.status()
+            st = libtorrent_check(ti, os.path.dirname(m.path(key)), TIMEOUT)
             self.assertEqual(st.progress, 1.0)
             self.assertTrue(st.is_seeding)
             self.assertEqual(st.num_pieces, ti.num_pieces())
-            del ses
 
             # the magnet of the mounted torrent names the same torrent to libtorrent
             magnet = self.s3t("magnet", tpath).decode().strip()

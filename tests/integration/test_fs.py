@@ -19,7 +19,7 @@ import libtorrent as lt
 
 from faultproxy import FaultProxy
 from mount import Mount
-from services import S3rver, aws_env
+from services import S3rver, aws_env, libtorrent_check
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "fsbucket"
@@ -28,6 +28,15 @@ BUCKET = "fsbucket"
 def content(size, seed):
     block = bytes((i * 31 + seed) % 256 for i in range(65536))
     return (block * (size // len(block) + 1))[:size]
+
+
+def create(endpoint, key, *opts):
+    """The torrent `s3torrent create` makes of s3://BUCKET/key: what the mount must serve."""
+    p = subprocess.run([S3T, "create", "--endpoint-url", endpoint, "-o", "-", *opts,
+                        f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True)
+    if p.returncode != 0:
+        raise AssertionError(f"s3torrent create {key}: {p.stderr.decode()}")
+    return p.stdout
 
 
 def rd(path):
@@ -86,10 +95,7 @@ class FsTest(unittest.TestCase):
             raise AssertionError(f"daemon exit {cls.mnt.proc.returncode}: {problems}")
 
     def create(self, key):
-        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
-                            f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True)
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        return p.stdout
+        return create(self.s3.url, key)
 
     def test_data_reads_back(self):
         for key, data in self.data.items():
@@ -124,23 +130,8 @@ class FsTest(unittest.TestCase):
         show = subprocess.run(["transmission-show", t], capture_output=True, text=True)
         self.assertEqual(show.returncode, 0, show.stderr)
         self.assertIn("Name: with space.bin", show.stdout)
-        ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                          "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
-                          "alert_mask": lt.alert_category.status | lt.alert_category.error})
-        atp = lt.add_torrent_params()
-        atp.ti = lt.torrent_info(t)
-        atp.save_path = self.mnt.path("rec")
-        h = ses.add_torrent(atp)
-        checked = False
-        for _ in range(600):
-            ses.wait_for_alert(100)
-            for a in ses.pop_alerts():
-                checked |= isinstance(a, lt.torrent_checked_alert)
-                self.assertNotIsInstance(a, lt.torrent_error_alert, a.message())
-            if checked:
-                break
-        self.assertTrue(checked)
-        self.assertEqual(h.status().progress, 1.0)
+        st = libtorrent_check(lt.torrent_info(t), self.mnt.path("rec"))
+        self.assertEqual(st.progress, 1.0)
 
     def test_reopen_reads_cached_blocks(self):
         key = "rec/plus+sign.bin"
@@ -342,10 +333,7 @@ class ConfigFile(unittest.TestCase):
         return path
 
     def create(self, *args):
-        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-", *args,
-                            f"s3://{BUCKET}/v.bin"], env=aws_env(), capture_output=True)
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        return p.stdout
+        return create(self.s3.url, "v.bin", *args)
 
     def wait_log(self, m, text):
         deadline = time.monotonic() + 30
@@ -614,12 +602,7 @@ class Concurrency(unittest.TestCase):
             with open(os.path.join(src, k.split("/")[1]), "wb") as f:
                 f.write(content(200000 + i * 1009, i))
         s3.aws("s3", "cp", "--only-show-errors", "--recursive", src, f"s3://{BUCKET}/many/")
-        want = {}
-        for k in keys:
-            p = subprocess.run([S3T, "create", "--endpoint-url", s3.url, "-o", "-",
-                                f"s3://{BUCKET}/{k}"], env=aws_env(), capture_output=True)
-            self.assertEqual(p.returncode, 0, p.stderr.decode())
-            want[k] = p.stdout
+        want = {k: create(s3.url, k) for k in keys}
         # every object GET is slowed, so that the generations overlap
         proxy = FaultProxy(s3.port, faults={"delay": 1.0}, methods=("GET",), delay_s=0.1)
         m = Mount(proxy.url, BUCKET, options=["max_generations=2"])
@@ -661,12 +644,7 @@ class KilledDuringGeneration(unittest.TestCase):
             with open(path, "wb") as f:
                 f.write(content(size, i + 20))
             s3.put(BUCKET, key, path)
-        want = {}
-        for key in sizes:
-            p = subprocess.run([S3T, "create", "--endpoint-url", s3.url, "-o", "-",
-                                f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True)
-            self.assertEqual(p.returncode, 0, p.stderr.decode())
-            want[key] = p.stdout
+        want = {key: create(s3.url, key) for key in sizes}
         cache = os.path.join(tmp.name, "cache", "torrents.db")
         gets = []
         started = threading.Event()

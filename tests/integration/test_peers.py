@@ -11,6 +11,8 @@ import unittest
 
 import libtorrent as lt
 
+from services import libtorrent_check
+
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 
 
@@ -110,25 +112,7 @@ class Peers(unittest.TestCase):
         f = self.p("data.bin")
         content(f, 3 * 1048576 + 777, seed=5)
         _, data = self.create(f, "--meta-version", "hybrid", "--piece-length", "64K")
-        ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                          "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
-                          "alert_mask": lt.alert_category.status | lt.alert_category.error})
-        atp = lt.add_torrent_params()
-        atp.ti = lt.torrent_info(lt.bdecode(data))
-        atp.save_path = self.dir
-        h = ses.add_torrent(atp)
-        # wait for the check to finish: libtorrent posts torrent_checked_alert
-        checked = False
-        for _ in range(600):
-            ses.wait_for_alert(100)
-            for a in ses.pop_alerts():
-                if isinstance(a, lt.torrent_checked_alert):
-                    checked = True
-                self.assertNotIsInstance(a, lt.torrent_error_alert, a.message())
-            if checked:
-                break
-        self.assertTrue(checked, "libtorrent never finished checking")
-        st = h.status()
+        st = libtorrent_check(lt.torrent_info(lt.bdecode(data)), self.dir)
         self.assertEqual(st.progress, 1.0)
         self.assertTrue(st.is_seeding)
 
