@@ -16,7 +16,7 @@ import urllib.parse
 
 from fake_lambda_api import FakeLambdaApi
 from faultproxy import FaultProxy
-from services import AWS, Dynalite, S3rver, aws_env
+from services import AWS, SECRET, Dynalite, S3rver, aws_env
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 LAMBDA = os.path.abspath(os.environ.get("S3TORRENT_LAMBDA",
@@ -51,6 +51,9 @@ def sqs_record(mid, body):
             "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
 
 
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjELambdaSessionToken0123456789"
+
+
 class LambdaBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -79,7 +82,9 @@ class LambdaBase(unittest.TestCase):
     def env(cls, extra=None):
         e = aws_env({"AWS_ENDPOINT_URL_S3": cls.s3.url, "AWS_ENDPOINT_URL_DYNAMODB": cls.ddb.url,
                      "DDB_TABLE": TABLE, "S3_BUCKET": f"{BUCKET}, otherbucket",
-                     "EXCLUDE_PREFIXES": "private/"})
+                     "EXCLUDE_PREFIXES": "private/",
+                     # Lambda always runs with a session token: it must never be logged
+                     "AWS_SESSION_TOKEN": SESSION_TOKEN})
         for k in ("TRACKERS", "WEBSEED_BASE", "META_VERSION", "PIECE_LENGTH"):
             e.pop(k, None)
         e.update(extra or {})
@@ -95,6 +100,9 @@ class LambdaBase(unittest.TestCase):
         cls.log.close()
         if os.environ.get("LAMBDA_LOG"):
             print(log)
+        for secret in (SECRET, SESSION_TOKEN, "Signature=", "Authorization", "AWS4-HMAC-SHA256"):
+            if secret in log:
+                raise AssertionError(f"the runtime logged {secret!r}")
         cls.s3.stop()
         cls.ddb.stop()
         cls.tmp.cleanup()
