@@ -153,6 +153,7 @@ int main(int argc, char *argv[])
     struct fuse *fuse = NULL;
     struct fs_settings *live = NULL;
     const char *config = NULL;
+    char *config_abs = NULL;
     err_t err = {0};
     int rc = 1;
 
@@ -171,6 +172,13 @@ int main(int argc, char *argv[])
     config = cmd.config ? cmd.config : getenv("S3TORRENT_CONFIG");
     if (config && *config == '\0')
         config = NULL;
+    /* absolute: the daemon changes to / when it detaches, and SIGHUP rereads the file later */
+    if (config && (config_abs = realpath(config, NULL)) == NULL) {
+        fprintf(stderr, "s3torrentfs: cannot open config file %s: %s\n", config,
+                strerror(errno));
+        goto out;
+    }
+    config = config_abs;
     if (config && settings_read_file(config, &file, &err) != 0) {
         fprintf(stderr, "s3torrentfs: %s\n", err.msg);
         goto out;
@@ -214,8 +222,15 @@ int main(int argc, char *argv[])
         goto out;
     }
     struct fuse_session *se = fuse_get_session(fuse);
-    if (fuse_set_signal_handlers(se) != 0 || settings_watch_start(&fs, &cmd, config) != 0) {
+    if (fuse_set_signal_handlers(se) != 0) {
         fuse_unmount(fuse);
+        goto out;
+    }
+    if ((rc = settings_watch_start(&fs, &cmd, config)) != 0) {
+        log_msg(&fs.log, LOG_ERR, "cannot start the SIGHUP watcher: %s", strerror(rc));
+        fuse_remove_signal_handlers(se);
+        fuse_unmount(fuse);
+        rc = 1;
         goto out;
     }
     log_msg(&fs.log, LOG_INFO, "mounted s3://%s/%s on %s", fs.cfg.bucket, fs.cfg.prefix,
@@ -239,6 +254,7 @@ out:
     free(fo.mountpoint);
     settings_opts_clear(&cmd);
     settings_opts_clear(&file);
+    free(config_abs);
     fuse_opt_free_args(&args);
     return rc;
 }

@@ -34,6 +34,7 @@ struct meta {
     struct rec *table[NBUCKETS];
     struct rec *lru_head, *lru_tail;
     uint64_t entries; /* held in snapshots that records point at */
+    uint64_t flushes; /* meta_flush calls: a listing fetched across one is stale */
 };
 
 static double now_s(void)
@@ -117,6 +118,7 @@ static void drop_snapshot(struct meta *m, struct rec *r)
 void meta_flush(struct meta *m)
 {
     pthread_mutex_lock(&m->lock);
+    m->flushes++; /* listings being fetched now are refetched when they arrive */
     for (struct rec *r = m->lru_head; r; r = r->next)
         if (!r->loading)
             drop_snapshot(m, r);
@@ -417,6 +419,7 @@ static int dir_get(struct meta *m, const char *path, double max_age, struct meta
         if (r->snap && now_s() - r->fetched < max_age)
             break;
         r->loading = true;
+        uint64_t flushes = m->flushes;
         pthread_mutex_unlock(&m->lock);
         struct snapshot *s = NULL;
         rc = fetch(m, r, &s, err);
@@ -430,6 +433,11 @@ static int dir_get(struct meta *m, const char *path, double max_age, struct meta
         r->fetched = now_s();
         m->entries += s->d.n;
         evict(m, r);
+        if (m->flushes != flushes) {
+            /* made with the settings before a SIGHUP (torrent sizes, say): fetch again */
+            r->fetched = -1e300;
+            continue;
+        }
         break;
     }
     if (rc == 0) {

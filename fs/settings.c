@@ -125,6 +125,9 @@ static bool is_switch(const char *name)
 static int file_setting(void *arg, const char *name, const char *value, err_t *err)
 {
     struct settings_opts *out = arg;
+    if (strspn(name, "abcdefghijklmnopqrstuvwxyz_") != strlen(name))
+        return err_set(err, EINVAL, "'%s' is not a setting name (lower-case letters and '_')",
+                       name);
     if (strcmp(name, "config") == 0)
         return err_set(err, EINVAL, "a config file cannot name another one");
     if (is_switch(name) && value != NULL) {
@@ -295,6 +298,13 @@ static int check_values(const struct settings_opts *o, err_t *err)
          parse_count("prefetch_torrents", o->prefetch_torrents, 64, &u, err)) ||
         (o->max_generations && parse_count("max_generations", o->max_generations, 64, &u, err)))
         return EINVAL;
+    if (o->trackers) {
+        char **v = NULL;
+        size_t n = config_split_list(o->trackers, &v);
+        free(v);
+        if (n == 0)
+            return err_set(err, EINVAL, "trackers=%s names no URL", o->trackers);
+    }
     if (o->meta_version && torrent_parse_meta(o->meta_version, &meta))
         return err_set(err, EINVAL, "meta_version=%s: must be v1, v2 or hybrid", o->meta_version);
     return 0;
@@ -343,6 +353,8 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
                                     "file)");
     const char *colon = strchr(bucket, ':');
     size_t blen = colon ? (size_t)(colon - bucket) : strlen(bucket);
+    if (blen == 0)
+        return err_set(err, EINVAL, "'%s' names no bucket: give BUCKET[:PREFIX]", bucket);
     const char *p = colon ? colon + 1 : "";
     while (*p == '/')
         p++;
@@ -364,9 +376,16 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
         rc = rc ? rc : parse_size("cache_max", s, &c->cache_max, err);
     if ((s = pick(cmd->block_cache, file->block_cache)))
         rc = rc ? rc : parse_size("block_cache", s, &c->block_cache, err);
-    if ((s = pick(cmd->prefetch_torrents, file->prefetch_torrents)))
-        rc = rc ? rc : parse_count("prefetch_torrents", s, 64, &c->prefetch_torrents, err);
-    else if (cmd->prefetch_flag || file->prefetch_flag)
+    /* -o prefetch_torrents[=N] on the command line beats the file's, with or without N */
+    if (cmd->prefetch_torrents)
+        rc = rc ? rc : parse_count("prefetch_torrents", cmd->prefetch_torrents, 64,
+                                   &c->prefetch_torrents, err);
+    else if (cmd->prefetch_flag)
+        c->prefetch_torrents = 2;
+    else if (file->prefetch_torrents)
+        rc = rc ? rc : parse_count("prefetch_torrents", file->prefetch_torrents, 64,
+                                   &c->prefetch_torrents, err);
+    else if (file->prefetch_flag)
         c->prefetch_torrents = 2;
     if (rc == 0 && oom)
         rc = err_set(err, ENOMEM, "out of memory");
@@ -423,6 +442,8 @@ static int resolve_live(const struct settings_opts *cmd, const struct settings_o
         r->ntrackers = config_split_list(tr, &s->trackers);
         r->trackers = (const char *const *)s->trackers;
         oom |= s->trackers == NULL;
+        if (r->ntrackers == 0 && s->trackers != NULL)
+            TRY(err_set(err, EINVAL, "trackers=%s names no URL", tr));
     } else {
         r->trackers = config_default_trackers;
         r->ntrackers = config_default_ntrackers;
@@ -493,7 +514,9 @@ static struct watch {
 static void on_hup(int sig)
 {
     (void)sig;
+    int saved = errno;
     sem_post(&watch.hup); /* async-signal-safe */
+    errno = saved;
 }
 
 static bool differs(const char *a, const char *b)
@@ -527,7 +550,10 @@ static void reload(struct watch *w)
         fixed_changed[nf++] = "region";
     if (differs(fixed.profile, c->profile))
         fixed_changed[nf++] = "profile";
-    if ((fixed.cache_path && differs(fixed.cache_path, c->cache_path)) ||
+    char dflt[4096] = "";
+    if (fixed.cache_path == NULL && cache_default_path(dflt, sizeof(dflt)) != 0)
+        dflt[0] = '\0';
+    if (differs(fixed.cache_path ? fixed.cache_path : dflt, c->cache_path) ||
         fixed.cache_max != c->cache_max)
         fixed_changed[nf++] = "cache";
     if (fixed.block_cache != c->block_cache)

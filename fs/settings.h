@@ -19,7 +19,7 @@ struct settings_opts {
     char *read_ahead, *block_cache, *prefetch_torrents, *max_generations;
     int path_style, private_, prefetch_flag;
     int show_help, show_version;
-    char *nonopt[3]; /* BUCKET[:PREFIX] MOUNTPOINT, as given (command line only) */
+    char *nonopt[2]; /* BUCKET[:PREFIX] MOUNTPOINT, as given (command line only) */
     unsigned nnonopt;
 };
 

@@ -412,6 +412,9 @@ class ConfigFile(unittest.TestCase):
             "ttl = 1\nttl = 2\n": ":2: ttl is set twice",
             "just words here\n": ":1: expected 'name = value'",
             "config = /etc/passwd\n": ":1: a config file cannot name another one",
+            "path_style,ttl = 5\n": ":1: 'path_style,ttl' is not a setting name (lower-case "
+                                    "letters and '_')",
+            "trackers = ,\n": ":1: trackers=, names no URL",
         }
         for text, why in cases.items():
             conf = self.write_config(text)
@@ -422,7 +425,17 @@ class ConfigFile(unittest.TestCase):
             self.assertEqual(p.returncode, 1, text)
             self.assertEqual(p.stderr.decode(), f"s3torrentfs: {conf}{why}\n")
             self.assertFalse(os.path.ismount(mnt))
-        p = subprocess.run([os.path.abspath(os.environ.get("S3TORRENTFS", "build/fs/s3torrentfs")),
+        fs_bin = os.path.abspath(os.environ.get("S3TORRENTFS", "build/fs/s3torrentfs"))
+        conf = self.write_config("bucket = :studio/\n")
+        p = subprocess.run([fs_bin, "-f", "-o", f"config={conf}", mnt], capture_output=True,
+                           env=aws_env(), timeout=30)
+        self.assertEqual((p.returncode, p.stderr.decode()),
+                         (1, "s3torrentfs: ':studio/' names no bucket: give BUCKET[:PREFIX]\n"))
+        p = subprocess.run([fs_bin, "-f", BUCKET, mnt, "extra"], capture_output=True,
+                           env=aws_env(), timeout=30)
+        self.assertEqual((p.returncode, p.stderr.decode()),
+                         (2, "s3torrentfs: unexpected argument 'extra' (see --help)\n"))
+        p = subprocess.run([fs_bin,
                             "-f", "-o", "config=/nonexistent/fs.conf", BUCKET, mnt],
                            capture_output=True, env=aws_env(), timeout=30)
         self.assertEqual(p.returncode, 1)
