@@ -26,6 +26,7 @@
 static void usage(const char *prog)
 {
     printf("Usage: %s [options] BUCKET[:PREFIX] MOUNTPOINT\n"
+           "       %s [options] -o config=FILE MOUNTPOINT   (the file says bucket = ...)\n"
            "\n"
            "Mounts an S3 bucket (or a prefix of it) read-only. Beside every object k is a\n"
            "synthetic k.torrent, made on first read by hashing k streamed from S3 and kept in\n"
@@ -77,7 +78,7 @@ static void usage(const char *prog)
            "    -V, --version          the version\n"
            "\n"
            "Any other -o option is passed to FUSE (see fuse(8)). See s3torrentfs(8).\n",
-           prog);
+           prog, prog);
 }
 
 static void syslog_write(void *arg, int level, const char *line)
