@@ -29,6 +29,13 @@ def vmhwm_mib(pid):
     return 0.0
 
 
+def cpu_s(pid):
+    """utime + stime of pid, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_mounted(point, proc, what):
     deadline = time.monotonic() + 60
     while not os.path.ismount(point):
@@ -78,6 +85,15 @@ def main():
         print(f"uploaded {args.objects} objects in {time.monotonic() - t:.0f} s", flush=True)
         results = {}
         env = aws_env()
+        # the floor: the same pages of ListObjectsV2 fetched by the aws CLI, nothing else
+        t = time.monotonic()
+        p = subprocess.run(["/usr/bin/aws", "--endpoint-url", s3.url, "s3api", "list-objects-v2",
+                            "--bucket", BUCKET, "--prefix", PREFIX + "/", "--delimiter", "/",
+                            "--query", "length(Contents)"], env=env, capture_output=True,
+                           text=True, check=True)
+        floor = time.monotonic() - t
+        if int(p.stdout.strip()) != args.objects:
+            raise SystemExit(f"aws listed {p.stdout.strip()} objects")
         # s3torrentfs
         point = os.path.join(work.name, "mnt-s3torrentfs")
         os.mkdir(point)
@@ -91,7 +107,7 @@ def main():
             tors = sorted(n[:-8] for n in names if n.endswith(".torrent"))
             if objs != want or tors != want:
                 raise SystemExit(f"s3torrentfs listed {len(objs)} objects, {len(tors)} torrents")
-            results["s3torrentfs"] = (took, vmhwm_mib(p.pid), len(names))
+            results["s3torrentfs"] = (took, vmhwm_mib(p.pid), len(names), cpu_s(p.pid))
         finally:
             subprocess.run(["fusermount3", "-u", point])
             p.wait(60)
@@ -110,7 +126,7 @@ def main():
             took, names = ls_l(point)
             if sorted(names) != want:
                 raise SystemExit(f"s3fs listed {len(names)} entries")
-            results["s3fs"] = (took, vmhwm_mib(p.pid), len(names))
+            results["s3fs"] = (took, vmhwm_mib(p.pid), len(names), cpu_s(p.pid))
         finally:
             subprocess.run(["fusermount3", "-u", point])
             p.wait(60)
@@ -118,9 +134,10 @@ def main():
         s3.stop()
         work.cleanup()
     print(f"{'ls -l of ' + str(args.objects) + ' objects, fresh mount':<44} {'s':>8} "
-          f"{'peak RSS MiB':>13} {'entries':>9}")
-    for name, (took, rss, n) in results.items():
-        print(f"{name:<44} {took:8.2f} {rss:13.1f} {n:9d}")
+          f"{'peak RSS MiB':>13} {'entries':>9} {'daemon CPU s':>13}")
+    for name, (took, rss, n, cpu) in results.items():
+        print(f"{name:<44} {took:8.2f} {rss:13.1f} {n:9d} {cpu:13.2f}")
+    print(f"{'floor: aws s3api list-objects-v2 (same pages)':<44} {floor:8.2f}")
     a, b = results["s3torrentfs"], results["s3fs"]
     print(f"s3torrentfs / s3fs time: {a[0] / b[0]:.2f} (lists twice the entries: a .torrent "
           f"beside each object); load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores")
