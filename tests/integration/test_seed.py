@@ -26,6 +26,7 @@ BUCKET = "seedbucket"
 USER, PASSWORD = "seeder", "pa55 w0rd:secret"
 BIG = "rec/take one.bin"      # no k.torrent object: its torrent comes from the mount
 SMALL = "rec/small.bin"       # has a materialized k.torrent object in S3
+DEBUG = "dbg/debug.bin"       # seeded only by the --debug test (outside rec/, which others list)
 TIMEOUT = 120                 # every wait below is bounded by this many seconds
 TR_STATUS_SEED = 6            # rpc-spec.md: torrent-get "status"
 
@@ -113,7 +114,7 @@ class SeedTest(unittest.TestCase):
     @classmethod
     def _start(cls, t):
         cls.data = {BIG: content(5 * 1048576 + 333, 1), SMALL: content(700001, 2),
-                    "rec/empty.bin": b"", SYNCED: content(300001, 3)}
+                    "rec/empty.bin": b"", SYNCED: content(300001, 3), DEBUG: content(99999, 4)}
         for key, data in cls.data.items():
             path = os.path.join(t, "up.bin")
             with open(path, "wb") as f:
@@ -310,7 +311,8 @@ class SeedTest(unittest.TestCase):
     def test_rpc_credentials_never_logged(self):
         # --debug logs every request, the RPC ones too, but never the user name and password
         for password in (PASSWORD, "not-the-password"):
-            r = self.seed("--debug", f"s3://{BUCKET}/{BIG}", password=password)
+            r = self.seed("--debug", f"s3://{BUCKET}/{DEBUG}", password=password)
+            self.assertEqual(r.returncode, 0 if password == PASSWORD else 1, r.stderr)
             text = r.stdout + r.stderr
             self.assertIn("HTTP", r.stderr)  # debug logging was on
             basic = base64.b64encode(f"{USER}:{password}".encode()).decode()
