@@ -106,6 +106,11 @@ mkdir -p "$state/tracker" "$state/transmission" "$state/dl"
 echo "$hash" >"$state/tracker/whitelist"
 chmod 755 "$state" "$state/tracker" # opentracker, started as root, reads the list as nobody
 chmod 644 "$state/tracker/whitelist"
+if ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$state/tracker/whitelist"; then
+  echo "demo: opentracker runs as nobody and cannot read $state/tracker/whitelist:" \
+    "give DEMO_DIR a path whose parents others may enter" >&2
+  exit 1
+fi
 opentracker -i 127.0.0.1 -p "$trport" -P "$trport" -w "$state/tracker/whitelist" \
   >"$state/opentracker.log" 2>&1 &
 echo $! >"$state/opentracker.pid"
