@@ -109,6 +109,7 @@ tier "fuzz credjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz credjson "$
 tier "fuzz ddbjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz ddbjson "$FUZZ_SECONDS"
 tier "fuzz trpc (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz trpc "$FUZZ_SECONDS"
 tier "fuzz events (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz events "$FUZZ_SECONDS"
+tier "fuzz fsconfig (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz fsconfig "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"

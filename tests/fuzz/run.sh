@@ -17,6 +17,11 @@ grep -v '^#' "$here/../data/bencode/cases.tsv" | cut -f1 | head -40 |
 case "$target" in
 s3xml) cp "$here/../data/fixtures/"*.xml "$work/corpus/" ;;
 credjson | ddbjson | trpc | events) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
+fsconfig)
+  cp "$here/../../contrib/config/s3torrentfs.conf" "$work/corpus/"
+  printf 'bucket = b:p/\nprivate = false\ntrackers = http://a/x, udp://b:1/y\numask = 077\n' >"$work/corpus/c1"
+  printf 'ttl = 1e308\nnegative_ttl = nan\npiece_length = 16Ki\nmeta_version = hybrid\n' >"$work/corpus/c2"
+  ;;
 esac
 if [ "$target" = trpc ]; then
   # answers of Transmission 3.00, as seen on the wire
