@@ -64,9 +64,12 @@ demo_check() { # the main job runs to its end, and --stop leaves nothing mounted
   local dir
   dir=$(mktemp -d)
   chmod 755 "$dir" # opentracker reads its whitelist in there as nobody
-  DEMO_DIR=$dir/demo contrib/dev/demo.sh >build-logs/demo.log 2>&1 || { tail -30 build-logs/demo.log; return 1; }
-  grep -q "sha256 of the download" build-logs/demo.log || return 1
+  local ok=0
+  DEMO_DIR=$dir/demo contrib/dev/demo.sh >build-logs/demo.log 2>&1 || { tail -30 build-logs/demo.log; ok=1; }
+  grep -q "sha256 of the download" build-logs/demo.log || ok=1
+  # stopped either way: a failed demo must not leave its mount and servers to the next tiers
   DEMO_DIR=$dir/demo contrib/dev/demo.sh --stop >/dev/null
+  [ "$ok" -eq 0 ] || return 1
   ! grep -q "$dir" /proc/mounts && [ ! -e "$dir/demo" ] && rmdir "$dir"
 }
 tier "the demo (contrib/dev/demo.sh) and its --stop" demo_check
