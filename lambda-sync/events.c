@@ -185,6 +185,28 @@ static void size_set(struct events_item *it, json_object *v)
     }
 }
 
+/* Adds the object that d names: d.bucket.name, d.object.key (percent-encoded in S3
+ * notifications, plain in EventBridge), d.object.<etag_member> and d.object.size, with the
+ * message id when there is one. Returns 0 or an errno with err set. */
+static int add_object(struct events_batch *b, size_t idx, const char *id, const char *what,
+                      json_object *d, bool encoded, const char *etag_member, err_t *err)
+{
+    json_object *bk = member(d, "bucket", json_type_object);
+    json_object *ob = member(d, "object", json_type_object);
+    size_t bl = 0, kl = 0;
+    const char *bucket = member_str(bk, "name", &bl), *key = member_str(ob, "key", &kl);
+    struct events_item *it = item_add(b, idx, err);
+    if (it == NULL)
+        return err->code;
+    if (id && (it->id = strdup(id)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    int rc = item_set(it, what, bucket, bl, key, kl, encoded, member_str(ob, etag_member, NULL),
+                      err);
+    if (rc == 0)
+        size_set(it, member(ob, "size", json_type_int));
+    return rc;
+}
+
 /* One S3 notification record. Returns 0 (added or ignored) or an errno with err set. */
 static int parse_s3_record(struct events_batch *b, json_object *rec, size_t idx, const char *id,
                            err_t *err)
@@ -198,20 +220,7 @@ static int parse_s3_record(struct events_batch *b, json_object *rec, size_t idx,
         b->ignored++;
         return 0;
     }
-    json_object *s3 = member(rec, "s3", json_type_object);
-    json_object *bk = member(s3, "bucket", json_type_object);
-    json_object *ob = member(s3, "object", json_type_object);
-    size_t bl = 0, kl = 0;
-    const char *bucket = member_str(bk, "name", &bl), *key = member_str(ob, "key", &kl);
-    struct events_item *it = item_add(b, idx, err);
-    if (it == NULL)
-        return err->code;
-    if (id && (it->id = strdup(id)) == NULL)
-        return err_set(err, ENOMEM, "out of memory");
-    int rc = item_set(it, what, bucket, bl, key, kl, true, member_str(ob, "eTag", NULL), err);
-    if (rc == 0)
-        size_set(it, member(ob, "size", json_type_int));
-    return rc;
+    return add_object(b, idx, id, what, member(rec, "s3", json_type_object), true, "eTag", err);
 }
 
 /* An EventBridge event from aws.s3. Returns 0 (added or ignored) or an errno with err set. */
@@ -226,21 +235,8 @@ static int parse_eventbridge(struct events_batch *b, json_object *o, size_t idx,
         b->ignored++;
         return 0;
     }
-    json_object *d = member(o, "detail", json_type_object);
-    json_object *bk = member(d, "bucket", json_type_object);
-    json_object *ob = member(d, "object", json_type_object);
-    size_t bl = 0, kl = 0;
-    const char *bucket = member_str(bk, "name", &bl), *key = member_str(ob, "key", &kl);
-    struct events_item *it = item_add(b, idx, err);
-    if (it == NULL)
-        return err->code;
-    if (id && (it->id = strdup(id)) == NULL)
-        return err_set(err, ENOMEM, "out of memory");
-    int rc = item_set(it, "EventBridge event", bucket, bl, key, kl, false,
-                      member_str(ob, "etag", NULL), err);
-    if (rc == 0)
-        size_set(it, member(ob, "size", json_type_int));
-    return rc;
+    return add_object(b, idx, id, "EventBridge event", member(o, "detail", json_type_object),
+                      false, "etag", err);
 }
 
 static bool is_test_event(json_object *o)
