@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "testutil.h"
 
 static int parse(const char *s, struct events_batch *b, err_t *err)
 {
@@ -225,9 +226,5 @@ int main(void)
     tcase_add_test(tc, summary_fails_only_for_retryable);
     tcase_add_test(tc, errno_classes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

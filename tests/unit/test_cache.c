@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "testutil.h"
 
 #define FP "fp-v1-default" /* a recipe fingerprint */
 
@@ -717,9 +718,5 @@ int main(void)
     tcase_add_test(tc, test_buf_cap);
     tcase_add_test(tc, test_default_path);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

@@ -11,6 +11,7 @@
 
 #include "fakehttp.h"
 #include "s3torrent/trpc.h"
+#include "testutil.h"
 
 #define RPC  "/transmission/rpc"
 #define HASH "4dcd0922792ece6fd9d87fd70763b2bc24f2b4a0"
@@ -398,9 +399,5 @@ int main(void)
     tcase_add_test(tc, test_answer_cap);
     tcase_add_test(tc, test_parse_response);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

@@ -50,3 +50,12 @@ void tu_unhex(const char *hex, uint8_t *out, size_t n)
         out[i] = (uint8_t)v;
     }
 }
+
+int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -2,8 +2,12 @@
 #ifndef S3T_TESTUTIL_H
 #define S3T_TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Runs suite s (as every unit test's main does); returns the process exit status. */
+int tu_run(Suite *s);
 
 /* Reads a whole file (path relative to the test data folder); aborts the test on failure. */
 uint8_t *tu_read_data(const char *rel, size_t *len);
