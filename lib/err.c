@@ -5,6 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A message is one line whatever it quotes (a key, a file name from a torrent): control bytes
+ * become '?'. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 int err_set(err_t *err, int code, const char *fmt, ...)
 {
     if (err == NULL)
@@ -13,6 +22,7 @@ int err_set(err_t *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    one_line(err->msg);
     err->code = code;
     return code;
 }
@@ -35,6 +45,7 @@ int err_prefix(err_t *err, const char *fmt, ...)
         n = sizeof(err->msg) - 1;
     memcpy(err->msg, both, n);
     err->msg[n] = '\0';
+    one_line(err->msg);
     return err->code;
 }
 

@@ -249,6 +249,10 @@ class BadInput(unittest.TestCase):
             "garbage": b"\x00\xff" * 100,
             "deep": b"l" * 5000 + b"e" * 5000,
             "huge-length": b"d4:infod6:lengthi99999999999999999999e4:name1:aee",
+            # found by the fuzzer: a file name with a newline, quoted in the message
+            "newline-in-name": open(os.path.join(
+                os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "regressions",
+                "metainfo", "newline-in-pad-file-name.torrent"), "rb").read(),
         }
         for name, data in cases.items():
             with self.subTest(name):
