@@ -449,6 +449,26 @@ def as_user(uid, *cmd):
                            *cmd], capture_output=True, text=True, errors="replace", timeout=60)
 
 
+def ours_in_ps(m):
+    """What `ps` shows any user of the processes this mount made: the daemon, whatever it
+    started, and anything naming the mount point. Other processes on the host (a CI runner's
+    own, say) are not ours to judge."""
+    rows = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+    procs = {}
+    for row in rows:
+        pid, ppid, args = (row.split(None, 2) + [""])[:3]
+        procs[int(pid)] = (int(ppid), args)
+    mine = {m.proc.pid}
+    grew = True
+    while grew:
+        kids = {pid for pid, (ppid, _) in procs.items() if ppid in mine} - mine
+        grew = bool(kids)
+        mine |= kids
+    mine |= {pid for pid, (_, args) in procs.items() if m.point in args}
+    return "\n".join(procs[pid][1] for pid in sorted(mine) if pid in procs)
+
+
 class Security(unittest.TestCase):
     """What other users and other programs on the host can see: no secret in ps, /proc/mounts
     or the daemon's log at debug level; another uid kept out without allow_other, and the
@@ -475,13 +495,14 @@ class Security(unittest.TestCase):
         try:
             self.assertEqual(rd(m.path("s.bin")), content(100000, 9))
             rd(m.path("s.bin.torrent"))
-            ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+            ps = ours_in_ps(m)
             with open("/proc/mounts") as f:
                 mounts = [line for line in f if m.point in line]
             with open(f"/proc/{m.proc.pid}/cmdline", "rb") as f:
                 cmdline = f.read().decode(errors="replace")
             self.assertEqual(len(mounts), 1)
             self.assertIn("s3torrentfs", ps)
+            self.assertIn(m.point, ps)
             log = m.output()
             self.assertIn("HTTP GET", log)  # debug logging was on
             for where, text in (("ps", ps), ("/proc/mounts", mounts[0]), ("cmdline", cmdline),
