@@ -10,41 +10,25 @@
 # Needs: cmake, openssl, mktorrent, transmission-cli, python3-libtorrent, GNU time.
 set -euo pipefail
 
-if [[ -n "${S3TORRENT:-}" ]]; then
-    S3TORRENT=$(realpath "$S3TORRENT")
-fi
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/common.sh"
+bench_init S3TORRENT
 
 SIZE_MB=${BENCH_SIZE_MB:-2048}
 SIZE=$((SIZE_MB * 1048576))
 PIECE=1048576
-NPROC=$(nproc)
-PY=/usr/bin/python3 # Debian's python3-libtorrent is only importable by the system python
 
-for cmd in openssl mktorrent transmission-create /usr/bin/time "$PY"; do
-    command -v "$cmd" >/dev/null || { echo "missing: $cmd" >&2; exit 1; }
-done
+bench_need openssl mktorrent transmission-create /usr/bin/time "$PY"
 "$PY" -c 'import libtorrent' || { echo "missing: python3-libtorrent" >&2; exit 1; }
+bench_load
+bench_build S3TORRENT=tools/s3torrent
 
-if [[ -z "${S3TORRENT:-}" ]]; then
-    BUILD_DIR=${BUILD_DIR:-build-bench}
-    echo "building s3torrent (Release) in $BUILD_DIR ..."
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DS3T_TESTS=OFF >/dev/null
-    cmake --build "$BUILD_DIR" -j"$NPROC" >/dev/null
-    S3TORRENT=$(realpath "$BUILD_DIR/tools/s3torrent")
-fi
-
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/s3t-bench.XXXXXX")
+bench_work s3t-bench
 trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
 
 echo "making a $SIZE_MB MiB file of pseudo-random data in $WORK ..."
 head -c "$SIZE" /dev/zero |
     openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 >data.bin
 cat data.bin >/dev/null # into the page cache
-
-# calc EXPR: floating-point arithmetic with awk.
-calc() { awk "BEGIN { print ($1) }"; }
 
 # sha_rate ALG: bytes/s of ALG over 1 MiB buffers on all cores, from openssl speed.
 # The last line looks like "sha1   3186622.46k" (1000s of bytes per second).

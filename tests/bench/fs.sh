@@ -24,21 +24,14 @@
 # random reads, which the reader times itself around open and pread.
 set -euo pipefail
 
-for v in S3TORRENTFS S3TORRENT; do
-    if [[ -n "${!v:-}" ]]; then printf -v "$v" '%s' "$(realpath "${!v}")"; fi
-done
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-export LC_ALL=C # a '.' in $EPOCHREALTIME and in awk's numbers
+source "$(dirname "$0")/common.sh"
+bench_init S3TORRENTFS S3TORRENT
 
 SIZE_MB=${BENCH_SIZE_MB:-2048}
 SIZE=$((SIZE_MB * 1048576))
 NOBJ=${BENCH_OBJECTS:-10000}
 RUNS=${BENCH_RUNS:-3}
 TMO=${BENCH_TIMEOUT:-900}
-NPROC=$(nproc)
-AWS=/usr/bin/aws # Debian's awscli; another `aws` earlier on PATH may be a different major version
-S3RVER=$ROOT/node_modules/.bin/s3rver
 BUCKET=bench # requests() below depends on this name's length
 KEY=obj.bin
 PREFIX=many
@@ -46,43 +39,20 @@ PIECE=1048576 # the random reads: BitTorrent pieces of 1 MiB, read in blocks of 
 BLOCK=16384
 NPIECES=31 # 31 x 64 = 1,984 reads
 SEED=20240611
-CLK_TCK=$(getconf CLK_TCK)
 CONTENDERS=(s3torrentfs s3fs rclone)
 
 if ((EUID != 0)); then
     echo "run as root: FUSE mounts, and s3fs's and rclone's need /dev/fuse" >&2
     exit 1
 fi
-for cmd in cmake openssl curl python3 s3fs rclone fusermount3 mountpoint timeout "$AWS" \
-    /usr/bin/time "$S3RVER"; do
-    command -v "$cmd" >/dev/null || { echo "missing: $cmd" >&2; exit 1; }
-done
+bench_need cmake openssl curl python3 s3fs rclone fusermount3 mountpoint timeout "$AWS" \
+    /usr/bin/time "$S3RVER"
+bench_load
+bench_build S3TORRENTFS=fs/s3torrentfs S3TORRENT=tools/s3torrent
+# rclone refuses to start with AWS_CA_BUNDLE set; it is gone with the rest of AWS_*, and unset
+# again where rclone starts.
+bench_aws_env
 
-# calc EXPR: floating-point arithmetic with awk.
-calc() { awk "BEGIN { print ($1) }"; }
-
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "load average at start: $LOAD_START ($NPROC cores)"
-if (($(calc "${LOAD_START%% *} > 0.5"))); then
-    echo "warning: load average is ${LOAD_START%% *}; other processes may skew the timings" >&2
-fi
-
-if [[ -z "${S3TORRENTFS:-}" || -z "${S3TORRENT:-}" ]]; then
-    BUILD_DIR=${BUILD_DIR:-build-bench}
-    echo "building s3torrentfs and s3torrent (Release) in $BUILD_DIR ..."
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DS3T_TESTS=OFF >/dev/null
-    cmake --build "$BUILD_DIR" -j"$NPROC" >/dev/null
-    S3TORRENTFS=${S3TORRENTFS:-$(realpath "$BUILD_DIR/fs/s3torrentfs")}
-    S3TORRENT=${S3TORRENT:-$(realpath "$BUILD_DIR/tools/s3torrent")}
-fi
-
-# Only the local server's credentials, no profile or config file of this machine. rclone refuses
-# to start with AWS_CA_BUNDLE set; it is gone with the rest, and unset again where rclone starts.
-unset "${!AWS_@}"
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 \
-    AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
-
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/s3t-fsbench.XXXXXX")
 S3PID="" MPID="" MNTP="" CUR=""
 cleanup() {
     local m
@@ -105,31 +75,14 @@ cleanup() {
         rm -rf --one-file-system "$WORK" # never into a mount that would not go
     fi
 }
+bench_work s3t-fsbench
 trap cleanup EXIT
-cd "$WORK"
-export AWS_CONFIG_FILE=$WORK/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials
 mkdir s3rver mnt-s3torrentfs mnt-s3fs mnt-rclone mnt-floor
 
 echo "starting s3rver in $WORK/s3rver (request log in s3rver.log) ..."
 # Not --silent: its log of responses is how the requests of each run are counted (s3rver's
 # response logger runs either way; --silent only stops the printing).
-# s3rver makes continuation tokens with a cipher OpenSSL 3 keeps in its legacy provider
-NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$WORK/s3rver" -a 127.0.0.1 -p 0 \
-    --configure-bucket "$BUCKET" >s3rver.log 2>&1 &
-S3PID=$!
-PORT=""
-for _ in $(seq 300); do # up to 30 s
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' s3rver.log)
-    [[ -n "$PORT" ]] && break
-    kill -0 "$S3PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ -z "$PORT" ]]; then
-    echo "s3rver did not start:" >&2
-    cat s3rver.log >&2
-    exit 1
-fi
-URL=http://127.0.0.1:$PORT
+bench_s3rver "$BUCKET"
 OBJ_URL=$URL/$BUCKET/$KEY # path style; s3rver serves anonymous GETs
 
 # The peers' configuration: only what they need to reach s3rver.

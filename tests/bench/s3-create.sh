@@ -12,47 +12,19 @@
 # The old pipeline's time does not include deleting its downloaded copy (done after each run).
 set -euo pipefail
 
-if [[ -n "${S3TORRENT:-}" ]]; then
-    S3TORRENT=$(realpath "$S3TORRENT")
-fi
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
+source "$(dirname "$0")/common.sh"
+bench_init S3TORRENT
 
 SIZE_MB=${BENCH_SIZE_MB:-2048}
 SIZE=$((SIZE_MB * 1048576))
-NPROC=$(nproc)
-AWS=/usr/bin/aws # Debian's awscli; another `aws` earlier on PATH may be a different major version
-S3RVER=$ROOT/node_modules/.bin/s3rver
 BUCKET=bench
 KEY=obj.bin
-CLK_TCK=$(getconf CLK_TCK)
 
-for cmd in openssl mktorrent transmission-create curl strace "$AWS" /usr/bin/time "$S3RVER"; do
-    command -v "$cmd" >/dev/null || { echo "missing: $cmd" >&2; exit 1; }
-done
+bench_need openssl mktorrent transmission-create curl strace "$AWS" /usr/bin/time "$S3RVER"
+bench_load
+bench_build S3TORRENT=tools/s3torrent
+bench_aws_env
 
-# calc EXPR: floating-point arithmetic with awk.
-calc() { awk "BEGIN { print ($1) }"; }
-
-LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
-if (($(calc "($LOAD_START > 0.5)"))); then
-    echo "warning: load average is $LOAD_START; other processes may skew the timings" >&2
-fi
-
-if [[ -z "${S3TORRENT:-}" ]]; then
-    BUILD_DIR=${BUILD_DIR:-build-bench}
-    echo "building s3torrent (Release) in $BUILD_DIR ..."
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DS3T_TESTS=OFF >/dev/null
-    cmake --build "$BUILD_DIR" -j"$NPROC" >/dev/null
-    S3TORRENT=$(realpath "$BUILD_DIR/tools/s3torrent")
-fi
-
-# Only the local server's credentials, no profile or config file of this machine.
-unset "${!AWS_@}"
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 \
-    AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
-
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/s3t-s3bench.XXXXXX")
 S3PID=""
 cleanup() {
     if [[ -n "$S3PID" ]]; then
@@ -61,29 +33,11 @@ cleanup() {
     fi
     rm -rf "$WORK"
 }
+bench_work s3t-s3bench
 trap cleanup EXIT
-cd "$WORK"
-export AWS_CONFIG_FILE=$WORK/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials
 
 echo "starting s3rver in $WORK/s3rver ..."
-mkdir s3rver
-# s3rver makes continuation tokens with a cipher OpenSSL 3 keeps in its legacy provider
-NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$WORK/s3rver" -a 127.0.0.1 -p 0 --silent \
-    --configure-bucket "$BUCKET" >s3rver.log 2>&1 &
-S3PID=$!
-PORT=""
-for _ in $(seq 300); do # up to 30 s
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' s3rver.log)
-    [[ -n "$PORT" ]] && break
-    kill -0 "$S3PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ -z "$PORT" ]]; then
-    echo "s3rver did not start:" >&2
-    cat s3rver.log >&2
-    exit 1
-fi
-URL=http://127.0.0.1:$PORT
+bench_s3rver "$BUCKET" --silent
 OBJ_URL=$URL/$BUCKET/$KEY # path style; s3rver serves anonymous GETs
 
 # s3torrent's default piece length: the smallest power of two >= 256 KiB giving <= 2048 pieces,
@@ -104,9 +58,6 @@ rm -f "$KEY" # from here on the bytes exist only in s3rver's store
 # served from memory the same way.
 find s3rver -type f -exec cat {} + >/dev/null
 
-# server_ticks: CPU time (user + system, in clock ticks) s3rver has used so far.
-server_ticks() { sed 's/.*) //' "/proc/$S3PID/stat" | awk '{ print $12 + $13 }'; }
-
 declare -A SECS RSS USR SYS SRV
 declare -A LABEL=(
     [a]='(a) s3torrent create s3://'
@@ -121,7 +72,7 @@ bench() {
     shift 2
     for _ in 1 2 3; do
         rm -f "$out"
-        s0=$(server_ticks)
+        s0=$(bench_ticks "$S3PID")
         t0=$(date +%s.%N)
         if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
             echo "$name failed:" >&2
@@ -129,7 +80,7 @@ bench() {
             exit 1
         fi
         t1=$(date +%s.%N)
-        s1=$(server_ticks)
+        s1=$(bench_ticks "$S3PID")
         if [[ -n "${SCRATCH:-}" ]]; then rm -f "$SCRATCH"; fi
         t=$(calc "$t1 - $t0")
         read -r rss _ _ < <(tail -n 1 rss.txt)

@@ -13,55 +13,24 @@
 # so each starts from objects without torrents. One run of each (the old pipeline takes minutes).
 set -euo pipefail
 
-if [[ -n "${S3TORRENT:-}" ]]; then
-    S3TORRENT=$(realpath "$S3TORRENT")
-fi
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
+source "$(dirname "$0")/common.sh"
+bench_init S3TORRENT
 
 OBJECTS=${BENCH_OBJECTS:-200}
-NPROC=$(nproc)
-AWS=/usr/bin/aws # Debian's awscli; another `aws` earlier on PATH may be a different major version
-PY=/usr/bin/python3
-S3RVER=$ROOT/node_modules/.bin/s3rver
-DYNALITE=$ROOT/node_modules/.bin/dynalite
 BUCKET=bench
 TABLE=torrent-status
 JOBS=4
-CLK_TCK=$(getconf CLK_TCK)
 
-for cmd in openssl transmission-create transmission-show "$AWS" "$PY" /usr/bin/time "$S3RVER" \
-    "$DYNALITE"; do
-    command -v "$cmd" >/dev/null || { echo "missing: $cmd" >&2; exit 1; }
-done
+bench_need openssl transmission-create transmission-show "$AWS" "$PY" /usr/bin/time "$S3RVER" \
+    "$DYNALITE"
 if ! [[ "$OBJECTS" =~ ^[1-9][0-9]*$ ]]; then
     echo "BENCH_OBJECTS must be a positive integer, not '$OBJECTS'" >&2
     exit 2
 fi
+bench_load
+bench_build S3TORRENT=tools/s3torrent
+bench_aws_env
 
-# calc EXPR: floating-point arithmetic with awk.
-calc() { awk "BEGIN { print ($1) }"; }
-
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "load average at start: $LOAD_START ($NPROC cores)"
-if (($(calc "(${LOAD_START%% *} > 0.5)"))); then
-    echo "warning: load average is ${LOAD_START%% *}; other processes may skew the timings" >&2
-fi
-
-if [[ -z "${S3TORRENT:-}" ]]; then
-    BUILD_DIR=${BUILD_DIR:-build-bench}
-    echo "building s3torrent (Release) in $BUILD_DIR ..."
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DS3T_TESTS=OFF >/dev/null
-    cmake --build "$BUILD_DIR" -j"$NPROC" >/dev/null
-    S3TORRENT=$(realpath "$BUILD_DIR/tools/s3torrent")
-fi
-
-# Only the local servers' credentials, no profile or config file of this machine.
-unset "${!AWS_@}"
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 \
-    AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
-
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/s3t-syncbench.XXXXXX")
 S3PID=""
 DDBPID=""
 cleanup() {
@@ -74,36 +43,11 @@ cleanup() {
     done
     rm -rf "$WORK"
 }
+bench_work s3t-syncbench
 trap cleanup EXIT
-cd "$WORK"
-export AWS_CONFIG_FILE=$WORK/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/no-aws-credentials
-
-# wait_log PID FILE SED: up to 30 s for the process PID to print a line in FILE that the sed
-# script SED turns into its port; prints the port, or nothing if it exited or never did.
-wait_log() {
-    local port=""
-    for _ in $(seq 300); do
-        [[ -f "$2" ]] && port=$(sed -n "$3" "$2")
-        [[ -n "$port" ]] && break
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "$port"
-}
 
 echo "starting s3rver in $WORK/s3rver and dynalite (in memory) ..."
-mkdir s3rver
-# s3rver makes continuation tokens with a cipher OpenSSL 3 keeps in its legacy provider
-NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$WORK/s3rver" -a 127.0.0.1 -p 0 --silent \
-    --configure-bucket "$BUCKET" >s3rver.log 2>&1 &
-S3PID=$!
-PORT=$(wait_log "$S3PID" s3rver.log 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p')
-if [[ -z "$PORT" ]]; then
-    echo "s3rver did not start:" >&2
-    cat s3rver.log >&2
-    exit 1
-fi
-URL=http://127.0.0.1:$PORT
+bench_s3rver "$BUCKET" --silent
 
 # dynalite cannot pick its own port (0 means its default, 4567): ask the kernel for a free one,
 # and try again should another process take it first.
@@ -112,7 +56,7 @@ for _ in 1 2 3 4 5; do
     port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     "$DYNALITE" --host 127.0.0.1 --port "$port" >dynalite.log 2>&1 &
     DDBPID=$!
-    DDB_PORT=$(wait_log "$DDBPID" dynalite.log \
+    DDB_PORT=$(bench_wait_log "$DDBPID" dynalite.log \
         "s/.*listening at: http:\/\/127\.0\.0\.1:\($port\)\$/\1/p")
     [[ -n "$DDB_PORT" ]] && break
     wait "$DDBPID" 2>/dev/null || true
@@ -162,8 +106,6 @@ echo "creating the status table $TABLE (s3torrent sync --create-table on an empt
 }
 "$AWS" --endpoint-url "$DDB_URL" dynamodb wait table-exists --table-name "$TABLE"
 
-# ticks PID: CPU time (user + system, in clock ticks) the process PID has used so far.
-ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 # usec: the time now in microseconds (bash's EPOCHREALTIME without its decimal point).
 usec() { echo "${EPOCHREALTIME//[!0-9]/}"; }
 
@@ -215,21 +157,21 @@ done
 
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 echo "(1) old pipeline on a/ ($OBJECTS objects, one after another; load average now $LOAD1) ..."
-s0=$(ticks "$S3PID")
-d0=$(ticks "$DDBPID")
+s0=$(bench_ticks "$S3PID")
+d0=$(bench_ticks "$DDBPID")
 TIMEFORMAT='%R %U %S'
 { time old_loop; } 2>time1.txt
 read -r SECS1 USR1 SYS1 <time1.txt
-SRV1=$(calc "($(ticks "$S3PID") - $s0) / $CLK_TCK")
-DDB1=$(calc "($(ticks "$DDBPID") - $d0) / $CLK_TCK")
+SRV1=$(calc "($(bench_ticks "$S3PID") - $s0) / $CLK_TCK")
+DDB1=$(calc "($(bench_ticks "$DDBPID") - $d0) / $CLK_TCK")
 printf '  %.3f s\n' "$SECS1"
 
 # run_sync LOG: s3torrent sync of b/ under GNU time; JSON lines in LOG.json, stderr in LOG.err;
 # sets SECS, RSS (KiB), USR, SYS, SRV and DDB (s3rver's and dynalite's CPU seconds).
 run_sync() {
     local t0 t1 s0 d0
-    s0=$(ticks "$S3PID")
-    d0=$(ticks "$DDBPID")
+    s0=$(bench_ticks "$S3PID")
+    d0=$(bench_ticks "$DDBPID")
     t0=$(usec)
     if ! /usr/bin/time -f '%M %U %S' -o "$1.time" "$S3TORRENT" sync -j "$JOBS" --no-cache --json \
         --ddb-table "$TABLE" --ddb-endpoint-url "$DDB_URL" --endpoint-url "$URL" \
@@ -241,8 +183,8 @@ run_sync() {
     t1=$(usec)
     SECS=$(calc "($t1 - $t0) / 1e6")
     read -r RSS USR SYS < <(tail -n 1 "$1.time")
-    SRV=$(calc "($(ticks "$S3PID") - $s0) / $CLK_TCK")
-    DDB=$(calc "($(ticks "$DDBPID") - $d0) / $CLK_TCK")
+    SRV=$(calc "($(bench_ticks "$S3PID") - $s0) / $CLK_TCK")
+    DDB=$(calc "($(bench_ticks "$DDBPID") - $d0) / $CLK_TCK")
 }
 # actions LOG: how many objects got each action, e.g. "200 created".
 actions() { sed -n 's/.*"action":"\([^"]*\)".*/\1/p' "$1.json" | sort | uniq -c | awk '{ $1 = $1; print }'; }

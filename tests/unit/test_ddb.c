@@ -7,36 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fakehttp.h"
+#include "awsfix.h"
 #include "s3torrent/ddb.h"
 #include "testutil.h"
 
-static struct fakehttp *fake;
-static struct http_client *http;
-static struct cred_chain *creds;
 static struct ddb_client *ddb;
-static long sleeps[16];
-static size_t nsleeps;
-
-static const char *test_env(const char *name)
-{
-    if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
-        return "AKIDEXAMPLE";
-    if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
-        return "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    return NULL;
-}
-
-static double half(void)
-{
-    return 0.5;
-}
-
-static void record_sleep(long ms)
-{
-    if (nsleeps < 16)
-        sleeps[nsleeps++] = ms;
-}
 
 static time_t fixed_now(void)
 {
@@ -48,11 +23,11 @@ static struct ddb_client *client(const char *endpoint, const char *region)
     struct ddb_config cfg = {
         .endpoint = endpoint,
         .region = region,
-        .http = http,
-        .creds = creds,
+        .http = awsfix.http,
+        .creds = awsfix.creds,
         .now = fixed_now,
-        .random = half,
-        .sleep_ms = record_sleep,
+        .random = awsfix_half,
+        .sleep_ms = awsfix_record_sleep,
     };
     struct ddb_client *c;
     err_t err = {0};
@@ -62,22 +37,14 @@ static struct ddb_client *client(const char *endpoint, const char *region)
 
 static void setup(void)
 {
-    unsetenv("AWS_MAX_ATTEMPTS");
-    fake = fakehttp_start();
-    ck_assert_ptr_nonnull(fake);
-    http = http_client_new(NULL);
-    struct cred_chain_opts co = {.getenv = test_env, .http = http};
-    creds = cred_chain_new(&co);
-    ddb = client(fakehttp_url(fake), "eu-west-1");
-    nsleeps = 0;
+    awsfix_setup();
+    ddb = client(fakehttp_url(awsfix.fake), "eu-west-1");
 }
 
 static void teardown(void)
 {
     ddb_client_free(ddb);
-    cred_chain_free(creds);
-    http_client_free(http);
-    fakehttp_stop(fake);
+    awsfix_teardown();
 }
 
 static const char *fixture(const char *name)
@@ -131,7 +98,7 @@ END_TEST
 
 START_TEST(test_request_shape)
 {
-    fakehttp_add(fake, "POST", "/", 200, "{}");
+    fakehttp_add(awsfix.fake, "POST", "/", 200, "{}");
     json_object *req = put_request(), *resp = NULL;
     err_t err = {0};
     ck_assert_msg(ddb_call(ddb, "PutItem", req, &resp, &err) == 0, "%s", err.msg);
@@ -139,8 +106,8 @@ START_TEST(test_request_shape)
     ck_assert_int_eq(json_object_object_length(resp), 0);
     json_object_put(resp);
 
-    ck_assert_uint_eq(fakehttp_count(fake), 1);
-    const struct fakehttp_request *r = fakehttp_request(fake, 0);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 1);
+    const struct fakehttp_request *r = fakehttp_request(awsfix.fake, 0);
     ck_assert_str_eq(r->method, "POST");
     ck_assert_str_eq(r->path, "/");
     ck_assert_str_eq(fakehttp_header(r, "x-amz-target"), "DynamoDB_20120810.PutItem");
@@ -161,7 +128,7 @@ START_TEST(test_request_shape)
     /* a NULL response pointer discards the answer; bad operation names never go out */
     ck_assert_int_eq(ddb_call(ddb, "DescribeTable", NULL, NULL, &err), 0);
     ck_assert_int_eq(ddb_call(ddb, "Put Item", NULL, NULL, &err), EINVAL);
-    ck_assert_uint_eq(fakehttp_count(fake), 2);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 2);
 }
 END_TEST
 
@@ -169,16 +136,16 @@ START_TEST(test_endpoints)
 {
     struct ddb_client *c;
     err_t err = {0};
-    struct ddb_config cfg = {.endpoint = "ftp://x", .http = http, .creds = creds};
+    struct ddb_config cfg = {.endpoint = "ftp://x", .http = awsfix.http, .creds = awsfix.creds};
     ck_assert_int_eq(ddb_client_new(&cfg, &c, &err), EINVAL);
     ck_assert_msg(strstr(err.msg, "http:// or https://") != NULL, "%s", err.msg);
     cfg.endpoint = "http://127.0.0.1:1/x";
     ck_assert_int_eq(ddb_client_new(&cfg, &c, &err), EINVAL);
     /* AWS_ENDPOINT_URL_DYNAMODB comes before AWS_ENDPOINT_URL */
-    fakehttp_add(fake, "POST", "/", 200, "{\"TableNames\":[]}");
+    fakehttp_add(awsfix.fake, "POST", "/", 200, "{\"TableNames\":[]}");
     setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1", 1);
     char url[128];
-    snprintf(url, sizeof(url), "%s/", fakehttp_url(fake));
+    snprintf(url, sizeof(url), "%s/", fakehttp_url(awsfix.fake));
     setenv("AWS_ENDPOINT_URL_DYNAMODB", url, 1);
     cfg.endpoint = NULL;
     ck_assert_int_eq(ddb_client_new(&cfg, &c, &err), 0);
@@ -275,9 +242,9 @@ END_TEST
 START_TEST(test_retry_throttling_then_success)
 {
     const char *pt = fixture("ddb-error-provisioned-throughput.json");
-    fakehttp_add(fake, "POST", "/", 400, pt);
-    fakehttp_add(fake, "POST", "/", 400, pt);
-    fakehttp_add(fake, "POST", "/", 200, "{\"Attributes\":{\"n\":{\"N\":\"3\"}}}");
+    fakehttp_add(awsfix.fake, "POST", "/", 400, pt);
+    fakehttp_add(awsfix.fake, "POST", "/", 400, pt);
+    fakehttp_add(awsfix.fake, "POST", "/", 200, "{\"Attributes\":{\"n\":{\"N\":\"3\"}}}");
     json_object *req = put_request(), *resp = NULL;
     err_t err = {0};
     ck_assert_msg(ddb_call(ddb, "UpdateItem", req, &resp, &err) == 0, "%s", err.msg);
@@ -288,26 +255,26 @@ START_TEST(test_retry_throttling_then_success)
     ck_assert_int_eq(n, 3);
     json_object_put(resp);
     json_object_put(req);
-    ck_assert_uint_eq(fakehttp_count(fake), 3);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 3);
     /* full jitter: random 0.5 of 100 ms * 2^attempt */
-    ck_assert_uint_eq(nsleeps, 2);
-    ck_assert_int_eq(sleeps[0], 100);
-    ck_assert_int_eq(sleeps[1], 200);
+    ck_assert_uint_eq(awsfix.nsleeps, 2);
+    ck_assert_int_eq(awsfix.sleeps[0], 100);
+    ck_assert_int_eq(awsfix.sleeps[1], 200);
     ck_assert_uint_eq(atomic_load(&ddb_counters(ddb)->retries), 2);
     /* each attempt is signed afresh */
     for (size_t i = 0; i < 3; i++)
-        ck_assert_ptr_nonnull(fakehttp_header(fakehttp_request(fake, i), "authorization"));
+        ck_assert_ptr_nonnull(fakehttp_header(fakehttp_request(awsfix.fake, i), "authorization"));
 }
 END_TEST
 
 START_TEST(test_attempts_are_bounded)
 {
-    fakehttp_add_ex(fake, "POST", "/", 400, "x-amzn-RequestId: RID7\r\n",
+    fakehttp_add_ex(awsfix.fake, "POST", "/", 400, "x-amzn-RequestId: RID7\r\n",
                     fixture("ddb-error-provisioned-throughput.json"));
     json_object *req = put_request();
     err_t err = {0};
     ck_assert_int_eq(ddb_call(ddb, "PutItem", req, NULL, &err), EAGAIN);
-    ck_assert_uint_eq(fakehttp_count(fake), 3);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 3);
     const char *want = "after 3 attempts: DynamoDB PutItem on table T: "
                        "ProvisionedThroughputExceededException: The level of";
     ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "%s", err.msg);
@@ -318,13 +285,13 @@ END_TEST
 
 START_TEST(test_conditional_check_is_an_answer)
 {
-    fakehttp_add(fake, "POST", "/", 400, fixture("ddb-error-conditional-check.json"));
+    fakehttp_add(awsfix.fake, "POST", "/", 400, fixture("ddb-error-conditional-check.json"));
     json_object *req = put_request(), *resp = NULL;
     err_t err = {0};
     ck_assert_int_eq(ddb_call(ddb, "PutItem", req, &resp, &err), EEXIST);
     ck_assert_ptr_null(resp);
-    ck_assert_uint_eq(fakehttp_count(fake), 1);
-    ck_assert_uint_eq(nsleeps, 0);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 1);
+    ck_assert_uint_eq(awsfix.nsleeps, 0);
     ck_assert_str_eq(err.msg, "DynamoDB PutItem on table T: ConditionalCheckFailedException: "
                               "The conditional request failed");
     json_object_put(req);
@@ -333,13 +300,13 @@ END_TEST
 
 START_TEST(test_client_errors_not_retried)
 {
-    fakehttp_add(fake, "POST", "/", 400,
+    fakehttp_add(awsfix.fake, "POST", "/", 400,
                  "{\"__type\":\"com.amazon.coral.validate#ValidationException\","
                  "\"message\":\"One or more parameter values were invalid\"}");
     json_object *req = put_request();
     err_t err = {0};
     ck_assert_int_eq(ddb_call(ddb, "PutItem", req, NULL, &err), EINVAL);
-    ck_assert_uint_eq(fakehttp_count(fake), 1);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 1);
     ck_assert_str_eq(err.msg, "DynamoDB PutItem on table T: ValidationException: One or more "
                               "parameter values were invalid");
     json_object_put(req);
@@ -348,14 +315,14 @@ END_TEST
 
 START_TEST(test_5xx_and_transport_retried)
 {
-    fakehttp_add(fake, "POST", "/", 0, NULL); /* connection closed without an answer */
-    fakehttp_add(fake, "POST", "/", 502, "<html>bad gateway</html>");
-    fakehttp_add(fake, "POST", "/", 200, "{}");
+    fakehttp_add(awsfix.fake, "POST", "/", 0, NULL); /* connection closed without an answer */
+    fakehttp_add(awsfix.fake, "POST", "/", 502, "<html>bad gateway</html>");
+    fakehttp_add(awsfix.fake, "POST", "/", 200, "{}");
     json_object *req = put_request();
     err_t err = {0};
     ck_assert_msg(ddb_call(ddb, "PutItem", req, NULL, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(fakehttp_count(fake), 3);
-    ck_assert_uint_eq(nsleeps, 2);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 3);
+    ck_assert_uint_eq(awsfix.nsleeps, 2);
     json_object_put(req);
 
     /* nobody listening: a transport error, retried, then reported with the operation */
@@ -379,12 +346,12 @@ START_TEST(test_body_cap)
     big[n - 2] = '"';
     big[n - 1] = '}';
     big[n] = '\0';
-    fakehttp_add(fake, "POST", "/", 200, big);
+    fakehttp_add(awsfix.fake, "POST", "/", 200, big);
     json_object *req = put_request(), *resp = NULL;
     err_t err = {0};
     ck_assert_int_eq(ddb_call(ddb, "GetItem", req, &resp, &err), EFBIG);
     ck_assert_ptr_null(resp);
-    ck_assert_uint_eq(fakehttp_count(fake), 1); /* not retried */
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 1); /* not retried */
     ck_assert_msg(strstr(err.msg, "DynamoDB GetItem on table T") == err.msg, "%s", err.msg);
     /* the parser has the same cap */
     json_object *doc = NULL;
@@ -393,14 +360,14 @@ START_TEST(test_body_cap)
     json_object_put(req);
 
     /* and a 200 that is not JSON is a protocol error, not retried */
-    fakehttp_stop(fake);
-    fake = fakehttp_start();
+    fakehttp_stop(awsfix.fake);
+    awsfix.fake = fakehttp_start();
     ddb_client_free(ddb);
-    ddb = client(fakehttp_url(fake), "eu-west-1");
-    fakehttp_add(fake, "POST", "/", 200, "<html/>");
+    ddb = client(fakehttp_url(awsfix.fake), "eu-west-1");
+    fakehttp_add(awsfix.fake, "POST", "/", 200, "<html/>");
     req = put_request();
     ck_assert_int_eq(ddb_call(ddb, "GetItem", req, NULL, &err), EPROTO);
-    ck_assert_uint_eq(fakehttp_count(fake), 1);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 1);
     json_object_put(req);
 }
 END_TEST

@@ -7,46 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fakehttp.h"
+#include "awsfix.h"
 #include "s3torrent/s3.h"
 #include "testutil.h"
 
-static struct fakehttp *fake;
-static struct http_client *http;
-static struct cred_chain *creds;
 static struct s3_client *s3;
-static long sleeps[16];
-static size_t nsleeps;
-
-static const char *test_env(const char *name)
-{
-    if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
-        return "AKIDEXAMPLE";
-    if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
-        return "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    return NULL;
-}
-
-static double half(void)
-{
-    return 0.5;
-}
-
-static void record_sleep(long ms)
-{
-    if (nsleeps < 16)
-        sleeps[nsleeps++] = ms;
-}
 
 static struct s3_client *client(const char *endpoint, const char *region)
 {
     struct s3_config cfg = {
         .endpoint = endpoint,
         .region = region,
-        .http = http,
-        .creds = creds,
-        .random = half,
-        .sleep_ms = record_sleep,
+        .http = awsfix.http,
+        .creds = awsfix.creds,
+        .random = awsfix_half,
+        .sleep_ms = awsfix_record_sleep,
     };
     struct s3_client *c;
     err_t err = {0};
@@ -56,22 +31,14 @@ static struct s3_client *client(const char *endpoint, const char *region)
 
 static void setup(void)
 {
-    unsetenv("AWS_MAX_ATTEMPTS");
-    fake = fakehttp_start();
-    ck_assert_ptr_nonnull(fake);
-    http = http_client_new(NULL);
-    struct cred_chain_opts co = {.getenv = test_env, .http = http};
-    creds = cred_chain_new(&co);
-    s3 = client(fakehttp_url(fake), "eu-west-1");
-    nsleeps = 0;
+    awsfix_setup();
+    s3 = client(fakehttp_url(awsfix.fake), "eu-west-1");
 }
 
 static void teardown(void)
 {
     s3_client_free(s3);
-    cred_chain_free(creds);
-    http_client_free(http);
-    fakehttp_stop(fake);
+    awsfix_teardown();
 }
 
 static const char *url_of(struct s3_client *c, const char *bucket, const char *key)
@@ -94,15 +61,16 @@ START_TEST(test_addressing)
     ck_assert_str_eq(url_of(aws, "recordings", "a b+c/é?#%.bin"),
                      "https://recordings.s3.eu-west-1.amazonaws.com/a%20b%2Bc/%C3%A9%3F%23%25.bin");
     /* dotted buckets cannot be virtual hosts under TLS */
-    ck_assert_str_eq(url_of(aws, "my.bucket", "k"), "https://s3.eu-west-1.amazonaws.com/my.bucket/k");
+    ck_assert_str_eq(url_of(aws, "my.bucket", "k"),
+                     "https://s3.eu-west-1.amazonaws.com/my.bucket/k");
     s3_client_free(aws);
     /* custom endpoints are path-style; "a//b" and "./" stay as they are */
     char want[256];
-    snprintf(want, sizeof(want), "%s/b/a//b/./c", fakehttp_url(fake));
+    snprintf(want, sizeof(want), "%s/b/a//b/./c", fakehttp_url(awsfix.fake));
     ck_assert_str_eq(url_of(s3, "b", "a//b/./c"), want);
 
     struct s3_client *bad;
-    struct s3_config cfg = {.endpoint = "ftp://x", .http = http, .creds = creds};
+    struct s3_config cfg = {.endpoint = "ftp://x", .http = awsfix.http, .creds = awsfix.creds};
     err_t err = {0};
     ck_assert_int_eq(s3_client_new(&cfg, &bad, &err), EINVAL);
     ck_assert_msg(strstr(err.msg, "http:// or https://") != NULL, "%s", err.msg);
@@ -130,7 +98,7 @@ END_TEST
 
 START_TEST(test_head_signed_and_parsed)
 {
-    fakehttp_add_ex(fake, "HEAD", "/bucket/rec/a%20b%2Bc.bin", 200,
+    fakehttp_add_ex(awsfix.fake, "HEAD", "/bucket/rec/a%20b%2Bc.bin", 200,
                     "ETag: \"0123456789abcdef0123456789abcdef-3\"\r\n"
                     "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
                     "Content-Length: 123456789012\r\n",
@@ -141,7 +109,7 @@ START_TEST(test_head_signed_and_parsed)
     ck_assert_str_eq(o.etag, "0123456789abcdef0123456789abcdef-3");
     ck_assert_uint_eq(o.size, 123456789012ull);
     ck_assert_int_eq(o.mtime, 1445412480);
-    const struct fakehttp_request *r = fakehttp_request(fake, 0);
+    const struct fakehttp_request *r = fakehttp_request(awsfix.fake, 0);
     const char *auth = fakehttp_header(r, "authorization");
     ck_assert_ptr_nonnull(auth);
     ck_assert_msg(strncmp(auth, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 40) == 0, "%s", auth);
@@ -155,32 +123,33 @@ END_TEST
 
 START_TEST(test_retries_throttling_then_success)
 {
-    fakehttp_add(fake, "HEAD", "/bucket/k", 503, NULL);
-    fakehttp_add(fake, "HEAD", "/bucket/k", 500, NULL);
-    fakehttp_add_ex(fake, "HEAD", "/bucket/k", 200, "ETag: \"e\"\r\nContent-Length: 5\r\n", NULL);
+    fakehttp_add(awsfix.fake, "HEAD", "/bucket/k", 503, NULL);
+    fakehttp_add(awsfix.fake, "HEAD", "/bucket/k", 500, NULL);
+    fakehttp_add_ex(awsfix.fake, "HEAD", "/bucket/k", 200, "ETag: \"e\"\r\nContent-Length: 5\r\n",
+                    NULL);
     struct s3_object o;
     err_t err = {0};
     ck_assert_msg(s3_head(s3, "bucket", "k", &o, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(fakehttp_count(fake), 3);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 3);
     /* full jitter: random 0.5 of 100 ms * 2^attempt */
-    ck_assert_uint_eq(nsleeps, 2);
-    ck_assert_int_eq(sleeps[0], 100);
-    ck_assert_int_eq(sleeps[1], 200);
+    ck_assert_uint_eq(awsfix.nsleeps, 2);
+    ck_assert_int_eq(awsfix.sleeps[0], 100);
+    ck_assert_int_eq(awsfix.sleeps[1], 200);
     /* each attempt is signed afresh */
-    ck_assert_ptr_nonnull(fakehttp_header(fakehttp_request(fake, 2), "authorization"));
+    ck_assert_ptr_nonnull(fakehttp_header(fakehttp_request(awsfix.fake, 2), "authorization"));
 }
 END_TEST
 
 START_TEST(test_no_retry_on_client_errors)
 {
-    fakehttp_add(fake, "GET", "/bucket/missing", 404,
+    fakehttp_add(awsfix.fake, "GET", "/bucket/missing", 404,
                  "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
                  "</Message><RequestId>RID1</RequestId></Error>");
     struct buf b;
     err_t err = {0};
     buf_init(&b, 1024);
     ck_assert_int_eq(s3_get_all(s3, "bucket", "missing", NULL, &b, &err), ENOENT);
-    ck_assert_uint_eq(fakehttp_count(fake), 1);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 1);
     ck_assert_str_eq(err.msg, "s3://bucket/missing: NoSuchKey: The specified key does not exist. "
                               "(request id RID1)");
     buf_free(&b);
@@ -189,23 +158,23 @@ END_TEST
 
 START_TEST(test_attempts_are_bounded)
 {
-    fakehttp_add(fake, "GET", "/bucket/busy", 503,
+    fakehttp_add(awsfix.fake, "GET", "/bucket/busy", 503,
                  "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
                  "</Error>");
     struct buf b;
     err_t err = {0};
     buf_init(&b, 1024);
     ck_assert_int_eq(s3_get_all(s3, "bucket", "busy", NULL, &b, &err), EAGAIN);
-    ck_assert_uint_eq(fakehttp_count(fake), 5);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 5);
     ck_assert_msg(strstr(err.msg, "after 5 attempts") && strstr(err.msg, "SlowDown"), "%s",
                   err.msg);
     buf_free(&b);
 
     setenv("AWS_MAX_ATTEMPTS", "2", 1);
-    struct s3_client *two = client(fakehttp_url(fake), "us-east-1");
+    struct s3_client *two = client(fakehttp_url(awsfix.fake), "us-east-1");
     buf_init(&b, 1024);
     ck_assert_int_eq(s3_get_all(two, "bucket", "busy", NULL, &b, &err), EAGAIN);
-    ck_assert_uint_eq(fakehttp_count(fake), 7);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 7);
     buf_free(&b);
     s3_client_free(two);
     unsetenv("AWS_MAX_ATTEMPTS");
@@ -214,16 +183,16 @@ END_TEST
 
 START_TEST(test_put_with_metadata)
 {
-    fakehttp_add_ex(fake, "PUT", "/bucket/rec/a.bin.torrent", 200, "ETag: \"newetag\"\r\n", NULL);
-    struct http_header meta[] = {{"s3torrent-source-etag", "abc"},
-                                 {"s3torrent-infohash", "0123"}};
+    fakehttp_add_ex(awsfix.fake, "PUT", "/bucket/rec/a.bin.torrent", 200, "ETag: \"newetag\"\r\n",
+                    NULL);
+    struct http_header meta[] = {{"s3torrent-source-etag", "abc"}, {"s3torrent-infohash", "0123"}};
     char etag[128];
     err_t err = {0};
     ck_assert_msg(s3_put(s3, "bucket", "rec/a.bin.torrent", "d4:infodee", 10,
                          "application/x-bittorrent", meta, 2, etag, &err) == 0,
                   "%s", err.msg);
     ck_assert_str_eq(etag, "newetag");
-    const struct fakehttp_request *r = fakehttp_request(fake, 0);
+    const struct fakehttp_request *r = fakehttp_request(awsfix.fake, 0);
     ck_assert_uint_eq(r->body_len, 10);
     ck_assert_str_eq(fakehttp_header(r, "content-type"), "application/x-bittorrent");
     ck_assert_str_eq(fakehttp_header(r, "x-amz-meta-s3torrent-source-etag"), "abc");
@@ -235,12 +204,12 @@ END_TEST
 
 START_TEST(test_range_source_pins_etag)
 {
-    fakehttp_add_ex(fake, "HEAD", "/bucket/obj", 200,
+    fakehttp_add_ex(awsfix.fake, "HEAD", "/bucket/obj", 200,
                     "ETag: \"v1\"\r\nContent-Length: 10\r\nLast-Modified: Wed, 21 Oct 2015 "
                     "07:28:00 GMT\r\n",
                     NULL);
-    fakehttp_add_ex(fake, "GET", "/bucket/obj", 206, "ETag: \"v1\"\r\n", "0123456789");
-    fakehttp_add_ex(fake, "GET", "/bucket/obj", 206, "ETag: \"v2\"\r\n", "abcdefghij");
+    fakehttp_add_ex(awsfix.fake, "GET", "/bucket/obj", 206, "ETag: \"v1\"\r\n", "0123456789");
+    fakehttp_add_ex(awsfix.fake, "GET", "/bucket/obj", 206, "ETag: \"v2\"\r\n", "abcdefghij");
     struct source *src;
     err_t err = {0};
     ck_assert_msg(source_s3_open(s3, "bucket", "obj", 1, &src, &err) == 0, "%s", err.msg);
@@ -253,7 +222,7 @@ START_TEST(test_range_source_pins_etag)
     ck_assert_int_eq(src->ops->stream_next(src, st, 10, scratch, &data, &err), 0);
     ck_assert_int_eq(memcmp(data, "0123456789", 10), 0);
     src->ops->stream_close(src, st);
-    const struct fakehttp_request *r = fakehttp_request(fake, 1);
+    const struct fakehttp_request *r = fakehttp_request(awsfix.fake, 1);
     ck_assert_str_eq(fakehttp_header(r, "if-match"), "\"v1\"");
     ck_assert_str_eq(fakehttp_header(r, "range"), "bytes=0-9");
     /* the server now sends another version: never mix two */
