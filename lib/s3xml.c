@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "s3torrent/buf.h"
+#include "s3torrent/uri.h"
 
 enum kind { KIND_LIST, KIND_ERROR };
 
@@ -175,43 +176,6 @@ static void esc(char *out, size_t outsz, const char *s, size_t max)
     out[o] = '\0';
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int s3xml_form_decode(const char *in, size_t len, char *out, size_t *out_len, err_t *err)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = i + 2 < len ? hexval((unsigned char)in[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval((unsigned char)in[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return err_set(err, EPROTO, "bad %%-escape at offset %zu", i);
-            c = (unsigned char)(hi * 16 + lo);
-            if (c == 0)
-                return err_set(err, EPROTO, "encoded NUL byte (%%00) at offset %zu", i);
-            i += 2;
-        } else if (c == 0) {
-            return err_set(err, EPROTO, "NUL byte at offset %zu", i);
-        }
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return 0;
-}
-
 /* Strict unsigned decimal: digits only, no sign, no blanks. */
 static int parse_u64(const char *s, uint64_t *out)
 {
@@ -307,7 +271,7 @@ static int deliver(struct s3xml *x, bool is_prefix, const char *raw, size_t raw_
     size_t len = raw_len;
     err_t sub = {0};
     if (x->url) {
-        if (s3xml_form_decode(raw, raw_len, x->dec, &len, &sub) != 0) {
+        if (uri_decode_to(raw, raw_len, true, x->dec, &len, &sub) != 0) {
             char shown[160];
             esc(shown, sizeof(shown), raw, 100);
             fail(x, EPROTO, "listing %s '%s': %s", is_prefix ? "CommonPrefixes/Prefix" : "Key",
@@ -752,8 +716,7 @@ int s3xml_finish(struct s3xml *x, err_t *err)
     for (size_t i = 0; x->url && i < 3; i++) {
         size_t n;
         err_t sub = {0};
-        if (s3xml_form_decode(page_fields[i], strlen(page_fields[i]), page_fields[i], &n, &sub) !=
-            0) {
+        if (uri_decode_to(page_fields[i], strlen(page_fields[i]), true, page_fields[i], &n, &sub)) {
             fail(x, EPROTO, "listing %s: %s", page_names[i], sub.msg);
             return result(x, err);
         }

@@ -1,6 +1,7 @@
 /* uri.c — percent-encoding and decoding. */
 #include "s3torrent/uri.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 int uri_encode(struct buf *b, const char *s, size_t n, bool keep_slash)
@@ -19,7 +20,7 @@ int uri_encode(struct buf *b, const char *s, size_t n, bool keep_slash)
     return b->err;
 }
 
-static int hexval(char c)
+static int hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -30,34 +31,39 @@ static int hexval(char c)
     return -1;
 }
 
+int uri_decode_to(const char *in, size_t n, bool form, char *out, size_t *out_len, err_t *err)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '+' && form) {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < n ? hexval((unsigned char)in[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval((unsigned char)in[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return err_set(err, EPROTO, "bad %%-escape at offset %zu", i);
+            c = (unsigned char)(hi * 16 + lo);
+            if (c == 0)
+                return err_set(err, EPROTO, "encoded NUL byte (%%00) at offset %zu", i);
+            i += 2;
+        } else if (c == 0) {
+            return err_set(err, EPROTO, "NUL byte at offset %zu", i);
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    if (out_len)
+        *out_len = o;
+    return 0;
+}
+
 char *uri_decode(const char *s, size_t n, bool form, size_t *len)
 {
     char *out = malloc(n + 1);
-    size_t o = 0;
-    if (out == NULL)
+    if (out && uri_decode_to(s, n, form, out, len, NULL) != 0) {
+        free(out);
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '+' && form) {
-            out[o++] = ' ';
-        } else if (c == '%') {
-            int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                free(out);
-                return NULL;
-            }
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '\0') {
-            free(out);
-            return NULL;
-        } else {
-            out[o++] = c;
-        }
     }
-    out[o] = '\0';
-    if (len)
-        *len = o;
     return out;
 }

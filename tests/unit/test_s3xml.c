@@ -9,6 +9,7 @@
 
 #include "s3torrent/buf.h"
 #include "s3torrent/s3xml.h"
+#include "s3torrent/uri.h"
 #include "testutil.h"
 
 /* What a listing delivered, one line per entry, so two parses compare with memcmp. */
@@ -421,7 +422,7 @@ START_TEST(test_form_decode)
         char out[64];
         size_t n;
         err_t err = {0};
-        ck_assert_int_eq(s3xml_form_decode(ok[i].in, strlen(ok[i].in), out, &n, &err), 0);
+        ck_assert_int_eq(uri_decode_to(ok[i].in, strlen(ok[i].in), true, out, &n, &err), 0);
         ck_assert_str_eq(out, ok[i].out);
         ck_assert_uint_eq(n, strlen(ok[i].out));
     }
@@ -430,12 +431,21 @@ START_TEST(test_form_decode)
         char out[64];
         size_t n;
         err_t err = {0};
-        ck_assert_int_eq(s3xml_form_decode(bad[i], strlen(bad[i]), out, &n, &err), EPROTO);
+        ck_assert_int_eq(uri_decode_to(bad[i], strlen(bad[i]), true, out, &n, &err), EPROTO);
         ck_assert(err.msg[0] != '\0');
     }
     char out[8];
     size_t n;
-    ck_assert_int_eq(s3xml_form_decode("a\0b", 3, out, &n, NULL), EPROTO);
+    ck_assert_int_eq(uri_decode_to("a\0b", 3, true, out, &n, NULL), EPROTO);
+    /* not form-encoded (a path): '+' is itself; decoding in place */
+    char path[] = "a+b%2B%20c";
+    ck_assert_int_eq(uri_decode_to(path, strlen(path), false, path, &n, NULL), 0);
+    ck_assert_str_eq(path, "a+b+ c");
+    ck_assert_uint_eq(n, 6);
+    char *dup = uri_decode("x%2By+z", 7, true, &n);
+    ck_assert_str_eq(dup, "x+y z");
+    free(dup);
+    ck_assert_ptr_null(uri_decode("%2", 2, true, NULL));
 }
 END_TEST
 

@@ -47,7 +47,7 @@ typedef int (*s3xml_prefix_fn)(void *ctx, const char *prefix, size_t len, err_t 
  * Entries are delivered through callbacks, in document order, so a 1,000-entry page is never
  * stored whole: each is delivered as soon as its element ends once the encoding is known. Key,
  * Prefix, Delimiter, StartAfter and CommonPrefixes/Prefix are form-decoded (see
- * s3xml_form_decode) when and only when the response says <EncodingType>url</EncodingType>, as
+ * uri_decode_to) when and only when the response says <EncodingType>url</EncodingType>, as
  * S3 does when asked with encoding-type=url; S3 sends that element before <Contents>, but some
  * S3-compatible servers send it last or ignore the request parameter (s3rver), so entries seen
  * before it are held (bounded by the byte cap) and delivered when it arrives or at finish.
@@ -123,12 +123,6 @@ void s3xml_free(struct s3xml *x);
  * default). Returns 0 or a positive errno; nothing is allocated for the caller. */
 int s3xml_error_parse(const void *body, size_t len, size_t max_bytes, struct s3xml_error *out,
                       err_t *err);
-
-/* Form-decodes in[0, len) into out (which has room for len + 1 bytes; out may equal in): '+'
- * becomes a space and %XX the byte XX, in one left-to-right pass, so "%2B" gives '+', never a
- * space. Rejects a truncated or non-hex escape and a decoded NUL byte. On success out is
- * NUL-terminated and *out_len is its length. Returns 0 or EPROTO (err names the offset). */
-int s3xml_form_decode(const char *in, size_t len, char *out, size_t *out_len, err_t *err);
 
 /* Maps a failed request's HTTP status and S3 error code (NULL or "" when the body had none) to a
  * positive errno, following DESIGN §8: ENOENT (NoSuchKey, NoSuchBucket, 404), EACCES
