@@ -126,13 +126,3 @@ fail:
     source_free(&f->base);
     return rc;
 }
-
-void source_free(struct source *s)
-{
-    if (s == NULL)
-        return;
-    s->ops->destroy(s);
-    free(s->name);
-    free(s->display);
-    free(s);
-}

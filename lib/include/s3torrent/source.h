@@ -1,5 +1,6 @@
-/* source.h — the byte-source interface the hasher reads from: a local file today, an S3
- * object through ranged GETs later. Workers open independent streams over disjoint ranges. */
+/* source.h — the byte-source interface the hasher reads from: a local file (source_file.c) or
+ * an S3 object through ranged GETs (s3.c). Workers open independent streams over disjoint
+ * ranges. */
 #ifndef S3TORRENT_SOURCE_H
 #define S3TORRENT_SOURCE_H
 
@@ -13,8 +14,8 @@ struct source_ops {
     /* Starts a sequential read of [off, off + len). Returns 0 or a positive errno. */
     int (*stream_open)(struct source *s, uint64_t off, uint64_t len, void **stream, err_t *err);
     /* Makes the next n bytes of the stream available: either read into scratch (n bytes) or
-     * held by the source itself (no copy); *data points at them until the next call or the close. Returns 0
-     * or a positive errno (ESTALE when the object changed under the reader). */
+     * held by the source itself (no copy); *data points at them until the next call or the
+     * close. Returns 0 or a positive errno (ESTALE when the object changed under the reader). */
     int (*stream_next)(struct source *s, void *stream, size_t n, uint8_t *scratch,
                        const uint8_t **data, err_t *err);
     void (*stream_close)(struct source *s, void *stream);
