@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #define OPT(t, p) {t, offsetof(struct settings_opts, p), 1}
+/* a switch's "no" form: -1 records "off" so that it beats the file's "on" */
+#define OFF(t, p) {t, offsetof(struct settings_opts, p), -1}
 static const struct fuse_opt opt_spec[] = {
     OPT("config=%s", config),
     OPT("bucket=%s", bucket),
@@ -25,6 +27,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("region=%s", region),
     OPT("profile=%s", profile),
     OPT("path_style", path_style),
+    OFF("nopath_style", path_style),
     OPT("cache=%s", cache),
     OPT("cache_max=%s", cache_max),
     OPT("ttl=%s", ttl),
@@ -34,6 +37,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("piece_length=%s", piece_length),
     OPT("meta_version=%s", meta_version),
     OPT("private", private_),
+    OFF("noprivate", private_),
     OPT("source=%s", source),
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
@@ -177,8 +181,10 @@ static int file_setting(void *arg, const char *name, const char *value, err_t *e
             *from = NULL;
         }
     }
-    out->path_style |= one.path_style;
-    out->private_ |= one.private_;
+    if (one.path_style)
+        out->path_style = one.path_style;
+    if (one.private_)
+        out->private_ = one.private_;
     out->prefetch_flag |= one.prefetch_flag;
     settings_opts_clear(&one);
     return rc;
@@ -310,6 +316,12 @@ static int check_values(const struct settings_opts *o, err_t *err)
     return 0;
 }
 
+/* A switch from the command line (1 on, -1 off, 0 not given) beats the file's. */
+static bool switch_on(int cmd, int file)
+{
+    return cmd ? cmd > 0 : file > 0;
+}
+
 static char *dup_or_null(const char *s, bool *oom)
 {
     char *d = s ? strdup(s) : NULL;
@@ -370,7 +382,7 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
                                      "AWS_DEFAULT_REGION"), &oom);
     c->profile = dup_or_null(pick_env(cmd->profile, file->profile, "AWS_PROFILE", NULL), &oom);
     c->cache_path = dup_or_null(pick(cmd->cache, file->cache), &oom);
-    c->path_style = cmd->path_style || file->path_style;
+    c->path_style = switch_on(cmd->path_style, file->path_style);
     const char *s;
     if ((s = pick(cmd->cache_max, file->cache_max)))
         rc = rc ? rc : parse_size("cache_max", s, &c->cache_max, err);
@@ -453,7 +465,7 @@ static int resolve_live(const struct settings_opts *cmd, const struct settings_o
         ws = file->webseed;
     r->webseed_base = s->webseed = dup_or_null(ws && *ws ? ws : NULL, &oom);
     r->source = s->source = dup_or_null(pick(cmd->source, file->source), &oom);
-    r->private_ = cmd->private_ || file->private_;
+    r->private_ = switch_on(cmd->private_, file->private_);
     torrent_recipe_fingerprint(r, s->fingerprint);
 #undef TRY
     if (rc == 0 && oom)

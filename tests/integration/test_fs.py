@@ -403,6 +403,20 @@ class ConfigFile(unittest.TestCase):
         finally:
             self.assertEqual(m.stop(), [])
 
+    def test_command_line_turns_off_a_switch_of_the_file(self):
+        conf = self.write_config("private\npath_style = true\n")
+        m = Mount(self.s3.url, BUCKET, options=[f"config={conf}"])
+        try:
+            self.assertEqual(rd(m.path("v.bin.torrent")), self.create("--private"))
+        finally:
+            self.assertEqual(m.stop(), [])
+        m = Mount(self.s3.url, BUCKET, options=[f"config={conf}", "noprivate", "nopath_style"])
+        try:
+            # a custom endpoint is path-style whatever the switch says: the mount still serves
+            self.assertEqual(rd(m.path("v.bin.torrent")), self.create())
+        finally:
+            self.assertEqual(m.stop(), [])
+
     def test_bad_config_at_start(self):
         mnt = tempfile.mkdtemp(dir=self.tmp.name)
         cases = {
