@@ -389,15 +389,11 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
     if ((s = pick(cmd->block_cache, file->block_cache)))
         rc = rc ? rc : parse_size("block_cache", s, &c->block_cache, err);
     /* -o prefetch_torrents[=N] on the command line beats the file's, with or without N */
-    if (cmd->prefetch_torrents)
-        rc = rc ? rc : parse_count("prefetch_torrents", cmd->prefetch_torrents, 64,
+    const struct settings_opts *pf = cmd->prefetch_torrents || cmd->prefetch_flag ? cmd : file;
+    if (pf->prefetch_torrents)
+        rc = rc ? rc : parse_count("prefetch_torrents", pf->prefetch_torrents, 64,
                                    &c->prefetch_torrents, err);
-    else if (cmd->prefetch_flag)
-        c->prefetch_torrents = 2;
-    else if (file->prefetch_torrents)
-        rc = rc ? rc : parse_count("prefetch_torrents", file->prefetch_torrents, 64,
-                                   &c->prefetch_torrents, err);
-    else if (file->prefetch_flag)
+    else if (pf->prefetch_flag)
         c->prefetch_torrents = 2;
     if (rc == 0 && oom)
         rc = err_set(err, ENOMEM, "out of memory");

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 import libtorrent as lt
 
@@ -669,6 +670,51 @@ class Concurrency(unittest.TestCase):
                 self.assertEqual(got[k], want[k], k)
             self.assertEqual(proxy.by_method.get("GET"), 64)
             self.assertLessEqual(proxy.counts["inflight_max"], 2)
+        finally:
+            self.assertEqual(m.stop(), [])
+            proxy.stop()
+            s3.stop()
+            tmp.cleanup()
+
+
+class Prefetch(unittest.TestCase):
+    """-o prefetch_torrents: listing a directory makes its objects' torrents in the background,
+    so that reading one later costs no further S3 GET."""
+
+    def test_listing_makes_the_torrents_ahead_of_their_readers(self):
+        s3 = S3rver(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        keys = [f"pre/{i}.bin" for i in range(6)]
+        src = os.path.join(tmp.name, "src")
+        os.mkdir(src)
+        for i, k in enumerate(keys):
+            with open(os.path.join(src, k.split("/")[1]), "wb") as f:
+                f.write(content(50000 + i * 777, i + 40))  # one GET each
+        s3.aws("s3", "cp", "--only-show-errors", "--recursive", src, f"s3://{BUCKET}/pre/")
+        want = {k: create(s3.url, k) for k in keys}
+        gets = []
+        lock = threading.Lock()
+
+        def hook(method, path, headers):
+            if method == "GET" and "?" not in path:  # object data, not a listing
+                with lock:
+                    gets.append(urllib.parse.unquote(path.split("/", 2)[2]))
+        proxy = FaultProxy(s3.port, hook=hook)
+        m = Mount(proxy.url, BUCKET, options=["prefetch_torrents=3"])
+        try:
+            self.assertEqual(len(os.listdir(m.path("pre"))), 12)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with lock:
+                    if sorted(set(gets)) == keys:
+                        break
+                time.sleep(0.05)
+            with lock:
+                self.assertEqual(sorted(set(gets)), keys, "not every torrent was prefetched")
+            for k in keys:  # waits for a generation still running, never starts another
+                self.assertEqual(rd(m.path(k + ".torrent")), want[k], k)
+            with lock:
+                self.assertEqual(sorted(gets), keys, "an object was fetched twice")
         finally:
             self.assertEqual(m.stop(), [])
             proxy.stop()
