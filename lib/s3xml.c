@@ -15,6 +15,22 @@
 
 enum kind { KIND_LIST, KIND_ERROR };
 
+/*
+ * XML 1.0 forbids character references to C0 controls (but tab, LF, CR) and to U+FFFE/U+FFFF,
+ * and expat refuses them; yet S3 writes such references for keys holding those bytes, and RGW
+ * for its NextContinuationToken (the raw last key). Before expat sees the body, each such
+ * reference becomes two characters of Unicode's last private-use plane: MARK (U+10FFFD), then
+ * U+10FF00 + code (codes 0..0x1F; 0x20 for U+FFFE, 0x21 for U+FFFF). A MARK the document itself
+ * holds, literally or as a reference, becomes MARK MARK. commit_field undoes both, so every
+ * key comes through exactly as stored.
+ */
+#define MARK_UTF8     "\xf4\x8f\xbf\xbd" /* U+10FFFD */
+#define MARK_REF      "&#x10FFFD;"
+#define MARK_BASE     0x10FF00u
+#define FILTER_SLICE  4096u /* input bytes filtered per expat call */
+#define RAW_EXPANSION 8u    /* one byte of a field grows to at most 8 (two marks) */
+#define RAW_MAX       (S3XML_KEY_MAX * RAW_EXPANSION)
+
 /* What the element at a given depth is, as far as text collection is concerned. */
 enum scope { SC_NONE, SC_LIST, SC_CONTENTS, SC_CPREFIX, SC_ERROR };
 
@@ -104,10 +120,15 @@ struct s3xml {
     bool in_parse, finished;
     unsigned depth, field_depth;
     enum scope scope[S3XML_MAX_DEPTH + 1];
-    enum field field; /* the text field being collected, or F_NONE */
-    uint64_t seen;    /* fields met in the current scope: a repeat is an error in a listing */
-    char text[S3XML_KEY_MAX + 1];
+    enum field field;       /* the text field being collected, or F_NONE */
+    uint64_t seen;          /* fields met in the current scope: a repeat is an error in a listing */
+    char text[RAW_MAX + 1]; /* a field's text as expat gave it (marks not yet undone) */
     size_t text_len;
+    /* the reference filter (see refs_feed): bytes of a possible reference or mark held back
+     * until the next byte tells, and the filtered output on its way to expat */
+    char pend[16];
+    size_t pend_len;
+    char out[FILTER_SLICE * 8 + 64];
     char dec[S3XML_KEY_MAX + 1]; /* a key, decoded for delivery */
 
     /* listing */
@@ -366,13 +387,69 @@ static void copy_text(char *dst, size_t dstsz, const char *s, size_t len)
     dst[len] = '\0';
 }
 
+/* Undoes the reference filter's marks in the field's text, in place, then applies the field's
+ * cap: a listing field over it fails the parse (a cut key is a wrong key), an error-document
+ * field is cut on a UTF-8 boundary. Sets *len; returns 0 or the sticky error. */
+static int unmark(struct s3xml *x, size_t *len)
+{
+    char *t = x->text;
+    size_t n = x->text_len, o = 0;
+    for (size_t i = 0; i < n;) {
+        if (n - i < 4 || memcmp(t + i, MARK_UTF8, 4) != 0) {
+            t[o++] = t[i++];
+            continue;
+        }
+        const unsigned char *c = (const unsigned char *)t + i + 4;
+        unsigned code = n - i >= 8 && c[0] == 0xf4 && c[1] == 0x8f
+                            ? ((unsigned)(c[2] & 0x3f) << 6 | (c[3] & 0x3f)) + 0x10f000u
+                            : 0;
+        if (code == 0x10fffdu) {
+            memcpy(t + o, MARK_UTF8, 4);
+            o += 4;
+        } else if (code >= MARK_BASE && code <= MARK_BASE + 0x21) {
+            unsigned v = code - MARK_BASE;
+            if (v == 0) {
+                fail(x, EPROTO, "%s has a <%s> holding a NUL character",
+                     x->kind == KIND_LIST ? "listing" : "error document", fields[x->field].name);
+                return x->rc;
+            }
+            if (v < 0x20) {
+                t[o++] = (char)v;
+            } else { /* U+FFFE, U+FFFF */
+                memcpy(t + o, v == 0x20 ? "\xef\xbf\xbe" : "\xef\xbf\xbf", 3);
+                o += 3;
+            }
+        } else if (x->kind == KIND_LIST) {
+            fail(x, EPROTO, "listing has a <%s> with a stray U+10FFFD", fields[x->field].name);
+            return x->rc;
+        } else { /* an error document's field was cut inside a pair: drop the lone mark */
+            break;
+        }
+        i += 8;
+    }
+    size_t cap = fields[x->field].cap;
+    if (o > cap) {
+        if (x->kind == KIND_LIST) {
+            fail(x, EPROTO, "listing has a <%s> longer than %zu bytes", fields[x->field].name, cap);
+            return x->rc;
+        }
+        o = cap;
+        while (o > 0 && ((unsigned char)t[o] & 0xc0) == 0x80)
+            o--;
+    }
+    t[o] = '\0';
+    *len = o;
+    return 0;
+}
+
 /* A text field's element has ended: check and store its text. */
 static void commit_field(struct s3xml *x)
 {
     enum field f = x->field;
     const char *t = x->text;
-    size_t n = x->text_len;
-    x->text[n] = '\0';
+    size_t n;
+    if (unmark(x, &n) != 0)
+        return;
     switch (f) {
     case F_NAME:
         copy_text(x->name, sizeof(x->name), t, n);
@@ -575,10 +652,11 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
     struct s3xml *x = ud;
     if (x->rc != 0 || x->field == F_NONE || x->depth != x->field_depth || len <= 0)
         return;
-    size_t cap = fields[x->field].cap, n = (size_t)len;
+    size_t cap = fields[x->field].cap * RAW_EXPANSION, n = (size_t)len;
     if (x->text_len + n > cap) {
         if (x->kind == KIND_LIST) {
-            fail(x, EPROTO, "listing has a <%s> longer than %zu bytes", fields[x->field].name, cap);
+            fail(x, EPROTO, "listing has a <%s> longer than %zu bytes", fields[x->field].name,
+                 fields[x->field].cap);
             return;
         }
         n = cap - x->text_len;
@@ -673,6 +751,89 @@ static int parse(struct s3xml *x, const char *p, int n, bool final)
     return x->rc;
 }
 
+/* The code of a complete character reference "&#...;" of len bytes, or -1 when r is not one
+ * (expat then judges it as it is). */
+static long ref_code(const char *r, size_t len)
+{
+    bool hex = len > 3 && r[2] == 'x';
+    size_t i = hex ? 3 : 2;
+    long v = 0;
+    if (len < i + 2 || r[len - 1] != ';')
+        return -1;
+    for (; i < len - 1; i++) {
+        int d = r[i] >= '0' && r[i] <= '9'          ? r[i] - '0'
+                : hex && r[i] >= 'a' && r[i] <= 'f' ? r[i] - 'a' + 10
+                : hex && r[i] >= 'A' && r[i] <= 'F' ? r[i] - 'A' + 10
+                                                    : -1;
+        if (d < 0 || v > 0x10ffff)
+            return -1;
+        v = v * (hex ? 16 : 10) + d;
+    }
+    return v;
+}
+
+/* Appends to x->out what the held-back bytes stand for, and empties the hold. */
+static size_t pend_flush(struct s3xml *x, size_t o)
+{
+    long code = x->pend[0] == '&' ? ref_code(x->pend, x->pend_len) : -1;
+    bool forbidden = (code >= 0 && code < 0x20 && code != 0x9 && code != 0xa && code != 0xd) ||
+                     code == 0xfffe || code == 0xffff;
+    if (forbidden) {
+        unsigned v = code < 0x20 ? (unsigned)code : code == 0xfffe ? 0x20u : 0x21u;
+        o += (size_t)sprintf(x->out + o, MARK_REF "&#x%X;", MARK_BASE + v);
+    } else if (code == 0x10fffd || (x->pend_len == 4 && memcmp(x->pend, MARK_UTF8, 4) == 0)) {
+        o += (size_t)sprintf(x->out + o, MARK_REF MARK_REF);
+    } else {
+        memcpy(x->out + o, x->pend, x->pend_len);
+        o += x->pend_len;
+    }
+    x->pend_len = 0;
+    return o;
+}
+
+/* Whether byte c may extend the held-back bytes toward a reference or a literal MARK. */
+static bool pend_extends(const struct s3xml *x, unsigned char c)
+{
+    const char *p = x->pend;
+    size_t n = x->pend_len;
+    if (p[0] != '&')
+        return n < 4 && c == (unsigned char)MARK_UTF8[n];
+    if (n == 1)
+        return c == '#';
+    if (p[n - 1] == ';' || n >= 12)
+        return false;
+    if (n == 2 && c == 'x')
+        return true;
+    bool hex = p[2] == 'x';
+    return c == ';' ? n > (hex ? 3u : 2u)
+                    : (c >= '0' && c <= '9') ||
+                          (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+}
+
+/* Runs up to FILTER_SLICE input bytes through the reference filter (see MARK) into expat. */
+static int refs_feed(struct s3xml *x, const char *in, size_t n, bool final)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (x->pend_len > 0) {
+            bool complete = x->pend[0] == '&' ? x->pend[x->pend_len - 1] == ';' : x->pend_len == 4;
+            if (!complete && pend_extends(x, c)) {
+                x->pend[x->pend_len++] = (char)c;
+                continue;
+            }
+            o = pend_flush(x, o);
+        }
+        if (c == '&' || c == 0xf4)
+            x->pend[x->pend_len++] = (char)c;
+        else
+            x->out[o++] = (char)c;
+    }
+    if (final && x->pend_len > 0)
+        o = pend_flush(x, o);
+    return parse(x, x->out, (int)o, final);
+}
+
 int s3xml_feed(struct s3xml *x, const void *data, size_t len, err_t *err)
 {
     if (x->rc != 0)
@@ -687,10 +848,10 @@ int s3xml_feed(struct s3xml *x, const void *data, size_t len, err_t *err)
     x->fed += len;
     const char *p = data;
     while (len > 0 && x->rc == 0) {
-        int n = len > INT_MAX ? INT_MAX : (int)len;
-        parse(x, p, n, false);
+        size_t n = len > FILTER_SLICE ? FILTER_SLICE : len;
+        refs_feed(x, p, n, false);
         p += n;
-        len -= (size_t)n;
+        len -= n;
     }
     return result(x, err);
 }
@@ -699,7 +860,7 @@ int s3xml_finish(struct s3xml *x, err_t *err)
 {
     if (x->rc != 0 || x->finished)
         return result(x, err);
-    if (parse(x, NULL, 0, true) != 0)
+    if (refs_feed(x, NULL, 0, true) != 0)
         return result(x, err);
     x->finished = true;
     if (x->kind == KIND_ERROR)
@@ -710,16 +871,6 @@ int s3xml_finish(struct s3xml *x, err_t *err)
         x->enc_known = true;
         if (flush_held(x) != 0)
             return result(x, err);
-    }
-    char *page_fields[] = {x->prefix, x->delimiter, x->start_after};
-    static const char *const page_names[] = {"Prefix", "Delimiter", "StartAfter"};
-    for (size_t i = 0; x->url && i < 3; i++) {
-        size_t n;
-        err_t sub = {0};
-        if (uri_decode_to(page_fields[i], strlen(page_fields[i]), true, page_fields[i], &n, &sub)) {
-            fail(x, EPROTO, "listing %s: %s", page_names[i], sub.msg);
-            return result(x, err);
-        }
     }
     if (x->truncated && x->next[0] == '\0') {
         fail(x, EPROTO, "listing is truncated but has no NextContinuationToken");

@@ -99,8 +99,8 @@ static void check_fixture_page(const struct s3xml_list_page *pg)
 {
     ck_assert_ptr_nonnull(pg);
     ck_assert_str_eq(pg->name, "examplebucket");
-    ck_assert_str_eq(pg->prefix, "photos/");
-    ck_assert_str_eq(pg->delimiter, "/");
+    ck_assert_str_eq(pg->prefix, "photos%2F"); /* as received */
+    ck_assert_str_eq(pg->delimiter, "%2F");
     ck_assert_str_eq(pg->start_after, "");
     ck_assert_str_eq(pg->encoding_type, "url");
     ck_assert(pg->is_truncated);
@@ -209,8 +209,9 @@ START_TEST(test_generated_1000_entries)
         ck_assert_uint_eq(pg->objects, 1000);
         ck_assert(!pg->is_truncated);
         ck_assert_str_eq(pg->encoding_type, positions[p] == ENC_NONE ? "" : "url");
-        ck_assert_str_eq(pg->prefix, positions[p] == ENC_NONE ? "d%2F" : "d/");
-        ck_assert_str_eq(pg->start_after, positions[p] == ENC_NONE ? "d%2Fa+b" : "d/a b");
+        /* echoed request fields come as received, encoded or not (RGW echoes them raw) */
+        ck_assert_str_eq(pg->prefix, "d%2F");
+        ck_assert_str_eq(pg->start_after, "d%2Fa+b");
         ck_assert_str_eq(pg->continuation_token, "t/+="); /* tokens are never decoded */
         /* the last entry: 2024 is a leap year; "+" is a space, "%2B" a plus, "%25" a percent */
         char want[256];
@@ -388,18 +389,101 @@ START_TEST(test_bad_escapes)
         ck_assert_msg(strstr(err.msg, cases[i].reason) != NULL && strstr(err.msg, "Key") != NULL,
                       "'%s': got '%s'", cases[i].key, err.msg);
     }
-    /* page fields and common prefixes are checked too */
+    /* common prefixes are checked too */
     err_t err = {0};
-    ck_assert_int_eq(refuse("<ListBucketResult><Prefix>a%zz</Prefix><EncodingType>url"
-                            "</EncodingType></ListBucketResult>",
-                            &err),
-                     EPROTO);
-    ck_assert_msg(strstr(err.msg, "Prefix") != NULL, "%s", err.msg);
     ck_assert_int_eq(refuse("<ListBucketResult><CommonPrefixes><Prefix>%0</Prefix>"
                             "</CommonPrefixes><EncodingType>url</EncodingType></ListBucketResult>",
                             &err),
                      EPROTO);
     ck_assert_msg(strstr(err.msg, "CommonPrefixes") != NULL, "%s", err.msg);
+}
+END_TEST
+
+/* RGW echoes <Prefix> and <StartAfter> raw under encoding-type=url: a prefix "100%/" or
+ * "p%41/" must neither fail the page nor be decoded into another prefix. */
+START_TEST(test_raw_echoed_request_fields)
+{
+    static const char doc[] =
+        "<ListBucketResult><Name>b</Name><Prefix>100%/p%41/</Prefix><StartAfter>100%/p%41/x%"
+        "</StartAfter><EncodingType>url</EncodingType><Contents><Key>100%25/p%2541/y</Key>"
+        "<Size>1</Size></Contents><IsTruncated>false</IsTruncated></ListBucketResult>";
+    struct collect c;
+    collect_init(&c);
+    int rc;
+    err_t err = {0};
+    struct s3xml *x = parse_list(doc, strlen(doc), 0, 0, &c, &rc, &err);
+    ck_assert_msg(x != NULL, "%s", err.msg);
+    ck_assert_str_eq(s3xml_list_page(x)->prefix, "100%/p%41/");
+    ck_assert_str_eq(s3xml_list_page(x)->start_after, "100%/p%41/x%");
+    buf_put(&c.out, "", 1);
+    ck_assert_str_eq((const char *)c.out.data, "O 100%/p%41/y|1||0|0|\n");
+    s3xml_free(x);
+    buf_free(&c.out);
+}
+END_TEST
+
+/* XML 1.0 forbids references to C0 controls, U+FFFE and U+FFFF, yet S3 writes them for keys
+ * without encoding-type and RGW for its NextContinuationToken: every such key comes through
+ * byte for byte, fed whole and byte by byte, and so does a key that holds U+10FFFD (the mark
+ * the parser uses for them) literally or as a reference. */
+START_TEST(test_forbidden_character_references)
+{
+    static const char doc[] =
+        "<ListBucketResult><Contents><Key>a&#x01;b&#1;&#x1F;&#31;&#xFFFE;&#65535;</Key>"
+        "<Size>1</Size></Contents>"
+        "<Contents><Key>m\xf4\x8f\xbf\xbd&#x10FFFD;&#1114109;\xf4\x8f\xbc\x81|&amp;&#x41;&#9;"
+        "&#x10FF01;</Key><Size>2</Size></Contents>"
+        "<Contents><Key>&#x7;&amp;&#x7f;&lt;&#x0A;</Key><Size>3</Size></Contents>"
+        "<IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken>k&#x01;&#x2;</NextContinuationToken></ListBucketResult>";
+    static const char want[] = "O a\x01"
+                               "b\x01\x1f\x1f\xef\xbf\xbe\xef\xbf\xbf|1||0|0|\n"
+                               "O "
+                               "m\xf4\x8f\xbf\xbd\xf4\x8f\xbf\xbd\xf4\x8f\xbf\xbd\xf4\x8f\xbc\x81|&"
+                               "A\t\xf4\x8f\xbc\x81|2||0|"
+                               "0|\n"
+                               "O \x07&\x7f<\n|3||0|0|\n";
+    for (size_t chunk = 0; chunk <= 1; chunk++) {
+        struct collect c;
+        collect_init(&c);
+        int rc;
+        err_t err = {0};
+        struct s3xml *x = parse_list(doc, strlen(doc), chunk, 0, &c, &rc, &err);
+        ck_assert_msg(x != NULL, "chunk %zu: %s", chunk, err.msg);
+        buf_put(&c.out, "", 1);
+        ck_assert_str_eq((const char *)c.out.data, want);
+        ck_assert_str_eq(s3xml_list_page(x)->next_continuation_token, "k\x01\x02");
+        s3xml_free(x);
+        buf_free(&c.out);
+    }
+    /* a NUL cannot be part of a key; a stray mark cannot come from the filter */
+    err_t err = {0};
+    ck_assert_int_eq(refuse("<ListBucketResult><Contents><Key>a&#0;</Key><Size>1</Size>"
+                            "</Contents></ListBucketResult>",
+                            &err),
+                     EPROTO);
+    ck_assert_msg(strstr(err.msg, "NUL") != NULL, "%s", err.msg);
+    /* a key of 1,024 control bytes, the longest S3 allows, fits the cap */
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    buf_printf(&b, "<ListBucketResult><Contents><Key>");
+    for (int i = 0; i < 1024; i++)
+        buf_printf(&b, "&#x1;");
+    buf_printf(&b, "</Key><Size>1</Size></Contents></ListBucketResult>");
+    struct collect c;
+    collect_init(&c);
+    int rc;
+    struct s3xml *x = parse_list((const char *)b.data, b.len, 7, 0, &c, &rc, &err);
+    ck_assert_msg(x != NULL, "%s", err.msg);
+    ck_assert_uint_eq(c.out.len, 2 + 1024 + strlen("|1||0|0|\n"));
+    s3xml_free(x);
+    buf_free(&c.out);
+    buf_free(&b);
+    /* an error document with such a reference parses too */
+    struct s3xml_error edoc_out = {0};
+    static const char edoc[] = "<Error><Code>NoSuchKey</Code><Key>a&#x01;</Key></Error>";
+    ck_assert_int_eq(s3xml_error_parse(edoc, strlen(edoc), 0, &edoc_out, &err), 0);
+    ck_assert_str_eq(edoc_out.key, "a\x01");
 }
 END_TEST
 
@@ -739,6 +823,8 @@ int main(void)
     tcase_add_test(tc, test_doctype_and_entities_refused);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_bad_escapes);
+    tcase_add_test(tc, test_raw_echoed_request_fields);
+    tcase_add_test(tc, test_forbidden_character_references);
     tcase_add_test(tc, test_form_decode);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_callback_stops_and_errors_stick);

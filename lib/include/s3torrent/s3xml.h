@@ -45,10 +45,10 @@ typedef int (*s3xml_prefix_fn)(void *ctx, const char *prefix, size_t len, err_t 
 
 /*
  * Entries are delivered through callbacks, in document order, so a 1,000-entry page is never
- * stored whole: each is delivered as soon as its element ends once the encoding is known. Key,
- * Prefix, Delimiter, StartAfter and CommonPrefixes/Prefix are form-decoded (see
- * uri_decode_to) when and only when the response says <EncodingType>url</EncodingType>, as
- * S3 does when asked with encoding-type=url; S3 sends that element before <Contents>, but some
+ * stored whole: each is delivered as soon as its element ends once the encoding is known. Key
+ * and CommonPrefixes/Prefix are form-decoded (see uri_decode_to) when and only when the
+ * response says <EncodingType>url</EncodingType>, as S3 does when asked with
+ * encoding-type=url; S3 sends that element before <Contents>, but some
  * S3-compatible servers send it last or ignore the request parameter (s3rver), so entries seen
  * before it are held (bounded by the byte cap) and delivered when it arrives or at finish.
  */
@@ -62,10 +62,13 @@ struct s3xml_list_opts {
 /* The page-level fields of a listing, known after a successful s3xml_finish. Strings belong to
  * the parser (valid until s3xml_free), are NUL-terminated, and are "" when absent. */
 struct s3xml_list_page {
-    const char *name;                    /* bucket */
-    const char *prefix;                  /* decoded */
-    const char *delimiter;               /* decoded */
-    const char *start_after;             /* decoded */
+    const char *name; /* bucket */
+    /* The request's prefix, delimiter and start-after echoed back, as received and never
+     * decoded: S3 encodes them under encoding-type=url, RGW echoes them raw, so only the
+     * caller, who sent them, knows what they are. */
+    const char *prefix;
+    const char *delimiter;
+    const char *start_after;
     const char *encoding_type;           /* "url" or "" */
     const char *continuation_token;      /* as sent (tokens are not URL-encoded in responses) */
     const char *next_continuation_token; /* set whenever is_truncated */
