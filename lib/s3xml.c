@@ -447,7 +447,7 @@ static void commit_field(struct s3xml *x)
 {
     enum field f = x->field;
     const char *t = x->text;
-    size_t n;
+    size_t n = 0;
     if (unmark(x, &n) != 0)
         return;
     switch (f) {
