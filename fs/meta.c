@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 4096
+#define NBUCKETS       4096
 #define NAME_MAX_BYTES 255
 
 struct snapshot {
@@ -23,7 +23,7 @@ struct rec {
     struct snapshot *snap;
     double fetched; /* monotonic seconds */
     bool loading;
-    bool warned;    /* hidden keys already logged */
+    bool warned;                     /* hidden keys already logged */
     struct rec *hnext, *prev, *next; /* hash chain; LRU list (most recent first) */
 };
 
@@ -36,6 +36,8 @@ struct meta {
     uint64_t entries; /* held in snapshots that records point at */
     uint64_t flushes; /* meta_flush calls: a listing fetched across one is stale */
 };
+
+static char *prefix_of(struct meta *m, const char *path);
 
 static double now_s(void)
 {
@@ -125,6 +127,24 @@ void meta_flush(struct meta *m)
     pthread_mutex_unlock(&m->lock);
 }
 
+void meta_forget(struct meta *m, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *parent = slash && slash != path ? strndup(path, (size_t)(slash - path)) : strdup("/");
+    char *prefix = parent ? prefix_of(m, parent) : NULL;
+    free(parent);
+    if (prefix == NULL)
+        return; /* out of memory: the TTL still ends it */
+    pthread_mutex_lock(&m->lock);
+    struct rec *r = m->table[hash(prefix)];
+    while (r && strcmp(r->prefix, prefix) != 0)
+        r = r->hnext;
+    if (r)
+        r->fetched = -1e300; /* a fetch under way now may predate the change: also too old */
+    pthread_mutex_unlock(&m->lock);
+    free(prefix);
+}
+
 void meta_free(struct meta *m)
 {
     if (m == NULL)
@@ -178,8 +198,8 @@ struct listing {
 
 static bool valid_name(const char *s, size_t n)
 {
-    return n > 0 && n <= NAME_MAX_BYTES && memchr(s, '/', n) == NULL &&
-           !(n == 1 && s[0] == '.') && !(n == 2 && s[0] == '.' && s[1] == '.');
+    return n > 0 && n <= NAME_MAX_BYTES && memchr(s, '/', n) == NULL && !(n == 1 && s[0] == '.') &&
+           !(n == 2 && s[0] == '.' && s[1] == '.');
 }
 
 static struct meta_entry *push(struct listing *l)
@@ -334,8 +354,8 @@ static int finish_listing(struct listing *l)
 static int fetch(struct meta *m, struct rec *r, struct snapshot **out, err_t *err)
 {
     struct fs *fs = m->fs;
-    struct listing l = {.fs = fs, .prefix = r->prefix, .plen = strlen(r->prefix),
-                        .warned = r->warned};
+    struct listing l = {
+        .fs = fs, .prefix = r->prefix, .plen = strlen(r->prefix), .warned = r->warned};
     struct s3xml_list_opts lo = {.on_object = on_object, .on_prefix = on_prefix, .ctx = &l};
     int rc = s3_list(fs->s3, fs->cfg.bucket, r->prefix, "/", &lo, err);
     if (rc == 0 && l.failed)

@@ -13,10 +13,10 @@ enum meta_kind { META_DIR, META_FILE, META_TORRENT };
 struct meta_entry {
     char *name;
     enum meta_kind kind;
-    uint64_t size;  /* FILE: the object's; TORRENT: the torrent's exact size */
+    uint64_t size; /* FILE: the object's; TORRENT: the torrent's exact size */
     int64_t mtime;
-    char *key;      /* FILE and TORRENT: the object's key (the source object for TORRENT) */
-    char *etag;     /* FILE and TORRENT: the object's ETag */
+    char *key;            /* FILE and TORRENT: the object's key (the source object for TORRENT) */
+    char *etag;           /* FILE and TORRENT: the object's ETag */
     uint64_t object_size; /* TORRENT: the source object's size */
 };
 
@@ -41,6 +41,10 @@ void meta_dir_release(struct meta *m, struct meta_dir *d);
  * another errno. A miss in a listing older than the negative TTL refetches it once. */
 int meta_lookup(struct meta *m, const char *path, struct meta_entry *out, err_t *err);
 void meta_entry_clear(struct meta_entry *e);
+
+/* Marks the listing of path's directory as too old, so that the next lookup fetches it again
+ * (path's object was found changed or gone). */
+void meta_forget(struct meta *m, const char *path);
 
 /* Drops every cached listing (SIGHUP). */
 void meta_flush(struct meta *m);

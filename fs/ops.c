@@ -23,9 +23,9 @@ struct handle {
     /* the kernel may send reads of one handle in parallel: the read-ahead heuristic below is
      * the only mutable state of a handle, and this lock guards it */
     pthread_mutex_t lock;
-    uint64_t next_off;      /* where a sequential reader continues */
-    unsigned streak;        /* consecutive sequential reads */
-    uint8_t *bytes;         /* META_TORRENT */
+    uint64_t next_off; /* where a sequential reader continues */
+    unsigned streak;   /* consecutive sequential reads */
+    uint8_t *bytes;    /* META_TORRENT */
     size_t len;
 };
 
@@ -126,6 +126,39 @@ static int op_releasedir(const char *path, struct fuse_file_info *fi)
     return 0;
 }
 
+/* Checks e (a FILE or TORRENT entry from a listing up to a TTL old) against the object now:
+ * a replaced object's ETag, size and date replace the listing's, and the listing is fetched
+ * again on next use. Returns 0 (*resized when the size the kernel was told changed), ENOENT
+ * for a deleted object, or another errno with err set. */
+static int revalidate(struct fs *fs, const char *path, struct meta_entry *e, bool *resized,
+                      err_t *err)
+{
+    struct s3_object now;
+    *resized = false;
+    int rc = s3_head(fs->s3, fs->cfg.bucket, e->key, &now, err);
+    if (rc == ENOENT)
+        meta_forget(fs->meta, path);
+    if (rc || strcmp(now.etag, e->etag) == 0)
+        return rc;
+    char *etag = strdup(now.etag);
+    if (etag == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    meta_forget(fs->meta, path);
+    free(e->etag);
+    e->etag = etag;
+    e->mtime = now.mtime;
+    uint64_t size = now.size;
+    if (e->kind == META_TORRENT) {
+        if (now.size == 0)
+            return ENOENT; /* a zero-byte object has no torrent */
+        e->object_size = now.size;
+        size = meta_torrent_size(fs, e->key, now.size, now.mtime);
+    }
+    *resized = size != e->size;
+    e->size = size;
+    return 0;
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
@@ -147,8 +180,14 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     }
     h->kind = e.kind;
     pthread_mutex_init(&h->lock, NULL);
+    bool resized = false;
     if (e.kind == META_DIR) {
         rc = EISDIR;
+    } else if ((rc = revalidate(fs, path, &e, &resized, &err)) != 0) {
+        if (rc != ENOENT) {
+            log_msg(&fs->log, LOG_ERR, "%s", err.msg);
+            rc = EIO;
+        }
     } else if (e.kind == META_TORRENT) {
         struct buf b;
         buf_init(&b, (size_t)1 << 30);
@@ -179,11 +218,12 @@ static int op_open(const char *path, struct fuse_file_info *fi)
      * old one, so the kernel must not serve the old pages; the block cache, keyed by ETag,
      * keeps reopening cheap */
     fi->keep_cache = 0;
+    /* the kernel still holds the old size until its attribute timeout: read past it */
+    fi->direct_io = resized;
     return 0;
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off,
-                   struct fuse_file_info *fi)
+static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;

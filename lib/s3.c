@@ -19,7 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define MAX_QUERY 8
+#define MAX_QUERY   8
 #define MAX_HEADERS 24
 /* Bytes one ranged GET covers: large parts cost the server less per byte, but every stream
  * should get a couple of them so none idles at the end. */
@@ -347,10 +347,22 @@ static int64_t parse_http_date(const char *s)
 int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
             err_t *err)
 {
-    struct s3_req r = {.method = "HEAD", .bucket = bucket, .key = key,
-                       .attempts = s3->read_attempts};
+    struct s3_req r = {
+        .method = "HEAD", .bucket = bucket, .key = key, .attempts = s3->read_attempts};
     struct http_stream *hs;
     int rc = exchange(s3, &r, &hs, err);
+    if (rc == EACCES) {
+        /* a HEAD answer has no body to say why; a one-byte GET gets S3's reason
+         * (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied, ...) */
+        struct s3_req g = {.method = "GET", .bucket = bucket, .key = key, .attempts = 1};
+        g.headers[g.nheaders++] = (struct sigv4_pair){"Range", "bytes=0-0"};
+        err_t gerr = {0};
+        int gr = exchange(s3, &g, &hs, &gerr);
+        if (gr == 0)
+            http_stream_close(hs);
+        else if (gr == EACCES)
+            *err = gerr;
+    }
     if (rc)
         return rc;
     memset(out, 0, sizeof(*out));
@@ -385,12 +397,49 @@ const char *s3_object_meta(const struct s3_object *o, const char *name)
     return NULL;
 }
 
-int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void *body,
-           size_t len, const char *content_type, const struct http_header *meta, size_t nmeta,
-           char *etag_out, err_t *err)
+int s3_head_part(struct s3_client *s3, const char *bucket, const char *key, const char *etag,
+                 unsigned part, uint64_t *part_size, unsigned *parts, err_t *err)
 {
-    struct s3_req r = {.method = "PUT", .bucket = bucket, .key = key, .body = body,
-                       .body_len = len, .attempts = s3->write_attempts};
+    char num[16], quoted[140];
+    snprintf(num, sizeof(num), "%u", part);
+    snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
+    struct s3_req r = {
+        .method = "HEAD", .bucket = bucket, .key = key, .attempts = s3->read_attempts};
+    r.query[r.nquery++] = (struct sigv4_pair){"partNumber", num};
+    r.headers[r.nheaders++] = (struct sigv4_pair){"If-Match", quoted};
+    struct http_stream *hs;
+    int rc = exchange(s3, &r, &hs, err);
+    if (rc == ESTALE)
+        return err_set(err, ESTALE, "s3://%s/%s: object changed (ETag is no longer %s)", bucket,
+                       key, etag);
+    if (rc)
+        return rc;
+    const char *len = http_stream_header(hs, "content-length");
+    const char *count = http_stream_header(hs, "x-amz-mp-parts-count");
+    char *end = NULL;
+    unsigned long long n = count ? strtoull(count, &end, 10) : 0;
+    bool ok = len != NULL && count != NULL && end != count && *end == '\0' && n > 0 && n <= 10000;
+    *part_size = len ? strtoull(len, NULL, 10) : 0;
+    *parts = (unsigned)n;
+    http_stream_close(hs);
+    if (!ok)
+        return err_set(err, EPROTO,
+                       "s3://%s/%s: HEAD of part %u answered without Content-Length or a valid "
+                       "x-amz-mp-parts-count",
+                       bucket, key, part);
+    return 0;
+}
+
+int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void *body, size_t len,
+           const char *content_type, const struct http_header *meta, size_t nmeta, char *etag_out,
+           err_t *err)
+{
+    struct s3_req r = {.method = "PUT",
+                       .bucket = bucket,
+                       .key = key,
+                       .body = body,
+                       .body_len = len,
+                       .attempts = s3->write_attempts};
     char names[MAX_HEADERS][160], hash[65];
     unsigned char md[32];
     static const char hex[] = "0123456789abcdef";
@@ -427,8 +476,8 @@ int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void
 int s3_get_all(struct s3_client *s3, const char *bucket, const char *key, const char *etag,
                struct buf *b, err_t *err)
 {
-    struct s3_req r = {.method = "GET", .bucket = bucket, .key = key,
-                       .attempts = s3->read_attempts};
+    struct s3_req r = {
+        .method = "GET", .bucket = bucket, .key = key, .attempts = s3->read_attempts};
     char quoted[140];
     if (etag) {
         snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
@@ -463,8 +512,8 @@ int s3_list(struct s3_client *s3, const char *bucket, const char *prefix, const 
     char *token = NULL;
     int rc = 0;
     for (;;) {
-        struct s3_req r = {.method = "GET", .bucket = bucket, .key = NULL,
-                           .attempts = s3->read_attempts};
+        struct s3_req r = {
+            .method = "GET", .bucket = bucket, .key = NULL, .attempts = s3->read_attempts};
         r.query[r.nquery++] = (struct sigv4_pair){"list-type", "2"};
         r.query[r.nquery++] = (struct sigv4_pair){"encoding-type", "url"};
         if (prefix && *prefix)
@@ -531,8 +580,7 @@ struct s3_stream {
     unsigned failures; /* consecutive failures without progress */
 };
 
-static int s3_stream_open(struct source *s, uint64_t off, uint64_t len, void **stream,
-                          err_t *err)
+static int s3_stream_open(struct source *s, uint64_t off, uint64_t len, void **stream, err_t *err)
 {
     struct s3_stream *st = calloc(1, sizeof(*st));
     if (st == NULL)
@@ -546,7 +594,9 @@ static int s3_stream_open(struct source *s, uint64_t off, uint64_t len, void **s
 static int open_part(struct s3_source *src, struct s3_stream *st, err_t *err)
 {
     char range[64], quoted[140];
-    struct s3_req r = {.method = "GET", .bucket = src->bucket, .key = src->key,
+    struct s3_req r = {.method = "GET",
+                       .bucket = src->bucket,
+                       .key = src->key,
                        .attempts = src->s3->part_attempts};
     snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, st->off, st->end - 1);
     snprintf(quoted, sizeof(quoted), "\"%s\"", src->etag);

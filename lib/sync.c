@@ -18,14 +18,14 @@
 #include <unistd.h>
 
 #define META_SOURCE_ETAG "s3torrent-source-etag"
-#define META_INFOHASH "s3torrent-infohash"
+#define META_INFOHASH    "s3torrent-infohash"
 #define META_INFOHASH_V2 "s3torrent-infohash-v2"
-#define META_VERSION "s3torrent-version"
+#define META_VERSION     "s3torrent-version"
 
 const char *sync_action_name(enum sync_action a)
 {
-    static const char *const names[] = {"created", "up-to-date", "adopted",
-                                        "replaced", "skipped", "failed"};
+    static const char *const names[] = {"created",  "up-to-date", "adopted",
+                                        "replaced", "skipped",    "failed"};
     return names[a];
 }
 
@@ -42,47 +42,171 @@ static int fail(struct sync_result *out, const err_t *err, int rc)
     return rc ? rc : EIO;
 }
 
-/* The MD5 of a local file, read in order by its own thread while the hasher runs: the page
- * cache serves both, so the file is read from disk once. */
+/* The ETag S3 would give a local file, read in order by its own thread while the hasher runs
+ * (the page cache serves both, so the file is read from disk once): its MD5, or for an object
+ * uploaded in parts, the MD5 of the parts' MD5s followed by "-N", for each candidate part size
+ * at once (a server that will not say the part size leaves a few to try). */
+#define MD5_CANDIDATES 16
+
+struct md5_way {
+    uint64_t part_size; /* 0: a single-part upload */
+    uint64_t in_part, nparts;
+    EVP_MD_CTX *part, *outer;
+    char etag[48];
+};
+
 struct md5_job {
     const char *path;
-    char hex[33];
+    struct md5_way way[MD5_CANDIDATES];
+    size_t nway;
     int rc;
     pthread_t tid;
 };
+
+/* Ends the current part of w. Returns false on a digest failure. */
+static bool md5_end_part(struct md5_way *w)
+{
+    unsigned char md[16];
+    if (!EVP_DigestFinal_ex(w->part, md, NULL) || !EVP_DigestInit_ex(w->part, EVP_md5(), NULL))
+        return false;
+    EVP_DigestUpdate(w->outer, md, sizeof(md));
+    w->nparts++;
+    w->in_part = 0;
+    return true;
+}
+
+static bool md5_feed(struct md5_way *w, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t take = n;
+        if (w->part_size && w->part_size - w->in_part < take)
+            take = (size_t)(w->part_size - w->in_part);
+        EVP_DigestUpdate(w->part, p, take);
+        w->in_part += take;
+        p += take;
+        n -= take;
+        if (w->part_size && w->in_part == w->part_size && !md5_end_part(w))
+            return false;
+    }
+    return true;
+}
+
+static bool md5_final(struct md5_way *w)
+{
+    unsigned char md[16];
+    char hex[33];
+    if (w->part_size && w->in_part > 0 && !md5_end_part(w))
+        return false;
+    if (!EVP_DigestFinal_ex(w->part_size ? w->outer : w->part, md, NULL))
+        return false;
+    metainfo_hex(md, 16, hex);
+    if (w->part_size)
+        snprintf(w->etag, sizeof(w->etag), "%s-%llu", hex, (unsigned long long)w->nparts);
+    else
+        snprintf(w->etag, sizeof(w->etag), "%s", hex);
+    return true;
+}
 
 static void *md5_main(void *arg)
 {
     struct md5_job *j = arg;
     int fd = open(j->path, O_RDONLY | O_CLOEXEC);
     uint8_t *buf = malloc(1 << 20);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char md[16];
-    j->rc = EIO;
-    if (fd >= 0 && buf && ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
-        ssize_t n;
-        while ((n = read(fd, buf, 1 << 20)) > 0)
-            EVP_DigestUpdate(ctx, buf, (size_t)n);
-        if (n == 0 && EVP_DigestFinal_ex(ctx, md, NULL)) {
-            metainfo_hex(md, 16, j->hex);
-            j->rc = 0;
-        }
+    bool ok = fd >= 0 && buf;
+    for (size_t i = 0; i < j->nway && ok; i++) {
+        struct md5_way *w = &j->way[i];
+        ok = (w->part = EVP_MD_CTX_new()) && (w->outer = EVP_MD_CTX_new()) &&
+             EVP_DigestInit_ex(w->part, EVP_md5(), NULL) &&
+             EVP_DigestInit_ex(w->outer, EVP_md5(), NULL);
     }
-    EVP_MD_CTX_free(ctx);
+    ssize_t n = 0;
+    while (ok && (n = read(fd, buf, 1 << 20)) > 0)
+        for (size_t i = 0; i < j->nway && ok; i++)
+            ok = md5_feed(&j->way[i], buf, (size_t)n);
+    for (size_t i = 0; i < j->nway && ok; i++)
+        ok = md5_final(&j->way[i]);
+    j->rc = ok && n == 0 ? 0 : EIO;
+    for (size_t i = 0; i < j->nway; i++) {
+        EVP_MD_CTX_free(j->way[i].part);
+        EVP_MD_CTX_free(j->way[i].outer);
+    }
     free(buf);
     if (fd >= 0)
         close(fd);
     return NULL;
 }
 
-static bool plain_md5(const char *etag)
+/* The N of a multipart ETag "<32 hex>-N" (1 to 10000), else 0; 0 with *plain set for a plain
+ * MD5. Any other ETag (SSE-KMS, SSE-C) is no digest of the bytes. */
+static unsigned etag_kind(const char *etag, bool *plain)
 {
-    if (strlen(etag) != 32)
-        return false;
-    for (const char *p = etag; *p; p++)
-        if (!isxdigit((unsigned char)*p))
-            return false;
-    return true;
+    size_t n = strlen(etag);
+    *plain = false;
+    if (n < 32)
+        return 0;
+    for (size_t i = 0; i < 32; i++)
+        if (!isxdigit((unsigned char)etag[i]))
+            return 0;
+    if (n == 32) {
+        *plain = true;
+        return 0;
+    }
+    if (etag[32] != '-' || n > 38)
+        return 0;
+    unsigned v = 0;
+    for (size_t i = 33; i < n; i++) {
+        if (!isdigit((unsigned char)etag[i]))
+            return 0;
+        v = v * 10 + (unsigned)(etag[i] - '0');
+    }
+    return v <= 10000 ? v : 0;
+}
+
+/* How the local file is checked against the object's ETag: its MD5 for a plain one; for a
+ * multipart "md5-N", the part size that HEAD ?partNumber=1 gives (S3), or where the server
+ * ignores partNumber (RGW 16), whole numbers of MiB that make N parts of obj->size, the upload
+ * tools' usual ones first (at most MD5_CANDIDATES). A match under any is the uploaded file: a
+ * different file matching an MD5 of MD5s is a collision. *check is false for an ETag that is no
+ * digest. Returns 0 or an errno with err set. */
+static int plan_md5(const struct sync_config *c, const char *bucket, const char *key,
+                    const struct s3_object *obj, struct md5_job *j, bool *check, err_t *err)
+{
+    bool plain;
+    unsigned parts = etag_kind(obj->etag, &plain), told = 0;
+    uint64_t psize = 0;
+    *check = plain || parts > 0;
+    j->nway = 0;
+    if (plain)
+        j->way[j->nway++].part_size = 0;
+    if (!parts)
+        return 0;
+    int rc = s3_head_part(c->s3, bucket, key, obj->etag, 1, &psize, &told, err);
+    if (rc == 0 && told == parts && psize > 0 && (obj->size + psize - 1) / psize == parts) {
+        j->way[j->nway++].part_size = psize;
+        return 0;
+    }
+    if (rc != 0 && rc != EPROTO)
+        return rc;
+    /* the upload tools' usual sizes first (aws CLI 8 MiB, SDKs 5 MiB, ...), then the others */
+    static const unsigned usual[] = {8, 5, 16, 15, 64, 100, 128, 10, 25, 32, 50};
+    const uint64_t mib = 1 << 20;
+    for (size_t i = 0; i < sizeof(usual) / sizeof(usual[0]); i++)
+        if ((obj->size + usual[i] * mib - 1) / (usual[i] * mib) == parts)
+            j->way[j->nway++].part_size = usual[i] * mib;
+    for (uint64_t p = (obj->size / parts + mib - 1) / mib * mib;
+         p > 0 && (obj->size + p - 1) / p == parts && j->nway < MD5_CANDIDATES; p += mib) {
+        size_t k = 0;
+        while (k < j->nway && j->way[k].part_size != p)
+            k++;
+        if (k == j->nway)
+            j->way[j->nway++].part_size = p;
+    }
+    if (j->nway == 0)
+        return err_set(err, EPROTO,
+                       "s3://%s/%s: the server does not say the part size of ETag %s, and no "
+                       "whole number of MiB makes %u parts of %llu bytes: cannot check %s",
+                       bucket, key, obj->etag, parts, (unsigned long long)obj->size, j->path);
+    return 0;
 }
 
 /* Makes the torrent bytes of the object: from the store, or by hashing. */
@@ -107,10 +231,10 @@ static int make_bytes(const struct sync_config *c, const char *bucket, const cha
         if ((rc = source_file_open(from_file, &src, err)))
             goto out;
         if (src->size != obj->size) {
-            rc = err_set(err, EINVAL,
-                         "%s: %llu bytes, but s3://%s/%s has %llu: not the uploaded file",
-                         from_file, (unsigned long long)src->size, bucket, key,
-                         (unsigned long long)obj->size);
+            rc =
+                err_set(err, EINVAL,
+                        "%s: %llu bytes, but s3://%s/%s has %llu: not the uploaded file", from_file,
+                        (unsigned long long)src->size, bucket, key, (unsigned long long)obj->size);
             goto out;
         }
         /* the torrent's name and date come from the object, not the local file */
@@ -122,7 +246,10 @@ static int make_bytes(const struct sync_config *c, const char *bucket, const cha
             rc = err_set(err, ENOMEM, "out of memory");
             goto out;
         }
-        if (plain_md5(obj->etag)) {
+        bool check;
+        if ((rc = plan_md5(c, bucket, key, obj, &md5, &check, err)))
+            goto out;
+        if (check) {
             md5_running = pthread_create(&md5.tid, NULL, md5_main, &md5) == 0;
             if (!md5_running) {
                 rc = err_set(err, EAGAIN, "cannot start the MD5 check");
@@ -137,10 +264,16 @@ static int make_bytes(const struct sync_config *c, const char *bucket, const cha
         pthread_join(md5.tid, NULL);
         if (rc == 0 && md5.rc != 0)
             rc = err_set(err, EIO, "%s: cannot read it for the MD5 check", from_file);
-        else if (rc == 0 && strcasecmp(md5.hex, obj->etag) != 0)
-            rc = err_set(err, EINVAL,
-                         "%s: MD5 %s differs from s3://%s/%s's ETag %s: not the uploaded file",
-                         from_file, md5.hex, bucket, key, obj->etag);
+        else if (rc == 0) {
+            size_t i = 0;
+            while (i < md5.nway && strcasecmp(md5.way[i].etag, obj->etag) != 0)
+                i++;
+            if (i == md5.nway)
+                rc = err_set(err, EINVAL,
+                             "%s: MD5 %s differs from s3://%s/%s's ETag %s: not the uploaded "
+                             "file",
+                             from_file, md5.way[0].etag, bucket, key, obj->etag);
+        }
     }
     if (rc == 0 && c->store) {
         err_t serr = {0};
@@ -167,13 +300,13 @@ static int put_torrent(const struct sync_config *c, const char *bucket, const ch
     if (m->v2)
         meta[n++] = (struct http_header){META_INFOHASH_V2, metainfo_hex(m->ih2, 32, ih2)};
     meta[n++] = (struct http_header){META_VERSION, S3T_VERSION};
-    return s3_put(c->s3, bucket, tkey, bytes->data, bytes->len, "application/x-bittorrent",
-                  meta, n, NULL, err);
+    return s3_put(c->s3, bucket, tkey, bytes->data, bytes->len, "application/x-bittorrent", meta, n,
+                  NULL, err);
 }
 
 /* READY, with everything §6 records about the torrent. */
-static int mark_ready(const struct sync_config *c, const struct status_object *so,
-                      const char *tkey, const struct metainfo *m, err_t *err)
+static int mark_ready(const struct sync_config *c, const struct status_object *so, const char *tkey,
+                      const struct metainfo *m, err_t *err)
 {
     if (c->status == NULL || c->dry_run)
         return 0;
@@ -186,7 +319,9 @@ static int mark_ready(const struct sync_config *c, const struct status_object *s
         .magnet = magnet ? magnet : "",
         .piece_length = m->piece_length,
         .piece_count = m->npieces,
-        .meta_version = m->v1 && m->v2 ? "hybrid" : m->v2 ? "v2" : "v1",
+        .meta_version = m->v1 && m->v2 ? "hybrid"
+                        : m->v2        ? "v2"
+                                       : "v1",
     };
     int rc = status_ready(c->status, so, &t, err);
     free(magnet);
@@ -268,8 +403,8 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         if (ours_current || src_etag == NULL) {
             /* read it: to adopt a foreign one, or to record an up-to-date one's status
              * when the item does not say READY for this version yet */
-            bool need_bytes = src_etag == NULL || (c->status && !c->dry_run &&
-                                                   !item_ready(c->status, &so));
+            bool need_bytes =
+                src_etag == NULL || (c->status && !c->dry_run && !item_ready(c->status, &so));
             if (need_bytes) {
                 if ((rc = s3_get_all(c->s3, bucket, tkey, tobj.etag, &bytes, &err))) {
                     rc = fail(out, &err, rc);
@@ -296,8 +431,10 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
                     rc = fail(out, &err, rc);
                 goto out;
             }
-            if (m != NULL && !m->multi && strcmp(m->name, strrchr(key, '/') ? strrchr(key, '/') + 1 : key) == 0) {
-                /* foreign: adopt it as it is when the object verifies against it */
+            if (m != NULL && !m->multi) {
+                /* foreign: adopt it as it is when the object verifies against it, whatever its
+                 * name (the old pipeline hashed local files named as it pleased): its
+                 * info-hash may be a live swarm */
                 struct source *src = NULL;
                 struct verify_opts vo = {.threads = c->threads};
                 uint64_t bad;
@@ -309,9 +446,9 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
                 if (vr == 0) {
                     out->action = SYNC_ADOPTED;
                     fill_hashes(out, m);
-                    if (!c->dry_run && ((rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, m,
-                                                          &err)) ||
-                                        (rc = mark_ready(c, &so, tkey, m, &err))))
+                    if (!c->dry_run &&
+                        ((rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, m, &err)) ||
+                         (rc = mark_ready(c, &so, tkey, m, &err))))
                         rc = fail(out, &err, rc);
                     goto out;
                 }

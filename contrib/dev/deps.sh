@@ -14,6 +14,8 @@ packages=(
   transmission-daemon opentracker aria2
   # measuring; a clock moved for one process (the clock-skew tests)
   time faketime
+  # a production S3 for the tests: Ceph RGW on a one-node memstore cluster (contrib/dev/rgw.sh)
+  radosgw ceph-mon ceph-osd ceph-common
   # packaging the Lambda zip (contrib/lambda/package.sh)
   patchelf zip
   # the .deb and its checks: lintian, a clean Debian root, man pages rendered

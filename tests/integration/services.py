@@ -1,6 +1,12 @@
 """Real local services for the integration tests: s3rver (S3) and dynalite (DynamoDB) from the
-repository's pinned npm packages, on free loopback ports with temporary directories, plus the
-Debian aws CLI pointed at them. Every wait is for a condition (a port answering), bounded."""
+repository's pinned npm packages, Ceph RGW (a production S3, contrib/dev/rgw.sh), on free
+loopback ports with temporary directories, plus the Debian aws CLI pointed at them. Every wait
+is for a condition (a port answering), bounded.
+
+S3(...) is the S3 a test uses: s3rver, or buckets on one RGW cluster shared by the whole test
+process when S3T_S3=rgw; both answer to the same interface (url, port, aws, put, stop)."""
+import atexit
+import json
 import os
 import re
 import shutil
@@ -86,6 +92,91 @@ class S3rver:
         if self.proc.stdout:
             self.proc.stdout.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Rgw:
+    """A one-node Ceph RGW cluster (contrib/dev/rgw.sh) in a temporary directory; url, dir."""
+
+    def __init__(self):
+        self.parent = tempfile.mkdtemp(prefix="rgw-")
+        self.dir = os.path.join(self.parent, "cluster")
+        p = subprocess.run([os.path.join(ROOT, "contrib", "dev", "rgw.sh"), "start", self.dir],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"RGW did not start: {p.stderr.strip()}")
+        self.url = p.stdout.strip().splitlines()[-1]
+
+    def stop(self):
+        subprocess.run([os.path.join(ROOT, "contrib", "dev", "rgw.sh"), "stop", self.dir],
+                       capture_output=True)
+        shutil.rmtree(self.parent, ignore_errors=True)
+
+
+def rgw_url(cluster_dir):
+    """The S3 URL of the RGW cluster started in cluster_dir (from the env file rgw.sh wrote)."""
+    with open(os.path.join(cluster_dir, "env")) as f:
+        return re.search(r"^RGW_URL=(\S+)$", f.read(), re.M).group(1)
+
+
+class RgwBuckets:
+    """Buckets on the RGW cluster in $RGW_DIR (one started for a whole tier), or else on one
+    the process starts on first use and stops at exit, with the S3rver interface. stop()
+    purges them, every object version included. versioned turns bucket versioning on; public
+    lets anonymous clients read objects (web seeds), as s3rver does."""
+    cluster_dir = None
+
+    def __init__(self, buckets=("test",), versioned=False, public=False):
+        if RgwBuckets.cluster_dir is None:
+            if os.environ.get("RGW_DIR"):
+                RgwBuckets.cluster_dir = os.environ["RGW_DIR"]
+            else:
+                rgw = Rgw()
+                atexit.register(rgw.stop)
+                RgwBuckets.cluster_dir = rgw.dir
+        self.url = rgw_url(RgwBuckets.cluster_dir)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.buckets = []
+        for b in buckets:
+            self.purge(b)  # what an interrupted run may have left
+            p = self.aws("s3api", "create-bucket", "--bucket", b, check=False)
+            if p.returncode != 0:
+                self.stop()
+                raise RuntimeError(f"RGW: cannot create bucket {b}: {p.stderr.decode().strip()}")
+            self.buckets.append(b)
+            if versioned:
+                self.aws("s3api", "put-bucket-versioning", "--bucket", b,
+                         "--versioning-configuration", "Status=Enabled")
+            if public:
+                policy = {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"],
+                    "Resource": [f"arn:aws:s3:::{b}/*"]}]}
+                self.aws("s3api", "put-bucket-policy", "--bucket", b, "--policy",
+                         json.dumps(policy))
+
+    def purge(self, bucket):
+        """Removes bucket with all its objects and versions (radosgw-admin: one call)."""
+        subprocess.run(["radosgw-admin", "-c", os.path.join(RgwBuckets.cluster_dir, "ceph.conf"),
+                        "bucket", "rm", "--bucket", bucket, "--purge-objects", "--bypass-gc"],
+                       capture_output=True, cwd=RgwBuckets.cluster_dir)
+
+    aws = S3rver.aws
+    put = S3rver.put
+
+    def stop(self):
+        for b in self.buckets:
+            self.purge(b)
+        self.buckets = []
+
+
+def S3(buckets=("test",), versioned=False, public=False):
+    """The S3 of this run (S3T_S3: s3rver, the default, or rgw) with these buckets. s3rver has
+    no versioning and lets anyone read: versioned and public matter on RGW only."""
+    if os.environ.get("S3T_S3", "s3rver") == "rgw":
+        return RgwBuckets(buckets, versioned=versioned, public=public)
+    if versioned:
+        raise RuntimeError("s3rver has no versioning: this test needs S3T_S3=rgw")
+    return S3rver(buckets)
 
 
 class Dynalite:

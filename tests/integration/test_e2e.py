@@ -17,7 +17,7 @@ import unittest
 import libtorrent as lt
 
 from mount import Mount
-from services import S3rver, aws_env, free_port, libtorrent_check
+from services import S3, aws_env, free_port, libtorrent_check
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "e2ebucket"
@@ -45,7 +45,7 @@ class E2E(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="e2e-")
-        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.s3 = S3(buckets=(BUCKET,), public=True)  # aria2c reads the web seed anonymously
         cls.data = {}
         for i, (key, size) in enumerate(KEYS.items()):
             path = os.path.join(cls.tmp.name, "up.bin")

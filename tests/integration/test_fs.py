@@ -20,7 +20,7 @@ import libtorrent as lt
 
 from faultproxy import FaultProxy
 from mount import Mount
-from services import S3rver, aws_env, libtorrent_check
+from services import S3, aws_env, libtorrent_check
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "fsbucket"
@@ -66,7 +66,7 @@ OBJECTS = {
 class FsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.s3 = S3(buckets=(BUCKET,))
         cls.tmp = tempfile.TemporaryDirectory()
         cls.data = {}
         for key, size in OBJECTS.items():
@@ -226,7 +226,7 @@ class FsTest(unittest.TestCase):
 
 class ChangedObject(unittest.TestCase):
     def test_new_etag_new_torrent_after_ttl(self):
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         tmp = tempfile.TemporaryDirectory()
         path = os.path.join(tmp.name, "v.bin")
         m = None
@@ -265,7 +265,7 @@ class HiddenKeys(unittest.TestCase):
     listing."""
 
     def test_hidden_keys(self):
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         listing = (
             b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>fsbucket</Name>'
             b'<Prefix></Prefix><Delimiter>%2F</Delimiter><EncodingType>url</EncodingType>'
@@ -315,7 +315,7 @@ class ConfigFile(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.s3 = S3(buckets=(BUCKET,))
         cls.tmp = tempfile.TemporaryDirectory()
         cls.up = os.path.join(cls.tmp.name, "up.bin")
         with open(cls.up, "wb") as f:
@@ -491,7 +491,7 @@ class Security(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.s3 = S3(buckets=(BUCKET,))
         cls.tmp = tempfile.TemporaryDirectory()
         path = os.path.join(cls.tmp.name, "s.bin")
         with open(path, "wb") as f:
@@ -573,7 +573,7 @@ class CredentialRefresh(unittest.TestCase):
         import datetime
         import http.server
         import json
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         tmp = tempfile.TemporaryDirectory()
         path = os.path.join(tmp.name, "c.bin")
         with open(path, "wb") as f:
@@ -642,7 +642,7 @@ class Concurrency(unittest.TestCase):
     max_generations=2 and one-part objects, at most 2 object GETs are ever in flight."""
 
     def test_64_uncached_torrents_at_once(self):
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         tmp = tempfile.TemporaryDirectory()
         keys = [f"many/{i:02d}.bin" for i in range(64)]
         src = os.path.join(tmp.name, "src")
@@ -682,7 +682,7 @@ class Prefetch(unittest.TestCase):
     so that reading one later costs no further S3 GET."""
 
     def test_listing_makes_the_torrents_ahead_of_their_readers(self):
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         tmp = tempfile.TemporaryDirectory()
         keys = [f"pre/{i}.bin" for i in range(6)]
         src = os.path.join(tmp.name, "src")
@@ -729,7 +729,7 @@ class KilledDuringGeneration(unittest.TestCase):
 
     def test_kill_9_then_remount(self):
         import sqlite3
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         tmp = tempfile.TemporaryDirectory()
         big, small = "big.bin", "small.bin"
         sizes = {big: 24 * 1048576 + 3, small: 300001}
@@ -799,7 +799,7 @@ class KilledDuringGeneration(unittest.TestCase):
 
 class Lifecycle(unittest.TestCase):
     def test_sigterm_unmounts(self):
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         m = Mount(s3.url, BUCKET)
         try:
             os.kill(m.proc.pid, signal.SIGTERM)
@@ -811,7 +811,7 @@ class Lifecycle(unittest.TestCase):
             s3.stop()
 
     def test_cache_file_modes(self):
-        s3 = S3rver(buckets=(BUCKET,))
+        s3 = S3(buckets=(BUCKET,))
         m = Mount(s3.url, BUCKET)
         try:
             d = os.path.dirname(m.cache)

@@ -16,7 +16,7 @@ import urllib.parse
 
 from fake_lambda_api import FakeLambdaApi
 from faultproxy import FaultProxy
-from services import AWS, SECRET, Dynalite, S3rver, aws_env
+from services import AWS, SECRET, Dynalite, S3, aws_env
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 LAMBDA = os.path.abspath(os.environ.get("S3TORRENT_LAMBDA",
@@ -57,7 +57,7 @@ SESSION_TOKEN = "IQoJb3JpZ2luX2VjELambdaSessionToken0123456789"
 class LambdaBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3rver(buckets=(BUCKET, "otherbucket"))
+        cls.s3 = S3(buckets=(BUCKET, "otherbucket"))
         cls.ddb = Dynalite()
         cls.tmp = tempfile.TemporaryDirectory()
         cls.dir = cls.tmp.name

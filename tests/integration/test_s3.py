@@ -14,7 +14,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from faultproxy import FaultProxy
-from services import S3rver, aws_env
+from services import S3, aws_env
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "test"
@@ -51,7 +51,7 @@ def rd(path):
 class S3Base(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.s3 = S3(buckets=(BUCKET,))
         cls.tmp = tempfile.TemporaryDirectory()
         cls.dir = cls.tmp.name
 

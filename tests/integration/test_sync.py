@@ -18,7 +18,7 @@ import unittest
 
 from faultproxy import FaultProxy
 from mount import Mount
-from services import AWS, Dynalite, S3rver, aws_env
+from services import AWS, Dynalite, S3, aws_env
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "syncbucket"
@@ -34,7 +34,7 @@ def content(size, seed):
 class SyncBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s3 = S3rver(buckets=(BUCKET,))
+        cls.s3 = S3(buckets=(BUCKET,))
         cls.ddb = Dynalite()
         cls.tmp = tempfile.TemporaryDirectory()
         cls.dir = cls.tmp.name
@@ -215,6 +215,22 @@ class Foreign(SyncBase):
         self.assertEqual(self.item("f/a.bin")["status"]["S"], "READY")
         p, res = self.sync(f"s3://{BUCKET}/f/a.bin")
         self.assertEqual(res["f/a.bin"]["action"], "up-to-date")
+
+        # the old pipeline named local files as it pleased: a valid foreign torrent whose name
+        # is not the key's last segment is adopted too (its info-hash may be a live swarm)
+        renamed = os.path.join(self.dir, "take 7 (old job).wav")
+        os.rename(local, renamed)
+        tc2 = os.path.join(self.dir, "renamed.torrent")
+        subprocess.run(["transmission-create", "-o", tc2, "-t", "udp://t.example:1/a", renamed],
+                       check=True, capture_output=True)
+        with open(tc2, "rb") as f:
+            foreign2 = f.read()
+        self.put("f/c.bin", data)
+        self.s3.put(BUCKET, "f/c.bin.torrent", tc2)
+        p, res = self.sync(f"s3://{BUCKET}/f/c.bin")
+        self.assertEqual(res["f/c.bin"]["action"], "adopted")
+        self.assertEqual(self.get("f/c.bin.torrent"), foreign2)
+        self.assertEqual(self.item("f/c.bin")["status"]["S"], "READY")
 
         # a foreign torrent of other bytes is replaced
         self.put("f/b.bin", content(700000, "other"))

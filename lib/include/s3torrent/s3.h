@@ -16,11 +16,11 @@
 #include "s3torrent/source.h"
 
 struct s3_config {
-    const char *endpoint;    /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's */
-    const char *region;      /* NULL: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1 */
-    bool path_style;         /* force path-style (automatic for custom endpoints, dotted buckets) */
-    bool no_sign;            /* anonymous requests (public buckets) */
-    unsigned max_attempts;   /* reads; 0: AWS_MAX_ATTEMPTS, else 5 (writes use 3 at most) */
+    const char *endpoint;  /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's */
+    const char *region;    /* NULL: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1 */
+    bool path_style;       /* force path-style (automatic for custom endpoints, dotted buckets) */
+    bool no_sign;          /* anonymous requests (public buckets) */
+    unsigned max_attempts; /* reads; 0: AWS_MAX_ATTEMPTS, else 5 (writes use 3 at most) */
     struct http_client *http;
     struct cred_chain *creds; /* unused with no_sign */
     const char *trace_id;     /* sent as X-Amzn-Trace-Id when set (Lambda) */
@@ -48,12 +48,12 @@ int s3_object_url(const struct s3_client *s3, const char *bucket, const char *ke
 #define S3_MAX_META 8
 
 struct s3_object {
-    char etag[128];      /* quotes stripped */
+    char etag[128]; /* quotes stripped */
     uint64_t size;
-    int64_t mtime;       /* Last-Modified, Unix seconds */
+    int64_t mtime; /* Last-Modified, Unix seconds */
     char content_type[128];
     struct {
-        char name[64];   /* after x-amz-meta-, lower-case */
+        char name[64]; /* after x-amz-meta-, lower-case */
         char value[256];
     } meta[S3_MAX_META]; /* user metadata (HEAD only); longer values are dropped */
     size_t nmeta;
@@ -66,12 +66,18 @@ const char *s3_object_meta(const struct s3_object *o, const char *name);
 int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
             err_t *err);
 
+/* HeadObject ?partNumber=part of the version etag (If-Match): *part_size gets that part's
+ * length, *parts the object's part count (x-amz-mp-parts-count). Returns 0, ESTALE when the
+ * object changed, EPROTO when the answer lacks either, or another positive errno; err set. */
+int s3_head_part(struct s3_client *s3, const char *bucket, const char *key, const char *etag,
+                 unsigned part, uint64_t *part_size, unsigned *parts, err_t *err);
+
 /* PutObject of an in-memory body with a content type and user metadata (x-amz-meta-NAME:
  * VALUE pairs; names without the prefix). etag_out (may be NULL, 128 bytes) gets the new ETag.
  * Returns 0 or a positive errno with err set. */
-int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void *body,
-           size_t len, const char *content_type, const struct http_header *meta, size_t nmeta,
-           char *etag_out, err_t *err);
+int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void *body, size_t len,
+           const char *content_type, const struct http_header *meta, size_t nmeta, char *etag_out,
+           err_t *err);
 
 /* Reads the whole object (at most max bytes, else EFBIG) into b. etag (may be NULL) pins the
  * version with If-Match. Returns 0 or a positive errno. */
