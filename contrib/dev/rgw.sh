@@ -16,8 +16,8 @@ alive() {
 # stale pid file never kills a process that reused the pid
 pid() {
   local p
-  p=$(cat "$dir/run/$1.pid" 2>/dev/null) && grep -qaF "$dir/ceph.conf" "/proc/$p/cmdline" 2>/dev/null &&
-    echo "$p"
+  p=$(cat "$dir/run/$1.pid" 2>/dev/null) &&
+    grep -qaF "$dir/ceph.conf" "/proc/$p/cmdline" 2>/dev/null && echo "$p"
 }
 
 # stop: one daemon after the other, each with SIGTERM, a bounded wait, then SIGKILL; radosgw
@@ -61,7 +61,7 @@ start() {
   dir=$(cd "$dir" && pwd)
   trap 'fail "failed at line $LINENO"' ERR
   local key=${RGW_ACCESS_KEY:-S3RVER} secret=${RGW_SECRET_KEY:-S3RVER}
-  local fsid osd_uuid mon_port rgw_port deadline
+  local fsid osd_uuid mon_port rgw_port url deadline
   fsid=$(cat /proc/sys/kernel/random/uuid)
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
   # both sockets held at once so the two ports differ
@@ -69,14 +69,17 @@ start() {
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*(x.getsockname()[1] for x in s))')
+  url=http://127.0.0.1:$rgw_port
   cat >"$dir/ceph.conf" <<EOF
 [global]
 fsid = $fsid
+# msgr2 only: one port per daemon
 mon host = v2:127.0.0.1:$mon_port
 ms bind msgr1 = false
 run dir = $dir/run
 log file = $dir/log/\$name.log
 admin socket = $dir/run/\$name.\$pid.asok
+# nothing from /etc/ceph
 keyring = $dir/keyring
 mon data = $dir/mon
 osd data = $dir/osd
@@ -116,36 +119,33 @@ EOF
   mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd"
 
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$dir/run/monmap" \
-    >"$dir/log/mkfs.out" 2>&1 || fail "monmaptool failed" "$dir/log/mkfs.out"
-  ceph-mon -c "$dir/ceph.conf" -i a --mkfs --monmap "$dir/run/monmap" >>"$dir/log/mkfs.out" 2>&1 ||
-    fail "ceph-mon --mkfs failed" "$dir/log/mkfs.out"
+    >"$dir/log/setup.out" 2>&1 || fail "monmaptool failed" "$dir/log/setup.out"
+  ceph-mon -c "$dir/ceph.conf" -i a --mkfs --monmap "$dir/run/monmap" >>"$dir/log/setup.out" 2>&1 ||
+    fail "ceph-mon --mkfs failed" "$dir/log/setup.out"
   daemon mon ceph-mon -i a
-  ceph -c "$dir/ceph.conf" osd new "$osd_uuid" >>"$dir/log/mkfs.out" 2>&1 ||
+  ceph -c "$dir/ceph.conf" osd new "$osd_uuid" >>"$dir/log/setup.out" 2>&1 ||
     fail "ceph osd new failed (is the mon up?)" "$dir/log/mon.a.log"
-  ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$dir/log/mkfs.out" 2>&1 ||
-    fail "ceph-osd --mkfs failed" "$dir/log/mkfs.out"
+  ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$dir/log/setup.out" 2>&1 ||
+    fail "ceph-osd --mkfs failed" "$dir/log/setup.out"
   daemon osd ceph-osd -i 0
   daemon rgw radosgw -n client.rgw
 
   # an anonymous ListBuckets answers 200 once RGW has its pools and serves S3
+  local log=$dir/log/client.rgw.log
   deadline=$((SECONDS + ${RGW_START_TIMEOUT:-60}))
-  until [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$rgw_port/")" = 200 ]; do
-    alive "$(cat "$dir/run/rgw.pid")" || fail "radosgw exited" "$dir/log/client.rgw.log"
-    ((SECONDS < deadline)) || fail "radosgw did not answer on port $rgw_port" "$dir/log/client.rgw.log"
+  until [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$url/")" = 200 ]; do
+    alive "$(cat "$dir/run/rgw.pid")" || fail "radosgw exited" "$log"
+    ((SECONDS < deadline)) || fail "radosgw did not answer on port $rgw_port" "$log"
     sleep 0.05
   done
 
   radosgw-admin -c "$dir/ceph.conf" user create --uid test --display-name test \
-    --access-key "$key" --secret-key "$secret" >>"$dir/log/mkfs.out" 2>&1 ||
-    fail "radosgw-admin user create failed" "$dir/log/mkfs.out"
+    --access-key "$key" --secret-key "$secret" >>"$dir/log/setup.out" 2>&1 ||
+    fail "radosgw-admin user create failed" "$dir/log/setup.out"
 
-  cat >"$dir/env" <<EOF
-RGW_URL=http://127.0.0.1:$rgw_port
-RGW_PORT=$rgw_port
-RGW_ACCESS_KEY=$key
-RGW_SECRET_KEY=$secret
-EOF
-  echo "http://127.0.0.1:$rgw_port"
+  printf 'RGW_URL=%s\nRGW_PORT=%s\nRGW_ACCESS_KEY=%q\nRGW_SECRET_KEY=%q\n' \
+    "$url" "$rgw_port" "$key" "$secret" >"$dir/env"
+  echo "$url"
 }
 
 (($# == 2)) || usage
