@@ -20,14 +20,14 @@ struct tgen;
 /* What a mount keeps from start to unmount. */
 struct fs_config {
     char *bucket;
-    char *prefix;             /* "" or ends with '/' */
+    char *prefix; /* "" or ends with '/' */
     char *endpoint, *region, *profile;
-    int path_style;
+    enum s3_addressing addressing;
     char *cache_path;
-    uint64_t cache_max;       /* bytes; 0: no cap */
-    uint64_t block_cache;     /* bytes of object data held in memory */
+    uint64_t cache_max;         /* bytes; 0: no cap */
+    uint64_t block_cache;       /* bytes of object data held in memory */
     unsigned prefetch_torrents; /* background generations; 0: off */
-    uint64_t max_entries;     /* directory entries held in memory */
+    uint64_t max_entries;       /* directory entries held in memory */
 };
 
 /* What SIGHUP can change (rereading the config file). Immutable once published: a reader
@@ -39,8 +39,8 @@ struct fs_settings {
     char *webseed, *source;   /* backing recipe.webseed_base, recipe.source */
     double ttl, negative_ttl; /* seconds */
     unsigned uid, gid, umask;
-    uint64_t read_ahead;      /* bytes prefetched ahead of a sequential reader */
-    unsigned max_generations; /* torrents hashed at once */
+    uint64_t read_ahead;       /* bytes prefetched ahead of a sequential reader */
+    unsigned max_generations;  /* torrents hashed at once */
     struct fs_settings *older; /* retired snapshots, freed at unmount */
 };
 

@@ -45,6 +45,8 @@ static void usage(const char *prog)
            "    -o profile=P           credentials profile (default: $AWS_PROFILE)\n"
            "    -o path_style          path-style requests (automatic for custom endpoints);\n"
            "                           nopath_style overrides the config file's\n"
+           "    -o addressing_style=S  auto (default), path or virtual (BUCKET.HOST even for a\n"
+           "                           custom endpoint); beats path_style\n"
            "Cache:\n"
            "    -o cache=PATH          torrent cache database (default:\n"
            "                           $XDG_CACHE_HOME/s3torrent/torrents.db, for root\n"
@@ -105,7 +107,7 @@ static int setup(struct fs *fs)
     struct s3_config sc = {
         .endpoint = cfg->endpoint,
         .region = cfg->region,
-        .path_style = cfg->path_style,
+        .addressing = cfg->addressing,
         .http = fs->http,
         .creds = fs->creds,
     };
@@ -177,8 +179,7 @@ int main(int argc, char *argv[])
         config = NULL;
     /* absolute: the daemon changes to / when it detaches, and SIGHUP rereads the file later */
     if (config && (config_abs = realpath(config, NULL)) == NULL) {
-        fprintf(stderr, "s3torrentfs: cannot open config file %s: %s\n", config,
-                strerror(errno));
+        fprintf(stderr, "s3torrentfs: cannot open config file %s: %s\n", config, strerror(errno));
         goto out;
     }
     config = config_abs;

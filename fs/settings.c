@@ -17,9 +17,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#define OPT(t, p) {t, offsetof(struct settings_opts, p), 1}
+#define OPT(t, p)                                                                                  \
+    {                                                                                              \
+        t, offsetof(struct settings_opts, p), 1                                                    \
+    }
 /* a switch's "no" form: -1 records "off" so that it beats the file's "on" */
-#define OFF(t, p) {t, offsetof(struct settings_opts, p), -1}
+#define OFF(t, p)                                                                                  \
+    {                                                                                              \
+        t, offsetof(struct settings_opts, p), -1                                                   \
+    }
 static const struct fuse_opt opt_spec[] = {
     OPT("config=%s", config),
     OPT("bucket=%s", bucket),
@@ -28,6 +34,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("profile=%s", profile),
     OPT("path_style", path_style),
     OFF("nopath_style", path_style),
+    OPT("addressing_style=%s", addressing_style),
     OPT("cache=%s", cache),
     OPT("cache_max=%s", cache_max),
     OPT("ttl=%s", ttl),
@@ -56,18 +63,28 @@ static const struct fuse_opt opt_spec[] = {
 
 /* The string options, for merging and freeing them alike. */
 static const size_t str_fields[] = {
-    offsetof(struct settings_opts, bucket),       offsetof(struct settings_opts, config),
-    offsetof(struct settings_opts, endpoint),     offsetof(struct settings_opts, region),
-    offsetof(struct settings_opts, profile),      offsetof(struct settings_opts, cache),
-    offsetof(struct settings_opts, cache_max),    offsetof(struct settings_opts, ttl),
-    offsetof(struct settings_opts, negative_ttl), offsetof(struct settings_opts, trackers),
-    offsetof(struct settings_opts, webseed),      offsetof(struct settings_opts, piece_length),
-    offsetof(struct settings_opts, meta_version), offsetof(struct settings_opts, source),
-    offsetof(struct settings_opts, uid),          offsetof(struct settings_opts, gid),
-    offsetof(struct settings_opts, umask),        offsetof(struct settings_opts, read_ahead),
+    offsetof(struct settings_opts, bucket),
+    offsetof(struct settings_opts, config),
+    offsetof(struct settings_opts, endpoint),
+    offsetof(struct settings_opts, region),
+    offsetof(struct settings_opts, profile),
+    offsetof(struct settings_opts, cache),
+    offsetof(struct settings_opts, cache_max),
+    offsetof(struct settings_opts, ttl),
+    offsetof(struct settings_opts, negative_ttl),
+    offsetof(struct settings_opts, trackers),
+    offsetof(struct settings_opts, webseed),
+    offsetof(struct settings_opts, piece_length),
+    offsetof(struct settings_opts, meta_version),
+    offsetof(struct settings_opts, source),
+    offsetof(struct settings_opts, uid),
+    offsetof(struct settings_opts, gid),
+    offsetof(struct settings_opts, umask),
+    offsetof(struct settings_opts, read_ahead),
     offsetof(struct settings_opts, block_cache),
     offsetof(struct settings_opts, prefetch_torrents),
     offsetof(struct settings_opts, max_generations),
+    offsetof(struct settings_opts, addressing_style),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 
@@ -230,10 +247,23 @@ static int parse_size(const char *name, const char *s, uint64_t *out, err_t *err
     unsigned long long v = strtoull(s, &end, 10);
     uint64_t mult = 1;
     switch (*end) {
-    case 'k': case 'K': mult = 1ull << 10; end++; break;
-    case 'm': case 'M': mult = 1ull << 20; end++; break;
-    case 'g': case 'G': mult = 1ull << 30; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        mult = 1ull << 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1ull << 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1ull << 30;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'i')
         end++;
@@ -361,8 +391,9 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
     c->max_entries = 300000;
     const char *bucket = cmd->nnonopt >= 2 ? cmd->nonopt[0] : pick(cmd->bucket, file->bucket);
     if (bucket == NULL || *bucket == '\0')
-        return err_set(err, EINVAL, "no bucket: give BUCKET[:PREFIX] (or bucket = in the config "
-                                    "file)");
+        return err_set(err, EINVAL,
+                       "no bucket: give BUCKET[:PREFIX] (or bucket = in the config "
+                       "file)");
     const char *colon = strchr(bucket, ':');
     size_t blen = colon ? (size_t)(colon - bucket) : strlen(bucket);
     if (blen == 0)
@@ -376,14 +407,18 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
         return err_set(err, ENOMEM, "out of memory");
     }
     snprintf(c->prefix, n + 2, "%s%s", p, n > 0 && p[n - 1] != '/' ? "/" : "");
-    c->endpoint = dup_or_null(pick_env(cmd->endpoint, file->endpoint, "AWS_ENDPOINT_URL_S3",
-                                       "AWS_ENDPOINT_URL"), &oom);
-    c->region = dup_or_null(pick_env(cmd->region, file->region, "AWS_REGION",
-                                     "AWS_DEFAULT_REGION"), &oom);
+    c->endpoint = dup_or_null(
+        pick_env(cmd->endpoint, file->endpoint, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), &oom);
+    c->region =
+        dup_or_null(pick_env(cmd->region, file->region, "AWS_REGION", "AWS_DEFAULT_REGION"), &oom);
     c->profile = dup_or_null(pick_env(cmd->profile, file->profile, "AWS_PROFILE", NULL), &oom);
     c->cache_path = dup_or_null(pick(cmd->cache, file->cache), &oom);
-    c->path_style = switch_on(cmd->path_style, file->path_style);
-    const char *s;
+    /* addressing_style (command line > file) beats the path_style switch */
+    const char *s = pick(cmd->addressing_style, file->addressing_style);
+    if (s)
+        rc = s3_addressing_parse(s, &c->addressing, err);
+    else if (switch_on(cmd->path_style, file->path_style))
+        c->addressing = S3_ADDRESSING_PATH;
     if ((s = pick(cmd->cache_max, file->cache_max)))
         rc = rc ? rc : parse_size("cache_max", s, &c->cache_max, err);
     if ((s = pick(cmd->block_cache, file->block_cache)))
@@ -391,8 +426,9 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
     /* -o prefetch_torrents[=N] on the command line beats the file's, with or without N */
     const struct settings_opts *pf = cmd->prefetch_torrents || cmd->prefetch_flag ? cmd : file;
     if (pf->prefetch_torrents)
-        rc = rc ? rc : parse_count("prefetch_torrents", pf->prefetch_torrents, 64,
-                                   &c->prefetch_torrents, err);
+        rc = rc ? rc
+                : parse_count("prefetch_torrents", pf->prefetch_torrents, 64, &c->prefetch_torrents,
+                              err);
     else if (pf->prefetch_flag)
         c->prefetch_torrents = 2;
     if (rc == 0 && oom)
@@ -548,7 +584,7 @@ static void reload(struct watch *w)
         return;
     }
     const struct fs_config *c = &fs->cfg;
-    const char *fixed_changed[8];
+    const char *fixed_changed[9];
     size_t nf = 0;
     if (strcmp(fixed.bucket, c->bucket) != 0 || strcmp(fixed.prefix, c->prefix) != 0)
         fixed_changed[nf++] = "bucket";
@@ -558,6 +594,8 @@ static void reload(struct watch *w)
         fixed_changed[nf++] = "region";
     if (differs(fixed.profile, c->profile))
         fixed_changed[nf++] = "profile";
+    if (fixed.addressing != c->addressing)
+        fixed_changed[nf++] = "addressing_style";
     char dflt[4096] = "";
     if (fixed.cache_path == NULL && cache_default_path(dflt, sizeof(dflt)) != 0)
         dflt[0] = '\0';

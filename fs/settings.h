@@ -17,6 +17,7 @@ struct settings_opts {
     char *trackers, *webseed, *piece_length, *meta_version, *source;
     char *uid, *gid, *umask;
     char *read_ahead, *block_cache, *prefetch_torrents, *max_generations;
+    char *addressing_style;
     int path_style, private_, prefetch_flag;
     int show_help, show_version;
     char *nonopt[2]; /* BUCKET[:PREFIX] MOUNTPOINT, as given (command line only) */

@@ -131,9 +131,23 @@ int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err)
     return 0;
 }
 
+int s3_addressing_parse(const char *s, enum s3_addressing *out, err_t *err)
+{
+    static const char *const names[] = {"auto", "path", "virtual"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum s3_addressing)i;
+            return 0;
+        }
+    }
+    return err_set(err, EINVAL, "addressing style '%.32s' is none of auto, path, virtual", s);
+}
+
 static bool path_style(const struct s3_client *s3, const char *bucket)
 {
-    return s3->cfg.path_style || s3->svc.custom || strchr(bucket, '.') != NULL;
+    if (s3->cfg.addressing != S3_ADDRESSING_AUTO)
+        return s3->cfg.addressing == S3_ADDRESSING_PATH;
+    return s3->svc.custom || strchr(bucket, '.') != NULL;
 }
 
 /* Builds the URL, the signed path and the Host of r. */

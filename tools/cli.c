@@ -202,12 +202,26 @@ fail:
 bool cli_s3_option(struct cli_s3 *g, int c, const char *arg)
 {
     switch (c) {
-    case CLI_OPT_ENDPOINT: g->endpoint = arg; return true;
-    case CLI_OPT_REGION: g->region = arg; return true;
-    case CLI_OPT_PROFILE: g->profile = arg; return true;
-    case CLI_OPT_NO_SIGN: g->no_sign = true; return true;
-    case CLI_OPT_DEBUG: g->debug = true; return true;
-    default: return false;
+    case CLI_OPT_ENDPOINT:
+        g->endpoint = arg;
+        return true;
+    case CLI_OPT_REGION:
+        g->region = arg;
+        return true;
+    case CLI_OPT_PROFILE:
+        g->profile = arg;
+        return true;
+    case CLI_OPT_NO_SIGN:
+        g->no_sign = true;
+        return true;
+    case CLI_OPT_ADDRESSING:
+        g->addressing = arg;
+        return true;
+    case CLI_OPT_DEBUG:
+        g->debug = true;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -229,11 +243,11 @@ static int s3_connect(struct cli_s3 *g, err_t *err)
         .http = g->http,
         .creds = g->creds,
     };
-    return s3_client_new(&sc, &g->s3, err);
+    int rc = g->addressing ? s3_addressing_parse(g->addressing, &sc.addressing, err) : 0;
+    return rc ? rc : s3_client_new(&sc, &g->s3, err);
 }
 
-int cli_open_source(struct cli_s3 *g, const char *arg, struct source **src, char **key,
-                    err_t *err)
+int cli_open_source(struct cli_s3 *g, const char *arg, struct source **src, char **key, err_t *err)
 {
     int rc;
     *src = NULL;
@@ -298,13 +312,26 @@ int cli_recipe_option(struct cli_recipe *r, int c, const char *arg)
             return -1;
         }
         return 1;
-    case 't': r->trackers[r->ntrackers++] = arg; return 1;
-    case 'w': r->r.webseed_base = arg; return 1;
-    case 'p': r->r.private_ = true; return 1;
-    case 's': r->r.source = arg; return 1;
-    case 'c': r->r.comment = arg; return 1;
-    case 'd': r->r.no_date = true; return 1;
-    default: return 0;
+    case 't':
+        r->trackers[r->ntrackers++] = arg;
+        return 1;
+    case 'w':
+        r->r.webseed_base = arg;
+        return 1;
+    case 'p':
+        r->r.private_ = true;
+        return 1;
+    case 's':
+        r->r.source = arg;
+        return 1;
+    case 'c':
+        r->r.comment = arg;
+        return 1;
+    case 'd':
+        r->r.no_date = true;
+        return 1;
+    default:
+        return 0;
     }
 }
 

@@ -44,7 +44,7 @@ int cli_write_output(const char *path, const void *data, size_t len, bool force)
 /* S3 access shared by the subcommands that read objects: the global options, and the client
  * made from them on first use. */
 struct cli_s3 {
-    const char *endpoint, *region, *profile;
+    const char *endpoint, *region, *profile, *addressing;
     bool no_sign, debug;
     struct logger log;
     struct http_client *http;
@@ -52,7 +52,14 @@ struct cli_s3 {
     struct s3_client *s3;
 };
 
-enum { CLI_OPT_ENDPOINT = 1000, CLI_OPT_REGION, CLI_OPT_PROFILE, CLI_OPT_NO_SIGN, CLI_OPT_DEBUG };
+enum {
+    CLI_OPT_ENDPOINT = 1000,
+    CLI_OPT_REGION,
+    CLI_OPT_PROFILE,
+    CLI_OPT_NO_SIGN,
+    CLI_OPT_DEBUG,
+    CLI_OPT_ADDRESSING
+};
 
 /* getopt_long entries of the global options, to splice into a command's table. */
 #define CLI_S3_OPTIONS                                                                             \
@@ -60,25 +67,29 @@ enum { CLI_OPT_ENDPOINT = 1000, CLI_OPT_REGION, CLI_OPT_PROFILE, CLI_OPT_NO_SIGN
         {"region", required_argument, NULL, CLI_OPT_REGION},                                       \
         {"profile", required_argument, NULL, CLI_OPT_PROFILE},                                     \
         {"no-sign-request", no_argument, NULL, CLI_OPT_NO_SIGN},                                   \
-        {"debug", no_argument, NULL, CLI_OPT_DEBUG}
+        {"addressing-style", required_argument, NULL, CLI_OPT_ADDRESSING},                         \
+    {                                                                                              \
+        "debug", no_argument, NULL, CLI_OPT_DEBUG                                                  \
+    }
 
 /* The help lines for CLI_S3_OPTIONS. */
 #define CLI_S3_HELP                                                                                \
-    "S3 options (for s3://bucket/key arguments):\n"                                               \
-    "      --endpoint-url URL     S3 endpoint (default: $AWS_ENDPOINT_URL_S3,\n"                  \
+    "S3 options (for s3://bucket/key arguments):\n"                                                \
+    "      --endpoint-url URL     S3 endpoint (default: $AWS_ENDPOINT_URL_S3,\n"                   \
     "                             $AWS_ENDPOINT_URL, else AWS for the region)\n"                   \
-    "      --region R             region (default: $AWS_REGION, $AWS_DEFAULT_REGION,\n"           \
+    "      --region R             region (default: $AWS_REGION, $AWS_DEFAULT_REGION,\n"            \
     "                             else us-east-1)\n"                                               \
-    "      --profile P            credentials profile (default: $AWS_PROFILE, else default)\n"    \
+    "      --profile P            credentials profile (default: $AWS_PROFILE, else default)\n"     \
     "      --no-sign-request      anonymous requests, for public buckets\n"                        \
+    "      --addressing-style S   auto (default: virtual-hosted BUCKET.HOST on AWS, path-style\n"  \
+    "                             HOST/BUCKET for custom endpoints), path or virtual\n"            \
     "      --debug                log requests (never credentials or signatures) on stderr\n"
 
 /* Handles one global option; returns true when c was one. */
 bool cli_s3_option(struct cli_s3 *g, int c, const char *arg);
 /* Opens FILE or s3://bucket/key as a byte source, connecting to S3 on first use. *key gets the
  * object key (the file name for files; the caller frees it). Returns 0 or an errno, err set. */
-int cli_open_source(struct cli_s3 *g, const char *arg, struct source **src, char **key,
-                    err_t *err);
+int cli_open_source(struct cli_s3 *g, const char *arg, struct source **src, char **key, err_t *err);
 /* Connects to S3 with the global options (once) and hands out the client. Returns 0 or an
  * errno with err set. */
 int cli_s3_connect(struct cli_s3 *g, struct s3_client **s3, err_t *err);
@@ -90,16 +101,18 @@ struct cli_recipe {
     struct torrent_recipe r;
     const char **trackers; /* --tracker values (argv strings) */
     size_t ntrackers;
-    char **env_trackers;   /* TRACKERS split, when used */
+    char **env_trackers; /* TRACKERS split, when used */
 };
 
 #define CLI_RECIPE_SHORT "l:m:t:w:ps:c:d"
 #define CLI_RECIPE_OPTIONS                                                                         \
     {"piece-length", required_argument, NULL, 'l'},                                                \
-        {"meta-version", required_argument, NULL, 'm'},                                            \
-        {"tracker", required_argument, NULL, 't'}, {"webseed", required_argument, NULL, 'w'},      \
-        {"private", no_argument, NULL, 'p'}, {"source", required_argument, NULL, 's'},             \
-        {"comment", required_argument, NULL, 'c'}, {"no-date", no_argument, NULL, 'd'}
+        {"meta-version", required_argument, NULL, 'm'}, {"tracker", required_argument, NULL, 't'}, \
+        {"webseed", required_argument, NULL, 'w'}, {"private", no_argument, NULL, 'p'},            \
+        {"source", required_argument, NULL, 's'}, {"comment", required_argument, NULL, 'c'},       \
+    {                                                                                              \
+        "no-date", no_argument, NULL, 'd'                                                          \
+    }
 
 #define CLI_RECIPE_HELP                                                                            \
     "Torrent options:\n"                                                                           \

@@ -97,6 +97,32 @@ class Authentication(RgwBase):
         self.assertTrue(self.create("auth/p.bin"))  # signed: read
 
 
+class VirtualHosted(RgwBase):
+    def test_bucket_localhost_addressing(self):
+        # rgw dns name = localhost: BUCKET.localhost:PORT names the bucket in the Host
+        key = "vh/take one+.bin"
+        self.put(key, content(400000, 3))
+        local = "http://localhost:%d" % self.s3.port
+        want = self.create(key)
+        p = self.s3t("create", "--addressing-style", "virtual", "--debug", "-o", "-",
+                     f"s3://{BUCKET}/{key}", endpoint=local)
+        self.assertEqual(p.stdout, want)
+        self.assertIn(f"http://{BUCKET}.localhost:{self.s3.port}/vh/", p.stderr.decode())
+        self.assertNotIn(f"localhost:{self.s3.port}/{BUCKET}/", p.stderr.decode())
+        m = Mount(local, BUCKET, options=["addressing_style=virtual"])
+        try:
+            self.assertEqual(sorted(os.listdir(m.path("vh"))),
+                             ["take one+.bin", "take one+.bin.torrent"])
+            with open(m.path(key + ".torrent"), "rb") as f:
+                self.assertEqual(f.read(), want)
+        finally:
+            self.assertEqual(m.stop(), [])
+        p = self.s3t("ls", "--addressing-style", "sideways", f"s3://{BUCKET}/", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.decode(),
+                         "s3torrent: addressing style 'sideways' is none of auto, path, virtual\n")
+
+
 class Conditional(RgwBase):
     def test_object_replaced_while_hashing_gets_a_real_412(self):
         key = "cond/big.bin"

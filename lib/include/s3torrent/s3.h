@@ -15,10 +15,18 @@
 #include "s3torrent/s3xml.h"
 #include "s3torrent/source.h"
 
+/* How requests name the bucket: AUTO is virtual-hosted (BUCKET.HOST) on AWS and path-style
+ * (HOST/BUCKET) for custom endpoints and dotted bucket names; PATH and VIRTUAL force one. */
+enum s3_addressing { S3_ADDRESSING_AUTO, S3_ADDRESSING_PATH, S3_ADDRESSING_VIRTUAL };
+
+/* Parses "auto", "path" or "virtual" (the aws CLI's addressing_style values). Returns 0, or
+ * EINVAL with err naming the bad value. */
+int s3_addressing_parse(const char *s, enum s3_addressing *out, err_t *err);
+
 struct s3_config {
-    const char *endpoint;  /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's */
-    const char *region;    /* NULL: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1 */
-    bool path_style;       /* force path-style (automatic for custom endpoints, dotted buckets) */
+    const char *endpoint; /* NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's */
+    const char *region;   /* NULL: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1 */
+    enum s3_addressing addressing;
     bool no_sign;          /* anonymous requests (public buckets) */
     unsigned max_attempts; /* reads; 0: AWS_MAX_ATTEMPTS, else 5 (writes use 3 at most) */
     struct http_client *http;
