@@ -185,9 +185,9 @@ static void size_set(struct events_item *it, json_object *v)
     }
 }
 
-/* Adds the object that d names: d.bucket.name, d.object.key (percent-encoded in S3
- * notifications, plain in EventBridge), d.object.<etag_member> and d.object.size, with the
- * message id when there is one. Returns 0 or an errno with err set. */
+/* Adds the object that d names: d.bucket.name, d.object.key (percent-encoded in AWS's and
+ * MinIO's S3 notifications, plain in RGW's and in EventBridge), d.object.<etag_member> and
+ * d.object.size, with the message id when there is one. Returns 0 or an errno with err set. */
 static int add_object(struct events_batch *b, size_t idx, const char *id, const char *what,
                       json_object *d, bool encoded, const char *etag_member, err_t *err)
 {
@@ -200,27 +200,84 @@ static int add_object(struct events_batch *b, size_t idx, const char *id, const 
         return err->code;
     if (id && (it->id = strdup(id)) == NULL)
         return err_set(err, ENOMEM, "out of memory");
-    int rc = item_set(it, what, bucket, bl, key, kl, encoded, member_str(ob, etag_member, NULL),
-                      err);
+    int rc =
+        item_set(it, what, bucket, bl, key, kl, encoded, member_str(ob, etag_member, NULL), err);
     if (rc == 0)
         size_set(it, member(ob, "size", json_type_int));
     return rc;
 }
 
-/* One S3 notification record. Returns 0 (added or ignored) or an errno with err set. */
+/* The senders of S3 notification records (eventSource), and how each writes them. */
+struct s3_source {
+    const char *name;
+    bool encoded;   /* s3.object.key is form-encoded ('+' a space, %XX a byte) */
+    bool s3_prefix; /* eventName may also read "s3:ObjectCreated:Put" */
+};
+
+static const struct s3_source s3_sources[] = {
+    /* AWS: encoded keys; eventName is always "ObjectCreated:Put", never with "s3:" */
+    {"aws:s3", true, false},
+    /* Ceph RGW bucket notifications: the key as it is, so '+' and "%41" are themselves;
+     * eventName with or without "s3:" (releases differ) */
+    {"ceph:s3", false, true},
+    /* MinIO webhooks: keys encoded as AWS does; eventName "s3:ObjectCreated:Put" */
+    {"minio:s3", true, true},
+};
+
+/* The sender called es, or NULL when es (may be NULL) is none of s3_sources. */
+static const struct s3_source *s3_source_find(const char *es)
+{
+    for (size_t i = 0; es && i < sizeof(s3_sources) / sizeof(s3_sources[0]); i++)
+        if (strcmp(es, s3_sources[i].name) == 0)
+            return &s3_sources[i];
+    return NULL;
+}
+
+/* One S3 notification record from src. Returns 0 (added or ignored) or an errno with err set. */
 static int parse_s3_record(struct events_batch *b, json_object *rec, size_t idx, const char *id,
-                           err_t *err)
+                           const struct s3_source *src, err_t *err)
 {
     char what[64];
     snprintf(what, sizeof(what), "record %zu", idx);
     const char *name = member_str(rec, "eventName", NULL);
     if (name == NULL)
         return err_set(err, EINVAL, "%s: no eventName", what);
+    if (src->s3_prefix && strncmp(name, "s3:", 3) == 0)
+        name += 3;
     if (strncmp(name, "ObjectCreated:", 14) != 0) {
         b->ignored++;
         return 0;
     }
-    return add_object(b, idx, id, what, member(rec, "s3", json_type_object), true, "eTag", err);
+    return add_object(b, idx, id, what, member(rec, "s3", json_type_object), src->encoded, "eTag",
+                      err);
+}
+
+/* The records of one S3 notification, all from the sender of the first: a payload that mixes
+ * senders is refused whole. id is the SQS messageId the records came in (each item then gets
+ * sqs_idx as its record), or NULL at the top level (each item gets its own record's index).
+ * Returns 0 or an errno with err set. */
+static int parse_s3_records(struct events_batch *b, json_object *recs, const char *id,
+                            size_t sqs_idx, err_t *err)
+{
+    const struct s3_source *first = NULL;
+    size_t n = json_object_array_length(recs);
+    for (size_t i = 0; i < n; i++) {
+        json_object *r = json_object_array_get_idx(recs, i);
+        const char *es = member_str(r, "eventSource", NULL);
+        const struct s3_source *src = s3_source_find(es);
+        if (src == NULL)
+            return err_set(err, EINVAL,
+                           "record %zu: eventSource '%.64s' is not aws:s3, ceph:s3 or minio:s3", i,
+                           es ? es : "");
+        if (first && src != first)
+            return err_set(err, EINVAL, "record %zu: eventSource '%s' among records from '%s'", i,
+                           src->name, first->name);
+        first = src;
+        int rc = parse_s3_record(b, r, id ? sqs_idx : i, id, src, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 /* An EventBridge event from aws.s3. Returns 0 (added or ignored) or an errno with err set. */
@@ -235,8 +292,8 @@ static int parse_eventbridge(struct events_batch *b, json_object *o, size_t idx,
         b->ignored++;
         return 0;
     }
-    return add_object(b, idx, id, "EventBridge event", member(o, "detail", json_type_object),
-                      false, "etag", err);
+    return add_object(b, idx, id, "EventBridge event", member(o, "detail", json_type_object), false,
+                      "etag", err);
 }
 
 static bool is_test_event(json_object *o)
@@ -258,17 +315,7 @@ static int parse_notification(struct events_batch *b, json_object *o, size_t idx
     json_object *recs = member(o, "Records", json_type_array);
     if (recs == NULL)
         return err_set(err, EINVAL, "not an S3 event notification (no Records)");
-    size_t n = json_object_array_length(recs);
-    for (size_t i = 0; i < n; i++) {
-        json_object *r = json_object_array_get_idx(recs, i);
-        const char *es = member_str(r, "eventSource", NULL);
-        if (es == NULL || strcmp(es, "aws:s3") != 0)
-            return err_set(err, EINVAL, "record %zu: eventSource is not aws:s3", i);
-        int rc = parse_s3_record(b, r, idx, id, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return parse_s3_records(b, recs, id, idx, err);
 }
 
 /* One SQS message: its failures stay its own. */
@@ -396,18 +443,13 @@ int events_parse(const void *data, size_t len, struct events_batch *out, err_t *
                 else
                     rc = parse_sqs_record(out, r, i, err);
             }
-        } else if (es && strcmp(es, "aws:s3") == 0) {
+        } else if (s3_source_find(es)) {
             out->kind = EVENTS_S3;
-            for (size_t i = 0; i < n && rc == 0; i++) {
-                json_object *r = json_object_array_get_idx(recs, i);
-                const char *s = member_str(r, "eventSource", NULL);
-                if (s == NULL || strcmp(s, "aws:s3") != 0)
-                    rc = err_set(err, EINVAL, "record %zu: eventSource is not aws:s3", i);
-                else
-                    rc = parse_s3_record(out, r, i, NULL, err);
-            }
+            rc = parse_s3_records(out, recs, NULL, 0, err);
         } else {
-            rc = err_set(err, EINVAL, "event: records from '%.64s', neither aws:s3 nor aws:sqs",
+            rc = err_set(err, EINVAL,
+                         "event: records from '%.64s', neither S3 notifications (aws:s3, ceph:s3, "
+                         "minio:s3) nor aws:sqs",
                          es ? es : "");
         }
     } else if (member(o, "invocationSchemaVersion", json_type_string)) {

@@ -1,5 +1,6 @@
-/* events.h — the invocation payloads s3torrent-lambda understands (S3 notifications, SQS-wrapped
- * ones, S3 Batch Operations 1.0/2.0, EventBridge "Object Created") and the responses it sends. */
+/* events.h — the invocation payloads s3torrent-lambda understands (S3 notifications from AWS,
+ * Ceph RGW or MinIO, SQS-wrapped ones, S3 Batch Operations 1.0/2.0, EventBridge "Object
+ * Created") and the responses it sends. */
 #ifndef S3TORRENT_LAMBDA_EVENTS_H
 #define S3TORRENT_LAMBDA_EVENTS_H
 
@@ -18,7 +19,7 @@
 #define EVENTS_MAX_KEY     1024 /* S3's key length limit, in bytes */
 
 enum events_kind {
-    EVENTS_S3,          /* an S3 notification (or s3:TestEvent) invoked directly */
+    EVENTS_S3,          /* an S3 notification (or s3:TestEvent) invoked directly or pushed */
     EVENTS_SQS,         /* SQS records whose bodies are S3 notifications */
     EVENTS_BATCH,       /* S3 Batch Operations, schema 1.0 or 2.0 */
     EVENTS_EVENTBRIDGE, /* EventBridge "Object Created" from aws.s3 */
@@ -26,7 +27,7 @@ enum events_kind {
 
 /* One object to sync, or (error set) one unusable message or task. */
 struct events_item {
-    char *bucket, *key; /* decoded; NULL when error is set */
+    char *bucket, *key; /* decoded (RGW's come raw); NULL when error is set */
     char *etag;         /* the event's ETag, quotes stripped; NULL when absent */
     uint64_t size;
     bool has_size;
@@ -48,7 +49,10 @@ struct events_batch {
  * filled (free it with events_free), or EINVAL / EFBIG / ENOMEM with err set to one line and
  * *out empty. A payload whose kind cannot be told, or a direct S3 / EventBridge record that is
  * malformed, fails the whole payload; a bad SQS message or Batch task becomes an item with
- * error set, so that only it fails. */
+ * error set, so that only it fails. S3 notification records come from aws:s3 or minio:s3
+ * (form-encoded keys) or ceph:s3 (raw keys), all of one payload (or SQS message) from the same
+ * eventSource, else it fails; MinIO's and RGW's "s3:ObjectCreated:*" event names count as
+ * ObjectCreated, AWS's never carry that prefix. */
 int events_parse(const void *data, size_t len, struct events_batch *out, err_t *err);
 
 /* Frees what events_parse allocated and empties b. */

@@ -1,10 +1,15 @@
 /* main.c — s3torrent-lambda: the Lambda custom runtime (`bootstrap`) that does what `s3torrent
- * sync` does for the objects of each event, through the same sync_object, warm across calls. */
+ * sync` does for the objects of each event, through the same sync_object, warm across calls;
+ * and the same work for S3 event notifications pushed over HTTP (--listen). */
 #include "events.h"
+#include "listen.h"
+#include "listen_http.h"
 #include "runtime.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,25 +41,35 @@ struct lambda {
     size_t nallow, nexclude;
     struct torrent_recipe recipe;
     char fingerprint[65];
+    /* --listen: a failed object's status item is written FAILED here too (when sync_object
+     * could not, or did not get that far), since the sender, answered 200, does not retry */
+    bool record_failures;
 };
 
 static void usage(FILE *f)
 {
-    fputs("Usage: " PROG " [--event FILE|-]\n"
+    fputs("Usage: " PROG " [--event FILE|- | --listen ADDR:PORT]\n"
           "\n"
           "The AWS Lambda custom runtime of s3torrent (install it as `bootstrap`): for every\n"
           "object an event names, makes KEY.torrent beside it in S3 and records its status in\n"
-          "DynamoDB, exactly as `s3torrent sync` does. Events: S3 notifications (ObjectCreated),\n"
-          "the same through SQS (answered with batchItemFailures), S3 Batch Operations (schema\n"
-          "1.0 and 2.0) and EventBridge \"Object Created\".\n"
+          "DynamoDB, exactly as `s3torrent sync` does. Events: S3 notifications (ObjectCreated;\n"
+          "from AWS, Ceph RGW or MinIO), the same through SQS (answered with batchItemFailures),\n"
+          "S3 Batch Operations (schema 1.0 and 2.0) and EventBridge \"Object Created\".\n"
           "\n"
           "  -e, --event FILE|-   handle this one event (a file, or - for stdin) and print the\n"
           "                       response JSON, without the Runtime API\n"
+          "  -l, --listen ADDR:PORT\n"
+          "                       serve S3 event notifications POSTed over HTTP (Ceph RGW\n"
+          "                       topics, MinIO webhooks) on this address only (127.0.0.1:8080,\n"
+          "                       [::1]:8080, 0.0.0.0:8080), one request at a time; answers 200\n"
+          "                       once the work is done or recorded FAILED, 400 for a bad\n"
+          "                       event, 405 for other methods, 413 over 6 MiB, 500 for what\n"
+          "                       could not be recorded (the sender retries); stops on SIGTERM\n"
           "  -h, --help           show this help\n"
           "  -V, --version        show the version\n"
           "\n"
           "Environment:\n"
-          "  AWS_LAMBDA_RUNTIME_API  the Runtime API (set by Lambda)\n"
+          "  AWS_LAMBDA_RUNTIME_API  the Runtime API (set by Lambda; not for --event, --listen)\n"
           "  S3_BUCKET          comma-separated buckets it may work on (default: any)\n"
           "  EXCLUDE_PREFIXES   comma-separated key prefixes it leaves alone\n"
           "  DDB_TABLE          status table (default: no status items)\n"
@@ -65,7 +80,8 @@ static void usage(FILE *f)
           "  PIECE_LENGTH       a power of two from 16K to 256M (default: automatic)\n"
           "  and the AWS variables: AWS_REGION, AWS_ENDPOINT_URL(_S3, _DYNAMODB), credentials.\n"
           "\n"
-          "Exit status (--event): 0 fine, 1 the invocation failed, 2 usage or setup error.\n",
+          "Exit status: --event: 0 fine, 1 the invocation failed, 2 usage or setup error;\n"
+          "--listen: 0 after SIGTERM or SIGINT, 2 usage or setup error (cannot listen).\n",
           f);
 }
 
@@ -216,10 +232,23 @@ static bool time_for(int64_t deadline_ms, bool size_known, uint64_t size)
     return deadline_ms - now_ms() >= need;
 }
 
+/* Whether a failed item's FAILED status is on record (--listen). */
+enum record {
+    REC_NONE,    /* not failed, or not asked to record */
+    REC_DONE,    /* the status item says FAILED, or a newer state */
+    REC_NOWHERE, /* no table, or no ETag to name the version by */
+    REC_ERROR,   /* the write failed */
+};
+
 /* Per-item storage behind a struct events_outcome. */
 struct slot {
     struct sync_result res;
     char msg[600];
+    bool headed; /* etag, mtime and size are the object's, as HEAD saw it */
+    char etag[128];
+    int64_t mtime;
+    uint64_t size;
+    enum record rec;
 };
 
 static void outcome_errno(struct events_outcome *o, struct slot *s, int e, const char *why)
@@ -260,6 +289,10 @@ static void do_item(const struct lambda *L, const struct sync_config *sc, int64_
         log_msg(&L->log, LOG_ERR, "%s", err.msg);
         return;
     }
+    s->headed = true; /* the version a FAILED status would be about */
+    snprintf(s->etag, sizeof(s->etag), "%s", obj.etag);
+    s->mtime = obj.mtime;
+    s->size = obj.size;
     if (!time_for(deadline_ms, true, obj.size))
         goto not_done;
     rc = sync_object(sc, it->bucket, it->key, &obj, NULL, &s->res);
@@ -286,28 +319,84 @@ not_done:
             it->key);
 }
 
-/* Handles one event: *response gets the JSON to answer with (the caller frees it) and *fail
- * whether the invocation is to be reported failed (its message in fail_msg). Returns 0, or
- * EINVAL (a malformed event) / another errno with err set. */
-static int handle(const struct lambda *L, const void *event, size_t len, int64_t deadline_ms,
-                  const char *trace_id, char **response, bool *fail, char *fail_msg,
-                  size_t fail_len, err_t *err)
+/* --listen: writes the FAILED status of a failed item, for the version HEAD saw or else the one
+ * the event names (its ETag; Last-Modified unknown, so 0: any real version supersedes it).
+ * Returns what became of it: REC_ERROR with err set when the write failed. */
+static enum record record_failure(const struct lambda *L, const struct status_store *st,
+                                  const struct events_item *it, const struct events_outcome *o,
+                                  const struct slot *s, err_t *err)
 {
-    struct events_batch b;
+    const char *etag = s->headed ? s->etag : it->etag;
+    if (st == NULL || it->bucket == NULL || etag == NULL || *etag == '\0')
+        return REC_NOWHERE;
+    struct status_object so = {
+        .bucket = it->bucket,
+        .key = it->key,
+        .etag = etag,
+        .size = s->headed ? s->size : it->size,
+        .mtime = s->headed ? s->mtime : 0,
+        .source = "lambda",
+    };
+    int rc = status_failed(st, &so, o->message, err);
+    if (rc == 0 || rc == EEXIST)
+        return REC_DONE;
+    log_msg(&L->log, LOG_ERR, "recording FAILED: %s", err->msg);
+    return REC_ERROR;
+}
+
+/* Counts what became of b's items into *t (but its record_error). */
+static void tally(const struct events_batch *b, const struct events_outcome *outs,
+                  const struct slot *slots, struct listen_tally *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->objects = b->n;
+    t->ignored = b->ignored;
+    for (size_t i = 0; i < b->n; i++) {
+        enum events_outcome_code c = outs[i].code;
+        if (c == EVENTS_DONE) {
+            t->done++;
+            continue;
+        }
+        if (c == EVENTS_SKIPPED) {
+            t->skipped++;
+            continue;
+        }
+        t->failed++;
+        if (slots[i].rec == REC_DONE) {
+            t->recorded++;
+        } else if (slots[i].rec == REC_ERROR) {
+            t->record_errors++;
+        } else {
+            t->unrecorded++;
+            t->unrecorded_retry += c == EVENTS_TEMPORARY || c == EVENTS_NOT_DONE;
+        }
+    }
+}
+
+/* Handles one parsed payload, the work of one invocation or one --listen request: *response
+ * gets the JSON to answer with (the caller frees it) and *fail whether the invocation is to be
+ * reported failed (its message in fail_msg, which may be NULL with fail_len 0); t (may be NULL)
+ * gets the counts. Returns 0, or an
+ * errno with err set when nothing could be done (no memory, no clients). */
+static int handle_batch(const struct lambda *L, const struct events_batch *b, int64_t deadline_ms,
+                        const char *trace_id, char **response, bool *fail, char *fail_msg,
+                        size_t fail_len, struct listen_tally *t, err_t *err)
+{
     struct s3_client *s3 = NULL;
     struct ddb_client *ddb = NULL;
     struct status_store st;
     struct events_outcome *outs = NULL;
     struct slot *slots = NULL;
     json_object *resp = NULL;
+    err_t first_rec = {0}; /* the first failure to record FAILED */
     int rc;
 
     *response = NULL;
     *fail = false;
-    if ((rc = events_parse(event, len, &b, err)))
-        return rc;
+    if (t)
+        memset(t, 0, sizeof(*t));
     log_msg(&L->log, LOG_INFO, "%s event: %zu objects, %zu records ignored",
-            events_kind_name(b.kind), b.n, b.ignored);
+            events_kind_name(b->kind), b->n, b->ignored);
     /* clients of this invocation, for its trace id; the connections and credentials they use
      * are the warm ones of L */
     const char *tid = trace_id && *trace_id ? trace_id : NULL;
@@ -329,15 +418,27 @@ static int handle(const struct lambda *L, const void *event, size_t len, int64_t
         .source = "lambda",
         .log = &L->log,
     };
-    outs = calloc(b.n ? b.n : 1, sizeof(*outs));
-    slots = calloc(b.n ? b.n : 1, sizeof(*slots));
+    outs = calloc(b->n ? b->n : 1, sizeof(*outs));
+    slots = calloc(b->n ? b->n : 1, sizeof(*slots));
     if (outs == NULL || slots == NULL) {
         rc = err_set(err, ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < b.n; i++)
-        do_item(L, &cfg, deadline_ms, &b.items[i], &outs[i], &slots[i]);
-    if ((rc = events_response(&b, outs, &resp, fail))) {
+    for (size_t i = 0; i < b->n; i++) {
+        do_item(L, &cfg, deadline_ms, &b->items[i], &outs[i], &slots[i]);
+        err_t rerr = {0};
+        if (L->record_failures &&
+            (outs[i].code == EVENTS_TEMPORARY || outs[i].code == EVENTS_PERMANENT ||
+             outs[i].code == EVENTS_NOT_DONE))
+            slots[i].rec = record_failure(L, cfg.status, &b->items[i], &outs[i], &slots[i], &rerr);
+        if (slots[i].rec == REC_ERROR && first_rec.msg[0] == '\0')
+            first_rec = rerr;
+    }
+    if (t) {
+        tally(b, outs, slots, t);
+        snprintf(t->record_error, sizeof(t->record_error), "%s", first_rec.msg);
+    }
+    if ((rc = events_response(b, outs, &resp, fail))) {
         err_set(err, rc, "out of memory");
         goto out;
     }
@@ -349,27 +450,56 @@ static int handle(const struct lambda *L, const void *event, size_t len, int64_t
     }
     if (*fail) {
         size_t nf = 0, nd = 0, off;
-        for (size_t i = 0; i < b.n; i++) {
+        for (size_t i = 0; i < b->n; i++) {
             nf += outs[i].code == EVENTS_TEMPORARY;
             nd += outs[i].code == EVENTS_NOT_DONE;
         }
         off = (size_t)snprintf(fail_msg, fail_len, "%zu of %zu objects failed, %zu not done:", nf,
-                               b.n, nd);
-        for (size_t i = 0; i < b.n && off < fail_len; i++)
+                               b->n, nd);
+        for (size_t i = 0; i < b->n && off < fail_len; i++)
             if (outs[i].code == EVENTS_TEMPORARY || outs[i].code == EVENTS_NOT_DONE)
-                off += (size_t)snprintf(
-                    fail_msg + off, fail_len - off, " s3://%s/%s (%s);", b.items[i].bucket,
-                    b.items[i].key, outs[i].code == EVENTS_NOT_DONE ? "not done" : outs[i].message);
+                off += (size_t)snprintf(fail_msg + off, fail_len - off, " s3://%s/%s (%s);",
+                                        b->items[i].bucket, b->items[i].key,
+                                        outs[i].code == EVENTS_NOT_DONE ? "not done"
+                                                                        : outs[i].message);
         log_msg(&L->log, LOG_WARNING, "summary: %s", txt);
     }
 out:
+    if (rc) {
+        free(*response);
+        *response = NULL;
+    }
     json_object_put(resp);
     free(outs);
     free(slots);
     s3_client_free(s3);
     ddb_client_free(ddb);
+    return rc;
+}
+
+/* Handles one event payload (parsed here, then handle_batch). Returns 0, or EINVAL (a malformed
+ * event) / another errno with err set. */
+static int handle(const struct lambda *L, const void *event, size_t len, int64_t deadline_ms,
+                  const char *trace_id, char **response, bool *fail, char *fail_msg,
+                  size_t fail_len, err_t *err)
+{
+    struct events_batch b;
+    int rc;
+    *response = NULL;
+    *fail = false;
+    if ((rc = events_parse(event, len, &b, err)) == 0)
+        rc = handle_batch(L, &b, deadline_ms, trace_id, response, fail, fail_msg, fail_len, NULL,
+                          err);
     events_free(&b);
     return rc;
+}
+
+/* --listen's work for one request: handle_batch without a deadline or a trace id. */
+static int listen_work(void *arg, const struct events_batch *b, struct listen_tally *t, char **json,
+                       err_t *err)
+{
+    bool fail; /* the answer comes from *t: whether to retry is the sender's, by status */
+    return handle_batch(arg, b, 0, NULL, json, &fail, NULL, 0, t, err);
 }
 
 static int read_event(const char *path, struct buf *b, err_t *err)
@@ -467,21 +597,26 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"event", required_argument, NULL, 'e'},
+        {"listen", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *event = NULL, *api = env("AWS_LAMBDA_RUNTIME_API");
+    const char *event = NULL, *listen_addr = NULL, *api = env("AWS_LAMBDA_RUNTIME_API");
     struct lambda L;
     struct runtime_client *rt = NULL;
+    sigset_t stop;
     err_t err = {0};
     int c, rc = 2;
 
     memset(&L, 0, sizeof(L));
-    while ((c = getopt_long(argc, argv, "e:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:l:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'e':
             event = optarg;
+            break;
+        case 'l':
+            listen_addr = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -498,12 +633,32 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
-    if (event == NULL && api == NULL) {
+    if (event && listen_addr) {
+        fprintf(stderr, PROG ": --event and --listen do not go together (see --help)\n");
+        return 2;
+    }
+    if (listen_addr) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (listen_parse_addr(listen_addr, &ss, &sl, &err) != 0) {
+            fprintf(stderr, PROG ": %s\n", err.msg);
+            return 2;
+        }
+        /* SIGTERM and SIGINT go to listen_serve's sigwait alone: blocked before any thread is
+         * started (curl's resolver, the hashers, the server inherit the mask); SIGPIPE too */
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        sigset_t block = stop;
+        sigaddset(&block, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &block, NULL);
+    }
+    if (event == NULL && listen_addr == NULL && api == NULL) {
         fprintf(stderr, PROG ": AWS_LAMBDA_RUNTIME_API is not set: run it on Lambda, or give "
                              "--event FILE (see --help)\n");
         return 2;
     }
-    if (event == NULL && runtime_new(api, NULL, &rt, &err) != 0) {
+    if (event == NULL && listen_addr == NULL && runtime_new(api, NULL, &rt, &err) != 0) {
         fprintf(stderr, PROG ": %s\n", err.msg);
         return 2;
     }
@@ -516,7 +671,16 @@ int main(int argc, char **argv)
         }
         goto out;
     }
-    rc = event ? one_shot(&L, event) : serve(&L, rt);
+    if (listen_addr) {
+        L.record_failures = true;
+        struct listen_opts lo = {
+            .addr = listen_addr, .work = listen_work, .arg = &L, .log = &L.log, .stop = &stop};
+        rc = listen_serve(&lo, &err) == 0 ? 0 : 2;
+        if (rc)
+            fprintf(stderr, PROG ": %s\n", err.msg);
+    } else {
+        rc = event ? one_shot(&L, event) : serve(&L, rt);
+    }
 out:
     runtime_free(rt);
     lambda_free(&L);

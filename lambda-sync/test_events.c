@@ -1,12 +1,16 @@
 /* test_events.c — unit tests (check) of the Lambda event parser and responses: every event
- * shape, the form-decoding trap of S3 keys, poisoned SQS messages, Batch result codes. */
+ * shape, the form-decoding trap of S3 keys (and RGW's raw ones), poisoned SQS messages, Batch
+ * result codes; and the answers of --listen (listen.c). */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
+#include "listen.h"
 #include "testutil.h"
 
 static int parse(const char *s, struct events_batch *b, err_t *err)
@@ -53,6 +57,73 @@ START_TEST(fixture_key_form_decoded)
 }
 END_TEST
 
+/* What an RGW 16.2 topic pushes (abridged from a real one): every extra field is ignored. */
+START_TEST(rgw_push)
+{
+    const char *ev =
+        "{\"Records\":[{\"eventVersion\":\"2.2\",\"eventSource\":\"ceph:s3\",\"awsRegion\":\"\","
+        "\"eventTime\":\"2026-01-02T03:04:05.678Z\",\"eventName\":\"ObjectCreated:Put\","
+        "\"userIdentity\":{\"principalId\":\"test\"},\"requestParameters\":{"
+        "\"sourceIPAddress\":\"\"},\"responseElements\":{\"x-amz-request-id\":\"r\","
+        "\"x-amz-id-2\":\"i\"},\"s3\":{\"s3SchemaVersion\":\"1.0\",\"configurationId\":\"n1\","
+        "\"bucket\":{\"name\":\"bkt\",\"ownerIdentity\":{\"principalId\":\"test\"},"
+        "\"arn\":\"arn:aws:s3:::bkt\",\"id\":\"5d3f.4137.1\"},\"object\":{\"key\":"
+        "\"rec/take 1+\u00fc %41.bin\",\"size\":123,\"eTag\":\"0123456789abcdef0123456789abcdef\","
+        "\"versionId\":\"\",\"sequencer\":\"9F4DA65D\",\"metadata\":[],\"tags\":[]}},"
+        "\"eventId\":\"1.2\",\"opaqueData\":\"\"}]}";
+    struct events_batch b;
+    err_t err = {0};
+    ck_assert_int_eq(parse(ev, &b, &err), 0);
+    ck_assert_int_eq(b.kind, EVENTS_S3);
+    ck_assert_uint_eq(b.n, 1);
+    ck_assert_str_eq(b.items[0].bucket, "bkt");
+    ck_assert_str_eq(b.items[0].key, "rec/take 1+\xc3\xbc %41.bin");
+    ck_assert_str_eq(b.items[0].etag, "0123456789abcdef0123456789abcdef");
+    ck_assert(b.items[0].has_size);
+    ck_assert_uint_eq(b.items[0].size, 123);
+    events_free(&b);
+}
+END_TEST
+
+/* EVENTS_MAX_KEY holds for raw keys as for encoded ones. */
+START_TEST(rgw_key_limit)
+{
+    char ev[2200], key[1100];
+    struct events_batch b;
+    err_t err = {0};
+    for (size_t n = EVENTS_MAX_KEY; n <= EVENTS_MAX_KEY + 1; n++) {
+        memset(key, 'k', n);
+        key[n] = '\0';
+        snprintf(ev, sizeof(ev),
+                 "{\"Records\":[{\"eventSource\":\"ceph:s3\",\"eventName\":\"ObjectCreated:Put\","
+                 "\"s3\":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"%s\"}}}]}",
+                 key);
+        int rc = parse(ev, &b, &err);
+        ck_assert_int_eq(rc, n == EVENTS_MAX_KEY ? 0 : EINVAL);
+        if (rc == 0)
+            ck_assert_uint_eq(strlen(b.items[0].key), EVENTS_MAX_KEY);
+        events_free(&b);
+    }
+}
+END_TEST
+
+/* The refusals name what they saw, on one line. */
+START_TEST(unknown_source_named)
+{
+    struct events_batch b;
+    err_t err = {0};
+    ck_assert_int_eq(parse("{\"Records\":[{\"eventSource\":\"azure:blob\\nx\"}]}", &b, &err),
+                     EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "records from 'azure:blob?x'"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "ceph:s3"));
+    ck_assert_int_eq(parse("{\"Records\":[{\"eventSource\":\"minio:s3\",\"eventName\":\"x\"},"
+                           "{\"eventSource\":\"aws:s3\",\"eventName\":\"x\"}]}",
+                           &b, &err),
+                     EINVAL);
+    ck_assert_str_eq(err.msg, "record 1: eventSource 'aws:s3' among records from 'minio:s3'");
+}
+END_TEST
+
 static const struct {
     const char *json;
     int rc;
@@ -93,6 +164,54 @@ static const struct {
     {"{\"Records\":[{\"eventSource\":\"aws:sqs\",\"body\":\"{}\"}]}", EINVAL, EVENTS_S3, 0, 0,
      NULL},
     {"{\"Records\":[{\"eventSource\":\"aws:dynamodb\"}]}", EINVAL, EVENTS_S3, 0, 0, NULL},
+    /* Ceph RGW: the key as it is, never decoded: '+', "%41", spaces, UTF-8, control bytes */
+    {"{\"Records\":[{\"eventSource\":\"ceph:s3\",\"awsRegion\":\"\",\"eventName\":"
+     "\"ObjectCreated:Put\",\"s3\":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":"
+     "\"rec/take 1+\u00fc.bin\"}}}]}",
+     0, EVENTS_S3, 1, 0, "rec/take 1+\xc3\xbc.bin"},
+    {"{\"Records\":[{\"eventSource\":\"ceph:s3\",\"eventName\":\"ObjectCreated:Put\",\"s3\":{"
+     "\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"a%41%zz%2B\"}}}]}",
+     0, EVENTS_S3, 1, 0, "a%41%zz%2B"},
+    {"{\"Records\":[{\"eventSource\":\"ceph:s3\",\"eventName\":\"ObjectCreated:Put\",\"s3\":{"
+     "\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"  two  spaces \"}}}]}",
+     0, EVENTS_S3, 1, 0, "  two  spaces "},
+    {"{\"Records\":[{\"eventSource\":\"ceph:s3\",\"eventName\":\"s3:ObjectCreated:Copy\",\"s3\""
+     ":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"a\\u0001b\\tc\\u007f\"}}}]}",
+     0, EVENTS_S3, 1, 0,
+     "a\x01"
+     "b\tc\x7f"},
+    {"{\"Records\":[{\"eventSource\":\"ceph:s3\",\"eventName\":\"ObjectCreated:Put\",\"s3\":{"
+     "\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"a\\u0000b\"}}}]}",
+     EINVAL, EVENTS_S3, 0, 0, NULL},
+    {"{\"Records\":[{\"eventSource\":\"ceph:s3\",\"eventName\":\"s3:ObjectRemoved:Delete\"},"
+     "{\"eventSource\":\"ceph:s3\",\"eventName\":\"ObjectLifecycle:Expiration:Current\"}]}",
+     0, EVENTS_S3, 0, 2, NULL},
+    /* MinIO: form-encoded as AWS, with "s3:" before the event name */
+    {"{\"EventName\":\"s3:ObjectCreated:Put\",\"Key\":\"b/a/b c\",\"Records\":[{"
+     "\"eventVersion\":\"2.0\",\"eventSource\":\"minio:s3\",\"awsRegion\":\"\",\"eventName\":"
+     "\"s3:ObjectCreated:Put\",\"s3\":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":"
+     "\"a%2Fb+c%41+%C3%BC\",\"size\":3,\"eTag\":\"e\"}}}]}",
+     0, EVENTS_S3, 1, 0, "a/b cA \xc3\xbc"},
+    /* AWS never sends "s3:" before an event name: such a record asks for nothing */
+    {"{\"Records\":[{\"eventSource\":\"aws:s3\",\"eventName\":\"s3:ObjectCreated:Put\",\"s3\":{"
+     "\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"k\"}}}]}",
+     0, EVENTS_S3, 0, 1, NULL},
+    /* one sender per payload; unknown senders refused */
+    {"{\"Records\":[{\"eventSource\":\"aws:s3\",\"eventName\":\"ObjectCreated:Put\",\"s3\":{"
+     "\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"k\"}}},{\"eventSource\":\"ceph:s3\","
+     "\"eventName\":\"ObjectCreated:Put\",\"s3\":{\"bucket\":{\"name\":\"b\"},\"object\":{"
+     "\"key\":\"k\"}}}]}",
+     EINVAL, EVENTS_S3, 0, 0, NULL},
+    {"{\"Records\":[{\"eventSource\":\"ceph:s3x\",\"eventName\":\"ObjectCreated:Put\"}]}", EINVAL,
+     EVENTS_S3, 0, 0, NULL},
+    {"{\"Records\":[{\"eventSource\":\"gcs\",\"eventName\":\"ObjectCreated:Put\"}]}", EINVAL,
+     EVENTS_S3, 0, 0, NULL},
+    /* an SQS message whose body is RGW's: judged by its own records */
+    {"{\"Records\":[{\"eventSource\":\"aws:sqs\",\"messageId\":\"m\",\"body\":\"{\\\"Records"
+     "\\\":[{\\\"eventSource\\\":\\\"ceph:s3\\\",\\\"eventName\\\":\\\"ObjectCreated:Put"
+     "\\\",\\\"s3\\\":{\\\"bucket\\\":{\\\"name\\\":\\\"b\\\"},\\\"object\\\":{"
+     "\\\"key\\\":\\\"x+y\\\"}}}]}\"}]}",
+     0, EVENTS_SQS, 1, 0, "x+y"},
     {"[1,2]", EINVAL, EVENTS_S3, 0, 0, NULL},
     {"{} x", EINVAL, EVENTS_S3, 0, 0, NULL},
     {"{\"a\":", EINVAL, EVENTS_S3, 0, 0, NULL},
@@ -215,6 +334,143 @@ START_TEST(errno_classes)
 }
 END_TEST
 
+static const char *rgw_one =
+    "{\"Records\":[{\"eventSource\":\"ceph:s3\",\"eventName\":\"ObjectCreated:Put\",\"s3\":{"
+    "\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"k\"}}}]}";
+
+static const struct {
+    const char *method, *content_length, *body; /* body NULL: the headers alone */
+    bool over_cap;
+    enum listen_next next;
+    unsigned status;  /* for LISTEN_REPLY */
+    const char *text; /* in the reply's text */
+} requests[] = {
+    {"GET", NULL, NULL, false, LISTEN_REPLY, 405, "method GET not allowed"},
+    {"HEAD", NULL, NULL, false, LISTEN_REPLY, 405, "POST"},
+    {"post", NULL, NULL, false, LISTEN_REPLY, 405, "method post"},
+    {"PUT", NULL, "{}", false, LISTEN_REPLY, 405, "PUT"},
+    {"GE\x01T", NULL, NULL, false, LISTEN_REPLY, 405, "GE?T"},
+    {"POST", "6291457", NULL, false, LISTEN_REPLY, 413, "6291456"},
+    {"POST", "99999999999999999999999", NULL, false, LISTEN_REPLY, 413, "limit"},
+    {"POST", "6291456", NULL, false, LISTEN_READ_BODY, 0, ""},
+    {"POST", NULL, NULL, false, LISTEN_READ_BODY, 0, ""},
+    {"POST", "x", NULL, false, LISTEN_READ_BODY, 0, ""},
+    {"POST", NULL, "", true, LISTEN_REPLY, 413, "limit"},
+    {"POST", NULL, "", false, LISTEN_REPLY, 400, "not JSON"},
+    {"POST", "5", "{\"a\":", false, LISTEN_REPLY, 400, "not JSON"},
+    {"POST", NULL, "{\"hello\":1}", false, LISTEN_REPLY, 400, "not an S3 notification"},
+    {"POST", NULL,
+     "{\"Records\":[{\"eventSource\":\"aws:sqs\",\"messageId\":\"m\",\"body\":\"{}\"}]}", false,
+     LISTEN_REPLY, 400, "SQS"},
+    {"POST", NULL, "{\"invocationSchemaVersion\":\"2.0\",\"invocationId\":\"i\",\"tasks\":[]}",
+     false, LISTEN_REPLY, 400, "Batch Operations"},
+    {"POST", NULL, "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\"}", false, LISTEN_WORK, 0,
+     ""},
+    {"POST", NULL,
+     "{\"version\":\"0\",\"detail-type\":\"Object Created\",\"source\":\"aws.s3\","
+     "\"detail\":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"k\"}}}",
+     false, LISTEN_WORK, 0, ""},
+    {"POST", "64", NULL /* rgw_one */, false, LISTEN_WORK, 0, ""},
+};
+
+START_TEST(listen_requests)
+{
+    struct listen_request rq = {.method = requests[_i].method,
+                                .path = "/any/path",
+                                .content_length = requests[_i].content_length,
+                                .body = requests[_i].body,
+                                .over_cap = requests[_i].over_cap};
+    if (requests[_i].next == LISTEN_WORK && rq.body == NULL)
+        rq.body = rgw_one;
+    rq.len = rq.body ? strlen(rq.body) : 0;
+    struct events_batch b;
+    struct listen_reply r;
+    enum listen_next next = listen_decide(&rq, &b, &r);
+    ck_assert_msg(next == requests[_i].next, "request %d: %d (%u %s)", _i, next, r.status, r.text);
+    if (next == LISTEN_REPLY) {
+        ck_assert_uint_eq(r.status, requests[_i].status);
+        ck_assert_msg(strstr(r.text, requests[_i].text) != NULL, "request %d: %s", _i, r.text);
+        ck_assert_ptr_null(strchr(r.text, '\n'));
+    }
+    if (next != LISTEN_WORK)
+        ck_assert_uint_eq(b.n, 0);
+    if (requests[_i].body == NULL && next == LISTEN_WORK)
+        ck_assert_str_eq(b.items[0].key, "k");
+    events_free(&b);
+    if (rq.body == NULL) /* the headers phase needs no batch */
+        ck_assert_int_eq(listen_decide(&rq, NULL, &r), next);
+}
+END_TEST
+
+START_TEST(listen_answers_after_work)
+{
+    struct listen_reply r;
+    struct listen_tally t = {.objects = 3, .done = 1, .skipped = 1, .failed = 1, .recorded = 1};
+    listen_after(&t, 0, NULL, &r);
+    ck_assert_uint_eq(r.status, 200);
+    ck_assert_str_eq(r.text, "3 objects: 1 done, 1 skipped, 1 failed (1 recorded FAILED); "
+                             "0 records ignored");
+    /* a permanent failure with nowhere to record it: another attempt would not help */
+    t = (struct listen_tally){.objects = 1, .failed = 1, .unrecorded = 1};
+    listen_after(&t, 0, NULL, &r);
+    ck_assert_uint_eq(r.status, 200);
+    t.unrecorded_retry = 1;
+    listen_after(&t, 0, NULL, &r);
+    ck_assert_uint_eq(r.status, 500);
+    t = (struct listen_tally){.objects = 2, .failed = 2, .recorded = 1, .record_errors = 1};
+    snprintf(t.record_error, sizeof(t.record_error), "status of s3://b/k: connection refused");
+    listen_after(&t, 0, NULL, &r);
+    ck_assert_uint_eq(r.status, 500);
+    ck_assert_str_eq(r.text, "1 of 2 objects failed and could not be recorded FAILED: status of "
+                             "s3://b/k: connection refused");
+    listen_after(&t, ENOMEM, "out of memory\nreally", &r);
+    ck_assert_uint_eq(r.status, 500);
+    ck_assert_str_eq(r.text, "out of memory?really");
+}
+END_TEST
+
+START_TEST(listen_printable_lines)
+{
+    char out[16];
+    ck_assert_str_eq(listen_printable("/a\r\nb\x7f", 100, out, sizeof(out)), "/a??b?");
+    ck_assert_str_eq(listen_printable(NULL, 100, out, sizeof(out)), "");
+    ck_assert_str_eq(listen_printable("abcdef", 3, out, sizeof(out)), "abc...");
+    ck_assert_str_eq(listen_printable("0123456789abcdefghij", 100, out, sizeof(out)),
+                     "0123456789ab...");
+    ck_assert_str_eq(listen_printable("abc", 100, out, 3), "");
+}
+END_TEST
+
+START_TEST(listen_addresses)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    err_t err = {0};
+    char host[64];
+    ck_assert_int_eq(listen_parse_addr("127.0.0.1:8080", &ss, &len, &err), 0);
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_uint_eq(len, sizeof(struct sockaddr_in));
+    ck_assert_uint_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8080);
+    ck_assert_int_eq(listen_parse_addr("[::1]:0", &ss, &len, &err), 0);
+    ck_assert_int_eq(ss.ss_family, AF_INET6);
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+    ck_assert_str_eq(host, "::1");
+    ck_assert_int_eq(listen_parse_addr("0.0.0.0:65535", &ss, &len, &err), 0);
+    static const char *bad[][2] = {
+        {"127.0.0.1", "no port"},    {"127.0.0.1:", "port '' is not"},
+        {"::1:80", "brackets"},      {"[::1]", "no port"},
+        {"[::1", "no ']'"},          {"host:80", "not a numeric"},
+        {"1.2.3.4:65536", "65536"},  {"1.2.3.4:-1", "'-1'"},
+        {":80", "no address"},       {"", "ADDR:PORT"},
+        {"[1.2.3.4]:80", "numeric"}, {"1.2.3.4:80 ", "port '80 '"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(listen_parse_addr(bad[i][0], &ss, &len, &err), EINVAL);
+        ck_assert_msg(strstr(err.msg, bad[i][1]) != NULL, "%s: %s", bad[i][0], err.msg);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("events");
@@ -225,6 +481,15 @@ int main(void)
     tcase_add_test(tc, batch_result_codes);
     tcase_add_test(tc, summary_fails_only_for_retryable);
     tcase_add_test(tc, errno_classes);
+    tcase_add_test(tc, rgw_push);
+    tcase_add_test(tc, rgw_key_limit);
+    tcase_add_test(tc, unknown_source_named);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("listen");
+    tcase_add_loop_test(tl, listen_requests, 0, (int)(sizeof(requests) / sizeof(requests[0])));
+    tcase_add_test(tl, listen_answers_after_work);
+    tcase_add_test(tl, listen_printable_lines);
+    tcase_add_test(tl, listen_addresses);
+    suite_add_tcase(s, tl);
     return tu_run(s);
 }

@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libssl-dev libcurl4-openssl-dev libjson-c-dev libexpat1-dev libsqlite3-dev libfuse3-dev
-  check fuse3
+  check fuse3 libmicrohttpd-dev
   # independent implementations the tests compare against, and users' S3 client
   mktorrent transmission-cli python3-libtorrent awscli
   # a real swarm for the seed tests: the daemon seeding from the mount, a tracker, a leecher

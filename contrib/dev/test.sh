@@ -53,6 +53,10 @@ tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite"
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_lambda.py
 
+tier "s3torrent-lambda --listen (RGW/MinIO pushes over HTTP) against s3rver and dynalite" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
+  /usr/bin/python3 tests/integration/test_listen.py
+
 # Ceph RGW, a production S3: its own semantics (test_rgw.py), then the S3, mount, sync, Lambda
 # and end-to-end tiers again, on one cluster started for them all (services.S3 picks it)
 rgw_dir=$(mktemp -d)
@@ -70,6 +74,8 @@ versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/int
   tier "s3torrent sync against RGW and dynalite" on_rgw /usr/bin/python3 tests/integration/test_sync.py
   tier "s3torrent-lambda against RGW and dynalite" on_rgw /usr/bin/python3 \
     tests/integration/test_lambda.py
+  tier "s3torrent-lambda --listen against RGW and dynalite" on_rgw /usr/bin/python3 \
+    tests/integration/test_listen.py
   tier "end to end against RGW (web seed from a public-read bucket)" on_rgw /usr/bin/python3 \
     tests/integration/test_e2e.py
 else
@@ -115,6 +121,9 @@ tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent 
 tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_lambda.py
+tier "s3torrent-lambda --listen under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
+  tests/integration/test_listen.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
@@ -138,6 +147,7 @@ tier "fuzz ddbjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz ddbjson "$FU
 tier "fuzz trpc (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz trpc "$FUZZ_SECONDS"
 tier "fuzz events (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz events "$FUZZ_SECONDS"
 tier "fuzz fsconfig (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz fsconfig "$FUZZ_SECONDS"
+tier "fuzz listen (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz listen "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"

@@ -2,7 +2,8 @@
 # Runs one libFuzzer target: run.sh BUILD_DIR TARGET SECONDS [RUNS]. With RUNS it stops after
 # that many executions instead (the long campaigns: RUNS=10000000, SECONDS then only a ceiling).
 # The seed corpus is the test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml,
-# credjson, ddbjson, trpc, events) plus the target's kept regression inputs. A crash, leak or
+# credjson, ddbjson, trpc, events, listen; RGW and MinIO notifications and whole requests for
+# events and listen) plus the target's kept regression inputs. A crash, leak or
 # timeout fails the run; the input that caused it is copied to fuzz-findings/TARGET/ to be kept
 # under tests/fuzz/regressions/TARGET/ once fixed.
 set -euo pipefail
@@ -16,7 +17,7 @@ grep -v '^#' "$here/../data/bencode/cases.tsv" | cut -f1 | head -40 |
   awk '{ f = sprintf("%s/corpus/case%02d", "'"$work"'", NR); printf "%s", $0 > f; close(f) }'
 case "$target" in
 s3xml) cp "$here/../data/fixtures/"*.xml "$work/corpus/" ;;
-credjson | ddbjson | trpc | events) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
+credjson | ddbjson | trpc | events | listen) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
 fsconfig)
   cp "$here/../../contrib/config/s3torrentfs.conf" "$work/corpus/"
   printf 'bucket = b:p/\nprivate = false\ntrackers = http://a/x, udp://b:1/y\numask = 077\n' >"$work/corpus/c1"
@@ -30,6 +31,21 @@ if [ "$target" = trpc ]; then
   printf '{"arguments":{"torrent-duplicate":{"hashString":"%s","id":1,"name":"x.bin"}},"result":"success"}' $h >"$work/corpus/trpc-dup"
   printf '{"arguments":{"torrents":[{"downloadDir":"/tmp/dl","hashString":"%s","id":1,"name":"x.bin"}]},"result":"success"}' $h >"$work/corpus/trpc-get"
   printf '{"arguments":{},"result":"invalid or corrupt torrent file"}' >"$work/corpus/trpc-bad"
+fi
+if [ "$target" = events ] || [ "$target" = listen ]; then
+  # pushed notifications: Ceph RGW (raw keys) and MinIO (encoded keys, "s3:" event names)
+  rec='"s3":{"bucket":{"name":"bkt","arn":"arn:aws:s3:::bkt"},"object":{"key":"%s","size":123,"eTag":"0123456789abcdef0123456789abcdef","metadata":[],"tags":[]}}'
+  printf '{"Records":[{"eventVersion":"2.2","eventSource":"ceph:s3","awsRegion":"","eventName":"ObjectCreated:Put",'"$rec"',"opaqueData":""}]}' 'rec/take 1+\u00fc %41.bin' >"$work/corpus/rgw-put"
+  printf '{"Records":[{"eventSource":"ceph:s3","eventName":"s3:ObjectRemoved:Delete",'"$rec"'}]}' 'a' >"$work/corpus/rgw-delete"
+  printf '{"EventName":"s3:ObjectCreated:Put","Key":"bkt/a b","Records":[{"eventVersion":"2.0","eventSource":"minio:s3","awsRegion":"","eventName":"s3:ObjectCreated:Put",'"$rec"'}]}' 'a%2Fb+c%41' >"$work/corpus/minio-put"
+fi
+if [ "$target" = listen ]; then
+  # whole requests: "METHOD PATH", headers, an empty line, the body
+  printf 'POST /rgw/topic\nContent-Length: 2\nContent-Type: application/json\n\n{}' >"$work/corpus/req-post"
+  printf 'GET /\n\n' >"$work/corpus/req-get"
+  printf 'POST /\nContent-Length: 7340032\n\n' >"$work/corpus/req-413"
+  printf 'POST /\nX-Over-Cap: 1\n\n{"Records":[]}' >"$work/corpus/req-over"
+  printf 'POST /a%%00b\n\n{"Service":"Amazon S3","Event":"s3:TestEvent"}' >"$work/corpus/req-test"
 fi
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true
