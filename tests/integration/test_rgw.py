@@ -17,10 +17,12 @@ import urllib.request
 
 from faultproxy import FaultProxy
 from mount import Mount
-from services import Dynalite, RgwBuckets, aws_env
+from services import AWS, Dynalite, RgwBuckets, aws_env, free_port, wait_port
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
+LAMBDA = os.path.abspath(os.environ.get("S3TORRENT_LAMBDA", "build/lambda-sync/s3torrent-lambda"))
 BUCKET = "rgwbucket"
+TABLE = "torrent-status"
 
 
 def content(size, seed):
@@ -121,6 +123,66 @@ class VirtualHosted(RgwBase):
         self.assertEqual(p.returncode, 1)
         self.assertEqual(p.stderr.decode(),
                          "s3torrent: addressing style 'sideways' is none of auto, path, virtual\n")
+
+
+class Notifications(RgwBase):
+    """The seed pipeline's own test, with nothing but an upload: RGW pushes the bucket's
+    ObjectCreated events to s3torrent-lambda --listen, which writes KEY.torrent and a READY
+    item."""
+
+    def test_upload_gets_its_torrent_and_ready_item(self):
+        ddb = Dynalite()
+        port = free_port()
+        log = open(os.path.join(self.dir, "listen.log"), "w+")
+        proc = None
+        try:
+            env = {"AWS_ENDPOINT_URL_S3": self.s3.url, "AWS_ENDPOINT_URL_DYNAMODB": ddb.url,
+                   "DDB_TABLE": TABLE, "S3_BUCKET": BUCKET, "TRACKERS": "udp://t.example:1/a"}
+            self.s3t("sync", "--ddb-table", TABLE, "--ddb-endpoint-url", ddb.url,
+                     "--create-table", "--dry-run", f"s3://{BUCKET}/none/")
+            proc = subprocess.Popen([LAMBDA, "--listen", f"127.0.0.1:{port}"], env=aws_env(env),
+                                    stdout=log, stderr=subprocess.STDOUT)
+            wait_port(port, proc, "s3torrent-lambda --listen")
+            # a persistent topic: RGW queues the push instead of holding the upload for it
+            arn = json.loads(self.s3.aws(
+                "sns", "create-topic", "--name", "torrents", "--attributes",
+                json.dumps({"push-endpoint": f"http://127.0.0.1:{port}/events",
+                            "persistent": "true"})).stdout)["TopicArn"]
+            self.s3.aws("s3api", "put-bucket-notification-configuration", "--bucket", BUCKET,
+                        "--notification-configuration", json.dumps({"TopicConfigurations": [
+                            {"Id": "torrents", "TopicArn": arn,
+                             "Events": ["s3:ObjectCreated:*"]}]}))
+            key = "rec/take 1+\u00fc %41.bin"
+            data = content(5 << 20, "note")
+            self.put(key, data)  # the only command: an upload with the aws CLI
+            deadline = time.monotonic() + 60
+            item = None
+            while time.monotonic() < deadline:
+                p = subprocess.run([AWS, "--endpoint-url", ddb.url, "dynamodb", "get-item",
+                                    "--table-name", TABLE, "--consistent-read", "--key",
+                                    json.dumps({"s3_uri": {"S": f"s3://{BUCKET}/{key}"}})],
+                                   env=aws_env(), capture_output=True, check=True)
+                item = json.loads(p.stdout or b"{}").get("Item")
+                if item and item["status"]["S"] in ("READY", "FAILED"):
+                    break
+                time.sleep(0.2)
+            self.assertIsNotNone(item, "no status item within 60 s")
+            self.assertEqual(item["status"]["S"], "READY", item)
+            got = self.s3.aws("s3", "cp", f"s3://{BUCKET}/{key}.torrent", "-").stdout
+            want = self.s3t("create", "-t", "udp://t.example:1/a", "-o", "-",
+                            f"s3://{BUCKET}/{key}").stdout
+            self.assertEqual(got, want)
+            self.assertEqual(item["info_hash"]["S"], self.head(key + ".torrent")["Metadata"][
+                "s3torrent-infohash"])
+        finally:
+            if proc:
+                proc.terminate()
+                self.assertEqual(proc.wait(timeout=30), 0)
+            log.seek(0)
+            text = log.read()
+            log.close()
+            ddb.stop()
+            self.assertNotIn("S3RVER", text)  # the secret key is never logged
 
 
 class Conditional(RgwBase):
