@@ -377,6 +377,15 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         goto out;
     }
     out->size = obj.size;
+    const char *slash = strrchr(key, '/');
+    if (torrent_check_name(slash ? slash + 1 : key, &err) != 0) {
+        /* a key S3 takes but no torrent can name (a control byte, a trailing '/', over 255
+         * bytes): the same rule as the mount's, which shows such objects without a torrent */
+        out->action = SYNC_SKIPPED;
+        snprintf(out->why, sizeof(out->why), "no torrent can be named after this key: %.400s",
+                 err.msg);
+        goto out;
+    }
     if (obj.size == 0) {
         out->action = SYNC_SKIPPED;
         snprintf(out->why, sizeof(out->why), "zero-byte object: nothing to share");

@@ -199,6 +199,16 @@ fail:
     return rc;
 }
 
+void cli_print_escaped(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
 bool cli_s3_option(struct cli_s3 *g, int c, const char *arg)
 {
     switch (c) {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "s3torrent/log.h"
@@ -84,6 +85,9 @@ enum {
     "      --addressing-style S   auto (default: virtual-hosted BUCKET.HOST on AWS, path-style\n"  \
     "                             HOST/BUCKET for custom endpoints), path or virtual\n"            \
     "      --debug                log requests (never credentials or signatures) on stderr\n"
+
+/* Writes s to f with control bytes as \\xNN, so that a key never breaks a line of output. */
+void cli_print_escaped(FILE *f, const char *s);
 
 /* Handles one global option; returns true when c was one. */
 bool cli_s3_option(struct cli_s3 *g, int c, const char *arg);

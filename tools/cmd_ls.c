@@ -22,15 +22,9 @@ static void usage(FILE *f)
           f);
 }
 
-/* Prints a key with control bytes escaped, so every entry is one line. */
 static void print_key(const char *k)
 {
-    for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            printf("\\x%02x", *p);
-        else
-            putchar(*p);
-    }
+    cli_print_escaped(stdout, k);
     putchar('\n');
 }
 
@@ -72,8 +66,12 @@ int cmd_ls(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "rh", opts, NULL)) != -1) {
         switch (c) {
-        case 'r': recursive = true; break;
-        case 'h': usage(stdout); return CLI_OK;
+        case 'r':
+            recursive = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
         default:
             if (cli_s3_option(&g, c, optarg))
                 break;

@@ -53,17 +53,6 @@ struct seed_ctx {
     unsigned failed;
 };
 
-/* Prints s with control bytes escaped, so that every report stays one line. */
-static void print_escaped(FILE *f, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
-    }
-}
-
 /* Reports one object: status is "added", "already seeding", "skipped" or "failed". */
 static void report(struct seed_ctx *x, const char *bucket, const char *key, const char *status,
                    const struct cli_seed_result *res, const char *from, const char *why)
@@ -92,7 +81,7 @@ static void report(struct seed_ctx *x, const char *bucket, const char *key, cons
         json_object_put(o);
     } else {
         printf("s3://%s/", bucket);
-        print_escaped(stdout, key);
+        cli_print_escaped(stdout, key);
         printf(": %s", status);
         if (res)
             printf(" (info-hash %s, Transmission id %lld, torrent from %s)", res->info_hash,
@@ -105,7 +94,7 @@ static void report(struct seed_ctx *x, const char *bucket, const char *key, cons
                 strncmp(why + 6 + bl + kl, ": ", 2) == 0)
                 why += 8 + bl + kl;
             fputs(": ", stdout);
-            print_escaped(stdout, why);
+            cli_print_escaped(stdout, why);
         }
         putchar('\n');
     }

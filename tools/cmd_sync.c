@@ -28,8 +28,7 @@ static void usage(FILE *f)
           "metadata, e.g. made by transmission-create) that verifies against the object:\n"
           "adopted byte for byte; one that does not, or a stale one: replaced; none: created.\n"
           "A URI ending in '/' (or a bare bucket) means every object below it.\n"
-          "\n" CLI_RECIPE_HELP
-          "\n"
+          "\n" CLI_RECIPE_HELP "\n"
           "Running:\n"
           "  -j, --jobs N               objects in parallel (default 2)\n"
           "      --threads N            hashing threads per object (default: all cores)\n"
@@ -60,8 +59,7 @@ static void usage(FILE *f)
           "      --mount-root DIR       where s3torrentfs mounts the bucket\n"
           "      --mount-prefix P       the prefix the mount shows at DIR (default: none)\n"
           "  -h, --help                 show this help\n"
-          "\n" CLI_S3_HELP
-          "\n"
+          "\n" CLI_S3_HELP "\n"
           "Exit status: 0 all fine, 1 some failed, 2 usage error.\n",
           f);
 }
@@ -111,8 +109,8 @@ static int seed_one(struct run *r, const struct item *it, char *what, size_t wle
 {
     size_t pl = strlen(r->mount_prefix), kl = strlen(it->key);
     if (kl < pl || strncmp(it->key, r->mount_prefix, pl) != 0)
-        return err_set(err, EINVAL, "s3://%s/%s: not under --mount-prefix %s", it->bucket,
-                       it->key, r->mount_prefix);
+        return err_set(err, EINVAL, "s3://%s/%s: not under --mount-prefix %s", it->bucket, it->key,
+                       r->mount_prefix);
     const char *rel = it->key + pl, *slash = strrchr(rel, '/');
     char dir[4096], *tkey = malloc(kl + 9);
     struct buf t;
@@ -224,17 +222,17 @@ static void report(struct run *r, const struct item *it, const struct sync_resul
         else if (res->action == SYNC_SKIPPED)
             json_object_object_add(o, "reason", json_object_new_string(res->why));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
     } else if (res->action == SYNC_FAILED) {
         fprintf(stderr, "s3torrent: %s\n", res->why);
     } else {
-        printf("%-11s s3://%s/%s%s%s%s%s%s%s\n", sync_action_name(res->action), it->bucket,
-               it->key, res->info_hash[0] || res->info_hash_v2[0] ? " " : "",
+        printf("%-11s s3://%s/", sync_action_name(res->action), it->bucket);
+        cli_print_escaped(stdout, it->key);
+        printf("%s%s%s%s%s%s\n", res->info_hash[0] || res->info_hash_v2[0] ? " " : "",
                res->info_hash[0] ? res->info_hash : res->info_hash_v2,
-               res->action == SYNC_SKIPPED ? ": " : "",
-               res->action == SYNC_SKIPPED ? res->why : "", seeded && seeded[0] ? ", seeding: " : "",
-               seeded ? seeded : "");
+               res->action == SYNC_SKIPPED ? ": " : "", res->action == SYNC_SKIPPED ? res->why : "",
+               seeded && seeded[0] ? ", seeding: " : "", seeded ? seeded : "");
     }
     fflush(stdout);
     size_t done = 0;
@@ -285,8 +283,8 @@ static int open_status(struct cli_s3 *g, const char *table, const char *key_attr
     int rc = cli_s3_connect(g, &s3, err); /* the HTTP client and credentials are shared */
     if (rc)
         return rc;
-    struct ddb_config dc = {.endpoint = endpoint, .region = g->region, .http = g->http,
-                            .creds = g->creds};
+    struct ddb_config dc = {
+        .endpoint = endpoint, .region = g->region, .http = g->http, .creds = g->creds};
     if ((rc = ddb_client_new(&dc, &d->ddb, err)))
         return rc;
     d->st = (struct status_store){.ddb = d->ddb, .table = table, .key_attr = key_attr};
@@ -358,19 +356,45 @@ int cmd_sync(int argc, char **argv)
                 goto out;
             }
             break;
-        case OPT_FROM_FILE: r.from_file = optarg; break;
-        case OPT_CACHE: cache_path = optarg; break;
-        case OPT_NO_CACHE: no_cache = true; break;
-        case 'n': r.sc.dry_run = true; break;
-        case OPT_JSON: r.json = true; break;
-        case OPT_TABLE: table = optarg; break;
-        case OPT_KEY_ATTR: key_attr = optarg; break;
-        case OPT_DDB_ENDPOINT: ddb_endpoint = optarg; break;
-        case OPT_CREATE_TABLE: create_table = true; break;
-        case OPT_SEED: seed = true; break;
-        case OPT_RPC: rpc = optarg; break;
-        case OPT_MOUNT_ROOT: r.mount_root = optarg; break;
-        case OPT_MOUNT_PREFIX: mount_prefix = optarg; break;
+        case OPT_FROM_FILE:
+            r.from_file = optarg;
+            break;
+        case OPT_CACHE:
+            cache_path = optarg;
+            break;
+        case OPT_NO_CACHE:
+            no_cache = true;
+            break;
+        case 'n':
+            r.sc.dry_run = true;
+            break;
+        case OPT_JSON:
+            r.json = true;
+            break;
+        case OPT_TABLE:
+            table = optarg;
+            break;
+        case OPT_KEY_ATTR:
+            key_attr = optarg;
+            break;
+        case OPT_DDB_ENDPOINT:
+            ddb_endpoint = optarg;
+            break;
+        case OPT_CREATE_TABLE:
+            create_table = true;
+            break;
+        case OPT_SEED:
+            seed = true;
+            break;
+        case OPT_RPC:
+            rpc = optarg;
+            break;
+        case OPT_MOUNT_ROOT:
+            r.mount_root = optarg;
+            break;
+        case OPT_MOUNT_PREFIX:
+            mount_prefix = optarg;
+            break;
         case 'h':
             usage(stdout);
             rc = CLI_OK;
@@ -544,12 +568,24 @@ int cmd_status(int argc, char **argv)
         if (cli_s3_option(&g, c, optarg))
             continue;
         switch (c) {
-        case OPT_JSON: json = true; break;
-        case OPT_TABLE: table = optarg; break;
-        case OPT_KEY_ATTR: key_attr = optarg; break;
-        case OPT_DDB_ENDPOINT: endpoint = optarg; break;
-        case 'h': status_usage(stdout); return CLI_OK;
-        default: status_usage(stderr); return CLI_USAGE;
+        case OPT_JSON:
+            json = true;
+            break;
+        case OPT_TABLE:
+            table = optarg;
+            break;
+        case OPT_KEY_ATTR:
+            key_attr = optarg;
+            break;
+        case OPT_DDB_ENDPOINT:
+            endpoint = optarg;
+            break;
+        case 'h':
+            status_usage(stdout);
+            return CLI_OK;
+        default:
+            status_usage(stderr);
+            return CLI_USAGE;
         }
     }
     if (optind != argc - 1)
@@ -602,7 +638,7 @@ int cmd_status(int argc, char **argv)
 #undef S
 #undef N
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
     } else {
         printf("%s\n  status: %s\n  etag: %s\n  size: %llu\n  attempts: %llu\n  source: %s\n"

@@ -282,6 +282,25 @@ class OddListings(RgwBase):
         self.assertEqual(len(lines), 1002)
         self.assertTrue(lines[999].endswith("ctl/k0999\\x01ctl"), lines[999])
         self.assertTrue(lines[1001].endswith("ctl/k1001\\x1fz"), lines[1001])
+        # one rule for keys no torrent can be named after: sync skips and counts them (exit 0),
+        # the mount shows the objects without a synthetic torrent
+        p = self.s3t("sync", "--json", "--no-cache", "-j", "4", f"s3://{BUCKET}/ctl/")
+        res = [json.loads(line) for line in p.stdout.splitlines()]
+        skipped = sorted(r["key"] for r in res if r["action"] == "skipped")
+        self.assertEqual(skipped, ["ctl/k0999\x01ctl", "ctl/k1001\x1fz"])
+        self.assertEqual(sum(r["action"] == "created" for r in res), 1000)
+        m = Mount(self.s3.url, BUCKET)
+        try:
+            names = set(os.listdir(m.path("ctl")))
+            # the objects and the 1,000 .torrent objects sync wrote (shown instead of synthetic
+            # ones); none for the two control-character keys
+            self.assertEqual(len(names), 1002 + 1000)
+            self.assertIn("k0999\x01ctl", names)
+            self.assertNotIn("k0999\x01ctl.torrent", names)
+            with open(m.path("ctl", "k1000.torrent"), "rb") as f:
+                self.assertEqual(f.read(), self.create("ctl/k1000"))
+        finally:
+            self.assertEqual(m.stop(), [])
 
 
 class ReplacedObject(RgwBase):
