@@ -5,9 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A message is one line whatever it quotes (a key, a file name from a torrent): control bytes
- * become '?'. */
-static void one_line(char *s)
+void err_one_line(char *s)
 {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -22,7 +20,7 @@ int err_set(err_t *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
-    one_line(err->msg);
+    err_one_line(err->msg);
     err->code = code;
     return code;
 }
@@ -45,7 +43,7 @@ int err_prefix(err_t *err, const char *fmt, ...)
         n = sizeof(err->msg) - 1;
     memcpy(err->msg, both, n);
     err->msg[n] = '\0';
-    one_line(err->msg);
+    err_one_line(err->msg);
     return err->code;
 }
 
