@@ -299,23 +299,24 @@ static int finish_listing(struct listing *l)
     if (l->n == 0)
         return 0; /* an empty directory (qsort and bsearch want a real array) */
     qsort(l->v, l->n, sizeof(l->v[0]), by_name);
+    /* equal names are adjacent: in each run of them, a directory hides the files (judged
+     * before any entry of the run is cleared or moved) */
     size_t w = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        struct meta_entry *e = &l->v[i];
-        /* equal names are adjacent; a directory and a file collide */
-        bool shadowed = false;
-        if (e->kind == META_FILE)
-            for (size_t j = i; j > 0 && strcmp(l->v[j - 1].name, e->name) == 0; j--)
-                shadowed |= l->v[j - 1].kind == META_DIR;
-        if (e->kind == META_FILE)
-            for (size_t j = i + 1; j < l->n && strcmp(l->v[j].name, e->name) == 0; j++)
-                shadowed |= l->v[j].kind == META_DIR;
-        if (shadowed) {
-            hide(l, e->key, "a directory of the same name wins");
-            meta_entry_clear(e);
-            continue;
+    for (size_t i = 0; i < l->n;) {
+        size_t end = i + 1;
+        bool dir = l->v[i].kind == META_DIR;
+        while (end < l->n && strcmp(l->v[end].name, l->v[i].name) == 0)
+            dir |= l->v[end++].kind == META_DIR;
+        for (size_t j = i; j < end; j++) {
+            struct meta_entry *e = &l->v[j];
+            if (dir && e->kind == META_FILE) {
+                hide(l, e->key, "a directory of the same name wins");
+                meta_entry_clear(e);
+                continue;
+            }
+            l->v[w++] = *e;
         }
-        l->v[w++] = *e;
+        i = end;
     }
     l->n = w;
     size_t real = l->n;

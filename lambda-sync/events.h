@@ -11,12 +11,13 @@
 #include <json-c/json.h>
 
 #include "s3torrent/err.h"
+#include "s3torrent/s3.h"
 
 #define EVENTS_MAX_PAYLOAD (6u * 1024 * 1024) /* Lambda's synchronous payload limit */
 #define EVENTS_MAX_BODY    (256u * 1024)      /* an SQS message body */
 #define EVENTS_MAX_ITEMS   10000              /* work items of one invocation */
 #define EVENTS_JSON_DEPTH  64
-#define EVENTS_MAX_KEY     1024 /* S3's key length limit, in bytes */
+#define EVENTS_MAX_KEY     S3_MAX_KEY
 
 enum events_kind {
     EVENTS_S3,          /* an S3 notification (or s3:TestEvent) invoked directly or pushed */

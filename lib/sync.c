@@ -386,6 +386,14 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
                  err.msg);
         goto out;
     }
+    if (strlen(key) + 8 > S3_MAX_KEY) {
+        out->action = SYNC_SKIPPED;
+        snprintf(out->why, sizeof(out->why),
+                 "KEY.torrent would pass S3's %d-byte key limit: no .torrent object can be "
+                 "stored (the mount still serves one)",
+                 S3_MAX_KEY);
+        goto out;
+    }
     if (obj.size == 0) {
         out->action = SYNC_SKIPPED;
         snprintf(out->why, sizeof(out->why), "zero-byte object: nothing to share");

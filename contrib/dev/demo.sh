@@ -3,7 +3,9 @@
 # S3 (s3rver) and DynamoDB (dynalite), uploads recordings with the aws CLI, mounts them with
 # s3torrentfs, shows the synthetic .torrent files, runs `s3torrent sync` and prints the status,
 # then has transmission-daemon seed one recording from the mount through opentracker, and
-# downloads it with aria2c. `contrib/dev/demo.sh --stop` tears everything down.
+# downloads it with aria2c. Last, on a production S3 (Ceph RGW, contrib/dev/rgw.sh), an upload
+# alone gets its .torrent and READY item: RGW pushes the bucket's events to
+# `s3torrent-lambda --listen`. `contrib/dev/demo.sh --stop` tears everything down.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -23,6 +25,7 @@ stop() {
     if mountpoint -q "$state/mnt" 2>/dev/null; then
       fusermount3 -u "$state/mnt" || fusermount3 -uz "$state/mnt" || true
     fi
+    contrib/dev/rgw.sh stop "$state/rgw" >/dev/null 2>&1 || true
     rm -rf "$state"
   fi
 }
@@ -156,5 +159,42 @@ if [ "$want" != "$got" ]; then
   echo "demo: the downloaded recording differs from the original" >&2
   exit 1
 fi
+
+step "Automatic torrents on upload: Ceph RGW (a production S3) pushes its events to s3torrent-lambda --listen"
+rgw=$(contrib/dev/rgw.sh start "$state/rgw" | tail -1)
+raws=(/usr/bin/aws --endpoint-url "$rgw")
+"${raws[@]}" s3 mb s3://recordings >/dev/null
+lport=$(free_port)
+AWS_ENDPOINT_URL_S3=$rgw AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddbport DDB_TABLE=torrent-status \
+  S3_BUCKET=recordings TRACKERS=$tracker "$root/build/lambda-sync/s3torrent-lambda" \
+  --listen "127.0.0.1:$lport" >"$state/listen.log" 2>&1 &
+echo $! >"$state/listen.pid"
+wait_port "$lport"
+# a persistent topic: RGW queues each push, so the upload does not wait for the hashing
+arn=$("${raws[@]}" sns create-topic --name torrents --query TopicArn --output text --attributes \
+  "{\"push-endpoint\": \"http://127.0.0.1:$lport/\", \"persistent\": \"true\"}")
+"${raws[@]}" s3api put-bucket-notification-configuration --bucket recordings \
+  --notification-configuration "{\"TopicConfigurations\": [{\"Id\": \"torrents\",
+    \"TopicArn\": \"$arn\", \"Events\": [\"s3:ObjectCreated:*\"]}]}"
+echo "RGW at $rgw; its topic pushes to s3torrent-lambda --listen 127.0.0.1:$lport"
+echo "\$ aws s3 cp 'take 2 (alt).wav' s3://recordings/studio/2026-11/   # and nothing else"
+"${raws[@]}" s3 cp --only-show-errors "$state/up/take 2 (alt).wav" s3://recordings/studio/2026-11/
+uri="s3://recordings/studio/2026-11/take 2 (alt).wav"
+status=()
+for i in $(seq 1 600); do
+  if status=$("$s3t" status --ddb-endpoint-url "http://127.0.0.1:$ddbport" --ddb-table \
+    torrent-status "$uri" 2>/dev/null) && grep -qE "status: (READY|FAILED)" <<<"$status"; then
+    break
+  fi
+  if [ "$i" -eq 600 ]; then
+    echo "demo: no READY item for $uri within 60 s (see $state/listen.log)" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+"${raws[@]}" s3 ls s3://recordings/studio/2026-11/
+echo "$status"
+grep -q "status: READY" <<<"$status"
+echo "the upload got its .torrent and a READY item by itself"
 
 step "Done. Everything still runs; contrib/dev/demo.sh --stop tears it down."

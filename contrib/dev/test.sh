@@ -32,6 +32,11 @@ tier "cross-checks against mktorrent, libtorrent, transmission-show" \
 tier "S3 against s3rver: same bytes as files, listings, faults, secrets" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_s3.py
 
+tier "odd keys through create, verify, the mount, the Lambda and sync, against s3rver" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
+  S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda /usr/bin/python3 \
+  tests/integration/test_oddkeys.py
+
 tier "s3torrentfs mounted against s3rver" env S3TORRENT=build/tools/s3torrent \
   S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
@@ -70,6 +75,8 @@ versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/int
   # the 4 GiB object is hashed against s3rver above (the cluster keeps objects in 3 GiB of RAM)
   tier "S3 against RGW" on_rgw /usr/bin/python3 tests/integration/test_s3.py SameAsFile Listing \
     Faults Secrets ClockSkew Tls
+  tier "odd keys through every front end, against RGW" on_rgw /usr/bin/python3 \
+    tests/integration/test_oddkeys.py
   tier "s3torrentfs mounted against RGW" on_rgw /usr/bin/python3 tests/integration/test_fs.py
   tier "s3torrent sync against RGW and dynalite" on_rgw /usr/bin/python3 tests/integration/test_sync.py
   tier "s3torrent-lambda against RGW and dynalite" on_rgw /usr/bin/python3 \
@@ -98,6 +105,7 @@ demo_check() { # the main job runs to its end, and --stop leaves nothing mounted
   local ok=0
   DEMO_DIR=$dir/demo contrib/dev/demo.sh >build-logs/demo.log 2>&1 || { tail -30 build-logs/demo.log; ok=1; }
   grep -q "sha256 of the download" build-logs/demo.log || ok=1
+  grep -q "the upload got its .torrent and a READY item by itself" build-logs/demo.log || ok=1
   # stopped either way: a failed demo must not leave its mount and servers to the next tiers
   DEMO_DIR=$dir/demo contrib/dev/demo.sh --stop >/dev/null
   [ "$ok" -eq 0 ] || return 1

@@ -42,8 +42,8 @@ class FaultProxy:
         # tls: (certfile, keyfile) to answer HTTPS instead of HTTP
         self.lock = threading.Lock()
         self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0,
-                       "inflight_max": 0}
-        self.inflight = 0  # requests being answered now
+                       "inflight_max": 0, "inflight_get_max": 0}
+        self.inflight = self.inflight_get = 0  # requests (GETs) being answered now
         self.down_until = 0.0
         self.by_method = {}
         self.injected = {f: 0 for f in FAULTS}
@@ -60,11 +60,16 @@ class FaultProxy:
                     proxy.inflight += 1
                     proxy.counts["inflight_max"] = max(proxy.counts["inflight_max"],
                                                        proxy.inflight)
+                    if self.command == "GET":
+                        proxy.inflight_get += 1
+                        proxy.counts["inflight_get_max"] = max(
+                            proxy.counts["inflight_get_max"], proxy.inflight_get)
                 try:
                     self.handle_one()
                 finally:
                     with proxy.lock:
                         proxy.inflight -= 1
+                        proxy.inflight_get -= self.command == "GET"
 
             def handle_one(self):
                 if time.monotonic() < proxy.down_until:
@@ -173,7 +178,7 @@ class FaultProxy:
     def reset_counts(self):
         with self.lock:
             self.counts = {"requests": 0, "faults": 0, "get_body_bytes": 0, "outage_resets": 0,
-                           "inflight_max": 0}
+                           "inflight_max": 0, "inflight_get_max": 0}
             self.by_method = {}
             self.injected = {f: 0 for f in FAULTS}
 

@@ -22,6 +22,23 @@ AWS = os.environ.get("AWS_CLI", "/usr/bin/aws")
 KEY = SECRET = "S3RVER"
 
 
+# The odd-key set every front end is tested with, on s3rver and on RGW: spaces, '+', '%' and
+# '%41' (a literal, never decoded), '?', '#', XML's specials, unicode, and 1,024 bytes (S3's
+# limit; no segment over 255 bytes, which s3rver, storing keys as files, could not hold).
+ODD_KEYS = [
+    "plain.bin",
+    "with space/rec ording 1.bin",
+    "plus+sign+.bin",
+    "percent%20literal%.bin",
+    "pct%41/take %41.bin",
+    "question?mark.bin",
+    "hash#tag.bin",
+    "xml/&amp;<b>\"q\" 'a'.bin",
+    "unicode/été-录音-🎵.bin",
+    "deep/" + "/".join(["d" * 200] * 4) + "/" + "k" * (1024 - 5 - 4 * 201 - 4) + ".bin",
+]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

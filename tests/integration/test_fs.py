@@ -131,7 +131,8 @@ class FsTest(unittest.TestCase):
         show = subprocess.run(["transmission-show", t], capture_output=True, text=True)
         self.assertEqual(show.returncode, 0, show.stderr)
         self.assertIn("Name: with space.bin", show.stdout)
-        st = libtorrent_check(lt.torrent_info(t), self.mnt.path("rec"))
+        # read here, not by libtorrent: its call holds the GIL, and the proxy is a thread of ours
+        st = libtorrent_check(lt.torrent_info(lt.bdecode(rd(t))), self.mnt.path("rec"))
         self.assertEqual(st.progress, 1.0)
 
     def test_reopen_reads_cached_blocks(self):
@@ -669,7 +670,8 @@ class Concurrency(unittest.TestCase):
             for k in keys:
                 self.assertEqual(got[k], want[k], k)
             self.assertEqual(proxy.by_method.get("GET"), 64)
-            self.assertLessEqual(proxy.counts["inflight_max"], 2)
+            # (each open checks its object with a HEAD; those are not hashing)
+            self.assertLessEqual(proxy.counts["inflight_get_max"], 2)
         finally:
             self.assertEqual(m.stop(), [])
             proxy.stop()

@@ -14,24 +14,13 @@ from datetime import datetime
 from urllib.parse import quote
 
 from faultproxy import FaultProxy
-from services import S3, aws_env
+from services import ODD_KEYS, S3, aws_env
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "test"
 SECRET = "S3RVER"
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "data", "fixtures")
-
-ODD_KEYS = [
-    "plain.bin",
-    "with space/rec ording 1.bin",
-    "plus+sign+.bin",
-    "percent%20literal%.bin",
-    "question?mark.bin",
-    "hash#tag.bin",
-    "unicode/été-录音-🎵.bin",
-    "deep/" + "/".join(["d" * 200] * 4) + "/" + "k" * (1024 - 5 - 4 * 201 - 4) + ".bin",
-]
 
 
 def content(path, size, seed=0):

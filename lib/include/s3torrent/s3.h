@@ -54,6 +54,7 @@ int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err);
 int s3_object_url(const struct s3_client *s3, const char *bucket, const char *key, struct buf *b);
 
 #define S3_MAX_META 8
+#define S3_MAX_KEY  1024 /* bytes of a key, S3's limit */
 
 struct s3_object {
     char etag[128]; /* quotes stripped */
