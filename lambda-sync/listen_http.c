@@ -1,5 +1,5 @@
 /* listen_http.c — `--listen` on libmicrohttpd: one internal polling thread that reads requests,
- * asks listen_decide what each deserves, runs the work inline (so one request at a time) and
+ * asks listen_decide what each deserves, runs the work inline (LISTEN_THREADS at a time) and
  * answers; the caller's thread waits for SIGTERM or SIGINT and stops the daemon. */
 #include "listen_http.h"
 
@@ -143,15 +143,15 @@ int listen_serve(const struct listen_opts *o, err_t *err)
     bool v6 = ss.ss_family == AF_INET6;
     uint16_t port =
         ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
-                             (v6 ? MHD_USE_IPv6 : 0),
-                         port, NULL, NULL, on_request, (void *)o,
-                         /* first, so that every message of libmicrohttpd goes there */
-                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)o, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)LISTEN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)LISTEN_CONNECTIONS, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                         NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+            (v6 ? MHD_USE_IPv6 : 0),
+        port, NULL, NULL, on_request, (void *)o,
+        /* first, so that every message of libmicrohttpd goes there */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)o, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LISTEN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LISTEN_CONNECTIONS, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)LISTEN_THREADS, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (d == NULL)
         return err_set(err, EADDRNOTAVAIL, "--listen %s: cannot serve there (see above)", o->addr);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -160,8 +160,8 @@ int listen_serve(const struct listen_opts *o, err_t *err)
                  : (void *)&((struct sockaddr_in *)&ss)->sin_addr,
               host, sizeof(host));
     log_msg(o->log, LOG_INFO,
-            "listening on %s%s%s:%u for S3 event notifications (POST), one request at a time",
-            v6 ? "[" : "", host, v6 ? "]" : "", di ? di->port : port);
+            "listening on %s%s%s:%u for S3 event notifications (POST), %d requests at a time",
+            v6 ? "[" : "", host, v6 ? "]" : "", di ? di->port : port, LISTEN_THREADS);
     do {
         rc = sigwait(o->stop, &sig);
     } while (rc == EINTR);

@@ -61,7 +61,7 @@ static void usage(FILE *f)
           "  -l, --listen ADDR:PORT\n"
           "                       serve S3 event notifications POSTed over HTTP (Ceph RGW\n"
           "                       topics, MinIO webhooks) on this address only (127.0.0.1:8080,\n"
-          "                       [::1]:8080, 0.0.0.0:8080), one request at a time; answers 200\n"
+          "                       [::1]:8080, 0.0.0.0:8080), 4 requests at a time; answers 200\n"
           "                       once the work is done or recorded FAILED, 400 for a bad\n"
           "                       event, 405 for other methods, 413 over 6 MiB, 500 for what\n"
           "                       could not be recorded (the sender retries); stops on SIGTERM\n"

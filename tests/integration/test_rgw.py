@@ -143,11 +143,12 @@ class Notifications(RgwBase):
             proc = subprocess.Popen([LAMBDA, "--listen", f"127.0.0.1:{port}"], env=aws_env(env),
                                     stdout=log, stderr=subprocess.STDOUT)
             wait_port(port, proc, "s3torrent-lambda --listen")
-            # a persistent topic: RGW queues the push instead of holding the upload for it
+            # RGW's default topic: it pushes during the upload, and during the handler's own
+            # PUT of KEY.torrent (which another of the listener's threads answers)
             arn = json.loads(self.s3.aws(
                 "sns", "create-topic", "--name", "torrents", "--attributes",
-                json.dumps({"push-endpoint": f"http://127.0.0.1:{port}/events",
-                            "persistent": "true"})).stdout)["TopicArn"]
+                json.dumps({"push-endpoint": f"http://127.0.0.1:{port}/events"})).stdout)[
+                "TopicArn"]
             self.s3.aws("s3api", "put-bucket-notification-configuration", "--bucket", BUCKET,
                         "--notification-configuration", json.dumps({"TopicConfigurations": [
                             {"Id": "torrents", "TopicArn": arn,
