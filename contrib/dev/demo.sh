@@ -163,23 +163,23 @@ fi
 step "Automatic torrents on upload: Ceph RGW (a production S3) pushes its events to s3torrent-lambda --listen"
 rgw=$(contrib/dev/rgw.sh start "$state/rgw" | tail -1)
 raws=(/usr/bin/aws --endpoint-url "$rgw")
-"${raws[@]}" s3 mb s3://recordings >/dev/null
+"${raws[@]}" s3 mb s3://uploads >/dev/null
 lport=$(free_port)
 AWS_ENDPOINT_URL_S3=$rgw AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddbport DDB_TABLE=torrent-status \
-  S3_BUCKET=recordings TRACKERS=$tracker "$root/build/lambda-sync/s3torrent-lambda" \
+  S3_BUCKET=uploads TRACKERS=$tracker "$root/build/lambda-sync/s3torrent-lambda" \
   --listen "127.0.0.1:$lport" >"$state/listen.log" 2>&1 &
 echo $! >"$state/listen.pid"
 wait_port "$lport"
 # a persistent topic: RGW queues each push, so the upload does not wait for the hashing
 arn=$("${raws[@]}" sns create-topic --name torrents --query TopicArn --output text --attributes \
   "{\"push-endpoint\": \"http://127.0.0.1:$lport/\", \"persistent\": \"true\"}")
-"${raws[@]}" s3api put-bucket-notification-configuration --bucket recordings \
+"${raws[@]}" s3api put-bucket-notification-configuration --bucket uploads \
   --notification-configuration "{\"TopicConfigurations\": [{\"Id\": \"torrents\",
     \"TopicArn\": \"$arn\", \"Events\": [\"s3:ObjectCreated:*\"]}]}"
 echo "RGW at $rgw; its topic pushes to s3torrent-lambda --listen 127.0.0.1:$lport"
-echo "\$ aws s3 cp 'take 2 (alt).wav' s3://recordings/studio/2026-11/   # and nothing else"
-"${raws[@]}" s3 cp --only-show-errors "$state/up/take 2 (alt).wav" s3://recordings/studio/2026-11/
-uri="s3://recordings/studio/2026-11/take 2 (alt).wav"
+echo "\$ aws s3 cp 'take 2 (alt).wav' s3://uploads/studio/2026-11/   # and nothing else"
+"${raws[@]}" s3 cp --only-show-errors "$state/up/take 2 (alt).wav" s3://uploads/studio/2026-11/
+uri="s3://uploads/studio/2026-11/take 2 (alt).wav"
 status=()
 for i in $(seq 1 600); do
   if status=$("$s3t" status --ddb-endpoint-url "http://127.0.0.1:$ddbport" --ddb-table \
@@ -192,9 +192,11 @@ for i in $(seq 1 600); do
   fi
   sleep 0.1
 done
-"${raws[@]}" s3 ls s3://recordings/studio/2026-11/
+"${raws[@]}" s3 ls s3://uploads/studio/2026-11/
 echo "$status"
-grep -q "status: READY" <<<"$status"
+grep -q "status: READY" <<<"$status" && grep -q "source: lambda" <<<"$status"
+"${raws[@]}" s3 cp --only-show-errors "$uri.torrent" "$state/auto.torrent"
+"$s3t" show "$state/auto.torrent" | head -4
 echo "the upload got its .torrent and a READY item by itself"
 
 step "Done. Everything still runs; contrib/dev/demo.sh --stop tears it down."
