@@ -16,7 +16,8 @@ static void usage(FILE *f)
           "\n"
           "Hash a local file, or an S3 object streamed through parallel ranged GETs (no\n"
           "temporary file), and write its torrent.\n"
-          "\n" CLI_RECIPE_HELP "\n"
+          "\n" CLI_RECIPE_HELP
+          "\n"
           "Output:\n"
           "  -n, --name N               torrent name (default: the last segment of the key,\n"
           "                             the file's name)\n"
@@ -55,9 +56,9 @@ static void print_json(const char *name, const char *out, const struct source *s
     json_object_object_add(o, "torrent_size", json_object_new_int64((int64_t)tb->len));
     /* with the torrent itself on stdout, the summary goes to stderr */
     FILE *jf = strcmp(out, "-") == 0 ? stderr : stdout;
-    fprintf(
-        jf, "%s\n",
-        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    fprintf(jf, "%s\n",
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 }
 
@@ -97,24 +98,16 @@ int cmd_create(int argc, char **argv)
         if (r > 0 || cli_s3_option(&g, c, optarg))
             continue;
         switch (c) {
-        case 'n':
-            name = optarg;
-            break;
+        case 'n': name = optarg; break;
         case 'j':
             if (cli_parse_uint(optarg, 256, &threads) != 0) {
                 cli_error(CLI_USAGE, "--threads must be a number from 1 to 256, not '%s'", optarg);
                 goto out;
             }
             break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'f':
-            force = true;
-            break;
-        case OPT_JSON:
-            json = true;
-            break;
+        case 'o': out = optarg; break;
+        case 'f': force = true; break;
+        case OPT_JSON: json = true; break;
         case 'h':
             usage(stdout);
             rc = CLI_OK;

@@ -11,8 +11,7 @@ static void usage(FILE *f)
 {
     fputs("Usage: s3torrent verify [OPTIONS] TORRENT FILE|s3://BUCKET/KEY\n"
           "\n"
-          "Hash the data (a local file or an S3 object) and compare every piece with TORRENT (v1 "
-          "SHA-1 pieces, v2 piece layer and\n"
+          "Hash the data (a local file or an S3 object) and compare every piece with TORRENT (v1 SHA-1 pieces, v2 piece layer and\n"
           "pieces root). Exits 0 when all match, 1 naming the first bad piece otherwise.\n"
           "\n"
           "  -j, --threads N   hashing threads (default: all cores)\n"
