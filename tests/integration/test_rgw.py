@@ -6,7 +6,6 @@ buckets, private objects, and a replaced object seen by the next open on the mou
 S3TORRENT and S3TORRENTFS name the binaries under test."""
 import json
 import os
-import random
 import re
 import subprocess
 import tempfile
@@ -18,17 +17,12 @@ import urllib.request
 from faultproxy import FaultProxy
 from mount import Mount
 from services import AWS, Dynalite, RgwBuckets, aws_env, free_port, wait_port
+from test_sync import content
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 LAMBDA = os.path.abspath(os.environ.get("S3TORRENT_LAMBDA", "build/lambda-sync/s3torrent-lambda"))
 BUCKET = "rgwbucket"
 TABLE = "torrent-status"
-
-
-def content(size, seed):
-    rnd = random.Random(seed)
-    block = bytes(rnd.getrandbits(8) for _ in range(4096))
-    return (block * (size // 4096 + 1))[:size]
 
 
 class RgwBase(unittest.TestCase):
