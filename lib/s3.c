@@ -274,19 +274,18 @@ struct exchange_ctx {
     struct http_stream **out;
 };
 
-/* A 403 without a body (HEAD answers have none) whose Date header is more than S3's 15 minutes
- * away from the local clock: the RequestTimeTooSkewed that S3 could not spell out. Fills doc
- * as S3 would have and returns true. */
+/* Fills doc's times from the answer's Date header and the local clock, and its message when
+ * the server gave none, as S3 writes them for RequestTimeTooSkewed. Returns false when the
+ * Date is missing or within S3's 15 minutes of the local clock. */
 static bool skew_from_date(const struct http_stream *hs, struct s3xml_error *doc)
 {
     const char *date = http_stream_header(hs, "date");
     time_t server = date ? curl_getdate(date, NULL) : -1, now = time(NULL);
     if (server <= 0 || (server > now ? server - now : now - server) <= 15 * 60)
         return false;
-    memset(doc, 0, sizeof(*doc));
-    snprintf(doc->code, sizeof(doc->code), "RequestTimeTooSkewed");
-    snprintf(doc->message, sizeof(doc->message),
-             "The difference between the request time and the current time is too large.");
+    if (doc->message[0] == '\0')
+        snprintf(doc->message, sizeof(doc->message),
+                 "The difference between the request time and the current time is too large.");
     struct tm tm;
     strftime(doc->server_time, sizeof(doc->server_time), "%Y%m%dT%H%M%SZ", gmtime_r(&server, &tm));
     strftime(doc->request_time, sizeof(doc->request_time), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
@@ -317,8 +316,16 @@ static int exchange_once(void *arg, bool *retry, err_t *err)
     if (strcmp(x->r->method, "HEAD") != 0 && http_stream_read_all(hs, &body, NULL) == 0)
         have_doc = s3xml_error_parse(body.data, body.len, 0, &doc, NULL) == 0;
     buf_free(&body);
-    if (!have_doc && status == 403)
+    if (!have_doc && status == 403) {
+        /* a 403 without a body (HEAD answers have none) whose Date is far off: the
+         * RequestTimeTooSkewed S3 could not spell out */
+        memset(&doc, 0, sizeof(doc));
+        snprintf(doc.code, sizeof(doc.code), "RequestTimeTooSkewed");
         have_doc = skew_from_date(hs, &doc);
+    } else if (have_doc && strcmp(doc.code, "RequestTimeTooSkewed") == 0 &&
+               doc.server_time_unix == 0) {
+        skew_from_date(hs, &doc); /* RGW says neither time, nor a message */
+    }
     http_stream_close(hs);
     rc = s3xml_error_report(err, (int)status, have_doc ? &doc : NULL, x->r->bucket, x->r->key);
     s3xml_error_errno((int)status, have_doc ? doc.code : NULL, retry);
