@@ -55,7 +55,7 @@ static void usage(const char *prog)
            "Metadata freshness:\n"
            "    -o ttl=SECONDS         listings and attributes (default 60)\n"
            "    -o negative_ttl=SECONDS  how long a missing name stays missing (default 5)\n"
-           "Torrents (DESIGN: the same bytes as `s3torrent create` with these options):\n"
+           "Torrents (the same bytes as `s3torrent create` with these options):\n"
            "    -o trackers=URL\\,URL   announce URLs (default: $TRACKERS, else built-in)\n"
            "    -o webseed=BASE        web seed base (default: $WEBSEED_BASE)\n"
            "    -o piece_length=SIZE   fixed piece length (default: automatic)\n"

@@ -1,6 +1,7 @@
 /* meta.c — directory listings for the mount. Each directory is one ListObjectsV2 with a '/'
- * delimiter, made into a sorted, immutable snapshot (DESIGN §5: hidden keys, directories over
- * files, real .torrent objects over synthetic ones), shared by reference and kept for the TTL.
+ * delimiter, made into a sorted, immutable snapshot (docs/DESIGN.md §5: hidden keys,
+ * directories over files, real .torrent objects over synthetic ones), shared by reference and
+ * kept for the TTL.
  * At most one fetch per directory runs at a time; memory is bounded by an entry budget. */
 #include "meta.h"
 
@@ -175,8 +176,8 @@ uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_
 
 /* ---- building a snapshot from one listing ---- */
 
-/* A name with a control byte can be a file name but not a torrent's name (DESIGN §3): such an
- * object gets no synthetic torrent. */
+/* A name with a control byte can be a file name but not a torrent's name (docs/DESIGN.md §3):
+ * such an object gets no synthetic torrent. */
 static bool has_control(const char *s)
 {
     for (; *s; s++)
@@ -292,7 +293,7 @@ static bool ends_with_torrent(const char *s)
     return n >= 8 && strcmp(s + n - 8, ".torrent") == 0;
 }
 
-/* Applies DESIGN §5 to the raw entries: directories win over files of the same name, real
+/* Applies docs/DESIGN.md §5 to the raw entries: directories win over files of the same name, real
  * .torrent objects over synthetic ones; adds a synthetic k.torrent beside each object k. */
 static int finish_listing(struct listing *l)
 {

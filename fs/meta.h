@@ -1,5 +1,6 @@
 /* meta.h — directory listings of the mount: one ListObjectsV2 (with a delimiter) per directory,
- * turned into entries by the rules of DESIGN §5 and cached for the TTL in bounded memory. */
+ * turned into entries by the rules of docs/DESIGN.md §5 and cached for the TTL in bounded
+ * memory. */
 #ifndef S3TORRENTFS_META_H
 #define S3TORRENTFS_META_H
 
@@ -49,7 +50,7 @@ void meta_forget(struct meta *m, const char *path);
 /* Drops every cached listing (SIGHUP). */
 void meta_flush(struct meta *m);
 
-/* The exact size of the torrent of an object (DESIGN §3), for stat. */
+/* The exact size of the torrent of an object (docs/DESIGN.md §3), for stat. */
 uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_t mtime);
 
 #endif

@@ -1,6 +1,6 @@
-/* ops.c — FUSE operations: a read-only view of the bucket (DESIGN §5). Lookups go through the
- * listing cache, object reads through the block cache, synthetic torrents through the torrent
- * service; every call that would change something is EROFS. */
+/* ops.c — FUSE operations: a read-only view of the bucket (docs/DESIGN.md §5). Lookups go
+ * through the listing cache, object reads through the block cache, synthetic torrents through
+ * the torrent service; every call that would change something is EROFS. */
 #include "ops.h"
 #include "blocks.h"
 #include "fs.h"

@@ -1,5 +1,5 @@
 /* settings.c — the options of s3torrentfs from the command line, the environment and the config
- * file (DESIGN §7: command line > environment > file > default), and SIGHUP reloading. */
+ * file (docs/DESIGN.md §7: command line > environment > file > default), and SIGHUP reloading. */
 #include "settings.h"
 #include "meta.h"
 

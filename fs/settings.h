@@ -1,6 +1,6 @@
 /* settings.h — what s3torrentfs is told to do: -o options, the environment and an optional
- * config file (-o config=FILE), resolved with the precedence of DESIGN §7 into the fixed part
- * of a mount (struct fs_config) and the part SIGHUP can change (struct fs_settings). */
+ * config file (-o config=FILE), resolved with the precedence of docs/DESIGN.md §7 into the fixed
+ * part of a mount (struct fs_config) and the part SIGHUP can change (struct fs_settings). */
 #ifndef S3TORRENTFS_SETTINGS_H
 #define S3TORRENTFS_SETTINGS_H
 

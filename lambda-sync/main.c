@@ -27,7 +27,7 @@
 
 #define PROG "s3torrent-lambda"
 /* Start no object unless this much time is left, and more for big objects: hashing streams at
- * well over 50 MB/s on a function of 1 GB or more (DESIGN: one object, one pass). */
+ * well over 50 MB/s on a function of 1 GB or more (docs/DESIGN.md §10: one object, one pass). */
 #define MIN_TIME_LEFT_MS 10000
 #define BYTES_PER_MS     (50ull * 1000 * 1000 / 1000)
 

@@ -1,5 +1,5 @@
-/* torrent.c — builds torrents exactly as DESIGN §3 fixes them. Every byte but the hashes is
- * decided by (name, size, options), so the same encoder also measures the size up front. */
+/* torrent.c — builds torrents exactly as docs/DESIGN.md §3 fixes them. Every byte but the hashes
+ * is decided by (name, size, options), so the same encoder also measures the size up front. */
 #include "s3torrent/torrent.h"
 #include "s3torrent/bencode.h"
 #include "s3torrent/merkle.h"

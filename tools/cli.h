@@ -100,7 +100,8 @@ int cli_s3_connect(struct cli_s3 *g, struct s3_client **s3, err_t *err);
 /* Frees what cli_open_source made. */
 void cli_s3_close(struct cli_s3 *g);
 
-/* The torrent options shared by create, sync and the mount (DESIGN §3), parsed into a recipe. */
+/* The torrent options shared by create, sync and the mount (docs/DESIGN.md §3), parsed into a
+ * recipe. */
 struct cli_recipe {
     struct torrent_recipe r;
     const char **trackers; /* --tracker values (argv strings) */

@@ -136,7 +136,7 @@ int cmd_create(int argc, char **argv)
         name = src->name;
     bool is_s3 = strncmp(argv[optind], "s3://", 5) == 0;
     if (src->size == 0) {
-        /* DESIGN §3: say so, don't fail */
+        /* docs/DESIGN.md §3: say so, don't fail */
         fprintf(stderr, "s3torrent: %s: zero-byte %s, nothing to share; no torrent written\n",
                 src->display, is_s3 ? "object" : "file");
         rc = CLI_OK;

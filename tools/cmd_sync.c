@@ -43,7 +43,7 @@ static void usage(FILE *f)
           "      --json                 one JSON object per line: key, action, info-hashes,\n"
           "                             error\n"
           "\n"
-          "Status in DynamoDB (DESIGN: one item per object):\n"
+          "Status in DynamoDB (one item per object):\n"
           "      --ddb-table T          the table (default: $DDB_TABLE; none: no status)\n"
           "      --ddb-key-attr A       partition key attribute (default s3_uri)\n"
           "      --ddb-endpoint-url URL DynamoDB endpoint (default: $AWS_ENDPOINT_URL_DYNAMODB,\n"

@@ -33,7 +33,7 @@ locals {
   }
 }
 
-# ---- status table (DESIGN §6) ----
+# ---- status table (docs/DESIGN.md §6) ----
 
 resource "aws_dynamodb_table" "status" {
   name         = var.table_name

@@ -17,7 +17,8 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "node_modules", ".bin")
-# Debian's awscli (DESIGN §10); another `aws` earlier on PATH may be a different major version
+# Debian's awscli (docs/DESIGN.md §11); another `aws` earlier on PATH may be a different
+# major version
 AWS = os.environ.get("AWS_CLI", "/usr/bin/aws")
 KEY = SECRET = "S3RVER"
 

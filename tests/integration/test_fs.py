@@ -2,7 +2,7 @@
 """s3torrentfs mounted for real against s3rver: data reads back byte for byte, every synthetic
 k.torrent equals `s3torrent create s3://...` and is checked by transmission-show and libtorrent
 against the mounted data, one generation serves 32 concurrent readers, the cache survives a
-remount, odd keys follow DESIGN §5, and the mount refuses writes. S3TORRENT and S3TORRENTFS
+remount, odd keys follow docs/DESIGN.md §5, and the mount refuses writes. S3TORRENT and S3TORRENTFS
 name the binaries under test."""
 import concurrent.futures
 import errno

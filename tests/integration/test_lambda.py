@@ -123,7 +123,7 @@ class LambdaBase(unittest.TestCase):
             return f.read()
 
     def create(self, key, bucket=BUCKET):
-        """What `s3torrent sync` writes for the object, by the same recipe (DESIGN §3)."""
+        """What `s3torrent sync` writes for the object, by the same recipe (docs/DESIGN.md §3)."""
         p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
                             f"s3://{bucket}/{key}"], env=self.env(), capture_output=True)
         self.assertEqual(p.returncode, 0, p.stderr.decode())

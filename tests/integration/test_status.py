@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Status items (DESIGN §6) against a real dynalite: tests/tools/status_driver runs one status_*
-call per process; the Debian aws CLI reads the items back as an independent reader. Older
+"""Status items (docs/DESIGN.md §6) against a real dynalite: tests/tools/status_driver runs one
+status_* call per process; the Debian aws CLI reads the items back as an independent reader. Older
 versions never overwrite newer ones, READY never goes back, attempts count atomically, and
 concurrent writers of two versions settle on the newer. STATUS_DRIVER names the driver."""
 import json
@@ -19,7 +19,7 @@ NOW = 1714564800  # 2024-05-01T12:00:00Z
 HASH1 = "a" * 40
 HASH2 = "b" * 64
 
-# every attribute of a READY item, with its DynamoDB type (DESIGN §6, plus object_mtime)
+# every attribute of a READY item, with its DynamoDB type (docs/DESIGN.md §6)
 READY_ATTRS = {
     "s3_uri": "S", "status": "S", "bucket": "S", "object_key": "S", "etag": "S", "size": "N",
     "object_mtime": "N", "torrent_key": "S", "info_hash": "S", "info_hash_v2": "S",

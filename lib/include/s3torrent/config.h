@@ -1,4 +1,4 @@
-/* config.h — settings shared by every program: defaults and environment (DESIGN §7). */
+/* config.h — settings shared by every program: defaults and environment (docs/DESIGN.md §7). */
 #ifndef S3TORRENT_CONFIG_H
 #define S3TORRENT_CONFIG_H
 
@@ -15,7 +15,7 @@ extern const size_t config_default_ntrackers;
  * item count; *out is one allocation the caller frees (the strings live inside it). */
 size_t config_split_list(const char *s, char ***out);
 
-/* Where an AWS service is and how hard to try it (DESIGN §7), resolved once per client. */
+/* Where an AWS service is and how hard to try it (docs/DESIGN.md §7), resolved once per client. */
 struct config_service {
     char *scheme;          /* "http" or "https" */
     char *host;            /* host[:port] */
@@ -34,7 +34,7 @@ int config_service(const char *what, const char *service, const char *env_endpoi
                    struct config_service *out, err_t *err);
 void config_service_free(struct config_service *s);
 
-/* A configuration file (DESIGN §7: below the command line and the environment, above the
+/* A configuration file (docs/DESIGN.md §7: below the command line and the environment, above the
  * defaults): UTF-8 text, one "name = value" (or a bare "name" for a switch) per line, blank
  * lines and lines starting with '#' ignored, at most 1 MiB. Calls fn for every setting in file
  * order, with value NULL for a bare name. fn returns 0, or an errno with err set to what is

@@ -128,7 +128,7 @@ int s3xml_error_parse(const void *body, size_t len, size_t max_bytes, struct s3x
                       err_t *err);
 
 /* Maps a failed request's HTTP status and S3 error code (NULL or "" when the body had none) to a
- * positive errno, following DESIGN §8: ENOENT (NoSuchKey, NoSuchBucket, 404), EACCES
+ * positive errno, following docs/DESIGN.md §8: ENOENT (NoSuchKey, NoSuchBucket, 404), EACCES
  * (AccessDenied, credentials, 401, 403), ESTALE (PreconditionFailed, 412), ETIME
  * (RequestTimeTooSkewed: the local clock is off), EAGAIN (throttling: SlowDown, Throttling*, 429,
  * 503, ...), EIO (InternalError, other 5xx), ETIMEDOUT (RequestTimeout), EINVAL (other 400s), ...

@@ -12,7 +12,7 @@
 #include "s3torrent/err.h"
 
 /* The module keeps no state of its own, reads no clock and logs nothing. Its outputs can hold
- * a session token and its inputs a secret key: never print them (DESIGN.md section 9). */
+ * a session token and its inputs a secret key: never print them (docs/DESIGN.md §9). */
 
 #define SIGV4_ALGORITHM        "AWS4-HMAC-SHA256"
 #define SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"

@@ -1,5 +1,6 @@
-/* status.h — the status item of DESIGN §6, one per object in DynamoDB, written with conditions
- * so that a writer on an older version never overwrites a newer one and READY never goes back. */
+/* status.h — the status item of docs/DESIGN.md §6, one per object in DynamoDB, written with
+ * conditions so that a writer on an older version never overwrites a newer one and READY never
+ * goes back. */
 #ifndef S3TORRENT_STATUS_H
 #define S3TORRENT_STATUS_H
 

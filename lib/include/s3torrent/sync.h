@@ -1,5 +1,6 @@
-/* sync.h — materialising one object's torrent in S3 (DESIGN §4) and its status item (§6): the
- * one code path behind `s3torrent sync` and the Lambda function, so both make the same bytes. */
+/* sync.h — materialising one object's torrent in S3 (docs/DESIGN.md §4) and its status item
+ * (§6): the one code path behind `s3torrent sync` and the Lambda function, so both make the same
+ * bytes. */
 #ifndef S3TORRENT_SYNC_H
 #define S3TORRENT_SYNC_H
 
@@ -62,7 +63,7 @@ const char *sync_action_name(enum sync_action a);
 int sync_object(const struct sync_config *c, const char *bucket, const char *key,
                 const struct s3_object *known, const char *from_file, struct sync_result *out);
 
-/* True for keys that never get a torrent of their own (DESIGN §4). */
+/* True for keys that never get a torrent of their own (docs/DESIGN.md §4). */
 bool sync_is_torrent_key(const char *key);
 
 #endif

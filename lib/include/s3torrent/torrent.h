@@ -1,5 +1,5 @@
-/* torrent.h — the torrent contract of DESIGN §3: (bytes, name, options) -> torrent bytes.
- * The exact size is computable from the object's size and the options alone. */
+/* torrent.h — the torrent contract of docs/DESIGN.md §3: (bytes, name, options) -> torrent
+ * bytes. The exact size is computable from the object's size and the options alone. */
 #ifndef S3TORRENT_TORRENT_H
 #define S3TORRENT_TORRENT_H
 
@@ -64,7 +64,7 @@ uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts
 int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
                    struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err);
 
-/* What every component agrees on to make an object's torrent (DESIGN §3): the options that
+/* What every component agrees on to make an object's torrent (docs/DESIGN.md §3): the options that
  * decide its bytes, before they are applied to one object. */
 struct torrent_recipe {
     enum torrent_meta meta;
