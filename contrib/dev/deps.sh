@@ -12,8 +12,9 @@ packages=(
   mktorrent transmission-cli python3-libtorrent awscli
   # a real swarm for the seed tests: the daemon seeding from the mount, a tracker, a leecher
   transmission-daemon opentracker aria2
-  # measuring; a clock moved for one process (the clock-skew tests)
-  time faketime
+  # measuring; a clock moved for one process (the clock-skew tests); the mounts the benchmarks
+  # compare with (tests/bench/fs.sh)
+  time faketime s3fs rclone
   # a production S3 for the tests: Ceph RGW on a one-node memstore cluster (contrib/dev/rgw.sh)
   radosgw ceph-mon ceph-osd ceph-common
   # packaging the Lambda zip (contrib/lambda/package.sh)

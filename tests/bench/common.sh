@@ -19,12 +19,33 @@
 # bench_s3rver BUCKET [ARG...]
 #                        starts s3rver on a free loopback port with its store in $WORK/s3rver
 #                        and its log in s3rver.log; sets S3PID, PORT and URL, or exits
+# bench_rgw BUCKET BYTES starts Ceph RGW (contrib/dev/rgw.sh) in $WORK/rgw, its memstore sized for
+#                        BYTES of objects (unless RGW_MEMSTORE_BYTES is set), and makes BUCKET;
+#                        sets RGW_DIR and URL, or exits
+#
+# The server: BENCH_SERVER=s3rver|rgw|both (default both)
+# bench_servers          with both, runs the script again for each server in turn (BENCH_SERVER
+#                        set, the binaries bench_build set passed on) and exits as the first that
+#                        failed; else sets SERVER, SERVER_NAME and SERVER_DESC (for the tables) and
+#                        SERVER_MB (the default object size: RGW keeps its objects in RAM)
+# bench_server BUCKET BYTES [ARG...]
+#                        starts SERVER with BUCKET (bench_s3rver with the ARGs, or bench_rgw); sets
+#                        URL, SERVER_LOG (its log, a line a request) and SERVER_PIDS (whose CPU is
+#                        the server's: s3rver's node; radosgw and ceph-osd)
+# bench_server_stop      stops it (for the EXIT trap; nothing without one)
+# bench_server_ticks     CPU ticks (user + system) the server's processes have used so far
+# bench_obj_url BUCKET KEY
+#                        a URL that any GET of the object may use: path style on s3rver, which
+#                        serves anonymous GETs; presigned (7 days) on RGW, which does not
+# bench_warm_store       reads the big objects of s3rver's store into the page cache, so every
+#                        contender is served from memory the same way (RGW's memstore is RAM)
 
 bench_init() {
     local v
     for v in "$@"; do
         if [[ -n "${!v:-}" ]]; then printf -v "$v" '%s' "$(realpath "${!v}")"; fi
     done
+    BENCH_SCRIPT=$(realpath "$0")
     cd "$(dirname "${BASH_SOURCE[0]}")/../.."
     ROOT=$(pwd)
     export LC_ALL=C # a '.' in $EPOCHREALTIME and in awk's numbers
@@ -66,6 +87,7 @@ bench_build() {
     cmake --build "$ROOT/$BUILD_DIR" -j"$NPROC" >/dev/null
     for pair in "${missing[@]}"; do
         printf -v "${pair%%=*}" '%s' "$(realpath "$ROOT/$BUILD_DIR/${pair#*=}")"
+        export "${pair%%=*}" # for bench_servers' runs
     done
 }
 
@@ -110,4 +132,96 @@ bench_s3rver() {
         exit 1
     fi
     URL=http://127.0.0.1:$PORT
+}
+
+bench_rgw() {
+    local bucket=$1 bytes=$2 mem
+    RGW_DIR=$WORK/rgw # set first: the EXIT trap stops what a failed start left
+    # the objects twice over and 2 GiB more (4 GiB for 1 GiB), at least rgw.sh's 3 GiB
+    mem=$((2 * bytes + 2147483648))
+    ((mem >= 3221225472)) || mem=3221225472
+    URL=$(RGW_MEMSTORE_BYTES=${RGW_MEMSTORE_BYTES:-$mem} "$ROOT/contrib/dev/rgw.sh" start "$RGW_DIR" |
+        tail -n 1) || URL=""
+    if [[ -z "$URL" ]]; then
+        echo "RGW did not start (contrib/dev/rgw.sh start $RGW_DIR)" >&2
+        exit 1
+    fi
+    "$AWS" --endpoint-url "$URL" s3 mb "s3://$bucket" >/dev/null
+}
+
+bench_servers() {
+    SERVER=${BENCH_SERVER:-both}
+    case $SERVER in
+    s3rver)
+        bench_need "$S3RVER"
+        SERVER_NAME=s3rver SERVER_DESC="s3rver (loopback, page-cached)" SERVER_MB=2048
+        ;;
+    rgw)
+        bench_need ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph
+        SERVER_NAME=RGW SERVER_MB=1024
+        SERVER_DESC="Ceph RGW (loopback, memstore; its CPU: radosgw + ceph-osd)"
+        ;;
+    both)
+        local s st rc=0
+        for s in s3rver rgw; do
+            printf '\n=== BENCH_SERVER=%s ===\n' "$s"
+            st=0
+            BENCH_SERVER=$s bash "$BENCH_SCRIPT" || st=$?
+            ((rc)) || rc=$st
+        done
+        exit "$rc"
+        ;;
+    *)
+        echo "BENCH_SERVER is s3rver, rgw or both, not '$SERVER'" >&2
+        exit 2
+        ;;
+    esac
+}
+
+bench_server() {
+    local bucket=$1 bytes=$2
+    shift 2
+    if [[ $SERVER == rgw ]]; then
+        echo "starting RGW in $WORK/rgw (its log: rgw/log/client.rgw.log) ..."
+        bench_rgw "$bucket" "$bytes"
+        SERVER_LOG=$RGW_DIR/log/client.rgw.log
+        SERVER_PIDS=("$(cat "$RGW_DIR/run/rgw.pid")" "$(cat "$RGW_DIR/run/osd.pid")")
+    else
+        echo "starting s3rver in $WORK/s3rver (its log: s3rver.log) ..."
+        bench_s3rver "$bucket" "$@"
+        SERVER_LOG=$WORK/s3rver.log
+        SERVER_PIDS=("$S3PID")
+    fi
+}
+
+bench_server_stop() {
+    if [[ -n "${S3PID:-}" ]]; then
+        kill "$S3PID" 2>/dev/null || true
+        wait "$S3PID" 2>/dev/null || true
+        S3PID=""
+    fi
+    if [[ -n "${RGW_DIR:-}" ]]; then
+        # rgw.sh stop removes its directory, logs and all
+        if [[ "${BENCH_KEEP:-0}" == 1 && -d "$RGW_DIR/log" ]]; then cp -r "$RGW_DIR/log" "$WORK/rgw-log"; fi
+        "$ROOT/contrib/dev/rgw.sh" stop "$RGW_DIR" || true
+        RGW_DIR=""
+    fi
+}
+
+bench_server_ticks() {
+    local p sum=0
+    for p in "${SERVER_PIDS[@]}"; do sum=$((sum + $(bench_ticks "$p"))); done
+    echo "$sum"
+}
+
+bench_obj_url() {
+    if [[ $SERVER == rgw ]]; then
+        "$AWS" --endpoint-url "$URL" s3 presign --expires-in 604800 "s3://$1/$2"
+    else
+        echo "$URL/$1/$2"
+    fi
+}
+
+bench_warm_store() {
+    if [[ $SERVER == s3rver ]]; then find "$WORK/s3rver" -type f -size +1M -exec cat {} + >/dev/null; fi
 }

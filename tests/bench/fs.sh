@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# Benchmark of the s3torrentfs mount against s3fs and rclone mount on one s3rver: sequential and
-# piece-shaped random reads, a 10,000-object listing, first and cached reads of a .torrent, RSS.
+# Benchmark of the s3torrentfs mount against s3fs and rclone mount on one server, s3rver or Ceph
+# RGW (a production S3): sequential and piece-shaped random reads, a 10,000-object listing, first
+# and cached reads of a .torrent, RSS; one table for each server.
 #
 # Usage: tests/bench/fs.sh   (as root: it mounts FUSE file systems)
-#   BENCH_SIZE_MB      size of the big object in MiB (default 2048)
+#   BENCH_SERVER       s3rver, rgw or both, one after the other (default both)
+#   BENCH_SIZE_MB      size of the big object in MiB (default 2048 on s3rver, 1024 on RGW: its
+#                      memstore keeps it in RAM, sized for it unless RGW_MEMSTORE_BYTES is set)
 #   BENCH_OBJECTS      tiny objects in the listed directory (default 10000)
 #   BENCH_RUNS         fresh-mount runs per contender and measurement, the fastest kept (default 3)
 #   BENCH_TIMEOUT      seconds after which one read, listing or create counts as hung (default 900)
 #   BENCH_DROP_CACHES  1: also drop the whole kernel page cache before every timed run (default 0)
 #   BENCH_DIR          where to make the temporary work dir (default $TMPDIR or /tmp)
-#   BENCH_KEEP         1: keep the work dir (logs of s3rver and of each contender, the data)
+#   BENCH_KEEP         1: keep the work dir (logs of the server and of each contender, the data)
 #   S3TORRENTFS, S3TORRENT  binaries to use (default: Release build in $BUILD_DIR)
 #   BUILD_DIR          build dir, relative to the repo root (default build-bench)
 # Needs: cmake, openssl, curl, python3, s3fs, rclone, fuse3 (fusermount3), awscli (/usr/bin/aws),
-# GNU time, and s3rver in node_modules (contrib/dev/deps.sh).
+# GNU time, s3rver in node_modules and Ceph's RGW (contrib/dev/deps.sh).
 #
 # Every timed read is on a fresh mount; unmounting discards the kernel's page cache of the mounted
 # files, so no contender is served from a previous run's cache. s3rver's own store is kept in the
-# page cache (every contender is served from memory the same way). BENCH_DROP_CACHES=1 drops the
-# global page cache too (echo 3 >/proc/sys/vm/drop_caches, root only; it also slows every other
-# program on the machine) and reads s3rver's store back in before the run.
+# page cache, RGW's memstore is RAM (every contender is served from memory the same way).
+# BENCH_DROP_CACHES=1 drops the global page cache too (echo 3 >/proc/sys/vm/drop_caches, root only;
+# it also slows every other program on the machine) and reads s3rver's store back in before the run.
+# On RGW the object is private: curl's GETs use a presigned URL.
 # Times are wall clock from bash's $EPOCHREALTIME (no fork, unlike `date +%s.%N`), except the
 # random reads, which the reader times itself around open and pread.
 set -euo pipefail
@@ -27,7 +31,17 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bench_init S3TORRENTFS S3TORRENT
 
-SIZE_MB=${BENCH_SIZE_MB:-2048}
+if ((EUID != 0)); then
+    echo "run as root: FUSE mounts, and s3fs's and rclone's need /dev/fuse" >&2
+    exit 1
+fi
+bench_need cmake openssl curl python3 s3fs rclone fusermount3 mountpoint timeout "$AWS" \
+    /usr/bin/time
+bench_load
+bench_build S3TORRENTFS=fs/s3torrentfs S3TORRENT=tools/s3torrent
+bench_servers
+
+SIZE_MB=${BENCH_SIZE_MB:-$SERVER_MB}
 SIZE=$((SIZE_MB * 1048576))
 NOBJ=${BENCH_OBJECTS:-10000}
 RUNS=${BENCH_RUNS:-3}
@@ -41,19 +55,11 @@ NPIECES=31 # 31 x 64 = 1,984 reads
 SEED=20240611
 CONTENDERS=(s3torrentfs s3fs rclone)
 
-if ((EUID != 0)); then
-    echo "run as root: FUSE mounts, and s3fs's and rclone's need /dev/fuse" >&2
-    exit 1
-fi
-bench_need cmake openssl curl python3 s3fs rclone fusermount3 mountpoint timeout "$AWS" \
-    /usr/bin/time "$S3RVER"
-bench_load
-bench_build S3TORRENTFS=fs/s3torrentfs S3TORRENT=tools/s3torrent
 # rclone refuses to start with AWS_CA_BUNDLE set; it is gone with the rest of AWS_*, and unset
 # again where rclone starts.
 bench_aws_env
 
-S3PID="" MPID="" MNTP="" CUR=""
+MPID="" MNTP="" CUR=""
 cleanup() {
     local m
     for m in "$WORK"/mnt-*; do
@@ -65,10 +71,7 @@ cleanup() {
         kill "$MPID" 2>/dev/null || true
         wait "$MPID" 2>/dev/null || true
     fi
-    if [[ -n "$S3PID" ]]; then
-        kill "$S3PID" 2>/dev/null || true
-        wait "$S3PID" 2>/dev/null || true
-    fi
+    bench_server_stop
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
         echo "kept $WORK" >&2
     else
@@ -77,19 +80,18 @@ cleanup() {
 }
 bench_work s3t-fsbench
 trap cleanup EXIT
-mkdir s3rver mnt-s3torrentfs mnt-s3fs mnt-rclone mnt-floor
+mkdir mnt-s3torrentfs mnt-s3fs mnt-rclone mnt-floor
 
-echo "starting s3rver in $WORK/s3rver (request log in s3rver.log) ..."
-# Not --silent: its log of responses is how the requests of each run are counted (s3rver's
-# response logger runs either way; --silent only stops the printing).
-bench_s3rver "$BUCKET"
-OBJ_URL=$URL/$BUCKET/$KEY # path style; s3rver serves anonymous GETs
+# s3rver not --silent: its log of responses is how the requests of each run are counted (s3rver's
+# response logger runs either way; --silent only stops the printing). RGW logs every request.
+bench_server "$BUCKET" "$SIZE"
+OBJ_URL=$(bench_obj_url "$BUCKET" "$KEY")
 
-# The peers' configuration: only what they need to reach s3rver.
+# The peers' configuration: only what they need to reach the server.
 echo "S3RVER:S3RVER" >passwd-s3fs
 chmod 600 passwd-s3fs
 cat >rclone.conf <<EOF
-[s3rver]
+[s3]
 type = s3
 provider = Other
 access_key_id = S3RVER
@@ -114,10 +116,7 @@ t0=$EPOCHREALTIME
 printf '  uploaded in %.0f s\n' "$(calc "$EPOCHREALTIME - $t0")"
 rm -rf "$PREFIX"
 
-# warm_store: s3rver keeps objects as plain files; read the big one into the page cache so every
-# contender is served from memory the same way.
-warm_store() { find "$WORK/s3rver" -type f -size +1M -exec cat {} + >/dev/null; }
-warm_store
+bench_warm_store
 
 # proc_ticks PID: "utime stime" of PID in clock ticks ("0 0" without a PID).
 proc_ticks() {
@@ -128,13 +127,34 @@ proc_ticks() {
     fi
 }
 
-# requests FROM: s3rver's requests logged after line FROM of s3rver.log, as "GET n, LIST n, HEAD n,
-# X MiB asked" (the object GETs' Content-Length). s3rver logs a response as "info: ", the request line less its first 16 characters
+# requests FROM: the server's requests logged after line FROM of SERVER_LOG, as "GET n, LIST n,
+# HEAD n, X MiB asked" (s3rver: the object GETs' Content-Length) or "X MiB sent" (RGW: the bytes of
+# their bodies it sent).
+requests() {
+    if [[ $SERVER == rgw ]]; then requests_rgw "$1"; else requests_s3rver "$1"; fi
+}
+# RGW logs a request as "beast: ADDR: IP - USER [TIME] "METHOD TARGET HTTP/1.1" STATUS BYTES ...",
+# from its logging thread: a moment for the last lines to be written. TARGET is /BUCKET/KEY for an
+# object, /BUCKET, /BUCKET/ or either with "?..." for a listing (path style, as every client here).
+requests_rgw() {
+    sleep 0.2
+    tail -n "+$(($1 + 1))" "$SERVER_LOG" | awk -v b="/$BUCKET" '
+        !/ beast: / { next }
+        {
+            split($0, q, "\""); split(q[2], r, " "); split(q[3], st, " ")
+            t = r[2]; sub(/\?.*/, "", t)
+        }
+        r[1] == "HEAD" { head++ }
+        r[1] == "GET" && (t == b || t == b "/") { list++ }
+        r[1] == "GET" && index(t, b "/") == 1 && length(t) > length(b) + 1 { get++; sent += st[2] }
+        END { printf "GET %d, LIST %d, HEAD %d, %.1f MiB sent\n", get, list, head, sent / 1048576 }'
+}
+# s3rver logs a response as "info: ", the request line less its first 16 characters
 # ("  --> GET /bench"), the status, the time and the length ("16.5kb", 2 decimals). With this
 # bucket's name an object GET starts with "/" and a name, a bucket GET (a listing) with "/?", "?"
 # or the status, and a HEAD with "h" (as a POST would; there are none here).
-requests() {
-    tail -n "+$(($1 + 1))" s3rver.log | sed 's/\x1b\[[0-9;]*m//g' | awk '
+requests_s3rver() {
+    tail -n "+$(($1 + 1))" "$SERVER_LOG" | sed 's/\x1b\[[0-9;]*m//g' | awk '
         $1 != "info:" || NF < 4 || $(NF - 2) !~ /^[0-9][0-9][0-9]$/ { next }
         $2 ~ /^\/\?/ || $2 == "/" || $2 ~ /^\?/ || $2 ~ /^[0-9][0-9][0-9]$/ { list++ }
         $2 ~ /^h/ { head++ }
@@ -151,7 +171,7 @@ drop_caches() {
     if [[ "${BENCH_DROP_CACHES:-0}" == 1 ]]; then
         sync
         echo 3 >/proc/sys/vm/drop_caches
-        warm_store
+        bench_warm_store
     fi
 }
 
@@ -174,7 +194,7 @@ mount_fs() {
             >>"$log" 2>&1 &
         ;;
     rclone)
-        env -u AWS_CA_BUNDLE rclone --config "$WORK/rclone.conf" mount "s3rver:$BUCKET" "$mnt" \
+        env -u AWS_CA_BUNDLE rclone --config "$WORK/rclone.conf" mount "s3:$BUCKET" "$mnt" \
             --read-only >>"$log" 2>&1 &
         ;;
     esac
@@ -232,18 +252,18 @@ declare -A SECS USR SYS SRV REQ
 LAST="" LAST_USR="" LAST_SYS="" LAST_SRV="" LAST_REQ=""
 # measure CMD...: runs CMD (output in out.txt, errors in err.txt) on the current mount, bounded by
 # BENCH_TIMEOUT; LAST = its wall time in seconds, LAST_USR/LAST_SYS = the mounted daemon's CPU
-# seconds meanwhile, LAST_SRV = s3rver's, LAST_REQ = s3rver's requests. Fails as CMD does.
+# seconds meanwhile, LAST_SRV = the server's, LAST_REQ = the server's requests. Fails as CMD does.
 measure() {
     local d0 d1 s0 s1 l0 t0 t1 rc=0
-    d0=$(proc_ticks "$MPID") s0=$(proc_ticks "$S3PID") l0=$(wc -l <s3rver.log)
+    d0=$(proc_ticks "$MPID") s0=$(bench_server_ticks) l0=$(wc -l <"$SERVER_LOG")
     t0=$EPOCHREALTIME
     timeout "$TMO" "$@" >out.txt 2>err.txt || rc=$?
     t1=$EPOCHREALTIME
-    d1=$(proc_ticks "$MPID") s1=$(proc_ticks "$S3PID")
+    d1=$(proc_ticks "$MPID") s1=$(bench_server_ticks)
     LAST=$(calc "$t1 - $t0")
     LAST_USR=$(calc "(${d1% *} - ${d0% *}) / $CLK_TCK")
     LAST_SYS=$(calc "(${d1#* } - ${d0#* }) / $CLK_TCK")
-    LAST_SRV=$(calc "(${s1% *} + ${s1#* } - ${s0% *} - ${s0#* }) / $CLK_TCK")
+    LAST_SRV=$(calc "($s1 - $s0) / $CLK_TCK")
     LAST_REQ=$(requests "$l0")
     if ((rc == 124)); then echo "  (no answer within $TMO s: hung?)" >>err.txt; fi
     return "$rc"
@@ -544,8 +564,8 @@ t() {
 mbs() { if [[ -n "${SECS[$1]:-}" ]]; then printf '%.0f' "$(calc "$SIZE / ${SECS[$1]} / 1e6")"; else echo -; fi; }
 
 echo
-printf '%s MiB object and %s tiny objects on s3rver (loopback, page-cached); %s cores;\n' \
-    "$SIZE_MB" "$NOBJ" "$NPROC"
+printf '%s MiB object and %s tiny objects on %s; %s cores;\n' \
+    "$SIZE_MB" "$NOBJ" "$SERVER_DESC" "$NPROC"
 printf 'load average %s at start, %s at the end; fastest of %s fresh-mount runs unless noted\n' \
     "$LOAD_START" "$LOAD_END" "$RUNS"
 echo
@@ -578,14 +598,18 @@ echo
 
 echo
 echo "where the time went (the fastest run of each): CPU seconds of the contender's process during"
-echo "the run, of s3rver, and s3rver's requests"
-printf '%-28s %8s %8s %10s  %s\n' run 'user s' 'sys s' 's3rver s' requests
+echo "the run, of $SERVER_NAME, and $SERVER_NAME's requests"
+printf '%-28s %8s %8s %10s  %s\n' run 'user s' 'sys s' "$SERVER_NAME s" requests
 for k in seq:curl seq:curl-blocks seq:s3torrentfs seq:s3fs seq:rclone random:s3torrentfs random:s3fs \
     random:rclone list:s3torrentfs list:s3fs list:rclone create torrent; do
     [[ -n "${SECS[$k]:-}" ]] || continue
     printf '%-28s %8.2f %8.2f %10.2f  %s\n' "$k" "${USR[$k]}" "${SYS[$k]}" "${SRV[$k]}" "${REQ[$k]}"
 done
-echo "(MiB asked: the Content-Length of the object GETs; a reader that hangs up early gets less."
+if [[ $SERVER == rgw ]]; then
+    echo "(MiB sent: the bytes of the object GETs' bodies RGW logged as sent."
+else
+    echo "(MiB asked: the Content-Length of the object GETs; a reader that hangs up early gets less."
+fi
 echo " seq:curl*'s CPU is not counted; create's is the tool's own, by GNU time; random:*'s wall"
 printf ' time with starting python3:'
 for c in "${CONTENDERS[@]}"; do

@@ -1,44 +1,44 @@
 #!/usr/bin/env bash
 # Benchmark of `s3torrent create s3://...` (parallel ranged GETs, no temporary file) against the old
-# pipeline (aws s3 cp to disk, then transmission-create) and against 4 ranged curl GETs, on s3rver.
+# pipeline (aws s3 cp to disk, then transmission-create) and against 4 ranged curl GETs, on s3rver
+# and on Ceph RGW (a production S3), one table for each.
 #
 # Usage: tests/bench/s3-create.sh
-#   BENCH_SIZE_MB  size of the test object in MiB (default 2048)
+#   BENCH_SERVER   s3rver, rgw or both, one after the other (default both)
+#   BENCH_SIZE_MB  size of the test object in MiB (default 2048 on s3rver, 1024 on RGW: its
+#                  memstore keeps the object in RAM, sized for it unless RGW_MEMSTORE_BYTES is set)
 #   BENCH_DIR      where to make the temporary work dir (default $TMPDIR or /tmp)
 #   S3TORRENT      s3torrent binary to use (default: Release build in $BUILD_DIR)
 #   BUILD_DIR      build dir, relative to the repo root (default build-bench)
 # Needs: cmake, openssl, mktorrent, transmission-cli, awscli (/usr/bin/aws), curl, strace,
-# GNU time, and s3rver in node_modules (contrib/dev/deps.sh).
+# GNU time, s3rver in node_modules and Ceph's RGW (contrib/dev/deps.sh).
 # The old pipeline's time does not include deleting its downloaded copy (done after each run).
 set -euo pipefail
 
 source "$(dirname "$0")/common.sh"
 bench_init S3TORRENT
 
-SIZE_MB=${BENCH_SIZE_MB:-2048}
+bench_need openssl mktorrent transmission-create curl strace "$AWS" /usr/bin/time
+bench_load
+bench_build S3TORRENT=tools/s3torrent
+bench_servers
+
+SIZE_MB=${BENCH_SIZE_MB:-$SERVER_MB}
 SIZE=$((SIZE_MB * 1048576))
 BUCKET=bench
 KEY=obj.bin
 
-bench_need openssl mktorrent transmission-create curl strace "$AWS" /usr/bin/time "$S3RVER"
-bench_load
-bench_build S3TORRENT=tools/s3torrent
 bench_aws_env
 
-S3PID=""
 cleanup() {
-    if [[ -n "$S3PID" ]]; then
-        kill "$S3PID" 2>/dev/null || true
-        wait "$S3PID" 2>/dev/null || true
-    fi
+    bench_server_stop
     rm -rf "$WORK"
 }
 bench_work s3t-s3bench
 trap cleanup EXIT
 
-echo "starting s3rver in $WORK/s3rver ..."
-bench_s3rver "$BUCKET" --silent
-OBJ_URL=$URL/$BUCKET/$KEY # path style; s3rver serves anonymous GETs
+bench_server "$BUCKET" "$SIZE" --silent
+OBJ_URL=$(bench_obj_url "$BUCKET" "$KEY")
 
 # s3torrent's default piece length: the smallest power of two >= 256 KiB giving <= 2048 pieces,
 # at most 16 MiB.
@@ -53,10 +53,8 @@ head -c "$SIZE" /dev/zero |
 "$AWS" --endpoint-url "$URL" s3 cp --only-show-errors "$KEY" "s3://$BUCKET/$KEY"
 # The reference torrent for the info-hash check, made from the same bytes before they go.
 mktorrent -t "$NPROC" -l "$PIECE_LOG2" -o mk.torrent "$KEY" >/dev/null
-rm -f "$KEY" # from here on the bytes exist only in s3rver's store
-# s3rver keeps the object as a plain file: read it into the page cache so every contender is
-# served from memory the same way.
-find s3rver -type f -exec cat {} + >/dev/null
+rm -f "$KEY" # from here on the bytes exist only in the server's store
+bench_warm_store
 
 declare -A SECS RSS USR SYS SRV
 declare -A LABEL=(
@@ -66,13 +64,13 @@ declare -A LABEL=(
 )
 # bench NAME OUT CMD...: run CMD 3 times (removing OUT before each run, and $SCRATCH after each
 # run, untimed); SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB;
-# USR, SYS = its user and system CPU seconds and SRV = s3rver's CPU seconds, in the fastest run.
+# USR, SYS = its user and system CPU seconds and SRV = the server's CPU seconds, in the fastest run.
 bench() {
     local name=$1 out=$2 t0 t1 t rss s0 s1 best="" peak=0
     shift 2
     for _ in 1 2 3; do
         rm -f "$out"
-        s0=$(bench_ticks "$S3PID")
+        s0=$(bench_server_ticks)
         t0=$(date +%s.%N)
         if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
             echo "$name failed:" >&2
@@ -80,7 +78,7 @@ bench() {
             exit 1
         fi
         t1=$(date +%s.%N)
-        s1=$(bench_ticks "$S3PID")
+        s1=$(bench_server_ticks)
         if [[ -n "${SCRATCH:-}" ]]; then rm -f "$SCRATCH"; fi
         t=$(calc "$t1 - $t0")
         read -r rss _ _ < <(tail -n 1 rss.txt)
@@ -143,10 +141,11 @@ TEMPS=$(grep -E 'O_CREAT|O_TMPFILE|creat\(' trace.txt |
     grep -Ev '^a\.torrent(\.tmp\.[A-Za-z0-9]{6})?$' || true)
 
 echo
-printf '%s MiB object on s3rver (loopback, page-cached), %s cores, load average %s at start, %s before timing\n' \
-    "$SIZE_MB" "$NPROC" "$LOAD_START" "$LOAD_TIMING"
+printf '%s MiB object on %s, %s cores, load average %s at start, %s before timing\n' \
+    "$SIZE_MB" "$SERVER_DESC" "$NPROC" "$LOAD_START" "$LOAD_TIMING"
 echo
-printf '%-36s %8s %7s %12s %7s %7s %12s\n' contender seconds MB/s 'peak RSS MiB' 'user s' 'sys s' 's3rver CPU s'
+printf '%-36s %8s %7s %12s %7s %7s %12s\n' contender seconds MB/s 'peak RSS MiB' 'user s' 'sys s' \
+    "$SERVER_NAME CPU s"
 row() { # row NAME
     printf '%-36s %8.3f %7.0f %12.1f %7.2f %7.2f %12.2f\n' "${LABEL[$1]}" "${SECS[$1]}" \
         "$(calc "$SIZE / ${SECS[$1]} / 1e6")" "$(calc "${RSS[$1]} / 1024")" \
@@ -155,7 +154,7 @@ row() { # row NAME
 row a
 row b
 row c
-echo "(user, sys and s3rver CPU seconds are those of the fastest run; (b)'s time excludes deleting its copy)"
+echo "(user, sys and $SERVER_NAME CPU seconds are those of the fastest run; (b)'s time excludes deleting its copy)"
 echo
 
 ratio() { printf '%.2f' "$(calc "${SECS[$1]} / ${SECS[$2]}")"; }
