@@ -17,9 +17,9 @@ enum kind { KIND_LIST, KIND_ERROR };
 
 /*
  * XML 1.0 forbids character references to C0 controls (but tab, LF, CR) and to U+FFFE/U+FFFF,
- * and expat refuses them; yet S3 writes such references for keys holding those bytes, and RGW
- * for its NextContinuationToken (the raw last key). Before expat sees the body, each such
- * reference becomes two characters of Unicode's last private-use plane: MARK (U+10FFFD), then
+ * and expat refuses them; yet S3 writes such references for keys holding those bytes, RGW
+ * for its NextContinuationToken (the raw last key), and s3rver writes the bytes themselves.
+ * Before expat sees the body, each such reference or byte becomes two characters of Unicode's last private-use plane: MARK (U+10FFFD), then
  * U+10FF00 + code (codes 0..0x1F; 0x20 for U+FFFE, 0x21 for U+FFFF). A MARK the document itself
  * holds, literally or as a reference, becomes MARK MARK. commit_field undoes both, so every
  * key comes through exactly as stored.
@@ -826,6 +826,8 @@ static int refs_feed(struct s3xml *x, const char *in, size_t n, bool final)
         }
         if (c == '&' || c == 0xf4)
             x->pend[x->pend_len++] = (char)c;
+        else if (c < 0x20 && c != 0x9 && c != 0xa && c != 0xd)
+            o += (size_t)sprintf(x->out + o, MARK_REF "&#x%X;", MARK_BASE + c);
         else
             x->out[o++] = (char)c;
     }

@@ -17,6 +17,8 @@ from services import ODD_KEYS, aws_env, free_port
 from test_listen import request, start_listen
 
 BUCKET = tl.BUCKET
+# a key S3 takes but no torrent can be named after: one rule for every front end
+CTL_KEY = "ctl/take\x01one.bin"
 
 
 def data(i):
@@ -28,6 +30,48 @@ class OddKeys(tl.LambdaBase):
         p = subprocess.run([tl.S3T, *args], env=self.env(), capture_output=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         return p.stdout
+
+    def test_a_control_character_key_gets_no_torrent_anywhere(self):
+        self.put(CTL_KEY, data(99))
+        p = subprocess.run([tl.S3T, "ls", "--endpoint-url", self.s3.url, f"s3://{BUCKET}/ctl/"],
+                           env=self.env(), capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.endswith("ctl/take\\x01one.bin\n"), p.stdout)
+        p = subprocess.run([tl.S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
+                            f"s3://{BUCKET}/{CTL_KEY}"], env=self.env(), capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr, "s3torrent: s3://lambdabucket/ctl/take?one.bin: torrent name "
+                                   "contains '/' or a control character\n")
+        m = Mount(self.s3.url, BUCKET)
+        try:
+            self.assertEqual(os.listdir(m.path("ctl")), ["take\x01one.bin"])
+            with open(m.path("ctl", "take\x01one.bin"), "rb") as f:
+                self.assertEqual(f.read(), data(99))
+        finally:
+            self.assertEqual(m.stop(), [])
+        port = free_port()
+        log = open(os.path.join(self.dir, "listen-ctl.log"), "w+")
+        listen = start_listen(self.env(), port, log)
+        try:
+            body = json.dumps({"Records": [tl.s3_record(CTL_KEY)]}).encode()
+            status, _, answer = request(port, "POST", "/", body,
+                                        {"Content-Type": "application/json"})
+        finally:
+            listen.terminate()
+            self.assertEqual(listen.wait(timeout=30), 0)
+            log.seek(0)
+            self.assertNotIn("\x01", log.read())  # the log stays one line per entry
+            log.close()
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(json.loads(answer)["results"][0]["action"], "skipped")
+        out = self.s3t("sync", "--json", "--no-cache", "--endpoint-url", self.s3.url,
+                       "--ddb-endpoint-url", self.ddb.url, "--ddb-table", tl.TABLE,
+                       f"s3://{BUCKET}/ctl/")
+        res = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([(r["key"], r["action"]) for r in res], [(CTL_KEY, "skipped")])
+        self.assertIsNone(self.get(CTL_KEY + ".torrent"))
+        self.assertIsNone(self.item(CTL_KEY))
 
     def test_every_front_end_agrees(self):
         for i, key in enumerate(ODD_KEYS):

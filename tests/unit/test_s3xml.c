@@ -333,7 +333,7 @@ START_TEST(test_malformed)
         {"<ListBucketResult><Contents><Key>a</Contents></ListBucketResult>", "malformed XML"},
         {"not xml at all", "malformed XML"},
         {"<ListBucketResult/><ListBucketResult/>", "malformed XML"},
-        {"<ListBucketResult><Name>\x01</Name></ListBucketResult>", "malformed XML"},
+        {"<ListBucket\x01Result></ListBucket\x01Result>", "malformed XML"},
         {"<ListBucketResult><Name>\xff</Name></ListBucketResult>", "malformed XML"},
         {"<Error><Code>NoSuchBucket</Code></Error>", "expected an S3 <ListBucketResult>"},
         {"<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", "without"},
@@ -434,6 +434,7 @@ START_TEST(test_forbidden_character_references)
         "<Contents><Key>m\xf4\x8f\xbf\xbd&#x10FFFD;&#1114109;\xf4\x8f\xbc\x81|&amp;&#x41;&#9;"
         "&#x10FF01;</Key><Size>2</Size></Contents>"
         "<Contents><Key>&#x7;&amp;&#x7f;&lt;&#x0A;</Key><Size>3</Size></Contents>"
+        "<Contents><Key>raw\x01\x1f\x7f\t</Key><Size>4</Size></Contents>"
         "<IsTruncated>true</IsTruncated>"
         "<NextContinuationToken>k&#x01;&#x2;</NextContinuationToken></ListBucketResult>";
     static const char want[] = "O a\x01"
@@ -442,7 +443,8 @@ START_TEST(test_forbidden_character_references)
                                "m\xf4\x8f\xbf\xbd\xf4\x8f\xbf\xbd\xf4\x8f\xbf\xbd\xf4\x8f\xbc\x81|&"
                                "A\t\xf4\x8f\xbc\x81|2||0|"
                                "0|\n"
-                               "O \x07&\x7f<\n|3||0|0|\n";
+                               "O \x07&\x7f<\n|3||0|0|\n"
+        "O raw\x01\x1f\x7f\t|4||0|0|\n";
     for (size_t chunk = 0; chunk <= 1; chunk++) {
         struct collect c;
         collect_init(&c);
