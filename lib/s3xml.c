@@ -19,10 +19,10 @@ enum kind { KIND_LIST, KIND_ERROR };
  * XML 1.0 forbids character references to C0 controls (but tab, LF, CR) and to U+FFFE/U+FFFF,
  * and expat refuses them; yet S3 writes such references for keys holding those bytes, RGW
  * for its NextContinuationToken (the raw last key), and s3rver writes the bytes themselves.
- * Before expat sees the body, each such reference or byte becomes two characters of Unicode's last private-use plane: MARK (U+10FFFD), then
- * U+10FF00 + code (codes 0..0x1F; 0x20 for U+FFFE, 0x21 for U+FFFF). A MARK the document itself
- * holds, literally or as a reference, becomes MARK MARK. commit_field undoes both, so every
- * key comes through exactly as stored.
+ * Before expat sees the body, each such reference or byte becomes two characters of Unicode's last
+ * private-use plane: MARK (U+10FFFD), then U+10FF00 + code (codes 0..0x1F; 0x20 for U+FFFE, 0x21
+ * for U+FFFF). A MARK the document itself holds, literally or as a reference, becomes MARK MARK.
+ * commit_field undoes both, so every key comes through exactly as stored.
  */
 #define MARK_UTF8     "\xf4\x8f\xbf\xbd" /* U+10FFFD */
 #define MARK_REF      "&#x10FFFD;"
