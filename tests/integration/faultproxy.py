@@ -60,7 +60,8 @@ class FaultProxy:
                     proxy.inflight += 1
                     proxy.counts["inflight_max"] = max(proxy.counts["inflight_max"],
                                                        proxy.inflight)
-                    if self.command == "GET":
+                    self.get_inflight = self.command == "GET"
+                    if self.get_inflight:
                         proxy.inflight_get += 1
                         proxy.counts["inflight_get_max"] = max(
                             proxy.counts["inflight_get_max"], proxy.inflight_get)
@@ -69,7 +70,16 @@ class FaultProxy:
                 finally:
                     with proxy.lock:
                         proxy.inflight -= 1
-                        proxy.inflight_get -= self.command == "GET"
+                    self.get_answered()
+
+            def get_answered(self):
+                """A GET stops counting as in flight once its answer is ready to go: the
+                client may send its next GET as soon as it has the bytes, before this thread
+                runs again."""
+                with proxy.lock:
+                    if self.get_inflight:
+                        proxy.inflight_get -= 1
+                        self.get_inflight = False
 
             def handle_one(self):
                 if time.monotonic() < proxy.down_until:
@@ -121,6 +131,7 @@ class FaultProxy:
                 up.close()
                 if self.command != "HEAD" and resp.getheader("Content-Length") is None:
                     self.send_header("Content-Length", str(len(data)))
+                self.get_answered()
                 self.end_headers()
                 if fault in ("reset", "truncate") and len(data) > 1:
                     cut = len(data) // 2
