@@ -1,6 +1,7 @@
 /* cache.c — the sqlite cache of generated torrents: one WAL-mode connection per handle behind a
  * mutex, a versioned schema, LRU eviction to a byte budget, files private to their owner. */
 #include "cache.h"
+#include "s3torrent/maker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -631,4 +632,21 @@ int cache_stats(struct cache *c, struct cache_stats *out, err_t *err)
     finish(st);
     pthread_mutex_unlock(&c->lock);
     return rc;
+}
+
+static int maker_get(void *arg, const char *bucket, const char *key, const char *etag,
+                     const char *fp, struct buf *out, err_t *err)
+{
+    return cache_get(arg, bucket, key, etag, fp, out, err);
+}
+
+static int maker_put(void *arg, const char *bucket, const char *key, const char *etag,
+                     const char *fp, const uint8_t *data, size_t len, err_t *err)
+{
+    return cache_put(arg, bucket, key, etag, fp, data, len, err);
+}
+
+void cache_as_maker_cache(struct cache *c, struct maker_cache *out)
+{
+    *out = (struct maker_cache){maker_get, maker_put, c};
 }

@@ -1,6 +1,7 @@
-/* cache.h — the sqlite cache of generated torrents, shared by s3torrentfs and s3torrent sync on
- * one host: keyed by (bucket, key, ETag, recipe fingerprint), WAL mode, LRU-evicted to a byte
- * budget, file 0600 in a 0700 directory, safe for several processes at once. */
+/* cache.h — the sqlite cache of what hashing learned (docs/DESIGN.md §13), shared by s3torrentfs
+ * and s3torrent sync on one host: blobs keyed by (bucket, key, ETag, fingerprint), WAL mode,
+ * LRU-evicted to a byte budget, file 0600 in a 0700 directory, safe for several processes at
+ * once. */
 #ifndef S3TORRENT_CACHE_H
 #define S3TORRENT_CACHE_H
 
@@ -44,5 +45,10 @@ struct cache_stats {
     uint64_t entries, bytes, hits, misses, evictions;
 };
 int cache_stats(struct cache *c, struct cache_stats *out, err_t *err);
+
+/* The cache as the torrent maker's cache of hashes (docs/DESIGN.md §13): out calls cache_get and
+ * cache_put on c. */
+struct maker_cache;
+void cache_as_maker_cache(struct cache *c, struct maker_cache *out);
 
 #endif

@@ -33,7 +33,9 @@ struct job {
 };
 
 struct blocks {
-    struct fs *fs;
+    struct store *store;
+    char *bucket;
+    const struct logger *log;
     size_t block_size;
     uint64_t budget, used;
     pthread_mutex_t lock;
@@ -96,21 +98,18 @@ static void obj_release_locked(struct blocks *b, struct blocks_obj *o)
     while (*pp != o)
         pp = &(*pp)->next;
     *pp = o->next;
-    source_free(o->src);
+    free(o->key);
     free(o->ident);
     free(o);
 }
 
-struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key, const char *etag,
-                                  struct source *src)
+struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key, const struct store_object *pin)
 {
-    size_t n = strlen(key) + strlen(etag) + 2;
+    size_t n = strlen(key) + strlen(pin->etag) + 2;
     char *ident = malloc(n);
-    if (ident == NULL) {
-        source_free(src);
+    if (ident == NULL)
         return NULL;
-    }
-    snprintf(ident, n, "%s\n%s", key, etag);
+    snprintf(ident, n, "%s\n%s", key, pin->etag);
     pthread_mutex_lock(&b->lock);
     struct blocks_obj *o = b->objs;
     while (o && strcmp(o->ident, ident) != 0)
@@ -118,16 +117,16 @@ struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key, const char 
     if (o != NULL) {
         o->refs++;
         free(ident);
-        source_free(src);
-    } else if ((o = calloc(1, sizeof(*o))) != NULL) {
-        o->src = src;
+    } else if ((o = calloc(1, sizeof(*o))) != NULL && (o->key = strdup(key)) != NULL) {
+        o->pin = *pin;
         o->ident = ident;
         o->refs = 1;
         o->next = b->objs;
         b->objs = o;
     } else {
+        free(o);
+        o = NULL;
         free(ident);
-        source_free(src);
     }
     pthread_mutex_unlock(&b->lock);
     return o;
@@ -201,15 +200,15 @@ static int load_run(struct blocks *b, struct block **k, unsigned n)
     struct blocks_obj *o = k[0]->obj;
     uint64_t off = k[0]->index * b->block_size;
     uint64_t end = (k[n - 1]->index + 1) * b->block_size;
-    if (end > o->src->size)
-        end = o->src->size;
+    if (end > o->pin.size)
+        end = o->pin.size;
     size_t len = (size_t)(end - off);
     uint8_t *data = malloc(len);
     err_t err = {0};
-    int rc = data ? source_s3_read_range(o->src, off, data, len, &err)
+    int rc = data ? store_read_at(b->store, b->bucket, o->key, &o->pin, off, data, len, &err)
                   : err_set(&err, ENOMEM, "out of memory");
     if (rc)
-        log_msg(&b->fs->log, LOG_ERR, "%s", err.msg);
+        log_msg(b->log, LOG_ERR, "%s", err.msg);
     uint8_t *parts[RUN_MAX] = {0};
     if (rc == 0 && n == 1) {
         parts[0] = data; /* one block: no copy */
@@ -306,12 +305,18 @@ static void *fetcher(void *arg)
     return NULL;
 }
 
-struct blocks *blocks_new(struct fs *fs, uint64_t budget, size_t block_size, unsigned fetchers)
+struct blocks *blocks_new(struct store *store, const char *bucket, const struct logger *log,
+                          uint64_t budget, size_t block_size, unsigned fetchers)
 {
     struct blocks *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
-    b->fs = fs;
+    if ((b->bucket = strdup(bucket)) == NULL) {
+        free(b);
+        return NULL;
+    }
+    b->store = store;
+    b->log = log;
     b->block_size = block_size;
     b->budget = budget < 4 * block_size ? 4 * block_size : budget;
     pthread_mutex_init(&b->lock, NULL);
@@ -352,6 +357,7 @@ void blocks_free(struct blocks *b)
     pthread_cond_destroy(&b->changed);
     pthread_cond_destroy(&b->work);
     pthread_mutex_destroy(&b->lock);
+    free(b->bucket);
     free(b);
 }
 
@@ -391,7 +397,7 @@ static void queue_ahead(struct blocks *b, struct blocks_obj *o, uint64_t first, 
 long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len, uint8_t *dst,
                  uint64_t ahead)
 {
-    uint64_t size = o->src->size;
+    uint64_t size = o->pin.size;
     if (off >= size || len == 0)
         return 0;
     if (len > size - off)

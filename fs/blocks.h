@@ -7,21 +7,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fs.h"
-#include "s3torrent/source.h"
+#include "s3torrent/log.h"
+#include "s3torrent/store.h"
 
-/* An object version in the cache: the S3 source its blocks are read from. Every open of the
- * same key and ETag shares one, so a reopened file finds its blocks still cached. */
+/* An object version in the cache, whose blocks are read from the store pinned to its ETag. Every
+ * open of the same key and ETag shares one, so a reopened file finds its blocks still cached. */
 struct blocks_obj {
-    struct source *src; /* an S3 source pinned to one ETag */
+    char *key;
+    struct store_object pin;
     char *ident;        /* "key\nETag" */
     int refs;           /* open files, cached blocks and queued read-ahead */
     struct blocks_obj *next;
 };
 
-/* Returns a new block cache of about budget bytes in blocks of block_size bytes, with
- * fetchers threads for read-ahead, or NULL when it cannot start. */
-struct blocks *blocks_new(struct fs *fs, uint64_t budget, size_t block_size, unsigned fetchers);
+/* Returns a new block cache over bucket of store (borrowed, as log) of about budget bytes in
+ * blocks of block_size bytes, with fetchers threads for read-ahead, or NULL when it cannot
+ * start. Failed fetches are logged to log. */
+struct blocks *blocks_new(struct store *store, const char *bucket, const struct logger *log,
+                          uint64_t budget, size_t block_size, unsigned fetchers);
 void blocks_free(struct blocks *b);
 
 /* Copies object bytes [off, off + len) into dst (fewer at the end of the object), fetching the
@@ -31,10 +34,10 @@ void blocks_free(struct blocks *b);
 long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len, uint8_t *dst,
                  uint64_t ahead);
 
-/* The shared entry of (key, etag), referenced for the caller: an existing one (src is then
- * freed), or a new one that takes src. NULL (src freed) when out of memory. */
-struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key, const char *etag,
-                                  struct source *src);
+/* The shared entry of (key, pin's ETag), referenced for the caller: an existing one or a new one.
+ * NULL when out of memory. */
+struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key,
+                                  const struct store_object *pin);
 /* Drops a reference; the last one frees the entry and its source. */
 void blocks_obj_release(struct blocks *b, struct blocks_obj *o);
 

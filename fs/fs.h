@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "s3torrent/log.h"
 #include "s3torrent/s3.h"
+#include "s3torrent/store.h"
 #include "s3torrent/torrent.h"
 
 struct meta;
@@ -34,7 +35,6 @@ struct fs_config {
  * takes fs_settings(fs) once per operation and uses that one snapshot throughout. */
 struct fs_settings {
     struct torrent_recipe recipe;
-    char fingerprint[65];     /* of recipe: the cache key part */
     char **trackers;          /* backing recipe.trackers */
     char *webseed, *source;   /* backing recipe.webseed_base, recipe.source */
     double ttl, negative_ttl; /* seconds */
@@ -51,6 +51,7 @@ struct fs {
     struct http_client *http;
     struct cred_chain *creds;
     struct s3_client *s3;
+    struct store *store; /* over s3: what meta, blocks and torrents read through */
     struct cache *cache;
     struct meta *meta;
     struct blocks *blocks;

@@ -115,6 +115,8 @@ static int setup(struct fs *fs)
         fprintf(stderr, "s3torrentfs: %s\n", err.msg);
         return rc;
     }
+    if ((fs->store = store_s3_new(fs->s3)) == NULL)
+        return ENOMEM;
 
     char defpath[4096];
     if (cfg->cache_path == NULL) {
@@ -129,7 +131,7 @@ static int setup(struct fs *fs)
         return rc;
     }
     fs->meta = meta_new(fs);
-    fs->blocks = blocks_new(fs, cfg->block_cache, BLOCK_SIZE, 8);
+    fs->blocks = blocks_new(fs->store, cfg->bucket, &fs->log, cfg->block_cache, BLOCK_SIZE, 8);
     fs->tgen = tgen_new(fs);
     if (!fs->meta || !fs->blocks || !fs->tgen)
         return ENOMEM;
@@ -142,6 +144,7 @@ static void teardown(struct fs *fs)
     blocks_free(fs->blocks);
     meta_free(fs->meta);
     cache_close(fs->cache);
+    store_free(fs->store);
     s3_client_free(fs->s3);
     cred_chain_free(fs->creds);
     http_client_free(fs->http);

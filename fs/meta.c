@@ -228,18 +228,19 @@ static void hide(struct listing *l, const char *key, const char *why)
     l->warned = true;
 }
 
-static int on_object(void *ctx, const struct s3xml_object *o, err_t *err)
+static int on_object(void *ctx, const char *key, const struct store_object *o, err_t *err)
 {
     struct listing *l = ctx;
+    size_t key_len = strlen(key);
     (void)err;
-    if (o->key_len < l->plen || memcmp(o->key, l->prefix, l->plen) != 0)
+    if (key_len < l->plen || memcmp(key, l->prefix, l->plen) != 0)
         return 0;
-    const char *name = o->key + l->plen;
-    size_t nl = o->key_len - l->plen;
+    const char *name = key + l->plen;
+    size_t nl = key_len - l->plen;
     if (nl == 0)
         return 0; /* the directory's own marker object */
     if (!valid_name(name, nl)) {
-        hide(l, o->key, "not a valid path (empty, '.' or '..' segment, or over 255 bytes)");
+        hide(l, key, "not a valid path (empty, '.' or '..' segment, or over 255 bytes)");
         return 0;
     }
     struct meta_entry *e = push(l);
@@ -247,10 +248,10 @@ static int on_object(void *ctx, const struct s3xml_object *o, err_t *err)
         return ENOMEM;
     e->kind = META_FILE;
     e->name = strndup(name, nl);
-    e->key = strdup(o->key);
+    e->key = strdup(key);
     e->etag = strdup(o->etag);
     e->size = o->size;
-    e->mtime = o->last_modified;
+    e->mtime = o->mtime;
     if (!e->name || !e->key || !e->etag) {
         l->failed = true;
         return ENOMEM;
@@ -258,9 +259,10 @@ static int on_object(void *ctx, const struct s3xml_object *o, err_t *err)
     return 0;
 }
 
-static int on_prefix(void *ctx, const char *p, size_t len, err_t *err)
+static int on_prefix(void *ctx, const char *p, err_t *err)
 {
     struct listing *l = ctx;
+    size_t len = strlen(p);
     (void)err;
     if (len <= l->plen || memcmp(p, l->prefix, l->plen) != 0)
         return 0;
@@ -358,8 +360,8 @@ static int fetch(struct meta *m, struct rec *r, struct snapshot **out, err_t *er
     struct fs *fs = m->fs;
     struct listing l = {
         .fs = fs, .prefix = r->prefix, .plen = strlen(r->prefix), .warned = r->warned};
-    struct s3xml_list_opts lo = {.on_object = on_object, .on_prefix = on_prefix, .ctx = &l};
-    int rc = s3_list(fs->s3, fs->cfg.bucket, r->prefix, "/", &lo, err);
+    struct store_list_cb cb = {.object = on_object, .prefix = on_prefix, .ctx = &l};
+    int rc = store_list(fs->store, fs->cfg.bucket, r->prefix, "/", &cb, err);
     if (rc == 0 && l.failed)
         rc = err_set(err, ENOMEM, "out of memory listing s3://%s/%s", fs->cfg.bucket, r->prefix);
     if (rc == 0 && (rc = finish_listing(&l)) != 0)

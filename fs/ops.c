@@ -127,18 +127,19 @@ static int op_releasedir(const char *path, struct fuse_file_info *fi)
 }
 
 /* Checks e (a FILE or TORRENT entry from a listing up to a TTL old) against the object now:
- * a replaced object's ETag, size and date replace the listing's, and the listing is fetched
- * again on next use. Returns 0 (*resized when the size the kernel was told changed), ENOENT
+ * a replaced object's ETag, size and date replace the listing's (a re-upload of the same bytes
+ * changes the date alone, which a torrent carries), and the listing is fetched again on next
+ * use. Returns 0 (*resized when the size the kernel was told changed), ENOENT
  * for a deleted object, or another errno with err set. */
 static int revalidate(struct fs *fs, const char *path, struct meta_entry *e, bool *resized,
                       err_t *err)
 {
-    struct s3_object now;
+    struct store_object now;
     *resized = false;
-    int rc = s3_head(fs->s3, fs->cfg.bucket, e->key, &now, err);
+    int rc = store_head(fs->store, fs->cfg.bucket, e->key, &now, NULL, err);
     if (rc == ENOENT)
         meta_forget(fs->meta, path);
-    if (rc || strcmp(now.etag, e->etag) == 0)
+    if (rc || (strcmp(now.etag, e->etag) == 0 && now.mtime == e->mtime))
         return rc;
     char *etag = strdup(now.etag);
     if (etag == NULL)
@@ -200,11 +201,9 @@ static int op_open(const char *path, struct fuse_file_info *fi)
             h->bytes = buf_steal(&b, &h->len);
         }
     } else {
-        struct s3_object obj = {.size = e.size, .mtime = e.mtime};
-        snprintf(obj.etag, sizeof(obj.etag), "%s", e.etag);
-        struct source *src = NULL;
-        rc = source_s3_open_known(fs->s3, fs->cfg.bucket, e.key, &obj, 0, &src, &err);
-        if (rc == 0 && (h->obj = blocks_obj_get(fs->blocks, e.key, e.etag, src)) == NULL)
+        struct store_object pin = {.size = e.size, .mtime = e.mtime};
+        snprintf(pin.etag, sizeof(pin.etag), "%s", e.etag);
+        if ((h->obj = blocks_obj_get(fs->blocks, e.key, &pin)) == NULL)
             rc = ENOMEM;
     }
     meta_entry_clear(&e);
@@ -220,6 +219,10 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     fi->keep_cache = 0;
     /* the kernel still holds the old size until its attribute timeout: read past it */
     fi->direct_io = resized;
+    /* a torrent's size follows the settings too, and the kernel may hold the size from before
+     * a SIGHUP for up to its attribute timeout: always read torrents past it */
+    if (h->kind == META_TORRENT)
+        fi->direct_io = 1;
     return 0;
 }
 

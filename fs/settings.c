@@ -498,7 +498,6 @@ static int resolve_live(const struct settings_opts *cmd, const struct settings_o
     r->webseed_base = s->webseed = dup_or_null(ws && *ws ? ws : NULL, &oom);
     r->source = s->source = dup_or_null(pick(cmd->source, file->source), &oom);
     r->private_ = switch_on(cmd->private_, file->private_);
-    torrent_recipe_fingerprint(r, s->fingerprint);
 #undef TRY
     if (rc == 0 && oom)
         rc = err_set(err, ENOMEM, "out of memory");

@@ -23,6 +23,8 @@ struct flight {
 
 struct tgen {
     struct fs *fs;
+    struct maker_cache mcache;
+    struct maker maker; /* over the mount's store and cache */
     pthread_mutex_t lock;
     pthread_cond_t cv;    /* a flight finished, or a slot freed, or queue work */
     struct flight *flights;
@@ -34,30 +36,30 @@ struct tgen {
     unsigned nthreads;
 };
 
-static int generate(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t *err)
+/* The entry's object version, as the maker pins it. */
+static struct store_object pin(const struct meta_entry *e)
+{
+    struct store_object o = {.size = e->object_size, .mtime = e->mtime};
+    snprintf(o.etag, sizeof(o.etag), "%s", e->etag);
+    return o;
+}
+
+/* The torrent of e made now (cache or hashing), never of another size than stat said. */
+static int generate(struct tgen *t, const struct meta_entry *e, bool cached_only, struct buf *out,
+                    err_t *err)
 {
     struct fs *fs = t->fs;
-    struct s3_object obj = {.size = e->object_size, .mtime = e->mtime};
-    struct source *src = NULL;
-    struct torrent_opts o;
-    char *ws = NULL;
+    struct store_object o = pin(e);
+    size_t before = out->len;
     const struct fs_settings *set = fs_settings(fs);
-    int rc;
-    snprintf(obj.etag, sizeof(obj.etag), "%s", e->etag);
-    if ((rc = torrent_recipe_opts(&set->recipe, e->key, e->mtime, &o, &ws)))
-        return err_set(err, rc, "out of memory");
-    if ((rc = source_s3_open_known(fs->s3, fs->cfg.bucket, e->key, &obj, 0, &src, err)) == 0)
-        rc = torrent_create(src, NULL, &o, out, NULL, NULL, err);
-    source_free(src);
-    free(ws);
-    if (rc == 0 && out->len != e->size)
+    int rc =
+        cached_only
+            ? maker_cached(&t->maker, fs->cfg.bucket, e->key, &o, &set->recipe, out, NULL, err)
+            : maker_make(&t->maker, fs->cfg.bucket, e->key, &o, &set->recipe, NULL, out, NULL, err);
+    if (rc == 0 && out->len - before != e->size) {
         rc = err_set(err, EIO, "s3://%s/%s: torrent of %zu bytes, but stat said %llu",
-                     fs->cfg.bucket, e->key, out->len, (unsigned long long)e->size);
-    if (rc == 0 && fs->cache != NULL) {
-        err_t cerr = {0};
-        if (cache_put(fs->cache, fs->cfg.bucket, e->key, e->etag, set->fingerprint, out->data,
-                      out->len, &cerr) != 0)
-            log_msg(&fs->log, LOG_WARNING, "torrent cache: %s", cerr.msg);
+                     fs->cfg.bucket, e->key, out->len - before, (unsigned long long)e->size);
+        out->len = before;
     }
     return rc;
 }
@@ -74,17 +76,12 @@ int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t 
 {
     struct fs *fs = t->fs;
     int rc;
-    if (fs->cache != NULL) {
-        size_t before = out->len;
-        err_t cerr = {0};
-        rc = cache_get(fs->cache, fs->cfg.bucket, e->key, e->etag, fs_settings(fs)->fingerprint,
-                       out, &cerr);
-        if (rc == 0 && out->len - before == e->size)
-            return 0;
-        if (rc != 0 && rc != ENOENT)
-            log_msg(&fs->log, LOG_WARNING, "torrent cache: %s", cerr.msg);
-        out->len = before;
-    }
+    err_t cerr = {0};
+    /* cached hashes cost no slot: only generations that read the object wait for one */
+    if ((rc = generate(t, e, true, out, &cerr)) == 0)
+        return 0;
+    if (rc != ENOENT)
+        log_msg(&fs->log, LOG_WARNING, "%s", cerr.msg);
     pthread_mutex_lock(&t->lock);
     struct flight *f = t->flights;
     while (f && !(strcmp(f->key, e->key) == 0 && strcmp(f->etag, e->etag) == 0))
@@ -119,7 +116,7 @@ int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t 
     t->running++;
     pthread_mutex_unlock(&t->lock);
 
-    f->rc = generate(t, e, &f->bytes, &f->err);
+    f->rc = generate(t, e, false, &f->bytes, &f->err);
 
     pthread_mutex_lock(&t->lock);
     t->running--;
@@ -175,8 +172,7 @@ void tgen_prefetch(struct tgen *t, const struct meta_entry *e)
         return;
     struct buf probe;
     buf_init(&probe, (size_t)1 << 30);
-    int cached = cache_get(fs->cache, fs->cfg.bucket, e->key, e->etag, fs_settings(fs)->fingerprint, &probe,
-                           NULL);
+    int cached = generate(t, e, true, &probe, NULL);
     buf_free(&probe);
     if (cached == 0)
         return;
@@ -201,6 +197,9 @@ struct tgen *tgen_new(struct fs *fs)
     if (t == NULL)
         return NULL;
     t->fs = fs;
+    if (fs->cache)
+        cache_as_maker_cache(fs->cache, &t->mcache);
+    t->maker = (struct maker){fs->store, fs->cache ? &t->mcache : NULL, 0, 0, &fs->log};
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cv, NULL);
     unsigned n = fs->cfg.prefetch_torrents;

@@ -7,6 +7,7 @@
 #include "fs.h"
 #include "meta.h"
 #include "s3torrent/buf.h"
+#include "s3torrent/maker.h"
 
 /* Returns the torrent service, or NULL when it cannot start. */
 struct tgen *tgen_new(struct fs *fs);

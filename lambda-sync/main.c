@@ -40,7 +40,6 @@ struct lambda {
     char **allow, **exclude, **env_trackers;
     size_t nallow, nexclude;
     struct torrent_recipe recipe;
-    char fingerprint[65];
     /* --listen: a failed object's status item is written FAILED here too (when sync_object
      * could not, or did not get that far), since the sender, answered 200, does not retry */
     bool record_failures;
@@ -146,7 +145,6 @@ static int lambda_init(struct lambda *L, err_t *err)
         L->recipe.ntrackers = config_default_ntrackers;
     }
     L->recipe.webseed_base = env("WEBSEED_BASE");
-    torrent_recipe_fingerprint(&L->recipe, L->fingerprint);
     if ((v = env("S3_BUCKET")) &&
         ((L->nallow = config_split_list(v, &L->allow)) == 0 && L->allow == NULL))
         return err_set(err, ENOMEM, "out of memory");
@@ -264,7 +262,7 @@ static void do_item(const struct lambda *L, const struct sync_config *sc, int64_
                     const struct events_item *it, struct events_outcome *o, struct slot *s)
 {
     const char *why;
-    struct s3_object obj;
+    struct store_object obj;
     err_t err = {0};
     o->info_hash = "";
     o->message = "";
@@ -283,7 +281,7 @@ static void do_item(const struct lambda *L, const struct sync_config *sc, int64_
     if (!time_for(deadline_ms, it->has_size, it->size))
         goto not_done;
     /* the HEAD pins the version sync_object works on, and tells its size up front */
-    int rc = s3_head(sc->s3, it->bucket, it->key, &obj, &err);
+    int rc = store_head(sc->maker->store, it->bucket, it->key, &obj, NULL, &err);
     if (rc) {
         outcome_errno(o, s, rc, err.msg);
         log_msg(&L->log, LOG_ERR, "%s", err.msg);
@@ -295,7 +293,7 @@ static void do_item(const struct lambda *L, const struct sync_config *sc, int64_
     s->size = obj.size;
     if (!time_for(deadline_ms, true, obj.size))
         goto not_done;
-    rc = sync_object(sc, it->bucket, it->key, &obj, NULL, &s->res);
+    rc = sync_object(sc, it->bucket, it->key, &obj, NULL, &s->res, NULL);
     o->action = sync_action_name(s->res.action);
     o->info_hash = s->res.info_hash[0] ? s->res.info_hash : s->res.info_hash_v2;
     if (s->res.action == SYNC_FAILED) {
@@ -383,6 +381,7 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
                         size_t fail_len, struct listen_tally *t, err_t *err)
 {
     struct s3_client *s3 = NULL;
+    struct store *store = NULL;
     struct ddb_client *ddb = NULL;
     struct status_store st;
     struct events_outcome *outs = NULL;
@@ -409,12 +408,16 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
             goto out;
         st = (struct status_store){.ddb = ddb, .table = L->table, .key_attr = L->key_attr};
     }
+    if ((store = store_s3_new(s3)) == NULL) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    /* no cache on Lambda: nothing survives, and no temporary files */
+    struct maker maker = {.store = store, .log = &L->log};
     struct sync_config cfg = {
-        .s3 = s3,
+        .maker = &maker,
         .recipe = &L->recipe,
-        .fingerprint = L->fingerprint,
         .status = L->table ? &st : NULL,
-        .store = NULL, /* no cache on Lambda: nothing survives, and no temporary files */
         .source = "lambda",
         .log = &L->log,
     };
@@ -472,6 +475,7 @@ out:
     json_object_put(resp);
     free(outs);
     free(slots);
+    store_free(store);
     s3_client_free(s3);
     ddb_client_free(ddb);
     return rc;

@@ -268,3 +268,75 @@ void hasher_result_free(struct hasher_result *res)
     free(res->v2_layer);
     res->v1_pieces = res->v2_layer = NULL;
 }
+
+/* The packed form: "s3th1" then size, piece length and piece count as 8-byte big-endian
+ * numbers, a flags byte (1: v1, 2: v2), then the v1 pieces, the v2 layer and the v2 root. */
+#define PACK_MAGIC "s3th1"
+#define PACK_HEAD  (5 + 3 * 8 + 1)
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int hasher_result_pack(const struct hasher_result *res, struct buf *out)
+{
+    uint8_t head[PACK_HEAD];
+    memcpy(head, PACK_MAGIC, 5);
+    put_be64(head + 5, res->size);
+    put_be64(head + 13, res->piece_length);
+    put_be64(head + 21, res->npieces);
+    head[29] = (uint8_t)((res->v1_pieces ? 1 : 0) | (res->v2_layer ? 2 : 0));
+    buf_put(out, head, sizeof(head));
+    if (res->v1_pieces)
+        buf_put(out, res->v1_pieces, 20 * res->npieces);
+    if (res->v2_layer) {
+        buf_put(out, res->v2_layer, 32 * res->npieces);
+        buf_put(out, res->v2_root, 32);
+    }
+    return out->err;
+}
+
+int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res, err_t *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (len < PACK_HEAD || memcmp(p, PACK_MAGIC, 5) != 0)
+        return err_set(err, EPROTO, "packed hashes: bad header");
+    res->size = get_be64(p + 5);
+    res->piece_length = get_be64(p + 13);
+    res->npieces = get_be64(p + 21);
+    unsigned flags = p[29];
+    uint64_t plen = res->piece_length;
+    if (res->size == 0 || plen < 16384 || (plen & (plen - 1)) != 0 || flags == 0 || flags > 3 ||
+        res->npieces != (res->size + plen - 1) / plen || res->npieces > (1u << 26))
+        return err_set(err, EPROTO, "packed hashes: inconsistent numbers");
+    size_t want = PACK_HEAD + ((flags & 1) ? 20 * res->npieces : 0) +
+                  ((flags & 2) ? 32 * res->npieces + 32 : 0);
+    if (len != want)
+        return err_set(err, EPROTO, "packed hashes: %zu bytes, expected %zu", len, want);
+    p += PACK_HEAD;
+    if ((flags & 1) && (res->v1_pieces = malloc(20 * res->npieces)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    if ((flags & 2) && (res->v2_layer = malloc(32 * res->npieces)) == NULL) {
+        hasher_result_free(res);
+        return err_set(err, ENOMEM, "out of memory");
+    }
+    if (flags & 1) {
+        memcpy(res->v1_pieces, p, 20 * res->npieces);
+        p += 20 * res->npieces;
+    }
+    if (flags & 2) {
+        memcpy(res->v2_layer, p, 32 * res->npieces);
+        memcpy(res->v2_root, p + 32 * res->npieces, 32);
+    }
+    return 0;
+}

@@ -4,30 +4,32 @@
 
 #include <string.h>
 
-char *magnet_from_metainfo(const struct metainfo *m)
+char *magnet_make(const uint8_t *ih1, const uint8_t *ih2, const char *name,
+                  const char *const *trackers, size_t ntrackers, const char *const *webseeds,
+                  size_t nwebseeds)
 {
     struct buf b;
     char hex[65];
     const char *sep = "?";
     buf_init(&b, 1u << 20);
     buf_printf(&b, "magnet:");
-    if (m->v1) {
-        buf_printf(&b, "%sxt=urn:btih:%s", sep, metainfo_hex(m->ih1, 20, hex));
+    if (ih1) {
+        buf_printf(&b, "%sxt=urn:btih:%s", sep, metainfo_hex(ih1, 20, hex));
         sep = "&";
     }
-    if (m->v2) {
-        buf_printf(&b, "%sxt=urn:btmh:1220%s", sep, metainfo_hex(m->ih2, 32, hex));
+    if (ih2) {
+        buf_printf(&b, "%sxt=urn:btmh:1220%s", sep, metainfo_hex(ih2, 32, hex));
         sep = "&";
     }
     buf_printf(&b, "&dn=");
-    uri_encode(&b, m->name, strlen(m->name), false);
-    for (size_t i = 0; i < m->ntrackers; i++) {
+    uri_encode(&b, name, strlen(name), false);
+    for (size_t i = 0; i < ntrackers; i++) {
         buf_printf(&b, "&tr=");
-        uri_encode(&b, m->trackers[i], strlen(m->trackers[i]), false);
+        uri_encode(&b, trackers[i], strlen(trackers[i]), false);
     }
-    for (size_t i = 0; i < m->nwebseeds; i++) {
+    for (size_t i = 0; i < nwebseeds; i++) {
         buf_printf(&b, "&ws=");
-        uri_encode(&b, m->webseeds[i], strlen(m->webseeds[i]), false);
+        uri_encode(&b, webseeds[i], strlen(webseeds[i]), false);
     }
     buf_put(&b, "", 1);
     if (b.err) {
@@ -35,4 +37,11 @@ char *magnet_from_metainfo(const struct metainfo *m)
         return NULL;
     }
     return (char *)buf_steal(&b, NULL);
+}
+
+char *magnet_from_metainfo(const struct metainfo *m)
+{
+    return magnet_make(m->v1 ? m->ih1 : NULL, m->v2 ? m->ih2 : NULL, m->name,
+                       (const char *const *)m->trackers, m->ntrackers,
+                       (const char *const *)m->webseeds, m->nwebseeds);
 }

@@ -3,6 +3,7 @@
  * status around it so that READY is written only once the .torrent is in S3. */
 #include "s3torrent/sync.h"
 #include "s3torrent/magnet.h"
+#include "s3torrent/maker.h"
 #include "s3torrent/metainfo.h"
 #include "s3torrent/verify.h"
 #include "s3torrent/version.h"
@@ -169,7 +170,7 @@ static unsigned etag_kind(const char *etag, bool *plain)
  * different file matching an MD5 of MD5s is a collision. *check is false for an ETag that is no
  * digest. Returns 0 or an errno with err set. */
 static int plan_md5(const struct sync_config *c, const char *bucket, const char *key,
-                    const struct s3_object *obj, struct md5_job *j, bool *check, err_t *err)
+                    const struct store_object *obj, struct md5_job *j, bool *check, err_t *err)
 {
     bool plain;
     unsigned parts = etag_kind(obj->etag, &plain), told = 0;
@@ -180,7 +181,7 @@ static int plan_md5(const struct sync_config *c, const char *bucket, const char 
         j->way[j->nway++].part_size = 0;
     if (!parts)
         return 0;
-    int rc = s3_head_part(c->s3, bucket, key, obj->etag, 1, &psize, &told, err);
+    int rc = store_head_part(c->maker->store, bucket, key, obj->etag, 1, &psize, &told, err);
     if (rc == 0 && told == parts && psize > 0 && (obj->size + psize - 1) / psize == parts) {
         j->way[j->nway++].part_size = psize;
         return 0;
@@ -209,57 +210,38 @@ static int plan_md5(const struct sync_config *c, const char *bucket, const char 
     return 0;
 }
 
-/* Makes the torrent bytes of the object: from the store, or by hashing. */
+/* Makes the torrent of the object (the maker: cache or store), or of from_file, a local copy
+ * whose size and ETag must match the object's. */
 static int make_bytes(const struct sync_config *c, const char *bucket, const char *key,
-                      const struct s3_object *obj, const char *from_file, struct buf *out,
-                      err_t *err)
+                      const struct store_object *obj, const char *from_file, struct buf *out,
+                      struct maker_result *res, err_t *err)
 {
     struct source *src = NULL;
-    struct torrent_opts o;
     struct md5_job md5 = {.path = from_file};
     bool md5_running = false;
-    char *ws = NULL;
     int rc;
 
-    if (c->store && from_file == NULL &&
-        c->store->get(c->store->arg, bucket, key, obj->etag, c->fingerprint, out, NULL) == 0)
-        return 0;
-    if ((rc = torrent_recipe_opts(c->recipe, key, obj->mtime, &o, &ws)))
-        return err_set(err, rc, "out of memory");
-    o.threads = c->threads;
-    if (from_file) {
-        if ((rc = source_file_open(from_file, &src, err)))
-            goto out;
-        if (src->size != obj->size) {
-            rc =
-                err_set(err, EINVAL,
-                        "%s: %llu bytes, but s3://%s/%s has %llu: not the uploaded file", from_file,
-                        (unsigned long long)src->size, bucket, key, (unsigned long long)obj->size);
-            goto out;
-        }
-        /* the torrent's name and date come from the object, not the local file */
-        const char *slash = strrchr(key, '/');
-        free(src->name);
-        src->name = strdup(slash ? slash + 1 : key);
-        src->mtime = obj->mtime;
-        if (src->name == NULL) {
-            rc = err_set(err, ENOMEM, "out of memory");
-            goto out;
-        }
-        bool check;
-        if ((rc = plan_md5(c, bucket, key, obj, &md5, &check, err)))
-            goto out;
-        if (check) {
-            md5_running = pthread_create(&md5.tid, NULL, md5_main, &md5) == 0;
-            if (!md5_running) {
-                rc = err_set(err, EAGAIN, "cannot start the MD5 check");
-                goto out;
-            }
-        }
-    } else if ((rc = source_s3_open_known(c->s3, bucket, key, obj, 0, &src, err))) {
+    if (from_file == NULL)
+        return maker_make(c->maker, bucket, key, obj, c->recipe, NULL, out, res, err);
+    if ((rc = source_file_open(from_file, &src, err)))
+        goto out;
+    if (src->size != obj->size) {
+        rc = err_set(err, EINVAL, "%s: %llu bytes, but s3://%s/%s has %llu: not the uploaded file",
+                     from_file, (unsigned long long)src->size, bucket, key,
+                     (unsigned long long)obj->size);
         goto out;
     }
-    rc = torrent_create(src, NULL, &o, out, NULL, NULL, err);
+    bool check;
+    if ((rc = plan_md5(c, bucket, key, obj, &md5, &check, err)))
+        goto out;
+    if (check) {
+        md5_running = pthread_create(&md5.tid, NULL, md5_main, &md5) == 0;
+        if (!md5_running) {
+            rc = err_set(err, EAGAIN, "cannot start the MD5 check");
+            goto out;
+        }
+    }
+    rc = maker_make(c->maker, bucket, key, obj, c->recipe, src, out, res, err);
     if (md5_running) {
         pthread_join(md5.tid, NULL);
         if (rc == 0 && md5.rc != 0)
@@ -274,57 +256,78 @@ static int make_bytes(const struct sync_config *c, const char *bucket, const cha
                              "file",
                              from_file, md5.way[0].etag, bucket, key, obj->etag);
         }
-    }
-    if (rc == 0 && c->store) {
-        err_t serr = {0};
-        if (c->store->put(c->store->arg, bucket, key, obj->etag, c->fingerprint, out->data,
-                          out->len, &serr) != 0)
-            log_msg(c->log, LOG_WARNING, "torrent cache: %s", serr.msg);
+        if (rc)
+            maker_result_free(res);
     }
 out:
     source_free(src);
-    free(ws);
     return rc;
 }
 
+/* What §4 and §6 record of a torrent, from the maker's result or a parsed foreign one. */
+struct made {
+    const uint8_t *ih1, *ih2; /* NULL when the torrent has no such version */
+    uint64_t piece_length, npieces;
+    char *magnet;
+};
+
+static int made_from_result(const struct sync_config *c, const char *key,
+                            const struct maker_result *r, struct made *out)
+{
+    struct torrent_opts o;
+    char *ws = NULL;
+    const char *slash = strrchr(key, '/');
+    *out = (struct made){r->v1 ? r->ih1 : NULL, r->v2 ? r->ih2 : NULL, r->piece_length, r->npieces,
+                         NULL};
+    if (torrent_recipe_opts(c->recipe, key, 0, &o, &ws) == 0)
+        out->magnet = magnet_make(out->ih1, out->ih2, slash ? slash + 1 : key, o.trackers,
+                                  o.ntrackers, o.webseeds, o.nwebseeds);
+    free(ws);
+    return out->magnet ? 0 : ENOMEM;
+}
+
+static int made_from_metainfo(const struct metainfo *m, struct made *out)
+{
+    *out = (struct made){m->v1 ? m->ih1 : NULL, m->v2 ? m->ih2 : NULL, m->piece_length, m->npieces,
+                         magnet_from_metainfo(m)};
+    return out->magnet ? 0 : ENOMEM;
+}
+
 static int put_torrent(const struct sync_config *c, const char *bucket, const char *tkey,
-                       const char *etag, const struct buf *bytes, const struct metainfo *m,
-                       err_t *err)
+                       const char *etag, const struct buf *bytes, const struct made *t, err_t *err)
 {
     char ih1[41], ih2[65];
     struct http_header meta[4];
     size_t n = 0;
     meta[n++] = (struct http_header){META_SOURCE_ETAG, etag};
-    if (m->v1)
-        meta[n++] = (struct http_header){META_INFOHASH, metainfo_hex(m->ih1, 20, ih1)};
-    if (m->v2)
-        meta[n++] = (struct http_header){META_INFOHASH_V2, metainfo_hex(m->ih2, 32, ih2)};
+    if (t->ih1)
+        meta[n++] = (struct http_header){META_INFOHASH, metainfo_hex(t->ih1, 20, ih1)};
+    if (t->ih2)
+        meta[n++] = (struct http_header){META_INFOHASH_V2, metainfo_hex(t->ih2, 32, ih2)};
     meta[n++] = (struct http_header){META_VERSION, S3T_VERSION};
-    return s3_put(c->s3, bucket, tkey, bytes->data, bytes->len, "application/x-bittorrent", meta, n,
-                  NULL, err);
+    return store_put(c->maker->store, bucket, tkey, bytes->data, bytes->len,
+                     "application/x-bittorrent", meta, n, err);
 }
 
 /* READY, with everything §6 records about the torrent. */
 static int mark_ready(const struct sync_config *c, const struct status_object *so, const char *tkey,
-                      const struct metainfo *m, err_t *err)
+                      const struct made *m, err_t *err)
 {
     if (c->status == NULL || c->dry_run)
         return 0;
     char ih1[41], ih2[65];
-    char *magnet = magnet_from_metainfo(m);
     struct status_torrent t = {
         .torrent_key = tkey,
-        .info_hash = m->v1 ? metainfo_hex(m->ih1, 20, ih1) : NULL,
-        .info_hash_v2 = m->v2 ? metainfo_hex(m->ih2, 32, ih2) : NULL,
-        .magnet = magnet ? magnet : "",
+        .info_hash = m->ih1 ? metainfo_hex(m->ih1, 20, ih1) : NULL,
+        .info_hash_v2 = m->ih2 ? metainfo_hex(m->ih2, 32, ih2) : NULL,
+        .magnet = m->magnet ? m->magnet : "",
         .piece_length = m->piece_length,
         .piece_count = m->npieces,
-        .meta_version = m->v1 && m->v2 ? "hybrid"
-                        : m->v2        ? "v2"
-                                       : "v1",
+        .meta_version = m->ih1 && m->ih2 ? "hybrid"
+                        : m->ih2         ? "v2"
+                                         : "v1",
     };
     int rc = status_ready(c->status, so, &t, err);
-    free(magnet);
     if (rc == EEXIST) {
         log_msg(c->log, LOG_INFO, "s3://%s/%s: %s", so->bucket, so->key, err ? err->msg : "");
         rc = 0; /* a newer version's status is there: it is not ours to change */
@@ -343,19 +346,31 @@ static bool item_ready(const struct status_store *st, const struct status_object
     return ready;
 }
 
-static void fill_hashes(struct sync_result *out, const struct metainfo *m)
+static void fill_hashes(struct sync_result *out, const struct made *m)
 {
-    if (m->v1)
+    if (m->ih1)
         metainfo_hex(m->ih1, 20, out->info_hash);
-    if (m->v2)
+    if (m->ih2)
         metainfo_hex(m->ih2, 32, out->info_hash_v2);
 }
 
-int sync_object(const struct sync_config *c, const char *bucket, const char *key,
-                const struct s3_object *known, const char *from_file, struct sync_result *out)
+/* Keeps bytes as the caller's copy of the .torrent now in the store, when asked. */
+static void hand_back(struct buf *torrent, const struct buf *bytes)
 {
-    struct s3_object obj, tobj;
+    if (torrent && buf_put(torrent, bytes->data, bytes->len) != 0)
+        torrent->len = 0;
+}
+
+int sync_object(const struct sync_config *c, const char *bucket, const char *key,
+                const struct store_object *known, const char *from_file, struct sync_result *out,
+                struct buf *torrent)
+{
+    struct store *st = c->maker->store;
+    struct store_object obj, tobj;
+    struct store_meta *tmeta = NULL;
     struct metainfo *m = NULL;
+    struct maker_result made_res = {0};
+    struct made made = {0};
     struct buf bytes;
     err_t err = {0};
     char *tkey = NULL;
@@ -372,7 +387,7 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
     }
     if (known) {
         obj = *known;
-    } else if ((rc = s3_head(c->s3, bucket, key, &obj, &err))) {
+    } else if ((rc = store_head(st, bucket, key, &obj, NULL, &err))) {
         rc = fail(out, &err, rc);
         goto out;
     }
@@ -400,7 +415,7 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         goto out;
     }
     size_t kl = strlen(key);
-    if ((tkey = malloc(kl + 9)) == NULL) {
+    if ((tkey = malloc(kl + 9)) == NULL || (tmeta = calloc(1, sizeof(*tmeta))) == NULL) {
         err_set(&err, ENOMEM, "out of memory");
         rc = fail(out, &err, ENOMEM);
         goto out;
@@ -408,22 +423,22 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
     snprintf(tkey, kl + 9, "%s.torrent", key);
     struct status_object so = {bucket, key, obj.etag, obj.size, obj.mtime, c->source};
 
-    int hr = s3_head(c->s3, bucket, tkey, &tobj, &err);
+    int hr = store_head(st, bucket, tkey, &tobj, tmeta, &err);
     if (hr != 0 && hr != ENOENT) {
         rc = fail(out, &err, hr);
         goto out;
     }
     out->action = hr == 0 ? SYNC_REPLACED : SYNC_CREATED;
     if (hr == 0) {
-        const char *src_etag = s3_object_meta(&tobj, META_SOURCE_ETAG);
+        const char *src_etag = store_meta_get(tmeta, META_SOURCE_ETAG);
         bool ours_current = src_etag && strcmp(src_etag, obj.etag) == 0;
         if (ours_current || src_etag == NULL) {
             /* read it: to adopt a foreign one, or to record an up-to-date one's status
-             * when the item does not say READY for this version yet */
-            bool need_bytes =
-                src_etag == NULL || (c->status && !c->dry_run && !item_ready(c->status, &so));
+             * when the item does not say READY for this version yet (or to hand it back) */
+            bool record = ours_current && c->status && !c->dry_run && !item_ready(c->status, &so);
+            bool need_bytes = src_etag == NULL || record || (torrent && !c->dry_run);
             if (need_bytes) {
-                if ((rc = s3_get_all(c->s3, bucket, tkey, tobj.etag, &bytes, &err))) {
+                if ((rc = store_get_all(st, bucket, tkey, tobj.etag, &bytes, &err))) {
                     rc = fail(out, &err, rc);
                     goto out;
                 }
@@ -440,12 +455,17 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
             }
             if (ours_current) {
                 out->action = SYNC_UP_TO_DATE;
-                const char *h1 = s3_object_meta(&tobj, META_INFOHASH);
-                const char *h2 = s3_object_meta(&tobj, META_INFOHASH_V2);
+                const char *h1 = store_meta_get(tmeta, META_INFOHASH);
+                const char *h2 = store_meta_get(tmeta, META_INFOHASH_V2);
                 snprintf(out->info_hash, sizeof(out->info_hash), "%s", h1 ? h1 : "");
                 snprintf(out->info_hash_v2, sizeof(out->info_hash_v2), "%s", h2 ? h2 : "");
-                if (m && (rc = mark_ready(c, &so, tkey, m, &err)))
-                    rc = fail(out, &err, rc);
+                if (m && record) {
+                    if ((rc = made_from_metainfo(m, &made)) ||
+                        (rc = mark_ready(c, &so, tkey, &made, &err)))
+                        rc = fail(out, &err, rc);
+                }
+                if (rc == 0)
+                    hand_back(torrent, &bytes);
                 goto out;
             }
             if (m != NULL && !m->multi) {
@@ -453,20 +473,27 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
                  * name (the old pipeline hashed local files named as it pleased): its
                  * info-hash may be a live swarm */
                 struct source *src = NULL;
-                struct verify_opts vo = {.threads = c->threads};
+                struct verify_opts vo = {.threads = c->maker->threads};
                 uint64_t bad;
                 err_t verr = {0};
-                int vr = source_s3_open_known(c->s3, bucket, key, &obj, 0, &src, &verr);
+                int vr = store_open_source(st, bucket, key, &obj, c->maker->parallel, &src, &verr);
                 if (vr == 0)
                     vr = verify_source(m, src, &vo, &bad, &verr);
                 source_free(src);
                 if (vr == 0) {
                     out->action = SYNC_ADOPTED;
-                    fill_hashes(out, m);
-                    if (!c->dry_run &&
-                        ((rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, m, &err)) ||
-                         (rc = mark_ready(c, &so, tkey, m, &err))))
+                    if ((rc = made_from_metainfo(m, &made))) {
+                        err_set(&err, rc, "out of memory");
                         rc = fail(out, &err, rc);
+                        goto out;
+                    }
+                    fill_hashes(out, &made);
+                    if (!c->dry_run &&
+                        ((rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, &made, &err)) ||
+                         (rc = mark_ready(c, &so, tkey, &made, &err))))
+                        rc = fail(out, &err, rc);
+                    else if (!c->dry_run)
+                        hand_back(torrent, &bytes);
                     goto out;
                 }
                 if (vr != EBADMSG) {
@@ -491,10 +518,12 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         }
         began = sr == 0;
     }
-    if ((rc = make_bytes(c, bucket, key, &obj, from_file, &bytes, &err)) ||
-        (rc = metainfo_parse(bytes.data, bytes.len, &m, &err)) ||
-        (rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, m, &err)) ||
-        (rc = mark_ready(c, &so, tkey, m, &err))) {
+    if ((rc = make_bytes(c, bucket, key, &obj, from_file, &bytes, &made_res, &err)) ||
+        (rc = made_from_result(c, key, &made_res, &made)) ||
+        (rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, &made, &err)) ||
+        (rc = mark_ready(c, &so, tkey, &made, &err))) {
+        if (rc == ENOMEM && err.code == 0)
+            err_set(&err, rc, "out of memory");
         rc = fail(out, &err, rc);
         if (began && c->status) {
             err_t ferr = {0};
@@ -503,10 +532,14 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         }
         goto out;
     }
-    fill_hashes(out, m);
+    fill_hashes(out, &made);
+    hand_back(torrent, &bytes);
 out:
+    free(made.magnet);
+    maker_result_free(&made_res);
     metainfo_free(m);
     buf_free(&bytes);
+    free(tmeta);
     free(tkey);
     return out->action == SYNC_FAILED ? (rc ? rc : EIO) : 0;
 }

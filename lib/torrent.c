@@ -217,16 +217,12 @@ uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts
     return b.len;
 }
 
-int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
-                   struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err)
+int torrent_hash(struct source *src, const struct torrent_opts *opts, struct hasher_result *h,
+                 err_t *err)
 {
-    struct hasher_result h;
     uint64_t plen;
-    size_t s, e;
     int rc;
-    if (name == NULL)
-        name = src->name;
-    if ((rc = torrent_resolve(src->size, opts, &plen, err)) || (rc = torrent_check_name(name, err)))
+    if ((rc = torrent_resolve(src->size, opts, &plen, err)))
         return err_prefix(err, "%s", src->display);
     struct hasher_opts ho = {
         .piece_length = plen,
@@ -236,17 +232,40 @@ int torrent_create(struct source *src, const char *name, const struct torrent_op
         .progress = opts->progress,
         .progress_arg = opts->progress_arg,
     };
-    if ((rc = hasher_run(src, &ho, &h, err)))
+    return hasher_run(src, &ho, h, err);
+}
+
+int torrent_encode_hashed(const char *name, const struct torrent_opts *opts,
+                          const struct hasher_result *h, struct buf *out, uint8_t ih1[20],
+                          uint8_t ih2[32], err_t *err)
+{
+    size_t s, e, before = out->len;
+    int rc = encode(name, h->size, opts, h, out, &s, &e, err);
+    if (rc) {
+        out->len = before;
         return rc;
-    rc = encode(name, src->size, opts, &h, out, &s, &e, err);
-    hasher_result_free(&h);
-    if (rc)
-        return rc;
+    }
     if (ih1)
         EVP_Digest(out->data + s, e - s, ih1, NULL, EVP_sha1(), NULL);
     if (ih2)
         EVP_Digest(out->data + s, e - s, ih2, NULL, EVP_sha256(), NULL);
     return 0;
+}
+
+int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
+                   struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err)
+{
+    struct hasher_result h;
+    int rc;
+    if (name == NULL)
+        name = src->name;
+    if ((rc = torrent_check_name(name, err)))
+        return err_prefix(err, "%s", src->display);
+    if ((rc = torrent_hash(src, opts, &h, err)))
+        return rc;
+    rc = torrent_encode_hashed(name, opts, &h, out, ih1, ih2, err);
+    hasher_result_free(&h);
+    return rc;
 }
 
 char *torrent_webseed_url(const char *base, const char *key)
@@ -285,40 +304,4 @@ int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t
         opts->nwebseeds = 1;
     }
     return 0;
-}
-
-/* Feeds one length-prefixed field, so that no two recipes serialise alike. */
-static void fp_field(EVP_MD_CTX *c, const char *tag, const char *v)
-{
-    char head[64];
-    size_t n = v ? strlen(v) : 0;
-    int hl = snprintf(head, sizeof(head), "%s:%d:%zu:", tag, v != NULL, n);
-    EVP_DigestUpdate(c, head, (size_t)hl);
-    if (n)
-        EVP_DigestUpdate(c, v, n);
-}
-
-void torrent_recipe_fingerprint(const struct torrent_recipe *r, char out[65])
-{
-    static const char hex[] = "0123456789abcdef";
-    char num[64];
-    unsigned char md[32];
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    fp_field(c, "created-by", S3T_CREATED_BY);
-    snprintf(num, sizeof(num), "%d/%llu/%d/%d", (int)r->meta, (unsigned long long)r->piece_length,
-             r->private_, r->no_date);
-    fp_field(c, "numbers", num);
-    for (size_t i = 0; i < r->ntrackers; i++)
-        fp_field(c, "tracker", r->trackers[i]);
-    fp_field(c, "webseed", r->webseed_base);
-    fp_field(c, "source", r->source);
-    fp_field(c, "comment", r->comment);
-    EVP_DigestFinal_ex(c, md, NULL);
-    EVP_MD_CTX_free(c);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
 }

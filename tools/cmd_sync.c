@@ -5,6 +5,7 @@
 #include "s3torrent/cred.h"
 #include "s3torrent/ddb.h"
 #include "s3torrent/status.h"
+#include "s3torrent/store.h"
 #include "s3torrent/sync.h"
 
 #include <errno.h>
@@ -82,7 +83,7 @@ enum {
 
 struct item {
     char *bucket, *key;
-    struct s3_object obj;
+    struct store_object obj;
     bool known;
 };
 
@@ -103,51 +104,32 @@ struct run {
     char *mount_prefix; /* normalised: "" or ends with '/' */
 };
 
-/* --seed: hands the object's .torrent (now in S3) to the daemon, with the object's directory
- * under the mount as its download dir. Returns 0 or an errno with err set. */
-static int seed_one(struct run *r, const struct item *it, char *what, size_t wlen, err_t *err)
+/* --seed: hands the object's .torrent (now in S3, bytes t) to the daemon, with the object's
+ * directory under the mount as its download dir. Returns 0 or an errno with err set. */
+static int seed_one(struct run *r, const struct item *it, const struct buf *t, char *what,
+                    size_t wlen, err_t *err)
 {
     size_t pl = strlen(r->mount_prefix), kl = strlen(it->key);
     if (kl < pl || strncmp(it->key, r->mount_prefix, pl) != 0)
         return err_set(err, EINVAL, "s3://%s/%s: not under --mount-prefix %s", it->bucket, it->key,
                        r->mount_prefix);
     const char *rel = it->key + pl, *slash = strrchr(rel, '/');
-    char dir[4096], *tkey = malloc(kl + 9);
-    struct buf t;
+    char dir[4096];
     struct cli_seed_result res;
-    int rc;
-    if (tkey == NULL)
-        return err_set(err, ENOMEM, "out of memory");
-    snprintf(tkey, kl + 9, "%s.torrent", it->key);
+    if (t->len == 0)
+        return err_set(err, EIO, "s3://%s/%s.torrent: no bytes to seed", it->bucket, it->key);
     snprintf(dir, sizeof(dir), "%s%s%.*s", r->mount_root, slash ? "/" : "",
              slash ? (int)(slash - rel) : 0, rel);
-    buf_init(&t, TORRENT_MAX_SIZE);
-    rc = s3_get_all(r->sc.s3, it->bucket, tkey, NULL, &t, err);
-    if (rc == 0) {
-        pthread_mutex_lock(&r->seed_lock);
-        rc = cli_seed_torrent(r->trpc, t.data, t.len, dir, &res, err);
-        pthread_mutex_unlock(&r->seed_lock);
-    }
+    pthread_mutex_lock(&r->seed_lock);
+    int rc = cli_seed_torrent(r->trpc, t->data, t->len, dir, &res, err);
+    pthread_mutex_unlock(&r->seed_lock);
     if (rc == 0)
         snprintf(what, wlen, "%s", res.added ? "added" : "already seeding");
-    buf_free(&t);
-    free(tkey);
     return rc;
 }
 
-static int store_get(void *arg, const char *bucket, const char *key, const char *etag,
-                     const char *fp, struct buf *out, err_t *err)
-{
-    return cache_get(arg, bucket, key, etag, fp, out, err);
-}
-
-static int store_put(void *arg, const char *bucket, const char *key, const char *etag,
-                     const char *fp, const uint8_t *data, size_t len, err_t *err)
-{
-    return cache_put(arg, bucket, key, etag, fp, data, len, err);
-}
-
-static int add_item(struct run *r, const char *bucket, const char *key, const struct s3_object *o)
+static int add_item(struct run *r, const char *bucket, const char *key,
+                    const struct store_object *o)
 {
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 64;
@@ -187,7 +169,7 @@ static int on_object(void *ctx, const struct s3xml_object *o, err_t *err)
         l->torrents++; /* outputs, not inputs */
         return 0;
     }
-    struct s3_object obj = {.size = o->size, .mtime = o->last_modified};
+    struct store_object obj = {.size = o->size, .mtime = o->last_modified};
     snprintf(obj.etag, sizeof(obj.etag), "%s", o->etag);
     if (add_item(l->r, l->bucket, o->key, &obj) != 0)
         return err_set(err, ENOMEM, "out of memory");
@@ -257,15 +239,19 @@ static void *worker(void *arg)
             break;
         struct item *it = &r->items[i];
         struct sync_result res;
+        struct buf t;
         char seeded[64] = "";
-        sync_object(&r->sc, it->bucket, it->key, it->known ? &it->obj : NULL, r->from_file, &res);
+        buf_init(&t, TORRENT_MAX_SIZE);
+        sync_object(&r->sc, it->bucket, it->key, it->known ? &it->obj : NULL, r->from_file, &res,
+                    r->trpc ? &t : NULL);
         if (r->trpc && !res.dry_run && res.action != SYNC_FAILED && res.action != SYNC_SKIPPED) {
             err_t err = {0};
-            if (seed_one(r, it, seeded, sizeof(seeded), &err) != 0) {
+            if (seed_one(r, it, &t, seeded, sizeof(seeded), &err) != 0) {
                 res.action = SYNC_FAILED;
                 snprintf(res.why, sizeof(res.why), "seeding: %.490s", err.msg);
             }
         }
+        buf_free(&t);
         report(r, it, &res, seeded);
     }
     return NULL;
@@ -321,12 +307,13 @@ int cmd_sync(int argc, char **argv)
     struct run r;
     struct ddb_setup d = {0};
     struct cache *cache = NULL;
-    struct sync_store store;
+    struct maker_cache mcache;
+    struct maker maker = {0};
+    struct store *store = NULL;
     const char *cache_path = NULL, *table = getenv("DDB_TABLE"), *key_attr = NULL;
     const char *ddb_endpoint = NULL;
     bool no_cache = false, create_table = false;
-    unsigned jobs = 2;
-    char fingerprint[65];
+    unsigned jobs = 2, threads = 0;
     err_t err = {0};
     int c, rc = CLI_USAGE;
 
@@ -351,7 +338,7 @@ int cmd_sync(int argc, char **argv)
             }
             break;
         case OPT_THREADS:
-            if (cli_parse_uint(optarg, 256, &r.sc.threads) != 0) {
+            if (cli_parse_uint(optarg, 256, &threads) != 0) {
                 cli_error(CLI_USAGE, "--threads must be a number from 1 to 256, not '%s'", optarg);
                 goto out;
             }
@@ -424,7 +411,6 @@ int cmd_sync(int argc, char **argv)
         goto out;
     }
     cli_recipe_finish(&rec);
-    torrent_recipe_fingerprint(&rec.r, fingerprint);
     rc = CLI_FAIL;
 
     struct s3_client *s3;
@@ -457,12 +443,15 @@ int cmd_sync(int argc, char **argv)
             cache = NULL;
         }
     }
-    store = (struct sync_store){store_get, store_put, cache};
-    r.sc.s3 = s3;
+    if ((store = store_s3_new(s3)) == NULL) {
+        cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    cache_as_maker_cache(cache, &mcache);
+    maker = (struct maker){store, cache ? &mcache : NULL, threads, 0, &g.log};
+    r.sc.maker = &maker;
     r.sc.recipe = &rec.r;
-    r.sc.fingerprint = fingerprint;
     r.sc.status = table ? &d.st : NULL;
-    r.sc.store = cache ? &store : NULL;
     r.sc.source = "sync";
     r.sc.log = &g.log;
 
@@ -519,6 +508,7 @@ out:
     }
     free(r.items);
     cache_close(cache);
+    store_free(store);
     ddb_client_free(d.ddb);
     trpc_client_free(r.trpc);
     free(r.mount_prefix);

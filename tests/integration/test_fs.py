@@ -40,6 +40,12 @@ def create(endpoint, key, *opts):
     return p.stdout
 
 
+def bencode_date(torrent):
+    """The creation date of a torrent's bytes (a field of its outer dict)."""
+    i = torrent.index(b"13:creation datei") + len(b"13:creation datei")
+    return int(torrent[i:torrent.index(b"e", i)])
+
+
 def rd(path):
     with open(path, "rb") as f:
         return f.read()
@@ -368,6 +374,51 @@ class ConfigFile(unittest.TestCase):
         finally:
             self.s3.aws("s3", "rm", f"s3://{BUCKET}/w.bin")
             self.assertEqual(m.stop(), [])
+
+    def test_new_outer_fields_cost_no_get(self):
+        """The cache keeps what hashing learned, not bytes: new trackers and a web seed (SIGHUP),
+        then a re-upload of the same bytes (same ETag, a later Last-Modified), each give exactly
+        what create gives now, and none reads the object again."""
+        key = "outer.bin"
+        self.s3.put(BUCKET, key, self.up)
+        gets = []
+        lock = threading.Lock()
+
+        def hook(method, path, headers):
+            if method == "GET" and "?" not in path:  # object data, not a listing
+                with lock:
+                    gets.append(urllib.parse.unquote(path.split("/", 2)[2]))
+        proxy = FaultProxy(self.s3.port, hook=hook)
+        conf = self.write_config("ttl = 3600\ntrackers = http://a.example/announce\n")
+        m = Mount(proxy.url, BUCKET, options=[f"config={conf}"])
+        try:
+            t = m.path(key + ".torrent")
+            self.assertEqual(rd(t), create(self.s3.url, key, "--tracker",
+                                           "http://a.example/announce"))
+            with lock:
+                self.assertEqual(gets, [key])
+            self.write_config("ttl = 3600\ntrackers = http://b.example/announce, "
+                              "http://c.example/a\nwebseed = https://cdn.example/media/\n")
+            os.kill(m.proc.pid, signal.SIGHUP)
+            self.wait_log(m, "SIGHUP: configuration reread from")
+            args = ("--tracker", "http://b.example/announce", "--tracker", "http://c.example/a",
+                    "--webseed", "https://cdn.example/media/")
+            want = create(self.s3.url, key, *args)
+            self.assertEqual(rd(t), want)
+            # the same bytes uploaded again in a later second: same ETag, a new date
+            date = bencode_date(want)
+            while int(time.time()) <= date:
+                time.sleep(0.05)
+            self.s3.put(BUCKET, key, self.up)
+            again = create(self.s3.url, key, *args)
+            self.assertGreater(bencode_date(again), date)
+            self.assertEqual(rd(t), again)
+            with lock:
+                self.assertEqual(gets, [key], "the object was read again")
+        finally:
+            self.s3.aws("s3", "rm", f"s3://{BUCKET}/{key}")
+            self.assertEqual(m.stop(), [])
+            proxy.stop()
 
     def test_bad_config_on_sighup_keeps_running(self):
         conf = self.write_config("bucket = fsbucket\n")
@@ -776,12 +827,19 @@ class KilledDuringGeneration(unittest.TestCase):
         finally:
             m.stop()
             slow.stop()
-        # the database survived: intact, and it holds no partial torrent
+        # the database survived: intact, and it holds no partial entry (entries are the piece
+        # hashes hashing learned, docs/DESIGN.md §13: whole, and only for the finished one)
         db = sqlite3.connect(cache)
         try:
             self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
-            for key, blob in db.execute("SELECT object_key, torrent FROM torrents"):
-                self.assertEqual(bytes(blob), want[key], key)
+            rows = list(db.execute("SELECT object_key, torrent FROM torrents"))
+            self.assertEqual([k for k, _ in rows], [small])
+            blob = bytes(rows[0][1])
+            self.assertEqual(blob[:5], b"s3th1")
+            size, plen, npieces = (int.from_bytes(blob[5 + 8 * i:13 + 8 * i], "big")
+                                   for i in range(3))
+            self.assertEqual((size, npieces), (sizes[small], -(-sizes[small] // plen)))
+            self.assertEqual(len(blob), 30 + 20 * npieces)  # v1: the header and the pieces
         finally:
             db.close()
         gets.clear()

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "s3torrent/buf.h"
 #include "s3torrent/err.h"
 #include "s3torrent/source.h"
 
@@ -32,6 +33,14 @@ struct hasher_result {
 int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher_result *res,
                err_t *err);
 void hasher_result_free(struct hasher_result *res);
+
+/* Appends res in a packed form that hasher_result_unpack reads back (what the torrent cache keeps:
+ * the part of a torrent only hashing can learn). Returns 0 or out's error. */
+int hasher_result_pack(const struct hasher_result *res, struct buf *out);
+
+/* Reads a packed result, checking that every length agrees. Returns 0 (free res with
+ * hasher_result_free) or EPROTO/ENOMEM with err set. */
+int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res, err_t *err);
 
 /* The number of online cores (at least 1). */
 unsigned hasher_default_threads(void);

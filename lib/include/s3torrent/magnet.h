@@ -8,4 +8,10 @@
  * of memory. */
 char *magnet_from_metainfo(const struct metainfo *m);
 
+/* The same from its parts: ih1 (20 bytes) and ih2 (32 bytes) may each be NULL for a torrent
+ * without that version. */
+char *magnet_make(const uint8_t *ih1, const uint8_t *ih2, const char *name,
+                  const char *const *trackers, size_t ntrackers, const char *const *webseeds,
+                  size_t nwebseeds);
+
 #endif

@@ -9,29 +9,18 @@
 
 #include "s3torrent/err.h"
 #include "s3torrent/log.h"
+#include "s3torrent/maker.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/status.h"
+#include "s3torrent/store.h"
 #include "s3torrent/torrent.h"
 
-/* A cache of generated torrents (the sqlite cache on a host; none on Lambda). get appends to
- * out and returns 0, or ENOENT; put returns 0 or an errno. Failures only cost a rehash. */
-struct sync_store {
-    int (*get)(void *arg, const char *bucket, const char *key, const char *etag,
-               const char *fingerprint, struct buf *out, err_t *err);
-    int (*put)(void *arg, const char *bucket, const char *key, const char *etag,
-               const char *fingerprint, const uint8_t *data, size_t len, err_t *err);
-    void *arg;
-};
-
 struct sync_config {
-    struct s3_client *s3;
+    const struct maker *maker; /* makes the bytes; its store holds objects and .torrents */
     const struct torrent_recipe *recipe;
-    const char *fingerprint;          /* torrent_recipe_fingerprint(recipe) */
     const struct status_store *status; /* NULL: no status items */
-    const struct sync_store *store;   /* NULL: no cache */
-    const char *source;               /* "sync" or "lambda" (the item's source) */
-    bool dry_run;                     /* decide and report, change nothing */
-    unsigned threads;                 /* hashing threads; 0: the default */
+    const char *source;                /* "sync" or "lambda" (the item's source) */
+    bool dry_run;                      /* decide and report, change nothing */
     const struct logger *log;
 };
 
@@ -58,10 +47,13 @@ const char *sync_action_name(enum sync_action a);
 
 /* Brings s3://bucket/key's .torrent and status up to date. known (may be NULL) is the object as
  * a listing saw it (spares a HEAD). from_file (may be NULL) hashes that local copy of the object
- * instead of downloading it: its size must match, and its MD5 when the ETag is one. The result
- * is in *out; returns 0 unless the action is SYNC_FAILED (then the errno). */
+ * instead of downloading it: its size must match, and its MD5 when the ETag is one. torrent (may
+ * be NULL) gets the bytes of the .torrent now in the store (made, adopted or up to date; nothing
+ * on a dry run or when there is none). The result is in *out; returns 0 unless the action is
+ * SYNC_FAILED (then the errno). */
 int sync_object(const struct sync_config *c, const char *bucket, const char *key,
-                const struct s3_object *known, const char *from_file, struct sync_result *out);
+                const struct store_object *known, const char *from_file, struct sync_result *out,
+                struct buf *torrent);
 
 /* True for keys that never get a torrent of their own (docs/DESIGN.md §4). */
 bool sync_is_torrent_key(const char *key);

@@ -59,6 +59,19 @@ int torrent_encode(const char *name, uint64_t size, const struct torrent_opts *o
 /* The exact byte size of the torrent torrent_encode would write, or 0 on invalid options. */
 uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts *opts);
 
+/* Hashes src as opts say (piece length resolved for src's size, v1 and/or v2): what every torrent
+ * of these bytes shares whatever its name and outer fields. Returns 0 or an errno; on success the
+ * caller frees h with hasher_result_free. */
+int torrent_hash(struct source *src, const struct torrent_opts *opts, struct hasher_result *h,
+                 err_t *err);
+
+/* Encodes the torrent of name for bytes already hashed (h, whose piece length must be the one
+ * opts resolve to for h->size) into out; ih1/ih2 (either may be NULL) receive the info-hashes.
+ * Returns 0 or an errno (out unchanged then). */
+int torrent_encode_hashed(const char *name, const struct torrent_opts *opts,
+                          const struct hasher_result *h, struct buf *out, uint8_t ih1[20],
+                          uint8_t ih2[32], err_t *err);
+
 /* Hashes src and encodes its torrent into out (name NULL: src's name). Returns 0 or an errno;
  * ih1/ih2 (either may be NULL) receive the v1 SHA-1 and v2 SHA-256 info-hashes. */
 int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
@@ -81,10 +94,6 @@ struct torrent_recipe {
  * opts points at), with created_by set to this version. Returns 0 or ENOMEM. */
 int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t mtime,
                         struct torrent_opts *opts, char **webseed);
-
-/* A stable hex SHA-256 of everything in r that changes a torrent's bytes, plus this program's
- * version: the cache key part that tells two recipes apart. */
-void torrent_recipe_fingerprint(const struct torrent_recipe *r, char out[65]);
 
 /* BASE + key, each segment percent-encoded (RFC 3986 unreserved and '/' kept). The caller frees
  * the result; NULL when out of memory. */

@@ -1,0 +1,69 @@
+/* maker.h — the one torrent maker every front end calls (docs/DESIGN.md §3, §13): an object of a
+ * store and a recipe in, torrent bytes and what hashing learned out. The cache keeps only what
+ * hashing learned (piece hashes, keyed by bucket, key, ETag, meta version and piece length), and
+ * every field outside it (trackers, web seed, comment, creation date from the object's
+ * Last-Modified) is laid out anew from the recipe at each call: a re-upload of the same bytes,
+ * or a new tracker or web seed, costs no hashing and never serves a stale outer field. */
+#ifndef S3TORRENT_MAKER_H
+#define S3TORRENT_MAKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "s3torrent/buf.h"
+#include "s3torrent/err.h"
+#include "s3torrent/hasher.h"
+#include "s3torrent/log.h"
+#include "s3torrent/store.h"
+#include "s3torrent/torrent.h"
+
+/* A cache of hashes (the sqlite cache on a host; none on Lambda). get appends to out and
+ * returns 0, or ENOENT; put returns 0 or an errno. A failure only costs a rehash. */
+struct maker_cache {
+    int (*get)(void *arg, const char *bucket, const char *key, const char *etag,
+               const char *fingerprint, struct buf *out, err_t *err);
+    int (*put)(void *arg, const char *bucket, const char *key, const char *etag,
+               const char *fingerprint, const uint8_t *data, size_t len, err_t *err);
+    void *arg;
+};
+
+struct maker {
+    struct store *store;
+    const struct maker_cache *cache; /* NULL: no cache */
+    unsigned threads;                /* hashing threads; 0: all cores */
+    unsigned parallel;               /* reads in flight per object; 0: the store's default */
+    const struct logger *log;        /* cache failures are warnings here; may be NULL */
+};
+
+/* What a made torrent is: the info-hashes (of the versions it has), the piece layout, and the
+ * piece hashes themselves (owned: free with maker_result_free). */
+struct maker_result {
+    bool v1, v2;
+    uint8_t ih1[20], ih2[32];
+    uint64_t piece_length, npieces;
+    bool cached; /* the hashes came from the cache: no byte of the object was read */
+    struct hasher_result hashes;
+};
+
+/* Appends the torrent of bucket/key at version obj, made as recipe r says, to out. src (may be
+ * NULL) hashes those bytes instead of the store's (a local copy; the cache is then neither read
+ * nor written, since the caller has still to check the copy). res (may be NULL) gets what the
+ * torrent is. Returns 0, or a positive errno with err set (out unchanged): EINVAL when no
+ * torrent can be made (a zero-byte object, a name no torrent can have, bad options). */
+int maker_make(const struct maker *mk, const char *bucket, const char *key,
+               const struct store_object *obj, const struct torrent_recipe *r, struct source *src,
+               struct buf *out, struct maker_result *res, err_t *err);
+
+/* Like maker_make, from the cache alone: ENOENT (err untouched) when the hashes are not cached,
+ * and no byte of the object is read. */
+int maker_cached(const struct maker *mk, const char *bucket, const char *key,
+                 const struct store_object *obj, const struct torrent_recipe *r, struct buf *out,
+                 struct maker_result *res, err_t *err);
+
+void maker_result_free(struct maker_result *res);
+
+/* The cache key part of the hashes of a torrent: the meta version and the piece length that
+ * recipe r resolves to for an object of size bytes ("s3th1/v1/262144"); out holds 64 bytes. */
+void maker_fingerprint(const struct torrent_recipe *r, uint64_t size, char out[64]);
+
+#endif

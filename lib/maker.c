@@ -1,0 +1,124 @@
+/* maker.c — the one torrent maker: hashes from the cache or the store, outer fields from the
+ * recipe (docs/DESIGN.md §3, §13). */
+#include "s3torrent/maker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void maker_fingerprint(const struct torrent_recipe *r, uint64_t size, char out[64])
+{
+    uint64_t plen = r->piece_length ? r->piece_length : torrent_auto_piece_length(size);
+    snprintf(out, 64, "s3th1/%s/%llu", torrent_meta_name(r->meta), (unsigned long long)plen);
+}
+
+void maker_result_free(struct maker_result *res)
+{
+    if (res)
+        hasher_result_free(&res->hashes);
+}
+
+/* The cached hashes of the object, when they are there and fit it. */
+static bool from_cache(const struct maker *mk, const char *bucket, const char *key,
+                       const struct store_object *obj, const char *fp, struct hasher_result *h)
+{
+    struct buf b;
+    err_t cerr = {0};
+    bool ok = false;
+    buf_init(&b, TORRENT_MAX_SIZE);
+    int rc = mk->cache->get(mk->cache->arg, bucket, key, obj->etag, fp, &b, &cerr);
+    if (rc == 0) {
+        ok = hasher_result_unpack(b.data, b.len, h, &cerr) == 0 && h->size == obj->size;
+        if (!ok) {
+            hasher_result_free(h);
+            log_msg(mk->log, LOG_WARNING,
+                    "torrent cache: s3://%s/%s: unusable entry, hashing "
+                    "again: %s",
+                    bucket, key, cerr.msg[0] ? cerr.msg : "size differs");
+        }
+    } else if (rc != ENOENT) {
+        log_msg(mk->log, LOG_WARNING, "torrent cache: %s", cerr.msg);
+    }
+    buf_free(&b);
+    return ok;
+}
+
+static void to_cache(const struct maker *mk, const char *bucket, const char *key,
+                     const struct store_object *obj, const char *fp, const struct hasher_result *h)
+{
+    struct buf b;
+    err_t cerr = {0};
+    buf_init(&b, TORRENT_MAX_SIZE);
+    if (hasher_result_pack(h, &b) != 0)
+        err_set(&cerr, b.err, "packing hashes: out of memory");
+    else
+        mk->cache->put(mk->cache->arg, bucket, key, obj->etag, fp, b.data, b.len, &cerr);
+    if (cerr.code)
+        log_msg(mk->log, LOG_WARNING, "torrent cache: %s", cerr.msg);
+    buf_free(&b);
+}
+
+/* maker_make and maker_cached: with cached_only, a cache miss is ENOENT and nothing is read. */
+static int make(const struct maker *mk, const char *bucket, const char *key,
+                const struct store_object *obj, const struct torrent_recipe *r, struct source *src,
+                bool cached_only, struct buf *out, struct maker_result *res, err_t *err)
+{
+    struct maker_result mine, *x = res ? res : &mine;
+    struct source *opened = NULL;
+    struct torrent_opts o;
+    char *ws = NULL, fp[64];
+    const char *slash = strrchr(key, '/'), *name = slash ? slash + 1 : key;
+    bool cache = mk->cache && src == NULL;
+    int rc;
+
+    memset(x, 0, sizeof(*x));
+    if ((rc = torrent_check_name(name, err)))
+        return err_prefix(err, "s3://%s/%s", bucket, key);
+    if (obj->size == 0)
+        return err_set(err, EINVAL, "s3://%s/%s: zero-byte object: nothing to share", bucket, key);
+    if ((rc = torrent_recipe_opts(r, key, obj->mtime, &o, &ws)))
+        return err_set(err, rc, "out of memory");
+    o.threads = mk->threads;
+    maker_fingerprint(r, obj->size, fp);
+    x->cached = cache && from_cache(mk, bucket, key, obj, fp, &x->hashes);
+    if (!x->cached && cached_only) {
+        rc = ENOENT;
+        goto out;
+    }
+    if (!x->cached) {
+        if (src == NULL &&
+            (rc = store_open_source(mk->store, bucket, key, obj, mk->parallel, &opened, err)))
+            goto out;
+        if ((rc = torrent_hash(src ? src : opened, &o, &x->hashes, err)))
+            goto out;
+        if (cache)
+            to_cache(mk, bucket, key, obj, fp, &x->hashes);
+    }
+    x->v1 = r->meta & TORRENT_V1;
+    x->v2 = r->meta & TORRENT_V2;
+    x->piece_length = x->hashes.piece_length;
+    x->npieces = x->hashes.npieces;
+    rc = torrent_encode_hashed(name, &o, &x->hashes, out, x->v1 ? x->ih1 : NULL,
+                               x->v2 ? x->ih2 : NULL, err);
+out:
+    source_free(opened);
+    free(ws);
+    if (rc || res == NULL)
+        maker_result_free(x);
+    return rc;
+}
+
+int maker_make(const struct maker *mk, const char *bucket, const char *key,
+               const struct store_object *obj, const struct torrent_recipe *r, struct source *src,
+               struct buf *out, struct maker_result *res, err_t *err)
+{
+    return make(mk, bucket, key, obj, r, src, false, out, res, err);
+}
+
+int maker_cached(const struct maker *mk, const char *bucket, const char *key,
+                 const struct store_object *obj, const struct torrent_recipe *r, struct buf *out,
+                 struct maker_result *res, err_t *err)
+{
+    return make(mk, bucket, key, obj, r, NULL, true, out, res, err);
+}

@@ -1,0 +1,221 @@
+/* test_blocks.c — the mount's block cache (fs/blocks.c) over the in-memory store: bytes at any
+ * offset, hits, LRU eviction, one fetch for concurrent readers of a block, read-ahead in one
+ * ranged read, a replaced object, and faults (an error, a short read) that are never cached. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "s3torrent/store_mem.h"
+#include "testutil.h"
+
+#define B    "bkt"
+#define BS   65536
+#define SIZE (16 * BS + 1234)
+
+static struct store *st;
+static uint8_t *data;
+static struct store_object pin;
+
+static void setup(void)
+{
+    st = store_mem_new();
+    data = malloc(SIZE);
+    for (size_t i = 0; i < SIZE; i++)
+        data[i] = (uint8_t)(i * 31 + i / 251);
+    ck_assert_int_eq(store_mem_add(st, B, "obj", data, SIZE, 1), 0);
+    ck_assert_int_eq(store_head(st, B, "obj", &pin, NULL, NULL), 0);
+}
+
+static void teardown(void)
+{
+    store_free(st);
+    free(data);
+}
+
+static unsigned reads(void)
+{
+    return store_mem_calls(st, STORE_OP_READ, NULL);
+}
+
+static void read_ok(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len)
+{
+    uint8_t *got = malloc(len);
+    long n = blocks_read(b, o, off, len, got, 0);
+    size_t want = off >= SIZE ? 0 : (len < SIZE - off ? len : SIZE - off);
+    ck_assert_int_eq(n, (long)want);
+    ck_assert_msg(memcmp(got, data + off, want) == 0, "bytes at %llu differ",
+                  (unsigned long long)off);
+    free(got);
+}
+
+START_TEST(test_bytes_and_hits)
+{
+    struct blocks *b = blocks_new(st, B, NULL, 64 * BS, BS, 2);
+    struct blocks_obj *o = blocks_obj_get(b, "obj", &pin);
+    read_ok(b, o, 0, 100);
+    ck_assert_uint_eq(reads(), 1);
+    read_ok(b, o, 1000, 5000); /* same block: a hit */
+    ck_assert_uint_eq(reads(), 1);
+    read_ok(b, o, BS - 10, 20); /* across a boundary: one more block */
+    ck_assert_uint_eq(reads(), 2);
+    read_ok(b, o, SIZE - 100, 4096); /* the end: short */
+    read_ok(b, o, SIZE, 10);         /* past the end: nothing */
+    ck_assert_uint_eq(reads(), 3);
+    /* a second open of the same version shares the blocks */
+    struct blocks_obj *o2 = blocks_obj_get(b, "obj", &pin);
+    ck_assert_ptr_eq(o, o2);
+    read_ok(b, o2, 10, 10);
+    ck_assert_uint_eq(reads(), 3);
+    blocks_obj_release(b, o2);
+    blocks_obj_release(b, o);
+    blocks_free(b);
+}
+END_TEST
+
+START_TEST(test_lru_eviction)
+{
+    struct blocks *b = blocks_new(st, B, NULL, 4 * BS, BS, 1);
+    struct blocks_obj *o = blocks_obj_get(b, "obj", &pin);
+    for (unsigned i = 0; i < 4; i++)
+        read_ok(b, o, (uint64_t)i * BS, 1);
+    read_ok(b, o, 0, 1); /* block 0 is now the most recent */
+    ck_assert_uint_eq(reads(), 4);
+    read_ok(b, o, 4 * BS, 1); /* evicts block 1, the least recent */
+    ck_assert_uint_eq(reads(), 5);
+    read_ok(b, o, 0, 1);
+    ck_assert_uint_eq(reads(), 5);
+    read_ok(b, o, 1 * BS, 1);
+    ck_assert_uint_eq(reads(), 6);
+    blocks_obj_release(b, o);
+    blocks_free(b);
+}
+END_TEST
+
+struct reader {
+    struct blocks *b;
+    struct blocks_obj *o;
+    long n;
+    uint8_t got[100];
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    r->n = blocks_read(r->b, r->o, 3 * BS + 7, sizeof(r->got), r->got, 0);
+    return NULL;
+}
+
+/* Eight readers of one uncached block while its fetch is slow: one fetch for all. */
+START_TEST(test_single_flight)
+{
+    struct store_mem_fault slow = {.ops = STORE_OP_READ, .delay_ms = 300};
+    ck_assert_int_eq(store_mem_fault(st, &slow), 0);
+    struct blocks *b = blocks_new(st, B, NULL, 64 * BS, BS, 1);
+    struct blocks_obj *o = blocks_obj_get(b, "obj", &pin);
+    struct reader r[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = (struct reader){.b = b, .o = o};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(r[i].n, 100);
+        ck_assert(memcmp(r[i].got, data + 3 * BS + 7, 100) == 0);
+    }
+    ck_assert_uint_eq(reads(), 1);
+    blocks_obj_release(b, o);
+    blocks_free(b);
+}
+END_TEST
+
+/* A sequential reader's read-ahead fetches aligned runs of four blocks with one ranged read
+ * each, whether a fetcher or the reader itself does it. */
+START_TEST(test_read_ahead_one_run)
+{
+    struct blocks *b = blocks_new(st, B, NULL, 64 * BS, BS, 1);
+    struct blocks_obj *o = blocks_obj_get(b, "obj", &pin);
+    uint8_t got[BS];
+    for (unsigned i = 0; i < 8; i++) {
+        ck_assert_int_eq(blocks_read(b, o, (uint64_t)i * BS, BS, got, 3 * BS), BS);
+        ck_assert(memcmp(got, data + (uint64_t)i * BS, BS) == 0);
+    }
+    /* blocks 0-3, 4-7, and the read-ahead queued past block 7 (8-11) */
+    ck_assert_uint_le(reads(), 3);
+    ck_assert_uint_ge(reads(), 2);
+    blocks_obj_release(b, o);
+    blocks_free(b);
+}
+END_TEST
+
+/* An error and a short read fail the read and are not cached: the next read fetches again. */
+START_TEST(test_faults_not_cached)
+{
+    struct store_mem_fault f[] = {
+        {.ops = STORE_OP_READ, .times = 1, .error = EIO},
+        {.ops = STORE_OP_READ, .times = 1, .short_read = true},
+    };
+    struct blocks *b = blocks_new(st, B, NULL, 64 * BS, BS, 1);
+    struct blocks_obj *o = blocks_obj_get(b, "obj", &pin);
+    uint8_t got[10];
+    ck_assert_int_eq(store_mem_fault(st, &f[0]), 0);
+    ck_assert_int_eq(blocks_read(b, o, 5, 10, got, 0), -EIO);
+    ck_assert_int_eq(store_mem_fault(st, &f[1]), 0);
+    ck_assert_int_eq(blocks_read(b, o, 5, 10, got, 0), -EIO);
+    read_ok(b, o, 5, 10);
+    ck_assert_uint_eq(reads(), 3);
+    blocks_obj_release(b, o);
+    blocks_free(b);
+}
+END_TEST
+
+/* A replaced object: blocks pinned to the old ETag are never filled with the new bytes (the
+ * read fails); a handle on the new version reads the new bytes. */
+START_TEST(test_replaced_object)
+{
+    struct blocks *b = blocks_new(st, B, NULL, 64 * BS, BS, 1);
+    struct blocks_obj *o = blocks_obj_get(b, "obj", &pin);
+    read_ok(b, o, 0, 10); /* block 0 cached from the old version */
+    uint8_t *fresh = malloc(SIZE);
+    for (size_t i = 0; i < SIZE; i++)
+        fresh[i] = (uint8_t)~data[i];
+    ck_assert_int_eq(store_mem_add(st, B, "obj", fresh, SIZE, 2), 0);
+    uint8_t got[10];
+    ck_assert_int_eq(blocks_read(b, o, 2 * BS, 10, got, 0), -EIO);
+    struct store_object now;
+    ck_assert_int_eq(store_head(st, B, "obj", &now, NULL, NULL), 0);
+    struct blocks_obj *o2 = blocks_obj_get(b, "obj", &now);
+    ck_assert_ptr_ne(o, o2);
+    ck_assert_int_eq(blocks_read(b, o2, 0, 10, got, 0), 10);
+    ck_assert(memcmp(got, fresh, 10) == 0);
+    blocks_obj_release(b, o2);
+    blocks_obj_release(b, o);
+    blocks_free(b);
+    free(fresh);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("blocks");
+    TCase *t = tcase_create("blocks");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 30);
+    tcase_add_test(t, test_bytes_and_hits);
+    tcase_add_test(t, test_lru_eviction);
+    tcase_add_test(t, test_single_flight);
+    tcase_add_test(t, test_read_ahead_one_run);
+    tcase_add_test(t, test_faults_not_cached);
+    tcase_add_test(t, test_replaced_object);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}

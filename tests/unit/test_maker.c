@@ -1,0 +1,344 @@
+/* test_maker.c — the one torrent maker over the in-memory store: info-hashes equal to
+ * libtorrent's for the same bytes, the cache keeps only what hashing learned (a re-upload, a
+ * new tracker or web seed cost no read and never serve a stale outer field), and faults of the
+ * store (errors, short reads, an object replaced mid-hash) never leave a torrent or a cache
+ * entry behind. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3torrent/maker.h"
+#include "s3torrent/metainfo.h"
+#include "s3torrent/store_mem.h"
+#include "testutil.h"
+
+#define B "bkt"
+
+/* A cache of one map in memory, counting its calls. */
+struct memcache {
+    struct entry {
+        char *id;
+        struct buf v;
+    } e[64];
+    size_t n;
+    unsigned gets, hits, puts;
+};
+
+static char *ident(const char *bucket, const char *key, const char *etag, const char *fp)
+{
+    size_t n = strlen(bucket) + strlen(key) + strlen(etag) + strlen(fp) + 4;
+    char *s = malloc(n);
+    snprintf(s, n, "%s\n%s\n%s\n%s", bucket, key, etag, fp);
+    return s;
+}
+
+static int mc_get(void *arg, const char *bucket, const char *key, const char *etag, const char *fp,
+                  struct buf *out, err_t *err)
+{
+    struct memcache *c = arg;
+    char *id = ident(bucket, key, etag, fp);
+    int rc = ENOENT;
+    (void)err;
+    c->gets++;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].id, id) == 0) {
+            buf_put(out, c->e[i].v.data, c->e[i].v.len);
+            c->hits++;
+            rc = 0;
+        }
+    free(id);
+    return rc;
+}
+
+static int mc_put(void *arg, const char *bucket, const char *key, const char *etag, const char *fp,
+                  const uint8_t *data, size_t len, err_t *err)
+{
+    struct memcache *c = arg;
+    (void)err;
+    ck_assert_uint_lt(c->n, 64);
+    c->puts++;
+    c->e[c->n].id = ident(bucket, key, etag, fp);
+    buf_init(&c->e[c->n].v, 1u << 30);
+    buf_put(&c->e[c->n].v, data, len);
+    c->n++;
+    return 0;
+}
+
+static void mc_free(struct memcache *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->e[i].id);
+        buf_free(&c->e[i].v);
+    }
+}
+
+/* Content byte i = i mod 251, as tests/data/torrents/generated was made. */
+static uint8_t *content(size_t n, unsigned seed)
+{
+    uint8_t *p = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)((i + seed) % 251);
+    return p;
+}
+
+static struct store *st;
+static struct memcache mc;
+static struct maker_cache mcache;
+static struct maker mk;
+
+static void setup(void)
+{
+    st = store_mem_new();
+    memset(&mc, 0, sizeof(mc));
+    mcache = (struct maker_cache){mc_get, mc_put, &mc};
+    mk = (struct maker){.store = st, .cache = &mcache, .threads = 2};
+}
+
+static void teardown(void)
+{
+    store_free(st);
+    mc_free(&mc);
+}
+
+static struct buf make(const char *key, const struct torrent_recipe *r, struct maker_result *res,
+                       int want_rc)
+{
+    struct store_object o;
+    struct buf b;
+    err_t err = {0};
+    buf_init(&b, 1u << 30);
+    ck_assert_msg(store_head(st, B, key, &o, NULL, &err) == 0, "%s", err.msg);
+    int rc = maker_make(&mk, B, key, &o, r, NULL, &b, res, &err);
+    ck_assert_msg(rc == want_rc, "%s: rc %d, wanted %d: %s", key, rc, want_rc, err.msg);
+    if (rc)
+        ck_assert_uint_eq(b.len, 0);
+    return b;
+}
+
+/* The info-hashes libtorrent gave these bytes (tests/data/torrents/generated), whatever the
+ * outer fields the maker adds. */
+START_TEST(test_same_info_hash_as_libtorrent)
+{
+    size_t vlen;
+    uint8_t *vec = tu_read_data("torrents/generated/five-pieces.torrent", &vlen);
+    struct metainfo *m;
+    err_t err = {0};
+    ck_assert(metainfo_parse(vec, vlen, &m, &err) == 0);
+    uint8_t *data = content(150000, 0);
+    ck_assert_int_eq(store_mem_add(st, B, "dir/e.bin", data, 150000, 1700000000), 0);
+    const char *tr[] = {"http://tracker.example/announce"};
+    struct torrent_recipe r = {.meta = TORRENT_HYBRID,
+                               .piece_length = 32768,
+                               .trackers = tr,
+                               .ntrackers = 1,
+                               .webseed_base = "https://h.example/"};
+    struct maker_result res;
+    struct buf b = make("dir/e.bin", &r, &res, 0);
+    ck_assert(res.v1 && res.v2 && !res.cached);
+    ck_assert_mem_eq(res.ih1, m->ih1, 20);
+    ck_assert_mem_eq(res.ih2, m->ih2, 32);
+    ck_assert_uint_eq(res.piece_length, 32768);
+    ck_assert_uint_eq(res.npieces, 5);
+    ck_assert_uint_eq(res.hashes.npieces, 5);
+    /* the bytes say what the recipe says outside the info dict */
+    struct metainfo *got;
+    ck_assert(metainfo_parse(b.data, b.len, &got, &err) == 0);
+    ck_assert_str_eq(got->name, "e.bin");
+    ck_assert_int_eq(got->creation_date, 1700000000);
+    ck_assert_str_eq(got->trackers[0], tr[0]);
+    ck_assert_str_eq(got->webseeds[0], "https://h.example/dir/e.bin");
+    /* and have the size stat reports before any hashing */
+    struct torrent_opts o;
+    char *ws;
+    ck_assert_int_eq(torrent_recipe_opts(&r, "dir/e.bin", 1700000000, &o, &ws), 0);
+    ck_assert_uint_eq(b.len, torrent_size("e.bin", 150000, &o));
+    free(ws);
+    metainfo_free(got);
+    maker_result_free(&res);
+    metainfo_free(m);
+    buf_free(&b);
+    free(vec);
+    free(data);
+}
+END_TEST
+
+/* What a fresh maker with no cache makes of the store's object now: the reference. */
+static struct buf fresh(const char *key, const struct torrent_recipe *r)
+{
+    const struct maker_cache *keep = mk.cache;
+    mk.cache = NULL;
+    struct buf b = make(key, r, NULL, 0);
+    mk.cache = keep;
+    return b;
+}
+
+static void assert_same(const struct buf *a, const struct buf *b)
+{
+    ck_assert_uint_eq(a->len, b->len);
+    ck_assert(memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* The cache keeps hashes, not bytes: a second make, a re-upload of the same bytes (same ETag, new
+ * Last-Modified), new trackers and a new web seed each read nothing, and each gives exactly
+ * what a maker without cache gives now. */
+START_TEST(test_outer_fields_never_stale)
+{
+    uint8_t *data = content(700001, 3);
+    ck_assert_int_eq(store_mem_add(st, B, "a/take.wav", data, 700001, 1796108250), 0);
+    struct torrent_recipe r = {.meta = TORRENT_V1};
+    struct maker_result res;
+    struct buf first = make("a/take.wav", &r, &res, 0);
+    ck_assert(!res.cached);
+    maker_result_free(&res);
+    unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    ck_assert_uint_gt(reads, 0);
+    ck_assert_uint_eq(mc.puts, 1);
+
+    struct buf again = make("a/take.wav", &r, &res, 0);
+    ck_assert(res.cached);
+    maker_result_free(&res);
+    assert_same(&first, &again);
+
+    /* re-upload: same bytes, same ETag, three seconds later */
+    ck_assert_int_eq(store_mem_add(st, B, "a/take.wav", data, 700001, 1796108253), 0);
+    struct buf reup = make("a/take.wav", &r, &res, 0);
+    ck_assert(res.cached);
+    maker_result_free(&res);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    struct buf want = fresh("a/take.wav", &r);
+    assert_same(&reup, &want);
+    struct metainfo *m;
+    err_t err = {0};
+    ck_assert(metainfo_parse(reup.data, reup.len, &m, &err) == 0);
+    ck_assert_int_eq(m->creation_date, 1796108253);
+    metainfo_free(m);
+    buf_free(&want);
+    reads = store_mem_calls(st, STORE_OP_READ, NULL);
+
+    /* new trackers, a web seed, a comment, private, a source: no read either */
+    const char *tr[] = {"udp://t1.example:6969/announce", "http://t2.example/announce"};
+    struct torrent_recipe r2 = {.meta = TORRENT_V1,
+                                .trackers = tr,
+                                .ntrackers = 2,
+                                .webseed_base = "https://cdn.example/x/",
+                                .comment = "c",
+                                .private_ = true,
+                                .source = "SRC"};
+    struct buf other = make("a/take.wav", &r2, &res, 0);
+    ck_assert(res.cached);
+    maker_result_free(&res);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    want = fresh("a/take.wav", &r2);
+    assert_same(&other, &want);
+    buf_free(&want);
+
+    /* a new piece length or meta version is new hashing */
+    reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    struct torrent_recipe r3 = {.meta = TORRENT_HYBRID};
+    struct buf hy = make("a/take.wav", &r3, &res, 0);
+    ck_assert(!res.cached);
+    maker_result_free(&res);
+    ck_assert_uint_gt(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+
+    buf_free(&first);
+    buf_free(&again);
+    buf_free(&reup);
+    buf_free(&other);
+    buf_free(&hy);
+    free(data);
+}
+END_TEST
+
+/* maker_cached reads nothing: ENOENT before hashing, the torrent after. */
+START_TEST(test_cached_only)
+{
+    uint8_t *data = content(50000, 1);
+    ck_assert_int_eq(store_mem_add(st, B, "k", data, 50000, 5), 0);
+    struct torrent_recipe r = {.meta = TORRENT_V2};
+    struct store_object o;
+    struct buf b;
+    err_t err = {0};
+    buf_init(&b, 1u << 30);
+    ck_assert_int_eq(store_head(st, B, "k", &o, NULL, &err), 0);
+    ck_assert_int_eq(maker_cached(&mk, B, "k", &o, &r, &b, NULL, &err), ENOENT);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), 0);
+    ck_assert_int_eq(maker_make(&mk, B, "k", &o, &r, NULL, &b, NULL, &err), 0);
+    size_t n = b.len;
+    ck_assert_int_eq(maker_cached(&mk, B, "k", &o, &r, &b, NULL, &err), 0);
+    ck_assert_uint_eq(b.len, 2 * n);
+    ck_assert(memcmp(b.data, b.data + n, n) == 0);
+    buf_free(&b);
+    free(data);
+}
+END_TEST
+
+/* Faults: an error, a short read, and an object replaced while it is hashed each fail the make
+ * with the store's reason, serve nothing and cache nothing; the next make after the fault
+ * succeeds. */
+START_TEST(test_faults_leave_nothing)
+{
+    uint8_t *data = content(3 << 20, 9), *other = content(3 << 20, 10);
+    ck_assert_int_eq(store_mem_add(st, B, "f.bin", data, 3 << 20, 7), 0);
+    struct torrent_recipe r = {.meta = TORRENT_V1, .piece_length = 262144};
+    struct store_mem_fault faults[] = {
+        {.ops = STORE_OP_READ, .skip = 1, .times = 1, .error = EIO},
+        {.ops = STORE_OP_READ, .skip = 2, .times = 1, .short_read = true},
+        {.ops = STORE_OP_READ, .skip = 1, .times = 1, .replace = other, .replace_len = 3 << 20},
+    };
+    const int want[] = {EIO, EIO, ESTALE};
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        ck_assert_int_eq(store_mem_fault(st, &faults[i]), 0);
+        struct buf b = make("f.bin", &r, NULL, want[i]);
+        buf_free(&b);
+        ck_assert_uint_eq(mc.puts, 0);
+        if (faults[i].replace) /* the next one is about the original bytes again */
+            ck_assert_int_eq(store_mem_add(st, B, "f.bin", data, 3 << 20, 7), 0);
+    }
+    struct maker_result res;
+    struct buf ok = make("f.bin", &r, &res, 0);
+    ck_assert(!res.cached);
+    ck_assert_uint_eq(mc.puts, 1);
+    maker_result_free(&res);
+    buf_free(&ok);
+    free(data);
+    free(other);
+}
+END_TEST
+
+/* No torrent for a zero-byte object or a key no torrent can be named after. */
+START_TEST(test_refusals)
+{
+    ck_assert_int_eq(store_mem_add(st, B, "empty", "", 0, 1), 0);
+    ck_assert_int_eq(store_mem_add(st, B, "dir/", "x", 1, 1), 0);
+    ck_assert_int_eq(store_mem_add(st, B, "ctl\x01name", "x", 1, 1), 0);
+    struct torrent_recipe r = {.meta = TORRENT_V1};
+    const char *keys[] = {"empty", "dir/", "ctl\x01name"};
+    for (size_t i = 0; i < 3; i++) {
+        struct buf b = make(keys[i], &r, NULL, EINVAL);
+        buf_free(&b);
+    }
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("maker");
+    TCase *t = tcase_create("maker");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_same_info_hash_as_libtorrent);
+    tcase_add_test(t, test_outer_fields_never_stale);
+    tcase_add_test(t, test_cached_only);
+    tcase_add_test(t, test_faults_leave_nothing);
+    tcase_add_test(t, test_refusals);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}

@@ -1,0 +1,220 @@
+/* test_sync.c — the sync decision table over the in-memory store (docs/DESIGN.md §4): missing,
+ * up to date, changed, foreign valid (adopted byte for byte), foreign stale, not a torrent,
+ * zero-byte, a .torrent key, a key no torrent can name; dry runs change nothing; a failed PUT
+ * is FAILED with the store's reason; the .torrent handed back is the one stored. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3torrent/metainfo.h"
+#include "s3torrent/store_mem.h"
+#include "s3torrent/sync.h"
+#include "testutil.h"
+
+#define B "bkt"
+
+static struct store *st;
+static struct maker mk;
+static struct torrent_recipe recipe = {.meta = TORRENT_V1};
+static struct sync_config sc;
+
+static void setup(void)
+{
+    st = store_mem_new();
+    mk = (struct maker){.store = st, .threads = 2};
+    sc = (struct sync_config){.maker = &mk, .recipe = &recipe, .source = "sync"};
+}
+
+static void teardown(void)
+{
+    store_free(st);
+}
+
+static void add(const char *key, size_t n, unsigned seed)
+{
+    uint8_t *p = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)((i * 7 + seed) % 253);
+    ck_assert_int_eq(store_mem_add(st, B, key, p, n, 1700000000 + seed), 0);
+    free(p);
+}
+
+static enum sync_action sync1(const char *key, struct buf *torrent, struct sync_result *res)
+{
+    struct sync_result mine;
+    if (res == NULL)
+        res = &mine;
+    sync_object(&sc, B, key, NULL, NULL, res, torrent);
+    return res->action;
+}
+
+/* The stored KEY.torrent's bytes and metadata. */
+static const uint8_t *stored(const char *key, size_t *len, struct store_meta *meta)
+{
+    char tkey[256];
+    snprintf(tkey, sizeof(tkey), "%s.torrent", key);
+    return store_mem_data(st, B, tkey, len, meta);
+}
+
+START_TEST(test_missing_then_up_to_date)
+{
+    add("a/x.bin", 100000, 1);
+    struct buf t;
+    struct sync_result res;
+    buf_init(&t, 1u << 26);
+    ck_assert_int_eq(sync1("a/x.bin", &t, &res), SYNC_CREATED);
+    size_t len;
+    struct store_meta meta;
+    const uint8_t *p = stored("a/x.bin", &len, &meta);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(len, t.len);
+    ck_assert(memcmp(p, t.data, len) == 0);
+    struct store_object o;
+    ck_assert_int_eq(store_head(st, B, "a/x.bin", &o, NULL, NULL), 0);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-source-etag"), o.etag);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-infohash"), res.info_hash);
+    ck_assert_str_eq(meta.content_type, "application/x-bittorrent");
+    /* the info-hash reported is the one of the bytes */
+    struct metainfo *m;
+    char hex[41];
+    ck_assert_int_eq(metainfo_parse(t.data, t.len, &m, NULL), 0);
+    ck_assert_str_eq(metainfo_hex(m->ih1, 20, hex), res.info_hash);
+    metainfo_free(m);
+
+    unsigned puts = store_mem_calls(st, STORE_OP_PUT, NULL);
+    unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    ck_assert_int_eq(sync1("a/x.bin", NULL, &res), SYNC_UP_TO_DATE);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-infohash"), res.info_hash);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), 0);
+    buf_free(&t);
+}
+END_TEST
+
+START_TEST(test_changed_object_is_replaced)
+{
+    add("x.bin", 50000, 1);
+    ck_assert_int_eq(sync1("x.bin", NULL, NULL), SYNC_CREATED);
+    add("x.bin", 50000, 2);
+    struct buf t;
+    buf_init(&t, 1u << 26);
+    ck_assert_int_eq(sync1("x.bin", &t, NULL), SYNC_REPLACED);
+    size_t len;
+    const uint8_t *p = stored("x.bin", &len, NULL);
+    ck_assert(len == t.len && memcmp(p, t.data, len) == 0);
+    buf_free(&t);
+}
+END_TEST
+
+/* A foreign torrent (no metadata) that verifies is kept byte for byte, whatever its name and
+ * piece length; one that does not verify, or that is no torrent, is replaced. */
+START_TEST(test_foreign)
+{
+    add("f/take.wav", 300000, 4);
+    /* made by another tool: another name, another piece length, no s3torrent metadata */
+    struct torrent_recipe other = {
+        .meta = TORRENT_V1, .piece_length = 16384, .comment = "made elsewhere"};
+    struct store_object o;
+    struct buf foreign;
+    err_t err = {0};
+    struct maker plain = {.store = st};
+    buf_init(&foreign, 1u << 26);
+    /* the maker names the torrent after the key: make it under that key, then move it */
+    add("f/take 7 (old job).wav", 300000, 4);
+    ck_assert_int_eq(store_head(st, B, "f/take 7 (old job).wav", &o, NULL, NULL), 0);
+    ck_assert_int_eq(
+        maker_make(&plain, B, "f/take 7 (old job).wav", &o, &other, NULL, &foreign, NULL, &err), 0);
+    ck_assert_int_eq(store_put(st, B, "f/take.wav.torrent", foreign.data, foreign.len,
+                               "application/x-bittorrent", NULL, 0, &err),
+                     0);
+    struct sync_result res;
+    ck_assert_int_eq(sync1("f/take.wav", NULL, &res), SYNC_ADOPTED);
+    size_t len;
+    struct store_meta meta;
+    const uint8_t *p = stored("f/take.wav", &len, &meta);
+    ck_assert(len == foreign.len && memcmp(p, foreign.data, len) == 0);
+    ck_assert_ptr_nonnull(store_meta_get(&meta, "s3torrent-source-etag"));
+    ck_assert_int_eq(sync1("f/take.wav", NULL, NULL), SYNC_UP_TO_DATE);
+
+    /* stale: the foreign torrent of other bytes */
+    add("g.wav", 300000, 5);
+    ck_assert_int_eq(
+        store_put(st, B, "g.wav.torrent", foreign.data, foreign.len, "", NULL, 0, &err), 0);
+    ck_assert_int_eq(sync1("g.wav", NULL, NULL), SYNC_REPLACED);
+    p = stored("g.wav", &len, &meta);
+    ck_assert(!(len == foreign.len && memcmp(p, foreign.data, len) == 0));
+    /* not a torrent at all */
+    add("h.wav", 1000, 6);
+    ck_assert_int_eq(store_put(st, B, "h.wav.torrent", "garbage", 7, "", NULL, 0, &err), 0);
+    ck_assert_int_eq(sync1("h.wav", NULL, NULL), SYNC_REPLACED);
+    buf_free(&foreign);
+}
+END_TEST
+
+START_TEST(test_skipped_by_rule)
+{
+    add("empty", 0, 0);
+    add("a.torrent", 10, 0);
+    add("ctl\x01key", 10, 0);
+    const char *keys[] = {"empty", "a.torrent", "ctl\x01key"};
+    const char *why[] = {"zero-byte", "a .torrent object", "no torrent can be named"};
+    for (size_t i = 0; i < 3; i++) {
+        struct sync_result res;
+        ck_assert_int_eq(sync1(keys[i], NULL, &res), SYNC_SKIPPED);
+        ck_assert_msg(strstr(res.why, why[i]), "%s: %s", keys[i], res.why);
+    }
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT | STORE_OP_READ, NULL), 0);
+    /* a missing object is FAILED with the store's reason */
+    struct sync_result res;
+    ck_assert_int_eq(sync1("nope", NULL, &res), SYNC_FAILED);
+    ck_assert_ptr_nonnull(strstr(res.why, "no such object"));
+}
+END_TEST
+
+START_TEST(test_dry_run_changes_nothing)
+{
+    add("d.bin", 5000, 1);
+    sc.dry_run = true;
+    struct sync_result res;
+    ck_assert_int_eq(sync1("d.bin", NULL, &res), SYNC_CREATED);
+    ck_assert(res.dry_run);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT | STORE_OP_READ, NULL), 0);
+    ck_assert_ptr_null(stored("d.bin", &(size_t){0}, NULL));
+}
+END_TEST
+
+START_TEST(test_failed_put)
+{
+    add("p.bin", 5000, 1);
+    struct store_mem_fault f = {.ops = STORE_OP_PUT, .error = EACCES};
+    ck_assert_int_eq(store_mem_fault(st, &f), 0);
+    struct sync_result res;
+    ck_assert_int_eq(sync1("p.bin", NULL, &res), SYNC_FAILED);
+    ck_assert_msg(strstr(res.why, "p.bin.torrent") && strstr(res.why, "ermission"), "%s", res.why);
+    ck_assert_ptr_null(stored("p.bin", &(size_t){0}, NULL));
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("sync");
+    TCase *t = tcase_create("decisions");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_missing_then_up_to_date);
+    tcase_add_test(t, test_changed_object_is_replaced);
+    tcase_add_test(t, test_foreign);
+    tcase_add_test(t, test_skipped_by_rule);
+    tcase_add_test(t, test_dry_run_changes_nothing);
+    tcase_add_test(t, test_failed_put);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}
