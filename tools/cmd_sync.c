@@ -334,8 +334,7 @@ int cmd_sync(int argc, char **argv)
     pthread_mutex_init(&r.out_lock, NULL);
     pthread_mutex_init(&r.seed_lock, NULL);
     const char *mount_prefix = "";
-    if (cli_recipe_init(&rec, argc) != 0)
-        return cli_error(CLI_FAIL, "out of memory");
+    cli_recipe_init(&rec);
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "j:nh", opts, NULL)) != -1) {
         int rr = cli_recipe_option(&rec, c, optarg);
@@ -423,8 +422,9 @@ int cmd_sync(int argc, char **argv)
         cli_error(CLI_USAGE, "--create-table needs --ddb-table or DDB_TABLE");
         goto out;
     }
-    cli_recipe_finish(&rec);
-    torrent_recipe_fingerprint(&rec.r, fingerprint);
+    if (cli_recipe_finish(&rec) != 0)
+        goto out;
+    torrent_recipe_fingerprint(&rec.b.r, fingerprint);
     rc = CLI_FAIL;
 
     struct s3_client *s3;
@@ -459,7 +459,7 @@ int cmd_sync(int argc, char **argv)
     }
     store = (struct sync_store){store_get, store_put, cache};
     r.sc.s3 = s3;
-    r.sc.recipe = &rec.r;
+    r.sc.recipe = &rec.b.r;
     r.sc.fingerprint = fingerprint;
     r.sc.status = table ? &d.st : NULL;
     r.sc.store = cache ? &store : NULL;
