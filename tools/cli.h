@@ -1,4 +1,4 @@
-/* cli.h — helpers shared by the s3torrent subcommands: sizes, progress bar, output files. */
+/* cli.h — helpers shared by the s3torrent subcommands: options, progress bar, output files. */
 #ifndef S3TORRENT_CLI_H
 #define S3TORRENT_CLI_H
 
