@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "s3torrent/log.h"
+#include "s3torrent/recipe.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/store.h"
 #include "s3torrent/torrent.h"
@@ -35,8 +36,7 @@ struct fs_config {
  * takes fs_settings(fs) once per operation and uses that one snapshot throughout. */
 struct fs_settings {
     struct torrent_recipe recipe;
-    char **trackers;          /* backing recipe.trackers */
-    char *webseed, *source;   /* backing recipe.webseed_base, recipe.source */
+    struct recipe built;      /* owns what recipe points at */
     double ttl, negative_ttl; /* seconds */
     unsigned uid, gid, umask;
     uint64_t read_ahead;       /* bytes prefetched ahead of a sequential reader */

@@ -4,6 +4,7 @@
 #include "meta.h"
 
 #include "s3torrent/config.h"
+#include "s3torrent/recipe.h"
 
 #include <errno.h>
 #include <math.h>
@@ -46,6 +47,8 @@ static const struct fuse_opt opt_spec[] = {
     OPT("private", private_),
     OFF("noprivate", private_),
     OPT("source=%s", source),
+    OPT("comment=%s", comment),
+    OPT("no_date", no_date),
     OPT("uid=%s", uid),
     OPT("gid=%s", gid),
     OPT("umask=%s", umask),
@@ -77,6 +80,7 @@ static const size_t str_fields[] = {
     offsetof(struct settings_opts, piece_length),
     offsetof(struct settings_opts, meta_version),
     offsetof(struct settings_opts, source),
+    offsetof(struct settings_opts, comment),
     offsetof(struct settings_opts, uid),
     offsetof(struct settings_opts, gid),
     offsetof(struct settings_opts, umask),
@@ -140,7 +144,8 @@ static int file_proc(void *data, const char *arg, int key, struct fuse_args *out
 
 static bool is_switch(const char *name)
 {
-    return strcmp(name, "path_style") == 0 || strcmp(name, "private") == 0;
+    return strcmp(name, "path_style") == 0 || strcmp(name, "private") == 0 ||
+           strcmp(name, "no_date") == 0;
 }
 
 static int file_setting(void *arg, const char *name, const char *value, err_t *err)
@@ -152,12 +157,12 @@ static int file_setting(void *arg, const char *name, const char *value, err_t *e
     if (strcmp(name, "config") == 0)
         return err_set(err, EINVAL, "a config file cannot name another one");
     if (is_switch(name) && value != NULL) {
-        if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "off") == 0)
+        bool on;
+        if (config_parse_switch(name, value, &on, err))
+            return EINVAL;
+        if (!on)
             return 0;
-        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "on") == 0)
-            value = NULL;
-        else
-            return err_set(err, EINVAL, "%s is a switch: give it alone, or = true or false", name);
+        value = NULL;
     }
     if (value != NULL && *value == '\0')
         return err_set(err, EINVAL, "%s has no value", name);
@@ -202,6 +207,8 @@ static int file_setting(void *arg, const char *name, const char *value, err_t *e
         out->path_style = one.path_style;
     if (one.private_)
         out->private_ = one.private_;
+    if (one.no_date)
+        out->no_date = one.no_date;
     out->prefetch_flag |= one.prefetch_flag;
     settings_opts_clear(&one);
     return rc;
@@ -240,41 +247,6 @@ static const char *pick_env(const char *cmd, const char *file, const char *env1,
     return file;
 }
 
-static int parse_size(const char *name, const char *s, uint64_t *out, err_t *err)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    uint64_t mult = 1;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        mult = 1ull << 10;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        mult = 1ull << 20;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        mult = 1ull << 30;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (*end == 'i')
-        end++;
-    if (*end == 'B')
-        end++;
-    if (errno || end == s || *s == '-' || *end || v > UINT64_MAX / mult)
-        return err_set(err, EINVAL, "%s=%s is not a size (like 64M)", name, s);
-    *out = v * mult;
-    return 0;
-}
-
 static int parse_uint(const char *name, const char *s, int base, unsigned max, unsigned *out,
                       err_t *err)
 {
@@ -310,13 +282,53 @@ static int parse_seconds(const char *name, const char *s, double *out, err_t *er
     return 0;
 }
 
+static bool switch_on(int cmd, int file);
+
+/* The torrent options of cmd over file (and over TRACKERS and WEBSEED_BASE, with use_env) into
+ * a new b, through lib/'s recipe builder, so that they are checked and named as everywhere else.
+ * Returns 0, or an errno with err set; the caller frees b either way. */
+static int set_recipe(struct recipe *b, const struct settings_opts *cmd,
+                      const struct settings_opts *file, bool use_env, err_t *err)
+{
+    int rc = 0;
+    const char *v;
+    recipe_init(b);
+#define SET(f, name, value) (rc = rc ? rc : recipe_set(b, f, name, value, err))
+    if ((v = pick(cmd->meta_version, file->meta_version)))
+        SET(RECIPE_META, "meta_version", v);
+    if ((v = pick(cmd->piece_length, file->piece_length)))
+        SET(RECIPE_PIECE_LENGTH, "piece_length", v);
+    if (cmd->trackers)
+        SET(RECIPE_TRACKERS, "trackers", cmd->trackers);
+    else if (use_env && (v = env("TRACKERS")))
+        SET(RECIPE_TRACKERS, "TRACKERS", v);
+    else if (file->trackers)
+        SET(RECIPE_TRACKERS, "trackers", file->trackers);
+    if (cmd->webseed)
+        SET(RECIPE_WEBSEED, "webseed", cmd->webseed);
+    else if (use_env && (v = env("WEBSEED_BASE")))
+        SET(RECIPE_WEBSEED, "WEBSEED_BASE", v);
+    else if (file->webseed)
+        SET(RECIPE_WEBSEED, "webseed", file->webseed);
+    if ((v = pick(cmd->source, file->source)))
+        SET(RECIPE_SOURCE, "source", v);
+    if ((v = pick(cmd->comment, file->comment)))
+        SET(RECIPE_COMMENT, "comment", v);
+    if (switch_on(cmd->private_, file->private_))
+        SET(RECIPE_PRIVATE, "private", NULL);
+    if (cmd->no_date || file->no_date)
+        SET(RECIPE_NO_DATE, "no_date", NULL);
+#undef SET
+    recipe_finish(b);
+    return rc;
+}
+
 /* Every value o gives, parsed as resolving will parse it. */
 static int check_values(const struct settings_opts *o, err_t *err)
 {
     uint64_t size;
     unsigned u;
     double d;
-    enum torrent_meta meta;
     if (o->ttl && parse_seconds("ttl", o->ttl, &d, err))
         return EINVAL;
     if (o->negative_ttl && parse_seconds("negative_ttl", o->negative_ttl, &d, err))
@@ -325,25 +337,19 @@ static int check_values(const struct settings_opts *o, err_t *err)
         (o->gid && parse_uint("gid", o->gid, 10, 0xfffffffeu, &u, err)) ||
         (o->umask && parse_uint("umask", o->umask, 8, 0777, &u, err)))
         return EINVAL;
-    if ((o->cache_max && parse_size("cache_max", o->cache_max, &size, err)) ||
-        (o->block_cache && parse_size("block_cache", o->block_cache, &size, err)) ||
-        (o->read_ahead && parse_size("read_ahead", o->read_ahead, &size, err)) ||
-        (o->piece_length && parse_size("piece_length", o->piece_length, &size, err)))
+    if ((o->cache_max && config_parse_size("cache_max", o->cache_max, &size, err)) ||
+        (o->block_cache && config_parse_size("block_cache", o->block_cache, &size, err)) ||
+        (o->read_ahead && config_parse_size("read_ahead", o->read_ahead, &size, err)))
         return EINVAL;
     if ((o->prefetch_torrents &&
          parse_count("prefetch_torrents", o->prefetch_torrents, 64, &u, err)) ||
         (o->max_generations && parse_count("max_generations", o->max_generations, 64, &u, err)))
         return EINVAL;
-    if (o->trackers) {
-        char **v = NULL;
-        size_t n = config_split_list(o->trackers, &v);
-        free(v);
-        if (n == 0)
-            return err_set(err, EINVAL, "trackers=%s names no URL", o->trackers);
-    }
-    if (o->meta_version && torrent_parse_meta(o->meta_version, &meta))
-        return err_set(err, EINVAL, "meta_version=%s: must be v1, v2 or hybrid", o->meta_version);
-    return 0;
+    struct recipe b;
+    static const struct settings_opts none;
+    int rc = set_recipe(&b, o, &none, false, err);
+    recipe_free(&b);
+    return rc;
 }
 
 /* A switch from the command line (1 on, -1 off, 0 not given) beats the file's. */
@@ -363,9 +369,7 @@ void settings_free(struct fs_settings *s)
 {
     if (s == NULL)
         return;
-    free(s->trackers);
-    free(s->webseed);
-    free(s->source);
+    recipe_free(&s->built);
     free(s);
 }
 
@@ -398,6 +402,8 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
     size_t blen = colon ? (size_t)(colon - bucket) : strlen(bucket);
     if (blen == 0)
         return err_set(err, EINVAL, "'%s' names no bucket: give BUCKET[:PREFIX]", bucket);
+    if (s3_check_bucket(bucket, blen, err)) /* the rule of every front end */
+        return EINVAL;
     const char *p = colon ? colon + 1 : "";
     while (*p == '/')
         p++;
@@ -420,9 +426,9 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
     else if (switch_on(cmd->path_style, file->path_style))
         c->addressing = S3_ADDRESSING_PATH;
     if ((s = pick(cmd->cache_max, file->cache_max)))
-        rc = rc ? rc : parse_size("cache_max", s, &c->cache_max, err);
+        rc = rc ? rc : config_parse_size("cache_max", s, &c->cache_max, err);
     if ((s = pick(cmd->block_cache, file->block_cache)))
-        rc = rc ? rc : parse_size("block_cache", s, &c->block_cache, err);
+        rc = rc ? rc : config_parse_size("block_cache", s, &c->block_cache, err);
     /* -o prefetch_torrents[=N] on the command line beats the file's, with or without N */
     const struct settings_opts *pf = cmd->prefetch_torrents || cmd->prefetch_flag ? cmd : file;
     if (pf->prefetch_torrents)
@@ -445,7 +451,6 @@ static int resolve_live(const struct settings_opts *cmd, const struct settings_o
     if (s == NULL)
         return err_set(err, ENOMEM, "out of memory");
     int rc = 0;
-    bool oom = false;
     s->ttl = 60;
     s->negative_ttl = 5;
     s->umask = 022;
@@ -466,41 +471,17 @@ static int resolve_live(const struct settings_opts *cmd, const struct settings_o
     if ((v = pick(cmd->umask, file->umask)))
         TRY(parse_uint("umask", v, 8, 0777, &s->umask, err));
     if ((v = pick(cmd->read_ahead, file->read_ahead)))
-        TRY(parse_size("read_ahead", v, &s->read_ahead, err));
+        TRY(config_parse_size("read_ahead", v, &s->read_ahead, err));
     if ((v = pick(cmd->max_generations, file->max_generations)))
         TRY(parse_count("max_generations", v, 64, &s->max_generations, err));
     if (rc == 0 && s->max_generations == 0)
         rc = err_set(err, EINVAL, "max_generations must be at least 1");
 
     /* the torrent recipe: the same options, and so the same bytes, as s3torrent create */
-    struct torrent_recipe *r = &s->recipe;
-    r->meta = TORRENT_V1;
-    if ((v = pick(cmd->meta_version, file->meta_version)) && torrent_parse_meta(v, &r->meta))
-        TRY(err_set(err, EINVAL, "meta_version=%s: must be v1, v2 or hybrid", v));
-    if ((v = pick(cmd->piece_length, file->piece_length)))
-        TRY(parse_size("piece_length", v, &r->piece_length, err));
-    const char *tr = cmd->trackers ? cmd->trackers : env("TRACKERS");
-    if (tr == NULL)
-        tr = file->trackers;
-    if (tr && *tr) {
-        r->ntrackers = config_split_list(tr, &s->trackers);
-        r->trackers = (const char *const *)s->trackers;
-        oom |= s->trackers == NULL;
-        if (r->ntrackers == 0 && s->trackers != NULL)
-            TRY(err_set(err, EINVAL, "trackers=%s names no URL", tr));
-    } else {
-        r->trackers = config_default_trackers;
-        r->ntrackers = config_default_ntrackers;
-    }
-    const char *ws = cmd->webseed ? cmd->webseed : env("WEBSEED_BASE");
-    if (ws == NULL)
-        ws = file->webseed;
-    r->webseed_base = s->webseed = dup_or_null(ws && *ws ? ws : NULL, &oom);
-    r->source = s->source = dup_or_null(pick(cmd->source, file->source), &oom);
-    r->private_ = switch_on(cmd->private_, file->private_);
+    if (rc == 0)
+        rc = set_recipe(&s->built, cmd, file, true, err);
+    s->recipe = s->built.r;
 #undef TRY
-    if (rc == 0 && oom)
-        rc = err_set(err, ENOMEM, "out of memory");
     if (rc) {
         settings_free(s);
         return rc;

@@ -14,11 +14,11 @@ struct settings_opts {
     char *endpoint, *region, *profile;
     char *cache, *cache_max;
     char *ttl, *negative_ttl;
-    char *trackers, *webseed, *piece_length, *meta_version, *source;
+    char *trackers, *webseed, *piece_length, *meta_version, *source, *comment;
     char *uid, *gid, *umask;
     char *read_ahead, *block_cache, *prefetch_torrents, *max_generations;
     char *addressing_style;
-    int path_style, private_, prefetch_flag;
+    int path_style, private_, no_date, prefetch_flag;
     int show_help, show_version;
     char *nonopt[2]; /* BUCKET[:PREFIX] MOUNTPOINT, as given (command line only) */
     unsigned nnonopt;

@@ -19,6 +19,7 @@
 #include "s3torrent/cred.h"
 #include "s3torrent/ddb.h"
 #include "s3torrent/http.h"
+#include "s3torrent/recipe.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/status.h"
 #include "s3torrent/sync.h"
@@ -37,8 +38,9 @@ struct lambda {
     struct http_client *http;
     struct cred_chain *creds;
     const char *table, *key_attr;
-    char **allow, **exclude, **env_trackers;
+    char **allow, **exclude;
     size_t nallow, nexclude;
+    struct recipe built; /* owns what recipe points at */
     struct torrent_recipe recipe;
     /* --listen: a failed object's status item is written FAILED here too (when sync_object
      * could not, or did not get that far), since the sender, answered 200, does not retry */
@@ -77,37 +79,14 @@ static void usage(FILE *f)
           "  WEBSEED_BASE       web seed base URL (default: none)\n"
           "  META_VERSION       v1 (default), v2 or hybrid\n"
           "  PIECE_LENGTH       a power of two from 16K to 256M (default: automatic)\n"
+          "  PRIVATE, NO_DATE   true or false (default false): the private flag, no creation\n"
+          "                     date\n"
+          "  SOURCE, COMMENT    the info source field, the comment (default: none)\n"
           "  and the AWS variables: AWS_REGION, AWS_ENDPOINT_URL(_S3, _DYNAMODB), credentials.\n"
           "\n"
           "Exit status: --event: 0 fine, 1 the invocation failed, 2 usage or setup error;\n"
           "--listen: 0 after SIGTERM or SIGINT, 2 usage or setup error (cannot listen).\n",
           f);
-}
-
-/* Parses "262144", "256K", "256KiB", "1M", "16MiB". Returns 0 or EINVAL. */
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || errno)
-        return EINVAL;
-    uint64_t mul = 1;
-    if (*end == 'K' || *end == 'k')
-        mul = 1024;
-    else if (*end == 'M' || *end == 'm')
-        mul = 1024 * 1024;
-    else if (*end == 'G' || *end == 'g')
-        mul = 1024 * 1024 * 1024;
-    if (mul > 1) {
-        end++;
-        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
-            end += strlen(end);
-    }
-    if (*end != '\0' || v > UINT64_MAX / mul)
-        return EINVAL;
-    *out = v * mul;
-    return 0;
 }
 
 static const char *env(const char *name)
@@ -123,28 +102,23 @@ static int lambda_init(struct lambda *L, err_t *err)
     int rc;
     memset(L, 0, sizeof(*L));
     L->log = log_stderr(PROG, LOG_INFO);
-    L->recipe.meta = TORRENT_V1;
-    if ((v = env("META_VERSION")) && torrent_parse_meta(v, &L->recipe.meta) != 0)
-        return err_set(err, EINVAL, "META_VERSION must be v1, v2 or hybrid, not '%.32s'", v);
-    if ((v = env("PIECE_LENGTH"))) {
-        uint64_t p;
-        if (parse_size(v, &p) != 0 || p < TORRENT_MIN_PIECE || p > TORRENT_MAX_PIECE ||
-            (p & (p - 1)) != 0)
-            return err_set(err, EINVAL,
-                           "PIECE_LENGTH '%.32s' is not a power of two from 16K to 256M", v);
-        L->recipe.piece_length = p;
-    }
-    /* the same defaults as `s3torrent sync` without options, so the bytes are the same */
-    if ((v = env("TRACKERS"))) {
-        L->recipe.ntrackers = config_split_list(v, &L->env_trackers);
-        L->recipe.trackers = (const char *const *)L->env_trackers;
-        if (L->env_trackers == NULL)
-            return err_set(err, ENOMEM, "out of memory");
-    } else {
-        L->recipe.trackers = config_default_trackers;
-        L->recipe.ntrackers = config_default_ntrackers;
-    }
-    L->recipe.webseed_base = env("WEBSEED_BASE");
+    /* the same builder as `s3torrent sync` and the mount, so the same checks and bytes */
+    static const struct {
+        const char *name;
+        enum recipe_field f;
+    } vars[] = {
+        {"META_VERSION", RECIPE_META}, {"PIECE_LENGTH", RECIPE_PIECE_LENGTH},
+        {"TRACKERS", RECIPE_TRACKERS}, {"WEBSEED_BASE", RECIPE_WEBSEED},
+        {"PRIVATE", RECIPE_PRIVATE},   {"SOURCE", RECIPE_SOURCE},
+        {"COMMENT", RECIPE_COMMENT},   {"NO_DATE", RECIPE_NO_DATE},
+    };
+    recipe_init(&L->built);
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        if ((v = env(vars[i].name)) &&
+            (rc = recipe_set(&L->built, vars[i].f, vars[i].name, v, err)))
+            return rc;
+    recipe_finish(&L->built);
+    L->recipe = L->built.r;
     if ((v = env("S3_BUCKET")) &&
         ((L->nallow = config_split_list(v, &L->allow)) == 0 && L->allow == NULL))
         return err_set(err, ENOMEM, "out of memory");
@@ -193,7 +167,7 @@ static void lambda_free(struct lambda *L)
     http_client_free(L->http);
     free(L->allow);
     free(L->exclude);
-    free(L->env_trackers);
+    recipe_free(&L->built);
 }
 
 static int64_t now_ms(void)
@@ -269,6 +243,11 @@ static void do_item(const struct lambda *L, const struct sync_config *sc, int64_
     if (it->error) {
         outcome_errno(o, s, EINVAL, it->error);
         log_msg(&L->log, LOG_ERR, "%s", it->error);
+        return;
+    }
+    if (s3_check_bucket(it->bucket, strlen(it->bucket), &err)) { /* the rule of every front end */
+        outcome_errno(o, s, EINVAL, err.msg);
+        log_msg(&L->log, LOG_ERR, "%s", err.msg);
         return;
     }
     if ((why = skip_reason(L, it))) {

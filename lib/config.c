@@ -2,6 +2,7 @@
 #include "s3torrent/config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,57 @@ size_t config_split_list(const char *s, char ***out)
         tok = comma ? comma + 1 : NULL;
     }
     return n;
+}
+
+int config_parse_size(const char *name, const char *s, uint64_t *out, err_t *err)
+{
+    /* K M G T, each with an optional i and an optional B, any case, all binary; or a B alone */
+    static const char units[] = "KMGT";
+    const char *p = s;
+    uint64_t v = 0, mult = 1;
+    bool ok = *p >= '0' && *p <= '9';
+    for (; ok && *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            ok = false;
+        else
+            v = v * 10 + d;
+    }
+    const char *u = ok && *p ? strchr(units, *p & ~0x20) : NULL;
+    if (u != NULL) {
+        mult = 1ull << (10 * (u - units + 1));
+        p++;
+        if (*p == 'i' || *p == 'I')
+            p++;
+        if (*p == 'b' || *p == 'B')
+            p++;
+    } else if (ok && (*p == 'b' || *p == 'B')) {
+        p++;
+    }
+    if (!ok || *p != '\0' || v > UINT64_MAX / mult)
+        return err_set(err, EINVAL,
+                       "%s: \"%.64s\" is not a size (digits with an optional K, M, G or T suffix, "
+                       "e.g. 256K or 4MiB)",
+                       name, s);
+    *out = v * mult;
+    return 0;
+}
+
+int config_parse_switch(const char *name, const char *value, bool *out, err_t *err)
+{
+    static const char *const on[] = {"true", "yes", "on", "1"};
+    static const char *const off[] = {"false", "no", "off", "0"};
+    if (value == NULL) {
+        *out = true;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+        if (strcmp(value, on[i]) == 0 || strcmp(value, off[i]) == 0) {
+            *out = strcmp(value, on[i]) == 0;
+            return 0;
+        }
+    }
+    return err_set(err, EINVAL, "%s: \"%.64s\" is not a switch (true or false)", name, value);
 }
 
 static const char *env(const char *name)

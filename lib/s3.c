@@ -104,6 +104,21 @@ struct http_counters *s3_counters(struct s3_client *s3)
     return http_client_counters(s3->cfg.http);
 }
 
+int s3_check_bucket(const char *bucket, size_t len, err_t *err)
+{
+    bool ok = len >= 1 && len <= 255;
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = bucket[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '.' || c == '_';
+    }
+    if (!ok)
+        return err_set(err, EINVAL,
+                       "\"%.*s\" is not a bucket name (1 to 255 letters, digits, '.', '-' or '_')",
+                       (int)(len < 255 ? len : 255), bucket);
+    return 0;
+}
+
 int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err)
 {
     *bucket = *key = NULL;
@@ -111,12 +126,8 @@ int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err)
         return err_set(err, EINVAL, "'%s' is not an s3://bucket/key URI", uri);
     const char *b = uri + 5, *slash = strchr(b, '/');
     size_t bl = slash ? (size_t)(slash - b) : strlen(b);
-    if (bl < 3 || bl > 63)
-        return err_set(err, EINVAL, "'%s': bucket names have 3 to 63 characters", uri);
-    for (size_t i = 0; i < bl; i++)
-        if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '-' ||
-              b[i] == '.'))
-            return err_set(err, EINVAL, "'%s': invalid bucket name", uri);
+    if (s3_check_bucket(b, bl, err))
+        return err_prefix(err, "'%s'", uri);
     const char *k = slash ? slash + 1 : "";
     if (strlen(k) > 1024)
         return err_set(err, EINVAL, "'%s': S3 keys are at most 1024 bytes", uri);
@@ -147,7 +158,8 @@ static bool path_style(const struct s3_client *s3, const char *bucket)
 {
     if (s3->cfg.addressing != S3_ADDRESSING_AUTO)
         return s3->cfg.addressing == S3_ADDRESSING_PATH;
-    return s3->svc.custom || strchr(bucket, '.') != NULL;
+    /* names no host name can carry (legacy ones: '_', upper case) go path-style too */
+    return s3->svc.custom || strpbrk(bucket, "._ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL;
 }
 
 /* Builds the URL, the signed path and the Host of r. */

@@ -1,6 +1,5 @@
 /* cli.c — helpers shared by the s3torrent subcommands. */
 #include "cli.h"
-#include "s3torrent/config.h"
 #include "s3torrent/cred.h"
 #include "s3torrent/http.h"
 
@@ -22,44 +21,6 @@ int cli_error(int code, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return code;
-}
-
-int cli_parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        return EINVAL;
-    unsigned long long v = strtoull(s, &end, 10);
-    uint64_t mult = 1;
-    if (errno)
-        return EINVAL;
-    if (*end) {
-        switch (*end) {
-        case 'k':
-        case 'K':
-            mult = 1ull << 10;
-            break;
-        case 'm':
-        case 'M':
-            mult = 1ull << 20;
-            break;
-        case 'g':
-        case 'G':
-            mult = 1ull << 30;
-            break;
-        default:
-            return EINVAL;
-        }
-        end++;
-        if (strcmp(end, "") != 0 && strcmp(end, "i") != 0 && strcmp(end, "iB") != 0 &&
-            strcmp(end, "B") != 0)
-            return EINVAL;
-    }
-    if (v > UINT64_MAX / mult)
-        return EINVAL;
-    *out = v * mult;
-    return 0;
 }
 
 int cli_parse_uint(const char *s, unsigned max, unsigned *out)
@@ -296,78 +257,62 @@ void cli_s3_close(struct cli_s3 *g)
     g->http = NULL;
 }
 
-int cli_recipe_init(struct cli_recipe *r, int argc)
+void cli_recipe_init(struct cli_recipe *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->r.meta = TORRENT_V1;
-    r->trackers = calloc((size_t)argc + 1, sizeof(char *));
-    return r->trackers ? 0 : ENOMEM;
+    recipe_init(&r->b);
+}
+
+/* The option names of the usage text, which start the messages. */
+static int set_one(struct cli_recipe *r, enum recipe_field f, const char *name, const char *value)
+{
+    err_t err = {0};
+    if (recipe_set(&r->b, f, name, value, &err) == 0)
+        return 1;
+    cli_error(CLI_USAGE, "%s", err.msg);
+    return -1;
 }
 
 int cli_recipe_option(struct cli_recipe *r, int c, const char *arg)
 {
-    uint64_t plen;
     switch (c) {
     case 'l':
-        if (cli_parse_size(arg, &plen) != 0 || plen < TORRENT_MIN_PIECE ||
-            plen > TORRENT_MAX_PIECE || (plen & (plen - 1)) != 0) {
-            cli_error(CLI_USAGE, "--piece-length '%s' is not a power of two from 16K to 256M", arg);
-            return -1;
-        }
-        r->r.piece_length = plen;
-        return 1;
+        return set_one(r, RECIPE_PIECE_LENGTH, "--piece-length", arg);
     case 'm':
-        if (torrent_parse_meta(arg, &r->r.meta) != 0) {
-            cli_error(CLI_USAGE, "--meta-version must be v1, v2 or hybrid, not '%s'", arg);
-            return -1;
-        }
-        return 1;
+        return set_one(r, RECIPE_META, "--meta-version", arg);
     case 't':
-        r->trackers[r->ntrackers++] = arg;
-        return 1;
+        return set_one(r, RECIPE_TRACKER, "--tracker", arg);
     case 'w':
-        r->r.webseed_base = arg;
-        return 1;
+        return set_one(r, RECIPE_WEBSEED, "--webseed", arg);
     case 'p':
-        r->r.private_ = true;
-        return 1;
+        return set_one(r, RECIPE_PRIVATE, "--private", NULL);
     case 's':
-        r->r.source = arg;
-        return 1;
+        return set_one(r, RECIPE_SOURCE, "--source", arg);
     case 'c':
-        r->r.comment = arg;
-        return 1;
+        return set_one(r, RECIPE_COMMENT, "--comment", arg);
     case 'd':
-        r->r.no_date = true;
-        return 1;
+        return set_one(r, RECIPE_NO_DATE, "--no-date", NULL);
     default:
         return 0;
     }
 }
 
-void cli_recipe_finish(struct cli_recipe *r)
+int cli_recipe_finish(struct cli_recipe *r)
 {
     const char *env = getenv("TRACKERS");
-    if (r->ntrackers > 0) {
-        r->r.trackers = r->trackers;
-        r->r.ntrackers = r->ntrackers;
-    } else if (env != NULL && *env) {
-        r->r.ntrackers = config_split_list(env, &r->env_trackers);
-        r->r.trackers = (const char *const *)r->env_trackers;
-    } else {
-        r->r.trackers = config_default_trackers;
-        r->r.ntrackers = config_default_ntrackers;
-    }
+    if (!r->b.trackers_set && env != NULL && *env &&
+        set_one(r, RECIPE_TRACKERS, "TRACKERS", env) < 0)
+        return CLI_USAGE;
     env = getenv("WEBSEED_BASE");
-    if (r->r.webseed_base == NULL && env != NULL && *env)
-        r->r.webseed_base = env;
+    if (r->b.webseed == NULL && env != NULL && *env &&
+        set_one(r, RECIPE_WEBSEED, "WEBSEED_BASE", env) < 0)
+        return CLI_USAGE;
+    recipe_finish(&r->b);
+    return 0;
 }
 
 void cli_recipe_free(struct cli_recipe *r)
 {
-    free(r->trackers);
-    free(r->env_trackers);
-    memset(r, 0, sizeof(*r));
+    recipe_free(&r->b);
 }
 
 char *cli_mount_prefix(const char *p)

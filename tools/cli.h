@@ -1,4 +1,4 @@
-/* cli.h — helpers shared by the s3torrent subcommands: sizes, progress bar, output files. */
+/* cli.h — helpers shared by the s3torrent subcommands: options, progress bar, output files. */
 #ifndef S3TORRENT_CLI_H
 #define S3TORRENT_CLI_H
 
@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "s3torrent/log.h"
+#include "s3torrent/recipe.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/source.h"
 #include "s3torrent/torrent.h"
@@ -20,8 +21,6 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 /* Prints "s3torrent: <message>" on stderr; returns code. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses "262144", "256K", "256KiB", "1M", "16MiB", "1G". Returns 0 or EINVAL. */
-int cli_parse_size(const char *s, uint64_t *out);
 /* Parses a positive integer no larger than max. Returns 0 or EINVAL. */
 int cli_parse_uint(const char *s, unsigned max, unsigned *out);
 /* Formats a byte count the way transmission-show does ("1.05 MB", "256.0 KiB"). */
@@ -100,13 +99,10 @@ int cli_s3_connect(struct cli_s3 *g, struct s3_client **s3, err_t *err);
 /* Frees what cli_open_source made. */
 void cli_s3_close(struct cli_s3 *g);
 
-/* The torrent options shared by create, sync and the mount (docs/DESIGN.md §3), parsed into a
- * recipe. */
+/* The torrent options shared by create and sync (docs/DESIGN.md §3), built by lib/'s one recipe
+ * builder; b.r is the recipe once cli_recipe_finish has run. */
 struct cli_recipe {
-    struct torrent_recipe r;
-    const char **trackers; /* --tracker values (argv strings) */
-    size_t ntrackers;
-    char **env_trackers; /* TRACKERS split, when used */
+    struct recipe b;
 };
 
 #define CLI_RECIPE_SHORT "l:m:t:w:ps:c:d"
@@ -136,12 +132,12 @@ struct cli_recipe {
     "  -d, --no-date              omit the creation date (default: the object's\n"                 \
     "                             Last-Modified, the file's mtime)\n"
 
-/* Starts an empty recipe with room for argc trackers. Returns 0 or ENOMEM. */
-int cli_recipe_init(struct cli_recipe *r, int argc);
+void cli_recipe_init(struct cli_recipe *r);
 /* Handles one torrent option: 1 when c was one, 0 when not, -1 after printing a usage error. */
 int cli_recipe_option(struct cli_recipe *r, int c, const char *arg);
-/* Applies the environment and defaults (TRACKERS, WEBSEED_BASE) once options are parsed. */
-void cli_recipe_finish(struct cli_recipe *r);
+/* Applies the environment (TRACKERS, WEBSEED_BASE) and the defaults once options are parsed.
+ * Returns 0, or CLI_USAGE after printing why a variable is refused. */
+int cli_recipe_finish(struct cli_recipe *r);
 void cli_recipe_free(struct cli_recipe *r);
 
 /* Seeding through a Transmission daemon (cmd_seed.c; sync --seed uses it too). */

@@ -88,8 +88,7 @@ int cmd_create(int argc, char **argv)
     err_t err = {0};
 
     buf_init(&tb, (size_t)1 << 30);
-    if (cli_recipe_init(&rec, argc) != 0)
-        return cli_error(CLI_FAIL, "out of memory");
+    cli_recipe_init(&rec);
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "n:j:o:fh", opts, NULL)) != -1) {
         int r = cli_recipe_option(&rec, c, optarg);
@@ -126,7 +125,8 @@ int cmd_create(int argc, char **argv)
         cli_error(CLI_USAGE, "--name: %s", err.msg);
         goto out;
     }
-    cli_recipe_finish(&rec);
+    if (cli_recipe_finish(&rec) != 0)
+        goto out;
     rc = CLI_FAIL;
     if (cli_open_source(&g, argv[optind], &src, &key, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
@@ -143,7 +143,7 @@ int cmd_create(int argc, char **argv)
         goto out;
     }
     /* the web seed names the object's key; for a local file, the torrent's name */
-    if (torrent_recipe_opts(&rec.r, is_s3 ? key : name, src->mtime, &to, &ws) != 0) {
+    if (torrent_recipe_opts(&rec.b.r, is_s3 ? key : name, src->mtime, &to, &ws) != 0) {
         cli_error(CLI_FAIL, "out of memory");
         goto out;
     }

@@ -321,8 +321,7 @@ int cmd_sync(int argc, char **argv)
     pthread_mutex_init(&r.out_lock, NULL);
     pthread_mutex_init(&r.seed_lock, NULL);
     const char *mount_prefix = "";
-    if (cli_recipe_init(&rec, argc) != 0)
-        return cli_error(CLI_FAIL, "out of memory");
+    cli_recipe_init(&rec);
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "j:nh", opts, NULL)) != -1) {
         int rr = cli_recipe_option(&rec, c, optarg);
@@ -410,7 +409,8 @@ int cmd_sync(int argc, char **argv)
         cli_error(CLI_USAGE, "--create-table needs --ddb-table or DDB_TABLE");
         goto out;
     }
-    cli_recipe_finish(&rec);
+    if (cli_recipe_finish(&rec) != 0)
+        goto out;
     rc = CLI_FAIL;
 
     struct s3_client *s3;
@@ -450,7 +450,7 @@ int cmd_sync(int argc, char **argv)
     cache_as_maker_cache(cache, &mcache);
     maker = (struct maker){store, cache ? &mcache : NULL, threads, 0, &g.log};
     r.sc.maker = &maker;
-    r.sc.recipe = &rec.r;
+    r.sc.recipe = &rec.b.r;
     r.sc.status = table ? &d.st : NULL;
     r.sc.source = "sync";
     r.sc.log = &g.log;

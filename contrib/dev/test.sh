@@ -37,6 +37,11 @@ tier "odd keys through create, verify, the mount, the Lambda and sync, against s
   S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_oddkeys.py
 
+tier "one recipe: create, the mount's -o and config file, the Lambda agree on options, against s3rver" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
+  S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda /usr/bin/python3 \
+  tests/integration/test_recipe.py
+
 tier "s3torrentfs mounted against s3rver" env S3TORRENT=build/tools/s3torrent \
   S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 

@@ -474,14 +474,15 @@ class ConfigFile(unittest.TestCase):
         mnt = tempfile.mkdtemp(dir=self.tmp.name)
         cases = {
             "bucket = fsbucket\ntll = 5\n": ":2: unknown setting 'tll'",
-            "cache_max = lots\n": ":1: cache_max=lots is not a size (like 64M)",
-            "private = maybe\n": ":1: private is a switch: give it alone, or = true or false",
+            "cache_max = lots\n": ":1: cache_max: \"lots\" is not a size (digits with an optional "
+                                  "K, M, G or T suffix, e.g. 256K or 4MiB)",
+            "private = maybe\n": ":1: private: \"maybe\" is not a switch (true or false)",
             "ttl = 1\nttl = 2\n": ":2: ttl is set twice",
             "just words here\n": ":1: expected 'name = value'",
             "config = /etc/passwd\n": ":1: a config file cannot name another one",
             "path_style,ttl = 5\n": ":1: 'path_style,ttl' is not a setting name (lower-case "
                                     "letters and '_')",
-            "trackers = ,\n": ":1: trackers=, names no URL",
+            "trackers = ,\n": ":1: trackers: \",\" names no URL",
         }
         for text, why in cases.items():
             conf = self.write_config(text)

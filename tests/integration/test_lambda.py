@@ -85,7 +85,8 @@ class LambdaBase(unittest.TestCase):
                      "EXCLUDE_PREFIXES": "private/",
                      # Lambda always runs with a session token: it must never be logged
                      "AWS_SESSION_TOKEN": SESSION_TOKEN})
-        for k in ("TRACKERS", "WEBSEED_BASE", "META_VERSION", "PIECE_LENGTH"):
+        for k in ("TRACKERS", "WEBSEED_BASE", "META_VERSION", "PIECE_LENGTH", "PRIVATE", "SOURCE",
+                  "COMMENT", "NO_DATE"):
             e.pop(k, None)
         e.update(extra or {})
         return e

@@ -118,7 +118,7 @@ class SameAsFile(S3Base):
         cases = [
             (f"s3://{BUCKET}/no/such/key.bin", "404"),
             ("s3://no-such-bucket/key.bin", "404"),
-            ("s3://x/key", "bucket names have 3 to 63 characters"),
+            ("s3://x!/key", "is not a bucket name (1 to 255 letters"),
             (f"s3://{BUCKET}/dir/", "a prefix, not an object"),
         ]
         for target, needle in cases:

@@ -91,8 +91,19 @@ START_TEST(test_parse_uri)
     free(b);
     free(k);
     ck_assert_int_eq(s3_parse_uri("http://bucket/k", &b, &k, &err), EINVAL);
-    ck_assert_int_eq(s3_parse_uri("s3://Bad_Bucket/k", &b, &k, &err), EINVAL);
-    ck_assert_int_eq(s3_parse_uri("s3://ab/k", &b, &k, &err), EINVAL);
+    /* one rule for every front end (docs/DESIGN.md §4): legacy and short names pass */
+    ck_assert_int_eq(s3_parse_uri("s3://Legacy_Bucket/k", &b, &k, &err), 0);
+    ck_assert_str_eq(b, "Legacy_Bucket");
+    free(b);
+    free(k);
+    ck_assert_int_eq(s3_parse_uri("s3://xc/k", &b, &k, &err), 0);
+    free(b);
+    free(k);
+    ck_assert_int_eq(s3_parse_uri("s3:///k", &b, &k, &err), EINVAL);
+    ck_assert_int_eq(s3_parse_uri("s3://a b/k", &b, &k, &err), EINVAL);
+    ck_assert_int_eq(s3_parse_uri("s3://a:b/k", &b, &k, &err), EINVAL);
+    ck_assert_str_eq(err.msg, "'s3://a:b/k': \"a:b\" is not a bucket name (1 to 255 letters, "
+                              "digits, '.', '-' or '_')");
 }
 END_TEST
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "s3torrent/err.h"
 
@@ -14,6 +15,16 @@ extern const size_t config_default_ntrackers;
 /* Splits a comma-separated list (as in TRACKERS) into trimmed, non-empty items. Returns the
  * item count; *out is one allocation the caller frees (the strings live inside it). */
 size_t config_split_list(const char *s, char ***out);
+
+/* Parses a size (docs/DESIGN.md §7): decimal digits, then optionally one suffix, any case:
+ * K, KB, Ki, KiB (and the same with M, G, T), all binary (K = 1024), or B alone for bytes. No
+ * space, no sign. name (the option as the user spells it) starts the message. Returns 0 with
+ * *out set, or EINVAL (also on overflow) with err set. */
+int config_parse_size(const char *name, const char *s, uint64_t *out, err_t *err);
+
+/* Parses a switch: NULL (given alone) or true, yes, on, 1 is on; false, no, off, 0 is off.
+ * Returns 0 with *out set, or EINVAL with err set ("NAME: \"x\" is not a switch ..."). */
+int config_parse_switch(const char *name, const char *value, bool *out, err_t *err);
 
 /* Where an AWS service is and how hard to try it (docs/DESIGN.md §7), resolved once per client. */
 struct config_service {

@@ -45,6 +45,11 @@ struct s3_client;
 int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *err);
 void s3_client_free(struct s3_client *s3);
 
+/* The one bucket-name rule of every front end (docs/DESIGN.md §4): 1 to 255 bytes of letters,
+ * digits, '.', '-' and '_', the names any S3 server (AWS's legacy ones, Ceph RGW, MinIO) may
+ * hold; the server judges the rest. Returns 0 or EINVAL with err set. */
+int s3_check_bucket(const char *bucket, size_t len, err_t *err);
+
 /* Splits "s3://bucket/key" into new strings (key may be "" for a bucket or prefix URI).
  * Returns 0 or EINVAL with err set; the caller frees both. */
 int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err);
