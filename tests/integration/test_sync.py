@@ -280,7 +280,8 @@ class FromFile(SyncBase):
 class Streaming(SyncBase):
     """A prefix of 2,500 objects, more than twice the 1,024 objects sync queues ahead of its
     workers, so the listing waits for them again and again: every object is still synced
-    exactly once and counted once."""
+    exactly once and counted once; when a later page is refused, what was listed before it is
+    synced and counted, and the run fails."""
     KEYS = 2500
 
     def test_more_keys_than_the_window(self):
@@ -320,6 +321,27 @@ class Streaming(SyncBase):
         self.assertIn(f"s3torrent: {self.KEYS + 1} objects: {self.KEYS} created, 0 up-to-date, "
                       "0 adopted, 0 replaced, 1 skipped, 0 failed (dry run: nothing changed)",
                       p.stderr.decode())
+
+        # the listing's second page is refused: the objects of the first are synced, each once,
+        # counted in the summary, and the run fails with S3's error
+        denied = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                  b'<Message>Access Denied</Message><RequestId>T</RequestId></Error>')
+        proxy = FaultProxy(self.s3.port, override=lambda m, path: (
+            403, denied) if m == "GET" and "continuation-token" in path else None)
+        try:
+            p = subprocess.run([S3T, "sync", "--dry-run", "-j", "2", "--endpoint-url", proxy.url,
+                                f"s3://{BUCKET}/stream/"], env=aws_env({"DDB_TABLE": ""}),
+                               capture_output=True, cwd=self.dir)
+        finally:
+            proxy.stop()
+        self.assertEqual(p.returncode, 1, p.stderr.decode())
+        got = sorted(line.split()[1].rstrip(":") for line in p.stdout.decode().splitlines())
+        self.assertTrue(0 < len(got) < self.KEYS, len(got))
+        self.assertEqual(len(set(got)), len(got))
+        self.assertEqual(got, sorted(f"s3://{BUCKET}/{k}" for k in want)[:len(got)])
+        err = p.stderr.decode()
+        self.assertIn("AccessDenied", err)
+        self.assertIn(f"s3torrent: {len(got)} objects: {len(got)} created, ", err)
         print(f"\n  {self.KEYS + 1} objects through the window: uploaded in {upload:.1f} s, "
               f"dry run in {took:.1f} s", end=" ", file=sys.stderr)
 
