@@ -585,6 +585,8 @@ int s3_list(struct s3_client *s3, const char *bucket, const char *prefix, const 
             err_prefix(err, "listing s3://%s/%s", bucket, prefix ? prefix : "");
             break;
         }
+        if (opts->on_page_end && (rc = opts->on_page_end(opts->ctx, err)))
+            break;
         if (!more)
             break;
         if (token == NULL) {

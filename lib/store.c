@@ -114,26 +114,85 @@ static int s3_head_op(struct store *st, const char *bucket, const char *key,
     return rc;
 }
 
+/* A listing page held until its response is read whole: the callbacks may take long (a full
+ * window of work waits in them), and a response paused for minutes may be dropped by the
+ * server. At most a page: 1,000 entries of keys up to 1,024 bytes. */
+struct page {
+    const struct store_list_cb *cb;
+    struct entry {
+        char *name; /* a key, or a common prefix (is_prefix) */
+        bool is_prefix;
+        struct store_object o;
+    } * v;
+    size_t n, cap;
+};
+
+static int hold(struct page *p, const char *name, const struct store_object *o, err_t *err)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 1024;
+        struct entry *v = realloc(p->v, cap * sizeof(*v));
+        if (v == NULL)
+            return err_set(err, ENOMEM, "out of memory");
+        p->v = v;
+        p->cap = cap;
+    }
+    struct entry *e = &p->v[p->n];
+    if ((e->name = strdup(name)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    e->is_prefix = o == NULL;
+    if (o)
+        e->o = *o;
+    p->n++;
+    return 0;
+}
+
+static void drop(struct page *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i].name);
+    p->n = 0;
+}
+
 static int on_object(void *ctx, const struct s3xml_object *x, err_t *err)
 {
-    const struct store_list_cb *cb = ctx;
     struct store_object o = {.size = x->size, .mtime = x->last_modified};
     snprintf(o.etag, sizeof(o.etag), "%s", x->etag);
-    return cb->object ? cb->object(cb->ctx, x->key, &o, err) : 0;
+    return hold(ctx, x->key, &o, err);
 }
 
 static int on_prefix(void *ctx, const char *prefix, size_t len, err_t *err)
 {
-    const struct store_list_cb *cb = ctx;
     (void)len;
-    return cb->prefix ? cb->prefix(cb->ctx, prefix, err) : 0;
+    return hold(ctx, prefix, NULL, err);
+}
+
+static int on_page_end(void *ctx, err_t *err)
+{
+    struct page *p = ctx;
+    const struct store_list_cb *cb = p->cb;
+    int rc = 0;
+    for (size_t i = 0; i < p->n && rc == 0; i++) {
+        struct entry *e = &p->v[i];
+        if (e->is_prefix)
+            rc = cb->prefix ? cb->prefix(cb->ctx, e->name, err) : 0;
+        else
+            rc = cb->object ? cb->object(cb->ctx, e->name, &e->o, err) : 0;
+    }
+    drop(p);
+    return rc;
 }
 
 static int s3_list_op(struct store *st, const char *bucket, const char *prefix,
                       const char *delimiter, const struct store_list_cb *cb, err_t *err)
 {
-    struct s3xml_list_opts lo = {.on_object = on_object, .on_prefix = on_prefix, .ctx = (void *)cb};
-    return s3_list(client(st), bucket, prefix, delimiter, &lo, err);
+    struct page p = {.cb = cb};
+    struct s3xml_list_opts lo = {
+        .on_object = on_object, .on_prefix = on_prefix, .ctx = &p, .on_page_end = on_page_end};
+    int rc = s3_list(client(st), bucket, prefix, delimiter, &lo, err);
+    drop(&p);
+    free(p.v);
+    return rc;
 }
 
 static int s3_open_op(struct store *st, const char *bucket, const char *key,

@@ -81,19 +81,35 @@ enum {
     OPT_MOUNT_PREFIX,
 };
 
+/* Objects flow from the listing to the workers through a ring of SYNC_WINDOW items, so memory
+ * follows the window and not the number of keys (docs/DESIGN.md §8: memory is capped): the
+ * listing waits while the ring is full. */
+#define SYNC_WINDOW 1024
+
+/* An object to sync: what the listing said of it (the struct store_object is built on the
+ * worker's stack). */
 struct item {
-    char *bucket, *key;
-    struct store_object obj;
-    bool known;
+    const char *bucket; /* the argument's; outlives the run */
+    char *key;
+    char etag[128];
+    uint64_t size;
+    int64_t mtime;
+    bool known; /* listed; else sync_object asks S3 */
 };
 
 struct run {
     struct sync_config sc;
-    struct item *items;
-    size_t n, cap;
-    atomic_size_t next;
     const char *from_file;
     bool json;
+    /* the window: q_len items from q_head on, handed out in listing order */
+    struct item *ring;
+    size_t q_head, q_len;
+    bool q_closed;       /* nothing more will be queued */
+    unsigned workers;    /* 0: the lister syncs each item itself */
+    atomic_size_t n;     /* objects queued so far */
+    atomic_bool listing; /* more may come: n is not the total yet */
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_not_full, q_not_empty;
     pthread_mutex_t out_lock;
     size_t counts[SYNC_FAILED + 1];
     uint64_t bytes_done;
@@ -128,32 +144,61 @@ static int seed_one(struct run *r, const struct item *it, const struct buf *t, c
     return rc;
 }
 
-static int add_item(struct run *r, const char *bucket, const char *key,
-                    const struct store_object *o)
+static void sync_item(struct run *r, struct item *it);
+
+/* Queues an object (key copied), waiting while the window is full; with no workers, syncs it
+ * here. Returns 0 or ENOMEM. */
+static int queue_item(struct run *r, const char *bucket, const char *key, const struct item *from)
 {
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 64;
-        struct item *v = realloc(r->items, nc * sizeof(*v));
-        if (v == NULL)
-            return ENOMEM;
-        r->items = v;
-        r->cap = nc;
-    }
-    struct item *it = &r->items[r->n];
-    memset(it, 0, sizeof(*it));
-    it->bucket = strdup(bucket);
-    it->key = strdup(key);
-    if (o) {
-        it->obj = *o;
-        it->known = true;
-    }
-    if (!it->bucket || !it->key) {
-        free(it->bucket);
-        free(it->key);
+    struct item it = {.bucket = bucket, .key = strdup(key)};
+    if (it.key == NULL)
         return ENOMEM;
+    if (from) {
+        memcpy(it.etag, from->etag, sizeof(it.etag));
+        it.size = from->size;
+        it.mtime = from->mtime;
+        it.known = true;
     }
-    r->n++;
+    atomic_fetch_add(&r->n, 1);
+    if (r->workers == 0) {
+        sync_item(r, &it);
+        free(it.key);
+        return 0;
+    }
+    pthread_mutex_lock(&r->q_lock);
+    while (r->q_len == SYNC_WINDOW)
+        pthread_cond_wait(&r->q_not_full, &r->q_lock);
+    r->ring[(r->q_head + r->q_len) % SYNC_WINDOW] = it;
+    r->q_len++;
+    pthread_cond_signal(&r->q_not_empty);
+    pthread_mutex_unlock(&r->q_lock);
     return 0;
+}
+
+/* Takes the oldest queued object into *out (the caller frees its key). Returns false once the
+ * queue is closed and empty. */
+static bool next_item(struct run *r, struct item *out)
+{
+    pthread_mutex_lock(&r->q_lock);
+    while (r->q_len == 0 && !r->q_closed)
+        pthread_cond_wait(&r->q_not_empty, &r->q_lock);
+    bool got = r->q_len > 0;
+    if (got) {
+        *out = r->ring[r->q_head];
+        r->q_head = (r->q_head + 1) % SYNC_WINDOW;
+        r->q_len--;
+        pthread_cond_signal(&r->q_not_full);
+    }
+    pthread_mutex_unlock(&r->q_lock);
+    return got;
+}
+
+static void close_queue(struct run *r)
+{
+    pthread_mutex_lock(&r->q_lock);
+    r->q_closed = true;
+    pthread_cond_broadcast(&r->q_not_empty);
+    pthread_mutex_unlock(&r->q_lock);
 }
 
 struct list_ctx {
@@ -162,16 +207,16 @@ struct list_ctx {
     size_t torrents;
 };
 
-static int on_object(void *ctx, const struct s3xml_object *o, err_t *err)
+static int on_object(void *ctx, const char *key, const struct store_object *o, err_t *err)
 {
     struct list_ctx *l = ctx;
-    if (sync_is_torrent_key(o->key)) {
+    if (sync_is_torrent_key(key)) {
         l->torrents++; /* outputs, not inputs */
         return 0;
     }
-    struct store_object obj = {.size = o->size, .mtime = o->last_modified};
-    snprintf(obj.etag, sizeof(obj.etag), "%s", o->etag);
-    if (add_item(l->r, l->bucket, o->key, &obj) != 0)
+    struct item it = {.size = o->size, .mtime = o->mtime};
+    snprintf(it.etag, sizeof(it.etag), "%s", o->etag);
+    if (queue_item(l->r, l->bucket, key, &it) != 0)
         return err_set(err, ENOMEM, "out of memory");
     return 0;
 }
@@ -217,42 +262,48 @@ static void report(struct run *r, const struct item *it, const struct sync_resul
                seeded && seeded[0] ? ", seeding: " : "", seeded ? seeded : "");
     }
     fflush(stdout);
-    size_t done = 0;
+    size_t done = 0, n = atomic_load(&r->n);
+    bool listing = atomic_load(&r->listing);
     for (int a = 0; a <= SYNC_FAILED; a++)
         done += r->counts[a];
-    if (r->prog.enabled && done < r->n) {
+    if (r->prog.enabled && done < n) {
         char label[64];
-        snprintf(label, sizeof(label), "%zu/%zu objects", done, r->n);
+        snprintf(label, sizeof(label), "%zu/%zu%s objects", done, n, listing ? "+" : "");
         r->prog.label = label;
-        cli_progress_cb(&r->prog, done, r->n);
+        cli_progress_cb(&r->prog, done, n);
         r->prog.label = "";
     }
     pthread_mutex_unlock(&r->out_lock);
 }
 
+static void sync_item(struct run *r, struct item *it)
+{
+    struct store_object obj = {.size = it->size, .mtime = it->mtime};
+    struct sync_result res;
+    struct buf t;
+    char seeded[64] = "";
+    memcpy(obj.etag, it->etag, sizeof(obj.etag));
+    buf_init(&t, TORRENT_MAX_SIZE);
+    sync_object(&r->sc, it->bucket, it->key, it->known ? &obj : NULL, r->from_file, &res,
+                r->trpc ? &t : NULL);
+    if (r->trpc && !res.dry_run && res.action != SYNC_FAILED && res.action != SYNC_SKIPPED) {
+        err_t err = {0};
+        if (seed_one(r, it, &t, seeded, sizeof(seeded), &err) != 0) {
+            res.action = SYNC_FAILED;
+            snprintf(res.why, sizeof(res.why), "seeding: %.490s", err.msg);
+        }
+    }
+    buf_free(&t);
+    report(r, it, &res, seeded);
+}
+
 static void *worker(void *arg)
 {
     struct run *r = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&r->next, 1);
-        if (i >= r->n)
-            break;
-        struct item *it = &r->items[i];
-        struct sync_result res;
-        struct buf t;
-        char seeded[64] = "";
-        buf_init(&t, TORRENT_MAX_SIZE);
-        sync_object(&r->sc, it->bucket, it->key, it->known ? &it->obj : NULL, r->from_file, &res,
-                    r->trpc ? &t : NULL);
-        if (r->trpc && !res.dry_run && res.action != SYNC_FAILED && res.action != SYNC_SKIPPED) {
-            err_t err = {0};
-            if (seed_one(r, it, &t, seeded, sizeof(seeded), &err) != 0) {
-                res.action = SYNC_FAILED;
-                snprintf(res.why, sizeof(res.why), "seeding: %.490s", err.msg);
-            }
-        }
-        buf_free(&t);
-        report(r, it, &res, seeded);
+    struct item it;
+    while (next_item(r, &it)) {
+        sync_item(r, &it);
+        free(it.key);
     }
     return NULL;
 }
@@ -314,12 +365,18 @@ int cmd_sync(int argc, char **argv)
     const char *ddb_endpoint = NULL;
     bool no_cache = false, create_table = false;
     unsigned jobs = 2, threads = 0;
+    char **buckets = NULL, **keys = NULL;
+    pthread_t *tids = NULL;
+    int nargs = 0;
     err_t err = {0};
     int c, rc = CLI_USAGE;
 
     memset(&r, 0, sizeof(r));
     pthread_mutex_init(&r.out_lock, NULL);
     pthread_mutex_init(&r.seed_lock, NULL);
+    pthread_mutex_init(&r.q_lock, NULL);
+    pthread_cond_init(&r.q_not_full, NULL);
+    pthread_cond_init(&r.q_not_empty, NULL);
     const char *mount_prefix = "";
     cli_recipe_init(&rec);
     optind = 1;
@@ -455,58 +512,73 @@ int cmd_sync(int argc, char **argv)
     r.sc.source = "sync";
     r.sc.log = &g.log;
 
-    /* expand the arguments into objects */
-    for (int i = optind; i < argc; i++) {
-        char *bucket = NULL, *key = NULL;
-        if (s3_parse_uri(argv[i], &bucket, &key, &err) != 0) {
+    /* every argument is checked before any object is synced */
+    nargs = argc - optind;
+    if ((buckets = calloc((size_t)nargs, sizeof(*buckets))) == NULL ||
+        (keys = calloc((size_t)nargs, sizeof(*keys))) == NULL ||
+        (r.ring = calloc(SYNC_WINDOW, sizeof(*r.ring))) == NULL) {
+        cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    bool any_prefix = false;
+    for (int i = 0; i < nargs; i++) {
+        if (s3_parse_uri(argv[optind + i], &buckets[i], &keys[i], &err) != 0) {
             cli_error(CLI_USAGE, "%s", err.msg);
             rc = CLI_USAGE;
             goto out;
         }
-        int lr = 0;
-        if (*key == '\0' || key[strlen(key) - 1] == '/') {
-            struct list_ctx l = {&r, bucket, 0};
-            struct s3xml_list_opts lo = {.on_object = on_object, .ctx = &l};
-            lr = s3_list(s3, bucket, key, NULL, &lo, &err);
-            log_msg(&g.log, LOG_INFO, "%s: %zu .torrent objects left out", argv[i], l.torrents);
-        } else if (add_item(&r, bucket, key, NULL) != 0) {
-            lr = err_set(&err, ENOMEM, "out of memory");
-        }
-        free(bucket);
-        free(key);
-        if (lr) {
-            cli_error(CLI_FAIL, "%s", err.msg);
-            goto out;
-        }
+        size_t kl = strlen(keys[i]);
+        any_prefix |= kl == 0 || keys[i][kl - 1] == '/';
     }
     cli_progress_init(&r.prog, "");
-    if (jobs > r.n)
-        jobs = r.n ? (unsigned)r.n : 1;
-    pthread_t *tids = calloc(jobs, sizeof(pthread_t));
-    unsigned started = 0;
-    for (unsigned i = 0; tids && i < jobs; i++)
-        if (pthread_create(&tids[i], NULL, worker, &r) == 0)
-            started++;
-    if (started == 0)
-        worker(&r);
-    for (unsigned i = 0; i < started; i++)
+    if (!any_prefix && jobs > (unsigned)nargs)
+        jobs = (unsigned)nargs;
+    atomic_store(&r.listing, true);
+    if ((tids = calloc(jobs, sizeof(pthread_t))) != NULL)
+        for (; r.workers < jobs; r.workers++)
+            if (pthread_create(&tids[r.workers], NULL, worker, &r) != 0)
+                break;
+    /* the arguments' objects, as the listings stream in: the workers start on the first */
+    int lr = 0;
+    for (int i = 0; i < nargs && lr == 0; i++) {
+        size_t kl = strlen(keys[i]);
+        if (kl == 0 || keys[i][kl - 1] == '/') {
+            struct list_ctx l = {&r, buckets[i], 0};
+            struct store_list_cb cb = {.object = on_object, .ctx = &l};
+            lr = store_list(store, buckets[i], keys[i], NULL, &cb, &err);
+            log_msg(&g.log, LOG_INFO, "%s: %zu .torrent objects left out", argv[optind + i],
+                    l.torrents);
+        } else if (queue_item(&r, buckets[i], keys[i], NULL) != 0) {
+            lr = err_set(&err, ENOMEM, "out of memory");
+        }
+    }
+    /* after a failed listing, what was listed is still synced and counted, then the run fails
+     * (with nothing listed, just the error, as before the listing streamed) */
+    atomic_store(&r.listing, false);
+    close_queue(&r);
+    for (unsigned i = 0; i < r.workers; i++)
         pthread_join(tids[i], NULL);
-    free(tids);
     cli_progress_end(&r.prog);
-    if (!r.json)
+    if (lr)
+        cli_error(CLI_FAIL, "%s", err.msg);
+    if (!r.json && (lr == 0 || atomic_load(&r.n) > 0))
         fprintf(stderr,
                 "s3torrent: %zu objects: %zu created, %zu up-to-date, %zu adopted, %zu replaced, "
                 "%zu skipped, %zu failed%s\n",
-                r.n, r.counts[SYNC_CREATED], r.counts[SYNC_UP_TO_DATE], r.counts[SYNC_ADOPTED],
-                r.counts[SYNC_REPLACED], r.counts[SYNC_SKIPPED], r.counts[SYNC_FAILED],
-                r.sc.dry_run ? " (dry run: nothing changed)" : "");
-    rc = r.counts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
+                atomic_load(&r.n), r.counts[SYNC_CREATED], r.counts[SYNC_UP_TO_DATE],
+                r.counts[SYNC_ADOPTED], r.counts[SYNC_REPLACED], r.counts[SYNC_SKIPPED],
+                r.counts[SYNC_FAILED], r.sc.dry_run ? " (dry run: nothing changed)" : "");
+    if (lr == 0)
+        rc = r.counts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
 out:
-    for (size_t i = 0; i < r.n; i++) {
-        free(r.items[i].bucket);
-        free(r.items[i].key);
+    for (int i = 0; i < nargs && buckets && keys; i++) {
+        free(buckets[i]);
+        free(keys[i]);
     }
-    free(r.items);
+    free(buckets);
+    free(keys);
+    free(tids);
+    free(r.ring);
     cache_close(cache);
     store_free(store);
     ddb_client_free(d.ddb);
@@ -516,6 +588,9 @@ out:
     cli_s3_close(&g);
     pthread_mutex_destroy(&r.out_lock);
     pthread_mutex_destroy(&r.seed_lock);
+    pthread_mutex_destroy(&r.q_lock);
+    pthread_cond_destroy(&r.q_not_full);
+    pthread_cond_destroy(&r.q_not_empty);
     return rc;
 }
 

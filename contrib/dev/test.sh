@@ -130,7 +130,8 @@ tier "DynamoDB status items under ASan+UBSan" \
   env STATUS_DRIVER=build-asan/tests/status_driver /usr/bin/python3 tests/integration/test_status.py
 tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py \
-  Foreign FromFile PrefixSync.test_dry_run_changes_nothing Robustness.test_concurrent_syncs_agree
+  Foreign FromFile PrefixSync.test_dry_run_changes_nothing Robustness.test_concurrent_syncs_agree \
+  Streaming
 tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_lambda.py

@@ -57,7 +57,7 @@ static bool one_line(const err_t *err)
 /* Parses the input as a listing in chunks of `chunk` bytes (0: whole). */
 static int list(const uint8_t *data, size_t size, size_t chunk, struct seen *s, err_t *err)
 {
-    struct s3xml_list_opts o = {1 << 20, on_object, on_prefix, s};
+    struct s3xml_list_opts o = {1 << 20, on_object, on_prefix, s, NULL};
     struct s3xml *x = NULL;
     int rc = s3xml_list_new(&o, &x, err);
     for (size_t off = 0; rc == 0 && off < size;) {

@@ -277,6 +277,75 @@ class FromFile(SyncBase):
         self.assertEqual(self.item("ff/other.bin")["status"]["S"], "FAILED")
 
 
+class Streaming(SyncBase):
+    """A prefix of 2,500 objects, more than twice the 1,024 objects sync queues ahead of its
+    workers, so the listing waits for them again and again: every object is still synced
+    exactly once and counted once; when a later page is refused, what was listed before it is
+    synced and counted, and the run fails."""
+    KEYS = 2500
+
+    def test_more_keys_than_the_window(self):
+        src = os.path.join(self.dir, "stream")
+        for i in range(self.KEYS):
+            d = os.path.join(src, f"d{i // 500}")
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, f"{i:04d}.bin"), "wb") as f:
+                f.write(b"%d" % i)
+        open(os.path.join(src, "empty.bin"), "wb").close()
+        with open(os.path.join(src, "d0", "lonely.torrent"), "wb") as f:
+            f.write(b"not an input")
+        t0 = time.monotonic()
+        self.s3.aws("s3", "cp", "--recursive", "--only-show-errors", src, f"s3://{BUCKET}/stream/")
+        upload = time.monotonic() - t0
+        want = {f"stream/d{i // 500}/{i:04d}.bin" for i in range(self.KEYS)}
+
+        t0 = time.monotonic()
+        p, _ = self.sync("--dry-run", "-j", "3", f"s3://{BUCKET}/stream/", table="")
+        took = time.monotonic() - t0
+        lines = [json.loads(line) for line in p.stdout.decode().splitlines()]
+        self.assertEqual(sorted(r["key"] for r in lines), sorted(want | {"stream/empty.bin"}))
+        for r in lines:
+            self.assertEqual(r["action"], "skipped" if r["key"] == "stream/empty.bin"
+                             else "created", r)
+
+        # the text output: one line each, and the summary counts them all
+        cmd = [S3T, "sync", "--dry-run", "-j", "2", "--endpoint-url", self.s3.url,
+               f"s3://{BUCKET}/stream/"]
+        p = subprocess.run(cmd, env=aws_env({"DDB_TABLE": ""}), capture_output=True,
+                           cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        out = p.stdout.decode().splitlines()
+        self.assertEqual(len(out), self.KEYS + 1)
+        self.assertEqual({line.split()[1].rstrip(":") for line in out},
+                         {f"s3://{BUCKET}/{k}" for k in want | {"stream/empty.bin"}})
+        self.assertIn(f"s3torrent: {self.KEYS + 1} objects: {self.KEYS} created, 0 up-to-date, "
+                      "0 adopted, 0 replaced, 1 skipped, 0 failed (dry run: nothing changed)",
+                      p.stderr.decode())
+
+        # the listing's second page is refused: the objects of the first are synced, each once,
+        # counted in the summary, and the run fails with S3's error
+        denied = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                  b'<Message>Access Denied</Message><RequestId>T</RequestId></Error>')
+        proxy = FaultProxy(self.s3.port, override=lambda m, path: (
+            403, denied) if m == "GET" and "continuation-token" in path else None)
+        try:
+            p = subprocess.run([S3T, "sync", "--dry-run", "-j", "2", "--endpoint-url", proxy.url,
+                                f"s3://{BUCKET}/stream/"], env=aws_env({"DDB_TABLE": ""}),
+                               capture_output=True, cwd=self.dir)
+        finally:
+            proxy.stop()
+        self.assertEqual(p.returncode, 1, p.stderr.decode())
+        got = sorted(line.split()[1].rstrip(":") for line in p.stdout.decode().splitlines())
+        self.assertTrue(0 < len(got) < self.KEYS, len(got))
+        self.assertEqual(len(set(got)), len(got))
+        self.assertEqual(got, sorted(f"s3://{BUCKET}/{k}" for k in want)[:len(got)])
+        err = p.stderr.decode()
+        self.assertIn("AccessDenied", err)
+        self.assertIn(f"s3torrent: {len(got)} objects: {len(got)} created, ", err)
+        print(f"\n  {self.KEYS + 1} objects through the window: uploaded in {upload:.1f} s, "
+              f"dry run in {took:.1f} s", end=" ", file=sys.stderr)
+
+
 class Robustness(SyncBase):
     """Each test has its own prefix of 12 objects, uploaded once."""
 

@@ -54,7 +54,7 @@ static void collect_init(struct collect *c)
 static struct s3xml *parse_list(const char *doc, size_t len, size_t chunk, size_t cap,
                                 struct collect *c, int *rc, err_t *err)
 {
-    struct s3xml_list_opts o = {cap, on_object, on_prefix, c};
+    struct s3xml_list_opts o = {cap, on_object, on_prefix, c, NULL};
     struct s3xml *x;
     ck_assert_int_eq(s3xml_list_new(&o, &x, err), 0);
     *rc = 0;
@@ -194,7 +194,7 @@ START_TEST(test_generated_1000_entries)
         char *doc = make_page(positions[p], &len);
         struct collect c;
         collect_init(&c);
-        struct s3xml_list_opts o = {0, on_object, on_prefix, &c};
+        struct s3xml_list_opts o = {0, on_object, on_prefix, &c, NULL};
         struct s3xml *x;
         err_t err = {0};
         ck_assert_int_eq(s3xml_list_new(&o, &x, &err), 0);
@@ -602,7 +602,7 @@ START_TEST(test_callback_stops_and_errors_stick)
     struct collect c;
     collect_init(&c);
     c.stop_after = 2;
-    struct s3xml_list_opts o = {0, on_object, on_prefix, &c};
+    struct s3xml_list_opts o = {0, on_object, on_prefix, &c, NULL};
     struct s3xml *x;
     err_t err = {0};
     ck_assert_int_eq(s3xml_list_new(&o, &x, &err), 0);

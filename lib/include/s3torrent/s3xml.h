@@ -56,7 +56,11 @@ struct s3xml_list_opts {
     size_t max_bytes;          /* cap on the whole body; 0 for S3XML_LIST_DEFAULT_MAX */
     s3xml_object_fn on_object; /* may be NULL */
     s3xml_prefix_fn on_prefix; /* may be NULL */
-    void *ctx;                 /* passed to both callbacks */
+    void *ctx;                 /* passed to every callback */
+    /* s3_list only: called after each page's body is read and its connection released, so
+     * that a caller may hold entries back until then and take its time over them without
+     * keeping a response open; may be NULL. Returns 0 or a positive errno (stops the list). */
+    int (*on_page_end)(void *ctx, err_t *err);
 };
 
 /* The page-level fields of a listing, known after a successful s3xml_finish. Strings belong to
