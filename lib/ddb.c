@@ -5,6 +5,7 @@
 #include "s3torrent/jsondoc.h"
 #include "s3torrent/s3xml.h"
 #include "s3torrent/sigv4.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -76,17 +77,6 @@ int ddb_parse_body(const void *body, size_t len, json_object **out, err_t *err)
     return jsondoc_parse("DynamoDB", body, len, DDB_RESPONSE_MAX, DDB_JSON_DEPTH, out, err);
 }
 
-/* Copies s into dst (cap bytes), replacing control bytes so the text stays on one line. */
-static void copy_line(char *dst, size_t cap, const char *s, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n && i + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-    }
-    dst[i] = '\0';
-}
-
 int ddb_parse_error(const void *body, size_t len, struct ddb_error *out, err_t *err)
 {
     json_object *doc = NULL, *type = NULL, *msg = NULL;
@@ -98,13 +88,13 @@ int ddb_parse_error(const void *body, size_t len, struct ddb_error *out, err_t *
         json_object_is_type(type, json_type_string)) {
         const char *t = json_object_get_string(type), *hash = strrchr(t, '#');
         const char *code = hash ? hash + 1 : t;
-        copy_line(out->code, sizeof(out->code), code, strcspn(code, ":"));
+        util_scrub_copy(out->code, sizeof(out->code), code, strcspn(code, ":"));
     }
     if ((json_object_object_get_ex(doc, "message", &msg) ||
          json_object_object_get_ex(doc, "Message", &msg)) &&
         json_object_is_type(msg, json_type_string))
-        copy_line(out->message, sizeof(out->message), json_object_get_string(msg),
-                  (size_t)json_object_get_string_len(msg));
+        util_scrub_copy(out->message, sizeof(out->message), json_object_get_string(msg),
+                        (size_t)json_object_get_string_len(msg));
     json_object_put(doc);
     return 0;
 }
@@ -359,7 +349,7 @@ static int call_once(void *arg, bool *retry, err_t *err)
         if (et) {
             const char *hash = strrchr(et, '#');
             et = hash ? hash + 1 : et;
-            copy_line(de.code, sizeof(de.code), et, strcspn(et, ":"));
+            util_scrub_copy(de.code, sizeof(de.code), et, strcspn(et, ":"));
         }
     }
     rc = ddb_error_errno((int)status, de.code, retry);
@@ -389,8 +379,8 @@ int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_ob
     if (json_object_object_get_ex(request, "TableName", &table) &&
         json_object_is_type(table, json_type_string)) {
         char name[256];
-        copy_line(name, sizeof(name), json_object_get_string(table),
-                  (size_t)json_object_get_string_len(table));
+        util_scrub_copy(name, sizeof(name), json_object_get_string(table),
+                        (size_t)json_object_get_string_len(table));
         snprintf(what, sizeof(what), "DynamoDB %.64s on table %s", op, name);
     } else {
         snprintf(what, sizeof(what), "DynamoDB %.64s", op);

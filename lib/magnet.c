@@ -1,6 +1,7 @@
 /* magnet.c — magnet URIs from a loaded torrent. */
 #include "s3torrent/magnet.h"
 #include "s3torrent/uri.h"
+#include "s3torrent/util.h"
 
 #include <string.h>
 
@@ -12,11 +13,11 @@ char *magnet_from_metainfo(const struct metainfo *m)
     buf_init(&b, 1u << 20);
     buf_printf(&b, "magnet:");
     if (m->v1) {
-        buf_printf(&b, "%sxt=urn:btih:%s", sep, metainfo_hex(m->ih1, 20, hex));
+        buf_printf(&b, "%sxt=urn:btih:%s", sep, util_hex(m->ih1, 20, hex));
         sep = "&";
     }
     if (m->v2) {
-        buf_printf(&b, "%sxt=urn:btmh:1220%s", sep, metainfo_hex(m->ih2, 32, hex));
+        buf_printf(&b, "%sxt=urn:btmh:1220%s", sep, util_hex(m->ih2, 32, hex));
         sep = "&";
     }
     buf_printf(&b, "&dn=");

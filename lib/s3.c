@@ -6,9 +6,9 @@
 #include "s3torrent/merkle.h"
 #include "s3torrent/sigv4.h"
 #include "s3torrent/uri.h"
+#include "s3torrent/util.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -280,8 +280,12 @@ struct exchange_ctx {
 static bool skew_from_date(const struct http_stream *hs, struct s3xml_error *doc)
 {
     const char *date = http_stream_header(hs, "date");
-    time_t server = date ? curl_getdate(date, NULL) : -1, now = time(NULL);
-    if (server <= 0 || (server > now ? server - now : now - server) <= 15 * 60)
+    int64_t server_s = 0;
+    time_t now = time(NULL);
+    if (util_http_date(date, &server_s) != 0 || server_s <= 0)
+        return false;
+    time_t server = (time_t)server_s;
+    if ((server > now ? server - now : now - server) <= 15 * 60)
         return false;
     if (doc->message[0] == '\0')
         snprintf(doc->message, sizeof(doc->message),
@@ -356,15 +360,6 @@ static void unquote(char *dst, size_t len, const char *etag)
     dst[n] = '\0';
 }
 
-static int64_t parse_http_date(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (s == NULL || strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
 int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
             err_t *err)
 {
@@ -390,7 +385,8 @@ int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3
     const char *len = http_stream_header(hs, "content-length");
     unquote(out->etag, sizeof(out->etag), http_stream_header(hs, "etag"));
     out->size = len ? strtoull(len, NULL, 10) : 0;
-    out->mtime = parse_http_date(http_stream_header(hs, "last-modified"));
+    if (util_http_date(http_stream_header(hs, "last-modified"), &out->mtime) != 0)
+        out->mtime = 0;
     unquote(out->content_type, sizeof(out->content_type), http_stream_header(hs, "content-type"));
     const char *hn, *hv;
     for (size_t i = 0; http_stream_header_at(hs, i, &hn, &hv) == 0; i++) {
@@ -463,7 +459,6 @@ int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void
                        .attempts = s3->write_attempts};
     char names[MAX_HEADERS][160], hash[65];
     unsigned char md[32];
-    static const char hex[] = "0123456789abcdef";
     if (nmeta + 1 > MAX_HEADERS)
         return err_set(err, EINVAL, "s3://%s/%s: too much metadata", bucket, key);
     if (content_type)
@@ -474,12 +469,7 @@ int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void
     }
     /* hash the body once, not on every attempt */
     EVP_Digest(body, len, md, NULL, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++) {
-        hash[2 * i] = hex[md[i] >> 4];
-        hash[2 * i + 1] = hex[md[i] & 15];
-    }
-    hash[64] = '\0';
-    r.payload_hash = hash;
+    r.payload_hash = util_hex(md, sizeof(md), hash);
     struct http_stream *hs;
     int rc = exchange(s3, &r, &hs, err);
     if (rc)

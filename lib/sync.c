@@ -6,6 +6,7 @@
 #include "s3torrent/metainfo.h"
 #include "s3torrent/verify.h"
 #include "s3torrent/version.h"
+#include "s3torrent/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -99,7 +100,7 @@ static bool md5_final(struct md5_way *w)
         return false;
     if (!EVP_DigestFinal_ex(w->part_size ? w->outer : w->part, md, NULL))
         return false;
-    metainfo_hex(md, 16, hex);
+    util_hex(md, 16, hex);
     if (w->part_size)
         snprintf(w->etag, sizeof(w->etag), "%s-%llu", hex, (unsigned long long)w->nparts);
     else
@@ -296,9 +297,9 @@ static int put_torrent(const struct sync_config *c, const char *bucket, const ch
     size_t n = 0;
     meta[n++] = (struct http_header){META_SOURCE_ETAG, etag};
     if (m->v1)
-        meta[n++] = (struct http_header){META_INFOHASH, metainfo_hex(m->ih1, 20, ih1)};
+        meta[n++] = (struct http_header){META_INFOHASH, util_hex(m->ih1, 20, ih1)};
     if (m->v2)
-        meta[n++] = (struct http_header){META_INFOHASH_V2, metainfo_hex(m->ih2, 32, ih2)};
+        meta[n++] = (struct http_header){META_INFOHASH_V2, util_hex(m->ih2, 32, ih2)};
     meta[n++] = (struct http_header){META_VERSION, S3T_VERSION};
     return s3_put(c->s3, bucket, tkey, bytes->data, bytes->len, "application/x-bittorrent", meta, n,
                   NULL, err);
@@ -314,8 +315,8 @@ static int mark_ready(const struct sync_config *c, const struct status_object *s
     char *magnet = magnet_from_metainfo(m);
     struct status_torrent t = {
         .torrent_key = tkey,
-        .info_hash = m->v1 ? metainfo_hex(m->ih1, 20, ih1) : NULL,
-        .info_hash_v2 = m->v2 ? metainfo_hex(m->ih2, 32, ih2) : NULL,
+        .info_hash = m->v1 ? util_hex(m->ih1, 20, ih1) : NULL,
+        .info_hash_v2 = m->v2 ? util_hex(m->ih2, 32, ih2) : NULL,
         .magnet = magnet ? magnet : "",
         .piece_length = m->piece_length,
         .piece_count = m->npieces,
@@ -346,9 +347,9 @@ static bool item_ready(const struct status_store *st, const struct status_object
 static void fill_hashes(struct sync_result *out, const struct metainfo *m)
 {
     if (m->v1)
-        metainfo_hex(m->ih1, 20, out->info_hash);
+        util_hex(m->ih1, 20, out->info_hash);
     if (m->v2)
-        metainfo_hex(m->ih2, 32, out->info_hash_v2);
+        util_hex(m->ih2, 32, out->info_hash_v2);
 }
 
 int sync_object(const struct sync_config *c, const char *bucket, const char *key,

@@ -5,6 +5,7 @@
 #include "s3torrent/merkle.h"
 #include "s3torrent/uri.h"
 #include "s3torrent/version.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -47,7 +48,7 @@ int torrent_check_name(const char *name, err_t *err)
         return err_set(err, EINVAL, "torrent name is %zu bytes, over the limit of 255", n);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
-        if (c == '/' || c < 0x20 || c == 0x7f)
+        if (c == '/' || util_is_ctl(c))
             return err_set(err, EINVAL, "torrent name contains '/' or a control character");
     }
     return 0;
@@ -300,7 +301,6 @@ static void fp_field(EVP_MD_CTX *c, const char *tag, const char *v)
 
 void torrent_recipe_fingerprint(const struct torrent_recipe *r, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     char num[64];
     unsigned char md[32];
     EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -316,9 +316,5 @@ void torrent_recipe_fingerprint(const struct torrent_recipe *r, char out[65])
     fp_field(c, "comment", r->comment);
     EVP_DigestFinal_ex(c, md, NULL);
     EVP_MD_CTX_free(c);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    util_hex(md, sizeof(md), out);
 }

@@ -3,6 +3,7 @@
 #include "s3torrent/config.h"
 #include "s3torrent/cred.h"
 #include "s3torrent/http.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -202,7 +203,7 @@ fail:
 void cli_print_escaped(FILE *f, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
+        if (util_is_ctl(*p))
             fprintf(f, "\\x%02x", *p);
         else
             fputc(*p, f);
