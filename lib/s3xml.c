@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3torrent/aws.h"
 #include "s3torrent/buf.h"
 #include "s3torrent/uri.h"
 #include "s3torrent/util.h"
@@ -851,115 +852,6 @@ out:
     return rc;
 }
 
-/* S3 codes (and the AWS throttling and transient codes of the standard retry mode) whose errno
- * does not follow from the HTTP status alone, or that decide retrying. */
-static const struct codemap {
-    const char *code;
-    int errnum;
-    bool retry;
-} codes[] = {
-    {"NoSuchKey", ENOENT, false},
-    {"NoSuchBucket", ENOENT, false},
-    {"NoSuchUpload", ENOENT, false},
-    {"NoSuchVersion", ENOENT, false},
-    {"AccessDenied", EACCES, false},
-    {"AllAccessDisabled", EACCES, false},
-    {"AccountProblem", EACCES, false},
-    {"InvalidAccessKeyId", EACCES, false},
-    {"SignatureDoesNotMatch", EACCES, false},
-    {"InvalidToken", EACCES, false},
-    {"ExpiredToken", EACCES, false},
-    {"TokenRefreshRequired", EACCES, false},
-    {"MissingSecurityHeader", EACCES, false},
-    {"InvalidObjectState", EACCES, false},
-    {"PreconditionFailed", ESTALE, false},
-    {"ConditionalRequestConflict", ESTALE, false},
-    {"ConditionalCheckFailedException", ESTALE, false},
-    {"RequestTimeTooSkewed", ETIME, false},
-    {"InvalidRange", EINVAL, false},
-    {"EntityTooLarge", EFBIG, false},
-    {"KeyTooLongError", ENAMETOOLONG, false},
-    {"NotImplemented", ENOSYS, false},
-    {"InternalError", EIO, true},
-    {"RequestTimeout", ETIMEDOUT, true},
-    {"RequestTimeoutException", ETIMEDOUT, true},
-    {"ServiceUnavailable", EAGAIN, true},
-    {"SlowDown", EAGAIN, true},
-    {"PriorRequestNotComplete", EAGAIN, true},
-    {"TooManyRequestsException", EAGAIN, true},
-    {"ProvisionedThroughputExceededException", EAGAIN, true},
-    {"TransactionInProgressException", EAGAIN, true},
-    {"RequestLimitExceeded", EAGAIN, true},
-    {"BandwidthLimitExceeded", EAGAIN, true},
-    {"LimitExceededException", EAGAIN, true},
-    {"RequestThrottled", EAGAIN, true},
-    {"RequestThrottledException", EAGAIN, true},
-    {"EC2ThrottledException", EAGAIN, true},
-};
-
-int s3xml_error_errno(int http_status, const char *code, bool *retryable)
-{
-    int e = EIO;
-    bool retry = false;
-    if (code != NULL && code[0] != '\0') {
-        if (strncmp(code, "Throttl", 7) == 0) { /* Throttling, ThrottlingException, ... */
-            e = EAGAIN;
-            retry = true;
-            goto out;
-        }
-        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-            if (strcmp(codes[i].code, code) == 0) {
-                e = codes[i].errnum;
-                retry = codes[i].retry;
-                goto out;
-            }
-        }
-    }
-    switch (http_status) {
-    case 400:
-    case 411:
-    case 416:
-        e = EINVAL;
-        break;
-    case 401:
-    case 403:
-        e = EACCES;
-        break;
-    case 404:
-        e = ENOENT;
-        break;
-    case 405:
-        e = EPERM;
-        break;
-    case 408:
-        e = ETIMEDOUT;
-        retry = true;
-        break;
-    case 409:
-        e = EBUSY;
-        break;
-    case 412:
-        e = ESTALE;
-        break;
-    case 429:
-    case 503:
-        e = EAGAIN;
-        retry = true;
-        break;
-    case 501:
-        e = ENOSYS;
-        break;
-    default:
-        e = EIO;
-        retry = http_status >= 500 && http_status <= 599;
-        break;
-    }
-out:
-    if (retryable != NULL)
-        *retryable = retry;
-    return e;
-}
-
 static const char *reason_phrase(int status)
 {
     switch (status) {
@@ -1016,21 +908,10 @@ static void hint_for(char *out, size_t outsz, const struct s3xml_error *doc, int
                      "time %s): fix the system clock (NTP)",
                      d < 0 ? -d : d, d < 0 ? "ahead of" : "behind", rt, st);
         } else {
-            snprintf(out, outsz,
-                     "; the local clock is off by more than S3 allows (15 minutes): "
-                     "fix the system clock (NTP)");
+            snprintf(out, outsz, "%s", aws_error_hint("RequestTimeTooSkewed"));
         }
-    } else if (strcmp(code, "InvalidAccessKeyId") == 0) {
-        snprintf(out, outsz,
-                 "; the access key id is unknown to the server: check the "
-                 "credentials in use (AWS_ACCESS_KEY_ID, AWS_PROFILE)");
-    } else if (strcmp(code, "SignatureDoesNotMatch") == 0) {
-        snprintf(out, outsz,
-                 "; the signature was refused: check the secret access key that "
-                 "goes with the access key id");
-    } else if (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
-               strcmp(code, "TokenRefreshRequired") == 0) {
-        snprintf(out, outsz, "; the session token is expired or invalid: refresh the credentials");
+    } else {
+        snprintf(out, outsz, "%s", aws_error_hint(code));
     }
 }
 
@@ -1038,7 +919,7 @@ int s3xml_error_report(err_t *err, int http_status, const struct s3xml_error *do
                        const char *bucket, const char *key)
 {
     const char *code = doc && doc->code[0] ? doc->code : NULL;
-    int e = s3xml_error_errno(http_status, code, NULL);
+    int e = aws_error_errno(http_status, code, NULL);
     if (bucket == NULL && doc && doc->bucket_name[0])
         bucket = doc->bucket_name;
     if (key == NULL && doc && doc->key[0])

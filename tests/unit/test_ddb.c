@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "awsfix.h"
+#include "s3torrent/aws.h"
 #include "s3torrent/ddb.h"
 #include "testutil.h"
 
@@ -167,7 +168,7 @@ START_TEST(test_error_fixtures)
     ck_assert_int_eq(ddb_parse_error(pt, strlen(pt), &de, NULL), 0);
     ck_assert_str_eq(de.code, "ProvisionedThroughputExceededException");
     ck_assert_msg(strncmp(de.message, "The level of configured", 23) == 0, "%s", de.message);
-    ck_assert_int_eq(ddb_error_errno(400, de.code, &retry), EAGAIN);
+    ck_assert_int_eq(aws_error_errno(400, de.code, &retry), EAGAIN);
     ck_assert(retry);
 
     const char *cc = fixture("ddb-error-conditional-check.json");
@@ -175,7 +176,7 @@ START_TEST(test_error_fixtures)
     ck_assert_str_eq(de.code, "ConditionalCheckFailedException");
     ck_assert_str_eq(de.message, "The conditional request failed");
     retry = true;
-    ck_assert_int_eq(ddb_error_errno(400, de.code, &retry), EEXIST);
+    ck_assert_int_eq(aws_error_errno(400, de.code, &retry), EEXIST);
     ck_assert(!retry);
 }
 END_TEST
@@ -208,7 +209,7 @@ START_TEST(test_error_mapping)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bool retry = !cases[i].retry;
-        int e = ddb_error_errno(cases[i].status, cases[i].code, &retry);
+        int e = aws_error_errno(cases[i].status, cases[i].code, &retry);
         ck_assert_msg(e == cases[i].errnum && retry == cases[i].retry, "case %zu (%s): %d %d", i,
                       cases[i].code ? cases[i].code : "-", e, retry);
     }

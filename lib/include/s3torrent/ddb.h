@@ -73,11 +73,6 @@ int ddb_parse_body(const void *body, size_t len, json_object **out, err_t *err);
  * EFBIG / ENOMEM with err set; *out is zeroed either way. */
 int ddb_parse_error(const void *body, size_t len, struct ddb_error *out, err_t *err);
 
-/* Maps a failed call's HTTP status and error code (NULL or "" when unknown) to a positive
- * errno (see ddb_call); *retryable (may be NULL) tells whether the AWS standard retry mode
- * retries it. DynamoDB's own codes first, then the shared AWS mapping of s3xml_error_errno. */
-int ddb_error_errno(int http_status, const char *code, bool *retryable);
-
 /* ---- attribute values (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
  * API_AttributeValue.html): each returns a new object the caller owns, or NULL when out of
  * memory ---- */
