@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ddb_client {
     struct ddb_config cfg;
@@ -262,15 +263,32 @@ static int call_fail(void *arg, struct http_stream *hs, bool *retry, err_t *err)
         }
     }
     rc = aws_error_errno((int)status, de.code, retry);
+    const char *hint = aws_error_hint(de.code);
+    char skew[160];
+    int64_t server;
+    time_t now = time(NULL);
+    if (rc == EACCES && aws_date_skewed(hs, now, &server)) {
+        /* DynamoDB refuses a skewed signature as expired (InvalidSignatureException): the
+         * answer's Date tells the clock, not the credentials, is at fault */
+        long long d = (long long)(server - now);
+        snprintf(skew, sizeof(skew),
+                 "; the local clock is %lld s %s the server's: fix the system clock (NTP)",
+                 d < 0 ? -d : d, d < 0 ? "ahead of" : "behind");
+        hint = skew;
+        rc = ETIME;
+    }
     const char *rid = http_stream_header(hs, "x-amzn-requestid");
     char ridtext[160] = "";
     if (rid)
         snprintf(ridtext, sizeof(ridtext), " (request id %.128s)", rid);
+    size_t ml = strlen(de.message);
+    if (hint[0] && !rid && ml > 0 && de.message[ml - 1] == '.')
+        de.message[ml - 1] = '\0'; /* "...is invalid; the access key id..." */
     if (de.code[0])
         err_set(err, rc, "%s: %s: %s%s%s", k->what, de.code,
-                de.message[0] ? de.message : "no message", ridtext, aws_error_hint(de.code));
+                de.message[0] ? de.message : "no message", ridtext, hint);
     else
-        err_set(err, rc, "%s: HTTP %ld%s", k->what, status, ridtext);
+        err_set(err, rc, "%s: HTTP %ld%s%s", k->what, status, ridtext, hint);
 out:
     buf_free(&body);
     return rc;

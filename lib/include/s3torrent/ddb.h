@@ -48,7 +48,9 @@ void ddb_client_free(struct ddb_client *c);
  * or a positive errno with err set to one line, e.g. "DynamoDB PutItem on table T:
  * ValidationException: <message>": EEXIST (ConditionalCheckFailedException: an answer, never
  * retried), ENOENT (ResourceNotFoundException), EINVAL (ValidationException), EACCES
- * (credentials, signature, access), EBUSY (ResourceInUseException), EAGAIN (throttling), EIO
+ * (credentials, signature, access; with the hint of the shared AWS table), ETIME (a refused
+ * signature while the answer's Date is over 15 minutes off the local clock), EBUSY
+ * (ResourceInUseException), EAGAIN (throttling), EIO
  * (5xx), EFBIG (a body over DDB_RESPONSE_MAX), EPROTO (a body that is not a JSON object). */
 int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_object **response,
              err_t *err);
