@@ -4,6 +4,7 @@
  * kept for the TTL.
  * At most one fetch per directory runs at a time; memory is bounded by an entry budget. */
 #include "meta.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -176,16 +177,6 @@ uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_
 
 /* ---- building a snapshot from one listing ---- */
 
-/* A name with a control byte can be a file name but not a torrent's name (docs/DESIGN.md §3):
- * such an object gets no synthetic torrent. */
-static bool has_control(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
 struct listing {
     struct fs *fs;
     const char *prefix;
@@ -325,8 +316,10 @@ static int finish_listing(struct listing *l)
     size_t real = l->n;
     for (size_t i = 0; i < real; i++) {
         struct meta_entry *e = &l->v[i];
+        /* a name with a control byte can be a file name but not a torrent's name
+         * (docs/DESIGN.md §3): such an object gets no synthetic torrent */
         if (e->kind != META_FILE || e->size == 0 || ends_with_torrent(e->name) ||
-            strlen(e->name) + 8 > NAME_MAX_BYTES || has_control(e->name))
+            strlen(e->name) + 8 > NAME_MAX_BYTES || util_has_ctl(e->name))
             continue;
         char tname[NAME_MAX_BYTES + 1];
         snprintf(tname, sizeof(tname), "%s.torrent", e->name);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "s3torrent/uri.h"
+#include "s3torrent/util.h"
 
 const char *events_kind_name(enum events_kind k)
 {
@@ -77,14 +78,6 @@ static int parse_json(const void *data, size_t len, size_t max, const char *what
     }
     *out = o;
     return 0;
-}
-
-/* Messages quote names from the event: keep them one line. */
-static void one_line(char *s)
-{
-    for (; s && *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = '?';
 }
 
 static void item_free(struct events_item *it)
@@ -347,7 +340,7 @@ static int parse_sqs_record(struct events_batch *b, json_object *rec, size_t idx
         return err->code;
     char line[600];
     snprintf(line, sizeof(line), "SQS message %s: %s", id, merr.msg);
-    one_line(line);
+    util_scrub(line);
     it->id = strdup(id);
     it->error = strdup(line);
     if (it->id == NULL || it->error == NULL)
@@ -409,7 +402,7 @@ static int parse_batch(struct events_batch *b, json_object *o, err_t *err)
         if (rc == ENOMEM)
             return err_set(err, rc, "%s", terr.msg);
         if (rc) {
-            one_line(terr.msg);
+            util_scrub(terr.msg);
             free(it->bucket);
             free(it->key);
             free(it->etag);
@@ -470,7 +463,7 @@ out:
     if (rc) {
         events_free(out);
         if (err)
-            one_line(err->msg);
+            util_scrub(err->msg);
     }
     return rc;
 }

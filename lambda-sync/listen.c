@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3torrent/util.h"
+
 static void reply(struct listen_reply *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -20,9 +22,7 @@ static void reply(struct listen_reply *r, unsigned status, const char *fmt, ...)
     r->status = status;
     vsnprintf(r->text, sizeof(r->text), fmt, ap);
     va_end(ap);
-    for (char *p = r->text; *p; p++) /* one line, whatever the message quotes */
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    util_scrub(r->text); /* one line, whatever the message quotes */
 }
 
 /* The Content-Length v when it is a plain decimal number (ULLONG_MAX when over), else false. */
@@ -96,7 +96,7 @@ void listen_after(const struct listen_tally *t, int rc, const char *why, struct 
 
 char *listen_printable(const char *s, size_t max, char *out, size_t n)
 {
-    size_t i = 0, len = s ? strlen(s) : 0;
+    size_t len = s ? strlen(s) : 0;
     bool cut = len > max;
     if (cut)
         len = max;
@@ -109,12 +109,9 @@ char *listen_printable(const char *s, size_t max, char *out, size_t n)
         len = n - 4;
         cut = true;
     }
-    for (; i < len; i++)
-        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    util_scrub_copy(out, n, s, len);
     if (cut)
-        for (int k = 0; k < 3; k++)
-            out[i++] = '.';
-    out[i] = '\0';
+        memcpy(out + len, "...", 4);
     return out;
 }
 

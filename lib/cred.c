@@ -2,6 +2,7 @@
  * container credentials, EC2 IMDSv2), cached under a mutex and refreshed before it expires. */
 #include "s3torrent/cred.h"
 #include "s3torrent/jsondoc.h"
+#include "s3torrent/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -145,7 +146,7 @@ static int put_field(char *dst, size_t cap, const char *v, size_t n, const char 
 static bool clean(const char *s, bool allow_space)
 {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f || (*s == ' ' && !allow_space))
+        if (util_is_ctl((unsigned char)*s) || (*s == ' ' && !allow_space))
             return false;
     return true;
 }
@@ -458,59 +459,6 @@ static int fetch(struct http_client *h, const char *method, const char *url,
     return rc;
 }
 
-static bool digits(const char *s, int n, int *v)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        *v = *v * 10 + (s[i] - '0');
-    }
-    return true;
-}
-
-/* Parses an ISO 8601 time such as 2026-11-23T22:00:00Z (a fraction and a ±hh:mm offset are
- * accepted) into Unix seconds. Returns false when s is not one. */
-static bool parse_time(const char *s, int64_t *out)
-{
-    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
-        return false;
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
-        sign = 0;
-    } else if ((p[0] == '+' || p[0] == '-') && digits(p + 1, 2, &oh) &&
-               ((p[3] == ':' && digits(p + 4, 2, &om) && p[6] == '\0') ||
-                (digits(p + 3, 2, &om) && p[5] == '\0'))) {
-        sign = p[0] == '+' ? 1 : -1;
-    } else {
-        return false;
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
-        return false;
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = sec};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1 || tm.tm_mday != d) /* timegm normalised a day like Feb 30 */
-        return false;
-    *out = (int64_t)t - sign * (int64_t)(oh * 3600 + om * 60);
-    return true;
-}
-
 /* Overwrites a string json-c holds, so the secret does not linger in freed memory. */
 static void wipe_json_string(struct json_object *o)
 {
@@ -558,7 +506,7 @@ int cred_parse_document(const char *what, const uint8_t *body, size_t len, bool 
                         (size_t)json_object_get_string_len(tk), "Token", what, err)))
         goto out;
     out->expiration = 0;
-    if (ex && !parse_time(json_object_get_string(ex), &out->expiration)) {
+    if (ex && util_iso8601(json_object_get_string(ex), &out->expiration) != 0) {
         rc = err_set(err, EPROTO, "%s: Expiration is not an ISO 8601 time", what);
         goto out;
     }

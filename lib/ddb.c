@@ -1,17 +1,18 @@
-/* ddb.c — the DynamoDB client: each call is one signed POST of a JSON body to "/", retried in
- * the AWS standard mode by http_retry_run; answers and error bodies are capped and parsed. */
+/* ddb.c — the DynamoDB client: each call is one POST of a JSON body to "/" with its X-Amz-Target,
+ * sent by aws_send (signed, retried); answers and error bodies are capped and parsed here. */
 #include "s3torrent/ddb.h"
+#include "s3torrent/aws.h"
 #include "s3torrent/config.h"
 #include "s3torrent/jsondoc.h"
-#include "s3torrent/s3xml.h"
 #include "s3torrent/sigv4.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ddb_client {
     struct ddb_config cfg;
@@ -19,8 +20,7 @@ struct ddb_client {
     char *url; /* scheme://host/ */
     char *trace_id;
     unsigned attempts;
-    pthread_mutex_t lock; /* guards key_cache */
-    struct sigv4_key_cache key_cache;
+    struct aws *aws;
 };
 
 int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t *err)
@@ -31,7 +31,6 @@ int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t 
     if (c == NULL)
         return err_set(err, ENOMEM, "out of memory");
     c->cfg = *cfg;
-    pthread_mutex_init(&c->lock, NULL);
     if ((rc = config_service("DynamoDB", "dynamodb", "AWS_ENDPOINT_URL_DYNAMODB", cfg->endpoint,
                              cfg->region, cfg->max_attempts, &c->svc, err)))
         goto fail;
@@ -43,6 +42,19 @@ int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t 
         goto fail;
     }
     snprintf(c->url, ul, "%s://%s/", c->svc.scheme, c->svc.host);
+    struct aws_config ac = {
+        .http = cfg->http,
+        .creds = cfg->creds,
+        .region = c->svc.region,
+        .service = "dynamodb",
+        .opt = SIGV4_OPTIONS_GENERIC,
+        .trace_id = c->trace_id,
+        .now = cfg->now,
+        .random = cfg->random,
+        .sleep_ms = cfg->sleep_ms,
+    };
+    if ((rc = aws_new(&ac, &c->aws, err)))
+        goto fail;
     unsigned max = c->svc.max_attempts;
     c->attempts = max ? max : 3;
     *out = c;
@@ -56,8 +68,7 @@ void ddb_client_free(struct ddb_client *c)
 {
     if (c == NULL)
         return;
-    sigv4_key_cache_clear(&c->key_cache);
-    pthread_mutex_destroy(&c->lock);
+    aws_free(c->aws);
     config_service_free(&c->svc);
     free(c->url);
     free(c->trace_id);
@@ -76,17 +87,6 @@ int ddb_parse_body(const void *body, size_t len, json_object **out, err_t *err)
     return jsondoc_parse("DynamoDB", body, len, DDB_RESPONSE_MAX, DDB_JSON_DEPTH, out, err);
 }
 
-/* Copies s into dst (cap bytes), replacing control bytes so the text stays on one line. */
-static void copy_line(char *dst, size_t cap, const char *s, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n && i + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-    }
-    dst[i] = '\0';
-}
-
 int ddb_parse_error(const void *body, size_t len, struct ddb_error *out, err_t *err)
 {
     json_object *doc = NULL, *type = NULL, *msg = NULL;
@@ -98,57 +98,15 @@ int ddb_parse_error(const void *body, size_t len, struct ddb_error *out, err_t *
         json_object_is_type(type, json_type_string)) {
         const char *t = json_object_get_string(type), *hash = strrchr(t, '#');
         const char *code = hash ? hash + 1 : t;
-        copy_line(out->code, sizeof(out->code), code, strcspn(code, ":"));
+        util_scrub_copy(out->code, sizeof(out->code), code, strcspn(code, ":"));
     }
     if ((json_object_object_get_ex(doc, "message", &msg) ||
          json_object_object_get_ex(doc, "Message", &msg)) &&
         json_object_is_type(msg, json_type_string))
-        copy_line(out->message, sizeof(out->message), json_object_get_string(msg),
-                  (size_t)json_object_get_string_len(msg));
+        util_scrub_copy(out->message, sizeof(out->message), json_object_get_string(msg),
+                        (size_t)json_object_get_string_len(msg));
     json_object_put(doc);
     return 0;
-}
-
-/* DynamoDB's codes whose meaning differs from (or is missing in) the shared S3/AWS mapping. */
-static const struct {
-    const char *code;
-    int errnum;
-    bool retry;
-} ddb_codes[] = {
-    /* a condition said no: the caller's answer, not a failure */
-    {"ConditionalCheckFailedException", EEXIST, false},
-    {"TransactionCanceledException", ECANCELED, false},
-    {"TransactionConflictException", EBUSY, false},
-    {"ResourceNotFoundException", ENOENT, false},
-    {"TableNotFoundException", ENOENT, false},
-    {"ResourceInUseException", EBUSY, false},
-    {"ValidationException", EINVAL, false},
-    {"SerializationException", EINVAL, false},
-    {"ItemCollectionSizeLimitExceededException", EFBIG, false},
-    {"AccessDeniedException", EACCES, false},
-    {"UnrecognizedClientException", EACCES, false},
-    {"InvalidSignatureException", EACCES, false},
-    {"IncompleteSignatureException", EACCES, false},
-    {"MissingAuthenticationTokenException", EACCES, false},
-    {"ExpiredTokenException", EACCES, false},
-    {"InternalServerError", EIO, true},
-    {"ServiceUnavailable", EAGAIN, true},
-    {"ServiceUnavailableException", EAGAIN, true},
-    {"ProvisionedThroughputExceededException", EAGAIN, true},
-    {"ThrottlingException", EAGAIN, true},
-    {"RequestLimitExceeded", EAGAIN, true},
-};
-
-int ddb_error_errno(int http_status, const char *code, bool *retryable)
-{
-    if (code != NULL && *code != '\0')
-        for (size_t i = 0; i < sizeof(ddb_codes) / sizeof(ddb_codes[0]); i++)
-            if (strcmp(ddb_codes[i].code, code) == 0) {
-                if (retryable)
-                    *retryable = ddb_codes[i].retry;
-                return ddb_codes[i].errnum;
-            }
-    return s3xml_error_errno(http_status, code, retryable);
 }
 
 /* ---- attribute values ---- */
@@ -237,144 +195,101 @@ int ddb_item_i64(json_object *item, const char *name, int64_t *out)
 /* ---- calls ---- */
 
 struct call {
-    struct ddb_client *c;
-    const char *op;
     const char *what; /* "DynamoDB PutItem on table T" */
-    const char *target;
-    const char *body;
-    size_t body_len;
     json_object **response;
 };
 
-static time_t now(const struct ddb_client *c)
+/* Reads an answer's body, capped at DDB_RESPONSE_MAX. Returns 0 or an errno with err set. */
+static int read_body(const struct call *k, struct http_stream *hs, struct buf *body, bool *retry,
+                     err_t *err)
 {
-    return c->cfg.now ? c->cfg.now() : time(NULL);
-}
-
-/* Signs and sends one attempt. Returns 0 with *out open (any status), or an errno with err
- * set. */
-static int send_signed(struct call *k, struct http_stream **out, err_t *err)
-{
-    struct ddb_client *c = k->c;
-    struct sigv4_result sig;
-    struct cred cred;
-    struct http_header hh[3 + SIGV4_MAX_ADD + 1];
-    size_t nh = 0;
-    int rc;
-
-    memset(&sig, 0, sizeof(sig));
-    memset(&cred, 0, sizeof(cred));
-    struct sigv4_pair sh[] = {
-        {"Host", c->svc.host},
-        {"Content-Type", DDB_CONTENT_TYPE},
-        {"X-Amz-Target", k->target},
-    };
-    if ((rc = cred_chain_get(c->cfg.creds, &cred, err)))
-        goto out;
-    struct sigv4_request sr = {
-        .method = "POST",
-        .path = "/",
-        .headers = sh,
-        .nheaders = sizeof(sh) / sizeof(sh[0]),
-        .payload = k->body,
-        .payload_len = k->body_len,
-    };
-    struct sigv4_signer signer = {
-        .creds = {cred.access_key, cred.secret_key, cred.session_token},
-        .region = c->svc.region,
-        .service = "dynamodb",
-        .now = now(c),
-        .opt = SIGV4_OPTIONS_GENERIC,
-        .cache = &c->key_cache,
-    };
-    pthread_mutex_lock(&c->lock);
-    rc = sigv4_sign_headers(&signer, &sr, &sig, err);
-    pthread_mutex_unlock(&c->lock);
-    if (rc)
-        goto out;
-    hh[nh++] = (struct http_header){"Content-Type", DDB_CONTENT_TYPE};
-    hh[nh++] = (struct http_header){"X-Amz-Target", k->target};
-    for (size_t i = 0; i < sig.nadd; i++)
-        hh[nh++] = (struct http_header){sig.add[i].name, sig.add[i].value};
-    if (c->trace_id)
-        hh[nh++] = (struct http_header){"X-Amzn-Trace-Id", c->trace_id};
-    struct http_request hr = {
-        .method = "POST",
-        .url = c->url,
-        .headers = hh,
-        .nheaders = nh,
-        .body = k->body,
-        .body_len = k->body_len,
-    };
-    rc = http_stream_open(c->cfg.http, &hr, out, err);
-out:
-    sigv4_result_free(&sig);
-    cred_wipe(&cred);
-    return rc;
-}
-
-/* One attempt for http_retry_run: 0 with *k->response set on a 200 answer, else an errno with
- * *retry telling whether the standard retry mode tries again. */
-static int call_once(void *arg, bool *retry, err_t *err)
-{
-    struct call *k = arg;
-    struct http_stream *hs = NULL;
-    struct buf body;
-    json_object *doc = NULL;
-    int rc;
-
-    buf_init(&body, DDB_RESPONSE_MAX);
-    if ((rc = send_signed(k, &hs, err))) {
-        *retry = http_transport_retryable(rc);
-        err_prefix(err, "%s", k->what);
-        goto out;
-    }
-    long status = http_stream_status(hs);
     const char *cl = http_stream_header(hs, "content-length");
+    int rc;
     if (cl && strtoull(cl, NULL, 10) > DDB_RESPONSE_MAX)
         rc = err_set(err, EFBIG, "HTTP: response body larger than %u bytes", DDB_RESPONSE_MAX);
     else
-        rc = http_stream_read_all(hs, &body, err);
+        rc = http_stream_read_all(hs, body, err);
     if (rc) {
         *retry = rc != EFBIG && http_transport_retryable(rc);
-        err_prefix(err, "%s (HTTP %ld)", k->what, status);
+        err_prefix(err, "%s (HTTP %ld)", k->what, http_stream_status(hs));
+    }
+    return rc;
+}
+
+/* aws_send's reader of a 2xx answer: the parsed JSON into *k->response. */
+static int call_ok(void *arg, struct http_stream *hs, bool *retry, err_t *err)
+{
+    struct call *k = arg;
+    struct buf body;
+    json_object *doc = NULL;
+    err_t perr = {0};
+    int rc;
+    buf_init(&body, DDB_RESPONSE_MAX);
+    if ((rc = read_body(k, hs, &body, retry, err)))
+        goto out;
+    if ((rc = ddb_parse_body(body.data, body.len, &doc, &perr))) {
+        err_set(err, rc, "%s: %s", k->what, perr.msg);
         goto out;
     }
-    if (status == 200) {
-        err_t perr = {0};
-        if ((rc = ddb_parse_body(body.data, body.len, &doc, &perr))) {
-            err_set(err, rc, "%s: %s", k->what, perr.msg);
-            goto out;
-        }
-        if (k->response) {
-            *k->response = doc;
-            doc = NULL;
-        }
-        goto out;
+    if (k->response) {
+        *k->response = doc;
+        doc = NULL;
     }
+out:
+    json_object_put(doc);
+    buf_free(&body);
+    return rc;
+}
+
+/* aws_send's judge of any other answer: DynamoDB's __type (or x-amzn-ErrorType) and message,
+ * mapped by the shared AWS table. */
+static int call_fail(void *arg, struct http_stream *hs, bool *retry, err_t *err)
+{
+    struct call *k = arg;
+    struct buf body;
     struct ddb_error de;
+    long status = http_stream_status(hs);
+    int rc;
+    buf_init(&body, DDB_RESPONSE_MAX);
+    if ((rc = read_body(k, hs, &body, retry, err)))
+        goto out;
     if (ddb_parse_error(body.data, body.len, &de, NULL) != 0 || de.code[0] == '\0') {
         /* a load balancer's page, or an answer without __type: the header may still say */
         const char *et = http_stream_header(hs, "x-amzn-errortype");
         if (et) {
             const char *hash = strrchr(et, '#');
             et = hash ? hash + 1 : et;
-            copy_line(de.code, sizeof(de.code), et, strcspn(et, ":"));
+            util_scrub_copy(de.code, sizeof(de.code), et, strcspn(et, ":"));
         }
     }
-    rc = ddb_error_errno((int)status, de.code, retry);
+    rc = aws_error_errno((int)status, de.code, retry);
+    const char *hint = aws_error_hint(de.code);
+    char skew[160];
+    int64_t server;
+    time_t now = time(NULL);
+    if (rc == EACCES && aws_date_skewed(hs, now, &server)) {
+        /* DynamoDB refuses a skewed signature as expired (InvalidSignatureException): the
+         * answer's Date tells the clock, not the credentials, is at fault */
+        long long d = (long long)(server - now);
+        snprintf(skew, sizeof(skew),
+                 "; the local clock is %lld s %s the server's: fix the system clock (NTP)",
+                 d < 0 ? -d : d, d < 0 ? "ahead of" : "behind");
+        hint = skew;
+        rc = ETIME;
+    }
     const char *rid = http_stream_header(hs, "x-amzn-requestid");
     char ridtext[160] = "";
     if (rid)
         snprintf(ridtext, sizeof(ridtext), " (request id %.128s)", rid);
+    size_t ml = strlen(de.message);
+    if (hint[0] && !rid && ml > 0 && de.message[ml - 1] == '.')
+        de.message[ml - 1] = '\0'; /* "...is invalid; the access key id..." */
     if (de.code[0])
-        err_set(err, rc, "%s: %s: %s%s", k->what, de.code,
-                de.message[0] ? de.message : "no message", ridtext);
+        err_set(err, rc, "%s: %s: %s%s%s", k->what, de.code,
+                de.message[0] ? de.message : "no message", ridtext, hint);
     else
-        err_set(err, rc, "%s: HTTP %ld%s", k->what, status, ridtext);
+        err_set(err, rc, "%s: HTTP %ld%s%s", k->what, status, ridtext, hint);
 out:
-    json_object_put(doc);
-    http_stream_close(hs);
     buf_free(&body);
     return rc;
 }
@@ -389,8 +304,8 @@ int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_ob
     if (json_object_object_get_ex(request, "TableName", &table) &&
         json_object_is_type(table, json_type_string)) {
         char name[256];
-        copy_line(name, sizeof(name), json_object_get_string(table),
-                  (size_t)json_object_get_string_len(table));
+        util_scrub_copy(name, sizeof(name), json_object_get_string(table),
+                        (size_t)json_object_get_string_len(table));
         snprintf(what, sizeof(what), "DynamoDB %.64s on table %s", op, name);
     } else {
         snprintf(what, sizeof(what), "DynamoDB %.64s", op);
@@ -406,7 +321,25 @@ int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_ob
         body = json_object_to_json_string_length(request, JSON_C_TO_STRING_PLAIN, &len);
     if (body == NULL)
         return err_set(err, ENOMEM, "%s: out of memory", what);
-    struct call k = {c, op, what, target, body, len, response};
-    struct http_retry p = {c->attempts, c->cfg.http, c->cfg.random, c->cfg.sleep_ms};
-    return http_retry_run(&p, call_once, &k, err);
+    struct call k = {what, response};
+    const struct sigv4_pair headers[] = {
+        {"Content-Type", DDB_CONTENT_TYPE},
+        {"X-Amz-Target", target},
+    };
+    struct aws_request r = {
+        .method = "POST",
+        .url = c->url,
+        .host = c->svc.host,
+        .path = "/",
+        .headers = headers,
+        .nheaders = sizeof(headers) / sizeof(headers[0]),
+        .body = body,
+        .body_len = len,
+        .attempts = c->attempts,
+        .what = what,
+        .ok = call_ok,
+        .fail = call_fail,
+        .ctx = &k,
+    };
+    return aws_send(c->aws, &r, NULL, err);
 }

@@ -1,16 +1,10 @@
 /* err.c — one-line error messages carried beside positive errno codes. */
 #include "s3torrent/err.h"
+#include "s3torrent/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-void err_one_line(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = '?';
-}
 
 int err_set(err_t *err, int code, const char *fmt, ...)
 {
@@ -20,7 +14,7 @@ int err_set(err_t *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
-    err_one_line(err->msg);
+    util_scrub(err->msg);
     err->code = code;
     return code;
 }
@@ -43,7 +37,7 @@ int err_prefix(err_t *err, const char *fmt, ...)
         n = sizeof(err->msg) - 1;
     memcpy(err->msg, both, n);
     err->msg[n] = '\0';
-    err_one_line(err->msg);
+    util_scrub(err->msg);
     return err->code;
 }
 

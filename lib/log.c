@@ -1,6 +1,6 @@
 /* log.c — the injected logger and a stderr backend. */
 #include "s3torrent/log.h"
-#include "s3torrent/err.h"
+#include "s3torrent/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@ void log_msg(const struct logger *log, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    err_one_line(line);
+    util_scrub(line);
     log->write(log->arg, level, line);
 }
 

@@ -1,6 +1,7 @@
 /* magnet.c — magnet URIs from a loaded torrent. */
 #include "s3torrent/magnet.h"
 #include "s3torrent/uri.h"
+#include "s3torrent/util.h"
 
 #include <string.h>
 
@@ -14,11 +15,11 @@ char *magnet_make(const uint8_t *ih1, const uint8_t *ih2, const char *name,
     buf_init(&b, 1u << 20);
     buf_printf(&b, "magnet:");
     if (ih1) {
-        buf_printf(&b, "%sxt=urn:btih:%s", sep, metainfo_hex(ih1, 20, hex));
+        buf_printf(&b, "%sxt=urn:btih:%s", sep, util_hex(ih1, 20, hex));
         sep = "&";
     }
     if (ih2) {
-        buf_printf(&b, "%sxt=urn:btmh:1220%s", sep, metainfo_hex(ih2, 32, hex));
+        buf_printf(&b, "%sxt=urn:btmh:1220%s", sep, util_hex(ih2, 32, hex));
         sep = "&";
     }
     buf_printf(&b, "&dn=");

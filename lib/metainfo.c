@@ -3,6 +3,7 @@
 #include "s3torrent/metainfo.h"
 #include "s3torrent/merkle.h"
 #include "s3torrent/torrent.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -565,15 +566,4 @@ void metainfo_free(struct metainfo *m)
     bencode_doc_free(&m->doc);
     free(m->raw);
     free(m);
-}
-
-char *metainfo_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[p[i] >> 4];
-        out[2 * i + 1] = hex[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-    return out;
 }

@@ -1,18 +1,18 @@
 /* s3.c — the S3 client: builds each request (path- or virtual-hosted addressing, the key
- * URI-encoded once), signs it afresh on every attempt, retries in the AWS standard mode, and
- * hands back a streaming response; ranged GETs become a byte source for the hasher. */
+ * URI-encoded once) and reads S3's error documents; aws_send signs and retries it. Ranged GETs
+ * become a byte source for the hasher, resumed where a body broke off. */
 #include "s3torrent/s3.h"
+#include "s3torrent/aws.h"
 #include "s3torrent/config.h"
 #include "s3torrent/merkle.h"
 #include "s3torrent/sigv4.h"
 #include "s3torrent/uri.h"
+#include "s3torrent/util.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +31,7 @@ struct s3_client {
     struct config_service svc;
     char *trace_id;
     unsigned read_attempts, write_attempts, part_attempts;
-    pthread_mutex_t lock; /* guards key_cache */
-    struct sigv4_key_cache key_cache;
+    struct aws *aws;
 };
 
 struct s3_req {
@@ -49,11 +48,7 @@ struct s3_req {
     unsigned attempts;
 };
 
-static time_t now(const struct s3_client *s3)
-{
-    return s3->cfg.now ? s3->cfg.now() : time(NULL);
-}
-
+/* The backoff of the byte source's resumes, the same as aws_send's. */
 static struct http_retry policy(const struct s3_client *s3, unsigned attempts)
 {
     struct http_retry r = {attempts, s3->cfg.http, s3->cfg.random, s3->cfg.sleep_ms};
@@ -68,7 +63,6 @@ int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *er
     if (s3 == NULL)
         return err_set(err, ENOMEM, "out of memory");
     s3->cfg = *cfg;
-    pthread_mutex_init(&s3->lock, NULL);
     if ((rc = config_service("S3", "s3", "AWS_ENDPOINT_URL_S3", cfg->endpoint, cfg->region,
                              cfg->max_attempts, &s3->svc, err)))
         goto fail;
@@ -77,6 +71,19 @@ int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *er
         rc = err_set(err, ENOMEM, "out of memory");
         goto fail;
     }
+    struct aws_config ac = {
+        .http = cfg->http,
+        .creds = cfg->no_sign ? NULL : cfg->creds,
+        .region = s3->svc.region,
+        .service = "s3",
+        .opt = SIGV4_OPTIONS_S3,
+        .trace_id = s3->trace_id,
+        .now = cfg->now,
+        .random = cfg->random,
+        .sleep_ms = cfg->sleep_ms,
+    };
+    if ((rc = aws_new(&ac, &s3->aws, err)))
+        goto fail;
     unsigned max = s3->svc.max_attempts;
     s3->write_attempts = max ? max : 3;
     s3->read_attempts = max ? max : 5;
@@ -92,8 +99,7 @@ void s3_client_free(struct s3_client *s3)
 {
     if (s3 == NULL)
         return;
-    sigv4_key_cache_clear(&s3->key_cache);
-    pthread_mutex_destroy(&s3->lock);
+    aws_free(s3->aws);
     config_service_free(&s3->svc);
     free(s3->trace_id);
     free(s3);
@@ -202,99 +208,16 @@ int s3_object_url(const struct s3_client *s3, const char *bucket, const char *ke
     return rc;
 }
 
-/* One attempt: sign and send. Returns 0 with *out open, or a transport errno. */
-static int attempt(struct s3_client *s3, const struct s3_req *r, struct http_stream **out,
-                   err_t *err)
-{
-    struct buf url, path;
-    char host[512];
-    struct sigv4_pair sh[MAX_HEADERS + 1];
-    struct http_header hh[MAX_HEADERS + SIGV4_MAX_ADD + 2];
-    struct sigv4_result sig;
-    struct cred cred;
-    size_t nh = 0, nsh = 0;
-    int rc;
-
-    memset(&sig, 0, sizeof(sig));
-    memset(&cred, 0, sizeof(cred));
-    buf_init(&url, 16384);
-    buf_init(&path, 8192);
-    if ((rc = build_target(s3, r, &url, &path, host, sizeof(host)))) {
-        rc = err_set(err, rc, "s3://%s/%s: request too large", r->bucket, r->key ? r->key : "");
-        goto out;
-    }
-    sh[nsh++] = (struct sigv4_pair){"Host", host};
-    for (size_t i = 0; i < r->nheaders; i++)
-        sh[nsh++] = r->headers[i];
-    for (size_t i = 0; i < r->nheaders; i++)
-        hh[nh++] = (struct http_header){r->headers[i].name, r->headers[i].value};
-    if (!s3->cfg.no_sign) {
-        if ((rc = cred_chain_get(s3->cfg.creds, &cred, err)))
-            goto out;
-        struct sigv4_request sr = {
-            .method = r->method,
-            .path = (const char *)path.data,
-            .path_is_raw = true,
-            .query = r->query,
-            .nquery = r->nquery,
-            .headers = sh,
-            .nheaders = nsh,
-            .payload_hash = r->payload_hash,
-            .payload = r->body,
-            .payload_len = r->body_len,
-        };
-        struct sigv4_signer signer = {
-            .creds = {cred.access_key, cred.secret_key, cred.session_token},
-            .region = s3->svc.region,
-            .service = "s3",
-            .now = now(s3),
-            .opt = SIGV4_OPTIONS_S3,
-            .cache = &s3->key_cache,
-        };
-        pthread_mutex_lock(&s3->lock);
-        rc = sigv4_sign_headers(&signer, &sr, &sig, err);
-        pthread_mutex_unlock(&s3->lock);
-        if (rc)
-            goto out;
-        for (size_t i = 0; i < sig.nadd; i++)
-            hh[nh++] = (struct http_header){sig.add[i].name, sig.add[i].value};
-    }
-    if (s3->trace_id)
-        hh[nh++] = (struct http_header){"X-Amzn-Trace-Id", s3->trace_id};
-    struct http_request hr = {
-        .method = r->method,
-        .url = (const char *)url.data,
-        .headers = hh,
-        .nheaders = nh,
-        .body = r->body,
-        .body_len = r->body_len,
-    };
-    rc = http_stream_open(s3->cfg.http, &hr, out, err);
-    if (rc)
-        err_prefix(err, "s3://%s/%s", r->bucket, r->key ? r->key : "");
-out:
-    sigv4_result_free(&sig);
-    cred_wipe(&cred);
-    buf_free(&url);
-    buf_free(&path);
-    return rc;
-}
-
-struct exchange_ctx {
-    struct s3_client *s3;
-    const struct s3_req *r;
-    struct http_stream **out;
-};
-
 /* Fills doc's times from the answer's Date header and the local clock, and its message when
  * the server gave none, as S3 writes them for RequestTimeTooSkewed. Returns false when the
  * Date is missing or within S3's 15 minutes of the local clock. */
 static bool skew_from_date(const struct http_stream *hs, struct s3xml_error *doc)
 {
-    const char *date = http_stream_header(hs, "date");
-    time_t server = date ? curl_getdate(date, NULL) : -1, now = time(NULL);
-    if (server <= 0 || (server > now ? server - now : now - server) <= 15 * 60)
+    int64_t server_s = 0;
+    time_t now = time(NULL);
+    if (!aws_date_skewed(hs, now, &server_s))
         return false;
+    time_t server = (time_t)server_s;
     if (doc->message[0] == '\0')
         snprintf(doc->message, sizeof(doc->message),
                  "The difference between the request time and the current time is too large.");
@@ -306,26 +229,22 @@ static bool skew_from_date(const struct http_stream *hs, struct s3xml_error *doc
     return true;
 }
 
-/* One attempt for http_retry_run: 0 with *out open on a 2xx answer, else S3's error. */
-static int exchange_once(void *arg, bool *retry, err_t *err)
+/* What aws_send hands the callbacks of an S3 request. */
+struct s3_call {
+    const struct s3_req *r;
+    void *arg; /* the ok callback's own */
+};
+
+/* aws_send's judge of a non-2xx answer: S3's error document (when there is one) says why. */
+static int s3_fail(void *ctx, struct http_stream *hs, bool *retry, err_t *err)
 {
-    struct exchange_ctx *x = arg;
-    struct http_stream *hs = NULL;
-    int rc = attempt(x->s3, x->r, &hs, err);
-    if (rc != 0) {
-        *retry = http_transport_retryable(rc);
-        return rc;
-    }
+    const struct s3_req *r = ((struct s3_call *)ctx)->r;
     long status = http_stream_status(hs);
-    if (status >= 200 && status < 300) {
-        *x->out = hs;
-        return 0;
-    }
     struct buf body;
     struct s3xml_error doc;
     bool have_doc = false;
     buf_init(&body, S3XML_ERROR_DEFAULT_MAX);
-    if (strcmp(x->r->method, "HEAD") != 0 && http_stream_read_all(hs, &body, NULL) == 0)
+    if (strcmp(r->method, "HEAD") != 0 && http_stream_read_all(hs, &body, NULL) == 0)
         have_doc = s3xml_error_parse(body.data, body.len, 0, &doc, NULL) == 0;
     buf_free(&body);
     if (!have_doc && status == 403) {
@@ -338,21 +257,58 @@ static int exchange_once(void *arg, bool *retry, err_t *err)
                doc.server_time_unix == 0) {
         skew_from_date(hs, &doc); /* RGW says neither time, nor a message */
     }
-    http_stream_close(hs);
-    rc = s3xml_error_report(err, (int)status, have_doc ? &doc : NULL, x->r->bucket, x->r->key);
-    s3xml_error_errno((int)status, have_doc ? doc.code : NULL, retry);
+    int rc = s3xml_error_report(err, (int)status, have_doc ? &doc : NULL, r->bucket, r->key);
+    aws_error_errno((int)status, have_doc ? doc.code : NULL, retry);
     return rc;
 }
 
-/* Sends r with retries. Returns 0 with *out open on a 2xx answer, or a positive errno with err
- * set to one line (S3's code and message when it sent one). */
+/* Sends r through aws_send: with r->ok NULL, 0 with *out open on a 2xx answer; else r->ok has
+ * read it. Or a positive errno with err set to one line (S3's code and message when it sent
+ * one). */
+static int exchange_with(struct s3_client *s3, const struct s3_req *r, aws_answer_fn ok,
+                         void *ok_arg, struct http_stream **out, err_t *err)
+{
+    struct buf url, path;
+    char host[512], what[300];
+    struct s3_call call = {r, ok_arg};
+    int rc;
+    buf_init(&url, 16384);
+    buf_init(&path, 8192);
+    snprintf(what, sizeof(what), "s3://%s/%s", r->bucket, r->key ? r->key : "");
+    if ((rc = build_target(s3, r, &url, &path, host, sizeof(host)))) {
+        rc = err_set(err, rc, "%s: request too large", what);
+        goto out;
+    }
+    struct aws_request ar = {
+        .method = r->method,
+        .url = (const char *)url.data,
+        .host = host,
+        .path = (const char *)path.data,
+        .path_is_raw = true,
+        .query = r->query,
+        .nquery = r->nquery,
+        .headers = r->headers,
+        .nheaders = r->nheaders,
+        .body = r->body,
+        .body_len = r->body_len,
+        .payload_hash = r->payload_hash,
+        .attempts = r->attempts,
+        .what = what,
+        .ok = ok,
+        .fail = s3_fail,
+        .ctx = &call,
+    };
+    rc = aws_send(s3->aws, &ar, out, err);
+out:
+    buf_free(&url);
+    buf_free(&path);
+    return rc;
+}
+
 static int exchange(struct s3_client *s3, const struct s3_req *r, struct http_stream **out,
                     err_t *err)
 {
-    struct exchange_ctx x = {s3, r, out};
-    struct http_retry p = policy(s3, r->attempts);
-    *out = NULL;
-    return http_retry_run(&p, exchange_once, &x, err);
+    return exchange_with(s3, r, NULL, NULL, out, err);
 }
 
 static void unquote(char *dst, size_t len, const char *etag)
@@ -366,15 +322,6 @@ static void unquote(char *dst, size_t len, const char *etag)
         n = len - 1;
     memcpy(dst, etag ? etag : "", n);
     dst[n] = '\0';
-}
-
-static int64_t parse_http_date(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (s == NULL || strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
-        return 0;
-    return (int64_t)timegm(&tm);
 }
 
 int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
@@ -402,7 +349,8 @@ int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3
     const char *len = http_stream_header(hs, "content-length");
     unquote(out->etag, sizeof(out->etag), http_stream_header(hs, "etag"));
     out->size = len ? strtoull(len, NULL, 10) : 0;
-    out->mtime = parse_http_date(http_stream_header(hs, "last-modified"));
+    if (util_http_date(http_stream_header(hs, "last-modified"), &out->mtime) != 0)
+        out->mtime = 0;
     unquote(out->content_type, sizeof(out->content_type), http_stream_header(hs, "content-type"));
     const char *hn, *hv;
     for (size_t i = 0; http_stream_header_at(hs, i, &hn, &hv) == 0; i++) {
@@ -475,7 +423,6 @@ int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void
                        .attempts = s3->write_attempts};
     char names[MAX_HEADERS][160], hash[65];
     unsigned char md[32];
-    static const char hex[] = "0123456789abcdef";
     if (nmeta + 1 > MAX_HEADERS)
         return err_set(err, EINVAL, "s3://%s/%s: too much metadata", bucket, key);
     if (content_type)
@@ -486,12 +433,7 @@ int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void
     }
     /* hash the body once, not on every attempt */
     EVP_Digest(body, len, md, NULL, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++) {
-        hash[2 * i] = hex[md[i] >> 4];
-        hash[2 * i + 1] = hex[md[i] & 15];
-    }
-    hash[64] = '\0';
-    r.payload_hash = hash;
+    r.payload_hash = util_hex(md, sizeof(md), hash);
     struct http_stream *hs;
     int rc = exchange(s3, &r, &hs, err);
     if (rc)
@@ -506,6 +448,22 @@ int s3_put(struct s3_client *s3, const char *bucket, const char *key, const void
     return 0;
 }
 
+/* s3_get_all's reader of a 2xx answer: the whole body into the caller's buffer, from where it
+ * stood before the attempt. */
+static int read_whole(void *ctx, struct http_stream *hs, bool *retry, err_t *err)
+{
+    struct s3_call *call = ctx;
+    struct buf *b = call->arg;
+    size_t before = b->len;
+    int rc = http_stream_read_all(hs, b, err);
+    if (rc) {
+        b->len = before;
+        *retry = rc != EFBIG && http_transport_retryable(rc);
+        err_prefix(err, "s3://%s/%s", call->r->bucket, call->r->key);
+    }
+    return rc;
+}
+
 int s3_get_all(struct s3_client *s3, const char *bucket, const char *key, const char *etag,
                struct buf *b, err_t *err)
 {
@@ -516,22 +474,7 @@ int s3_get_all(struct s3_client *s3, const char *bucket, const char *key, const 
         snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
         r.headers[r.nheaders++] = (struct sigv4_pair){"If-Match", quoted};
     }
-    for (unsigned a = 1;; a++) {
-        struct http_stream *hs;
-        int rc = exchange(s3, &r, &hs, err);
-        if (rc)
-            return rc;
-        size_t before = b->len;
-        rc = http_stream_read_all(hs, b, err);
-        http_stream_close(hs);
-        if (rc == 0)
-            return 0;
-        if (rc == EFBIG || !http_transport_retryable(rc) || a >= r.attempts)
-            return err_prefix(err, "s3://%s/%s", bucket, key);
-        b->len = before;
-        struct http_retry p = policy(s3, r.attempts);
-        http_retry_sleep(&p, a);
-    }
+    return exchange_with(s3, &r, read_whole, b, NULL, err);
 }
 
 struct list_ctx {

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3torrent/aws.h"
 #include "s3torrent/buf.h"
 #include "s3torrent/uri.h"
+#include "s3torrent/util.h"
 
 enum kind { KIND_LIST, KIND_ERROR };
 
@@ -175,28 +177,6 @@ static void fail(struct s3xml *x, int code, const char *fmt, ...)
         XML_StopParser(x->p, XML_FALSE);
 }
 
-/* Copies s (at most max bytes of it) into out for a one-line message: control bytes and DEL
- * become \xNN, and a cut is marked with "...". */
-static void esc(char *out, size_t outsz, const char *s, size_t max)
-{
-    size_t o = 0, i = 0;
-    for (; s[i] != '\0' && i < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        size_t need = (c < 0x20 || c == 0x7f) ? 4 : 1;
-        if (o + need + 4 > outsz)
-            break;
-        if (need == 4)
-            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
-    }
-    if (s[i] != '\0' && o + 4 <= outsz) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 /* Strict unsigned decimal: digits only, no sign, no blanks. */
 static int parse_u64(const char *s, uint64_t *out)
 {
@@ -212,64 +192,6 @@ static int parse_u64(const char *s, uint64_t *out)
         v = v * 10 + d;
     }
     *out = v;
-    return 0;
-}
-
-static bool digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return false;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    *out = v;
-    return true;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's method). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* ISO 8601 UTC times as S3 writes them: 2019-09-03T19:37:27.000Z (LastModified, ServerTime)
- * or the basic 20130524T000000Z (RequestTime); fractions are dropped. Returns 0 or -1. */
-static int parse_time(const char *s, int64_t *out)
-{
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const char *p = s;
-    int y, mo, d, h, mi, se;
-    if (!digits(&p, 4, &y))
-        return -1;
-    bool ext = *p == '-';
-    if (ext)
-        p++;
-    if (!digits(&p, 2, &mo) || (ext && *p++ != '-') || !digits(&p, 2, &d) || *p++ != 'T' ||
-        !digits(&p, 2, &h) || (ext && *p++ != ':') || !digits(&p, 2, &mi) || (ext && *p++ != ':') ||
-        !digits(&p, 2, &se))
-        return -1;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return -1;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
-        return -1;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
-        se > 60)
-        return -1;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     return 0;
 }
 
@@ -294,7 +216,7 @@ static int deliver(struct s3xml *x, bool is_prefix, const char *raw, size_t raw_
     if (x->url) {
         if (uri_decode_to(raw, raw_len, true, x->dec, &len, &sub) != 0) {
             char shown[160];
-            esc(shown, sizeof(shown), raw, 100);
+            util_escape(shown, sizeof(shown), raw, 100);
             fail(x, EPROTO, "listing %s '%s': %s", is_prefix ? "CommonPrefixes/Prefix" : "Key",
                  shown, sub.msg);
             return x->rc;
@@ -466,7 +388,7 @@ static void commit_field(struct s3xml *x)
     case F_ENCODING:
         if (strcmp(t, "url") != 0) {
             char shown[64];
-            esc(shown, sizeof(shown), t, 16);
+            util_escape(shown, sizeof(shown), t, 16);
             fail(x, EPROTO, "listing has an unsupported EncodingType '%s'", shown);
             return;
         }
@@ -520,9 +442,9 @@ static void commit_field(struct s3xml *x)
         x->cur.parts = etag_parts(x->cur.etag);
         break;
     case F_C_MTIME:
-        if (parse_time(t, &x->cur.mtime) != 0) {
+        if (util_iso8601(t, &x->cur.mtime) != 0) {
             char shown[96];
-            esc(shown, sizeof(shown), t, 64);
+            util_escape(shown, sizeof(shown), t, 64);
             fail(x, EPROTO, "listing has a bad <LastModified> '%s'", shown);
             return;
         }
@@ -553,12 +475,12 @@ static void commit_field(struct s3xml *x)
         break;
     case F_E_SERVER_TIME:
         copy_text(x->doc.server_time, sizeof(x->doc.server_time), t, n);
-        if (parse_time(x->doc.server_time, &x->doc.server_time_unix) != 0)
+        if (util_iso8601(x->doc.server_time, &x->doc.server_time_unix) != 0)
             x->doc.server_time_unix = 0;
         break;
     case F_E_REQUEST_TIME:
         copy_text(x->doc.request_time, sizeof(x->doc.request_time), t, n);
-        if (parse_time(x->doc.request_time, &x->doc.request_time_unix) != 0)
+        if (util_iso8601(x->doc.request_time, &x->doc.request_time_unix) != 0)
             x->doc.request_time_unix = 0;
         break;
     case F_NONE:
@@ -592,7 +514,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         const char *want = x->kind == KIND_LIST ? "ListBucketResult" : "Error";
         if (strcmp(local, want) != 0) {
             char shown[96];
-            esc(shown, sizeof(shown), local, 64);
+            util_escape(shown, sizeof(shown), local, 64);
             fail(x, EPROTO, "expected an S3 <%s> document, got <%s>", want, shown);
             return;
         }
@@ -930,115 +852,6 @@ out:
     return rc;
 }
 
-/* S3 codes (and the AWS throttling and transient codes of the standard retry mode) whose errno
- * does not follow from the HTTP status alone, or that decide retrying. */
-static const struct codemap {
-    const char *code;
-    int errnum;
-    bool retry;
-} codes[] = {
-    {"NoSuchKey", ENOENT, false},
-    {"NoSuchBucket", ENOENT, false},
-    {"NoSuchUpload", ENOENT, false},
-    {"NoSuchVersion", ENOENT, false},
-    {"AccessDenied", EACCES, false},
-    {"AllAccessDisabled", EACCES, false},
-    {"AccountProblem", EACCES, false},
-    {"InvalidAccessKeyId", EACCES, false},
-    {"SignatureDoesNotMatch", EACCES, false},
-    {"InvalidToken", EACCES, false},
-    {"ExpiredToken", EACCES, false},
-    {"TokenRefreshRequired", EACCES, false},
-    {"MissingSecurityHeader", EACCES, false},
-    {"InvalidObjectState", EACCES, false},
-    {"PreconditionFailed", ESTALE, false},
-    {"ConditionalRequestConflict", ESTALE, false},
-    {"ConditionalCheckFailedException", ESTALE, false},
-    {"RequestTimeTooSkewed", ETIME, false},
-    {"InvalidRange", EINVAL, false},
-    {"EntityTooLarge", EFBIG, false},
-    {"KeyTooLongError", ENAMETOOLONG, false},
-    {"NotImplemented", ENOSYS, false},
-    {"InternalError", EIO, true},
-    {"RequestTimeout", ETIMEDOUT, true},
-    {"RequestTimeoutException", ETIMEDOUT, true},
-    {"ServiceUnavailable", EAGAIN, true},
-    {"SlowDown", EAGAIN, true},
-    {"PriorRequestNotComplete", EAGAIN, true},
-    {"TooManyRequestsException", EAGAIN, true},
-    {"ProvisionedThroughputExceededException", EAGAIN, true},
-    {"TransactionInProgressException", EAGAIN, true},
-    {"RequestLimitExceeded", EAGAIN, true},
-    {"BandwidthLimitExceeded", EAGAIN, true},
-    {"LimitExceededException", EAGAIN, true},
-    {"RequestThrottled", EAGAIN, true},
-    {"RequestThrottledException", EAGAIN, true},
-    {"EC2ThrottledException", EAGAIN, true},
-};
-
-int s3xml_error_errno(int http_status, const char *code, bool *retryable)
-{
-    int e = EIO;
-    bool retry = false;
-    if (code != NULL && code[0] != '\0') {
-        if (strncmp(code, "Throttl", 7) == 0) { /* Throttling, ThrottlingException, ... */
-            e = EAGAIN;
-            retry = true;
-            goto out;
-        }
-        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-            if (strcmp(codes[i].code, code) == 0) {
-                e = codes[i].errnum;
-                retry = codes[i].retry;
-                goto out;
-            }
-        }
-    }
-    switch (http_status) {
-    case 400:
-    case 411:
-    case 416:
-        e = EINVAL;
-        break;
-    case 401:
-    case 403:
-        e = EACCES;
-        break;
-    case 404:
-        e = ENOENT;
-        break;
-    case 405:
-        e = EPERM;
-        break;
-    case 408:
-        e = ETIMEDOUT;
-        retry = true;
-        break;
-    case 409:
-        e = EBUSY;
-        break;
-    case 412:
-        e = ESTALE;
-        break;
-    case 429:
-    case 503:
-        e = EAGAIN;
-        retry = true;
-        break;
-    case 501:
-        e = ENOSYS;
-        break;
-    default:
-        e = EIO;
-        retry = http_status >= 500 && http_status <= 599;
-        break;
-    }
-out:
-    if (retryable != NULL)
-        *retryable = retry;
-    return e;
-}
-
 static const char *reason_phrase(int status)
 {
     switch (status) {
@@ -1088,28 +901,17 @@ static void hint_for(char *out, size_t outsz, const struct s3xml_error *doc, int
         if (doc && doc->server_time_unix != 0 && doc->request_time_unix != 0) {
             long long d = (long long)(doc->server_time_unix - doc->request_time_unix);
             char st[64], rt[64];
-            esc(st, sizeof(st), doc->server_time, 40);
-            esc(rt, sizeof(rt), doc->request_time, 40);
+            util_escape(st, sizeof(st), doc->server_time, 40);
+            util_escape(rt, sizeof(rt), doc->request_time, 40);
             snprintf(out, outsz,
                      "; the local clock is %lld s %s the server's (request signed at %s, server "
                      "time %s): fix the system clock (NTP)",
                      d < 0 ? -d : d, d < 0 ? "ahead of" : "behind", rt, st);
         } else {
-            snprintf(out, outsz,
-                     "; the local clock is off by more than S3 allows (15 minutes): "
-                     "fix the system clock (NTP)");
+            snprintf(out, outsz, "%s", aws_error_hint("RequestTimeTooSkewed"));
         }
-    } else if (strcmp(code, "InvalidAccessKeyId") == 0) {
-        snprintf(out, outsz,
-                 "; the access key id is unknown to the server: check the "
-                 "credentials in use (AWS_ACCESS_KEY_ID, AWS_PROFILE)");
-    } else if (strcmp(code, "SignatureDoesNotMatch") == 0) {
-        snprintf(out, outsz,
-                 "; the signature was refused: check the secret access key that "
-                 "goes with the access key id");
-    } else if (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0 ||
-               strcmp(code, "TokenRefreshRequired") == 0) {
-        snprintf(out, outsz, "; the session token is expired or invalid: refresh the credentials");
+    } else {
+        snprintf(out, outsz, "%s", aws_error_hint(code));
     }
 }
 
@@ -1117,7 +919,7 @@ int s3xml_error_report(err_t *err, int http_status, const struct s3xml_error *do
                        const char *bucket, const char *key)
 {
     const char *code = doc && doc->code[0] ? doc->code : NULL;
-    int e = s3xml_error_errno(http_status, code, NULL);
+    int e = aws_error_errno(http_status, code, NULL);
     if (bucket == NULL && doc && doc->bucket_name[0])
         bucket = doc->bucket_name;
     if (key == NULL && doc && doc->key[0])
@@ -1125,8 +927,8 @@ int s3xml_error_report(err_t *err, int http_status, const struct s3xml_error *do
 
     char b[80], k[200], where[300];
     if (bucket != NULL) {
-        esc(b, sizeof(b), bucket, 63);
-        esc(k, sizeof(k), key ? key : "", 150);
+        util_escape(b, sizeof(b), bucket, 63);
+        util_escape(k, sizeof(k), key ? key : "", 150);
         snprintf(where, sizeof(where), "s3://%s%s%s", b, key ? "/" : "", k);
     } else {
         snprintf(where, sizeof(where), "S3");
@@ -1135,8 +937,8 @@ int s3xml_error_report(err_t *err, int http_status, const struct s3xml_error *do
     char what[300];
     if (code != NULL) {
         char c[80], m[200];
-        esc(c, sizeof(c), code, 64);
-        esc(m, sizeof(m), doc->message, 180);
+        util_escape(c, sizeof(c), code, 64);
+        util_escape(m, sizeof(m), doc->message, 180);
         if (m[0] != '\0')
             snprintf(what, sizeof(what), "%s: %s", c, m);
         else
@@ -1148,7 +950,7 @@ int s3xml_error_report(err_t *err, int http_status, const struct s3xml_error *do
     char rid[100] = "";
     if (doc && doc->request_id[0]) {
         char r[80];
-        esc(r, sizeof(r), doc->request_id, 64);
+        util_escape(r, sizeof(r), doc->request_id, 64);
         snprintf(rid, sizeof(rid), " (request id %s)", r);
     }
 

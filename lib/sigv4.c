@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "s3torrent/uri.h"
+#include "s3torrent/util.h"
 
 #define MAX_TEXT   (256 * 1024) /* any canonical part or result string */
 #define MAX_ITEMS  1024         /* headers, or query parameters, in one request */
@@ -60,7 +61,7 @@ static bool has_ctl(const char *s, bool tab_ok)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && !(tab_ok && c == '\t')) || c == 0x7f)
+        if (util_is_ctl(c) && !(tab_ok && c == '\t'))
             return true;
     }
     return false;
@@ -77,16 +78,6 @@ static bool is_scope_part(const char *s)
               *s == '-' || *s == '_' || *s == '.'))
             return false;
     return true;
-}
-
-static void to_hex(const uint8_t *in, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 static int sha256(const void *p, size_t n, uint8_t md[32])
@@ -433,7 +424,7 @@ static int payload_hash(const struct sigv4_request *req, char out[SIGV4_HEX_LEN 
         return err_set(err, EINVAL, "signing: payload length without a payload");
     if (sha256(req->payload, req->payload_len, md))
         return err_set(err, EIO, "signing: SHA-256 failed");
-    to_hex(md, 32, out);
+    util_hex(md, 32, out);
     return 0;
 }
 
@@ -496,7 +487,7 @@ int sigv4_string_to_sign(const char *amz_date, const char *scope, const char *cr
     *out = NULL;
     if ((rc = sha256(creq, strlen(creq), md)) != 0)
         goto out;
-    to_hex(md, 32, hex);
+    util_hex(md, 32, hex);
     buf_printf(&b, "%s\n%s\n%s\n%s", SIGV4_ALGORITHM, amz_date, scope, hex);
     rc = buf_to_str(&b, out);
 out:
@@ -564,7 +555,7 @@ int sigv4_signature(const uint8_t key[32], const char *sts, char hex[SIGV4_HEX_L
     uint8_t mac[32];
     int rc = hmac(key, 32, sts, strlen(sts), mac);
     if (rc == 0)
-        to_hex(mac, 32, hex);
+        util_hex(mac, 32, hex);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* store_mem.c — the in-memory object store of store_mem.h: a sorted array of objects behind one
  * lock, a call log for the counters, and the fault schedule checked on every call. */
 #include "s3torrent/store_mem.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -110,8 +111,7 @@ static int set_data(struct store_mem *m, struct mobj *o, const void *data, size_
     free(o->data);
     o->data = copy;
     o->len = len;
-    for (int i = 0; i < 16; i++)
-        snprintf(o->o.etag + 2 * i, 3, "%02x", md[i]);
+    util_hex(md, 16, o->o.etag);
     o->o.size = len;
     o->o.mtime = mtime;
     snprintf(o->o.version_id, sizeof(o->o.version_id), "v%u", ++m->versions);

@@ -7,6 +7,7 @@
 #include "s3torrent/metainfo.h"
 #include "s3torrent/verify.h"
 #include "s3torrent/version.h"
+#include "s3torrent/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -100,7 +101,7 @@ static bool md5_final(struct md5_way *w)
         return false;
     if (!EVP_DigestFinal_ex(w->part_size ? w->outer : w->part, md, NULL))
         return false;
-    metainfo_hex(md, 16, hex);
+    util_hex(md, 16, hex);
     if (w->part_size)
         snprintf(w->etag, sizeof(w->etag), "%s-%llu", hex, (unsigned long long)w->nparts);
     else
@@ -301,9 +302,9 @@ static int put_torrent(const struct sync_config *c, const char *bucket, const ch
     size_t n = 0;
     meta[n++] = (struct http_header){META_SOURCE_ETAG, etag};
     if (t->ih1)
-        meta[n++] = (struct http_header){META_INFOHASH, metainfo_hex(t->ih1, 20, ih1)};
+        meta[n++] = (struct http_header){META_INFOHASH, util_hex(t->ih1, 20, ih1)};
     if (t->ih2)
-        meta[n++] = (struct http_header){META_INFOHASH_V2, metainfo_hex(t->ih2, 32, ih2)};
+        meta[n++] = (struct http_header){META_INFOHASH_V2, util_hex(t->ih2, 32, ih2)};
     meta[n++] = (struct http_header){META_VERSION, S3T_VERSION};
     return store_put(c->maker->store, bucket, tkey, bytes->data, bytes->len,
                      "application/x-bittorrent", meta, n, err);
@@ -318,8 +319,8 @@ static int mark_ready(const struct sync_config *c, const struct status_object *s
     char ih1[41], ih2[65];
     struct status_torrent t = {
         .torrent_key = tkey,
-        .info_hash = m->ih1 ? metainfo_hex(m->ih1, 20, ih1) : NULL,
-        .info_hash_v2 = m->ih2 ? metainfo_hex(m->ih2, 32, ih2) : NULL,
+        .info_hash = m->ih1 ? util_hex(m->ih1, 20, ih1) : NULL,
+        .info_hash_v2 = m->ih2 ? util_hex(m->ih2, 32, ih2) : NULL,
         .magnet = m->magnet ? m->magnet : "",
         .piece_length = m->piece_length,
         .piece_count = m->npieces,
@@ -349,9 +350,9 @@ static bool item_ready(const struct status_store *st, const struct status_object
 static void fill_hashes(struct sync_result *out, const struct made *m)
 {
     if (m->ih1)
-        metainfo_hex(m->ih1, 20, out->info_hash);
+        util_hex(m->ih1, 20, out->info_hash);
     if (m->ih2)
-        metainfo_hex(m->ih2, 32, out->info_hash_v2);
+        util_hex(m->ih2, 32, out->info_hash_v2);
 }
 
 /* Keeps bytes as the caller's copy of the .torrent now in the store, when asked. */

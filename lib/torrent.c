@@ -5,6 +5,7 @@
 #include "s3torrent/merkle.h"
 #include "s3torrent/uri.h"
 #include "s3torrent/version.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -47,7 +48,7 @@ int torrent_check_name(const char *name, err_t *err)
         return err_set(err, EINVAL, "torrent name is %zu bytes, over the limit of 255", n);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
-        if (c == '/' || c < 0x20 || c == 0x7f)
+        if (c == '/' || util_is_ctl(c))
             return err_set(err, EINVAL, "torrent name contains '/' or a control character");
     }
     return 0;

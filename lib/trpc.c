@@ -2,6 +2,7 @@
  * (409 answers carry the id to resend), Basic auth kept out of every message, capped answers. */
 #include "s3torrent/trpc.h"
 #include "s3torrent/jsondoc.h"
+#include "s3torrent/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -28,17 +29,6 @@ struct trpc_client {
     char session[SESSION_MAX];
     int64_t tag;
 };
-
-/* Copies s (n bytes) into dst (cap bytes), replacing control bytes so the text stays one line. */
-static void copy_line(char *dst, size_t cap, const char *s, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n && i + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-    }
-    dst[i] = '\0';
-}
 
 /* True when url is http(s)://host... with no user:password@ and no control bytes or spaces. */
 static bool url_ok(const char *url)
@@ -206,11 +196,11 @@ int trpc_torrent_from_json(json_object *o, struct trpc_torrent *t, err_t *err)
         t->hash[i] = (char)tolower((unsigned char)hs[i]);
     t->id = json_object_get_int64(id);
     if (json_object_object_get_ex(o, "name", &v) && json_object_is_type(v, json_type_string))
-        copy_line(t->name, sizeof(t->name), json_object_get_string(v),
-                  (size_t)json_object_get_string_len(v));
+        util_scrub_copy(t->name, sizeof(t->name), json_object_get_string(v),
+                        (size_t)json_object_get_string_len(v));
     if (json_object_object_get_ex(o, "downloadDir", &v) && json_object_is_type(v, json_type_string))
-        copy_line(t->download_dir, sizeof(t->download_dir), json_object_get_string(v),
-                  (size_t)json_object_get_string_len(v));
+        util_scrub_copy(t->download_dir, sizeof(t->download_dir), json_object_get_string(v),
+                        (size_t)json_object_get_string_len(v));
     return 0;
 }
 
@@ -273,7 +263,7 @@ static int take_answer(struct trpc_client *c, struct http_stream *hs, const char
                json_object_object_get_ex(a, "torrent-duplicate", NULL);
     if (strcmp(result, "success") != 0 && !dup) {
         char text[256];
-        copy_line(text, sizeof(text), result, strlen(result));
+        util_scrub_copy(text, sizeof(text), result, strlen(result));
         rc = err_set(err, EIO, "Transmission: %s: %s", method, text[0] ? text : "(empty result)");
         goto out;
     }
@@ -393,8 +383,8 @@ int trpc_ping(struct trpc_client *c, char *version, size_t len, err_t *err)
         version[0] = '\0';
         if (json_object_object_get_ex(ans, "version", &v) &&
             json_object_is_type(v, json_type_string))
-            copy_line(version, len, json_object_get_string(v),
-                      (size_t)json_object_get_string_len(v));
+            util_scrub_copy(version, len, json_object_get_string(v),
+                            (size_t)json_object_get_string_len(v));
     }
 out:
     json_object_put(ans);

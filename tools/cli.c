@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "s3torrent/cred.h"
 #include "s3torrent/http.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,7 +164,7 @@ fail:
 void cli_print_escaped(FILE *f, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
+        if (util_is_ctl(*p))
             fprintf(f, "\\x%02x", *p);
         else
             fputc(*p, f);

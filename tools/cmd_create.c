@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "s3torrent/metainfo.h"
 #include "s3torrent/torrent.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -49,10 +50,9 @@ static void print_json(const char *name, const char *out, const struct source *s
                            json_object_new_int64((int64_t)((src->size + plen - 1) / plen)));
     json_object_object_add(o, "meta_version", json_object_new_string(torrent_meta_name(to->meta)));
     if (to->meta & TORRENT_V1)
-        json_object_object_add(o, "info_hash", json_object_new_string(metainfo_hex(ih1, 20, hex)));
+        json_object_object_add(o, "info_hash", json_object_new_string(util_hex(ih1, 20, hex)));
     if (to->meta & TORRENT_V2)
-        json_object_object_add(o, "info_hash_v2",
-                               json_object_new_string(metainfo_hex(ih2, 32, hex)));
+        json_object_object_add(o, "info_hash_v2", json_object_new_string(util_hex(ih2, 32, hex)));
     json_object_object_add(o, "torrent_size", json_object_new_int64((int64_t)tb->len));
     /* with the torrent itself on stdout, the summary goes to stderr */
     FILE *jf = strcmp(out, "-") == 0 ? stderr : stdout;

@@ -4,6 +4,7 @@
 #include "s3torrent/metainfo.h"
 #include "s3torrent/torrent.h"
 #include "s3torrent/trpc.h"
+#include "s3torrent/util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -290,7 +291,7 @@ int cli_seed_torrent(struct trpc_client *c, const uint8_t *torrent, size_t len,
         rc = err_set(err, EINVAL, "a v2-only torrent: Transmission seeds v1 torrents");
         goto out;
     }
-    metainfo_hex(m->ih1, 20, res->info_hash);
+    util_hex(m->ih1, 20, res->info_hash);
     if (download_dir[0] != '/' ||
         (size_t)snprintf(res->download_dir, sizeof(res->download_dir), "%s", download_dir) >=
             sizeof(res->download_dir)) {

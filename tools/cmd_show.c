@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "s3torrent/magnet.h"
 #include "s3torrent/metainfo.h"
+#include "s3torrent/util.h"
 
 #include <getopt.h>
 #include <json-c/json.h>
@@ -44,9 +45,9 @@ static void print_text(const char *path, const struct metainfo *m)
     char hex[65], h1[32], h2[32];
     printf("Name: %s\nFile: %s\n\nGENERAL\n\n  Name: %s\n", m->name, path, m->name);
     if (m->v1)
-        printf("  Hash: %s\n", metainfo_hex(m->ih1, 20, hex));
+        printf("  Hash: %s\n", util_hex(m->ih1, 20, hex));
     if (m->v2)
-        printf("  Hash v2: %s\n", metainfo_hex(m->ih2, 32, hex));
+        printf("  Hash v2: %s\n", util_hex(m->ih2, 32, hex));
     printf("  Meta version: %s\n", meta_name(m));
     printf("  Created by: %s\n", m->created_by ? m->created_by : "Unknown");
     if (m->has_date) {
@@ -87,7 +88,7 @@ static void print_text(const char *path, const struct metainfo *m)
         printf("  %s%s%s (%s)\n", m->multi ? m->name : "", m->multi ? "/" : "", f->path,
                cli_human(f->length, false, h1, sizeof(h1)));
         if (f->has_root)
-            printf("    pieces root: %s\n", metainfo_hex(f->root, 32, hex));
+            printf("    pieces root: %s\n", util_hex(f->root, 32, hex));
     }
 }
 
@@ -99,11 +100,10 @@ static void print_json(const char *path, const struct metainfo *m)
     json_object_object_add(o, "name", json_object_new_string(m->name));
     json_object_object_add(o, "meta_version", json_object_new_string(meta_name(m)));
     if (m->v1)
-        json_object_object_add(o, "info_hash",
-                               json_object_new_string(metainfo_hex(m->ih1, 20, hex)));
+        json_object_object_add(o, "info_hash", json_object_new_string(util_hex(m->ih1, 20, hex)));
     if (m->v2)
         json_object_object_add(o, "info_hash_v2",
-                               json_object_new_string(metainfo_hex(m->ih2, 32, hex)));
+                               json_object_new_string(util_hex(m->ih2, 32, hex)));
     if (m->created_by)
         json_object_object_add(o, "created_by", json_object_new_string(m->created_by));
     if (m->has_date)
@@ -138,7 +138,7 @@ static void print_json(const char *path, const struct metainfo *m)
         json_object_object_add(fo, "length", json_object_new_int64((int64_t)f->length));
         if (f->has_root)
             json_object_object_add(fo, "pieces_root",
-                                   json_object_new_string(metainfo_hex(f->root, 32, hex)));
+                                   json_object_new_string(util_hex(f->root, 32, hex)));
         json_object_array_add(a, fo);
     }
     json_object_object_add(o, "files", a);

@@ -162,6 +162,8 @@ tier "fuzz trpc (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz trpc "$FUZZ_SEC
 tier "fuzz events (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz events "$FUZZ_SECONDS"
 tier "fuzz fsconfig (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz fsconfig "$FUZZ_SECONDS"
 tier "fuzz listen (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz listen "$FUZZ_SECONDS"
+tier "fuzz recipe (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz recipe "$FUZZ_SECONDS"
+tier "fuzz hashes (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz hashes "$FUZZ_SECONDS"
 
 echo
 echo "$passed passed, $failed failed"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3torrent/aws.h"
 #include "s3torrent/ddb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             strpbrk(de.code, "\r\n#") != NULL || strpbrk(de.message, "\r\n") != NULL)
             abort();
         bool retry;
-        (void)ddb_error_errno(400, de.code, &retry);
+        (void)aws_error_errno(400, de.code, &retry);
     }
     return 0;
 }

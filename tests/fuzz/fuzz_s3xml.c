@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3torrent/aws.h"
 #include "s3torrent/s3xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -98,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err_t line = {0};
     if (rc == 0) {
         bool retry;
-        int e = s3xml_error_errno(503, doc.code, &retry);
+        int e = aws_error_errno(503, doc.code, &retry);
         if (e <= 0 || s3xml_error_report(&line, 403, &doc, "bucket", NULL) <= 0)
             abort();
     } else {

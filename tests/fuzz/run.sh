@@ -23,6 +23,18 @@ fsconfig)
   printf 'bucket = b:p/\nprivate = false\ntrackers = http://a/x, udp://b:1/y\numask = 077\n' >"$work/corpus/c1"
   printf 'ttl = 1e308\nnegative_ttl = nan\npiece_length = 16Ki\nmeta_version = hybrid\n' >"$work/corpus/c2"
   ;;
+recipe)
+  # the first byte picks the field (meta, piece length, tracker, trackers, web seed, ...)
+  printf '\001256Ki' >"$work/corpus/r1"
+  printf '\000hybrid' >"$work/corpus/r2"
+  printf '\003http://a.example/announce, udp://b:1/x' >"$work/corpus/r3"
+  printf '\004https://cdn.example/media/' >"$work/corpus/r4"
+  ;;
+hashes)
+  # packed hashes (docs/DESIGN.md §13): one v1 piece of 1000 bytes, and two hybrid pieces
+  python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 1000, 16384, 1, 1) + bytes(20))' >"$work/corpus/h1"
+  python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 20000, 16384, 2, 3) + bytes(40 + 64 + 32))' >"$work/corpus/h2"
+  ;;
 esac
 if [ "$target" = trpc ]; then
   # answers of Transmission 3.00, as seen on the wire

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "awsfix.h"
+#include "s3torrent/aws.h"
 #include "s3torrent/ddb.h"
 #include "testutil.h"
 
@@ -167,7 +168,7 @@ START_TEST(test_error_fixtures)
     ck_assert_int_eq(ddb_parse_error(pt, strlen(pt), &de, NULL), 0);
     ck_assert_str_eq(de.code, "ProvisionedThroughputExceededException");
     ck_assert_msg(strncmp(de.message, "The level of configured", 23) == 0, "%s", de.message);
-    ck_assert_int_eq(ddb_error_errno(400, de.code, &retry), EAGAIN);
+    ck_assert_int_eq(aws_error_errno(400, de.code, &retry), EAGAIN);
     ck_assert(retry);
 
     const char *cc = fixture("ddb-error-conditional-check.json");
@@ -175,7 +176,7 @@ START_TEST(test_error_fixtures)
     ck_assert_str_eq(de.code, "ConditionalCheckFailedException");
     ck_assert_str_eq(de.message, "The conditional request failed");
     retry = true;
-    ck_assert_int_eq(ddb_error_errno(400, de.code, &retry), EEXIST);
+    ck_assert_int_eq(aws_error_errno(400, de.code, &retry), EEXIST);
     ck_assert(!retry);
 }
 END_TEST
@@ -208,7 +209,7 @@ START_TEST(test_error_mapping)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bool retry = !cases[i].retry;
-        int e = ddb_error_errno(cases[i].status, cases[i].code, &retry);
+        int e = aws_error_errno(cases[i].status, cases[i].code, &retry);
         ck_assert_msg(e == cases[i].errnum && retry == cases[i].retry, "case %zu (%s): %d %d", i,
                       cases[i].code ? cases[i].code : "-", e, retry);
     }
@@ -372,6 +373,42 @@ START_TEST(test_body_cap)
 }
 END_TEST
 
+START_TEST(test_signature_refused_hint_and_clock)
+{
+    const char *body = "{\"__type\":\"com.amazon.coral.service#InvalidSignatureException\","
+                       "\"message\":\"Signature expired: 20150830T123600Z is now earlier than "
+                       "20150830T124100Z\"}";
+    /* the same refusal with a Date far from the local clock: the clock is at fault */
+    fakehttp_add_ex(awsfix.fake, "POST", "/", 400, "Date: Sun, 30 Aug 2015 12:36:00 GMT\r\n", body);
+    json_object *req = put_request();
+    err_t err = {0};
+    ck_assert_int_eq(ddb_call(ddb, "PutItem", req, NULL, &err), ETIME);
+    ck_assert_uint_eq(fakehttp_count(awsfix.fake), 1);
+    ck_assert_msg(strstr(err.msg, "DynamoDB PutItem on table T: InvalidSignatureException: "
+                                  "Signature expired: ") == err.msg,
+                  "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, " s ahead of the server's: fix the system clock (NTP)"), "%s",
+                  err.msg);
+    json_object_put(req);
+}
+END_TEST
+
+START_TEST(test_signature_refused_hint)
+{
+    fakehttp_add(awsfix.fake, "POST", "/", 400,
+                 "{\"__type\":\"com.amazon.coral.service#UnrecognizedClientException\","
+                 "\"message\":\"The security token included in the request is invalid.\"}");
+    json_object *req = put_request();
+    err_t err = {0};
+    ck_assert_int_eq(ddb_call(ddb, "PutItem", req, NULL, &err), EACCES);
+    ck_assert_str_eq(err.msg, "DynamoDB PutItem on table T: UnrecognizedClientException: The "
+                              "security token included in the request is invalid; the access key "
+                              "id is unknown to the server: check the credentials in use "
+                              "(AWS_ACCESS_KEY_ID, AWS_PROFILE)");
+    json_object_put(req);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ddb");
@@ -390,6 +427,8 @@ int main(void)
     tcase_add_test(tc, test_client_errors_not_retried);
     tcase_add_test(tc, test_5xx_and_transport_retried);
     tcase_add_test(tc, test_body_cap);
+    tcase_add_test(tc, test_signature_refused_hint_and_clock);
+    tcase_add_test(tc, test_signature_refused_hint);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

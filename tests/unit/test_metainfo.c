@@ -7,6 +7,7 @@
 
 #include "s3torrent/magnet.h"
 #include "s3torrent/metainfo.h"
+#include "s3torrent/util.h"
 #include "testutil.h"
 
 static struct metainfo *load(const char *rel, err_t *err, int *rc)
@@ -57,11 +58,11 @@ START_TEST(test_valid_hashes)
         ck_assert_int_eq(m->v1, strcmp(v[i].v1, "-") != 0);
         ck_assert_int_eq(m->v2, strcmp(v[i].v2, "-") != 0);
         if (m->v1)
-            ck_assert_msg(strncmp(metainfo_hex(m->ih1, 20, hex), v[i].v1, strlen(v[i].v1)) == 0,
+            ck_assert_msg(strncmp(util_hex(m->ih1, 20, hex), v[i].v1, strlen(v[i].v1)) == 0,
                           "%s: v1 %s", v[i].file, hex);
         if (m->v2)
-            ck_assert_msg(strcmp(metainfo_hex(m->ih2, 32, hex), v[i].v2) == 0, "%s: v2 %s",
-                          v[i].file, hex);
+            ck_assert_msg(strcmp(util_hex(m->ih2, 32, hex), v[i].v2) == 0, "%s: v2 %s", v[i].file,
+                          hex);
         metainfo_free(m);
     }
 }
@@ -80,7 +81,7 @@ START_TEST(test_multi_file_layout)
     ck_assert_uint_eq(m->files[1].length, 70000);
     ck_assert(!m->files[2].has_root);
     char hex[65];
-    ck_assert_str_eq(metainfo_hex(m->files[0].root, 32, hex),
+    ck_assert_str_eq(util_hex(m->files[0].root, 32, hex),
                      "69dbee893909fa17d1be397e0c07691336fe42049c29d403467d3d4a1fc3b5a1");
     metainfo_free(m);
 }
@@ -154,7 +155,7 @@ START_TEST(test_magnet)
     snprintf(want, sizeof(want),
              "magnet:?xt=urn:btih:%s&dn=a%%20b%%26c&tr=udp%%3A%%2F%%2Ft%%3A1%%2Fa%%20b"
              "&tr=http%%3A%%2F%%2Fu&ws=http%%3A%%2F%%2Fw%%2F",
-             metainfo_hex(m->ih1, 20, hex));
+             util_hex(m->ih1, 20, hex));
     ck_assert_str_eq(u, want);
     ck_assert_uint_eq(m->tiers[1], 1);
     free(u);

@@ -11,6 +11,7 @@
 #include "s3torrent/metainfo.h"
 #include "s3torrent/store_mem.h"
 #include "s3torrent/sync.h"
+#include "s3torrent/util.h"
 #include "testutil.h"
 
 #define B "bkt"
@@ -80,7 +81,7 @@ START_TEST(test_missing_then_up_to_date)
     struct metainfo *m;
     char hex[41];
     ck_assert_int_eq(metainfo_parse(t.data, t.len, &m, NULL), 0);
-    ck_assert_str_eq(metainfo_hex(m->ih1, 20, hex), res.info_hash);
+    ck_assert_str_eq(util_hex(m->ih1, 20, hex), res.info_hash);
     metainfo_free(m);
 
     unsigned puts = store_mem_calls(st, STORE_OP_PUT, NULL);

@@ -48,7 +48,9 @@ void ddb_client_free(struct ddb_client *c);
  * or a positive errno with err set to one line, e.g. "DynamoDB PutItem on table T:
  * ValidationException: <message>": EEXIST (ConditionalCheckFailedException: an answer, never
  * retried), ENOENT (ResourceNotFoundException), EINVAL (ValidationException), EACCES
- * (credentials, signature, access), EBUSY (ResourceInUseException), EAGAIN (throttling), EIO
+ * (credentials, signature, access; with the hint of the shared AWS table), ETIME (a refused
+ * signature while the answer's Date is over 15 minutes off the local clock), EBUSY
+ * (ResourceInUseException), EAGAIN (throttling), EIO
  * (5xx), EFBIG (a body over DDB_RESPONSE_MAX), EPROTO (a body that is not a JSON object). */
 int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_object **response,
              err_t *err);
@@ -72,11 +74,6 @@ int ddb_parse_body(const void *body, size_t len, json_object **out, err_t *err);
 /* Parses an error body of len bytes into *out. Returns 0, or EPROTO (not a JSON object) /
  * EFBIG / ENOMEM with err set; *out is zeroed either way. */
 int ddb_parse_error(const void *body, size_t len, struct ddb_error *out, err_t *err);
-
-/* Maps a failed call's HTTP status and error code (NULL or "" when unknown) to a positive
- * errno (see ddb_call); *retryable (may be NULL) tells whether the AWS standard retry mode
- * retries it. DynamoDB's own codes first, then the shared AWS mapping of s3xml_error_errno. */
-int ddb_error_errno(int http_status, const char *code, bool *retryable);
 
 /* ---- attribute values (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
  * API_AttributeValue.html): each returns a new object the caller owns, or NULL when out of

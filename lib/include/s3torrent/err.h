@@ -20,8 +20,4 @@ int err_prefix(err_t *err, const char *fmt, ...) __attribute__((format(printf, 2
 /* Resets err to "no error". */
 void err_clear(err_t *err);
 
-/* Makes s one line whatever it quotes (a key, a file name from a torrent): control bytes
- * become '?', in place. Every err_t message and log line goes through it. */
-void err_one_line(char *s);
-
 #endif

@@ -54,7 +54,4 @@ int metainfo_load(const char *path, struct metainfo **out, err_t *err);
 
 void metainfo_free(struct metainfo *m);
 
-/* Lower-case hex of n bytes into out (2n + 1 bytes). Returns out. */
-char *metainfo_hex(const uint8_t *p, size_t n, char *out);
-
 #endif

@@ -1,5 +1,5 @@
 /* s3xml.h — streaming parsers (expat) for the XML bodies S3 answers with: ListObjectsV2 pages
- * and error documents; and the one mapping of (HTTP status, S3 error code) to errno and retry. */
+ * and error documents, and the one line that reports an S3 error (aws_error_errno maps it). */
 #ifndef S3TORRENT_S3XML_H
 #define S3TORRENT_S3XML_H
 
@@ -131,20 +131,11 @@ void s3xml_free(struct s3xml *x);
 int s3xml_error_parse(const void *body, size_t len, size_t max_bytes, struct s3xml_error *out,
                       err_t *err);
 
-/* Maps a failed request's HTTP status and S3 error code (NULL or "" when the body had none) to a
- * positive errno, following docs/DESIGN.md §8: ENOENT (NoSuchKey, NoSuchBucket, 404), EACCES
- * (AccessDenied, credentials, 401, 403), ESTALE (PreconditionFailed, 412), ETIME
- * (RequestTimeTooSkewed: the local clock is off), EAGAIN (throttling: SlowDown, Throttling*, 429,
- * 503, ...), EIO (InternalError, other 5xx), ETIMEDOUT (RequestTimeout), EINVAL (other 400s), ...
- * The code decides when it is known, else the status. *retryable (may be NULL) is set when the
- * AWS standard retry mode retries it: throttling, transient codes and 5xx other than 501. */
-int s3xml_error_errno(int http_status, const char *code, bool *retryable);
-
-/* Fills err with the mapped errno and one line for a failed request on s3://bucket/key, e.g.
- * "s3://bucket/key: NoSuchKey: The specified key does not exist. (request id ABC)", with a hint
- * for clock skew and credential errors. doc may be NULL (a HEAD, or a body that did not parse):
- * the line then gives the HTTP status. key may be NULL for bucket requests, bucket NULL when
- * unknown. Control bytes are escaped, so the line stays one line. Returns the errno. */
+/* Fills err with the errno aws_error_errno maps to and one line for a failed request on
+ * s3://bucket/key, e.g. "s3://bucket/key: NoSuchKey: The specified key does not exist. (request id
+ * ABC)", with a hint for clock skew and credential errors. doc may be NULL (a HEAD, or a body that
+ * did not parse): the line then gives the HTTP status. key may be NULL for bucket requests, bucket
+ * NULL when unknown. Control bytes are escaped, so the line stays one line. Returns the errno. */
 int s3xml_error_report(err_t *err, int http_status, const struct s3xml_error *doc,
                        const char *bucket, const char *key);
 

@@ -1,0 +1,158 @@
+/* test_util.c — the shared utility tier: hex, ISO 8601 and HTTP dates, and the control-byte
+ * rule, table-driven. */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+
+#include "s3torrent/util.h"
+#include "testutil.h"
+
+START_TEST(test_hex)
+{
+    static const uint8_t in[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+    char out[2 * sizeof(in) + 1];
+    memset(out, 'x', sizeof(out));
+    ck_assert_ptr_eq(util_hex(in, sizeof(in), out), out);
+    ck_assert_str_eq(out, "00017f80abff");
+    ck_assert_str_eq(util_hex(in, 0, out), "");
+}
+END_TEST
+
+START_TEST(test_iso8601)
+{
+    static const struct {
+        const char *s;
+        long long want; /* -1: refused */
+    } cases[] = {
+        {"2026-11-23T22:00:00Z", 1795471200},
+        {"2026-11-23T22:00:00.123Z", 1795471200},
+        {"2026-11-23t22:00:00z", 1795471200},
+        {"2026-11-23 22:00:00Z", 1795471200},
+        {"2026-11-23T23:30:00+01:30", 1795471200},
+        {"2026-11-23T20:00:00-0200", 1795471200},
+        {"2013-05-24T00:20:00+00:00", 1369354800},
+        {"20130524T000000Z", 1369353600},
+        {"2024-02-29T12:30:00Z", 1709209800},
+        {"1970-01-01T00:00:00Z", 0},
+        {"2023-02-29T12:30:00Z", -1},
+        {"2019-02-29T00:00:00Z", -1},
+        {"2026-11-23 22:00:00", -1},
+        {"2026-11-23T22:00:00", -1},
+        {"2026-13-01T00:00:00Z", -1},
+        {"2026-11-23T24:00:00Z", -1},
+        {"2026-11-23T22:00:00.Z", -1},
+        {"2026-11-23T22:00:00+24:00", -1},
+        {"2026-11-23T22:00:00Zjunk", -1},
+        {"2026-1123T220000Z", -1},
+        {"20130524 000000Z", -1},
+        {"1795471200", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t t = -7;
+        int rc = util_iso8601(cases[i].s, &t);
+        if (cases[i].want < 0)
+            ck_assert_msg(rc == EINVAL, "%s: accepted as %lld", cases[i].s, (long long)t);
+        else
+            ck_assert_msg(rc == 0 && t == cases[i].want, "%s: rc %d, %lld", cases[i].s, rc,
+                          (long long)t);
+    }
+}
+END_TEST
+
+START_TEST(test_http_date)
+{
+    static const struct {
+        const char *s;
+        long long want; /* -1: refused */
+    } cases[] = {
+        {"Sun, 06 Nov 1994 08:49:37 GMT", 784111777},
+        {"Sunday, 06-Nov-94 08:49:37 GMT", 784111777},
+        {"Sun Nov  6 08:49:37 1994", 784111777},
+        {"Thu, 01 Jan 1970 00:00:00 GMT", 0},
+        {"Wed, 21 Oct 2015 07:28:00 GMT", 1445412480},
+        {"wed, 21 oct 2015 07:28:00 GMT", 1445412480},
+        {"Thursday, 01-Jan-15 00:00:00 GMT", 1420070400},
+        {"Wed, 21 Oct 2015 07:28:00", -1},
+        {"Wed, 21 Oct 2015 07:28:00 UTC", -1},
+        {"Wed, 31 Feb 2015 07:28:00 GMT", -1},
+        {"Wed, 21 Okt 2015 07:28:00 GMT", -1},
+        {"Wed, 21 Oct 2015 7:28:00 GMT", -1},
+        {"2015-10-21T07:28:00Z", -1},
+        {"Sun Nov 6 08:49:37 1994", -1},
+        {"", -1},
+        {NULL, -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t t = -7;
+        int rc = util_http_date(cases[i].s, &t);
+        const char *s = cases[i].s ? cases[i].s : "(null)";
+        if (cases[i].want < 0)
+            ck_assert_msg(rc == EINVAL, "%s: accepted as %lld", s, (long long)t);
+        else
+            ck_assert_msg(rc == 0 && t == cases[i].want, "%s: rc %d, %lld", s, rc, (long long)t);
+    }
+}
+END_TEST
+
+START_TEST(test_control_bytes)
+{
+    ck_assert(util_is_ctl(0x00));
+    ck_assert(util_is_ctl('\n'));
+    ck_assert(util_is_ctl(0x1f));
+    ck_assert(util_is_ctl(0x7f));
+    ck_assert(!util_is_ctl(' '));
+    ck_assert(!util_is_ctl('~'));
+    ck_assert(!util_is_ctl(0x80)); /* UTF-8 bytes stay */
+    ck_assert(!util_is_ctl(0xc3));
+    ck_assert(util_has_ctl("a\tb"));
+    ck_assert(util_has_ctl("\x7f"));
+    ck_assert(!util_has_ctl("caf\xc3\xa9 x"));
+    ck_assert(!util_has_ctl(""));
+
+    char s[] = "a\nb\rc\x7f\xc3\xa9";
+    ck_assert_str_eq(util_scrub(s), "a?b?c?\xc3\xa9");
+
+    char d[8];
+    ck_assert_str_eq(util_scrub_copy(d, sizeof(d), "x\ty", 3), "x?y");
+    ck_assert_str_eq(util_scrub_copy(d, sizeof(d), "0123456789", 10), "0123456");
+    ck_assert_str_eq(util_scrub_copy(d, sizeof(d), "ab\0cd", 5), "ab?cd"); /* NUL too */
+    ck_assert_str_eq(util_scrub_copy(d, 1, "abc", 3), "");
+}
+END_TEST
+
+START_TEST(test_escape)
+{
+    static const struct {
+        const char *s;
+        size_t max, outsz;
+        const char *want;
+    } cases[] = {
+        {"plain", 100, 64, "plain"},
+        {"a\nb\x7f", 100, 64, "a\\x0ab\\x7f"},
+        {"abcdefgh", 4, 64, "abcd..."},
+        {"abcdefgh", 100, 8, "abcd..."},
+        {"\x01\x02\x03", 100, 12, "\\x01\\x02..."},
+        {"", 100, 8, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[64];
+        util_escape(out, cases[i].outsz, cases[i].s, cases[i].max);
+        ck_assert_msg(strcmp(out, cases[i].want) == 0, "case %zu: '%s'", i, out);
+        ck_assert(strlen(out) < cases[i].outsz);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("util");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_hex);
+    tcase_add_test(tc, test_iso8601);
+    tcase_add_test(tc, test_http_date);
+    tcase_add_test(tc, test_control_bytes);
+    tcase_add_test(tc, test_escape);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
