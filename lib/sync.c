@@ -362,58 +362,209 @@ static void hand_back(struct buf *torrent, const struct buf *bytes)
         torrent->len = 0;
 }
 
+/* The rules of docs/DESIGN.md §4 that give an object no torrent: the reason, written to why, or
+ * NULL. */
+static const char *skip_reason(const char *key, const struct store_object *obj, char *why,
+                               size_t len)
+{
+    const char *slash = strrchr(key, '/');
+    err_t err = {0};
+    if (torrent_check_name(slash ? slash + 1 : key, &err) != 0) {
+        /* a key S3 takes but no torrent can name (a control byte, a trailing '/', over 255
+         * bytes): the same rule as the mount's, which shows such objects without a torrent */
+        snprintf(why, len, "no torrent can be named after this key: %.400s", err.msg);
+        return why;
+    }
+    if (strlen(key) + 8 > S3_MAX_KEY) {
+        snprintf(why, len,
+                 "KEY.torrent would pass S3's %d-byte key limit: no .torrent object can be "
+                 "stored (the mount still serves one)",
+                 S3_MAX_KEY);
+        return why;
+    }
+    if (obj->size == 0) {
+        snprintf(why, len, "zero-byte object: nothing to share");
+        return why;
+    }
+    return NULL;
+}
+
+/* One object being synced. */
+struct job {
+    const struct sync_config *c;
+    const char *bucket, *key, *tkey;
+    struct store_object obj;
+    struct status_object so;
+    struct buf *torrent; /* the caller's, may be NULL */
+    struct sync_result *out;
+};
+
+/* What an existing KEY.torrent calls for: up to date (its source ETag is the object's: record
+ * READY if the item does not say so yet), or foreign (no such metadata: adopt it byte for byte
+ * when the object verifies against it). Returns true when that settled the object (out says
+ * how; *rc the errno of a failure), false when a new torrent must replace it. */
+static bool settle_existing(struct job *j, const struct store_object *tobj,
+                            const struct store_meta *tmeta, int *rc)
+{
+    const struct sync_config *c = j->c;
+    struct store *st = c->maker->store;
+    const char *src_etag = store_meta_get(tmeta, META_SOURCE_ETAG);
+    bool ours_current = src_etag && strcmp(src_etag, j->obj.etag) == 0;
+    struct metainfo *m = NULL;
+    struct made made = {0};
+    struct buf bytes;
+    err_t err = {0};
+    bool settled = false;
+
+    if (!ours_current && src_etag != NULL)
+        return false; /* ours, of another version: stale */
+    buf_init(&bytes, TORRENT_MAX_SIZE);
+    /* read it: to adopt a foreign one, or to record an up-to-date one's status when the item
+     * does not say READY for this version yet (or to hand it back) */
+    bool record = ours_current && c->status && !c->dry_run && !item_ready(c->status, &j->so);
+    bool need_bytes = src_etag == NULL || record || (j->torrent && !c->dry_run);
+    if (need_bytes) {
+        if ((*rc = store_get_all(st, j->bucket, j->tkey, tobj->etag, &bytes, &err))) {
+            *rc = fail(j->out, &err, *rc);
+            settled = true;
+            goto out;
+        }
+        if (metainfo_parse(bytes.data, bytes.len, &m, &err) != 0) {
+            if (ours_current) {
+                err_prefix(&err, "s3://%s/%s", j->bucket, j->tkey);
+                *rc = fail(j->out, &err, EINVAL);
+                settled = true;
+                goto out;
+            }
+            log_msg(c->log, LOG_INFO, "s3://%s/%s: not a valid torrent, replacing it: %s",
+                    j->bucket, j->tkey, err.msg);
+            m = NULL;
+        }
+    }
+    if (ours_current) {
+        const char *h1 = store_meta_get(tmeta, META_INFOHASH);
+        const char *h2 = store_meta_get(tmeta, META_INFOHASH_V2);
+        j->out->action = SYNC_UP_TO_DATE;
+        snprintf(j->out->info_hash, sizeof(j->out->info_hash), "%s", h1 ? h1 : "");
+        snprintf(j->out->info_hash_v2, sizeof(j->out->info_hash_v2), "%s", h2 ? h2 : "");
+        if (m && record &&
+            ((*rc = made_from_metainfo(m, &made)) ||
+             (*rc = mark_ready(c, &j->so, j->tkey, &made, &err))))
+            *rc = fail(j->out, &err, *rc);
+        if (*rc == 0)
+            hand_back(j->torrent, &bytes);
+        settled = true;
+        goto out;
+    }
+    if (m == NULL || m->multi)
+        goto out;
+    /* foreign: adopt it as it is when the object verifies against it, whatever its name (the
+     * old pipeline hashed local files named as it pleased): its info-hash may be a live swarm */
+    struct source *src = NULL;
+    struct verify_opts vo = {.threads = c->maker->threads};
+    uint64_t bad;
+    err_t verr = {0};
+    int vr = store_open_source(st, j->bucket, j->key, &j->obj, c->maker->parallel, &src, &verr);
+    if (vr == 0)
+        vr = verify_source(m, src, &vo, &bad, &verr);
+    source_free(src);
+    if (vr == EBADMSG) {
+        log_msg(c->log, LOG_INFO, "s3://%s/%s: replacing it: %s", j->bucket, j->tkey, verr.msg);
+        goto out;
+    }
+    settled = true;
+    if (vr != 0) {
+        *rc = fail(j->out, &verr, vr);
+        goto out;
+    }
+    j->out->action = SYNC_ADOPTED;
+    if ((*rc = made_from_metainfo(m, &made))) {
+        err_set(&err, *rc, "out of memory");
+        *rc = fail(j->out, &err, *rc);
+        goto out;
+    }
+    fill_hashes(j->out, &made);
+    if (!c->dry_run &&
+        ((*rc = put_torrent(c, j->bucket, j->tkey, j->obj.etag, &bytes, &made, &err)) ||
+         (*rc = mark_ready(c, &j->so, j->tkey, &made, &err))))
+        *rc = fail(j->out, &err, *rc);
+    else if (!c->dry_run)
+        hand_back(j->torrent, &bytes);
+out:
+    free(made.magnet);
+    metainfo_free(m);
+    buf_free(&bytes);
+    return settled;
+}
+
+/* Makes the torrent and publishes it: HASHING, the .torrent with its metadata, then READY; a
+ * failure after HASHING is recorded FAILED. Returns 0 or the errno (out says why). */
+static int make_and_publish(struct job *j, const char *from_file)
+{
+    const struct sync_config *c = j->c;
+    struct maker_result res = {0};
+    struct made made = {0};
+    struct buf bytes;
+    err_t err = {0};
+    bool began = false;
+    int rc;
+
+    if (c->status) {
+        int sr = status_begin(c->status, &j->so, &err);
+        if (sr != 0 && sr != EEXIST)
+            return fail(j->out, &err, sr);
+        began = sr == 0;
+    }
+    buf_init(&bytes, TORRENT_MAX_SIZE);
+    if ((rc = make_bytes(c, j->bucket, j->key, &j->obj, from_file, &bytes, &res, &err)) ||
+        (rc = made_from_result(c, j->key, &res, &made)) ||
+        (rc = put_torrent(c, j->bucket, j->tkey, j->obj.etag, &bytes, &made, &err)) ||
+        (rc = mark_ready(c, &j->so, j->tkey, &made, &err))) {
+        if (rc == ENOMEM && err.code == 0)
+            err_set(&err, rc, "out of memory");
+        rc = fail(j->out, &err, rc);
+        if (began) {
+            err_t ferr = {0};
+            if (status_failed(c->status, &j->so, j->out->why, &ferr) != 0)
+                log_msg(c->log, LOG_WARNING, "recording FAILED: %s", ferr.msg);
+        }
+    } else {
+        fill_hashes(j->out, &made);
+        hand_back(j->torrent, &bytes);
+    }
+    free(made.magnet);
+    maker_result_free(&res);
+    buf_free(&bytes);
+    return rc;
+}
+
 int sync_object(const struct sync_config *c, const char *bucket, const char *key,
                 const struct store_object *known, const char *from_file, struct sync_result *out,
                 struct buf *torrent)
 {
     struct store *st = c->maker->store;
-    struct store_object obj, tobj;
+    struct job j = {.c = c, .bucket = bucket, .key = key, .torrent = torrent, .out = out};
+    struct store_object tobj;
     struct store_meta *tmeta = NULL;
-    struct metainfo *m = NULL;
-    struct maker_result made_res = {0};
-    struct made made = {0};
-    struct buf bytes;
     err_t err = {0};
     char *tkey = NULL;
-    bool began = false;
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
     out->dry_run = c->dry_run;
-    buf_init(&bytes, TORRENT_MAX_SIZE);
     if (sync_is_torrent_key(key)) {
         out->action = SYNC_SKIPPED;
         snprintf(out->why, sizeof(out->why), "a .torrent object gets no torrent of its own");
-        goto out;
+        return 0;
     }
-    if (known) {
-        obj = *known;
-    } else if ((rc = store_head(st, bucket, key, &obj, NULL, &err))) {
-        rc = fail(out, &err, rc);
-        goto out;
-    }
-    out->size = obj.size;
-    const char *slash = strrchr(key, '/');
-    if (torrent_check_name(slash ? slash + 1 : key, &err) != 0) {
-        /* a key S3 takes but no torrent can name (a control byte, a trailing '/', over 255
-         * bytes): the same rule as the mount's, which shows such objects without a torrent */
+    if (known)
+        j.obj = *known;
+    else if ((rc = store_head(st, bucket, key, &j.obj, NULL, &err)))
+        return fail(out, &err, rc);
+    out->size = j.obj.size;
+    if (skip_reason(key, &j.obj, out->why, sizeof(out->why))) {
         out->action = SYNC_SKIPPED;
-        snprintf(out->why, sizeof(out->why), "no torrent can be named after this key: %.400s",
-                 err.msg);
-        goto out;
-    }
-    if (strlen(key) + 8 > S3_MAX_KEY) {
-        out->action = SYNC_SKIPPED;
-        snprintf(out->why, sizeof(out->why),
-                 "KEY.torrent would pass S3's %d-byte key limit: no .torrent object can be "
-                 "stored (the mount still serves one)",
-                 S3_MAX_KEY);
-        goto out;
-    }
-    if (obj.size == 0) {
-        out->action = SYNC_SKIPPED;
-        snprintf(out->why, sizeof(out->why), "zero-byte object: nothing to share");
-        goto out;
+        return 0;
     }
     size_t kl = strlen(key);
     if ((tkey = malloc(kl + 9)) == NULL || (tmeta = calloc(1, sizeof(*tmeta))) == NULL) {
@@ -422,7 +573,8 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         goto out;
     }
     snprintf(tkey, kl + 9, "%s.torrent", key);
-    struct status_object so = {bucket, key, obj.etag, obj.size, obj.mtime, c->source};
+    j.tkey = tkey;
+    j.so = (struct status_object){bucket, key, j.obj.etag, j.obj.size, j.obj.mtime, c->source};
 
     int hr = store_head(st, bucket, tkey, &tobj, tmeta, &err);
     if (hr != 0 && hr != ENOENT) {
@@ -430,116 +582,10 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         goto out;
     }
     out->action = hr == 0 ? SYNC_REPLACED : SYNC_CREATED;
-    if (hr == 0) {
-        const char *src_etag = store_meta_get(tmeta, META_SOURCE_ETAG);
-        bool ours_current = src_etag && strcmp(src_etag, obj.etag) == 0;
-        if (ours_current || src_etag == NULL) {
-            /* read it: to adopt a foreign one, or to record an up-to-date one's status
-             * when the item does not say READY for this version yet (or to hand it back) */
-            bool record = ours_current && c->status && !c->dry_run && !item_ready(c->status, &so);
-            bool need_bytes = src_etag == NULL || record || (torrent && !c->dry_run);
-            if (need_bytes) {
-                if ((rc = store_get_all(st, bucket, tkey, tobj.etag, &bytes, &err))) {
-                    rc = fail(out, &err, rc);
-                    goto out;
-                }
-                if (metainfo_parse(bytes.data, bytes.len, &m, &err) != 0) {
-                    if (ours_current) {
-                        err_prefix(&err, "s3://%s/%s", bucket, tkey);
-                        rc = fail(out, &err, EINVAL);
-                        goto out;
-                    }
-                    log_msg(c->log, LOG_INFO, "s3://%s/%s: not a valid torrent, replacing it: %s",
-                            bucket, tkey, err.msg);
-                    m = NULL;
-                }
-            }
-            if (ours_current) {
-                out->action = SYNC_UP_TO_DATE;
-                const char *h1 = store_meta_get(tmeta, META_INFOHASH);
-                const char *h2 = store_meta_get(tmeta, META_INFOHASH_V2);
-                snprintf(out->info_hash, sizeof(out->info_hash), "%s", h1 ? h1 : "");
-                snprintf(out->info_hash_v2, sizeof(out->info_hash_v2), "%s", h2 ? h2 : "");
-                if (m && record) {
-                    if ((rc = made_from_metainfo(m, &made)) ||
-                        (rc = mark_ready(c, &so, tkey, &made, &err)))
-                        rc = fail(out, &err, rc);
-                }
-                if (rc == 0)
-                    hand_back(torrent, &bytes);
-                goto out;
-            }
-            if (m != NULL && !m->multi) {
-                /* foreign: adopt it as it is when the object verifies against it, whatever its
-                 * name (the old pipeline hashed local files named as it pleased): its
-                 * info-hash may be a live swarm */
-                struct source *src = NULL;
-                struct verify_opts vo = {.threads = c->maker->threads};
-                uint64_t bad;
-                err_t verr = {0};
-                int vr = store_open_source(st, bucket, key, &obj, c->maker->parallel, &src, &verr);
-                if (vr == 0)
-                    vr = verify_source(m, src, &vo, &bad, &verr);
-                source_free(src);
-                if (vr == 0) {
-                    out->action = SYNC_ADOPTED;
-                    if ((rc = made_from_metainfo(m, &made))) {
-                        err_set(&err, rc, "out of memory");
-                        rc = fail(out, &err, rc);
-                        goto out;
-                    }
-                    fill_hashes(out, &made);
-                    if (!c->dry_run &&
-                        ((rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, &made, &err)) ||
-                         (rc = mark_ready(c, &so, tkey, &made, &err))))
-                        rc = fail(out, &err, rc);
-                    else if (!c->dry_run)
-                        hand_back(torrent, &bytes);
-                    goto out;
-                }
-                if (vr != EBADMSG) {
-                    rc = fail(out, &verr, vr);
-                    goto out;
-                }
-                log_msg(c->log, LOG_INFO, "s3://%s/%s: replacing it: %s", bucket, tkey, verr.msg);
-            }
-            metainfo_free(m);
-            m = NULL;
-            bytes.len = 0;
-        }
-    }
-    if (c->dry_run)
+    if ((hr == 0 && settle_existing(&j, &tobj, tmeta, &rc)) || c->dry_run)
         goto out;
-
-    if (c->status) {
-        int sr = status_begin(c->status, &so, &err);
-        if (sr != 0 && sr != EEXIST) {
-            rc = fail(out, &err, sr);
-            goto out;
-        }
-        began = sr == 0;
-    }
-    if ((rc = make_bytes(c, bucket, key, &obj, from_file, &bytes, &made_res, &err)) ||
-        (rc = made_from_result(c, key, &made_res, &made)) ||
-        (rc = put_torrent(c, bucket, tkey, obj.etag, &bytes, &made, &err)) ||
-        (rc = mark_ready(c, &so, tkey, &made, &err))) {
-        if (rc == ENOMEM && err.code == 0)
-            err_set(&err, rc, "out of memory");
-        rc = fail(out, &err, rc);
-        if (began && c->status) {
-            err_t ferr = {0};
-            if (status_failed(c->status, &so, out->why, &ferr) != 0)
-                log_msg(c->log, LOG_WARNING, "recording FAILED: %s", ferr.msg);
-        }
-        goto out;
-    }
-    fill_hashes(out, &made);
-    hand_back(torrent, &bytes);
+    rc = make_and_publish(&j, from_file);
 out:
-    free(made.magnet);
-    maker_result_free(&made_res);
-    metainfo_free(m);
-    buf_free(&bytes);
     free(tmeta);
     free(tkey);
     return out->action == SYNC_FAILED ? (rc ? rc : EIO) : 0;

@@ -328,6 +328,64 @@ static int open_status(struct cli_s3 *g, const char *table, const char *key_attr
     return 0;
 }
 
+/* The shared cache at path (NULL: the default), or NULL with a warning: it only saves work. */
+static struct cache *open_cache(const char *path)
+{
+    char def[4096];
+    struct cache *cache = NULL;
+    err_t err = {0};
+    if (path == NULL && cache_default_path(def, sizeof(def)) == 0)
+        path = def;
+    if (path && cache_open(path, 1ull << 30, &cache, &err) != 0) {
+        fprintf(stderr, "s3torrent: warning: %s; going on without the cache\n", err.msg);
+        cache = NULL;
+    }
+    return cache;
+}
+
+/* Syncs the objects of the arguments (buckets[i], keys[i]: an object, or a prefix to list) with
+ * jobs workers, which start on the first object while the listings stream in. After a failed
+ * listing, what was listed is still synced and counted. Returns 0 or the listing's errno (err
+ * set). */
+static int run_objects(struct run *r, struct store *store, const struct logger *log, char **args,
+                       char **buckets, char **keys, int nargs, unsigned jobs, err_t *err)
+{
+    pthread_t *tids = calloc(jobs, sizeof(pthread_t));
+    int lr = 0;
+    atomic_store(&r->listing, true);
+    for (; tids && r->workers < jobs; r->workers++)
+        if (pthread_create(&tids[r->workers], NULL, worker, r) != 0)
+            break;
+    for (int i = 0; i < nargs && lr == 0; i++) {
+        size_t kl = strlen(keys[i]);
+        if (kl == 0 || keys[i][kl - 1] == '/') {
+            struct list_ctx l = {r, buckets[i], 0};
+            struct store_list_cb cb = {.object = on_object, .ctx = &l};
+            lr = store_list(store, buckets[i], keys[i], NULL, &cb, err);
+            log_msg(log, LOG_INFO, "%s: %zu .torrent objects left out", args[i], l.torrents);
+        } else if (queue_item(r, buckets[i], keys[i], NULL) != 0) {
+            lr = err_set(err, ENOMEM, "out of memory");
+        }
+    }
+    atomic_store(&r->listing, false);
+    close_queue(r);
+    for (unsigned i = 0; i < r->workers; i++)
+        pthread_join(tids[i], NULL);
+    free(tids);
+    cli_progress_end(&r->prog);
+    return lr;
+}
+
+static void print_summary(const struct run *r)
+{
+    fprintf(stderr,
+            "s3torrent: %zu objects: %zu created, %zu up-to-date, %zu adopted, %zu replaced, "
+            "%zu skipped, %zu failed%s\n",
+            atomic_load(&r->n), r->counts[SYNC_CREATED], r->counts[SYNC_UP_TO_DATE],
+            r->counts[SYNC_ADOPTED], r->counts[SYNC_REPLACED], r->counts[SYNC_SKIPPED],
+            r->counts[SYNC_FAILED], r->sc.dry_run ? " (dry run: nothing changed)" : "");
+}
+
 int cmd_sync(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -366,7 +424,6 @@ int cmd_sync(int argc, char **argv)
     bool no_cache = false, create_table = false;
     unsigned jobs = 2, threads = 0;
     char **buckets = NULL, **keys = NULL;
-    pthread_t *tids = NULL;
     int nargs = 0;
     err_t err = {0};
     int c, rc = CLI_USAGE;
@@ -490,16 +547,8 @@ int cmd_sync(int argc, char **argv)
             goto out;
         }
     }
-    if (!no_cache && !r.sc.dry_run) {
-        char def[4096];
-        if (cache_path == NULL && cache_default_path(def, sizeof(def)) == 0)
-            cache_path = def;
-        if (cache_path && cache_open(cache_path, 1ull << 30, &cache, &err) != 0) {
-            /* the cache only saves work: go on without it */
-            fprintf(stderr, "s3torrent: warning: %s; going on without the cache\n", err.msg);
-            cache = NULL;
-        }
-    }
+    if (!no_cache && !r.sc.dry_run)
+        cache = open_cache(cache_path);
     if ((store = store_s3_new(s3)) == NULL) {
         cli_error(CLI_FAIL, "out of memory");
         goto out;
@@ -533,41 +582,11 @@ int cmd_sync(int argc, char **argv)
     cli_progress_init(&r.prog, "");
     if (!any_prefix && jobs > (unsigned)nargs)
         jobs = (unsigned)nargs;
-    atomic_store(&r.listing, true);
-    if ((tids = calloc(jobs, sizeof(pthread_t))) != NULL)
-        for (; r.workers < jobs; r.workers++)
-            if (pthread_create(&tids[r.workers], NULL, worker, &r) != 0)
-                break;
-    /* the arguments' objects, as the listings stream in: the workers start on the first */
-    int lr = 0;
-    for (int i = 0; i < nargs && lr == 0; i++) {
-        size_t kl = strlen(keys[i]);
-        if (kl == 0 || keys[i][kl - 1] == '/') {
-            struct list_ctx l = {&r, buckets[i], 0};
-            struct store_list_cb cb = {.object = on_object, .ctx = &l};
-            lr = store_list(store, buckets[i], keys[i], NULL, &cb, &err);
-            log_msg(&g.log, LOG_INFO, "%s: %zu .torrent objects left out", argv[optind + i],
-                    l.torrents);
-        } else if (queue_item(&r, buckets[i], keys[i], NULL) != 0) {
-            lr = err_set(&err, ENOMEM, "out of memory");
-        }
-    }
-    /* after a failed listing, what was listed is still synced and counted, then the run fails
-     * (with nothing listed, just the error, as before the listing streamed) */
-    atomic_store(&r.listing, false);
-    close_queue(&r);
-    for (unsigned i = 0; i < r.workers; i++)
-        pthread_join(tids[i], NULL);
-    cli_progress_end(&r.prog);
+    int lr = run_objects(&r, store, &g.log, argv + optind, buckets, keys, nargs, jobs, &err);
     if (lr)
         cli_error(CLI_FAIL, "%s", err.msg);
     if (!r.json && (lr == 0 || atomic_load(&r.n) > 0))
-        fprintf(stderr,
-                "s3torrent: %zu objects: %zu created, %zu up-to-date, %zu adopted, %zu replaced, "
-                "%zu skipped, %zu failed%s\n",
-                atomic_load(&r.n), r.counts[SYNC_CREATED], r.counts[SYNC_UP_TO_DATE],
-                r.counts[SYNC_ADOPTED], r.counts[SYNC_REPLACED], r.counts[SYNC_SKIPPED],
-                r.counts[SYNC_FAILED], r.sc.dry_run ? " (dry run: nothing changed)" : "");
+        print_summary(&r);
     if (lr == 0)
         rc = r.counts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
 out:
@@ -577,7 +596,6 @@ out:
     }
     free(buckets);
     free(keys);
-    free(tids);
     free(r.ring);
     cache_close(cache);
     store_free(store);
