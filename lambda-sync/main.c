@@ -2,6 +2,7 @@
  * sync` does for the objects of each event, through the same sync_object, warm across calls;
  * and the same work for S3 event notifications pushed over HTTP (--listen). */
 #include "events.h"
+#include "handler.h"
 #include "listen.h"
 #include "listen_http.h"
 #include "runtime.h"
@@ -27,19 +28,13 @@
 #include "s3torrent/version.h"
 
 #define PROG "s3torrent-lambda"
-/* Start no object unless this much time is left, and more for big objects: hashing streams at
- * well over 50 MB/s on a function of 1 GB or more (docs/DESIGN.md §10: one object, one pass). */
-#define MIN_TIME_LEFT_MS 10000
-#define BYTES_PER_MS     (50ull * 1000 * 1000 / 1000)
-
 /* What init makes once and every invocation reuses (connections, credentials, the recipe). */
 struct lambda {
     struct logger log;
     struct http_client *http;
     struct cred_chain *creds;
     const char *table, *key_attr;
-    char **allow, **exclude;
-    size_t nallow, nexclude;
+    struct handler_rules rules; /* S3_BUCKET, EXCLUDE_PREFIXES */
     struct recipe built; /* owns what recipe points at */
     struct torrent_recipe recipe;
     /* --listen: a failed object's status item is written FAILED here too (when sync_object
@@ -120,10 +115,11 @@ static int lambda_init(struct lambda *L, err_t *err)
     recipe_finish(&L->built);
     L->recipe = L->built.r;
     if ((v = env("S3_BUCKET")) &&
-        ((L->nallow = config_split_list(v, &L->allow)) == 0 && L->allow == NULL))
+        ((L->rules.nallow = config_split_list(v, &L->rules.allow)) == 0 && L->rules.allow == NULL))
         return err_set(err, ENOMEM, "out of memory");
     if ((v = env("EXCLUDE_PREFIXES")) &&
-        ((L->nexclude = config_split_list(v, &L->exclude)) == 0 && L->exclude == NULL))
+        ((L->rules.nexclude = config_split_list(v, &L->rules.exclude)) == 0 &&
+         L->rules.exclude == NULL))
         return err_set(err, ENOMEM, "out of memory");
     L->table = env("DDB_TABLE");
     L->key_attr = env("DDB_KEY_ATTR");
@@ -156,7 +152,7 @@ static int lambda_init(struct lambda *L, err_t *err)
     log_msg(&L->log, LOG_INFO,
             "ready: %s torrents, %zu trackers, buckets: %s, status: %s, credentials: %s",
             torrent_meta_name(L->recipe.meta), L->recipe.ntrackers,
-            L->nallow ? env("S3_BUCKET") : "any", L->table ? L->table : "none",
+            L->rules.nallow ? env("S3_BUCKET") : "any", L->table ? L->table : "none",
             cred_chain_source(L->creds));
     return 0;
 }
@@ -165,147 +161,22 @@ static void lambda_free(struct lambda *L)
 {
     cred_chain_free(L->creds);
     http_client_free(L->http);
-    free(L->allow);
-    free(L->exclude);
+    free(L->rules.allow);
+    free(L->rules.exclude);
     recipe_free(&L->built);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Why an item is left alone by rule (the recursion guard and the allowlist), or NULL. */
-static const char *skip_reason(const struct lambda *L, const struct events_item *it)
-{
-    if (sync_is_torrent_key(it->key))
-        return "a .torrent object gets no torrent of its own";
-    for (size_t i = 0; i < L->nexclude; i++)
-        if (strncmp(it->key, L->exclude[i], strlen(L->exclude[i])) == 0)
-            return "under an excluded prefix (EXCLUDE_PREFIXES)";
-    if (L->nallow == 0)
-        return NULL;
-    for (size_t i = 0; i < L->nallow; i++)
-        if (strcmp(it->bucket, L->allow[i]) == 0)
-            return NULL;
-    return "bucket not in S3_BUCKET";
-}
-
-/* Whether an object of size bytes (size_known) can still be done before the deadline. */
-static bool time_for(int64_t deadline_ms, bool size_known, uint64_t size)
-{
-    if (deadline_ms <= 0)
-        return true;
-    int64_t need = MIN_TIME_LEFT_MS;
-    if (size_known && (int64_t)(size / BYTES_PER_MS) > need)
-        need = (int64_t)(size / BYTES_PER_MS);
-    return deadline_ms - now_ms() >= need;
-}
-
-/* Whether a failed item's FAILED status is on record (--listen). */
-enum record {
-    REC_NONE,    /* not failed, or not asked to record */
-    REC_DONE,    /* the status item says FAILED, or a newer state */
-    REC_NOWHERE, /* no table, or no ETag to name the version by */
-    REC_ERROR,   /* the write failed */
-};
-
-/* Per-item storage behind a struct events_outcome. */
-struct slot {
-    struct sync_result res;
-    char msg[600];
-    bool headed; /* etag, mtime and size are the object's, as HEAD saw it */
-    char etag[128];
-    int64_t mtime;
-    uint64_t size;
-    enum record rec;
-};
-
-static void outcome_errno(struct events_outcome *o, struct slot *s, int e, const char *why)
-{
-    o->code = events_errno_temporary(e) ? EVENTS_TEMPORARY : EVENTS_PERMANENT;
-    o->action = "failed";
-    snprintf(s->msg, sizeof(s->msg), "%s", why);
-    o->message = s->msg;
-}
-
-/* Does one item; fills *o (pointing into *s). */
-static void do_item(const struct lambda *L, const struct sync_config *sc, int64_t deadline_ms,
-                    const struct events_item *it, struct events_outcome *o, struct slot *s)
-{
-    const char *why;
-    struct store_object obj;
-    err_t err = {0};
-    o->info_hash = "";
-    o->message = "";
-    if (it->error) {
-        outcome_errno(o, s, EINVAL, it->error);
-        log_msg(&L->log, LOG_ERR, "%s", it->error);
-        return;
-    }
-    if (s3_check_bucket(it->bucket, strlen(it->bucket), &err)) { /* the rule of every front end */
-        outcome_errno(o, s, EINVAL, err.msg);
-        log_msg(&L->log, LOG_ERR, "%s", err.msg);
-        return;
-    }
-    if ((why = skip_reason(L, it))) {
-        o->code = EVENTS_SKIPPED;
-        o->action = "skipped";
-        o->message = why;
-        log_msg(&L->log, LOG_INFO, "skipped s3://%s/%s: %s", it->bucket, it->key, why);
-        return;
-    }
-    if (!time_for(deadline_ms, it->has_size, it->size))
-        goto not_done;
-    /* the HEAD pins the version sync_object works on, and tells its size up front */
-    int rc = store_head(sc->maker->store, it->bucket, it->key, &obj, NULL, &err);
-    if (rc) {
-        outcome_errno(o, s, rc, err.msg);
-        log_msg(&L->log, LOG_ERR, "%s", err.msg);
-        return;
-    }
-    s->headed = true; /* the version a FAILED status would be about */
-    snprintf(s->etag, sizeof(s->etag), "%s", obj.etag);
-    s->mtime = obj.mtime;
-    s->size = obj.size;
-    if (!time_for(deadline_ms, true, obj.size))
-        goto not_done;
-    rc = sync_object(sc, it->bucket, it->key, &obj, NULL, &s->res, NULL);
-    o->action = sync_action_name(s->res.action);
-    o->info_hash = s->res.info_hash[0] ? s->res.info_hash : s->res.info_hash_v2;
-    if (s->res.action == SYNC_FAILED) {
-        outcome_errno(o, s, rc, s->res.why);
-        log_msg(&L->log, LOG_ERR, "%s", s->res.why);
-    } else if (s->res.action == SYNC_SKIPPED) {
-        o->code = EVENTS_SKIPPED;
-        o->message = s->res.why;
-        log_msg(&L->log, LOG_INFO, "skipped s3://%s/%s: %s", it->bucket, it->key, s->res.why);
-    } else {
-        o->code = EVENTS_DONE;
-        log_msg(&L->log, LOG_INFO, "%s s3://%s/%s %s", o->action, it->bucket, it->key,
-                o->info_hash);
-    }
-    return;
-not_done:
-    o->code = EVENTS_NOT_DONE;
-    o->action = "not-done";
-    o->message = "not started: too little time left before the invocation's deadline";
-    log_msg(&L->log, LOG_WARNING, "not started s3://%s/%s: too close to the deadline", it->bucket,
-            it->key);
 }
 
 /* --listen: writes the FAILED status of a failed item, for the version HEAD saw or else the one
  * the event names (its ETag; Last-Modified unknown, so 0: any real version supersedes it).
- * Returns what became of it: REC_ERROR with err set when the write failed. */
-static enum record record_failure(const struct lambda *L, const struct status_store *st,
-                                  const struct events_item *it, const struct events_outcome *o,
-                                  const struct slot *s, err_t *err)
+ * Returns what became of it: HANDLER_REC_ERROR with err set when the write failed. */
+static enum handler_record record_failure(const struct lambda *L, const struct status_store *st,
+                                          const struct events_item *it,
+                                          const struct events_outcome *o,
+                                          const struct handler_slot *s, err_t *err)
 {
     const char *etag = s->headed ? s->etag : it->etag;
     if (st == NULL || it->bucket == NULL || etag == NULL || *etag == '\0')
-        return REC_NOWHERE;
+        return HANDLER_REC_NOWHERE;
     struct status_object so = {
         .bucket = it->bucket,
         .key = it->key,
@@ -316,14 +187,14 @@ static enum record record_failure(const struct lambda *L, const struct status_st
     };
     int rc = status_failed(st, &so, o->message, err);
     if (rc == 0 || rc == EEXIST)
-        return REC_DONE;
+        return HANDLER_REC_DONE;
     log_msg(&L->log, LOG_ERR, "recording FAILED: %s", err->msg);
-    return REC_ERROR;
+    return HANDLER_REC_ERROR;
 }
 
 /* Counts what became of b's items into *t (but its record_error). */
 static void tally(const struct events_batch *b, const struct events_outcome *outs,
-                  const struct slot *slots, struct listen_tally *t)
+                  const struct handler_slot *slots, struct listen_tally *t)
 {
     memset(t, 0, sizeof(*t));
     t->objects = b->n;
@@ -339,9 +210,9 @@ static void tally(const struct events_batch *b, const struct events_outcome *out
             continue;
         }
         t->failed++;
-        if (slots[i].rec == REC_DONE) {
+        if (slots[i].rec == HANDLER_REC_DONE) {
             t->recorded++;
-        } else if (slots[i].rec == REC_ERROR) {
+        } else if (slots[i].rec == HANDLER_REC_ERROR) {
             t->record_errors++;
         } else {
             t->unrecorded++;
@@ -364,7 +235,7 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
     struct ddb_client *ddb = NULL;
     struct status_store st;
     struct events_outcome *outs = NULL;
-    struct slot *slots = NULL;
+    struct handler_slot *slots = NULL;
     json_object *resp = NULL;
     err_t first_rec = {0}; /* the first failure to record FAILED */
     int rc;
@@ -407,13 +278,13 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         goto out;
     }
     for (size_t i = 0; i < b->n; i++) {
-        do_item(L, &cfg, deadline_ms, &b->items[i], &outs[i], &slots[i]);
+        handler_item(&L->rules, &cfg, &L->log, deadline_ms, &b->items[i], &outs[i], &slots[i]);
         err_t rerr = {0};
         if (L->record_failures &&
             (outs[i].code == EVENTS_TEMPORARY || outs[i].code == EVENTS_PERMANENT ||
              outs[i].code == EVENTS_NOT_DONE))
             slots[i].rec = record_failure(L, cfg.status, &b->items[i], &outs[i], &slots[i], &rerr);
-        if (slots[i].rec == REC_ERROR && first_rec.msg[0] == '\0')
+        if (slots[i].rec == HANDLER_REC_ERROR && first_rec.msg[0] == '\0')
             first_rec = rerr;
     }
     if (t) {
