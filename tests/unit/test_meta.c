@@ -1,0 +1,165 @@
+/* test_meta.c — the mount's listing rules (fs/meta.c, docs/DESIGN.md §5) over the in-memory
+ * store: files with their synthetic torrents and their exact sizes, directories, keys that
+ * cannot be paths hidden, a directory shadowing a file of its name, no torrent for zero-byte
+ * objects, .torrent objects, real KEY.torrent objects or control-byte names; the TTL (one
+ * listing per directory while fresh, again after meta_forget or meta_flush); a mount prefix;
+ * and a failed listing that is an error, not an empty directory. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta.h"
+#include "s3torrent/store_mem.h"
+#include "testutil.h"
+
+#define B "fsb"
+
+static struct fs fs;
+static struct fs_settings set;
+
+static void add(const char *key, size_t n)
+{
+    uint8_t *p = calloc(1, n + 1);
+    ck_assert_int_eq(store_mem_add(fs.store, B, key, p, n, 1700000000), 0);
+    free(p);
+}
+
+static void start(const char *prefix)
+{
+    memset(&fs, 0, sizeof(fs));
+    memset(&set, 0, sizeof(set));
+    fs.store = store_mem_new();
+    fs.cfg.bucket = B;
+    fs.cfg.prefix = (char *)prefix;
+    fs.cfg.max_entries = 100000;
+    set.recipe.meta = TORRENT_V1;
+    set.ttl = 3600;
+    set.negative_ttl = 3600;
+    atomic_store(&fs.live, &set);
+    fs.meta = meta_new(&fs);
+    ck_assert_ptr_nonnull(fs.meta);
+}
+
+static void stop(void)
+{
+    meta_free(fs.meta);
+    store_free(fs.store);
+}
+
+static unsigned lists(void)
+{
+    return store_mem_calls(fs.store, STORE_OP_LIST, NULL);
+}
+
+/* "name:kind" of every entry of path, space-separated. */
+static char *names(const char *path, size_t *hidden)
+{
+    struct meta_dir *d;
+    err_t err = {0};
+    ck_assert_msg(meta_dir_get(fs.meta, path, &d, &err) == 0, "%s", err.msg);
+    static char out[4096];
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < d->n; i++)
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s:%c", i ? " " : "", d->entries[i].name,
+                              "DFT"[d->entries[i].kind]);
+    if (hidden)
+        *hidden = d->hidden;
+    meta_dir_release(fs.meta, d);
+    return out;
+}
+
+START_TEST(test_rules)
+{
+    start("");
+    add("a.bin", 1000);
+    add("dir/x.bin", 10);
+    add("same", 5); /* shadowed by the directory same/ */
+    add("same/y", 5);
+    add("empty", 0);     /* no torrent */
+    add("t.torrent", 7); /* shown as it is, no torrent of its own */
+    add("r.bin", 9);
+    add("r.bin.torrent", 3); /* a real one: no synthetic beside it */
+    add("ctl\x01name", 4);   /* no torrent can be named after it */
+    add("a//b", 1);          /* cannot be paths */
+    add("../up", 1);
+    add("./here", 1);
+    size_t hidden;
+    ck_assert_str_eq(names("/", &hidden),
+                     "a:D a.bin:F a.bin.torrent:T ctl\x01name:F dir:D empty:F r.bin:F "
+                     "r.bin.torrent:F same:D t.torrent:F");
+    ck_assert_uint_eq(hidden, 3);               /* the directories .. and ., the file same */
+    ck_assert_str_eq(names("/a", &hidden), ""); /* a//b: an empty segment */
+    ck_assert_uint_eq(hidden, 1);
+    ck_assert_str_eq(names("/dir", NULL), "x.bin:F x.bin.torrent:T");
+    /* a torrent's size is the exact size of its bytes (docs/DESIGN.md §3) */
+    struct meta_entry e;
+    err_t err = {0};
+    ck_assert_int_eq(meta_lookup(fs.meta, "/a.bin.torrent", &e, &err), 0);
+    struct torrent_opts o;
+    char *ws;
+    ck_assert_int_eq(torrent_recipe_opts(&set.recipe, "a.bin", 1700000000, &o, &ws), 0);
+    ck_assert_uint_eq(e.size, torrent_size("a.bin", 1000, &o));
+    ck_assert_uint_eq(e.object_size, 1000);
+    ck_assert_str_eq(e.key, "a.bin");
+    free(ws);
+    meta_entry_clear(&e);
+    ck_assert_int_eq(meta_lookup(fs.meta, "/nope", &e, &err), ENOENT);
+    ck_assert_int_eq(meta_lookup(fs.meta, "/empty.torrent", &e, &err), ENOENT);
+    stop();
+}
+END_TEST
+
+START_TEST(test_ttl_forget_flush)
+{
+    start("");
+    add("a.bin", 10);
+    names("/", NULL);
+    names("/", NULL);
+    ck_assert_uint_eq(lists(), 1);
+    add("b.bin", 10); /* not seen while the listing is fresh */
+    ck_assert_str_eq(names("/", NULL), "a.bin:F a.bin.torrent:T");
+    meta_forget(fs.meta, "/a.bin");
+    ck_assert_str_eq(names("/", NULL), "a.bin:F a.bin.torrent:T b.bin:F b.bin.torrent:T");
+    ck_assert_uint_eq(lists(), 2);
+    meta_flush(fs.meta);
+    names("/", NULL);
+    ck_assert_uint_eq(lists(), 3);
+    stop();
+}
+END_TEST
+
+START_TEST(test_prefix_and_failure)
+{
+    start("p/");
+    add("p/in.bin", 10);
+    add("q/out.bin", 10);
+    ck_assert_str_eq(names("/", NULL), "in.bin:F in.bin.torrent:T");
+    meta_flush(fs.meta);
+    struct store_mem_fault f = {.ops = STORE_OP_LIST, .error = EACCES};
+    ck_assert_int_eq(store_mem_fault(fs.store, &f), 0);
+    struct meta_dir *d;
+    err_t err = {0};
+    ck_assert_int_eq(meta_dir_get(fs.meta, "/", &d, &err), EACCES);
+    ck_assert_ptr_nonnull(strstr(err.msg, "p/"));
+    stop();
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("meta");
+    TCase *t = tcase_create("listings");
+    tcase_add_test(t, test_rules);
+    tcase_add_test(t, test_ttl_forget_flush);
+    tcase_add_test(t, test_prefix_and_failure);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}
