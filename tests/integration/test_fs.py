@@ -40,6 +40,18 @@ def create(endpoint, key, *opts):
     return p.stdout
 
 
+def object_gets():
+    """A FaultProxy hook that records the key of every GET of object data (not listings), with
+    the list it fills and the lock that guards it."""
+    gets, lock = [], threading.Lock()
+
+    def hook(method, path, headers):
+        if method == "GET" and "?" not in path:
+            with lock:
+                gets.append(urllib.parse.unquote(path.split("/", 2)[2]))
+    return gets, lock, hook
+
+
 def bencode_date(torrent):
     """The creation date of a torrent's bytes (a field of its outer dict)."""
     i = torrent.index(b"13:creation datei") + len(b"13:creation datei")
@@ -381,13 +393,7 @@ class ConfigFile(unittest.TestCase):
         what create gives now, and none reads the object again."""
         key = "outer.bin"
         self.s3.put(BUCKET, key, self.up)
-        gets = []
-        lock = threading.Lock()
-
-        def hook(method, path, headers):
-            if method == "GET" and "?" not in path:  # object data, not a listing
-                with lock:
-                    gets.append(urllib.parse.unquote(path.split("/", 2)[2]))
+        gets, lock, hook = object_gets()
         proxy = FaultProxy(self.s3.port, hook=hook)
         conf = self.write_config("ttl = 3600\ntrackers = http://a.example/announce\n")
         m = Mount(proxy.url, BUCKET, options=[f"config={conf}"])
@@ -746,13 +752,7 @@ class Prefetch(unittest.TestCase):
                 f.write(content(50000 + i * 777, i + 40))  # one GET each
         s3.aws("s3", "cp", "--only-show-errors", "--recursive", src, f"s3://{BUCKET}/pre/")
         want = {k: create(s3.url, k) for k in keys}
-        gets = []
-        lock = threading.Lock()
-
-        def hook(method, path, headers):
-            if method == "GET" and "?" not in path:  # object data, not a listing
-                with lock:
-                    gets.append(urllib.parse.unquote(path.split("/", 2)[2]))
+        gets, lock, hook = object_gets()
         proxy = FaultProxy(s3.port, hook=hook)
         m = Mount(proxy.url, BUCKET, options=["prefetch_torrents=3"])
         try:
