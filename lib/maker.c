@@ -60,9 +60,32 @@ static void to_cache(const struct maker *mk, const char *bucket, const char *key
 }
 
 /* maker_make and maker_cached: with cached_only, a cache miss is ENOENT and nothing is read. */
+/* Copies known into *h when it fits the recipe for an object of size bytes. */
+static bool take_known(const struct hasher_result *known, const struct torrent_recipe *r,
+                       uint64_t size, uint64_t plen, struct hasher_result *h)
+{
+    if (known == NULL || known->size != size || known->piece_length != plen ||
+        (known->v1_pieces != NULL) != ((r->meta & TORRENT_V1) != 0) ||
+        (known->v2_layer != NULL) != ((r->meta & TORRENT_V2) != 0))
+        return false;
+    *h = *known;
+    h->v1_pieces = h->v2_layer = NULL;
+    if ((known->v1_pieces && (h->v1_pieces = malloc(20 * known->npieces)) == NULL) ||
+        (known->v2_layer && (h->v2_layer = malloc(32 * known->npieces)) == NULL)) {
+        hasher_result_free(h);
+        return false;
+    }
+    if (known->v1_pieces)
+        memcpy(h->v1_pieces, known->v1_pieces, 20 * known->npieces);
+    if (known->v2_layer)
+        memcpy(h->v2_layer, known->v2_layer, 32 * known->npieces);
+    return true;
+}
+
 static int make(const struct maker *mk, const char *bucket, const char *key,
                 const struct store_object *obj, const struct torrent_recipe *r, struct source *src,
-                bool cached_only, struct buf *out, struct maker_result *res, err_t *err)
+                const struct hasher_result *known, bool cached_only, struct buf *out,
+                struct maker_result *res, err_t *err)
 {
     struct maker_result mine, *x = res ? res : &mine;
     struct source *opened = NULL;
@@ -81,7 +104,9 @@ static int make(const struct maker *mk, const char *bucket, const char *key,
         return err_set(err, rc, "out of memory");
     o.threads = mk->threads;
     maker_fingerprint(r, obj->size, fp);
-    x->cached = cache && from_cache(mk, bucket, key, obj, fp, &x->hashes);
+    uint64_t plen = r->piece_length ? r->piece_length : torrent_auto_piece_length(obj->size);
+    x->cached = take_known(known, r, obj->size, plen, &x->hashes) ||
+                (cache && from_cache(mk, bucket, key, obj, fp, &x->hashes));
     if (!x->cached && cached_only) {
         rc = ENOENT;
         goto out;
@@ -113,12 +138,20 @@ int maker_make(const struct maker *mk, const char *bucket, const char *key,
                const struct store_object *obj, const struct torrent_recipe *r, struct source *src,
                struct buf *out, struct maker_result *res, err_t *err)
 {
-    return make(mk, bucket, key, obj, r, src, false, out, res, err);
+    return make(mk, bucket, key, obj, r, src, NULL, false, out, res, err);
 }
 
 int maker_cached(const struct maker *mk, const char *bucket, const char *key,
                  const struct store_object *obj, const struct torrent_recipe *r, struct buf *out,
                  struct maker_result *res, err_t *err)
 {
-    return make(mk, bucket, key, obj, r, NULL, true, out, res, err);
+    return make(mk, bucket, key, obj, r, NULL, NULL, true, out, res, err);
+}
+
+int maker_make_known(const struct maker *mk, const char *bucket, const char *key,
+                     const struct store_object *obj, const struct torrent_recipe *r,
+                     const struct hasher_result *known, struct buf *out, struct maker_result *res,
+                     err_t *err)
+{
+    return make(mk, bucket, key, obj, r, NULL, known, false, out, res, err);
 }

@@ -567,3 +567,31 @@ void metainfo_free(struct metainfo *m)
     free(m->raw);
     free(m);
 }
+
+int metainfo_hashes(const struct metainfo *m, struct hasher_result *out, err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (m->multi || m->nfiles != 1)
+        return err_set(err, EINVAL, "not a single-file torrent");
+    const struct metainfo_file *f = &m->files[0];
+    out->size = m->total_size;
+    out->piece_length = m->piece_length;
+    out->npieces = m->npieces;
+    if (m->v2 &&
+        (!f->has_root || (m->npieces > 1 && (f->layer == NULL || f->layer_len != 32 * m->npieces))))
+        return err_set(err, EINVAL, "no piece layer for the file");
+    if ((m->v1 && (out->v1_pieces = malloc(20 * m->npieces)) == NULL) ||
+        (m->v2 && (out->v2_layer = malloc(32 * m->npieces)) == NULL)) {
+        hasher_result_free(out);
+        return err_set(err, ENOMEM, "out of memory");
+    }
+    if (m->v1)
+        memcpy(out->v1_pieces, m->pieces, 20 * m->npieces);
+    if (m->v2) {
+        memcpy(out->v2_root, f->root, 32);
+        /* a one-piece file carries no layer: its root stands in (only the root is written) */
+        memcpy(out->v2_layer, m->npieces > 1 ? f->layer : f->root,
+               32 * (m->npieces > 1 ? m->npieces : 1));
+    }
+    return 0;
+}

@@ -23,6 +23,7 @@
 #define META_INFOHASH    "s3torrent-infohash"
 #define META_INFOHASH_V2 "s3torrent-infohash-v2"
 #define META_VERSION     "s3torrent-version"
+#define META_SOURCE_MTIME "s3torrent-source-mtime"
 
 const char *sync_action_name(enum sync_action a)
 {
@@ -214,8 +215,9 @@ static int plan_md5(const struct sync_config *c, const char *bucket, const char 
 /* Makes the torrent of the object (the maker: cache or store), or of from_file, a local copy
  * whose size and ETag must match the object's. */
 static int make_bytes(const struct sync_config *c, const char *bucket, const char *key,
-                      const struct store_object *obj, const char *from_file, struct buf *out,
-                      struct maker_result *res, err_t *err)
+                      const struct store_object *obj, const char *from_file,
+                      const struct hasher_result *known, struct buf *out, struct maker_result *res,
+                      err_t *err)
 {
     struct source *src = NULL;
     struct md5_job md5 = {.path = from_file};
@@ -223,7 +225,7 @@ static int make_bytes(const struct sync_config *c, const char *bucket, const cha
     int rc;
 
     if (from_file == NULL)
-        return maker_make(c->maker, bucket, key, obj, c->recipe, NULL, out, res, err);
+        return maker_make_known(c->maker, bucket, key, obj, c->recipe, known, out, res, err);
     if ((rc = source_file_open(from_file, &src, err)))
         goto out;
     if (src->size != obj->size) {
@@ -295,12 +297,15 @@ static int made_from_metainfo(const struct metainfo *m, struct made *out)
 }
 
 static int put_torrent(const struct sync_config *c, const char *bucket, const char *tkey,
-                       const char *etag, const struct buf *bytes, const struct made *t, err_t *err)
+                       const char *etag, int64_t mtime, const struct buf *bytes,
+                       const struct made *t, err_t *err)
 {
-    char ih1[41], ih2[65];
-    struct http_header meta[4];
+    char ih1[41], ih2[65], mt[24];
+    struct http_header meta[5];
     size_t n = 0;
     meta[n++] = (struct http_header){META_SOURCE_ETAG, etag};
+    snprintf(mt, sizeof(mt), "%lld", (long long)mtime);
+    meta[n++] = (struct http_header){META_SOURCE_MTIME, mt};
     if (t->ih1)
         meta[n++] = (struct http_header){META_INFOHASH, util_hex(t->ih1, 20, ih1)};
     if (t->ih2)
@@ -397,7 +402,35 @@ struct job {
     struct status_object so;
     struct buf *torrent; /* the caller's, may be NULL */
     struct sync_result *out;
+    struct hasher_result known; /* an old torrent's hashes (a re-upload of the same bytes) */
+    bool has_known;
 };
+
+/* True when the .torrent (ours, for this ETag) was made for an older upload of the same bytes:
+ * its creation date is the old Last-Modified. */
+static bool redated(const struct job *j, const struct store_meta *tmeta)
+{
+    const char *v = store_meta_get(tmeta, META_SOURCE_MTIME);
+    return v && !j->c->recipe->no_date && strtoll(v, NULL, 10) != j->obj.mtime;
+}
+
+/* A re-upload of the same bytes: the old torrent's hashes, so that the new one (a new date)
+ * costs no read of the object. A torrent that cannot give them only costs a rehash. */
+static void learn_known(struct job *j, const struct store_object *tobj)
+{
+    struct buf bytes;
+    struct metainfo *m = NULL;
+    err_t err = {0};
+    buf_init(&bytes, TORRENT_MAX_SIZE);
+    if (store_get_all(j->c->maker->store, j->bucket, j->tkey, tobj->etag, &bytes, &err) == 0 &&
+        metainfo_parse(bytes.data, bytes.len, &m, &err) == 0 &&
+        metainfo_hashes(m, &j->known, &err) == 0)
+        j->has_known = true;
+    else
+        log_msg(j->c->log, LOG_INFO, "s3://%s/%s: hashing again: %s", j->bucket, j->tkey, err.msg);
+    metainfo_free(m);
+    buf_free(&bytes);
+}
 
 /* What an existing KEY.torrent calls for: up to date (its source ETag is the object's: record
  * READY if the item does not say so yet), or foreign (no such metadata: adopt it byte for byte
@@ -416,6 +449,11 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
     err_t err = {0};
     bool settled = false;
 
+    if (ours_current && redated(j, tmeta)) {
+        if (!c->dry_run)
+            learn_known(j, tobj);
+        return false; /* the same bytes uploaded again: a new date */
+    }
     if (!ours_current && src_etag != NULL)
         return false; /* ours, of another version: stale */
     buf_init(&bytes, TORRENT_MAX_SIZE);
@@ -484,9 +522,9 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
         goto out;
     }
     fill_hashes(j->out, &made);
-    if (!c->dry_run &&
-        ((*rc = put_torrent(c, j->bucket, j->tkey, j->obj.etag, &bytes, &made, &err)) ||
-         (*rc = mark_ready(c, &j->so, j->tkey, &made, &err))))
+    if (!c->dry_run && ((*rc = put_torrent(c, j->bucket, j->tkey, j->obj.etag, j->obj.mtime, &bytes,
+                                           &made, &err)) ||
+                        (*rc = mark_ready(c, &j->so, j->tkey, &made, &err))))
         *rc = fail(j->out, &err, *rc);
     else if (!c->dry_run)
         hand_back(j->torrent, &bytes);
@@ -516,9 +554,10 @@ static int make_and_publish(struct job *j, const char *from_file)
         began = sr == 0;
     }
     buf_init(&bytes, TORRENT_MAX_SIZE);
-    if ((rc = make_bytes(c, j->bucket, j->key, &j->obj, from_file, &bytes, &res, &err)) ||
+    if ((rc = make_bytes(c, j->bucket, j->key, &j->obj, from_file, j->has_known ? &j->known : NULL,
+                         &bytes, &res, &err)) ||
         (rc = made_from_result(c, j->key, &res, &made)) ||
-        (rc = put_torrent(c, j->bucket, j->tkey, j->obj.etag, &bytes, &made, &err)) ||
+        (rc = put_torrent(c, j->bucket, j->tkey, j->obj.etag, j->obj.mtime, &bytes, &made, &err)) ||
         (rc = mark_ready(c, &j->so, j->tkey, &made, &err))) {
         if (rc == ENOMEM && err.code == 0)
             err_set(&err, rc, "out of memory");
@@ -586,6 +625,7 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         goto out;
     rc = make_and_publish(&j, from_file);
 out:
+    hasher_result_free(&j.known);
     free(tmeta);
     free(tkey);
     return out->action == SYNC_FAILED ? (rc ? rc : EIO) : 0;

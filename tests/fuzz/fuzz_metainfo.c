@@ -1,11 +1,13 @@
 /* fuzz_metainfo.c — libFuzzer target for the torrent loader behind `show`, `magnet` and
- * `verify`: any input is a torrent or a one-line reason, never a crash or a leak. */
+ * `verify` (and the hashes a re-upload reuses): any input is a torrent or a one-line reason, never
+ * a crash or a leak. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "s3torrent/magnet.h"
 #include "s3torrent/metainfo.h"
+#include "s3torrent/torrent.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,6 +22,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *u = magnet_from_metainfo(m);
     free(u);
+    /* what a re-upload reuses (lib/sync.c): the hashes of a single-file torrent lay out a
+     * torrent of the size torrent_size predicts */
+    struct hasher_result h;
+    if (metainfo_hashes(m, &h, &err) == 0) {
+        enum torrent_meta meta = (m->v1 ? TORRENT_V1 : 0) | (m->v2 ? TORRENT_V2 : 0);
+        struct torrent_opts o = {.meta = meta, .piece_length = m->piece_length, .no_date = true};
+        struct buf b;
+        buf_init(&b, TORRENT_MAX_SIZE);
+        if (torrent_encode_hashed("x", &o, &h, &b, NULL, NULL, &err) == 0 &&
+            b.len != torrent_size("x", h.size, &o))
+            abort();
+        buf_free(&b);
+        hasher_result_free(&h);
+    }
     metainfo_free(m);
     return 0;
 }

@@ -187,6 +187,38 @@ class PrefixSync(SyncBase):
                          self.head_meta("rec/03.bin")["ETag"].strip('"'))
         self.ready_items_have_torrents()
 
+    def test_reupload_of_the_same_bytes(self):
+        """The same bytes uploaded again (same ETag, a later Last-Modified), with no cache: sync
+        replaces the .torrent with one of the new date, equal to create's now, with the same
+        info-hash, made from the old torrent's hashes (no GET of the object), and records it
+        READY for the new version."""
+        data = content(700001, "again")
+        self.put("re/take.wav", data)
+        _, first = self.sync("--no-cache", "--create-table", f"s3://{BUCKET}/re/take.wav")
+        self.assertEqual(first["re/take.wav"]["action"], "created")
+        old = self.get("re/take.wav.torrent")
+        date = int(old[old.index(b"13:creation datei") + 17:].split(b"e", 1)[0])
+        while int(time.time()) <= date:
+            time.sleep(0.05)
+        self.put("re/take.wav", data)
+        proxy = FaultProxy(self.s3.port)
+        object_gets = []
+        proxy.hook = lambda m, path, h: object_gets.append(path) if (
+            m == "GET" and "list-type" not in path and not path.endswith(".torrent")) else None
+        try:
+            _, res = self.sync("--no-cache", f"s3://{BUCKET}/re/take.wav", s3=proxy.url)
+        finally:
+            proxy.stop()
+        self.assertEqual(res["re/take.wav"]["action"], "replaced")
+        self.assertEqual(res["re/take.wav"]["info_hash"], first["re/take.wav"]["info_hash"])
+        self.assertEqual(object_gets, [])
+        new = self.get("re/take.wav.torrent")
+        self.assertNotEqual(new, old)
+        self.assertEqual(new, self.create("re/take.wav"))
+        self.assertEqual(self.item("re/take.wav")["status"]["S"], "READY")
+        _, res = self.sync("--no-cache", f"s3://{BUCKET}/re/take.wav")
+        self.assertEqual(res["re/take.wav"]["action"], "up-to-date")
+
     def test_dry_run_changes_nothing(self):
         self.put("dry/a.bin", content(1000, "dry"))
         p, res = self.sync("--dry-run", "--create-table", f"s3://{BUCKET}/dry/")

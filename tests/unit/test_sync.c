@@ -23,6 +23,7 @@ static struct sync_config sc;
 
 static void setup(void)
 {
+    recipe = (struct torrent_recipe){.meta = TORRENT_V1};
     st = store_mem_new();
     mk = (struct maker){.store = st, .threads = 2};
     sc = (struct sync_config){.maker = &mk, .recipe = &recipe, .source = "sync"};
@@ -199,6 +200,43 @@ START_TEST(test_failed_put)
 }
 END_TEST
 
+/* The same bytes uploaded again (same ETag, a later Last-Modified): the .torrent is made again
+ * with the new date, equal to what a fresh maker makes now, with the same info-hash, from the
+ * old torrent's hashes: no byte of the object is read. One piece and three, v1 and v2. */
+START_TEST(test_reupload_new_date_no_read)
+{
+    recipe.meta = TORRENT_HYBRID;
+    const size_t sizes[] = {100000, 600000};
+    for (size_t i = 0; i < 2; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "re/%zu.bin", i);
+        add(key, sizes[i], 3);
+        struct sync_result first, again;
+        ck_assert_int_eq(sync1(key, NULL, &first), SYNC_CREATED);
+        unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+        size_t len;
+        const uint8_t *d = store_mem_data(st, B, key, &len, NULL);
+        ck_assert_int_eq(store_mem_add(st, B, key, d, len, 1800000000), 0); /* a later date */
+        struct buf t;
+        buf_init(&t, 1u << 26);
+        ck_assert_int_eq(sync1(key, &t, &again), SYNC_REPLACED);
+        ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+        ck_assert_str_eq(again.info_hash, first.info_hash);
+        ck_assert_str_eq(again.info_hash_v2, first.info_hash_v2);
+        /* what a maker with nothing known makes of the object now */
+        struct store_object o;
+        struct buf want;
+        buf_init(&want, 1u << 26);
+        ck_assert_int_eq(store_head(st, B, key, &o, NULL, NULL), 0);
+        ck_assert_int_eq(maker_make(&mk, B, key, &o, &recipe, NULL, &want, NULL, NULL), 0);
+        ck_assert(t.len == want.len && memcmp(t.data, want.data, t.len) == 0);
+        ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_UP_TO_DATE);
+        buf_free(&t);
+        buf_free(&want);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sync");
@@ -211,6 +249,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_skipped_by_rule);
     tcase_add_test(t, test_dry_run_changes_nothing);
     tcase_add_test(t, test_failed_put);
+    tcase_add_test(t, test_reupload_new_date_no_read);
     suite_add_tcase(s, t);
     return s;
 }

@@ -41,7 +41,7 @@ struct maker_result {
     bool v1, v2;
     uint8_t ih1[20], ih2[32];
     uint64_t piece_length, npieces;
-    bool cached; /* the hashes came from the cache: no byte of the object was read */
+    bool cached; /* the hashes were known (the cache, an old torrent): no byte was read */
     struct hasher_result hashes;
 };
 
@@ -59,6 +59,14 @@ int maker_make(const struct maker *mk, const char *bucket, const char *key,
 int maker_cached(const struct maker *mk, const char *bucket, const char *key,
                  const struct store_object *obj, const struct torrent_recipe *r, struct buf *out,
                  struct maker_result *res, err_t *err);
+
+/* Like maker_make, with hashes of these bytes learned elsewhere (known: an existing torrent's,
+ * see metainfo_hashes): used, with no read and no cache, when they fit what the recipe resolves
+ * to (piece length, versions); else the torrent is made as maker_make makes it. */
+int maker_make_known(const struct maker *mk, const char *bucket, const char *key,
+                     const struct store_object *obj, const struct torrent_recipe *r,
+                     const struct hasher_result *known, struct buf *out, struct maker_result *res,
+                     err_t *err);
 
 void maker_result_free(struct maker_result *res);
 

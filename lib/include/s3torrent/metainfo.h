@@ -9,6 +9,7 @@
 
 #include "s3torrent/bencode.h"
 #include "s3torrent/err.h"
+#include "s3torrent/hasher.h"
 
 struct metainfo_file {
     char *path; /* '/'-joined path inside the torrent (the name for single-file) */
@@ -53,5 +54,10 @@ int metainfo_parse(const uint8_t *buf, size_t len, struct metainfo **out, err_t 
 int metainfo_load(const char *path, struct metainfo **out, err_t *err);
 
 void metainfo_free(struct metainfo *m);
+
+/* What hashing learned, as a single-file torrent carries it (v1 pieces; v2 root and piece
+ * layer): enough to lay out the same info dict again with other outer fields. Returns 0 (free
+ * out with hasher_result_free) or EINVAL/ENOMEM with err set. */
+int metainfo_hashes(const struct metainfo *m, struct hasher_result *out, err_t *err);
 
 #endif
