@@ -221,10 +221,12 @@ uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts
 int torrent_hash(struct source *src, const struct torrent_opts *opts, struct hasher_result *h,
                  err_t *err)
 {
-    uint64_t plen;
+    uint64_t plen = 0;
     int rc;
-    if ((rc = torrent_resolve(src->size, opts, &plen, err)))
-        return err_prefix(err, "%s", src->display);
+    if ((rc = torrent_resolve(src->size, opts, &plen, err))) {
+        err_prefix(err, "%s", src->display);
+        return rc;
+    }
     struct hasher_opts ho = {
         .piece_length = plen,
         .v1 = opts->meta & TORRENT_V1,
