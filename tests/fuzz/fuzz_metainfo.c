@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *u = magnet_from_metainfo(m);
     free(u);
-    /* what a re-upload reuses (lib/sync.c): the hashes of a single-file torrent lay out a
+    /* what a re-upload reuses (lib/service/sync.c): the hashes of a single-file torrent lay out a
      * torrent of the size torrent_size predicts */
     struct hasher_result h;
     if (metainfo_hashes(m, &h, &err) == 0) {

@@ -1,5 +1,5 @@
-/* fuzz_recipe.c — libFuzzer target for the one recipe builder (lib/recipe.c) and size parser
- * (lib/config.c) every front end feeds: the first byte picks a field, the rest is the value;
+/* fuzz_recipe.c — libFuzzer target for the one recipe builder (lib/torrent/recipe.c) and size parser
+ * (lib/base/config.c) every front end feeds: the first byte picks a field, the rest is the value;
  * each is accepted or refused with a one-line reason, never a crash, and an accepted recipe
  * lays out a torrent whose size torrent_size knows. */
 #include <stdint.h>

@@ -58,7 +58,7 @@ def wait_for(what, cond, timeout=TIMEOUT, every=0.2):
 
 
 class Rpc:
-    """A minimal Transmission RPC client of our own (independent of lib/trpc.c), for checks."""
+    """A minimal Transmission RPC client of our own (independent of lib/service/trpc.c), for checks."""
 
     def __init__(self, url, user, password):
         self.url = url

@@ -1,4 +1,4 @@
-/* status_driver.c — a command-line front of lib/status.c for the integration tests: one status
+/* status_driver.c — a command-line front of lib/service/status.c for the integration tests: one status
  * operation per run against a real DynamoDB endpoint, the outcome printed as one JSON object. */
 #include <errno.h>
 #include <getopt.h>

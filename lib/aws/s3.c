@@ -4,7 +4,6 @@
 #include "s3torrent/s3.h"
 #include "s3torrent/aws.h"
 #include "s3torrent/config.h"
-#include "s3torrent/merkle.h"
 #include "s3torrent/sigv4.h"
 #include "s3torrent/uri.h"
 #include "s3torrent/util.h"
@@ -731,7 +730,7 @@ static int open_source(struct s3_client *s3, const char *bucket, const char *key
     src->base.parallel = parallel ? parallel : 4;
     uint64_t span = known->size / (2 * src->base.parallel);
     span = span < PART_MIN ? PART_MIN : span > PART_MAX ? PART_MAX : span;
-    src->base.span = span & ~(uint64_t)(MERKLE_BLOCK - 1);
+    src->base.span = span & ~(uint64_t)((1u << 20) - 1); /* whole MiB: ranges stay aligned */
     *out = &src->base;
     return 0;
 fail:
