@@ -66,9 +66,4 @@ void listen_after(const struct listen_tally *t, int rc, const char *why, struct 
  * under 0x20 and 0x7f as '?', "..." when cut. Returns out. */
 char *listen_printable(const char *s, size_t max, char *out, size_t n);
 
-/* Parses ADDR:PORT: a numeric IPv4 address, or an IPv6 one in brackets ([::1]:8080), and a port
- * from 0 (any free one) to 65535. Returns 0 with *ss and *len set, or EINVAL with err set (one
- * line naming what is wrong, e.g. a missing port). */
-int listen_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, err_t *err);
-
 #endif

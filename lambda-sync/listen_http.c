@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3torrent/netaddr.h"
 #include "s3torrent/buf.h"
 
 /* What a connection's request has brought so far. */
@@ -138,7 +139,7 @@ int listen_serve(const struct listen_opts *o, err_t *err)
     char host[INET6_ADDRSTRLEN] = "?";
     int rc, sig;
 
-    if ((rc = listen_parse_addr(o->addr, &ss, &sl, err)))
+    if ((rc = netaddr_parse(o->addr, &ss, &sl, err)))
         return rc;
     bool v6 = ss.ss_family == AF_INET6;
     uint16_t port =

@@ -24,7 +24,7 @@ typedef int (*listen_work_fn)(void *arg, const struct events_batch *b, struct li
                               char **json, err_t *err);
 
 struct listen_opts {
-    const char *addr; /* ADDR:PORT, as listen_parse_addr takes it */
+    const char *addr; /* ADDR:PORT, as netaddr_parse takes it */
     listen_work_fn work;
     void *arg;
     const struct logger *log; /* one line per request, at LOG_INFO */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "s3torrent/netaddr.h"
 #include "s3torrent/config.h"
 #include "s3torrent/cred.h"
 #include "s3torrent/ddb.h"
@@ -494,7 +495,7 @@ int main(int argc, char **argv)
     if (listen_addr) {
         struct sockaddr_storage ss;
         socklen_t sl;
-        if (listen_parse_addr(listen_addr, &ss, &sl, &err) != 0) {
+        if (netaddr_parse(listen_addr, &ss, &sl, &err) != 0) {
             fprintf(stderr, PROG ": %s\n", err.msg);
             return 2;
         }

@@ -11,6 +11,7 @@
 
 #include "events.h"
 #include "listen.h"
+#include "s3torrent/netaddr.h"
 #include "testutil.h"
 
 static int parse(const char *s, struct events_batch *b, err_t *err)
@@ -447,15 +448,15 @@ START_TEST(listen_addresses)
     socklen_t len;
     err_t err = {0};
     char host[64];
-    ck_assert_int_eq(listen_parse_addr("127.0.0.1:8080", &ss, &len, &err), 0);
+    ck_assert_int_eq(netaddr_parse("127.0.0.1:8080", &ss, &len, &err), 0);
     ck_assert_int_eq(ss.ss_family, AF_INET);
     ck_assert_uint_eq(len, sizeof(struct sockaddr_in));
     ck_assert_uint_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8080);
-    ck_assert_int_eq(listen_parse_addr("[::1]:0", &ss, &len, &err), 0);
+    ck_assert_int_eq(netaddr_parse("[::1]:0", &ss, &len, &err), 0);
     ck_assert_int_eq(ss.ss_family, AF_INET6);
     inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
     ck_assert_str_eq(host, "::1");
-    ck_assert_int_eq(listen_parse_addr("0.0.0.0:65535", &ss, &len, &err), 0);
+    ck_assert_int_eq(netaddr_parse("0.0.0.0:65535", &ss, &len, &err), 0);
     static const char *bad[][2] = {
         {"127.0.0.1", "no port"},    {"127.0.0.1:", "port '' is not"},
         {"::1:80", "brackets"},      {"[::1]", "no port"},
@@ -465,7 +466,7 @@ START_TEST(listen_addresses)
         {"[1.2.3.4]:80", "numeric"}, {"1.2.3.4:80 ", "port '80 '"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_int_eq(listen_parse_addr(bad[i][0], &ss, &len, &err), EINVAL);
+        ck_assert_int_eq(netaddr_parse(bad[i][0], &ss, &len, &err), EINVAL);
         ck_assert_msg(strstr(err.msg, bad[i][1]) != NULL, "%s: %s", bad[i][0], err.msg);
     }
 }

@@ -1,5 +1,6 @@
 /* cli.c — helpers shared by the s3torrent subcommands. */
 #include "cli.h"
+#include "cache.h"
 #include "s3torrent/cred.h"
 #include "s3torrent/http.h"
 #include "s3torrent/util.h"
@@ -325,4 +326,18 @@ char *cli_mount_prefix(const char *p)
     if (out)
         snprintf(out, n + 2, "%s%s", p, n > 0 && p[n - 1] != '/' ? "/" : "");
     return out;
+}
+
+struct cache *cli_open_cache(const char *path)
+{
+    char def[4096];
+    struct cache *cache = NULL;
+    err_t err = {0};
+    if (path == NULL && cache_default_path(def, sizeof(def)) == 0)
+        path = def;
+    if (path && cache_open(path, 1ull << 30, &cache, &err) != 0) {
+        fprintf(stderr, "s3torrent: warning: %s; going on without the cache\n", err.msg);
+        cache = NULL;
+    }
+    return cache;
 }

@@ -172,5 +172,11 @@ int cmd_ls(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+/* The torrent cache shared with s3torrentfs at path (NULL: the default), or NULL after a
+ * warning on stderr: it only saves work. */
+struct cache;
+struct cache *cli_open_cache(const char *path);
 
 #endif

@@ -329,21 +329,6 @@ static int open_status(struct cli_s3 *g, const char *table, const char *key_attr
     return 0;
 }
 
-/* The shared cache at path (NULL: the default), or NULL with a warning: it only saves work. */
-static struct cache *open_cache(const char *path)
-{
-    char def[4096];
-    struct cache *cache = NULL;
-    err_t err = {0};
-    if (path == NULL && cache_default_path(def, sizeof(def)) == 0)
-        path = def;
-    if (path && cache_open(path, 1ull << 30, &cache, &err) != 0) {
-        fprintf(stderr, "s3torrent: warning: %s; going on without the cache\n", err.msg);
-        cache = NULL;
-    }
-    return cache;
-}
-
 /* Syncs the objects of the arguments (buckets[i], keys[i]: an object, or a prefix to list) with
  * jobs workers, which start on the first object while the listings stream in. After a failed
  * listing, what was listed is still synced and counted. Returns 0 or the listing's errno (err
@@ -549,7 +534,7 @@ int cmd_sync(int argc, char **argv)
         }
     }
     if (!no_cache && !r.sc.dry_run)
-        cache = open_cache(cache_path);
+        cache = cli_open_cache(cache_path);
     if ((store = store_s3_new(s3)) == NULL) {
         cli_error(CLI_FAIL, "out of memory");
         goto out;

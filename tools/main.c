@@ -21,6 +21,7 @@ static void usage(FILE *f)
           "           in DynamoDB\n"
           "  status   print an object's status item\n"
           "  seed     have a Transmission daemon seed objects from an s3torrentfs mount\n"
+          "  serve    serve buckets over HTTP: a web seed for private buckets, ?torrent\n"
           "\n"
           "Options:\n"
           "  -h, --help     show this help (COMMAND --help for a command's options)\n"
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
         return cmd_status(argc - 1, argv + 1);
     if (strcmp(cmd, "seed") == 0)
         return cmd_seed(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     cli_error(CLI_USAGE, "unknown command '%s' (see s3torrent --help)", cmd);
     return CLI_USAGE;
 }

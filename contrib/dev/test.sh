@@ -8,16 +8,17 @@ cd "$(dirname "$0")/../.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 passed=0
 failed=0
-tier() { # tier NAME COMMAND...: runs one tier and counts it
-  local name=$1
+started=$SECONDS
+tier() { # tier NAME COMMAND...: runs one tier, counts it and prints how long it took
+  local name=$1 t0=$SECONDS
   shift
   echo "=== $name"
   if "$@"; then
     passed=$((passed + 1))
-    echo "--- $name: passed"
+    echo "--- $name: passed ($((SECONDS - t0)) s)"
   else
     failed=$((failed + 1))
-    echo "--- $name: FAILED"
+    echo "--- $name: FAILED ($((SECONDS - t0)) s)"
   fi
 }
 
@@ -67,6 +68,9 @@ tier "s3torrent-lambda --listen (RGW/MinIO pushes over HTTP) against s3rver and 
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_listen.py
 
+tier "s3torrent serve against s3rver: ?torrent, web seeds for aria2c and libtorrent, HTTP rules" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve.py
+
 # Ceph RGW, a production S3: its own semantics (test_rgw.py), then the S3, mount, sync, Lambda
 # and end-to-end tiers again, on one cluster started for them all (services.S3 picks it)
 rgw_dir=$(mktemp -d)
@@ -90,6 +94,8 @@ versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/int
     tests/integration/test_listen.py
   tier "end to end against RGW (web seed from a public-read bucket)" on_rgw /usr/bin/python3 \
     tests/integration/test_e2e.py
+  tier "s3torrent serve against RGW (a private bucket, served only through it)" on_rgw \
+    /usr/bin/python3 tests/integration/test_serve.py
 else
   tier "RGW starts (contrib/dev/rgw.sh)" sh -c 'cat build-logs/rgw-start.log; false'
 fi
@@ -138,6 +144,8 @@ tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torren
 tier "s3torrent-lambda --listen under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_listen.py
+tier "s3torrent serve under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  /usr/bin/python3 tests/integration/test_serve.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
@@ -156,18 +164,28 @@ tier "s3torrentfs under TSan (64 concurrent torrent opens, SIGHUP, kill -9, ...)
 
 tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
-tier "fuzz bencode (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz bencode "$FUZZ_SECONDS"
-tier "fuzz metainfo (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz metainfo "$FUZZ_SECONDS"
-tier "fuzz s3xml (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz s3xml "$FUZZ_SECONDS"
-tier "fuzz credjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz credjson "$FUZZ_SECONDS"
-tier "fuzz ddbjson (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz ddbjson "$FUZZ_SECONDS"
-tier "fuzz trpc (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz trpc "$FUZZ_SECONDS"
-tier "fuzz events (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz events "$FUZZ_SECONDS"
-tier "fuzz fsconfig (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz fsconfig "$FUZZ_SECONDS"
-tier "fuzz listen (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz listen "$FUZZ_SECONDS"
-tier "fuzz recipe (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz recipe "$FUZZ_SECONDS"
-tier "fuzz hashes (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz hashes "$FUZZ_SECONDS"
+# two targets at a time (one core each): the second runs in the background, its output shown
+# when it ends
+fuzz_wait() { # fuzz_wait PID LOG: the background target's result
+  local rc=0
+  wait "$1" || rc=$?
+  cat "$2"
+  return "$rc"
+}
+set -- bencode metainfo s3xml credjson ddbjson trpc events fsconfig listen recipe hashes serve
+while [ $# -gt 0 ]; do
+  if [ $# -gt 1 ]; then
+    tests/fuzz/run.sh build-fuzz "$2" "$FUZZ_SECONDS" >"build-logs/fuzz-$2.log" 2>&1 &
+    bg=$!
+  fi
+  tier "fuzz $1 (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz "$1" "$FUZZ_SECONDS"
+  if [ $# -gt 1 ]; then
+    tier "fuzz $2 (${FUZZ_SECONDS}s, beside $1)" fuzz_wait "$bg" "build-logs/fuzz-$2.log"
+    shift
+  fi
+  shift
+done
 
 echo
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $((SECONDS - started)) s"
 [ "$failed" -eq 0 ]

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 char *util_hex(const uint8_t *in, size_t n, char *out)
 {
@@ -106,11 +107,12 @@ int util_iso8601(const char *s, int64_t *out)
 }
 
 /* Reads a three-letter English month name (any case) at *p into *mo (1-12). */
+static const char month_names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
 static bool month(const char **p, int *mo)
 {
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     for (int i = 0; i < 12; i++)
-        if (strncasecmp(*p, names + 3 * i, 3) == 0) {
+        if (strncasecmp(*p, month_names + 3 * i, 3) == 0) {
             *p += 3;
             *mo = i + 1;
             return true;
@@ -218,5 +220,19 @@ char *util_escape(char *out, size_t outsz, const char *s, size_t max)
         o += 3;
     }
     out[o] = '\0';
+    return out;
+}
+
+char *util_http_date_format(int64_t t, char *out, size_t n)
+{
+    static const char days[] = "SunMonTueWedThuFriSat";
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (gmtime_r(&tt, &tm) == NULL) {
+        snprintf(out, n, "Thu, 01 Jan 1970 00:00:00 GMT");
+        return out;
+    }
+    snprintf(out, n, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + 3 * tm.tm_wday, tm.tm_mday,
+             month_names + 3 * tm.tm_mon, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return out;
 }

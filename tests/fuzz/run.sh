@@ -3,9 +3,9 @@
 # that many executions instead (the long campaigns: RUNS=10000000, SECONDS then only a ceiling).
 # The seed corpus is the test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml,
 # credjson, ddbjson, trpc, events, listen; RGW and MinIO notifications and whole requests for
-# events and listen) plus the target's kept regression inputs. A crash, leak or
-# timeout fails the run; the input that caused it is copied to fuzz-findings/TARGET/ to be kept
-# under tests/fuzz/regressions/TARGET/ once fixed.
+# events and listen; requests with validators and ranges for serve) plus the target's kept
+# regression inputs. A crash, leak or timeout fails the run; the input that caused it is copied
+# to fuzz-findings/TARGET/, to be kept under tests/fuzz/regressions/TARGET/ once fixed.
 set -euo pipefail
 build=$1 target=$2 seconds=$3 runs=${4:-}
 here=$(dirname "$0")
@@ -58,6 +58,15 @@ if [ "$target" = listen ]; then
   printf 'POST /\nContent-Length: 7340032\n\n' >"$work/corpus/req-413"
   printf 'POST /\nX-Over-Cap: 1\n\n{"Records":[]}' >"$work/corpus/req-over"
   printf 'POST /a%%00b\n\n{"Service":"Amazon S3","Event":"s3:TestEvent"}' >"$work/corpus/req-test"
+fi
+if [ "$target" = serve ]; then
+  # "METHOD TARGET", then Range, If-Range, If-Match, If-None-Match, If-Modified-Since,
+  # If-Unmodified-Since (one per line, empty when absent), then bytes for the object's size
+  printf 'GET /media/a%%20b.bin\nbytes=0-99\n\n\n\n\n\n\001\002' >"$work/corpus/s1"
+  printf 'HEAD /~e/0123abcd-2/rec/public/x.mkv?torrent\n\n\n"0123abcd-2"\n\n\n\n' >"$work/corpus/s2"
+  printf 'GET /media/a.bin.torrent\nbytes=-10\n"0123abcd-2"\n\nW/"x", "0123abcd-2"\n' >"$work/corpus/s3"
+  printf 'GET /media/%%2E%%2E/a%%2Fb\nbytes=5-\nSun, 06 Nov 1994 08:49:37 GMT\n*\n\nSun, 06 Nov 1994 08:49:37 GMT\n\n\377' >"$work/corpus/s4"
+  printf 'OPTIONS /metrics\n' >"$work/corpus/s5"
 fi
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true

@@ -1,5 +1,5 @@
-/* test_util.c — the shared utility tier: hex, ISO 8601 and HTTP dates, and the control-byte
- * rule, table-driven. */
+/* test_util.c — the shared utility tier: hex, ISO 8601 and HTTP dates (read and written), and the
+ * control-byte rule, table-driven. */
 #include <check.h>
 #include <errno.h>
 #include <string.h>
@@ -91,6 +91,23 @@ START_TEST(test_http_date)
             ck_assert_msg(rc == EINVAL, "%s: accepted as %lld", s, (long long)t);
         else
             ck_assert_msg(rc == 0 && t == cases[i].want, "%s: rc %d, %lld", s, rc, (long long)t);
+    }
+    /* the IMF-fixdate we write, read back; RFC 9110's own example first */
+    static const struct {
+        long long t;
+        const char *want;
+    } out[] = {
+        {784111777, "Sun, 06 Nov 1994 08:49:37 GMT"},
+        {0, "Thu, 01 Jan 1970 00:00:00 GMT"},
+        {1709209800, "Thu, 29 Feb 2024 12:30:00 GMT"},
+        {1795471200, "Mon, 23 Nov 2026 22:00:00 GMT"},
+    };
+    for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
+        char buf[32];
+        int64_t back = -1;
+        ck_assert_str_eq(util_http_date_format(out[i].t, buf, sizeof(buf)), out[i].want);
+        ck_assert_int_eq(util_http_date(buf, &back), 0);
+        ck_assert_int_eq(back, out[i].t);
     }
 }
 END_TEST

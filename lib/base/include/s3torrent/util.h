@@ -22,6 +22,10 @@ int util_iso8601(const char *s, int64_t *out);
  * or EINVAL. */
 int util_http_date(const char *s, int64_t *out);
 
+/* Writes t (Unix seconds) as an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT", into out (at least
+ * 30 bytes), whatever the locale. Returns out. */
+char *util_http_date_format(int64_t t, char *out, size_t n);
+
 /* True for the bytes one-line text may not carry: below 0x20, and DEL (0x7f). */
 static inline bool util_is_ctl(unsigned char c)
 {

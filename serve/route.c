@@ -1,0 +1,205 @@
+/* route.c — request targets to routes (route.h). */
+#include "route.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "s3torrent/err.h"
+#include "s3torrent/uri.h"
+#include "s3torrent/util.h"
+
+#define TORRENT_SUFFIX ".torrent"
+
+static enum route_kind fail(struct route *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum route_kind fail(struct route *r, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->text, sizeof(r->text), fmt, ap);
+    va_end(ap);
+    util_scrub(r->text);
+    r->kind = ROUTE_ERROR;
+    r->status = status;
+    return ROUTE_ERROR;
+}
+
+/* Decodes one path segment [s, s + n) into out (cap bytes), refusing what would change the
+ * path. Returns the decoded length, or -1 with the route failed. */
+static long segment(struct route *r, const char *s, size_t n, char *out, size_t cap)
+{
+    size_t len;
+    if (n == 0)
+        return fail(r, 400, "an empty path segment (//) names no key"), -1;
+    if (n >= cap)
+        return fail(r, 414, "a path segment longer than %zu bytes", cap - 1), -1;
+    if (uri_decode_to(s, n, false, out, &len, NULL) != 0)
+        return fail(r, 400, "a malformed percent-escape in the path"), -1;
+    if (memchr(out, '/', len) != NULL)
+        return fail(r, 400, "an encoded '/' (%%2F) in a path segment"), -1;
+    for (size_t i = 0; i < len; i++)
+        if (util_is_ctl((unsigned char)out[i]))
+            return fail(r, 400, "a control byte in the path"), -1;
+    if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+        return fail(r, 400, "'.' and '..' segments are refused"), -1;
+    return (long)len;
+}
+
+/* The query: only "torrent" (with no value) is known. Sets *torrent. Returns 0 or -1. */
+static int query(struct route *r, const char *q, bool *torrent)
+{
+    *torrent = false;
+    while (q && *q) {
+        size_t n = strcspn(q, "&");
+        if (n == 7 && memcmp(q, "torrent", 7) == 0)
+            *torrent = true;
+        else if (n == 8 && memcmp(q, "torrent=", 8) == 0)
+            *torrent = true;
+        else if (n > 0)
+            return fail(r, 400, "an unsupported query parameter (only ?torrent is served)"), -1;
+        q += n + (q[n] == '&');
+    }
+    return 0;
+}
+
+static const struct route_scope *find_scope(const struct route_scope *scopes, size_t n,
+                                            const char *bucket, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(scopes[i].bucket, bucket) == 0 &&
+            strncmp(key, scopes[i].prefix, strlen(scopes[i].prefix)) == 0)
+            return &scopes[i];
+    return NULL;
+}
+
+static bool bucket_served(const struct route_scope *scopes, size_t n, const char *bucket)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(scopes[i].bucket, bucket) == 0)
+            return true;
+    return false;
+}
+
+/* The pin of /~e/ETAG/...: ETags are hex digits and '-' (md5-N) on S3, letters and digits on
+ * other stores; nothing else goes in a path we write. */
+static bool etag_ok(const char *e)
+{
+    if (*e == '\0')
+        return false;
+    for (; *e; e++)
+        if (!((*e >= '0' && *e <= '9') || (*e >= 'a' && *e <= 'z') || (*e >= 'A' && *e <= 'Z') ||
+              *e == '-'))
+            return false;
+    return true;
+}
+
+/* KEY.torrent names the torrent of KEY: strips the suffix from key (keylen bytes) when what is
+ * left is a key that could be served (not empty, not ending in "/", "." or ".."). */
+static bool strip_suffix(char *key, size_t keylen)
+{
+    size_t sl = strlen(TORRENT_SUFFIX);
+    if (keylen <= sl || strcmp(key + keylen - sl, TORRENT_SUFFIX) != 0)
+        return false;
+    size_t n = keylen - sl;
+    const char *last = key;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] == '/')
+            last = key + i + 1;
+    size_t ll = (size_t)(key + n - last);
+    if (ll == 0 || (ll == 1 && last[0] == '.') || (ll == 2 && last[0] == '.' && last[1] == '.'))
+        return false;
+    key[n] = '\0';
+    return true;
+}
+
+/* Routes the path [p, end) (after the leading '/'): [~e/ETAG/]BUCKET/KEY. */
+static enum route_kind object_path(const struct route_scope *scopes, size_t nscopes,
+                                   struct route *r, const char *p, const char *end, bool torrent)
+{
+    char seg[ROUTE_KEY_MAX + 1];
+    enum { PIN_OR_BUCKET, ETAG, BUCKET, KEY } want = PIN_OR_BUCKET;
+    size_t keylen = 0;
+    while (p <= end) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        size_t n = slash ? (size_t)(slash - p) : (size_t)(end - p);
+        if (n == 0 && slash == NULL && (want == KEY || want == PIN_OR_BUCKET))
+            return fail(r, 404,
+                        keylen > 0 ? "a prefix, not an object (no listing is served)"
+                                   : "no object named (/BUCKET/KEY)");
+        long len = segment(r, p, n, seg, sizeof(seg));
+        if (len < 0)
+            return ROUTE_ERROR;
+        switch (want) {
+        case PIN_OR_BUCKET:
+            if (strcmp(seg, "~e") == 0) {
+                want = ETAG;
+                break;
+            }
+            /* fall through */
+        case BUCKET:
+            if ((size_t)len >= sizeof(r->bucket) || !bucket_served(scopes, nscopes, seg))
+                return fail(r, 404, "no such bucket is served here");
+            memcpy(r->bucket, seg, (size_t)len + 1);
+            want = KEY;
+            break;
+        case ETAG:
+            if ((size_t)len >= sizeof(r->etag) || !etag_ok(seg))
+                return fail(r, 400, "a malformed ETag after /~e/");
+            memcpy(r->etag, seg, (size_t)len + 1);
+            want = BUCKET;
+            break;
+        case KEY:
+            if (keylen + (keylen > 0) + (size_t)len > ROUTE_KEY_MAX)
+                return fail(r, 414, "a key longer than %d bytes", ROUTE_KEY_MAX);
+            if (keylen > 0)
+                r->key[keylen++] = '/';
+            memcpy(r->key + keylen, seg, (size_t)len + 1);
+            keylen += (size_t)len;
+            break;
+        }
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    if (want != KEY || keylen == 0)
+        return fail(r, 404, "no object named (/BUCKET/KEY)");
+    if (!torrent && strip_suffix(r->key, keylen))
+        torrent = true;
+    if (find_scope(scopes, nscopes, r->bucket, r->key) == NULL)
+        return fail(r, 404, "this key is outside the prefixes served");
+    r->kind = torrent ? ROUTE_TORRENT : ROUTE_OBJECT;
+    return r->kind;
+}
+
+enum route_kind route_parse(const struct route_scope *scopes, size_t nscopes, const char *method,
+                            const char *target, struct route *r)
+{
+    memset(r, 0, sizeof(*r));
+    bool preflight = false, torrent;
+    if (strcmp(method, "HEAD") == 0)
+        r->head = true;
+    else if (strcmp(method, "OPTIONS") == 0)
+        preflight = true;
+    else if (strcmp(method, "GET") != 0)
+        return fail(r, 405, "only GET, HEAD and OPTIONS are served");
+    size_t tl = strnlen(target, ROUTE_TARGET_MAX + 1);
+    if (tl > ROUTE_TARGET_MAX)
+        return fail(r, 414, "a request target longer than %d bytes", ROUTE_TARGET_MAX);
+    if (target[0] != '/')
+        return fail(r, 400, "the request target is not an absolute path");
+    if (strchr(target, '#') != NULL)
+        return fail(r, 400, "a fragment (#) in the request target");
+    const char *q = strchr(target, '?');
+    const char *end = q ? q : target + tl;
+    if (query(r, q ? q + 1 : NULL, &torrent) != 0)
+        return ROUTE_ERROR;
+    if (end - target == 8 && memcmp(target, "/metrics", 8) == 0 && !torrent)
+        r->kind = ROUTE_METRICS;
+    else if (object_path(scopes, nscopes, r, target + 1, end, torrent) == ROUTE_ERROR)
+        return ROUTE_ERROR;
+    if (preflight)
+        r->kind = ROUTE_PREFLIGHT;
+    return r->kind;
+}

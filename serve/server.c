@@ -1,0 +1,568 @@
+/* server.c — `s3torrent serve` on libmicrohttpd (server.h): a pool of polling threads; each
+ * request is routed (route.c), checked against its validators (cond.c), and answered from the
+ * store, streaming one SERVER_CHUNK read at a time, or with a torrent from the maker. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cond.h"
+#include "s3torrent/buf.h"
+#include "s3torrent/netaddr.h"
+#include "s3torrent/uri.h"
+#include "s3torrent/util.h"
+
+#define TORRENT_MAX (64u << 20) /* bytes of a torrent answered */
+#define CORS_EXPOSE "Accept-Ranges, Content-Length, Content-Range, ETag, Last-Modified"
+#define CORS_ALLOW                                                                                 \
+    "Range, If-Match, If-None-Match, If-Range, If-Modified-Since, If-Unmodified-Since"
+
+/* What /metrics counts (docs/DESIGN.md §14). */
+enum { K_OBJECT, K_TORRENT, K_METRICS, K_OTHER, K_KINDS };
+static const char *const kind_names[K_KINDS] = {"object", "torrent", "metrics", "other"};
+enum { C_2XX, C_3XX, C_4XX, C_5XX, C_CLASSES };
+
+struct metrics {
+    atomic_ullong requests[K_KINDS][C_CLASSES];
+    atomic_ullong bytes_served;  /* body bytes of object answers */
+    atomic_ullong store_reads;   /* ranged GETs */
+    atomic_ullong store_bytes;   /* bytes they fetched */
+    atomic_ullong store_errors;  /* reads or HEADs that failed (not ENOENT) */
+    atomic_ullong torrents_made; /* by the maker (hashing or from its cache) */
+    atomic_ullong torrents_hashed;
+};
+
+/* A torrent being made: later requests for the same object wait for it (single flight). */
+struct flight {
+    char id[ROUTE_KEY_MAX + 400];
+    int rc;
+    bool done;
+    unsigned waiters;
+    struct buf bytes;
+    struct flight *next;
+};
+
+struct server {
+    const struct server_config *c;
+    const char *public_url; /* c->public_url, or the address bound */
+    struct metrics m;
+    pthread_mutex_t lock;
+    pthread_cond_t landed;
+    struct flight *flights;
+};
+
+/* One request: its target as the client sent it (the URI log callback keeps it). */
+struct req {
+    char *target;
+    bool seen;
+};
+
+/* An object answer's body, read from the store SERVER_CHUNK bytes at a time. */
+struct stream {
+    struct server *s;
+    char bucket[256];
+    char key[ROUTE_KEY_MAX + 1];
+    struct store_object obj;
+    uint64_t first, len; /* the bytes answered */
+    uint8_t *chunk;
+    uint64_t chunk_off; /* offset in the answer of chunk[0] */
+    size_t chunk_len;
+};
+
+static unsigned status_class(unsigned status)
+{
+    return status >= 500 ? C_5XX : status >= 400 ? C_4XX : status >= 300 ? C_3XX : C_2XX;
+}
+
+static void count(struct server *s, int kind, unsigned status)
+{
+    atomic_fetch_add(&s->m.requests[kind][status_class(status)], 1);
+}
+
+/* Logs one line per answer: method, target (escaped), status, and why. */
+static void log_answer(struct server *s, const char *method, const char *target, unsigned status,
+                       const char *why)
+{
+    char m[24], t[300];
+    log_msg(s->c->log, status >= 500 ? LOG_WARNING : LOG_INFO, "%s %s %u%s%s",
+            util_escape(m, sizeof(m), method, 16), util_escape(t, sizeof(t), target, 256), status,
+            why ? ": " : "", why ? why : "");
+}
+
+static bool add_headers(struct MHD_Response *r, const char *const *kv)
+{
+    for (; kv[0]; kv += 2)
+        if (kv[1] && MHD_add_response_header(r, kv[0], kv[1]) != MHD_YES)
+            return false;
+    return true;
+}
+
+/* Queues a short answer: status, one line of text (or body of type), and headers (pairs). */
+static enum MHD_Result answer_text(struct MHD_Connection *con, unsigned status, const char *type,
+                                   const void *body, size_t len, const char *const *headers)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result res = MHD_NO;
+    if (r == NULL)
+        return MHD_NO;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES &&
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*") == MHD_YES &&
+        (headers == NULL || add_headers(r, headers)))
+        res = MHD_queue_response(con, status, r);
+    MHD_destroy_response(r);
+    return res;
+}
+
+static enum MHD_Result answer_error(struct server *s, struct MHD_Connection *con, int kind,
+                                    const char *method, const char *target, unsigned status,
+                                    const char *why)
+{
+    char line[200];
+    const char *const allow[] = {MHD_HTTP_HEADER_ALLOW, "GET, HEAD, OPTIONS", NULL};
+    snprintf(line, sizeof(line), "%s\n", why);
+    count(s, kind, status);
+    log_answer(s, method, target, status, why);
+    return answer_text(con, status, "text/plain; charset=utf-8", line, strlen(line),
+                       status == 405 ? allow : NULL);
+}
+
+/* The status a store error deserves, and the line that says why. */
+static unsigned store_status(int rc)
+{
+    switch (rc) {
+    case ENOENT:
+        return 404;
+    case ESTALE:
+        return 410;
+    case EACCES:
+        return 403;
+    case EAGAIN:
+        return 503;
+    default:
+        return 502;
+    }
+}
+
+/* The object route names: its current version, which must still be the one pinned. */
+static int head_pinned(struct server *s, const struct route *rt, struct store_object *obj,
+                       err_t *err)
+{
+    int rc = store_head(s->c->maker->store, rt->bucket, rt->key, obj, NULL, err);
+    if (rc != 0) {
+        if (rc != ENOENT)
+            atomic_fetch_add(&s->m.store_errors, 1);
+        return rc;
+    }
+    if (rt->etag[0] && strcmp(obj->etag, rt->etag) != 0)
+        return err_set(err, ESTALE,
+                       "the object changed since this URL was made (ETag %.64s, now %.64s)",
+                       rt->etag, obj->etag);
+    return 0;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct stream *st = cls;
+    if (pos >= st->len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (pos < st->chunk_off || pos >= st->chunk_off + st->chunk_len) {
+        err_t err = {0};
+        uint64_t n = st->len - pos < SERVER_CHUNK ? st->len - pos : SERVER_CHUNK;
+        if (st->chunk == NULL && (st->chunk = malloc(SERVER_CHUNK)) == NULL)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        atomic_fetch_add(&st->s->m.store_reads, 1);
+        int rc = store_read_at(st->s->c->maker->store, st->bucket, st->key, &st->obj,
+                               st->first + pos, st->chunk, (size_t)n, &err);
+        if (rc != 0) {
+            char k[300];
+            atomic_fetch_add(&st->s->m.store_errors, 1);
+            log_msg(st->s->c->log, LOG_WARNING, "s3://%s/%s: read failed mid-answer: %s",
+                    st->bucket, util_escape(k, sizeof(k), st->key, 256), err.msg);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        atomic_fetch_add(&st->s->m.store_bytes, n);
+        st->chunk_off = pos;
+        st->chunk_len = (size_t)n;
+    }
+    size_t have = st->chunk_len - (size_t)(pos - st->chunk_off);
+    size_t n = have < max ? have : max;
+    memcpy(out, st->chunk + (pos - st->chunk_off), n);
+    atomic_fetch_add(&st->s->m.bytes_served, n);
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *st = cls;
+    free(st->chunk);
+    free(st);
+}
+
+static const char *header(struct MHD_Connection *con, const char *name)
+{
+    return MHD_lookup_connection_value(con, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result serve_object(struct server *s, struct MHD_Connection *con,
+                                    const struct route *rt, const char *method, const char *target)
+{
+    struct store_object obj;
+    err_t err = {0};
+    int rc = head_pinned(s, rt, &obj, &err);
+    if (rc != 0)
+        return answer_error(s, con, K_OBJECT, method, target, store_status(rc), err.msg);
+    struct cond_request cr = {
+        .head = rt->head,
+        .range = header(con, MHD_HTTP_HEADER_RANGE),
+        .if_range = header(con, MHD_HTTP_HEADER_IF_RANGE),
+        .if_match = header(con, MHD_HTTP_HEADER_IF_MATCH),
+        .if_none_match = header(con, MHD_HTTP_HEADER_IF_NONE_MATCH),
+        .if_modified_since = header(con, MHD_HTTP_HEADER_IF_MODIFIED_SINCE),
+        .if_unmodified_since = header(con, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE),
+    };
+    struct cond_object co = {.etag = obj.etag, .size = obj.size, .mtime = obj.mtime};
+    struct cond_answer a;
+    cond_decide(&cr, &co, &a);
+
+    char etag[STORE_ETAG_MAX + 2], date[40], crange[80];
+    snprintf(etag, sizeof(etag), "\"%s\"", obj.etag);
+    util_http_date_format(obj.mtime, date, sizeof(date));
+    if (a.status == 416)
+        snprintf(crange, sizeof(crange), "bytes */%" PRIu64, obj.size);
+    else
+        snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, a.first,
+                 a.first + a.len - 1, obj.size);
+    const char *const headers[] = {MHD_HTTP_HEADER_ETAG,
+                                   etag,
+                                   MHD_HTTP_HEADER_LAST_MODIFIED,
+                                   date,
+                                   MHD_HTTP_HEADER_ACCEPT_RANGES,
+                                   "bytes",
+                                   MHD_HTTP_HEADER_CACHE_CONTROL,
+                                   rt->etag[0] ? "public, max-age=31536000, immutable"
+                                               : "public, no-cache",
+                                   "Access-Control-Expose-Headers",
+                                   CORS_EXPOSE,
+                                   MHD_HTTP_HEADER_CONTENT_RANGE,
+                                   a.status == 206 || a.status == 416 ? crange : NULL,
+                                   NULL};
+    if (a.status != 200 && a.status != 206) {
+        count(s, K_OBJECT, a.status);
+        log_answer(s, method, target, a.status, NULL);
+        return answer_text(con, a.status, "text/plain; charset=utf-8", "", 0, headers);
+    }
+    struct stream *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return MHD_NO;
+    st->s = s;
+    memcpy(st->bucket, rt->bucket, sizeof(st->bucket));
+    memcpy(st->key, rt->key, sizeof(st->key));
+    st->obj = obj;
+    st->first = a.first;
+    st->len = a.len;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(a.len, 64 * 1024, stream_read, st, stream_free);
+    if (r == NULL) {
+        free(st);
+        return MHD_NO;
+    }
+    enum MHD_Result res = MHD_NO;
+    if (add_headers(r, headers) &&
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream") ==
+            MHD_YES &&
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*") == MHD_YES)
+        res = MHD_queue_response(con, a.status, r);
+    MHD_destroy_response(r);
+    count(s, K_OBJECT, a.status);
+    log_answer(s, method, target, a.status, NULL);
+    return res;
+}
+
+/* Makes the torrent of bucket/key at obj, its web seed this server's URL pinned to obj's ETag,
+ * into out. One request makes it; the same request meanwhile waits and shares the bytes. */
+static int make_torrent(struct server *s, const struct route *rt, const struct store_object *obj,
+                        struct buf *out, err_t *err)
+{
+    struct buf base;
+    struct torrent_recipe r = *s->c->recipe;
+    struct maker_result res = {0};
+    struct flight *f;
+    char id[sizeof(f->id)];
+    int rc;
+    snprintf(id, sizeof(id), "%s\n%s\n%s", rt->bucket, rt->key, obj->etag);
+
+    pthread_mutex_lock(&s->lock);
+    for (f = s->flights; f && strcmp(f->id, id) != 0; f = f->next)
+        ;
+    if (f != NULL) { /* another request is making it: wait and copy */
+        f->waiters++;
+        while (!f->done)
+            pthread_cond_wait(&s->landed, &s->lock);
+        rc = f->rc == 0 ? buf_put(out, f->bytes.data, f->bytes.len) : f->rc;
+        if (f->rc != 0)
+            err_set(err, f->rc, "making the torrent failed (see the log)");
+        if (--f->waiters == 0) {
+            buf_free(&f->bytes);
+            free(f);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
+    if ((f = calloc(1, sizeof(*f))) == NULL) {
+        pthread_mutex_unlock(&s->lock);
+        return err_set(err, ENOMEM, "out of memory");
+    }
+    snprintf(f->id, sizeof(f->id), "%s", id);
+    buf_init(&f->bytes, TORRENT_MAX);
+    f->waiters = 1;
+    f->next = s->flights;
+    s->flights = f;
+    pthread_mutex_unlock(&s->lock);
+
+    buf_init(&base, 4096);
+    buf_printf(&base, "%s/~e/%s/", s->public_url, obj->etag);
+    uri_encode(&base, rt->bucket, strlen(rt->bucket), false);
+    buf_put(&base, "/", 2); /* with the NUL */
+    r.webseed_base = (const char *)base.data;
+    if (base.err != 0)
+        rc = err_set(err, base.err, "out of memory");
+    else
+        rc = maker_make(s->c->maker, rt->bucket, rt->key, obj, &r, NULL, &f->bytes, &res, err);
+    if (rc == 0) {
+        atomic_fetch_add(&s->m.torrents_made, 1);
+        if (!res.cached)
+            atomic_fetch_add(&s->m.torrents_hashed, 1);
+        rc = buf_put(out, f->bytes.data, f->bytes.len);
+    }
+    maker_result_free(&res);
+    buf_free(&base);
+
+    pthread_mutex_lock(&s->lock);
+    struct flight **pp = &s->flights;
+    while (*pp != f)
+        pp = &(*pp)->next;
+    *pp = f->next;
+    f->rc = rc;
+    f->done = true;
+    pthread_cond_broadcast(&s->landed);
+    if (--f->waiters == 0) {
+        buf_free(&f->bytes);
+        free(f);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static enum MHD_Result serve_torrent(struct server *s, struct MHD_Connection *con,
+                                     const struct route *rt, const char *method, const char *target)
+{
+    struct store_object obj;
+    struct buf t;
+    err_t err = {0};
+    int rc = head_pinned(s, rt, &obj, &err);
+    if (rc != 0)
+        return answer_error(s, con, K_TORRENT, method, target, store_status(rc), err.msg);
+    buf_init(&t, TORRENT_MAX);
+    if ((rc = make_torrent(s, rt, &obj, &t, &err)) != 0) {
+        buf_free(&t);
+        return answer_error(s, con, K_TORRENT, method, target,
+                            rc == EINVAL ? 422 : store_status(rc), err.msg);
+    }
+    count(s, K_TORRENT, 200);
+    log_answer(s, method, target, 200, NULL);
+    const char *const headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL};
+    enum MHD_Result res = answer_text(con, 200, "application/x-bittorrent", t.data, t.len, headers);
+    buf_free(&t);
+    return res;
+}
+
+static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *con,
+                                     const char *method, const char *target)
+{
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    buf_printf(&b, "# HELP s3torrent_serve_requests_total Requests answered, by route and status "
+                   "class.\n# TYPE s3torrent_serve_requests_total counter\n");
+    count(s, K_METRICS, 200);
+    static const char *const classes[C_CLASSES] = {"2xx", "3xx", "4xx", "5xx"};
+    for (int k = 0; k < K_KINDS; k++)
+        for (int c = 0; c < C_CLASSES; c++)
+            buf_printf(&b, "s3torrent_serve_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                       kind_names[k], classes[c], atomic_load(&s->m.requests[k][c]));
+    const struct {
+        const char *name, *help;
+        atomic_ullong *v;
+    } plain[] = {
+        {"s3torrent_serve_bytes_served_total", "Object bytes sent to clients.", &s->m.bytes_served},
+        {"s3torrent_serve_store_reads_total", "Ranged reads (GETs) of the store.",
+         &s->m.store_reads},
+        {"s3torrent_serve_store_bytes_total", "Bytes read from the store.", &s->m.store_bytes},
+        {"s3torrent_serve_store_errors_total", "Store requests that failed.", &s->m.store_errors},
+        {"s3torrent_serve_torrents_made_total", "Torrents made (hashed or from the cache).",
+         &s->m.torrents_made},
+        {"s3torrent_serve_torrents_hashed_total", "Torrents whose object was read and hashed.",
+         &s->m.torrents_hashed},
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        buf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", plain[i].name, plain[i].help,
+                   plain[i].name, plain[i].name, atomic_load(plain[i].v));
+    log_answer(s, method, target, 200, NULL);
+    enum MHD_Result res =
+        b.err ? MHD_NO : answer_text(con, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
+    buf_free(&b);
+    return res;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct server *s = cls;
+    struct req *rq = *con_cls;
+    struct route rt;
+    (void)url;
+    (void)version;
+    (void)upload;
+    if (rq == NULL)
+        return MHD_NO;
+    if (!rq->seen) { /* the headers: wait for the end of the request */
+        rq->seen = true;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) { /* a body nobody asked for: dropped */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    const char *target = rq->target ? rq->target : "";
+    switch (route_parse(s->c->scopes, s->c->nscopes, method, target, &rt)) {
+    case ROUTE_ERROR:
+        return answer_error(s, con, K_OTHER, method, target, rt.status, rt.text);
+    case ROUTE_PREFLIGHT: {
+        const char *const h[] = {"Access-Control-Allow-Methods",
+                                 "GET, HEAD, OPTIONS",
+                                 "Access-Control-Allow-Headers",
+                                 CORS_ALLOW,
+                                 "Access-Control-Max-Age",
+                                 "86400",
+                                 NULL};
+        count(s, K_OTHER, 204);
+        return answer_text(con, 204, "text/plain", "", 0, h);
+    }
+    case ROUTE_METRICS:
+        return serve_metrics(s, con, method, target);
+    case ROUTE_TORRENT:
+        return serve_torrent(s, con, &rt, method, target);
+    case ROUTE_OBJECT:
+        return serve_object(s, con, &rt, method, target);
+    }
+    return MHD_NO;
+}
+
+/* Keeps the request target as sent, before libmicrohttpd decodes it. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    struct req *rq = calloc(1, sizeof(*rq));
+    (void)cls;
+    (void)con;
+    if (rq)
+        rq->target = strndup(uri, ROUTE_TARGET_MAX + 1);
+    return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct req *rq = *con_cls;
+    (void)cls;
+    (void)con;
+    (void)toe;
+    if (rq) {
+        free(rq->target);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct server *s = cls;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\r\n")] = '\0';
+    log_msg(s->c->log, LOG_WARNING, "http: %s", util_scrub(line));
+}
+
+/* 0.0.0.0 or :: (any address): no URL a client could use. */
+static bool is_wildcard(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+int server_run(const struct server_config *c, err_t *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    struct server s = {.c = c};
+    char host[INET6_ADDRSTRLEN] = "?", own_url[INET6_ADDRSTRLEN + 16];
+    int rc, sig;
+    if ((rc = netaddr_parse(c->listen, &ss, &sl, err)))
+        return rc;
+    bool v6 = ss.ss_family == AF_INET6;
+    if (c->public_url == NULL && is_wildcard(&ss))
+        return err_set(err, EINVAL,
+                       "--listen %s is every address of this host: give --public-url, the URL "
+                       "clients reach this server at, which the torrents carry",
+                       c->listen);
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.landed, NULL);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+                             (v6 ? MHD_USE_IPv6 : 0),
+                         0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &s,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK,
+                         on_uri, &s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                         MHD_OPTION_CONNECTION_TIMEOUT, c->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                         c->connections, MHD_OPTION_THREAD_POOL_SIZE, c->threads, MHD_OPTION_END);
+    if (d == NULL) {
+        pthread_cond_destroy(&s.landed);
+        pthread_mutex_destroy(&s.lock);
+        return err_set(err, EADDRNOTAVAIL, "--listen %s: cannot serve there (see above)",
+                       c->listen);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    inet_ntop(ss.ss_family,
+              v6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                 : (void *)&((struct sockaddr_in *)&ss)->sin_addr,
+              host, sizeof(host));
+    snprintf(own_url, sizeof(own_url), "http://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
+             di ? di->port : 0);
+    s.public_url = c->public_url ? c->public_url : own_url;
+    log_msg(c->log, LOG_INFO, "listening on %s as %s, %u threads, %u connections at most",
+            own_url + 7, s.public_url, c->threads, c->connections);
+    do {
+        rc = sigwait(c->stop, &sig);
+    } while (rc == EINTR);
+    if (rc == 0)
+        log_msg(c->log, LOG_INFO, "%s: stopping", strsignal(sig));
+    MHD_stop_daemon(d);
+    pthread_cond_destroy(&s.landed);
+    pthread_mutex_destroy(&s.lock);
+    if (rc)
+        return err_set(err, rc, "sigwait: %s", strerror(rc));
+    return 0;
+}

@@ -1,0 +1,38 @@
+/* server.h — `s3torrent serve` (docs/DESIGN.md §14): an HTTP server on libmicrohttpd that makes
+ * the buckets and prefixes it serves a web seed (BEP 19) and answers S3's retired `?torrent`,
+ * reading objects through the store seam and making torrents with the one maker. It keeps no
+ * state that must be shared, so many can run behind one load balancer or CDN. */
+#ifndef S3TORRENT_SERVE_SERVER_H
+#define S3TORRENT_SERVE_SERVER_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "route.h"
+#include "s3torrent/err.h"
+#include "s3torrent/log.h"
+#include "s3torrent/maker.h"
+#include "s3torrent/torrent.h"
+
+#define SERVER_CHUNK (1u << 20) /* bytes per store read while streaming: one GET */
+
+struct server_config {
+    const char *listen;     /* ADDR:PORT */
+    const char *public_url; /* how clients reach this server, no trailing '/'; NULL: http:// and
+                             * the address bound (refused for a wildcard address) */
+    const struct route_scope *scopes;
+    size_t nscopes;
+    const struct maker *maker;           /* its store is what is served */
+    const struct torrent_recipe *recipe; /* webseed_base is set per torrent */
+    const struct logger *log;
+    unsigned threads;     /* connections served at once */
+    unsigned connections; /* open at once, at most; memory <= connections x SERVER_CHUNK */
+    unsigned timeout_s;   /* an idle connection is closed after this */
+    const sigset_t *stop; /* waits for one of these, then stops */
+};
+
+/* Serves until a signal of c->stop arrives. Returns 0, or an errno with err set when it cannot
+ * start (a bad or busy --listen address). */
+int server_run(const struct server_config *c, err_t *err);
+
+#endif

@@ -1,0 +1,406 @@
+#!/usr/bin/python3
+"""s3torrent serve: the server as a web seed and as S3's retired ?torrent, on S3 (s3rver, or
+RGW with S3T_S3=rgw, where the bucket is private and the server the only way in).
+- Torrents from /BUCKET/KEY?torrent and /BUCKET/KEY.torrent have the info-hash of `create s3://`
+  with the same options; their web seed is the server's URL pinned to the object's ETag; the aws
+  CLI's get-object-torrent (S3's GetObjectTorrent) gets the same torrent.
+- Web seed only (no tracker answering, no peer): aria2c and python3-libtorrent download v1 and
+  hybrid torrents through the server, sha256 equal, for keys with spaces, '+', '%' and unicode.
+- HTTP: HEAD, Range (206, suffix, 416, several ranges ignored), If-None-Match (304), If-Match
+  (412), If-Range; refused targets (path escapes, encoded slashes, control bytes, other buckets,
+  keys outside the prefix, unknown queries, other methods) get their status and one line.
+- An overwritten object: the old pinned URL answers 410 and never a byte of the new object, and
+  a client of the old torrent gets no bytes; a new torrent downloads the new bytes.
+- /metrics counts what the test did.
+- A wildcard --listen without --public-url is refused; port 0 gives torrents the port bound.
+S3TORRENT names the binary under test."""
+import hashlib
+import http.client
+import os
+import re
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+import libtorrent as lt
+
+from services import S3, aws_env, free_port, wait_port
+
+S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
+BUCKET = "servebucket"
+OTHER = "otherbucket"
+TIMEOUT = 120  # seconds; every wait is bounded
+KEYS = {
+    "rec/plain.bin": 3 * 1048576 + 11,
+    "rec/take one été 录音 +.bin": 2 * 1048576 + 5,
+    "rec/percent%20literal%.bin": 300001,
+}
+ON_RGW = os.environ.get("S3T_S3", "s3rver") == "rgw"
+
+
+def content(size, seed):
+    return hashlib.shake_256(f"{seed}".encode()).digest(size) if size else b""
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def quote_key(key):
+    return "/".join(urllib.parse.quote(seg, safe="") for seg in key.split("/"))
+
+
+class Server:
+    """s3torrent serve on a free loopback port, over the test's S3."""
+
+    def __init__(self, s3, scopes, *extra):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [S3T, "serve", "--endpoint-url", s3.url, "--listen", f"127.0.0.1:{self.port}",
+             "--no-cache", *extra, *scopes],
+            env=aws_env(), stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc, "s3torrent serve")
+
+    def request(self, method, target, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        c.request(method, target, headers=headers or {})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+    def stop(self):
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=30)
+        self.log.seek(0)
+        return rc, self.log.read().decode(errors="replace")
+
+
+class Serve(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="serve-")
+        cls.s3 = S3(buckets=(BUCKET, OTHER))  # private on RGW
+        cls.data = {}
+        for i, (key, size) in enumerate(KEYS.items()):
+            cls.put(key, content(size, i))
+        cls.put("elsewhere/x.bin", b"outside the prefix served")
+        cls.srv = Server(cls.s3, [f"{BUCKET}:rec/"], "--piece-length", "256K")
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, log = cls.srv.stop()
+        cls.s3.stop()
+        cls.tmp.cleanup()
+        assert rc == 0, log[-2000:]
+
+    @classmethod
+    def put(cls, key, data):
+        path = os.path.join(cls.tmp.name, "up.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        cls.s3.put(BUCKET, key, path)
+        cls.data[key] = data
+
+    def s3t(self, *args):
+        p = subprocess.run([S3T, *args], env=aws_env(), capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout
+
+    def torrent(self, key, suffix=False, meta=None):
+        srv = self.srv if meta is None else self.hybrid
+        target = f"/{BUCKET}/{quote_key(key)}" + (".torrent" if suffix else "?torrent")
+        status, h, body = srv.request("GET", target)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(h["content-type"], "application/x-bittorrent")
+        return body
+
+    def download_aria2c(self, tpath):
+        dl = tempfile.mkdtemp(dir=self.tmp.name)
+        p = subprocess.run(
+            ["aria2c", "--seed-time=0", f"--dir={dl}", "--enable-dht=false",
+             "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+             "--bt-tracker-connect-timeout=2", "--bt-tracker-timeout=2",
+             "--bt-stop-timeout=20", "--listen-port", str(free_port()), "--summary-interval=0",
+             "--console-log-level=warn", "--allow-overwrite=true", tpath],
+            capture_output=True, text=True, timeout=TIMEOUT)
+        return p, dl
+
+    def test_torrent_matches_create(self):
+        for key in KEYS:
+            with self.subTest(key=key):
+                body = self.torrent(key)
+                self.assertEqual(body, self.torrent(key, suffix=True))
+                ti = lt.torrent_info(lt.bdecode(body))
+                made = self.s3t("create", "--endpoint-url", self.s3.url, "--piece-length", "256K",
+                                "-o", "-", f"s3://{BUCKET}/{key}")
+                self.assertEqual(str(ti.info_hashes().v1),
+                                 str(lt.torrent_info(lt.bdecode(made)).info_hashes().v1))
+                etag = self.s3.aws("s3api", "head-object", "--bucket", BUCKET, "--key",
+                                   key).stdout.decode()
+                etag = re.search(r'"ETag": "\\"([^\\]+)\\""', etag).group(1)
+                urls = [w["url"] for w in ti.web_seeds()]
+                self.assertEqual(urls, [f"{self.srv.url}/~e/{etag}/{BUCKET}/{quote_key(key)}"])
+
+    def test_get_object_torrent_of_the_aws_cli(self):
+        key = "rec/plain.bin"
+        out = os.path.join(self.tmp.name, "cli.torrent")
+        p = subprocess.run([ "/usr/bin/aws", "s3api", "get-object-torrent", "--no-sign-request",
+                            "--endpoint-url", self.srv.url, "--bucket", BUCKET, "--key", key,
+                            out], env=aws_env(), capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), self.torrent(key))
+
+    def test_web_seed_only_aria2c(self):
+        for key in KEYS:
+            with self.subTest(key=key):
+                t = os.path.join(self.tmp.name, "ws.torrent")
+                with open(t, "wb") as f:
+                    f.write(self.torrent(key))
+                p, dl = self.download_aria2c(t)
+                self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+                self.assertEqual(sha256_file(os.path.join(dl, key.rsplit("/", 1)[-1])),
+                                 hashlib.sha256(self.data[key]).hexdigest())
+
+    def test_web_seed_only_libtorrent(self):
+        key = "rec/take one été 录音 +.bin"
+        ti = lt.torrent_info(lt.bdecode(self.torrent(key)))
+        ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                          "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
+                          "alert_mask": lt.alert_category.error})
+        atp = lt.add_torrent_params()
+        atp.ti = ti
+        atp.save_path = tempfile.mkdtemp(dir=self.tmp.name)
+        h = ses.add_torrent(atp)
+        deadline = time.monotonic() + TIMEOUT
+        while not h.status().is_seeding and time.monotonic() < deadline:
+            ses.wait_for_alert(200)
+            for a in ses.pop_alerts():
+                self.assertNotIsInstance(a, lt.torrent_error_alert, a.message())
+        self.assertTrue(h.status().is_seeding, "libtorrent did not complete from the web seed")
+        self.assertEqual(sha256_file(os.path.join(atp.save_path, ti.name())),
+                         hashlib.sha256(self.data[key]).hexdigest())
+
+    def test_ranges_and_validators(self):
+        key = "rec/plain.bin"
+        data = self.data[key]
+        t = f"/{BUCKET}/{quote_key(key)}"
+        status, h, body = self.srv.request("HEAD", t)
+        self.assertEqual((status, body, int(h["content-length"])), (200, b"", len(data)))
+        self.assertEqual(h["accept-ranges"], "bytes")
+        etag = h["etag"]
+        self.assertEqual(h["access-control-allow-origin"], "*")
+        cases = [
+            ({"Range": "bytes=10-19"}, 206, data[10:20], f"bytes 10-19/{len(data)}"),
+            ({"Range": "bytes=-7"}, 206, data[-7:], f"bytes {len(data) - 7}-{len(data) - 1}/{len(data)}"),
+            ({"Range": f"bytes={len(data) - 3}-"}, 206, data[-3:], None),
+            ({"Range": f"bytes=0-{10 * len(data)}"}, 206, data, None),
+            ({"Range": f"bytes={len(data)}-"}, 416, b"", f"bytes */{len(data)}"),
+            ({"Range": "bytes=0-1,5-6"}, 200, data, None),
+            ({"Range": "bytes=99999999999999999999-"}, 200, data, None),
+            ({"Range": "lines=1-2"}, 200, data, None),
+            ({"If-None-Match": etag}, 304, b"", None),
+            ({"If-Match": '"not-it"'}, 412, b"", None),
+            ({"If-Match": etag, "Range": "bytes=1-2"}, 206, data[1:3], None),
+            ({"If-Range": '"not-it"', "Range": "bytes=1-2"}, 200, data, None),
+            ({"If-Range": etag, "Range": "bytes=1-2"}, 206, data[1:3], None),
+        ]
+        for headers, want, body_want, crange in cases:
+            with self.subTest(headers=headers):
+                status, h, body = self.srv.request("GET", t, headers)
+                self.assertEqual(status, want, body[:200])
+                self.assertEqual(body, body_want)
+                if crange:
+                    self.assertEqual(h["content-range"], crange)
+
+    def test_refused_requests(self):
+        ok = f"/{BUCKET}/rec/plain.bin"
+        cases = [
+            ("GET", f"/{BUCKET}/rec/../elsewhere/x.bin", 400),
+            ("GET", f"/{BUCKET}/rec%2F..%2Felsewhere/x.bin", 400),
+            ("GET", f"/{BUCKET}/rec//plain.bin", 400),
+            ("GET", f"/{BUCKET}/rec/%00plain.bin", 400),
+            ("GET", f"/{BUCKET}/rec/%0aplain.bin", 400),
+            ("GET", f"/{BUCKET}/rec/%zzplain.bin", 400),
+            ("GET", f"/{BUCKET}/elsewhere/x.bin", 404),
+            ("GET", f"/{OTHER}/rec/plain.bin", 404),
+            ("GET", f"/{BUCKET}/rec/", 404),
+            ("GET", f"/{BUCKET}/rec/missing.bin", 404),
+            ("GET", "/", 404),
+            ("GET", f"{ok}?list-type=2", 400),
+            ("GET", f"{ok}?versionId=1", 400),
+            ("GET", f"/~e/0123abc/{BUCKET}/rec/plain.bin", 410),
+            ("GET", f"/~e/bad%22etag/{BUCKET}/rec/plain.bin", 400),
+            ("POST", ok, 405),
+            ("PUT", ok, 405),
+            ("DELETE", ok, 405),
+            ("GET", "/" + "a" * 9000, 414),
+        ]
+        for method, target, want in cases:
+            with self.subTest(method=method, target=target[:80]):
+                status, h, body = self.srv.request(method, target)
+                self.assertEqual(status, want, body)
+                text = body.decode()
+                self.assertTrue(text.endswith("\n") and text.count("\n") == 1, text)
+        status, _, _ = self.srv.request("OPTIONS", ok, {"Origin": "http://x",
+                                                        "Access-Control-Request-Method": "GET"})
+        self.assertEqual(status, 204)
+
+    def test_overwritten_object(self):
+        key = "rec/changing.bin"
+        self.put(key, content(600000, "old"))
+        old = self.torrent(key)
+        old_ti = lt.torrent_info(lt.bdecode(old))
+        pinned = urllib.parse.urlparse(old_ti.web_seeds()[0]["url"]).path
+        status, _, body = self.srv.request("GET", pinned, {"Range": "bytes=0-9"})
+        self.assertEqual((status, body), (206, self.data[key][:10]))
+        self.put(key, content(600000, "new"))
+        for headers in ({}, {"Range": "bytes=0-9"}):
+            status, _, body = self.srv.request("GET", pinned, headers)
+            self.assertEqual(status, 410, body)
+            self.assertNotIn(self.data[key][:10], body)
+        t = os.path.join(self.tmp.name, "old.torrent")
+        with open(t, "wb") as f:
+            f.write(old)
+        p, dl = self.download_aria2c(t)
+        self.assertNotEqual(p.returncode, 0)
+        got = os.path.join(dl, "changing.bin")
+        if os.path.exists(got):  # preallocated, perhaps; never a byte of the new object
+            with open(got, "rb") as f:
+                self.assertNotIn(self.data[key][:4096], f.read())
+        t = os.path.join(self.tmp.name, "new.torrent")
+        with open(t, "wb") as f:
+            f.write(self.torrent(key))
+        p, dl = self.download_aria2c(t)
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+        self.assertEqual(sha256_file(os.path.join(dl, "changing.bin")),
+                         hashlib.sha256(self.data[key]).hexdigest())
+
+    def test_metrics_count(self):
+        def metric(name):
+            _, _, body = self.srv.request("GET", "/metrics")
+            m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
+            self.assertIsNotNone(m, name)
+            return int(m.group(1))
+        n404 = 's3torrent_serve_requests_total{route="other",status="4xx"}'
+        n206 = 's3torrent_serve_requests_total{route="object",status="2xx"}'
+        a404, a206, served = (metric(n404), metric(n206),
+                              metric("s3torrent_serve_bytes_served_total"))
+        for _ in range(3):
+            self.srv.request("GET", f"/{OTHER}/x")
+        for _ in range(2):
+            self.srv.request("GET", f"/{BUCKET}/rec/plain.bin", {"Range": "bytes=0-99"})
+        self.assertEqual(metric(n404) - a404, 3)
+        self.assertEqual(metric(n206) - a206, 2)
+        self.assertEqual(metric("s3torrent_serve_bytes_served_total") - served, 200)
+
+    if ON_RGW:
+        def test_bucket_is_private(self):
+            key = "rec/plain.bin"
+            c = http.client.HTTPConnection("127.0.0.1", self.s3.port, timeout=TIMEOUT)
+            c.request("GET", f"/{BUCKET}/{quote_key(key)}")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 403)
+
+
+class Listen(unittest.TestCase):
+    """Where the server listens decides the web seed its torrents carry."""
+
+    def test_wildcard_address_needs_public_url(self):
+        for addr in ("0.0.0.0:0", "[::]:0"):
+            p = subprocess.run([S3T, "serve", "--endpoint-url", "http://127.0.0.1:9",
+                                "--listen", addr, BUCKET], env=aws_env(), capture_output=True,
+                               text=True, timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertEqual(p.stderr, f"s3torrent: --listen {addr} is every address of this "
+                             "host: give --public-url, the URL clients reach this server at, "
+                             "which the torrents carry\n")
+
+    def test_port_zero_gives_the_port_bound(self):
+        """--listen 127.0.0.1:0: the torrents name the port the system chose, not port 0."""
+        s3 = S3(buckets=(BUCKET,))
+        with tempfile.TemporaryDirectory(prefix="serve-l-") as tmp, \
+                tempfile.TemporaryFile() as log:
+            path = os.path.join(tmp, "up.bin")
+            with open(path, "wb") as f:
+                f.write(b"x" * 1000)
+            s3.put(BUCKET, "a.bin", path)
+            proc = subprocess.Popen([S3T, "serve", "--endpoint-url", s3.url, "--no-cache",
+                                     "--listen", "127.0.0.1:0", BUCKET], env=aws_env(),
+                                    stdout=log, stderr=subprocess.STDOUT)
+            try:
+                deadline, m = time.monotonic() + TIMEOUT, None
+                while m is None and time.monotonic() < deadline and proc.poll() is None:
+                    log.seek(0)
+                    m = re.search(rb"listening on 127\.0\.0\.1:(\d+) as "
+                                  rb"http://127\.0\.0\.1:(\d+),", log.read())
+                    time.sleep(0.05)
+                self.assertIsNotNone(m, "no 'listening on' line")
+                port = int(m.group(1))
+                self.assertNotEqual(port, 0)
+                self.assertEqual(int(m.group(2)), port)
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+                c.request("GET", f"/{BUCKET}/a.bin?torrent")
+                r = c.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 200, body)
+                urls = lt.bdecode(body)[b"url-list"]
+                urls = urls if isinstance(urls, list) else [urls]
+                self.assertTrue(urls[0].decode().startswith(f"http://127.0.0.1:{port}/~e/"),
+                                urls)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=TIMEOUT)
+                s3.stop()
+
+
+class Hybrid(unittest.TestCase):
+    """A hybrid torrent from the server, downloaded by libtorrent from the web seed alone."""
+
+    def test_hybrid_web_seed(self):
+        with tempfile.TemporaryDirectory(prefix="serve-h-") as tmp:
+            s3 = S3(buckets=(BUCKET,))
+            srv = None
+            try:
+                data = content(1048576 + 333, "h")
+                path = os.path.join(tmp, "up.bin")
+                with open(path, "wb") as f:
+                    f.write(data)
+                s3.put(BUCKET, "h/x y.bin", path)
+                srv = Server(s3, [BUCKET], "--meta-version", "hybrid", "--piece-length", "64K")
+                status, _, body = srv.request("GET", f"/{BUCKET}/h/x%20y.bin?torrent")
+                self.assertEqual(status, 200, body)
+                ti = lt.torrent_info(lt.bdecode(body))
+                self.assertTrue(ti.info_hashes().has_v1() and ti.info_hashes().has_v2())
+                ses = lt.session({"enable_dht": False, "enable_lsd": False,
+                                  "enable_upnp": False, "enable_natpmp": False,
+                                  "listen_interfaces": "127.0.0.1:0"})
+                atp = lt.add_torrent_params()
+                atp.ti = ti
+                atp.save_path = tmp
+                h = ses.add_torrent(atp)
+                deadline = time.monotonic() + TIMEOUT
+                while not h.status().is_seeding and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                self.assertTrue(h.status().is_seeding)
+                self.assertEqual(sha256_file(os.path.join(tmp, "x y.bin")),
+                                 hashlib.sha256(data).hexdigest())
+            finally:
+                if srv:
+                    rc, log = srv.stop()
+                    self.assertEqual(rc, 0, log[-2000:])
+                s3.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,235 @@
+/* test_serve.c — the rules of `s3torrent serve` without its server (docs/DESIGN.md §14): request
+ * targets to routes (serve/route.c) and validators and Range to a status and bytes
+ * (serve/cond.c), table-driven. The expected answers are RFC 9110's, read off the RFC, not off
+ * the code. */
+#include <check.h>
+#include <string.h>
+
+#include "cond.h"
+#include "route.h"
+#include "testutil.h"
+
+static const struct route_scope scopes[] = {
+    {"media", ""},
+    {"rec", "public/"},
+};
+#define NSCOPES (sizeof(scopes) / sizeof(scopes[0]))
+
+START_TEST(test_routes)
+{
+    static const struct {
+        const char *method, *target;
+        enum route_kind kind;
+        const char *bucket, *key, *etag; /* for the object and torrent routes */
+        unsigned status;                 /* for ROUTE_ERROR */
+    } cases[] = {
+        {"GET", "/media/a.bin", ROUTE_OBJECT, "media", "a.bin", "", 0},
+        {"HEAD", "/media/a.bin", ROUTE_OBJECT, "media", "a.bin", "", 0},
+        {"GET", "/media/dir/sub/a.bin", ROUTE_OBJECT, "media", "dir/sub/a.bin", "", 0},
+        {"GET", "/media/a%20b%2Bc+d.bin", ROUTE_OBJECT, "media", "a b+c+d.bin", "", 0},
+        {"GET", "/media/%C3%BC.bin", ROUTE_OBJECT, "media", "\xc3\xbc.bin", "", 0},
+        {"GET", "/media/a.bin?torrent", ROUTE_TORRENT, "media", "a.bin", "", 0},
+        {"GET", "/media/a.bin?torrent=", ROUTE_TORRENT, "media", "a.bin", "", 0},
+        {"GET", "/media/a.bin.torrent", ROUTE_TORRENT, "media", "a.bin", "", 0},
+        /* an object whose own name ends in .torrent, asked for with ?torrent */
+        {"GET", "/media/x.torrent?torrent", ROUTE_TORRENT, "media", "x.torrent", "", 0},
+        /* a name that is only ".torrent" after "." or "..": no torrent of "." or ".." is
+         * named (found by the fuzz target), so the object of that name is */
+        {"GET", "/media/..torrent", ROUTE_OBJECT, "media", "..torrent", "", 0},
+        {"GET", "/media/dir/...torrent", ROUTE_OBJECT, "media", "dir/...torrent", "", 0},
+        {"GET", "/media/dir/.torrent", ROUTE_OBJECT, "media", "dir/.torrent", "", 0},
+        {"GET", "/media/.x.torrent", ROUTE_TORRENT, "media", ".x", "", 0},
+        {"GET", "/~e/0123abcd-2/media/a.bin", ROUTE_OBJECT, "media", "a.bin", "0123abcd-2", 0},
+        {"GET", "/rec/public/t.mkv", ROUTE_OBJECT, "rec", "public/t.mkv", "", 0},
+        {"OPTIONS", "/media/a.bin", ROUTE_PREFLIGHT, "media", "a.bin", "", 0},
+        {"GET", "/metrics", ROUTE_METRICS, "", "", "", 0},
+        /* a bucket named "metrics" is not shadowed: /metrics alone is the counters */
+        {"GET", "/metrics/x", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"POST", "/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 405},
+        {"PUT", "/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 405},
+        {"DELETE", "/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 405},
+        {"GET", "media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "*", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "http://host/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/media", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/media/", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/media/dir/", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/other/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/rec/private/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/rec/public", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/media//a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/./a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/../media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/%2E%2E/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a%2Fb", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a%2fb", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a%00b", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a%0Ab", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a%7Fb", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a%zzb", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a%4", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a.bin#frag", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a.bin?acl", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/a.bin?torrent&versionId=1", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~e/abc\"def/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~e/%22abc%22/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~e//media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~e/abc", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/~e/abc/other/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 404},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct route r;
+        enum route_kind k = route_parse(scopes, NSCOPES, cases[i].method, cases[i].target, &r);
+        ck_assert_msg(k == cases[i].kind && r.kind == k, "%s %s: kind %d", cases[i].method,
+                      cases[i].target, (int)k);
+        if (k != ROUTE_ERROR)
+            ck_assert(r.head == (strcmp(cases[i].method, "HEAD") == 0));
+        if (k == ROUTE_ERROR) {
+            ck_assert_msg(r.status == cases[i].status, "%s %s: status %u (%s)", cases[i].method,
+                          cases[i].target, r.status, r.text);
+            ck_assert(r.text[0] != '\0' && strchr(r.text, '\n') == NULL);
+        } else if (k != ROUTE_METRICS) {
+            ck_assert_str_eq(r.bucket, cases[i].bucket);
+            ck_assert_str_eq(r.key, cases[i].key);
+            ck_assert_str_eq(r.etag, cases[i].etag);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_route_limits)
+{
+    struct route r;
+    char target[ROUTE_TARGET_MAX + 64];
+    /* a key of exactly 1024 bytes is served; 1025 is refused with 414 */
+    strcpy(target, "/media/");
+    memset(target + 7, 'k', ROUTE_KEY_MAX);
+    target[7 + ROUTE_KEY_MAX] = '\0';
+    ck_assert_int_eq(route_parse(scopes, NSCOPES, "GET", target, &r), ROUTE_OBJECT);
+    ck_assert_uint_eq(strlen(r.key), ROUTE_KEY_MAX);
+    strcpy(target, "/media/a/");
+    memset(target + 9, 'k', ROUTE_KEY_MAX - 1);
+    target[9 + ROUTE_KEY_MAX - 1] = '\0';
+    ck_assert_int_eq(route_parse(scopes, NSCOPES, "GET", target, &r), ROUTE_ERROR);
+    ck_assert_uint_eq(r.status, 414);
+    /* a target past 8 KiB */
+    target[0] = '/';
+    memset(target + 1, 'a', ROUTE_TARGET_MAX + 10);
+    target[ROUTE_TARGET_MAX + 11] = '\0';
+    ck_assert_int_eq(route_parse(scopes, NSCOPES, "GET", target, &r), ROUTE_ERROR);
+    ck_assert_uint_eq(r.status, 414);
+    /* many segments, each legal: still a key of at most 1024 bytes */
+    strcpy(target, "/media");
+    for (int i = 0; i < 600; i++)
+        strcat(target, "/a");
+    ck_assert_int_eq(route_parse(scopes, NSCOPES, "GET", target, &r), ROUTE_ERROR);
+    ck_assert_uint_eq(r.status, 414);
+}
+END_TEST
+
+/* An object of 1000 bytes, ETag "abc", last modified at Sun, 06 Nov 1994 08:49:37 GMT. */
+static const struct cond_object obj = {"abc", 1000, 784111777};
+#define LM     "Sun, 06 Nov 1994 08:49:37 GMT"
+#define BEFORE "Sun, 06 Nov 1994 08:49:36 GMT"
+#define AFTER  "Sun, 06 Nov 1994 08:49:38 GMT"
+
+START_TEST(test_conditionals)
+{
+    static const struct {
+        struct cond_request rq;
+        unsigned status;
+        uint64_t first, len;
+    } cases[] = {
+        {{.head = false}, 200, 0, 1000},
+        /* If-Match: strong comparison only (RFC 9110 §13.1.1) */
+        {{.if_match = "\"abc\""}, 200, 0, 1000},
+        {{.if_match = "\"x\", \"abc\""}, 200, 0, 1000},
+        {{.if_match = "*"}, 200, 0, 1000},
+        {{.if_match = "W/\"abc\""}, 412, 0, 0},
+        {{.if_match = "\"abd\""}, 412, 0, 0},
+        {{.if_match = "abc"}, 412, 0, 0},
+        /* If-Unmodified-Since, ignored when If-Match is there or the date is bad */
+        {{.if_unmodified_since = BEFORE}, 412, 0, 0},
+        {{.if_unmodified_since = LM}, 200, 0, 1000},
+        {{.if_unmodified_since = "yesterday"}, 200, 0, 1000},
+        {{.if_match = "\"abc\"", .if_unmodified_since = BEFORE}, 200, 0, 1000},
+        /* If-None-Match: weak comparison (§13.1.2) */
+        {{.if_none_match = "\"abc\""}, 304, 0, 0},
+        {{.if_none_match = "W/\"abc\""}, 304, 0, 0},
+        {{.if_none_match = "*"}, 304, 0, 0},
+        {{.if_none_match = "\"x\""}, 200, 0, 1000},
+        /* If-Modified-Since, ignored when If-None-Match is there */
+        {{.if_modified_since = LM}, 304, 0, 0},
+        {{.if_modified_since = AFTER}, 304, 0, 0},
+        {{.if_modified_since = BEFORE}, 200, 0, 1000},
+        {{.if_none_match = "\"x\"", .if_modified_since = LM}, 200, 0, 1000},
+        /* 412 wins over 304 */
+        {{.if_match = "\"x\"", .if_none_match = "\"abc\""}, 412, 0, 0},
+        /* one range (§14.1.2) */
+        {{.range = "bytes=0-99"}, 206, 0, 100},
+        {{.range = "bytes=990-"}, 206, 990, 10},
+        {{.range = "bytes=990-5000"}, 206, 990, 10},
+        {{.range = "bytes=-10"}, 206, 990, 10},
+        {{.range = "bytes=-5000"}, 206, 0, 1000},
+        {{.range = "bytes=999-999"}, 206, 999, 1},
+        {{.range = "Bytes = 5-6"}, 206, 5, 2},
+        {{.range = "bytes=1000-"}, 416, 0, 0},
+        {{.range = "bytes=-0"}, 416, 0, 0},
+        /* ignored: several ranges, another unit, bad syntax, a backwards range */
+        {{.range = "bytes=0-1,5-6"}, 200, 0, 1000},
+        {{.range = "items=0-1"}, 200, 0, 1000},
+        {{.range = "bytes=a-b"}, 200, 0, 1000},
+        {{.range = "bytes=5-4"}, 200, 0, 1000},
+        {{.range = "bytes=99999999999999999999-"}, 200, 0, 1000},
+        {{.range = "bytes="}, 200, 0, 1000},
+        /* HEAD ignores Range (range handling is defined for GET only) */
+        {{.head = true, .range = "bytes=0-9"}, 200, 0, 1000},
+        /* If-Range: a strong ETag or exactly the Last-Modified date */
+        {{.range = "bytes=0-9", .if_range = "\"abc\""}, 206, 0, 10},
+        {{.range = "bytes=0-9", .if_range = "\"old\""}, 200, 0, 1000},
+        {{.range = "bytes=0-9", .if_range = "W/\"abc\""}, 200, 0, 1000},
+        {{.range = "bytes=0-9", .if_range = LM}, 206, 0, 10},
+        {{.range = "bytes=0-9", .if_range = AFTER}, 200, 0, 1000},
+        {{.range = "bytes=0-9", .if_range = "garbage"}, 200, 0, 1000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cond_answer a;
+        cond_decide(&cases[i].rq, &obj, &a);
+        ck_assert_msg(a.status == cases[i].status, "case %zu: status %u", i, a.status);
+        if (a.status == 200 || a.status == 206)
+            ck_assert_msg(a.first == cases[i].first && a.len == cases[i].len,
+                          "case %zu: [%llu, +%llu)", i, (unsigned long long)a.first,
+                          (unsigned long long)a.len);
+    }
+}
+END_TEST
+
+START_TEST(test_empty_object)
+{
+    static const struct cond_object empty = {"e", 0, 0};
+    struct cond_answer a;
+    struct cond_request rq = {.range = "bytes=0-"};
+    cond_decide(&rq, &empty, &a);
+    ck_assert_uint_eq(a.status, 416);
+    rq.range = "bytes=-1";
+    cond_decide(&rq, &empty, &a);
+    ck_assert_uint_eq(a.status, 416);
+    rq.range = NULL;
+    cond_decide(&rq, &empty, &a);
+    ck_assert_uint_eq(a.status, 200);
+    ck_assert_uint_eq(a.len, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("serve");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_routes);
+    tcase_add_test(tc, test_route_limits);
+    tcase_add_test(tc, test_conditionals);
+    tcase_add_test(tc, test_empty_object);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
