@@ -53,7 +53,8 @@ struct flight {
 
 struct server {
     const struct server_config *c;
-    const char *public_url; /* c->public_url, or the address bound */
+    const char *public_url; /* c->public_url, or the address bound: set under lock once the
+                             * daemon is bound, read after taking lock (make_torrent) */
     struct metrics m;
     pthread_mutex_t lock;
     pthread_cond_t landed;
@@ -529,6 +530,7 @@ int server_run(const struct server_config *c, err_t *err)
                        "clients reach this server at, which the torrents carry",
                        c->listen);
     pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_lock(&s.lock); /* until public_url is known (port 0 is resolved by binding) */
     pthread_cond_init(&s.landed, NULL);
     struct MHD_Daemon *d =
         MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
@@ -539,6 +541,7 @@ int server_run(const struct server_config *c, err_t *err)
                          MHD_OPTION_CONNECTION_TIMEOUT, c->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
                          c->connections, MHD_OPTION_THREAD_POOL_SIZE, c->threads, MHD_OPTION_END);
     if (d == NULL) {
+        pthread_mutex_unlock(&s.lock);
         pthread_cond_destroy(&s.landed);
         pthread_mutex_destroy(&s.lock);
         return err_set(err, EADDRNOTAVAIL, "--listen %s: cannot serve there (see above)",
@@ -552,6 +555,7 @@ int server_run(const struct server_config *c, err_t *err)
     snprintf(own_url, sizeof(own_url), "http://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
              di ? di->port : 0);
     s.public_url = c->public_url ? c->public_url : own_url;
+    pthread_mutex_unlock(&s.lock);
     log_msg(c->log, LOG_INFO, "listening on %s as %s, %u threads, %u connections at most",
             own_url + 7, s.public_url, c->threads, c->connections);
     do {

@@ -142,7 +142,19 @@ int cmd_create(int argc, char **argv)
         rc = CLI_OK;
         goto out;
     }
-    /* the web seed names the object's key; for a local file, the torrent's name */
+    /* the web seed names the object's key; for a local file, the torrent's name. A v2 web seed
+     * is the key's directory, which clients complete with the torrent's name (docs/DESIGN.md
+     * §3): another --name would send them to another object. */
+    if (is_s3 && rec.b.r.webseed_base && rec.b.r.meta == TORRENT_V2 &&
+        strcmp(name, strrchr(key, '/') ? strrchr(key, '/') + 1 : key) != 0) {
+        rc = cli_error(
+            CLI_USAGE,
+            "--name %s with --webseed and --meta-version v2: clients fetch a v2 torrent's "
+            "web seed as its directory URL plus the torrent's name, so the name must be "
+            "the key's last segment (or use v1 or hybrid)",
+            name);
+        goto out;
+    }
     if (torrent_recipe_opts(&rec.b.r, is_s3 ? key : name, src->mtime, &to, &ws) != 0) {
         cli_error(CLI_FAIL, "out of memory");
         goto out;

@@ -162,6 +162,9 @@ tier "s3torrentfs under TSan (64 concurrent torrent opens, SIGHUP, kill -9, ...)
   env TSAN_OPTIONS=halt_on_error=0 S3TORRENT=build-tsan/tools/s3torrent \
   S3TORRENTFS=build-tsan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
+tier "s3torrent serve under TSan (threads, single flight)" env TSAN_OPTIONS=halt_on_error=0 \
+  S3TORRENT=build-tsan/tools/s3torrent /usr/bin/python3 tests/integration/test_serve.py
+
 tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
 # two targets at a time (one core each): the second runs in the background, its output shown

@@ -271,18 +271,32 @@ int torrent_create(struct source *src, const char *name, const struct torrent_op
     return rc;
 }
 
-char *torrent_webseed_url(const char *base, const char *key)
+/* base + the first n bytes of key, encoded. */
+static char *webseed_url(const char *base, const char *key, size_t n)
 {
     struct buf b;
     buf_init(&b, 64 * 1024);
     buf_put(&b, base, strlen(base));
-    uri_encode(&b, key, strlen(key), true);
+    uri_encode(&b, key, n, true);
     buf_put(&b, "", 1);
     if (b.err) {
         buf_free(&b);
         return NULL;
     }
     return (char *)buf_steal(&b, NULL);
+}
+
+char *torrent_webseed_url(const char *base, const char *key)
+{
+    return webseed_url(base, key, strlen(key));
+}
+
+char *torrent_webseed_for(const char *base, const char *key, enum torrent_meta meta)
+{
+    if (meta != TORRENT_V2)
+        return webseed_url(base, key, strlen(key));
+    const char *slash = strrchr(key, '/');
+    return webseed_url(base, key, slash ? (size_t)(slash - key) + 1 : 0);
 }
 
 int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t mtime,
@@ -301,7 +315,7 @@ int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t
     opts->no_date = r->no_date;
     opts->creation_date = mtime;
     if (r->webseed_base) {
-        if ((*webseed = torrent_webseed_url(r->webseed_base, key)) == NULL)
+        if ((*webseed = torrent_webseed_for(r->webseed_base, key, r->meta)) == NULL)
             return ENOMEM;
         opts->webseeds = (const char *const *)webseed;
         opts->nwebseeds = 1;

@@ -214,6 +214,23 @@ class Dynalite:
         self.proc.wait()
 
 
+def libtorrent_download(ti, save_path, timeout_s=60):
+    """Has python3-libtorrent download torrent_info ti into save_path from its web seeds alone
+    (no DHT, LSD or peers; its trackers, if any, are expected to answer nothing). Returns the
+    torrent's status once seeding, or once timeout_s passed without (the caller asserts)."""
+    import libtorrent as lt
+    ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                      "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0"})
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = save_path
+    h = ses.add_torrent(atp)
+    deadline = time.monotonic() + timeout_s
+    while not h.status().is_seeding and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return h.status()
+
+
 def libtorrent_check(ti, save_path, timeout_s=60):
     """Has python3-libtorrent check the data of torrent_info ti under save_path, as a client
     does before seeding. Returns the torrent's status once checked; raises AssertionError on a

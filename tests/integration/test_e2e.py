@@ -4,6 +4,8 @@ mount through opentracker to aria2c, is test_seed.py.)
 - Web seed only: a torrent made with --webseed pointing at s3rver's anonymous URL of the object;
   aria2c downloads it from S3 alone, with no tracker and no peer, for plain keys and for keys
   with spaces, '+' and unicode (the percent-encoding of the URL).
+- Web seed only, every meta version: libtorrent downloads v1, v2 and hybrid torrents from S3
+  alone (a v2 web seed is the key's directory URL); --name is refused where it would break it.
 - Hybrid from the mount: the mount's k.torrent with meta_version=hybrid is loaded and fully
   checked by libtorrent against the data on the mount, and its magnet link (s3torrent magnet)
   gives libtorrent the same v1 and v2 info-hashes.
@@ -17,7 +19,7 @@ import unittest
 import libtorrent as lt
 
 from mount import Mount
-from services import S3, aws_env, free_port, libtorrent_check
+from services import S3, aws_env, free_port, libtorrent_check, libtorrent_download
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "e2ebucket"
@@ -92,6 +94,36 @@ class E2E(unittest.TestCase):
                 self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
                 got = os.path.join(dl, key.rsplit("/", 1)[-1])
                 self.assertEqual(sha256(got), hashlib.sha256(self.data[key]).hexdigest())
+
+    def test_web_seed_only_libtorrent_every_meta_version(self):
+        """libtorrent reads a v2-only torrent as a directory: its web seed is the key's
+        directory URL (ending in '/'), completed with the name; v1 and hybrid name the key."""
+        base = f"{self.s3.url}/{BUCKET}/"
+        for meta in ("v1", "v2", "hybrid"):
+            for key in ("rec/take one été 录音 +.bin", "top level (1).bin"):
+                with self.subTest(meta=meta, key=key):
+                    t = self.s3t("create", "--endpoint-url", self.s3.url, "--webseed", base,
+                                 "--meta-version", meta, "--piece-length", "64K", "-o", "-",
+                                 f"s3://{BUCKET}/{key}")
+                    ti = lt.torrent_info(lt.bdecode(t))
+                    url = ti.web_seeds()[0]["url"]
+                    if meta == "v2":
+                        self.assertTrue(url.endswith("/"), url)
+                    dl = tempfile.mkdtemp(dir=self.tmp.name)
+                    st = libtorrent_download(ti, dl, TIMEOUT)
+                    self.assertTrue(st.is_seeding, f"{meta} {url}: progress {st.progress}")
+                    got = os.path.join(dl, key.rsplit("/", 1)[-1])
+                    self.assertEqual(sha256(got), hashlib.sha256(self.data[key]).hexdigest())
+
+    def test_v2_web_seed_needs_the_keys_name(self):
+        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "--webseed",
+                            f"{self.s3.url}/{BUCKET}/", "--meta-version", "v2", "--name",
+                            "other.bin", "-o", "-", f"s3://{BUCKET}/rec/plain.bin"],
+                           env=aws_env(), capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("--name other.bin with --webseed and --meta-version v2", p.stderr)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
 
     def test_hybrid_from_the_mount(self):
         key = "rec/take one été 录音 +.bin"

@@ -5,7 +5,8 @@ RGW with S3T_S3=rgw, where the bucket is private and the server the only way in)
   with the same options; their web seed is the server's URL pinned to the object's ETag; the aws
   CLI's get-object-torrent (S3's GetObjectTorrent) gets the same torrent.
 - Web seed only (no tracker answering, no peer): aria2c and python3-libtorrent download v1 and
-  hybrid torrents through the server, sha256 equal, for keys with spaces, '+', '%' and unicode.
+  hybrid torrents through the server, sha256 equal, for keys with spaces, '+', '%' and unicode;
+  libtorrent v2-only ones too (the web seed is then the pinned directory URL).
 - HTTP: HEAD, Range (206, suffix, 416, several ranges ignored), If-None-Match (304), If-Match
   (412), If-Range; refused targets (path escapes, encoded slashes, control bytes, other buckets,
   keys outside the prefix, unknown queries, other methods) get their status and one line.
@@ -26,7 +27,7 @@ import urllib.parse
 
 import libtorrent as lt
 
-from services import S3, aws_env, free_port, wait_port
+from services import S3, aws_env, free_port, libtorrent_download, wait_port
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "servebucket"
@@ -78,10 +79,15 @@ class Server:
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
 
     def stop(self):
+        """Stops the server; returns its exit status, or 1 when its log holds a sanitizer report
+        (ASan, UBSan, TSan builds), and its log."""
         self.proc.terminate()
         rc = self.proc.wait(timeout=30)
         self.log.seek(0)
-        return rc, self.log.read().decode(errors="replace")
+        log = self.log.read().decode(errors="replace")
+        if "Sanitizer" in log or "runtime error" in log:
+            rc = rc or 1
+        return rc, log
 
 
 class Serve(unittest.TestCase):
@@ -115,10 +121,9 @@ class Serve(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         return p.stdout
 
-    def torrent(self, key, suffix=False, meta=None):
-        srv = self.srv if meta is None else self.hybrid
+    def torrent(self, key, suffix=False):
         target = f"/{BUCKET}/{quote_key(key)}" + (".torrent" if suffix else "?torrent")
-        status, h, body = srv.request("GET", target)
+        status, h, body = self.srv.request("GET", target)
         self.assertEqual(status, 200, body)
         self.assertEqual(h["content-type"], "application/x-bittorrent")
         return body
@@ -364,41 +369,42 @@ class Listen(unittest.TestCase):
                 s3.stop()
 
 
-class Hybrid(unittest.TestCase):
-    """A hybrid torrent from the server, downloaded by libtorrent from the web seed alone."""
+class Meta(unittest.TestCase):
+    """Hybrid and v2-only torrents from the server, downloaded by libtorrent from the web seed
+    alone (a v2 torrent's web seed is the pinned directory URL, which libtorrent completes with
+    the torrent's name)."""
 
-    def test_hybrid_web_seed(self):
+    def test_hybrid_and_v2_web_seeds(self):
         with tempfile.TemporaryDirectory(prefix="serve-h-") as tmp:
             s3 = S3(buckets=(BUCKET,))
-            srv = None
+            data = content(1048576 + 333, "h")
+            path = os.path.join(tmp, "up.bin")
+            with open(path, "wb") as f:
+                f.write(data)
+            s3.put(BUCKET, "h/x y.bin", path)
             try:
-                data = content(1048576 + 333, "h")
-                path = os.path.join(tmp, "up.bin")
-                with open(path, "wb") as f:
-                    f.write(data)
-                s3.put(BUCKET, "h/x y.bin", path)
-                srv = Server(s3, [BUCKET], "--meta-version", "hybrid", "--piece-length", "64K")
-                status, _, body = srv.request("GET", f"/{BUCKET}/h/x%20y.bin?torrent")
-                self.assertEqual(status, 200, body)
-                ti = lt.torrent_info(lt.bdecode(body))
-                self.assertTrue(ti.info_hashes().has_v1() and ti.info_hashes().has_v2())
-                ses = lt.session({"enable_dht": False, "enable_lsd": False,
-                                  "enable_upnp": False, "enable_natpmp": False,
-                                  "listen_interfaces": "127.0.0.1:0"})
-                atp = lt.add_torrent_params()
-                atp.ti = ti
-                atp.save_path = tmp
-                h = ses.add_torrent(atp)
-                deadline = time.monotonic() + TIMEOUT
-                while not h.status().is_seeding and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                self.assertTrue(h.status().is_seeding)
-                self.assertEqual(sha256_file(os.path.join(tmp, "x y.bin")),
-                                 hashlib.sha256(data).hexdigest())
+                for meta in ("hybrid", "v2"):
+                    with self.subTest(meta=meta):
+                        srv = Server(s3, [BUCKET], "--meta-version", meta, "--piece-length",
+                                     "64K")
+                        try:
+                            status, _, body = srv.request("GET", f"/{BUCKET}/h/x%20y.bin?torrent")
+                            self.assertEqual(status, 200, body)
+                            ti = lt.torrent_info(lt.bdecode(body))
+                            self.assertEqual(ti.info_hashes().has_v1(), meta == "hybrid")
+                            self.assertTrue(ti.info_hashes().has_v2())
+                            url = ti.web_seeds()[0]["url"]
+                            self.assertRegex(url, r"/~e/[0-9a-f]+/" + BUCKET + "/h/" +
+                                             ("$" if meta == "v2" else r"x%20y\.bin$"))
+                            dl = tempfile.mkdtemp(dir=tmp)
+                            st = libtorrent_download(ti, dl, TIMEOUT)
+                            self.assertTrue(st.is_seeding, f"progress {st.progress}")
+                            self.assertEqual(sha256_file(os.path.join(dl, "x y.bin")),
+                                             hashlib.sha256(data).hexdigest())
+                        finally:
+                            rc, log = srv.stop()
+                            self.assertEqual(rc, 0, log[-2000:])
             finally:
-                if srv:
-                    rc, log = srv.stop()
-                    self.assertEqual(rc, 0, log[-2000:])
                 s3.stop()
 
 

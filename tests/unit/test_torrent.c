@@ -260,6 +260,23 @@ START_TEST(test_names_and_webseeds)
     char *u = torrent_webseed_url("http://h:1/b/", "rec/a b+c%é~.mp4");
     ck_assert_str_eq(u, "http://h:1/b/rec/a%20b%2Bc%25%C3%A9~.mp4");
     free(u);
+    /* the form each meta version needs: the object's URL for v1 and hybrid, its directory for
+     * v2 (libtorrent appends the torrent's name) */
+    static const struct {
+        enum torrent_meta meta;
+        const char *key, *want;
+    } ws[] = {
+        {TORRENT_V1, "rec/a b.mp4", "http://h:1/b/rec/a%20b.mp4"},
+        {TORRENT_HYBRID, "rec/a b.mp4", "http://h:1/b/rec/a%20b.mp4"},
+        {TORRENT_V2, "rec/a b.mp4", "http://h:1/b/rec/"},
+        {TORRENT_V2, "r c/d+é/a b.mp4", "http://h:1/b/r%20c/d%2B%C3%A9/"},
+        {TORRENT_V2, "top.mp4", "http://h:1/b/"},
+    };
+    for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+        u = torrent_webseed_for("http://h:1/b/", ws[i].key, ws[i].meta);
+        ck_assert_str_eq(u, ws[i].want);
+        free(u);
+    }
 }
 END_TEST
 

@@ -84,7 +84,7 @@ struct torrent_recipe {
     uint64_t piece_length; /* 0: the automatic rule */
     const char *const *trackers;
     size_t ntrackers;
-    const char *webseed_base; /* NULL: no web seed; else BASE + the encoded key */
+    const char *webseed_base; /* NULL: no web seed; else see torrent_webseed_for */
     bool private_;
     const char *source, *comment; /* NULL: none */
     bool no_date;
@@ -98,5 +98,12 @@ int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t
 /* BASE + key, each segment percent-encoded (RFC 3986 unreserved and '/' kept). The caller frees
  * the result; NULL when out of memory. */
 char *torrent_webseed_url(const char *base, const char *key);
+
+/* The web seed (BEP 19) of the object at key in the form meta needs (docs/DESIGN.md §3): for v1
+ * and hybrid, single-file torrents, BASE + the key (torrent_webseed_url). libtorrent reads a
+ * v2-only torrent as a directory of one file and appends "/NAME" to a URL that does not end in
+ * '/', so for v2 it is BASE + the key's directory ("" or "dir/sub/"): clients append the
+ * torrent's name, which must then be the key's last segment. NULL when out of memory. */
+char *torrent_webseed_for(const char *base, const char *key, enum torrent_meta meta);
 
 #endif
