@@ -1,12 +1,16 @@
 /* blocks.c — the block cache. A block is LOADING (one fetch, others wait), READY, or gone;
  * failed fetches are not cached, so the next read tries again. Ready blocks are evicted least
- * recently used first once the budget is passed; read-ahead is a bounded queue served by a few
- * fetcher threads, which keeps several ranged GETs in flight for a sequential reader. */
+ * recently used first once the budget is passed (an lru_ list); read-ahead is a bounded queue
+ * served by a few fetcher threads (a pool_), which keeps several ranged GETs in flight for a
+ * sequential reader. */
 #include "blocks.h"
+#include "s3torrent/lru.h"
+#include "s3torrent/pool.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,11 +27,16 @@ struct block {
     int readers;            /* copying out; not evictable */
     uint8_t *data;
     size_t len;
-    struct block *hnext, *prev, *next;
+    struct block *hnext;
+    struct lru_node lru;
 };
 
+#define BLOCK(n) LRU_ENTRY(n, struct block, lru)
+
+/* A read-ahead: one GET of adjacent blocks, queued on the fetcher pool. */
 struct job {
-    struct blocks_obj *obj;
+    struct pool_job pj;     /* first */
+    struct blocks_obj *obj; /* referenced while the job exists */
     uint64_t index;
     unsigned count; /* adjacent blocks from index */
 };
@@ -40,15 +49,10 @@ struct blocks {
     uint64_t budget, used;
     pthread_mutex_t lock;
     pthread_cond_t changed; /* a block finished loading */
-    pthread_cond_t work;    /* a job was queued, or shutdown */
     struct block *table[NBUCKETS];
     struct blocks_obj *objs; /* every object with references */
-    struct block *lru_head, *lru_tail;
-    struct job queue[QUEUE_MAX];
-    size_t qhead, qlen;
-    bool stop;
-    pthread_t *threads;
-    unsigned nthreads;
+    struct lru lru;          /* blocks, most recently read last */
+    struct pool *pool;       /* read-ahead fetchers, under lock */
 };
 
 static unsigned hash(const struct blocks_obj *o, uint64_t index)
@@ -64,30 +68,6 @@ static struct block *find(struct blocks *b, struct blocks_obj *o, uint64_t index
         if (k->obj == o && k->index == index)
             return k;
     return NULL;
-}
-
-static void lru_unlink(struct blocks *b, struct block *k)
-{
-    if (k->prev)
-        k->prev->next = k->next;
-    else if (b->lru_head == k)
-        b->lru_head = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
-    else if (b->lru_tail == k)
-        b->lru_tail = k->prev;
-    k->prev = k->next = NULL;
-}
-
-static void lru_front(struct blocks *b, struct block *k)
-{
-    lru_unlink(b, k);
-    k->next = b->lru_head;
-    if (b->lru_head)
-        b->lru_head->prev = k;
-    b->lru_head = k;
-    if (b->lru_tail == NULL)
-        b->lru_tail = k;
 }
 
 static void obj_release_locked(struct blocks *b, struct blocks_obj *o)
@@ -145,7 +125,7 @@ static void unhash(struct blocks *b, struct block *k)
     while (*pp != k)
         pp = &(*pp)->hnext;
     *pp = k->hnext;
-    lru_unlink(b, k);
+    lru_remove(&b->lru, &k->lru);
 }
 
 /* Frees a block that is no longer in the table. Lock held. */
@@ -160,14 +140,13 @@ static void destroy(struct blocks *b, struct block *k)
 /* Evicts ready, unused blocks, least recently used first, until under budget. Lock held. */
 static void evict(struct blocks *b)
 {
-    struct block *k = b->lru_tail;
-    while (k && b->used > b->budget) {
-        struct block *prev = k->prev;
+    for (struct lru_node *n = lru_oldest(&b->lru), *newer; n && b->used > b->budget; n = newer) {
+        struct block *k = BLOCK(n);
+        newer = n->newer;
         if (k->state == READY && k->readers == 0) {
             unhash(b, k);
             destroy(b, k);
         }
-        k = prev;
     }
 }
 
@@ -188,7 +167,7 @@ static struct block *claim(struct blocks *b, struct blocks_obj *o, uint64_t inde
     unsigned h = hash(o, index);
     k->hnext = b->table[h];
     b->table[h] = k;
-    lru_front(b, k);
+    lru_touch(&b->lru, &k->lru);
     *fetch = true;
     return k;
 }
@@ -249,20 +228,18 @@ static int load(struct blocks *b, struct block *k)
 }
 
 /* Claims a job's blocks (up to the first one someone else has) and fetches them with one GET.
- * The lock is held on entry and exit; the job's reference to its object is consumed. Returns 0
- * or the fetch's errno. */
-static int run_job(struct blocks *b, struct job j)
+ * The lock is held on entry and exit. Returns 0 or the fetch's errno. */
+static int run_job(struct blocks *b, const struct job *j)
 {
     struct block *run[RUN_MAX];
     unsigned n = 0;
-    for (unsigned i = 0; i < j.count; i++) {
+    for (unsigned i = 0; i < j->count; i++) {
         bool fetch;
-        struct block *k = claim(b, j.obj, j.index + i, &fetch);
+        struct block *k = claim(b, j->obj, j->index + i, &fetch);
         if (k == NULL || !fetch)
             break;
         run[n++] = k;
     }
-    obj_release_locked(b, j.obj); /* the blocks hold their own references */
     if (n == 0)
         return 0;
     pthread_mutex_unlock(&b->lock);
@@ -271,38 +248,37 @@ static int run_job(struct blocks *b, struct job j)
     return rc;
 }
 
-/* Takes the queued job covering block i of o out of the queue (leaving an empty slot), so a
- * reader that caught up with read-ahead fetches the whole run itself. Lock held. */
-static bool steal(struct blocks *b, const struct blocks_obj *o, uint64_t i, struct job *out)
+static void job_run(struct pool_job *pj, void *arg)
 {
-    for (size_t q = 0; q < b->qlen; q++) {
-        struct job *j = &b->queue[(b->qhead + q) % QUEUE_MAX];
-        if (j->obj == o && i >= j->index && i < j->index + j->count) {
-            *out = *j;
-            j->count = 0;
-            return true;
-        }
-    }
-    return false;
+    run_job(arg, (struct job *)pj);
 }
 
-static void *fetcher(void *arg)
+static void job_release(struct pool_job *pj, void *arg)
 {
-    struct blocks *b = arg;
-    pthread_mutex_lock(&b->lock);
-    for (;;) {
-        while (!b->stop && b->qlen == 0)
-            pthread_cond_wait(&b->work, &b->lock);
-        if (b->stop)
-            break;
-        struct job j = b->queue[b->qhead];
-        b->qhead = (b->qhead + 1) % QUEUE_MAX;
-        b->qlen--;
-        if (j.count > 0) /* 0: a reader took the job over, reference and all */
-            run_job(b, j);
-    }
-    pthread_mutex_unlock(&b->lock);
-    return NULL;
+    struct job *j = (struct job *)pj;
+    obj_release_locked(arg, j->obj); /* the blocks hold their own references */
+    free(j);
+}
+
+struct where {
+    const struct blocks_obj *obj;
+    uint64_t index;
+};
+
+static bool covers(const struct pool_job *pj, const void *key)
+{
+    const struct job *j = (const struct job *)pj;
+    const struct where *w = key;
+    return j->obj == w->obj && w->index >= j->index && w->index < j->index + j->count;
+}
+
+/* Takes the queued job covering block i of o out of the queue, so a reader that caught up with
+ * read-ahead fetches the whole run itself; NULL when none waits. Lock held. */
+static struct job *steal(struct blocks *b, const struct blocks_obj *o, uint64_t i)
+{
+    struct where w = {o, i};
+    struct pool_job *pj = pool_find(b->pool, covers, &w);
+    return pj && pool_take(b->pool, pj) ? (struct job *)pj : NULL;
 }
 
 struct blocks *blocks_new(struct store *store, const char *bucket, const struct logger *log,
@@ -319,18 +295,18 @@ struct blocks *blocks_new(struct store *store, const char *bucket, const struct 
     b->log = log;
     b->block_size = block_size;
     b->budget = budget < 4 * block_size ? 4 * block_size : budget;
+    lru_init(&b->lru);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->changed, NULL);
-    pthread_cond_init(&b->work, NULL);
-    b->threads = calloc(fetchers ? fetchers : 1, sizeof(pthread_t));
-    if (b->threads == NULL) {
+    struct pool_config pc = {.lock = &b->lock,
+                             .threads = fetchers,
+                             .max_queued = QUEUE_MAX,
+                             .run = job_run,
+                             .release = job_release,
+                             .arg = b};
+    if ((b->pool = pool_new(&pc)) == NULL) {
         blocks_free(b);
         return NULL;
-    }
-    for (unsigned i = 0; i < fetchers; i++) {
-        if (pthread_create(&b->threads[i], NULL, fetcher, b) != 0)
-            break;
-        b->nthreads++;
     }
     return b;
 }
@@ -339,58 +315,45 @@ void blocks_free(struct blocks *b)
 {
     if (b == NULL)
         return;
-    pthread_mutex_lock(&b->lock);
-    b->stop = true;
-    pthread_cond_broadcast(&b->work);
-    pthread_mutex_unlock(&b->lock);
-    for (unsigned i = 0; i < b->nthreads; i++)
-        pthread_join(b->threads[i], NULL);
-    free(b->threads);
-    for (; b->qlen > 0; b->qlen--, b->qhead = (b->qhead + 1) % QUEUE_MAX)
-        if (b->queue[b->qhead].count > 0)
-            obj_release_locked(b, b->queue[b->qhead].obj);
+    pool_free(b->pool); /* releases the queued jobs' references */
     for (size_t i = 0; i < NBUCKETS; i++)
         for (struct block *k = b->table[i], *n; k; k = n) {
             n = k->hnext;
             destroy(b, k);
         }
     pthread_cond_destroy(&b->changed);
-    pthread_cond_destroy(&b->work);
     pthread_mutex_destroy(&b->lock);
     free(b->bucket);
     free(b);
 }
 
-static bool queued(const struct blocks *b, const struct blocks_obj *o, uint64_t i)
-{
-    for (size_t q = 0; q < b->qlen; q++) {
-        const struct job *j = &b->queue[(b->qhead + q) % QUEUE_MAX];
-        if (j->obj == o && i >= j->index && i < j->index + j->count)
-            return true;
-    }
-    return false;
-}
-
 /* Queues read-ahead of [first, last] in aligned groups of RUN_MAX blocks, one GET each. A
  * sliding window meets a new group only every RUN_MAX blocks, so groups go out whole; a group
- * with any block present or queued is left to the reader. Lock held. */
+ * with any block present, queued or being fetched is left to the reader. Lock held. */
 static void queue_ahead(struct blocks *b, struct blocks_obj *o, uint64_t first, uint64_t last,
                         uint64_t nblocks)
 {
-    for (uint64_t g = first / RUN_MAX; g <= last / RUN_MAX && b->qlen < QUEUE_MAX; g++) {
+    for (uint64_t g = first / RUN_MAX; g <= last / RUN_MAX; g++) {
         uint64_t start = g * RUN_MAX, end = start + RUN_MAX - 1;
         if (end >= nblocks)
             end = nblocks - 1;
         bool busy = false;
-        for (uint64_t i = start; i <= end && !busy; i++)
-            busy = find(b, o, i) != NULL || queued(b, o, i);
+        for (uint64_t i = start; i <= end && !busy; i++) {
+            struct where w = {o, i};
+            busy = find(b, o, i) != NULL || pool_find(b->pool, covers, &w) != NULL;
+        }
         if (busy)
             continue;
+        struct job *j = malloc(sizeof(*j));
+        if (j == NULL)
+            return;
+        *j = (struct job){.obj = o, .index = start, .count = (unsigned)(end - start + 1)};
         o->refs++;
-        b->queue[(b->qhead + b->qlen) % QUEUE_MAX] =
-            (struct job){o, start, (unsigned)(end - start + 1)};
-        b->qlen++;
-        pthread_cond_signal(&b->work);
+        if (!pool_submit(b->pool, &j->pj)) { /* the queue is full */
+            o->refs--;
+            free(j);
+            return;
+        }
     }
 }
 
@@ -413,10 +376,11 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
         queue_ahead(b, o, last + 1, until < nblocks ? until : nblocks - 1, nblocks);
     }
     for (uint64_t i = first; i <= last && rc == 0;) {
-        struct job j;
-        if (find(b, o, i) == NULL && steal(b, o, i, &j)) {
+        struct job *j;
+        if (find(b, o, i) == NULL && (j = steal(b, o, i)) != NULL) {
             if (run_job(b, j) != 0)
                 rc = -EIO;
+            job_release(&j->pj, b);
             continue;
         }
         bool fetch;
@@ -442,7 +406,7 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
         }
         /* ready: copy out without the lock */
         k->readers++;
-        lru_front(b, k);
+        lru_touch(&b->lru, &k->lru);
         pthread_mutex_unlock(&b->lock);
         uint64_t boff = i * b->block_size;
         size_t from = off + done > boff ? (size_t)(off + done - boff) : 0;

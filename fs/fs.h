@@ -3,17 +3,15 @@
 #ifndef S3TORRENTFS_FS_H
 #define S3TORRENTFS_FS_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "cache.h"
+#include "live.h"
 #include "s3torrent/log.h"
-#include "s3torrent/recipe.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/store.h"
-#include "s3torrent/torrent.h"
 
 struct meta;
 struct blocks;
@@ -32,21 +30,9 @@ struct fs_config {
     uint64_t max_entries;       /* directory entries held in memory */
 };
 
-/* What SIGHUP can change (rereading the config file). Immutable once published: a reader
- * takes fs_settings(fs) once per operation and uses that one snapshot throughout. */
-struct fs_settings {
-    struct torrent_recipe recipe;
-    struct recipe built;      /* owns what recipe points at */
-    double ttl, negative_ttl; /* seconds */
-    unsigned uid, gid, umask;
-    uint64_t read_ahead;       /* bytes prefetched ahead of a sequential reader */
-    unsigned max_generations;  /* torrents hashed at once */
-    struct fs_settings *older; /* retired snapshots, freed at unmount */
-};
-
 struct fs {
     struct fs_config cfg;
-    struct fs_settings *_Atomic live;
+    struct live live; /* what SIGHUP can change */
     struct logger log;
     struct http_client *http;
     struct cred_chain *creds;
@@ -57,10 +43,5 @@ struct fs {
     struct blocks *blocks;
     struct tgen *tgen;
 };
-
-static inline const struct fs_settings *fs_settings(struct fs *fs)
-{
-    return atomic_load_explicit(&fs->live, memory_order_acquire);
-}
 
 #endif

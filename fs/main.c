@@ -133,9 +133,21 @@ static int setup(struct fs *fs)
         fprintf(stderr, "s3torrentfs: %s\n", err.msg);
         return rc;
     }
-    fs->meta = meta_new(fs);
+    struct meta_config mc = {.store = fs->store,
+                             .bucket = cfg->bucket,
+                             .prefix = cfg->prefix,
+                             .max_entries = cfg->max_entries,
+                             .log = &fs->log,
+                             .live = &fs->live};
+    struct tgen_config tc = {.store = fs->store,
+                             .bucket = cfg->bucket,
+                             .cache = fs->cache,
+                             .log = &fs->log,
+                             .live = &fs->live,
+                             .prefetchers = cfg->prefetch_torrents};
+    fs->meta = meta_new(&mc);
     fs->blocks = blocks_new(fs->store, cfg->bucket, &fs->log, cfg->block_cache, BLOCK_SIZE, 8);
-    fs->tgen = tgen_new(fs);
+    fs->tgen = tgen_new(&tc);
     if (!fs->meta || !fs->blocks || !fs->tgen)
         return ENOMEM;
     return 0;
@@ -151,7 +163,7 @@ static void teardown(struct fs *fs)
     s3_client_free(fs->s3);
     cred_chain_free(fs->creds);
     http_client_free(fs->http);
-    settings_retire_all(fs);
+    settings_retire_all(&fs->live);
     fs_config_clear(&fs->cfg);
 }
 
@@ -207,7 +219,7 @@ int main(int argc, char *argv[])
         fprintf(stderr, "s3torrentfs: %s\n", err.msg);
         goto out;
     }
-    settings_publish(&fs, live);
+    settings_publish(&fs.live, live);
     fs.log = log_stderr("s3torrentfs", fo.debug ? LOG_DEBUG : LOG_INFO);
     if (!fo.foreground) {
         openlog("s3torrentfs", LOG_PID, LOG_DAEMON);

@@ -4,11 +4,13 @@
  * kept for the TTL.
  * At most one fetch per directory runs at a time; memory is bounded by an entry budget. */
 #include "meta.h"
+#include "s3torrent/lru.h"
 #include "s3torrent/util.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,16 +27,19 @@ struct rec {
     struct snapshot *snap;
     double fetched; /* monotonic seconds */
     bool loading;
-    bool warned;                     /* hidden keys already logged */
-    struct rec *hnext, *prev, *next; /* hash chain; LRU list (most recent first) */
+    bool warned; /* hidden keys already logged */
+    struct rec *hnext;
+    struct lru_node lru;
 };
 
+#define REC(n) LRU_ENTRY(n, struct rec, lru)
+
 struct meta {
-    struct fs *fs;
+    struct meta_config cfg;
     pthread_mutex_t lock;
     pthread_cond_t loaded;
     struct rec *table[NBUCKETS];
-    struct rec *lru_head, *lru_tail;
+    struct lru lru;
     uint64_t entries; /* held in snapshots that records point at */
     uint64_t flushes; /* meta_flush calls: a listing fetched across one is stale */
 };
@@ -74,39 +79,16 @@ static void snap_unref(struct snapshot *s)
     free(s);
 }
 
-struct meta *meta_new(struct fs *fs)
+struct meta *meta_new(const struct meta_config *c)
 {
     struct meta *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    m->fs = fs;
+    m->cfg = *c;
+    lru_init(&m->lru);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->loaded, NULL);
     return m;
-}
-
-static void lru_unlink(struct meta *m, struct rec *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else if (m->lru_head == r)
-        m->lru_head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else if (m->lru_tail == r)
-        m->lru_tail = r->prev;
-    r->prev = r->next = NULL;
-}
-
-static void lru_front(struct meta *m, struct rec *r)
-{
-    lru_unlink(m, r);
-    r->next = m->lru_head;
-    if (m->lru_head)
-        m->lru_head->prev = r;
-    m->lru_head = r;
-    if (m->lru_tail == NULL)
-        m->lru_tail = r;
 }
 
 /* Drops r's snapshot from the cache (readers holding it keep it alive). Lock held. */
@@ -123,9 +105,9 @@ void meta_flush(struct meta *m)
 {
     pthread_mutex_lock(&m->lock);
     m->flushes++; /* listings being fetched now are refetched when they arrive */
-    for (struct rec *r = m->lru_head; r; r = r->next)
-        if (!r->loading)
-            drop_snapshot(m, r);
+    for (struct lru_node *n = lru_oldest(&m->lru); n; n = n->newer)
+        if (!REC(n)->loading)
+            drop_snapshot(m, REC(n));
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -163,13 +145,14 @@ void meta_free(struct meta *m)
     free(m);
 }
 
-uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_t mtime)
+uint64_t meta_torrent_size(const struct fs_settings *set, const char *key, uint64_t size,
+                           int64_t mtime)
 {
     struct torrent_opts o;
     char *ws = NULL;
     const char *slash = strrchr(key, '/');
     uint64_t n = 0;
-    if (torrent_recipe_opts(&fs_settings(fs)->recipe, key, mtime, &o, &ws) == 0)
+    if (torrent_recipe_opts(&set->recipe, key, mtime, &o, &ws) == 0)
         n = torrent_size(slash ? slash + 1 : key, size, &o);
     free(ws);
     return n;
@@ -178,7 +161,8 @@ uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_
 /* ---- building a snapshot from one listing ---- */
 
 struct listing {
-    struct fs *fs;
+    const struct meta_config *cfg;
+    const struct fs_settings *set; /* torrent sizes */
     const char *prefix;
     size_t plen;
     struct meta_entry *v;
@@ -214,8 +198,8 @@ static void hide(struct listing *l, const char *key, const char *why)
 {
     l->hidden++;
     if (!l->warned)
-        log_msg(&l->fs->log, LOG_WARNING, "s3://%s/%s: hidden: %s (logged once per directory)",
-                l->fs->cfg.bucket, key, why);
+        log_msg(l->cfg->log, LOG_WARNING, "s3://%s/%s: hidden: %s (logged once per directory)",
+                l->cfg->bucket, key, why);
     l->warned = true;
 }
 
@@ -336,7 +320,7 @@ static int finish_listing(struct listing *l)
         t->etag = strdup(e->etag);
         t->mtime = e->mtime;
         t->object_size = e->size;
-        t->size = meta_torrent_size(l->fs, e->key, e->size, e->mtime);
+        t->size = meta_torrent_size(l->set, e->key, e->size, e->mtime);
         if (!t->name || !t->key || !t->etag)
             return ENOMEM;
         if (t->size == 0) { /* the recipe cannot make one (e.g. an object too large) */
@@ -350,15 +334,18 @@ static int finish_listing(struct listing *l)
 
 static int fetch(struct meta *m, struct rec *r, struct snapshot **out, err_t *err)
 {
-    struct fs *fs = m->fs;
-    struct listing l = {
-        .fs = fs, .prefix = r->prefix, .plen = strlen(r->prefix), .warned = r->warned};
+    const struct meta_config *c = &m->cfg;
+    struct listing l = {.cfg = c,
+                        .set = live_get(c->live),
+                        .prefix = r->prefix,
+                        .plen = strlen(r->prefix),
+                        .warned = r->warned};
     struct store_list_cb cb = {.object = on_object, .prefix = on_prefix, .ctx = &l};
-    int rc = store_list(fs->store, fs->cfg.bucket, r->prefix, "/", &cb, err);
+    int rc = store_list(c->store, c->bucket, r->prefix, "/", &cb, err);
     if (rc == 0 && l.failed)
-        rc = err_set(err, ENOMEM, "out of memory listing s3://%s/%s", fs->cfg.bucket, r->prefix);
+        rc = err_set(err, ENOMEM, "out of memory listing s3://%s/%s", c->bucket, r->prefix);
     if (rc == 0 && (rc = finish_listing(&l)) != 0)
-        err_set(err, rc, "out of memory listing s3://%s/%s", fs->cfg.bucket, r->prefix);
+        err_set(err, rc, "out of memory listing s3://%s/%s", c->bucket, r->prefix);
     if (rc == 0) {
         struct snapshot *s = calloc(1, sizeof(*s));
         if (s == NULL) {
@@ -382,14 +369,17 @@ static int fetch(struct meta *m, struct rec *r, struct snapshot **out, err_t *er
 /* Evicts least recently used listings past the entry budget. Lock held. */
 static void evict(struct meta *m, struct rec *keep)
 {
-    for (struct rec *r = m->lru_tail; r && m->entries > m->fs->cfg.max_entries; r = r->prev)
+    for (struct lru_node *n = lru_oldest(&m->lru); n && m->entries > m->cfg.max_entries;
+         n = n->newer) {
+        struct rec *r = REC(n);
         if (r != keep && !r->loading && r->snap)
             drop_snapshot(m, r);
+    }
 }
 
 static char *prefix_of(struct meta *m, const char *path)
 {
-    const char *root = m->fs->cfg.prefix;
+    const char *root = m->cfg.prefix;
     size_t rl = strlen(root), pl = strlen(path);
     char *p = malloc(rl + pl + 2);
     if (p == NULL)
@@ -429,7 +419,7 @@ static int dir_get(struct meta *m, const char *path, double max_age, struct meta
         m->table[h] = r;
     }
     free(prefix);
-    lru_front(m, r);
+    lru_touch(&m->lru, &r->lru);
     for (;;) {
         while (r->loading)
             pthread_cond_wait(&m->loaded, &m->lock);
@@ -469,7 +459,7 @@ static int dir_get(struct meta *m, const char *path, double max_age, struct meta
 
 int meta_dir_get(struct meta *m, const char *path, struct meta_dir **out, err_t *err)
 {
-    return dir_get(m, path, fs_settings(m->fs)->ttl, out, NULL, err);
+    return dir_get(m, path, live_get(m->cfg.live)->ttl, out, NULL, err);
 }
 
 void meta_dir_release(struct meta *m, struct meta_dir *d)
@@ -506,7 +496,7 @@ int meta_lookup(struct meta *m, const char *path, struct meta_entry *out, err_t 
     if (parent == NULL)
         return err_set(err, ENOMEM, "out of memory");
     int rc = ENOENT;
-    const struct fs_settings *set = fs_settings(m->fs);
+    const struct fs_settings *set = live_get(m->cfg.live);
     double max_age = set->ttl;
     for (int pass = 0; pass < 2; pass++) {
         struct meta_dir *d;

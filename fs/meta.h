@@ -4,10 +4,14 @@
 #ifndef S3TORRENTFS_META_H
 #define S3TORRENTFS_META_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "fs.h"
+#include "live.h"
+#include "s3torrent/err.h"
+#include "s3torrent/log.h"
+#include "s3torrent/store.h"
 
 enum meta_kind { META_DIR, META_FILE, META_TORRENT };
 
@@ -28,8 +32,18 @@ struct meta_dir {
     size_t hidden; /* keys that cannot be paths, and files shadowed by directories */
 };
 
-/* Returns a new listing cache for fs, or NULL when out of memory. */
-struct meta *meta_new(struct fs *fs);
+/* What a listing cache reads through; every pointer is borrowed and outlives the cache. */
+struct meta_config {
+    struct store *store;
+    const char *bucket;
+    const char *prefix;       /* the mount's root: "" or ends with '/' */
+    uint64_t max_entries;     /* directory entries held in memory */
+    const struct logger *log; /* hidden keys, once per directory */
+    struct live *live;        /* the TTLs and the recipe (torrent sizes) */
+};
+
+/* Returns a new listing cache over c (copied), or NULL when out of memory. */
+struct meta *meta_new(const struct meta_config *c);
 void meta_free(struct meta *m);
 
 /* The listing of the directory at path ("/" or "/a/b"), fetched when missing or older than
@@ -50,7 +64,9 @@ void meta_forget(struct meta *m, const char *path);
 /* Drops every cached listing (SIGHUP). */
 void meta_flush(struct meta *m);
 
-/* The exact size of the torrent of an object (docs/DESIGN.md §3), for stat. */
-uint64_t meta_torrent_size(struct fs *fs, const char *key, uint64_t size, int64_t mtime);
+/* The exact size of the torrent of an object under set's recipe (docs/DESIGN.md §3), for stat;
+ * 0 when the recipe cannot make one. */
+uint64_t meta_torrent_size(const struct fs_settings *set, const char *key, uint64_t size,
+                           int64_t mtime);
 
 #endif

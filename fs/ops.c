@@ -36,7 +36,7 @@ static struct fs *ctx(void)
 
 static void fill_stat(struct fs *fs, const struct meta_entry *e, struct stat *st)
 {
-    const struct fs_settings *set = fs_settings(fs);
+    const struct fs_settings *set = live_get(&fs->live);
     memset(st, 0, sizeof(*st));
     st->st_uid = set->uid;
     st->st_gid = set->gid;
@@ -153,7 +153,7 @@ static int revalidate(struct fs *fs, const char *path, struct meta_entry *e, boo
         if (now.size == 0)
             return ENOENT; /* a zero-byte object has no torrent */
         e->object_size = now.size;
-        size = meta_torrent_size(fs, e->key, now.size, now.mtime);
+        size = meta_torrent_size(live_get(&fs->live), e->key, now.size, now.mtime);
     }
     *resized = size != e->size;
     e->size = size;
@@ -247,7 +247,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
     h->next_off = (uint64_t)off + size;
     bool sequential = h->streak >= 2;
     pthread_mutex_unlock(&h->lock);
-    uint64_t ahead = sequential ? fs_settings(fs)->read_ahead : 0;
+    uint64_t ahead = sequential ? live_get(&fs->live)->read_ahead : 0;
     long n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, (uint8_t *)buf, ahead);
     return (int)n;
 }

@@ -507,17 +507,17 @@ int settings_resolve(const struct settings_opts *cmd, const struct settings_opts
 
 static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void settings_publish(struct fs *fs, struct fs_settings *live)
+void settings_publish(struct live *l, struct fs_settings *live)
 {
     pthread_mutex_lock(&publish_lock);
-    live->older = atomic_load_explicit(&fs->live, memory_order_relaxed);
-    atomic_store_explicit(&fs->live, live, memory_order_release);
+    live->older = atomic_load_explicit(&l->cur, memory_order_relaxed);
+    atomic_store_explicit(&l->cur, live, memory_order_release);
     pthread_mutex_unlock(&publish_lock);
 }
 
-void settings_retire_all(struct fs *fs)
+void settings_retire_all(struct live *l)
 {
-    struct fs_settings *s = atomic_exchange(&fs->live, NULL);
+    struct fs_settings *s = atomic_exchange(&l->cur, NULL);
     while (s) {
         struct fs_settings *older = s->older;
         settings_free(s);
@@ -590,7 +590,7 @@ static void reload(struct watch *w)
         log_msg(&fs->log, LOG_WARNING, "SIGHUP: %s changed; it takes effect at the next mount",
                 fixed_changed[i]);
     fs_config_clear(&fixed);
-    settings_publish(fs, live);
+    settings_publish(&fs->live, live);
     meta_flush(fs->meta);
     log_msg(&fs->log, LOG_INFO, "SIGHUP: configuration %s%s, listings dropped",
             w->path ? "reread from " : "unchanged (no config file)", w->path ? w->path : "");

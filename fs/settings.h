@@ -41,10 +41,10 @@ void settings_free(struct fs_settings *s);
 void settings_opts_clear(struct settings_opts *o);
 void fs_config_clear(struct fs_config *c);
 
-/* Publishes live as fs's current settings; the old ones stay valid (readers may hold them)
- * and are freed with the mount, by settings_retire_all. */
-void settings_publish(struct fs *fs, struct fs_settings *live);
-void settings_retire_all(struct fs *fs);
+/* Publishes live as l's current settings; the old ones stay valid (readers may hold them)
+ * and are freed with the mount, by settings_retire_all, which frees every one of them. */
+void settings_publish(struct live *l, struct fs_settings *live);
+void settings_retire_all(struct live *l);
 
 /* SIGHUP: rereads the config file (when there is one), publishes the new settings and drops
  * the listing cache. Settings that only a remount can change are reported, not applied; a bad

@@ -2,10 +2,12 @@
  * starts it, later ones wait on it, and everyone gets the same bytes. At most max_generations
  * hash at once; the rest of the filesystem carries on meanwhile. */
 #include "torrents.h"
+#include "cache.h"
+#include "s3torrent/pool.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,19 +23,21 @@ struct flight {
     struct flight *next;
 };
 
+/* A queued background generation. */
+struct prefetch {
+    struct pool_job job; /* first */
+    struct meta_entry e;
+};
+
 struct tgen {
-    struct fs *fs;
+    struct tgen_config cfg;
     struct maker_cache mcache;
     struct maker maker; /* over the mount's store and cache */
     pthread_mutex_t lock;
-    pthread_cond_t cv;    /* a flight finished, or a slot freed, or queue work */
+    pthread_cond_t cv; /* a flight finished, or a slot freed */
     struct flight *flights;
-    unsigned running;     /* generations hashing now */
-    struct meta_entry queue[PREFETCH_QUEUE];
-    size_t qhead, qlen;
-    bool stop;
-    pthread_t *threads;
-    unsigned nthreads;
+    unsigned running;  /* generations hashing now */
+    struct pool *pool; /* background generations; NULL: none */
 };
 
 /* The entry's object version, as the maker pins it. */
@@ -48,17 +52,16 @@ static struct store_object pin(const struct meta_entry *e)
 static int generate(struct tgen *t, const struct meta_entry *e, bool cached_only, struct buf *out,
                     err_t *err)
 {
-    struct fs *fs = t->fs;
+    const char *bucket = t->cfg.bucket;
     struct store_object o = pin(e);
     size_t before = out->len;
-    const struct fs_settings *set = fs_settings(fs);
-    int rc =
-        cached_only
-            ? maker_cached(&t->maker, fs->cfg.bucket, e->key, &o, &set->recipe, out, NULL, err)
-            : maker_make(&t->maker, fs->cfg.bucket, e->key, &o, &set->recipe, NULL, out, NULL, err);
+    const struct fs_settings *set = live_get(t->cfg.live);
+    int rc = cached_only
+                 ? maker_cached(&t->maker, bucket, e->key, &o, &set->recipe, out, NULL, err)
+                 : maker_make(&t->maker, bucket, e->key, &o, &set->recipe, NULL, out, NULL, err);
     if (rc == 0 && out->len - before != e->size) {
-        rc = err_set(err, EIO, "s3://%s/%s: torrent of %zu bytes, but stat said %llu",
-                     fs->cfg.bucket, e->key, out->len - before, (unsigned long long)e->size);
+        rc = err_set(err, EIO, "s3://%s/%s: torrent of %zu bytes, but stat said %llu", bucket,
+                     e->key, out->len - before, (unsigned long long)e->size);
         out->len = before;
     }
     return rc;
@@ -74,14 +77,13 @@ static void flight_free(struct flight *f)
 
 int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t *err)
 {
-    struct fs *fs = t->fs;
     int rc;
     err_t cerr = {0};
     /* cached hashes cost no slot: only generations that read the object wait for one */
     if ((rc = generate(t, e, true, out, &cerr)) == 0)
         return 0;
     if (rc != ENOENT)
-        log_msg(&fs->log, LOG_WARNING, "%s", cerr.msg);
+        log_msg(t->cfg.log, LOG_WARNING, "%s", cerr.msg);
     pthread_mutex_lock(&t->lock);
     struct flight *f = t->flights;
     while (f && !(strcmp(f->key, e->key) == 0 && strcmp(f->etag, e->etag) == 0))
@@ -111,7 +113,7 @@ int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t 
     buf_init(&f->bytes, (size_t)1 << 30);
     f->next = t->flights;
     t->flights = f;
-    while (t->running >= fs_settings(fs)->max_generations)
+    while (t->running >= live_get(t->cfg.live)->max_generations)
         pthread_cond_wait(&t->cv, &t->lock);
     t->running++;
     pthread_mutex_unlock(&t->lock);
@@ -139,36 +141,38 @@ int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t 
     return rc;
 }
 
-static void *prefetcher(void *arg)
+/* A pool job: the lock is held on entry and exit, not while the torrent is made. */
+static void prefetch_run(struct pool_job *j, void *arg)
 {
     struct tgen *t = arg;
-    pthread_mutex_lock(&t->lock);
-    for (;;) {
-        while (!t->stop && t->qlen == 0)
-            pthread_cond_wait(&t->cv, &t->lock);
-        if (t->stop)
-            break;
-        struct meta_entry e = t->queue[t->qhead];
-        t->qhead = (t->qhead + 1) % PREFETCH_QUEUE;
-        t->qlen--;
-        pthread_mutex_unlock(&t->lock);
-        struct buf b;
-        err_t err = {0};
-        buf_init(&b, (size_t)1 << 30);
-        if (tgen_get(t, &e, &b, &err) != 0)
-            log_msg(&t->fs->log, LOG_WARNING, "prefetching a torrent: %s", err.msg);
-        buf_free(&b);
-        meta_entry_clear(&e);
-        pthread_mutex_lock(&t->lock);
-    }
+    struct prefetch *p = (struct prefetch *)j;
+    struct buf b;
+    err_t err = {0};
+    buf_init(&b, (size_t)1 << 30);
     pthread_mutex_unlock(&t->lock);
-    return NULL;
+    if (tgen_get(t, &p->e, &b, &err) != 0)
+        log_msg(t->cfg.log, LOG_WARNING, "prefetching a torrent: %s", err.msg);
+    buf_free(&b);
+    pthread_mutex_lock(&t->lock);
+}
+
+static void prefetch_release(struct pool_job *j, void *arg)
+{
+    struct prefetch *p = (struct prefetch *)j;
+    (void)arg;
+    meta_entry_clear(&p->e);
+    free(p);
+}
+
+static bool same_version(const struct pool_job *j, const void *key)
+{
+    const struct meta_entry *a = &((const struct prefetch *)j)->e, *b = key;
+    return strcmp(a->key, b->key) == 0 && strcmp(a->etag, b->etag) == 0;
 }
 
 void tgen_prefetch(struct tgen *t, const struct meta_entry *e)
 {
-    struct fs *fs = t->fs;
-    if (t->nthreads == 0 || fs->cache == NULL)
+    if (t->pool == NULL || pool_threads(t->pool) == 0)
         return;
     struct buf probe;
     buf_init(&probe, (size_t)1 << 30);
@@ -176,39 +180,45 @@ void tgen_prefetch(struct tgen *t, const struct meta_entry *e)
     buf_free(&probe);
     if (cached == 0)
         return;
-    struct meta_entry c = *e;
-    c.name = strdup(e->name);
-    c.key = strdup(e->key);
-    c.etag = strdup(e->etag);
+    struct prefetch *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return;
+    p->e = *e;
+    p->e.name = strdup(e->name);
+    p->e.key = strdup(e->key);
+    p->e.etag = strdup(e->etag);
+    bool queued = false;
     pthread_mutex_lock(&t->lock);
-    if (c.name && c.key && c.etag && t->qlen < PREFETCH_QUEUE) {
-        t->queue[(t->qhead + t->qlen) % PREFETCH_QUEUE] = c;
-        t->qlen++;
-        pthread_cond_broadcast(&t->cv);
-    } else {
-        meta_entry_clear(&c);
-    }
+    if (p->e.name && p->e.key && p->e.etag && pool_find(t->pool, same_version, &p->e) == NULL)
+        queued = pool_submit(t->pool, &p->job);
+    if (!queued)
+        prefetch_release(&p->job, t);
     pthread_mutex_unlock(&t->lock);
 }
 
-struct tgen *tgen_new(struct fs *fs)
+struct tgen *tgen_new(const struct tgen_config *c)
 {
     struct tgen *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
-    t->fs = fs;
-    if (fs->cache)
-        cache_as_maker_cache(fs->cache, &t->mcache);
-    t->maker = (struct maker){fs->store, fs->cache ? &t->mcache : NULL, 0, 0, &fs->log};
+    t->cfg = *c;
+    if (c->cache)
+        cache_as_maker_cache(c->cache, &t->mcache);
+    t->maker = (struct maker){c->store, c->cache ? &t->mcache : NULL, 0, 0, c->log};
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cv, NULL);
-    unsigned n = fs->cfg.prefetch_torrents;
-    if (n > 0 && (t->threads = calloc(n, sizeof(pthread_t))) != NULL)
-        for (unsigned i = 0; i < n; i++) {
-            if (pthread_create(&t->threads[i], NULL, prefetcher, t) != 0)
-                break;
-            t->nthreads++;
+    if (c->prefetchers > 0 && c->cache) {
+        struct pool_config pc = {.lock = &t->lock,
+                                 .threads = c->prefetchers,
+                                 .max_queued = PREFETCH_QUEUE,
+                                 .run = prefetch_run,
+                                 .release = prefetch_release,
+                                 .arg = t};
+        if ((t->pool = pool_new(&pc)) == NULL) {
+            tgen_free(t);
+            return NULL;
         }
+    }
     return t;
 }
 
@@ -216,15 +226,7 @@ void tgen_free(struct tgen *t)
 {
     if (t == NULL)
         return;
-    pthread_mutex_lock(&t->lock);
-    t->stop = true;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->lock);
-    for (unsigned i = 0; i < t->nthreads; i++)
-        pthread_join(t->threads[i], NULL);
-    free(t->threads);
-    for (; t->qlen > 0; t->qlen--, t->qhead = (t->qhead + 1) % PREFETCH_QUEUE)
-        meta_entry_clear(&t->queue[t->qhead]);
+    pool_free(t->pool);
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->lock);
     free(t);

@@ -155,9 +155,9 @@ tier "soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" env S3TORRENT=build-asan/too
 
 tier "build (ThreadSanitizer)" contrib/dev/build.sh build-tsan -DS3T_TSAN=ON -DS3T_TESTS=ON \
   -DCMAKE_BUILD_TYPE=Debug
-tier "unit tests of the concurrent parts under TSan (block cache, torrent single flight, maker)" \
+tier "unit tests of the concurrent parts under TSan (block cache, torrent single flight, maker, worker pool)" \
   env TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
-  -R "^(blocks|tgen|maker|sync|handler|meta)$"
+  -R "^(blocks|tgen|maker|sync|handler|meta|pool)$"
 tier "s3torrentfs under TSan (64 concurrent torrent opens, SIGHUP, kill -9, ...)" \
   env TSAN_OPTIONS=halt_on_error=0 S3TORRENT=build-tsan/tools/s3torrent \
   S3TORRENTFS=build-tsan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py

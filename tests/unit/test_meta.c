@@ -16,41 +16,46 @@
 
 #define B "fsb"
 
-static struct fs fs;
+static struct store *store;
+static struct meta *meta;
 static struct fs_settings set;
+static struct live live;
 
 static void add(const char *key, size_t n)
 {
     uint8_t *p = calloc(1, n + 1);
-    ck_assert_int_eq(store_mem_add(fs.store, B, key, p, n, 1700000000), 0);
+    ck_assert_int_eq(store_mem_add(store, B, key, p, n, 1700000000), 0);
     free(p);
 }
 
 static void start(const char *prefix)
 {
-    memset(&fs, 0, sizeof(fs));
     memset(&set, 0, sizeof(set));
-    fs.store = store_mem_new();
-    fs.cfg.bucket = B;
-    fs.cfg.prefix = (char *)prefix;
-    fs.cfg.max_entries = 100000;
+    store = store_mem_new();
+    ck_assert_ptr_nonnull(store);
     set.recipe.meta = TORRENT_V1;
     set.ttl = 3600;
     set.negative_ttl = 3600;
-    atomic_store(&fs.live, &set);
-    fs.meta = meta_new(&fs);
-    ck_assert_ptr_nonnull(fs.meta);
+    live_init(&live, &set);
+    struct meta_config c = {.store = store,
+                            .bucket = B,
+                            .prefix = prefix,
+                            .max_entries = 100000,
+                            .log = NULL,
+                            .live = &live};
+    meta = meta_new(&c);
+    ck_assert_ptr_nonnull(meta);
 }
 
 static void stop(void)
 {
-    meta_free(fs.meta);
-    store_free(fs.store);
+    meta_free(meta);
+    store_free(store);
 }
 
 static unsigned lists(void)
 {
-    return store_mem_calls(fs.store, STORE_OP_LIST, NULL);
+    return store_mem_calls(store, STORE_OP_LIST, NULL);
 }
 
 /* "name:kind" of every entry of path, space-separated. */
@@ -58,7 +63,7 @@ static char *names(const char *path, size_t *hidden)
 {
     struct meta_dir *d;
     err_t err = {0};
-    ck_assert_msg(meta_dir_get(fs.meta, path, &d, &err) == 0, "%s", err.msg);
+    ck_assert_msg(meta_dir_get(meta, path, &d, &err) == 0, "%s", err.msg);
     static char out[4096];
     size_t o = 0;
     out[0] = '\0';
@@ -67,7 +72,7 @@ static char *names(const char *path, size_t *hidden)
                               "DFT"[d->entries[i].kind]);
     if (hidden)
         *hidden = d->hidden;
-    meta_dir_release(fs.meta, d);
+    meta_dir_release(meta, d);
     return out;
 }
 
@@ -97,7 +102,7 @@ START_TEST(test_rules)
     /* a torrent's size is the exact size of its bytes (docs/DESIGN.md §3) */
     struct meta_entry e;
     err_t err = {0};
-    ck_assert_int_eq(meta_lookup(fs.meta, "/a.bin.torrent", &e, &err), 0);
+    ck_assert_int_eq(meta_lookup(meta, "/a.bin.torrent", &e, &err), 0);
     struct torrent_opts o;
     char *ws;
     ck_assert_int_eq(torrent_recipe_opts(&set.recipe, "a.bin", 1700000000, &o, &ws), 0);
@@ -106,8 +111,8 @@ START_TEST(test_rules)
     ck_assert_str_eq(e.key, "a.bin");
     free(ws);
     meta_entry_clear(&e);
-    ck_assert_int_eq(meta_lookup(fs.meta, "/nope", &e, &err), ENOENT);
-    ck_assert_int_eq(meta_lookup(fs.meta, "/empty.torrent", &e, &err), ENOENT);
+    ck_assert_int_eq(meta_lookup(meta, "/nope", &e, &err), ENOENT);
+    ck_assert_int_eq(meta_lookup(meta, "/empty.torrent", &e, &err), ENOENT);
     stop();
 }
 END_TEST
@@ -121,10 +126,10 @@ START_TEST(test_ttl_forget_flush)
     ck_assert_uint_eq(lists(), 1);
     add("b.bin", 10); /* not seen while the listing is fresh */
     ck_assert_str_eq(names("/", NULL), "a.bin:F a.bin.torrent:T");
-    meta_forget(fs.meta, "/a.bin");
+    meta_forget(meta, "/a.bin");
     ck_assert_str_eq(names("/", NULL), "a.bin:F a.bin.torrent:T b.bin:F b.bin.torrent:T");
     ck_assert_uint_eq(lists(), 2);
-    meta_flush(fs.meta);
+    meta_flush(meta);
     names("/", NULL);
     ck_assert_uint_eq(lists(), 3);
     stop();
@@ -137,12 +142,12 @@ START_TEST(test_prefix_and_failure)
     add("p/in.bin", 10);
     add("q/out.bin", 10);
     ck_assert_str_eq(names("/", NULL), "in.bin:F in.bin.torrent:T");
-    meta_flush(fs.meta);
+    meta_flush(meta);
     struct store_mem_fault f = {.ops = STORE_OP_LIST, .error = EACCES};
-    ck_assert_int_eq(store_mem_fault(fs.store, &f), 0);
+    ck_assert_int_eq(store_mem_fault(store, &f), 0);
     struct meta_dir *d;
     err_t err = {0};
-    ck_assert_int_eq(meta_dir_get(fs.meta, "/", &d, &err), EACCES);
+    ck_assert_int_eq(meta_dir_get(meta, "/", &d, &err), EACCES);
     ck_assert_ptr_nonnull(strstr(err.msg, "p/"));
     stop();
 }

@@ -1,9 +1,11 @@
 /* test_util.c — the shared utility tier: hex, ISO 8601 and HTTP dates (read and written), and the
- * control-byte rule, table-driven. */
+ * control-byte rule, table-driven; the intrusive LRU list (touch, remove, pop, walking oldest
+ * first). */
 #include <check.h>
 #include <errno.h>
 #include <string.h>
 
+#include "s3torrent/lru.h"
 #include "s3torrent/util.h"
 #include "testutil.h"
 
@@ -161,6 +163,64 @@ START_TEST(test_escape)
 }
 END_TEST
 
+struct item {
+    char name;
+    struct lru_node node;
+};
+
+/* The names of l's items, oldest first, checked against the newest-first walk and the count. */
+static const char *order(const struct lru *l)
+{
+    static char out[32];
+    size_t n = 0;
+    for (struct lru_node *p = lru_oldest(l); p && n + 1 < sizeof(out); p = p->newer)
+        out[n++] = LRU_ENTRY(p, struct item, node)->name;
+    out[n] = '\0';
+    ck_assert_uint_eq(n, l->n);
+    for (struct lru_node *p = l->newest; p; p = p->older)
+        ck_assert_int_eq(LRU_ENTRY(p, struct item, node)->name, out[--n]);
+    ck_assert_uint_eq(n, 0);
+    return out;
+}
+
+START_TEST(test_lru)
+{
+    struct item it[5] = {{'a', {0}}, {'b', {0}}, {'c', {0}}, {'d', {0}}, {'e', {0}}};
+    struct lru l;
+    lru_init(&l);
+    ck_assert_ptr_null(lru_oldest(&l));
+    ck_assert_ptr_null(lru_pop(&l));
+    for (int i = 0; i < 4; i++)
+        lru_touch(&l, &it[i].node);
+    ck_assert_str_eq(order(&l), "abcd");
+    lru_touch(&l, &it[1].node); /* the middle: to the newest end */
+    ck_assert_str_eq(order(&l), "acdb");
+    lru_touch(&l, &it[0].node); /* the oldest */
+    ck_assert_str_eq(order(&l), "cdba");
+    lru_touch(&l, &it[0].node); /* already the newest */
+    ck_assert_str_eq(order(&l), "cdba");
+    lru_remove(&l, &it[3].node); /* the middle */
+    ck_assert_str_eq(order(&l), "cba");
+    lru_remove(&l, &it[3].node); /* on no list: nothing */
+    lru_remove(&l, &it[4].node);
+    ck_assert_str_eq(order(&l), "cba");
+    lru_remove(&l, &it[0].node); /* the newest */
+    ck_assert_str_eq(order(&l), "cb");
+    ck_assert_ptr_eq(lru_oldest(&l), &it[2].node);
+    ck_assert_ptr_eq(lru_pop(&l), &it[2].node);
+    ck_assert_ptr_null(it[2].node.newer);
+    ck_assert_ptr_null(it[2].node.older);
+    ck_assert_str_eq(order(&l), "b");
+    ck_assert_ptr_eq(lru_pop(&l), &it[1].node); /* the only one */
+    ck_assert_str_eq(order(&l), "");
+    ck_assert_ptr_null(l.newest);
+    ck_assert_ptr_null(l.oldest);
+    lru_touch(&l, &it[4].node); /* reused after pop */
+    lru_touch(&l, &it[2].node);
+    ck_assert_str_eq(order(&l), "ec");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util");
@@ -171,5 +231,8 @@ int main(void)
     tcase_add_test(tc, test_control_bytes);
     tcase_add_test(tc, test_escape);
     suite_add_tcase(s, tc);
+    TCase *lru = tcase_create("lru");
+    tcase_add_test(lru, test_lru);
+    suite_add_tcase(s, lru);
     return tu_run(s);
 }
