@@ -47,18 +47,34 @@ static long segment(struct route *r, const char *s, size_t n, char *out, size_t 
     return (long)len;
 }
 
-/* The query: only "torrent" (with no value) is known. Sets *torrent. Returns 0 or -1. */
-static int query(struct route *r, const char *q, bool *torrent)
+enum want { WANT_OBJECT, WANT_TORRENT, WANT_RSS, WANT_MANIFEST };
+
+/* The query: "torrent", "rss" or "manifest" (with no value, or an empty one), at most one of
+ * them. Sets *w. Returns 0 or -1. */
+static int query(struct route *r, const char *q, enum want *w)
 {
-    *torrent = false;
+    static const struct {
+        const char *name;
+        enum want w;
+    } known[] = {{"torrent", WANT_TORRENT}, {"rss", WANT_RSS}, {"manifest", WANT_MANIFEST}};
+    const size_t nknown = sizeof(known) / sizeof(known[0]);
+    *w = WANT_OBJECT;
     while (q && *q) {
-        size_t n = strcspn(q, "&");
-        if (n == 7 && memcmp(q, "torrent", 7) == 0)
-            *torrent = true;
-        else if (n == 8 && memcmp(q, "torrent=", 8) == 0)
-            *torrent = true;
-        else if (n > 0)
-            return fail(r, 400, "an unsupported query parameter (only ?torrent is served)"), -1;
+        size_t n = strcspn(q, "&"), name = strcspn(q, "=&"), i;
+        for (i = 0; i < nknown; i++)
+            if (name == strlen(known[i].name) && memcmp(q, known[i].name, name) == 0 &&
+                (n == name || n == name + 1))
+                break;
+        if (i < nknown) {
+            if (*w != WANT_OBJECT && *w != known[i].w)
+                return fail(r, 400, "?torrent, ?rss and ?manifest do not go together"), -1;
+            *w = known[i].w;
+        } else if (n > 0) {
+            return fail(r, 400,
+                        "an unsupported query parameter (?torrent, ?rss and ?manifest "
+                        "are served)"),
+                   -1;
+        }
         q += n + (q[n] == '&');
     }
     return 0;
@@ -114,19 +130,46 @@ static bool strip_suffix(char *key, size_t keylen)
     return true;
 }
 
-/* Routes the path [p, end) (after the leading '/'): [~e/ETAG/]BUCKET/KEY. */
+/* The feed of a prefix, /BUCKET/ or /BUCKET/PREFIX/: r->key holds PREFIX without its last
+ * '/' (keylen bytes; slash_end: the path ended in '/'). */
+static enum route_kind feed_path(const struct route_scope *scopes, size_t nscopes, struct route *r,
+                                 size_t keylen, bool slash_end, enum want w)
+{
+    if (r->etag[0])
+        return fail(r, 400, "a feed is of the current objects: no /~e/ pin");
+    if (keylen > 0 && !slash_end)
+        return fail(r, 404, "a feed is of a prefix, ending in '/'");
+    if (keylen + 1 > ROUTE_KEY_MAX)
+        return fail(r, 414, "a prefix longer than %d bytes", ROUTE_KEY_MAX - 1);
+    if (keylen > 0)
+        r->key[keylen++] = '/';
+    r->key[keylen] = '\0';
+    for (size_t i = 0; i < nscopes; i++) /* inside a prefix served */
+        if (strcmp(scopes[i].bucket, r->bucket) == 0 &&
+            strncmp(r->key, scopes[i].prefix, strlen(scopes[i].prefix)) == 0) {
+            r->kind = w == WANT_RSS ? ROUTE_RSS : ROUTE_MANIFEST;
+            return r->kind;
+        }
+    return fail(r, 404, "this prefix is outside the prefixes served");
+}
+
+/* Routes the path [p, end) (after the leading '/'): [~e/ETAG/]BUCKET/KEY, or for a feed
+ * BUCKET/[PREFIX/]. */
 static enum route_kind object_path(const struct route_scope *scopes, size_t nscopes,
-                                   struct route *r, const char *p, const char *end, bool torrent)
+                                   struct route *r, const char *p, const char *end, enum want w)
 {
     char seg[ROUTE_KEY_MAX + 1];
     enum { PIN_OR_BUCKET, ETAG, BUCKET, KEY } want = PIN_OR_BUCKET;
     size_t keylen = 0;
+    bool torrent = w == WANT_TORRENT, feed = w == WANT_RSS || w == WANT_MANIFEST;
     while (p <= end) {
         const char *slash = memchr(p, '/', (size_t)(end - p));
         size_t n = slash ? (size_t)(slash - p) : (size_t)(end - p);
+        if (n == 0 && slash == NULL && want == KEY && feed)
+            return feed_path(scopes, nscopes, r, keylen, keylen > 0, w);
         if (n == 0 && slash == NULL && (want == KEY || want == PIN_OR_BUCKET))
             return fail(r, 404,
-                        keylen > 0 ? "a prefix, not an object (no listing is served)"
+                        keylen > 0 ? "a prefix, not an object (its feeds are ?rss and ?manifest)"
                                    : "no object named (/BUCKET/KEY)");
         long len = segment(r, p, n, seg, sizeof(seg));
         if (len < 0)
@@ -163,6 +206,8 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
             break;
         p = slash + 1;
     }
+    if (want == KEY && feed)
+        return feed_path(scopes, nscopes, r, keylen, false, w);
     if (want != KEY || keylen == 0)
         return fail(r, 404, "no object named (/BUCKET/KEY)");
     if (!torrent && strip_suffix(r->key, keylen))
@@ -177,7 +222,8 @@ enum route_kind route_parse(const struct route_scope *scopes, size_t nscopes, co
                             const char *target, struct route *r)
 {
     memset(r, 0, sizeof(*r));
-    bool preflight = false, torrent;
+    bool preflight = false;
+    enum want w;
     if (strcmp(method, "HEAD") == 0)
         r->head = true;
     else if (strcmp(method, "OPTIONS") == 0)
@@ -193,12 +239,14 @@ enum route_kind route_parse(const struct route_scope *scopes, size_t nscopes, co
         return fail(r, 400, "a fragment (#) in the request target");
     const char *q = strchr(target, '?');
     const char *end = q ? q : target + tl;
-    if (query(r, q ? q + 1 : NULL, &torrent) != 0)
+    if (query(r, q ? q + 1 : NULL, &w) != 0)
         return ROUTE_ERROR;
-    if (end - target == 8 && memcmp(target, "/metrics", 8) == 0 && !torrent)
+    if (end - target == 8 && memcmp(target, "/metrics", 8) == 0 && w == WANT_OBJECT)
         r->kind = ROUTE_METRICS;
-    else if (object_path(scopes, nscopes, r, target + 1, end, torrent) == ROUTE_ERROR)
+    else if (object_path(scopes, nscopes, r, target + 1, end, w) == ROUTE_ERROR)
         return ROUTE_ERROR;
+    if (r->head && (r->kind == ROUTE_RSS || r->kind == ROUTE_MANIFEST))
+        return fail(r, 405, "feeds are answered to GET only");
     if (preflight)
         r->kind = ROUTE_PREFLIGHT;
     return r->kind;

@@ -6,6 +6,8 @@
  *   /~e/ETAG/BUCKET/KEY           the same, pinned: only while the object's ETag is ETAG
  *   /BUCKET/KEY?torrent           the object's torrent (S3's retired GetObjectTorrent)
  *   /BUCKET/KEY.torrent           the same
+ *   /BUCKET/PREFIX/?rss           an RSS 2.0 feed of the newest torrents under PREFIX
+ *   /BUCKET/PREFIX/?manifest      a JSON manifest of every object's info-hashes under PREFIX
  *   /metrics                      Prometheus text
  *
  * Each KEY segment is percent-decoded on its own; a segment that is empty, "." or "..", or
@@ -33,13 +35,15 @@ enum route_kind {
     ROUTE_TORRENT,   /* the torrent of bucket/key */
     ROUTE_METRICS,   /* /metrics */
     ROUTE_PREFLIGHT, /* OPTIONS: a CORS preflight, answered with no body */
+    ROUTE_RSS,       /* the feed of bucket/key, key being a prefix ("" or ending in '/') */
+    ROUTE_MANIFEST,  /* the manifest of the same */
 };
 
 struct route {
     enum route_kind kind;
     bool head; /* HEAD: the headers of GET without the body */
     char bucket[256];
-    char key[ROUTE_KEY_MAX + 1];
+    char key[ROUTE_KEY_MAX + 1]; /* the key, or the feed's prefix */
     char etag[ROUTE_ETAG_MAX]; /* the pinned ETag; "" for the current version */
     unsigned status;           /* ROUTE_ERROR: 400, 404, 405 or 414 */
     char text[160];            /* ROUTE_ERROR: one line, printable */

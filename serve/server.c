@@ -14,10 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cond.h"
+#include "feed.h"
+#include "s3torrent/metainfo.h"
 #include "s3torrent/buf.h"
 #include "s3torrent/netaddr.h"
+#include "s3torrent/sync.h"
 #include "s3torrent/uri.h"
 #include "s3torrent/util.h"
 
@@ -27,8 +31,8 @@
     "Range, If-Match, If-None-Match, If-Range, If-Modified-Since, If-Unmodified-Since"
 
 /* What /metrics counts (docs/DESIGN.md §14). */
-enum { K_OBJECT, K_TORRENT, K_METRICS, K_OTHER, K_KINDS };
-static const char *const kind_names[K_KINDS] = {"object", "torrent", "metrics", "other"};
+enum { K_OBJECT, K_TORRENT, K_FEED, K_METRICS, K_OTHER, K_KINDS };
+static const char *const kind_names[K_KINDS] = {"object", "torrent", "feed", "metrics", "other"};
 enum { C_2XX, C_3XX, C_4XX, C_5XX, C_CLASSES };
 
 struct metrics {
@@ -289,10 +293,33 @@ static enum MHD_Result serve_object(struct server *s, struct MHD_Connection *con
     return res;
 }
 
+/* The public URL, once server_run has published it. */
+static const char *public_url(struct server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    const char *u = s->public_url;
+    pthread_mutex_unlock(&s->lock);
+    return u;
+}
+
+/* The web seed base of bucket's objects at obj's ETag: PUBLIC_URL/~e/ETAG/BUCKET/ into b
+ * (NUL-terminated). Returns 0 or ENOMEM. */
+static int webseed_base(struct server *s, const char *bucket, const struct store_object *obj,
+                        struct buf *b)
+{
+    buf_init(b, 4096);
+    buf_printf(b, "%s/~e/%s/", public_url(s), obj->etag);
+    uri_encode(b, bucket, strlen(bucket), false);
+    buf_put(b, "/", 2); /* with the NUL */
+    return b->err;
+}
+
 /* Makes the torrent of bucket/key at obj, its web seed this server's URL pinned to obj's ETag,
- * into out. One request makes it; the same request meanwhile waits and shares the bytes. */
-static int make_torrent(struct server *s, const struct route *rt, const struct store_object *obj,
-                        struct buf *out, err_t *err)
+ * into out. One request makes it; the same request meanwhile waits and shares the bytes.
+ * cached_only: answer from the cache (or a generation in flight) alone, else ENOENT. */
+static int make_torrent(struct server *s, const char *bucket, const char *key,
+                        const struct store_object *obj, bool cached_only, struct buf *out,
+                        err_t *err)
 {
     struct buf base;
     struct torrent_recipe r = *s->c->recipe;
@@ -300,11 +327,25 @@ static int make_torrent(struct server *s, const struct route *rt, const struct s
     struct flight *f;
     char id[sizeof(f->id)];
     int rc;
-    snprintf(id, sizeof(id), "%s\n%s\n%s", rt->bucket, rt->key, obj->etag);
+    snprintf(id, sizeof(id), "%s\n%s\n%s", bucket, key, obj->etag);
 
     pthread_mutex_lock(&s->lock);
     for (f = s->flights; f && strcmp(f->id, id) != 0; f = f->next)
         ;
+    if (f == NULL && cached_only) {
+        pthread_mutex_unlock(&s->lock);
+        if (webseed_base(s, bucket, obj, &base) != 0) {
+            buf_free(&base);
+            return err_set(err, ENOMEM, "out of memory");
+        }
+        r.webseed_base = (const char *)base.data;
+        rc = maker_cached(s->c->maker, bucket, key, obj, &r, out, &res, err);
+        if (rc == 0)
+            atomic_fetch_add(&s->m.torrents_made, 1);
+        maker_result_free(&res);
+        buf_free(&base);
+        return rc;
+    }
     if (f != NULL) { /* another request is making it: wait and copy */
         f->waiters++;
         while (!f->done)
@@ -330,15 +371,12 @@ static int make_torrent(struct server *s, const struct route *rt, const struct s
     s->flights = f;
     pthread_mutex_unlock(&s->lock);
 
-    buf_init(&base, 4096);
-    buf_printf(&base, "%s/~e/%s/", s->public_url, obj->etag);
-    uri_encode(&base, rt->bucket, strlen(rt->bucket), false);
-    buf_put(&base, "/", 2); /* with the NUL */
-    r.webseed_base = (const char *)base.data;
-    if (base.err != 0)
-        rc = err_set(err, base.err, "out of memory");
-    else
-        rc = maker_make(s->c->maker, rt->bucket, rt->key, obj, &r, NULL, &f->bytes, &res, err);
+    if (webseed_base(s, bucket, obj, &base) != 0) {
+        rc = err_set(err, ENOMEM, "out of memory");
+    } else {
+        r.webseed_base = (const char *)base.data;
+        rc = maker_make(s->c->maker, bucket, key, obj, &r, NULL, &f->bytes, &res, err);
+    }
     if (rc == 0) {
         atomic_fetch_add(&s->m.torrents_made, 1);
         if (!res.cached)
@@ -370,11 +408,14 @@ static enum MHD_Result serve_torrent(struct server *s, struct MHD_Connection *co
     struct store_object obj;
     struct buf t;
     err_t err = {0};
+    if (sync_is_torrent_key(rt->key)) /* docs/DESIGN.md §4: never a torrent of a torrent */
+        return answer_error(s, con, K_TORRENT, method, target, 404,
+                            "no torrent is made of a .torrent key");
     int rc = head_pinned(s, rt, &obj, &err);
     if (rc != 0)
         return answer_error(s, con, K_TORRENT, method, target, store_status(rc), err.msg);
     buf_init(&t, TORRENT_MAX);
-    if ((rc = make_torrent(s, rt, &obj, &t, &err)) != 0) {
+    if ((rc = make_torrent(s, rt->bucket, rt->key, &obj, false, &t, &err)) != 0) {
         buf_free(&t);
         return answer_error(s, con, K_TORRENT, method, target,
                             rc == EINVAL ? 422 : store_status(rc), err.msg);
@@ -384,6 +425,94 @@ static enum MHD_Result serve_torrent(struct server *s, struct MHD_Connection *co
     const char *const headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL};
     enum MHD_Result res = answer_text(con, 200, "application/x-bittorrent", t.data, t.len, headers);
     buf_free(&t);
+    return res;
+}
+
+static int feed_object(void *ctx, const char *key, const struct store_object *obj, err_t *err)
+{
+    (void)err;
+    return feed_add(ctx, key, obj);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The torrent of each item in feed order: made (hashing when needed) while the request is
+ * within its hashing budget, then from the cache alone; the others wait for a later poll. */
+static void feed_torrents(struct server *s, struct feed *f)
+{
+    struct timespec t0;
+    size_t pending = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t i = 0; i < f->n; i++) {
+        struct feed_item *it = &f->items[i];
+        struct metainfo *m = NULL;
+        struct buf t;
+        err_t err = {0};
+        bool cached_only = seconds_since(&t0) >= s->c->feed_hash_s;
+        buf_init(&t, TORRENT_MAX);
+        int rc = make_torrent(s, f->bucket, it->key, &it->obj, cached_only, &t, &err);
+        if (rc == 0 && (rc = metainfo_parse(t.data, t.len, &m, &err)) == 0) {
+            it->have = true;
+            it->v1 = m->v1;
+            it->v2 = m->v2;
+            memcpy(it->ih1, m->ih1, sizeof(it->ih1));
+            memcpy(it->ih2, m->ih2, sizeof(it->ih2));
+            it->torrent_size = t.len;
+            metainfo_free(m);
+        } else if (rc == ENOENT && cached_only) {
+            pending++;
+        } else {
+            char k[300];
+            log_msg(s->c->log, LOG_WARNING, "s3://%s/%s: no torrent for the feed: %s", f->bucket,
+                    util_escape(k, sizeof(k), it->key, 256), err.msg);
+        }
+        buf_free(&t);
+    }
+    if (pending > 0)
+        log_msg(s->c->log, LOG_INFO,
+                "s3://%s/%s: %zu torrents not made within --feed-hash-seconds; a later poll "
+                "lists them",
+                f->bucket, f->prefix, pending);
+}
+
+static enum MHD_Result serve_feed(struct server *s, struct MHD_Connection *con,
+                                  const struct route *rt, const char *method, const char *target)
+{
+    struct feed f;
+    struct buf b;
+    err_t err = {0};
+    bool rss = rt->kind == ROUTE_RSS;
+    feed_init(&f, rt->bucket, rt->key, rss ? s->c->feed_items : FEED_ITEMS_MAX, rss);
+    struct store_list_cb cb = {.object = feed_object, .ctx = &f};
+    int rc = store_list(s->c->maker->store, rt->bucket, rt->key, NULL, &cb, &err);
+    if (rc != 0) {
+        feed_free(&f);
+        if (rc != ENOENT)
+            atomic_fetch_add(&s->m.store_errors, 1);
+        return answer_error(s, con, K_FEED, method, target, store_status(rc), err.msg);
+    }
+    feed_done(&f);
+    feed_torrents(s, &f);
+    buf_init(&b, 256u << 20);
+    rc = rss ? feed_rss(&f, public_url(s), (int64_t)time(NULL), &b)
+             : feed_manifest(&f, public_url(s), (int64_t)time(NULL), &b);
+    feed_free(&f);
+    if (rc != 0) {
+        buf_free(&b);
+        return answer_error(s, con, K_FEED, method, target, 503, "out of memory for the feed");
+    }
+    count(s, K_FEED, 200);
+    log_answer(s, method, target, 200, NULL);
+    const char *const headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL};
+    enum MHD_Result res =
+        answer_text(con, 200, rss ? "application/rss+xml; charset=utf-8" : "application/json",
+                    b.data, b.len, headers);
+    buf_free(&b);
     return res;
 }
 
@@ -465,6 +594,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return serve_torrent(s, con, &rt, method, target);
     case ROUTE_OBJECT:
         return serve_object(s, con, &rt, method, target);
+    case ROUTE_RSS:
+    case ROUTE_MANIFEST:
+        return serve_feed(s, con, &rt, method, target);
     }
     return MHD_NO;
 }

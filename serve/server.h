@@ -28,6 +28,8 @@ struct server_config {
     unsigned threads;     /* connections served at once */
     unsigned connections; /* open at once, at most; memory <= connections x SERVER_CHUNK */
     unsigned timeout_s;   /* an idle connection is closed after this */
+    unsigned feed_items;  /* items of an RSS feed (1 to FEED_ITEMS_MAX) */
+    double feed_hash_s;   /* seconds a feed request may spend making torrents */
     const sigset_t *stop; /* waits for one of these, then stops */
 };
 

@@ -2,6 +2,7 @@
  * (docs/DESIGN.md §14). */
 #include "cache.h"
 #include "cli.h"
+#include "feed.h"
 #include "server.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/store.h"
@@ -28,6 +29,11 @@ static void usage(FILE *f)
         "                                    (the web seed its torrents carry)\n"
         "  GET /BUCKET/KEY?torrent           the object's torrent (S3's GetObjectTorrent)\n"
         "  GET /BUCKET/KEY.torrent           the same\n"
+        "  GET /BUCKET/[PREFIX/]?rss         an RSS 2.0 feed of the newest torrents under PREFIX\n"
+        "                                    (enclosures of type application/x-bittorrent,\n"
+        "                                    info-hashes, magnets), for RSS-reading clients\n"
+        "  GET /BUCKET/[PREFIX/]?manifest    a JSON manifest of every object's info-hashes\n"
+        "                                    (the first 10000 objects in key order)\n"
         "  GET /metrics                      Prometheus counters\n"
         "Torrents are made as create and sync make them (the same info-hash for the same\n"
         "options), with this server's pinned URL as their web seed.\n"
@@ -42,6 +48,11 @@ static void usage(FILE *f)
         "                             holds at most 1 MiB of object bytes\n"
         "      --timeout SECONDS      closes a connection idle this long (default 60)\n"
         "      --hash-threads N       hashing threads per torrent (default: all cores)\n"
+        "      --feed-items N         items of an RSS feed, the newest (default 50, at most\n"
+        "                             10000)\n"
+        "      --feed-hash-seconds S  seconds a feed request may spend hashing objects not\n"
+        "                             hashed yet (default 20; 0: list only torrents already\n"
+        "                             made); the others appear in a later poll\n"
         "      --cache PATH           torrent cache shared with s3torrentfs and sync (default:\n"
         "                             the user's cache directory)\n"
         "      --no-cache             keep nothing on disk (every torrent is hashed again)\n"
@@ -62,7 +73,9 @@ enum {
     OPT_TIMEOUT,
     OPT_HASH_THREADS,
     OPT_CACHE,
-    OPT_NO_CACHE
+    OPT_NO_CACHE,
+    OPT_FEED_ITEMS,
+    OPT_FEED_HASH_SECONDS
 };
 
 /* BUCKET[:PREFIX] into scope (pointing into arg, which is changed). Returns 0 or EINVAL. */
@@ -88,14 +101,20 @@ int cmd_serve(int argc, char **argv)
         {"hash-threads", required_argument, NULL, OPT_HASH_THREADS},
         {"cache", required_argument, NULL, OPT_CACHE},
         {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+        {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
+        {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct cli_recipe rec;
     struct cli_s3 g = {0};
-    struct server_config sc = {
-        .listen = "127.0.0.1:8080", .threads = 16, .connections = 1024, .timeout_s = 60};
+    struct server_config sc = {.listen = "127.0.0.1:8080",
+                               .threads = 16,
+                               .connections = 1024,
+                               .timeout_s = 60,
+                               .feed_items = 50};
+    unsigned feed_hash_s = 20;
     struct route_scope *scopes = NULL;
     struct cache *cache = NULL;
     struct maker_cache mcache;
@@ -157,6 +176,21 @@ int cmd_serve(int argc, char **argv)
             break;
         case OPT_CACHE:
             cache_path = optarg;
+            break;
+        case OPT_FEED_ITEMS:
+            if (cli_parse_uint(optarg, FEED_ITEMS_MAX, &sc.feed_items) != 0) {
+                cli_error(CLI_USAGE, "--feed-items must be 1 to %d, not '%s'", FEED_ITEMS_MAX,
+                          optarg);
+                goto out;
+            }
+            break;
+        case OPT_FEED_HASH_SECONDS:
+            if (strcmp(optarg, "0") == 0) {
+                feed_hash_s = 0;
+            } else if (cli_parse_uint(optarg, 3600, &feed_hash_s) != 0) {
+                cli_error(CLI_USAGE, "--feed-hash-seconds must be 0 to 3600, not '%s'", optarg);
+                goto out;
+            }
             break;
         case OPT_NO_CACHE:
             no_cache = true;
@@ -221,6 +255,7 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, NULL);
     sc.public_url = public_url;
+    sc.feed_hash_s = feed_hash_s;
     sc.scopes = scopes;
     sc.nscopes = (size_t)(argc - optind);
     sc.maker = &maker;

@@ -2,8 +2,8 @@
  * serve/cond.c; docs/DESIGN.md §14), as the server calls them: the method and target, then the
  * validators and Range against the object found. Any request gets one route of a known kind:
  * an error of a known status with one printable line, or a bucket served and a key that is a
- * clean path (no empty, "." or ".." segment, no control byte); and the bytes a 206 or 200
- * names lie inside the object.
+ * clean path (no empty, "." or ".." segment, no control byte), or for a feed a prefix served;
+ * and the bytes a 206 or 200 names lie inside the object.
  *
  * Input: "METHOD TARGET\n", then up to six lines (Range, If-Range, If-Match, If-None-Match,
  * If-Modified-Since, If-Unmodified-Since; an empty line is an absent header), then the rest
@@ -74,6 +74,22 @@ static void check_route(const struct route *r)
             abort();
         check_key(r->key);
         break;
+    case ROUTE_RSS:
+    case ROUTE_MANIFEST: { /* a prefix served: "" or ending in '/' */
+        size_t n = strlen(r->key);
+        if (r->head || (n > 0 && r->key[n - 1] != '/'))
+            abort();
+        if (strcmp(r->bucket, "media") != 0 &&
+            !(strcmp(r->bucket, "rec") == 0 && strncmp(r->key, "public/", 7) == 0))
+            abort();
+        if (n > 0) {
+            char k[ROUTE_KEY_MAX + 1];
+            memcpy(k, r->key, n - 1);
+            k[n - 1] = '\0';
+            check_key(k);
+        }
+        break;
+    }
     case ROUTE_METRICS:
         break;
     default:

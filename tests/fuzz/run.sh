@@ -3,9 +3,10 @@
 # that many executions instead (the long campaigns: RUNS=10000000, SECONDS then only a ceiling).
 # The seed corpus is the test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml,
 # credjson, ddbjson, trpc, events, listen; RGW and MinIO notifications and whole requests for
-# events and listen; requests with validators and ranges for serve) plus the target's kept
-# regression inputs. A crash, leak or timeout fails the run; the input that caused it is copied
-# to fuzz-findings/TARGET/, to be kept under tests/fuzz/regressions/TARGET/ once fixed.
+# events and listen; requests with validators and ranges for serve, listings for feed) plus the
+# target's kept regression inputs. A crash, leak or timeout fails the run; the input that caused
+# it is copied to fuzz-findings/TARGET/, to be kept under tests/fuzz/regressions/TARGET/ once
+# fixed.
 set -euo pipefail
 build=$1 target=$2 seconds=$3 runs=${4:-}
 here=$(dirname "$0")
@@ -67,6 +68,11 @@ if [ "$target" = serve ]; then
   printf 'GET /media/a.bin.torrent\nbytes=-10\n"0123abcd-2"\n\nW/"x", "0123abcd-2"\n' >"$work/corpus/s3"
   printf 'GET /media/%%2E%%2E/a%%2Fb\nbytes=5-\nSun, 06 Nov 1994 08:49:37 GMT\n*\n\nSun, 06 Nov 1994 08:49:37 GMT\n\n\377' >"$work/corpus/s4"
   printf 'OPTIONS /metrics\n' >"$work/corpus/s5"
+fi
+if [ "$target" = feed ]; then
+  # listings: one key per line
+  printf 'rec/a.bin\nrec/b & <c> \303\251.bin\nrec/x.torrent\nrec//y\nrec/z\001\n' >"$work/corpus/f1"
+  printf 'rec/d/e.bin\nrec/\300\257\nrec/"q".bin\n' >"$work/corpus/f2"
 fi
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true

@@ -12,11 +12,16 @@ RGW with S3T_S3=rgw, where the bucket is private and the server the only way in)
   keys outside the prefix, unknown queries, other methods) get their status and one line.
 - An overwritten object: the old pinned URL answers 410 and never a byte of the new object, and
   a client of the old torrent gets no bytes; a new torrent downloads the new bytes.
+- Feeds: ?rss (the newest, newest first, enclosures that are the torrents, info-hashes and
+  magnets equal to create's) and ?manifest (every object), read with Python's XML and JSON
+  parsers; zero-byte and .torrent keys left out; a hashing budget of 0 lists only torrents
+  made.
 - /metrics counts what the test did.
 - A wildcard --listen without --public-url is refused; port 0 gives torrents the port bound.
 S3TORRENT names the binary under test."""
 import hashlib
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -24,6 +29,7 @@ import tempfile
 import time
 import unittest
 import urllib.parse
+import xml.etree.ElementTree as ET
 
 import libtorrent as lt
 
@@ -66,7 +72,7 @@ class Server:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [S3T, "serve", "--endpoint-url", s3.url, "--listen", f"127.0.0.1:{self.port}",
-             "--no-cache", *extra, *scopes],
+             *([] if "--cache" in extra else ["--no-cache"]), *extra, *scopes],
             env=aws_env(), stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc, "s3torrent serve")
 
@@ -316,6 +322,125 @@ class Serve(unittest.TestCase):
             r = c.getresponse()
             r.read()
             self.assertEqual(r.status, 403)
+
+
+class Feeds(unittest.TestCase):
+    """?rss and ?manifest of a prefix: read with Python's own XML and JSON parsers, every item
+    checked against `create s3://` and the listing the aws CLI gives."""
+
+    KEYS = {"feed/a & <b> été.bin": 70000, "feed/sub/c+d.bin": 50000, "feed/e.bin": 90000}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="serve-f-")
+        cls.s3 = S3(buckets=(BUCKET,))
+        for i, (key, size) in enumerate(cls.KEYS.items()):
+            cls.put(key, content(size, f"f{i}"))
+        cls.put("feed/zero.bin", b"")                    # no torrent: not in a feed
+        cls.put("feed/e.bin.torrent", b"d1:ai1ee")       # a .torrent: not in a feed
+        cls.put("other/x.bin", b"x" * 1000)              # outside the prefix
+        cls.srv = Server(cls.s3, [f"{BUCKET}:feed/"], "--feed-items", "2")
+
+    @classmethod
+    def put(cls, key, data):
+        path = os.path.join(cls.tmp.name, "up.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        cls.s3.put(BUCKET, key, path)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, log = cls.srv.stop()
+        cls.s3.stop()
+        cls.tmp.cleanup()
+        assert rc == 0, log[-2000:]
+
+    def listing(self):
+        """(key, Last-Modified) of the feed's objects, from the aws CLI."""
+        p = self.s3.aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "feed/",
+                        "--output", "json")
+        out = []
+        for o in json.loads(p.stdout)["Contents"]:
+            if o["Key"] in self.KEYS:
+                out.append((o["Key"], o["LastModified"]))
+        return out
+
+    def created(self, key):
+        t = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
+                            f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True,
+                           timeout=TIMEOUT, check=True).stdout
+        return lt.torrent_info(lt.bdecode(t)).info_hashes().v1.to_bytes().hex()
+
+    def test_rss(self):
+        status, h, body = self.srv.request("GET", f"/{BUCKET}/feed/?rss")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(h["content-type"], "application/rss+xml; charset=utf-8")
+        root = ET.fromstring(body)
+        self.assertEqual(root.tag, "rss")
+        items = root.findall("./channel/item")
+        ns = {"t": "http://xmlns.ezrss.it/0.1/"}
+        # the newest two (--feed-items 2), newest first: by Last-Modified, then key
+        newest = sorted(self.listing(), key=lambda kv: (kv[1], [-ord(c) for c in kv[0]]),
+                        reverse=True)[:2]
+        self.assertEqual([i.findtext("title") for i in items], [k for k, _ in newest])
+        for item in items:
+            key = item.findtext("title")
+            enc = item.find("enclosure")
+            self.assertEqual(enc.get("type"), "application/x-bittorrent")
+            self.assertEqual(enc.get("url"), f"{self.srv.url}/{BUCKET}/{quote_key(key)}?torrent")
+            ih = self.created(key)
+            self.assertEqual(item.findtext("t:infoHash", namespaces=ns), ih)
+            self.assertEqual(item.findtext("guid"), ih)
+            self.assertEqual(int(item.findtext("t:contentLength", namespaces=ns)),
+                             self.KEYS[key])
+            mp = lt.parse_magnet_uri(item.findtext("t:magnetURI", namespaces=ns))
+            self.assertEqual(mp.info_hashes.v1.to_bytes().hex(), ih)
+            # the enclosure is the torrent, of the length announced
+            status, _, t = self.srv.request("GET", urllib.parse.urlsplit(enc.get("url"))._replace(
+                scheme="", netloc="").geturl())
+            self.assertEqual(status, 200)
+            self.assertEqual(len(t), int(enc.get("length")))
+
+    def test_manifest(self):
+        status, h, body = self.srv.request("GET", f"/{BUCKET}/feed/?manifest")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(h["content-type"], "application/json")
+        m = json.loads(body)
+        self.assertEqual((m["bucket"], m["prefix"], m["truncated"], m["pending"]),
+                         (BUCKET, "feed/", False, 0))
+        self.assertEqual([o["key"] for o in m["objects"]], sorted(self.KEYS))
+        for o in m["objects"]:
+            self.assertEqual(o["size"], self.KEYS[o["key"]])
+            self.assertEqual(o["info_hash_v1"], self.created(o["key"]))
+            self.assertIsNone(o["info_hash_v2"])
+            self.assertTrue(o["magnet"].startswith("magnet:?xt=urn:btih:" + o["info_hash_v1"]))
+        # a sub-prefix; prefixes outside the one served, and objects, are refused
+        status, _, body = self.srv.request("GET", f"/{BUCKET}/feed/sub/?manifest")
+        self.assertEqual([o["key"] for o in json.loads(body)["objects"]], ["feed/sub/c+d.bin"])
+        for target, want in ((f"/{BUCKET}/?manifest", 404), (f"/{BUCKET}/other/?rss", 404),
+                             (f"/{BUCKET}/feed?rss", 404), (f"/{BUCKET}/feed/e.bin?rss", 404)):
+            with self.subTest(target=target):
+                self.assertEqual(self.srv.request("GET", target)[0], want)
+
+    def test_budget_zero_lists_only_torrents_made(self):
+        """--feed-hash-seconds 0: the feed hashes nothing; an object appears once its torrent
+        has been made (here by a ?torrent request)."""
+        srv = Server(self.s3, [f"{BUCKET}:feed/"], "--feed-hash-seconds", "0", "--cache",
+                     os.path.join(self.tmp.name, "cache.db"))
+        try:
+            m = json.loads(srv.request("GET", f"/{BUCKET}/feed/?manifest")[2])
+            self.assertEqual(m["pending"], len(self.KEYS))
+            self.assertTrue(all(o["info_hash_v1"] is None for o in m["objects"]))
+            self.assertEqual(ET.fromstring(srv.request("GET", f"/{BUCKET}/feed/?rss")[2])
+                             .findall("./channel/item"), [])
+            self.assertEqual(srv.request("GET", f"/{BUCKET}/feed/e.bin?torrent")[0], 200)
+            items = ET.fromstring(srv.request("GET", f"/{BUCKET}/feed/?rss")[2]).findall(
+                "./channel/item")
+            self.assertEqual([i.findtext("title") for i in items], ["feed/e.bin"])
+        finally:
+            rc, log = srv.stop()
+            self.assertEqual(rc, 0, log[-2000:])
+            self.assertIn("torrents not made within --feed-hash-seconds", log)
 
 
 class Listen(unittest.TestCase):

@@ -1,11 +1,13 @@
 /* test_serve.c — the rules of `s3torrent serve` without its server (docs/DESIGN.md §14): request
  * targets to routes (serve/route.c) and validators and Range to a status and bytes
- * (serve/cond.c), table-driven. The expected answers are RFC 9110's, read off the RFC, not off
- * the code. */
+ * (serve/cond.c), and which objects a feed shows, in which order and text (serve/feed.c). The
+ * expected answers are RFC 9110's, read off the RFC, not off the code. */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cond.h"
+#include "feed.h"
 #include "route.h"
 #include "testutil.h"
 
@@ -43,6 +45,24 @@ START_TEST(test_routes)
         {"GET", "/rec/public/t.mkv", ROUTE_OBJECT, "rec", "public/t.mkv", "", 0},
         {"OPTIONS", "/media/a.bin", ROUTE_PREFLIGHT, "media", "a.bin", "", 0},
         {"GET", "/metrics", ROUTE_METRICS, "", "", "", 0},
+        /* feeds: of a prefix ending in '/', or of the bucket, inside what is served */
+        {"GET", "/media/?rss", ROUTE_RSS, "media", "", "", 0},
+        {"GET", "/media?rss", ROUTE_RSS, "media", "", "", 0},
+        {"GET", "/media/dir/sub/?rss", ROUTE_RSS, "media", "dir/sub/", "", 0},
+        {"GET", "/media/a%20b/?manifest", ROUTE_MANIFEST, "media", "a b/", "", 0},
+        {"GET", "/media/?manifest=", ROUTE_MANIFEST, "media", "", "", 0},
+        {"GET", "/rec/public/?rss", ROUTE_RSS, "rec", "public/", "", 0},
+        {"GET", "/rec/public/2026/?rss", ROUTE_RSS, "rec", "public/2026/", "", 0},
+        {"GET", "/rec/?rss", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/rec/private/?rss", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/media/dir?rss", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/media/a.bin?rss&torrent", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/?rss=1", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~e/abc/media/?rss", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"HEAD", "/media/?rss", ROUTE_ERROR, NULL, NULL, NULL, 405},
+        {"GET", "/media/../?rss", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media//?rss", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/other/?rss", ROUTE_ERROR, NULL, NULL, NULL, 404},
         /* a bucket named "metrics" is not shadowed: /metrics alone is the counters */
         {"GET", "/metrics/x", ROUTE_ERROR, NULL, NULL, NULL, 404},
         {"POST", "/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 405},
@@ -222,6 +242,130 @@ START_TEST(test_empty_object)
 }
 END_TEST
 
+START_TEST(test_feed_shows)
+{
+    static const struct {
+        const char *key;
+        uint64_t size;
+        bool shown;
+    } cases[] = {
+        {"a.bin", 1, true},
+        {"dir/take one \xc3\xa9 & <x>.wav", 10, true},
+        {"a.bin", 0, false},          /* zero bytes: no torrent */
+        {"a.bin.torrent", 10, false}, /* a torrent has no torrent */
+        {"dir/", 10, false},          /* a trailing '/' names nothing */
+        {"a//b", 10, false},          /* the server could not route these */
+        {"a/./b", 10, false},
+        {"../b", 10, false},
+        {"a\x01b", 10, false}, /* a control byte */
+        {"a\x7f", 10, false},
+        {"a\xc3", 10, false},             /* cut UTF-8 */
+        {"a\xc0\xaf", 10, false},         /* overlong */
+        {"a\xed\xa0\x80", 10, false},     /* a surrogate */
+        {"a\xf4\x90\x80\x80", 10, false}, /* past U+10FFFF */
+        {"\xf0\x9f\x8e\xb5.flac", 10, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(feed_shows(cases[i].key, cases[i].size) == cases[i].shown, "case %zu", i);
+}
+END_TEST
+
+static struct store_object at(int64_t mtime)
+{
+    struct store_object o = {.size = 100, .mtime = mtime};
+    strcpy(o.etag, "0123456789abcdef0123456789abcdef");
+    return o;
+}
+
+START_TEST(test_feed_newest)
+{
+    /* 1000 objects, kept: the newest 10, newest first, ties by key */
+    struct feed f;
+    feed_init(&f, "media", "rec/", 10, true);
+    for (int i = 0; i < 1000; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "rec/%04d.bin", (i * 7919) % 1000);
+        struct store_object o = at(1700000000 + ((i * 7919) % 1000) / 2);
+        ck_assert_int_eq(feed_add(&f, key, &o), 0);
+    }
+    struct store_object z = at(1800000000);
+    z.size = 0;
+    ck_assert_int_eq(feed_add(&f, "rec/zero.bin", &z), 0);
+    feed_done(&f);
+    ck_assert_uint_eq(f.n, 10);
+    ck_assert(f.truncated);
+    ck_assert_uint_eq(f.skipped, 1);
+    static const char *const want[] = {
+        "rec/0998.bin", "rec/0999.bin", "rec/0996.bin", "rec/0997.bin", "rec/0994.bin",
+        "rec/0995.bin", "rec/0992.bin", "rec/0993.bin", "rec/0990.bin", "rec/0991.bin"};
+    for (size_t i = 0; i < 10; i++)
+        ck_assert_str_eq(f.items[i].key, want[i]);
+    feed_free(&f);
+
+    /* the manifest: the first max in key order */
+    feed_init(&f, "media", "", 3, false);
+    static const char *const keys[] = {"d", "a", "c", "b", "e"};
+    for (size_t i = 0; i < 5; i++) {
+        struct store_object o = at(1700000000);
+        ck_assert_int_eq(feed_add(&f, keys[i], &o), 0);
+    }
+    feed_done(&f);
+    ck_assert_uint_eq(f.n, 3);
+    ck_assert(f.truncated);
+    ck_assert_str_eq(f.items[0].key, "a");
+    ck_assert_str_eq(f.items[1].key, "c");
+    ck_assert_str_eq(f.items[2].key, "d");
+    feed_free(&f);
+}
+END_TEST
+
+START_TEST(test_feed_text)
+{
+    struct feed f;
+    struct buf b;
+    feed_init(&f, "media", "rec/", 10, true);
+    struct store_object o = at(784111777);
+    ck_assert_int_eq(feed_add(&f, "rec/a & <b> \"c\" 'd' \xc3\xa9.bin", &o), 0);
+    o.mtime++;
+    ck_assert_int_eq(feed_add(&f, "rec/pending.bin", &o), 0);
+    feed_done(&f);
+    /* the older one has its torrent; the newer one is pending and not in the RSS */
+    ck_assert_str_eq(f.items[1].key, "rec/a & <b> \"c\" 'd' \xc3\xa9.bin");
+    f.items[1].have = f.items[1].v1 = true;
+    memset(f.items[1].ih1, 0xab, 20);
+    f.items[1].torrent_size = 321;
+    buf_init(&b, 1 << 20);
+    ck_assert_int_eq(feed_rss(&f, "https://seed.example", 784111777, &b), 0);
+    buf_put(&b, "", 1);
+    const char *x = (const char *)b.data;
+    ck_assert_ptr_nonnull(strstr(x, "<title>rec/a &amp; &lt;b&gt; &quot;c&quot; &apos;d&apos; "
+                                    "\xc3\xa9.bin</title>"));
+    ck_assert_ptr_nonnull(
+        strstr(x, "<enclosure url=\"https://seed.example/media/rec/"
+                  "a%20%26%20%3Cb%3E%20%22c%22%20%27d%27%20%C3%A9.bin?torrent\" length=\"321\" "
+                  "type=\"application/x-bittorrent\"/>"));
+    ck_assert_ptr_nonnull(strstr(x, "<pubDate>Sun, 06 Nov 1994 08:49:37 GMT</pubDate>"));
+    ck_assert_ptr_nonnull(strstr(x, "<torrent:infoHash>abababababababababababababababababababab"
+                                    "</torrent:infoHash>"));
+    ck_assert_ptr_nonnull(
+        strstr(x, "magnet:?xt=urn:btih:abababababababababababababababababababab"));
+    ck_assert_ptr_null(strstr(x, "pending.bin"));
+    buf_free(&b);
+    buf_init(&b, 1 << 20);
+    ck_assert_int_eq(feed_manifest(&f, "https://seed.example", 784111777, &b), 0);
+    buf_put(&b, "", 1);
+    x = (const char *)b.data;
+    ck_assert_ptr_nonnull(strstr(x, "\"key\":\"rec/pending.bin\""));
+    ck_assert_ptr_nonnull(strstr(x, "\"info_hash_v1\":null"));
+    ck_assert_ptr_nonnull(
+        strstr(x, "\"info_hash_v1\":\"abababababababababababababababababababab\""));
+    ck_assert_ptr_nonnull(strstr(x, "\"pending\":1"));
+    ck_assert_ptr_nonnull(strstr(x, "\"generated\":\"1994-11-06T08:49:37Z\""));
+    buf_free(&b);
+    feed_free(&f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("serve");
@@ -230,6 +374,9 @@ int main(void)
     tcase_add_test(tc, test_route_limits);
     tcase_add_test(tc, test_conditionals);
     tcase_add_test(tc, test_empty_object);
+    tcase_add_test(tc, test_feed_shows);
+    tcase_add_test(tc, test_feed_newest);
+    tcase_add_test(tc, test_feed_text);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
