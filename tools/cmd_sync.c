@@ -25,8 +25,10 @@ static void usage(FILE *f)
           "\n"
           "Makes sure every object has an up-to-date KEY.torrent beside it in S3, with the\n"
           "metadata s3torrent-source-etag, -source-mtime, -infohash(-v2) and -version:\n"
-          "up to date (source ETag matches): nothing to do (the same bytes uploaded again:\n"
-          "a new date, from the old torrent's hashes); a foreign .torrent (no such\n"
+          "up to date (source ETag matches, the options lay out the same torrent): nothing\n"
+          "to do; the same bytes uploaded again (a new date), or new trackers, web seed,\n"
+          "comment or creator for the same info-hash: rewritten from the old torrent's\n"
+          "hashes, the object not read; a foreign .torrent (no such\n"
           "metadata, e.g. made by transmission-create) that verifies against the object:\n"
           "adopted byte for byte; one that does not, or a stale one: replaced; none: created.\n"
           "A URI ending in '/' (or a bare bucket) means every object below it.\n"
@@ -372,7 +374,121 @@ static void print_summary(const struct run *r)
             r->counts[SYNC_FAILED], r->sc.dry_run ? " (dry run: nothing changed)" : "");
 }
 
-int cmd_sync(int argc, char **argv)
+/* What sync's command line says, and what its run holds: one struct, so that parsing, checking,
+ * connecting and running are each a function of it. */
+struct sync_cmd {
+    struct cli_recipe rec;
+    struct cli_s3 g;
+    const char *rpc, *cache_path, *table, *key_attr, *ddb_endpoint, *mount_prefix;
+    bool seed, no_cache, create_table;
+    unsigned jobs, threads;
+    struct run r; /* also holds --from-file, --dry-run, --json and --mount-root */
+    struct ddb_setup d;
+    struct cache *cache;
+    struct maker_cache mcache;
+    struct maker maker;
+    struct store *store;
+    char **buckets, **keys; /* of each argument */
+    int nargs;
+};
+
+static void sync_cmd_init(struct sync_cmd *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->r.out_lock, NULL);
+    pthread_mutex_init(&s->r.seed_lock, NULL);
+    pthread_mutex_init(&s->r.q_lock, NULL);
+    pthread_cond_init(&s->r.q_not_full, NULL);
+    pthread_cond_init(&s->r.q_not_empty, NULL);
+    s->table = getenv("DDB_TABLE");
+    s->mount_prefix = "";
+    s->jobs = 2;
+    cli_recipe_init(&s->rec);
+}
+
+static void sync_cmd_free(struct sync_cmd *s)
+{
+    for (int i = 0; i < s->nargs && s->buckets && s->keys; i++) {
+        free(s->buckets[i]);
+        free(s->keys[i]);
+    }
+    free(s->buckets);
+    free(s->keys);
+    free(s->r.ring);
+    cache_close(s->cache);
+    store_free(s->store);
+    ddb_client_free(s->d.ddb);
+    trpc_client_free(s->r.trpc);
+    free(s->r.mount_prefix);
+    cli_recipe_free(&s->rec);
+    cli_s3_close(&s->g);
+    pthread_mutex_destroy(&s->r.out_lock);
+    pthread_mutex_destroy(&s->r.seed_lock);
+    pthread_mutex_destroy(&s->r.q_lock);
+    pthread_cond_destroy(&s->r.q_not_full);
+    pthread_cond_destroy(&s->r.q_not_empty);
+}
+
+/* Takes one of sync's own options (c, from getopt_long). Returns 0, CLI_USAGE after saying why
+ * its value is refused, or -1 for an option sync does not know. */
+static int sync_option(struct sync_cmd *s, int c, const char *arg)
+{
+    switch (c) {
+    case 'j':
+        if (cli_parse_uint(arg, 64, &s->jobs) != 0)
+            return cli_error(CLI_USAGE, "--jobs must be a number from 1 to 64, not '%s'", arg);
+        return 0;
+    case OPT_THREADS:
+        if (cli_parse_uint(arg, 256, &s->threads) != 0)
+            return cli_error(CLI_USAGE, "--threads must be a number from 1 to 256, not '%s'", arg);
+        return 0;
+    case OPT_FROM_FILE:
+        s->r.from_file = arg;
+        return 0;
+    case OPT_CACHE:
+        s->cache_path = arg;
+        return 0;
+    case OPT_NO_CACHE:
+        s->no_cache = true;
+        return 0;
+    case 'n':
+        s->r.sc.dry_run = true;
+        return 0;
+    case OPT_JSON:
+        s->r.json = true;
+        return 0;
+    case OPT_TABLE:
+        s->table = arg;
+        return 0;
+    case OPT_KEY_ATTR:
+        s->key_attr = arg;
+        return 0;
+    case OPT_DDB_ENDPOINT:
+        s->ddb_endpoint = arg;
+        return 0;
+    case OPT_CREATE_TABLE:
+        s->create_table = true;
+        return 0;
+    case OPT_SEED:
+        s->seed = true;
+        return 0;
+    case OPT_RPC:
+        s->rpc = arg;
+        return 0;
+    case OPT_MOUNT_ROOT:
+        s->r.mount_root = arg;
+        return 0;
+    case OPT_MOUNT_PREFIX:
+        s->mount_prefix = arg;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Reads the options into s. Returns -1 to go on, or the exit status: CLI_OK after --help,
+ * CLI_USAGE after saying what is wrong. */
+static int sync_parse(struct sync_cmd *s, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_RECIPE_OPTIONS,
@@ -395,206 +511,152 @@ int cmd_sync(int argc, char **argv)
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    struct cli_recipe rec;
-    bool seed = false;
-    const char *rpc = NULL;
-    struct cli_s3 g = {0};
-    struct run r;
-    struct ddb_setup d = {0};
-    struct cache *cache = NULL;
-    struct maker_cache mcache;
-    struct maker maker = {0};
-    struct store *store = NULL;
-    const char *cache_path = NULL, *table = getenv("DDB_TABLE"), *key_attr = NULL;
-    const char *ddb_endpoint = NULL;
-    bool no_cache = false, create_table = false;
-    unsigned jobs = 2, threads = 0;
-    char **buckets = NULL, **keys = NULL;
-    int nargs = 0;
-    err_t err = {0};
-    int c, rc = CLI_USAGE;
-
-    memset(&r, 0, sizeof(r));
-    pthread_mutex_init(&r.out_lock, NULL);
-    pthread_mutex_init(&r.seed_lock, NULL);
-    pthread_mutex_init(&r.q_lock, NULL);
-    pthread_cond_init(&r.q_not_full, NULL);
-    pthread_cond_init(&r.q_not_empty, NULL);
-    const char *mount_prefix = "";
-    cli_recipe_init(&rec);
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "j:nh", opts, NULL)) != -1) {
-        int rr = cli_recipe_option(&rec, c, optarg);
+        int rr = cli_recipe_option(&s->rec, c, optarg);
         if (rr < 0)
-            goto out;
-        if (rr > 0 || cli_s3_option(&g, c, optarg))
+            return CLI_USAGE;
+        if (rr > 0 || cli_s3_option(&s->g, c, optarg))
             continue;
-        switch (c) {
-        case 'j':
-            if (cli_parse_uint(optarg, 64, &jobs) != 0) {
-                cli_error(CLI_USAGE, "--jobs must be a number from 1 to 64, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_THREADS:
-            if (cli_parse_uint(optarg, 256, &threads) != 0) {
-                cli_error(CLI_USAGE, "--threads must be a number from 1 to 256, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_FROM_FILE:
-            r.from_file = optarg;
-            break;
-        case OPT_CACHE:
-            cache_path = optarg;
-            break;
-        case OPT_NO_CACHE:
-            no_cache = true;
-            break;
-        case 'n':
-            r.sc.dry_run = true;
-            break;
-        case OPT_JSON:
-            r.json = true;
-            break;
-        case OPT_TABLE:
-            table = optarg;
-            break;
-        case OPT_KEY_ATTR:
-            key_attr = optarg;
-            break;
-        case OPT_DDB_ENDPOINT:
-            ddb_endpoint = optarg;
-            break;
-        case OPT_CREATE_TABLE:
-            create_table = true;
-            break;
-        case OPT_SEED:
-            seed = true;
-            break;
-        case OPT_RPC:
-            rpc = optarg;
-            break;
-        case OPT_MOUNT_ROOT:
-            r.mount_root = optarg;
-            break;
-        case OPT_MOUNT_PREFIX:
-            mount_prefix = optarg;
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
-            rc = CLI_OK;
-            goto out;
-        default:
-            usage(stderr);
-            goto out;
+            return CLI_OK;
         }
+        int taken = sync_option(s, c, optarg);
+        if (taken < 0)
+            usage(stderr);
+        if (taken != 0)
+            return CLI_USAGE;
     }
+    return -1;
+}
+
+/* The checks between options and arguments, before anything is connected. Returns true, or
+ * false after saying what is wrong (a usage error). */
+static bool sync_check(struct sync_cmd *s, int argc, char **argv)
+{
     if (optind >= argc) {
         cli_error(CLI_USAGE, "sync needs s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (see s3torrent "
                              "sync --help)");
-        goto out;
+        return false;
     }
-    if (table && !*table)
-        table = NULL;
-    if (r.from_file && (argc - optind != 1 || argv[optind][strlen(argv[optind]) - 1] == '/')) {
+    if (s->table && !*s->table)
+        s->table = NULL;
+    if (s->r.from_file && (argc - optind != 1 || argv[optind][strlen(argv[optind]) - 1] == '/')) {
         cli_error(CLI_USAGE, "--from-file goes with exactly one s3://BUCKET/KEY");
-        goto out;
+        return false;
     }
-    if (seed && (r.mount_root == NULL || r.mount_root[0] != '/')) {
+    if (s->seed && (s->r.mount_root == NULL || s->r.mount_root[0] != '/')) {
         cli_error(CLI_USAGE, "--seed needs --mount-root DIR, an absolute path");
-        goto out;
+        return false;
     }
-    if (create_table && table == NULL) {
+    if (s->create_table && s->table == NULL) {
         cli_error(CLI_USAGE, "--create-table needs --ddb-table or DDB_TABLE");
-        goto out;
+        return false;
     }
-    if (cli_recipe_finish(&rec) != 0)
-        goto out;
-    rc = CLI_FAIL;
+    return cli_recipe_finish(&s->rec) == 0;
+}
 
+/* Connects S3, the daemon (--seed) and the status table, opens the cache and sets up the
+ * sync configuration. Returns true, or false after saying why (a failure). */
+static bool sync_connect(struct sync_cmd *s)
+{
     struct s3_client *s3;
-    if (cli_s3_connect(&g, &s3, &err) != 0) {
+    err_t err = {0};
+    if (cli_s3_connect(&s->g, &s3, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
-        goto out;
+        return false;
     }
-    if ((r.mount_prefix = cli_mount_prefix(mount_prefix)) == NULL) {
+    if ((s->r.mount_prefix = cli_mount_prefix(s->mount_prefix)) == NULL) {
         cli_error(CLI_FAIL, "out of memory");
-        goto out;
+        return false;
     }
-    if (seed && cli_trpc_connect(rpc, g.http, &r.trpc, &err) != 0) {
+    if (s->seed && cli_trpc_connect(s->rpc, s->g.http, &s->r.trpc, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
-        goto out;
+        return false;
     }
-    if (table) {
-        if (open_status(&g, table, key_attr, ddb_endpoint, &d, &err) != 0 ||
-            (create_table && status_create_table(&d.st, &err) != 0)) {
+    if (s->table) {
+        if (open_status(&s->g, s->table, s->key_attr, s->ddb_endpoint, &s->d, &err) != 0 ||
+            (s->create_table && status_create_table(&s->d.st, &err) != 0)) {
             cli_error(CLI_FAIL, "%s", err.msg);
-            goto out;
+            return false;
         }
     }
-    if (!no_cache && !r.sc.dry_run)
-        cache = cli_open_cache(cache_path);
-    if ((store = store_s3_new(s3)) == NULL) {
+    if (!s->no_cache && !s->r.sc.dry_run)
+        s->cache = cli_open_cache(s->cache_path);
+    if ((s->store = store_s3_new(s3)) == NULL) {
         cli_error(CLI_FAIL, "out of memory");
-        goto out;
+        return false;
     }
-    cache_as_maker_cache(cache, &mcache);
-    maker = (struct maker){store, cache ? &mcache : NULL, threads, 0, &g.log};
-    r.sc.maker = &maker;
-    r.sc.recipe = &rec.b.r;
-    r.sc.status = table ? &d.st : NULL;
-    r.sc.source = "sync";
-    r.sc.log = &g.log;
+    cache_as_maker_cache(s->cache, &s->mcache);
+    s->maker = (struct maker){s->store, s->cache ? &s->mcache : NULL, s->threads, 0, &s->g.log};
+    s->r.sc.maker = &s->maker;
+    s->r.sc.recipe = &s->rec.b.r;
+    s->r.sc.status = s->table ? &s->d.st : NULL;
+    s->r.sc.source = "sync";
+    s->r.sc.log = &s->g.log;
+    return true;
+}
 
-    /* every argument is checked before any object is synced */
-    nargs = argc - optind;
-    if ((buckets = calloc((size_t)nargs, sizeof(*buckets))) == NULL ||
-        (keys = calloc((size_t)nargs, sizeof(*keys))) == NULL ||
-        (r.ring = calloc(SYNC_WINDOW, sizeof(*r.ring))) == NULL) {
-        cli_error(CLI_FAIL, "out of memory");
-        goto out;
-    }
-    bool any_prefix = false;
+/* Splits every argument (args, nargs of them) into its bucket and key, before any object is
+ * synced; *any_prefix tells whether one names a prefix. Returns CLI_OK, or CLI_USAGE or
+ * CLI_FAIL after saying why. */
+static int sync_args(struct sync_cmd *s, char **args, int nargs, bool *any_prefix)
+{
+    err_t err = {0};
+    s->nargs = nargs;
+    if ((s->buckets = calloc((size_t)nargs, sizeof(*s->buckets))) == NULL ||
+        (s->keys = calloc((size_t)nargs, sizeof(*s->keys))) == NULL ||
+        (s->r.ring = calloc(SYNC_WINDOW, sizeof(*s->r.ring))) == NULL)
+        return cli_error(CLI_FAIL, "out of memory");
+    *any_prefix = false;
     for (int i = 0; i < nargs; i++) {
-        if (s3_parse_uri(argv[optind + i], &buckets[i], &keys[i], &err) != 0) {
-            cli_error(CLI_USAGE, "%s", err.msg);
-            rc = CLI_USAGE;
-            goto out;
-        }
-        size_t kl = strlen(keys[i]);
-        any_prefix |= kl == 0 || keys[i][kl - 1] == '/';
+        if (s3_parse_uri(args[i], &s->buckets[i], &s->keys[i], &err) != 0)
+            return cli_error(CLI_USAGE, "%s", err.msg);
+        size_t kl = strlen(s->keys[i]);
+        *any_prefix |= kl == 0 || s->keys[i][kl - 1] == '/';
     }
-    cli_progress_init(&r.prog, "");
-    if (!any_prefix && jobs > (unsigned)nargs)
-        jobs = (unsigned)nargs;
-    int lr = run_objects(&r, store, &g.log, argv + optind, buckets, keys, nargs, jobs, &err);
+    return CLI_OK;
+}
+
+/* Syncs the objects of the arguments and prints the summary. Returns the exit status. */
+static int sync_run(struct sync_cmd *s, char **args, bool any_prefix)
+{
+    err_t err = {0};
+    unsigned jobs = s->jobs;
+    cli_progress_init(&s->r.prog, "");
+    if (!any_prefix && jobs > (unsigned)s->nargs)
+        jobs = (unsigned)s->nargs;
+    int lr =
+        run_objects(&s->r, s->store, &s->g.log, args, s->buckets, s->keys, s->nargs, jobs, &err);
     if (lr)
         cli_error(CLI_FAIL, "%s", err.msg);
-    if (!r.json && (lr == 0 || atomic_load(&r.n) > 0))
-        print_summary(&r);
-    if (lr == 0)
-        rc = r.counts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
+    if (!s->r.json && (lr == 0 || atomic_load(&s->r.n) > 0))
+        print_summary(&s->r);
+    if (lr)
+        return CLI_FAIL;
+    return s->r.counts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+    struct sync_cmd cmd, *s = &cmd;
+    bool any_prefix = false;
+    int rc;
+    sync_cmd_init(s);
+    if ((rc = sync_parse(s, argc, argv)) >= 0)
+        goto out;
+    rc = CLI_USAGE;
+    if (!sync_check(s, argc, argv))
+        goto out;
+    rc = CLI_FAIL;
+    if (!sync_connect(s))
+        goto out;
+    if ((rc = sync_args(s, argv + optind, argc - optind, &any_prefix)) == CLI_OK)
+        rc = sync_run(s, argv + optind, any_prefix);
 out:
-    for (int i = 0; i < nargs && buckets && keys; i++) {
-        free(buckets[i]);
-        free(keys[i]);
-    }
-    free(buckets);
-    free(keys);
-    free(r.ring);
-    cache_close(cache);
-    store_free(store);
-    ddb_client_free(d.ddb);
-    trpc_client_free(r.trpc);
-    free(r.mount_prefix);
-    cli_recipe_free(&rec);
-    cli_s3_close(&g);
-    pthread_mutex_destroy(&r.out_lock);
-    pthread_mutex_destroy(&r.seed_lock);
-    pthread_mutex_destroy(&r.q_lock);
-    pthread_cond_destroy(&r.q_not_full);
-    pthread_cond_destroy(&r.q_not_empty);
+    sync_cmd_free(s);
     return rc;
 }
 

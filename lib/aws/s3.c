@@ -323,6 +323,16 @@ static void unquote(char *dst, size_t len, const char *etag)
     dst[n] = '\0';
 }
 
+/* Copies an x-amz-version-id (v, may be NULL) whole into dst (len bytes), or leaves dst "" when
+ * it does not fit or holds a control byte. */
+static void version_id(char *dst, size_t len, const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    dst[0] = '\0';
+    if (n > 0 && n < len && !util_has_ctl(v))
+        memcpy(dst, v, n + 1);
+}
+
 int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
             err_t *err)
 {
@@ -351,6 +361,8 @@ int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3
     if (util_http_date(http_stream_header(hs, "last-modified"), &out->mtime) != 0)
         out->mtime = 0;
     unquote(out->content_type, sizeof(out->content_type), http_stream_header(hs, "content-type"));
+    version_id(out->version_id, sizeof(out->version_id),
+               http_stream_header(hs, "x-amz-version-id"));
     const char *hn, *hv;
     for (size_t i = 0; http_stream_header_at(hs, i, &hn, &hv) == 0; i++) {
         size_t nl = strlen(hn);

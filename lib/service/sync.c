@@ -1,6 +1,7 @@
-/* sync.c — one object's torrent, materialised: decide (up to date, foreign, stale, missing),
- * make the bytes (cache, local copy or S3 stream), PUT them with their metadata, and record the
- * status around it so that READY is written only once the .torrent is in S3. */
+/* sync.c — one object's torrent, materialised: decide (up to date, new outer fields, foreign,
+ * stale, missing), make the bytes (cache, old hashes, local copy or S3 stream), PUT them with
+ * their metadata, and record the status around it so that READY is written only once the
+ * .torrent is in S3. */
 #include "s3torrent/sync.h"
 #include "s3torrent/magnet.h"
 #include "s3torrent/maker.h"
@@ -432,10 +433,54 @@ static void learn_known(struct job *j, const struct store_object *tobj)
     buf_free(&bytes);
 }
 
-/* What an existing KEY.torrent calls for: up to date (its source ETag is the object's: record
- * READY if the item does not say so yet), or foreign (no such metadata: adopt it byte for byte
- * when the object verifies against it). Returns true when that settled the object (out says
- * how; *rc the errno of a failure), false when a new torrent must replace it. */
+/* True when m, our torrent of this version of the object (bytes), has the info dict the recipe
+ * gives but other outer fields (trackers, web seed, comment, creator, a date left out or not):
+ * j->known then holds its hashes, so that the new one costs no read of the object
+ * (docs/DESIGN.md §4). Another info dict (piece length, versions, private, source) is no
+ * rewrite: the ETag rule keeps it up to date. */
+static bool outer_changed(struct job *j, const struct metainfo *m, const struct buf *bytes)
+{
+    const struct torrent_recipe *r = j->c->recipe;
+    uint64_t plen = r->piece_length ? r->piece_length : torrent_auto_piece_length(j->obj.size);
+    struct hasher_result h = {0};
+    struct maker_result res = {0};
+    struct buf now;
+    err_t err = {0};
+    bool changed = false;
+
+    buf_init(&now, TORRENT_MAX_SIZE);
+    if (m->multi || metainfo_hashes(m, &h, &err) != 0)
+        goto out;
+    /* what maker_make_known takes without reading: anything else would hash the object */
+    if (h.size != j->obj.size || h.piece_length != plen ||
+        (h.v1_pieces != NULL) != ((r->meta & TORRENT_V1) != 0) ||
+        (h.v2_layer != NULL) != ((r->meta & TORRENT_V2) != 0))
+        goto out;
+    if (maker_make_known(j->c->maker, j->bucket, j->key, &j->obj, r, &h, &now, &res, &err) != 0) {
+        log_msg(j->c->log, LOG_INFO, "s3://%s/%s: keeping it: %s", j->bucket, j->tkey, err.msg);
+        goto out;
+    }
+    changed = res.cached && res.v1 == m->v1 && res.v2 == m->v2 &&
+              (!m->v1 || memcmp(res.ih1, m->ih1, 20) == 0) &&
+              (!m->v2 || memcmp(res.ih2, m->ih2, 32) == 0) &&
+              !(now.len == bytes->len && memcmp(now.data, bytes->data, now.len) == 0);
+    if (changed) {
+        j->known = h;
+        j->has_known = true;
+        h = (struct hasher_result){0};
+    }
+out:
+    hasher_result_free(&h);
+    maker_result_free(&res);
+    buf_free(&now);
+    return changed;
+}
+
+/* What an existing KEY.torrent calls for: up to date (its source ETag is the object's, and the
+ * recipe lays out the same bytes from its hashes: record READY if the item does not say so
+ * yet), or foreign (no such metadata: adopt it byte for byte when the object verifies against
+ * it). Returns true when that settled the object (out says how; *rc the errno of a failure),
+ * false when a new torrent must replace it (for new outer fields, from its hashes). */
 static bool settle_existing(struct job *j, const struct store_object *tobj,
                             const struct store_meta *tmeta, int *rc)
 {
@@ -457,29 +502,29 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
     if (!ours_current && src_etag != NULL)
         return false; /* ours, of another version: stale */
     buf_init(&bytes, TORRENT_MAX_SIZE);
-    /* read it: to adopt a foreign one, or to record an up-to-date one's status when the item
-     * does not say READY for this version yet (or to hand it back) */
-    bool record = ours_current && c->status && !c->dry_run && !item_ready(c->status, &j->so);
-    bool need_bytes = src_etag == NULL || record || (j->torrent && !c->dry_run);
-    if (need_bytes) {
-        if ((*rc = store_get_all(st, j->bucket, j->tkey, tobj->etag, &bytes, &err))) {
-            *rc = fail(j->out, &err, *rc);
+    /* read it (never the object): to adopt a foreign one; to compare an up-to-date one's outer
+     * fields with the recipe's, and record its status when the item does not say READY for
+     * this version yet (or to hand it back) */
+    if ((*rc = store_get_all(st, j->bucket, j->tkey, tobj->etag, &bytes, &err))) {
+        *rc = fail(j->out, &err, *rc);
+        settled = true;
+        goto out;
+    }
+    if (metainfo_parse(bytes.data, bytes.len, &m, &err) != 0) {
+        if (ours_current) {
+            err_prefix(&err, "s3://%s/%s", j->bucket, j->tkey);
+            *rc = fail(j->out, &err, EINVAL);
             settled = true;
             goto out;
         }
-        if (metainfo_parse(bytes.data, bytes.len, &m, &err) != 0) {
-            if (ours_current) {
-                err_prefix(&err, "s3://%s/%s", j->bucket, j->tkey);
-                *rc = fail(j->out, &err, EINVAL);
-                settled = true;
-                goto out;
-            }
-            log_msg(c->log, LOG_INFO, "s3://%s/%s: not a valid torrent, replacing it: %s",
-                    j->bucket, j->tkey, err.msg);
-            m = NULL;
-        }
+        log_msg(c->log, LOG_INFO, "s3://%s/%s: not a valid torrent, replacing it: %s", j->bucket,
+                j->tkey, err.msg);
+        m = NULL;
     }
+    if (ours_current && outer_changed(j, m, &bytes))
+        goto out; /* new outer fields: rewritten from its hashes */
     if (ours_current) {
+        bool record = c->status && !c->dry_run && !item_ready(c->status, &j->so);
         const char *h1 = store_meta_get(tmeta, META_INFOHASH);
         const char *h2 = store_meta_get(tmeta, META_INFOHASH_V2);
         j->out->action = SYNC_UP_TO_DATE;
@@ -489,7 +534,7 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
             ((*rc = made_from_metainfo(m, &made)) ||
              (*rc = mark_ready(c, &j->so, j->tkey, &made, &err))))
             *rc = fail(j->out, &err, *rc);
-        if (*rc == 0)
+        if (*rc == 0 && !c->dry_run)
             hand_back(j->torrent, &bytes);
         settled = true;
         goto out;

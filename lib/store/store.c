@@ -79,6 +79,10 @@ static struct s3_client *client(struct store *st)
     return ((struct store_s3 *)st)->s3;
 }
 
+_Static_assert(sizeof(((struct store_object *)0)->version_id) ==
+                   sizeof(((struct s3_object *)0)->version_id),
+               "a version id the S3 client keeps fits a store_object");
+
 /* The S3 client's view of a known version: what source_s3_open_known pins. */
 static void to_s3(const struct store_object *o, struct s3_object *s)
 {
@@ -86,6 +90,7 @@ static void to_s3(const struct store_object *o, struct s3_object *s)
     snprintf(s->etag, sizeof(s->etag), "%s", o->etag);
     s->size = o->size;
     s->mtime = o->mtime;
+    snprintf(s->version_id, sizeof(s->version_id), "%s", o->version_id);
 }
 
 static int s3_head_op(struct store *st, const char *bucket, const char *key,
@@ -100,6 +105,7 @@ static int s3_head_op(struct store *st, const char *bucket, const char *key,
         snprintf(out->etag, sizeof(out->etag), "%s", o->etag);
         out->size = o->size;
         out->mtime = o->mtime;
+        snprintf(out->version_id, sizeof(out->version_id), "%s", o->version_id);
         if (meta) {
             memset(meta, 0, sizeof(*meta));
             snprintf(meta->content_type, sizeof(meta->content_type), "%s", o->content_type);

@@ -62,8 +62,8 @@ class SyncBase(unittest.TestCase):
         results = [json.loads(line) for line in p.stdout.decode().splitlines()]
         return p, {r["key"]: r for r in results}
 
-    def create(self, key):
-        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
+    def create(self, key, *args):
+        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-", *args,
                             f"s3://{BUCKET}/{key}"], env=aws_env(), capture_output=True)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         return p.stdout
@@ -218,6 +218,37 @@ class PrefixSync(SyncBase):
         self.assertEqual(self.item("re/take.wav")["status"]["S"], "READY")
         _, res = self.sync("--no-cache", f"s3://{BUCKET}/re/take.wav")
         self.assertEqual(res["re/take.wav"]["action"], "up-to-date")
+
+    def test_new_tracker_rewrites_without_reading(self):
+        """The same object synced with --tracker A, then with --tracker B (with no cache): the
+        info dict is the same, the outer fields are not, so sync replaces the .torrent with
+        create's for tracker B, byte for byte, with the same info-hash, laid out from the old
+        torrent's hashes (no GET of the object), and a third run is up to date."""
+        a = "http://tracker-a.example/announce"
+        b = "http://tracker-b.example/announce"
+        self.put("outer/take.wav", content(700001, "outer"))
+        _, first = self.sync("--no-cache", "--create-table", "--tracker", a,
+                             f"s3://{BUCKET}/outer/take.wav")
+        self.assertEqual(first["outer/take.wav"]["action"], "created")
+        self.assertEqual(self.get("outer/take.wav.torrent"),
+                         self.create("outer/take.wav", "--tracker", a))
+        proxy = FaultProxy(self.s3.port)
+        object_gets = []
+        proxy.hook = lambda m, path, h: object_gets.append(path) if (
+            m == "GET" and "list-type" not in path and not path.endswith(".torrent")) else None
+        try:
+            _, res = self.sync("--no-cache", "--tracker", b, f"s3://{BUCKET}/outer/take.wav",
+                               s3=proxy.url)
+        finally:
+            proxy.stop()
+        self.assertEqual(res["outer/take.wav"]["action"], "replaced")
+        self.assertEqual(res["outer/take.wav"]["info_hash"], first["outer/take.wav"]["info_hash"])
+        self.assertEqual(object_gets, [])
+        self.assertEqual(self.get("outer/take.wav.torrent"),
+                         self.create("outer/take.wav", "--tracker", b))
+        self.assertEqual(self.item("outer/take.wav")["status"]["S"], "READY")
+        _, res = self.sync("--no-cache", "--tracker", b, f"s3://{BUCKET}/outer/take.wav")
+        self.assertEqual(res["outer/take.wav"]["action"], "up-to-date")
 
     def test_dry_run_changes_nothing(self):
         self.put("dry/a.bin", content(1000, "dry"))

@@ -1,6 +1,7 @@
 /* test_s3.c — the S3 client against a scripted local HTTP server: addressing and key encoding,
  * SigV4 headers on the wire, the standard retry mode (which answers retry, how often, with what
- * backoff), metadata on PUT, and the ranged-GET byte source's If-Match and ETag checks. */
+ * backoff), metadata on PUT, the version id a HEAD keeps (and the store over the client), and
+ * the ranged-GET byte source's If-Match and ETag checks. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "awsfix.h"
 #include "s3torrent/s3.h"
+#include "s3torrent/store.h"
 #include "testutil.h"
 
 static struct s3_client *s3;
@@ -129,6 +131,45 @@ START_TEST(test_head_signed_and_parsed)
     ck_assert_str_eq(fakehttp_header(r, "x-amz-content-sha256"),
                      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     ck_assert_ptr_nonnull(fakehttp_header(r, "x-amz-date"));
+}
+END_TEST
+
+/* x-amz-version-id as the S3 client and the store over it keep it: whole or not at all. */
+static const struct {
+    const char *header; /* NULL: none sent */
+    const char *want;
+} version_cases[] = {
+    {NULL, ""},
+    {"3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
+    {"null", "null"}, /* versioning suspended: kept as sent */
+    {"a\tb", ""},     /* a control byte: no such version */
+    {"a\177b", ""},   /* DEL */
+    {"0123456789012345678901234567890123456789012345678901234567890123", ""}, /* too long */
+    {"012345678901234567890123456789012345678901234567890123456789012",
+     "012345678901234567890123456789012345678901234567890123456789012"},
+};
+
+START_TEST(test_head_version_id)
+{
+    char extra[256];
+    if (version_cases[_i].header)
+        snprintf(extra, sizeof(extra),
+                 "ETag: \"abc\"\r\nContent-Length: 5\r\nx-amz-version-id: %s\r\n",
+                 version_cases[_i].header);
+    else
+        snprintf(extra, sizeof(extra), "ETag: \"abc\"\r\nContent-Length: 5\r\n");
+    fakehttp_add_ex(awsfix.fake, "HEAD", "/bucket/v.bin", 200, extra, NULL);
+    struct s3_object o;
+    err_t err = {0};
+    ck_assert_msg(s3_head(s3, "bucket", "v.bin", &o, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(o.version_id, version_cases[_i].want);
+    struct store *st = store_s3_new(s3);
+    struct store_object so;
+    ck_assert_ptr_nonnull(st);
+    ck_assert_msg(store_head(st, "bucket", "v.bin", &so, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(so.version_id, version_cases[_i].want);
+    ck_assert_str_eq(so.etag, "abc");
+    store_free(st);
 }
 END_TEST
 
@@ -254,6 +295,8 @@ int main(void)
     tcase_add_test(tc, test_addressing);
     tcase_add_test(tc, test_parse_uri);
     tcase_add_test(tc, test_head_signed_and_parsed);
+    tcase_add_loop_test(tc, test_head_version_id, 0,
+                        (int)(sizeof(version_cases) / sizeof(version_cases[0])));
     tcase_add_test(tc, test_retries_throttling_then_success);
     tcase_add_test(tc, test_no_retry_on_client_errors);
     tcase_add_test(tc, test_attempts_are_bounded);

@@ -1,7 +1,8 @@
 /* test_sync.c — the sync decision table over the in-memory store (docs/DESIGN.md §4): missing,
  * up to date, changed, foreign valid (adopted byte for byte), foreign stale, not a torrent,
  * zero-byte, a .torrent key, a key no torrent can name; dry runs change nothing; a failed PUT
- * is FAILED with the store's reason; the .torrent handed back is the one stored. */
+ * is FAILED with the store's reason; the .torrent handed back is the one stored; new outer
+ * fields rewrite the .torrent from its own hashes. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -91,7 +92,9 @@ START_TEST(test_missing_then_up_to_date)
     ck_assert_str_eq(store_meta_get(&meta, "s3torrent-infohash"), res.info_hash);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
-    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), 0);
+    /* the .torrent is read, to compare its outer fields with the recipe's; the object is not */
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), 1);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, "x.bin.torrent"), 1);
     buf_free(&t);
 }
 END_TEST
@@ -237,6 +240,58 @@ START_TEST(test_reupload_new_date_no_read)
 }
 END_TEST
 
+/* The recipe's outer fields changed since the .torrent was written (trackers, then a web seed
+ * and a comment), its info dict did not: the .torrent is rewritten, equal to what a fresh maker
+ * makes now, with the same info-hash, laid out from the old torrent's hashes: the .torrent is
+ * read, never the object. A change of the info dict (private) keeps the ETag rule: up to date. */
+START_TEST(test_outer_fields_changed_no_read)
+{
+    static const char *const ta[] = {"http://tracker-a.example/announce"};
+    static const char *const tb[] = {"http://tracker-b.example/announce"};
+    const char *key = "outer/take.bin";
+    recipe.meta = TORRENT_HYBRID;
+    recipe.trackers = ta;
+    recipe.ntrackers = 1;
+    add(key, 600000, 8);
+    struct sync_result first, again;
+    ck_assert_int_eq(sync1(key, NULL, &first), SYNC_CREATED);
+    unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    for (int step = 0; step < 2; step++) {
+        if (step == 0) {
+            recipe.trackers = tb;
+        } else {
+            recipe.webseed_base = "https://seed.example/files/";
+            recipe.comment = "a new comment";
+        }
+        struct buf t;
+        buf_init(&t, 1u << 26);
+        ck_assert_int_eq(sync1(key, &t, &again), SYNC_REPLACED);
+        ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+        ck_assert_str_eq(again.info_hash, first.info_hash);
+        ck_assert_str_eq(again.info_hash_v2, first.info_hash_v2);
+        struct store_object o;
+        struct buf want;
+        buf_init(&want, 1u << 26);
+        ck_assert_int_eq(store_head(st, B, key, &o, NULL, NULL), 0);
+        ck_assert_int_eq(maker_make(&mk, B, key, &o, &recipe, NULL, &want, NULL, NULL), 0);
+        reads = store_mem_calls(st, STORE_OP_READ, NULL); /* that maker read it, not sync */
+        ck_assert(t.len == want.len && memcmp(t.data, want.data, t.len) == 0);
+        size_t len;
+        const uint8_t *p = stored(key, &len, NULL);
+        ck_assert(len == want.len && memcmp(p, want.data, len) == 0);
+        ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_UP_TO_DATE);
+        ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+        buf_free(&t);
+        buf_free(&want);
+    }
+    unsigned puts = store_mem_calls(st, STORE_OP_PUT, NULL);
+    recipe.private_ = true;
+    ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_UP_TO_DATE);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sync");
@@ -250,6 +305,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_dry_run_changes_nothing);
     tcase_add_test(t, test_failed_put);
     tcase_add_test(t, test_reupload_new_date_no_read);
+    tcase_add_test(t, test_outer_fields_changed_no_read);
     suite_add_tcase(s, t);
     return s;
 }

@@ -65,6 +65,9 @@ struct s3_object {
     char etag[128]; /* quotes stripped */
     uint64_t size;
     int64_t mtime; /* Last-Modified, Unix seconds */
+    /* x-amz-version-id as sent ("null" too: versioning suspended); "" when absent, longer than
+     * fits or holding a control byte, since a cut or altered id names no version */
+    char version_id[64];
     char content_type[128];
     struct {
         char name[64]; /* after x-amz-meta-, lower-case */
