@@ -98,15 +98,16 @@ static bool bucket_served(const struct route_scope *scopes, size_t n, const char
     return false;
 }
 
-/* The pin of /~e/ETAG/...: ETags are hex digits and '-' (md5-N) on S3, letters and digits on
- * other stores; nothing else goes in a path we write. */
-static bool etag_ok(const char *e)
+/* A pin: /~e/ETAG/... (ETags are hex digits and '-' (md5-N) on S3, letters and digits on
+ * other stores) or /~v/VERSION/... (S3 and RGW version ids: letters, digits, '.', '_', '-',
+ * and '+' and '=' of base64). Nothing else goes in a path we write. */
+static bool pin_ok(const char *e, bool version)
 {
     if (*e == '\0')
         return false;
     for (; *e; e++)
         if (!((*e >= '0' && *e <= '9') || (*e >= 'a' && *e <= 'z') || (*e >= 'A' && *e <= 'Z') ||
-              *e == '-'))
+              *e == '-' || (version && strchr("._+=", *e) != NULL)))
             return false;
     return true;
 }
@@ -135,8 +136,8 @@ static bool strip_suffix(char *key, size_t keylen)
 static enum route_kind feed_path(const struct route_scope *scopes, size_t nscopes, struct route *r,
                                  size_t keylen, bool slash_end, enum want w)
 {
-    if (r->etag[0])
-        return fail(r, 400, "a feed is of the current objects: no /~e/ pin");
+    if (r->etag[0] || r->version[0])
+        return fail(r, 400, "a feed is of the current objects: no /~e/ or /~v/ pin");
     if (keylen > 0 && !slash_end)
         return fail(r, 404, "a feed is of a prefix, ending in '/'");
     if (keylen + 1 > ROUTE_KEY_MAX)
@@ -159,7 +160,7 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
                                    struct route *r, const char *p, const char *end, enum want w)
 {
     char seg[ROUTE_KEY_MAX + 1];
-    enum { PIN_OR_BUCKET, ETAG, BUCKET, KEY } want = PIN_OR_BUCKET;
+    enum { PIN_OR_BUCKET, ETAG, VERSION, BUCKET, KEY } want = PIN_OR_BUCKET;
     size_t keylen = 0;
     bool torrent = w == WANT_TORRENT, feed = w == WANT_RSS || w == WANT_MANIFEST;
     while (p <= end) {
@@ -176,8 +177,8 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
             return ROUTE_ERROR;
         switch (want) {
         case PIN_OR_BUCKET:
-            if (strcmp(seg, "~e") == 0) {
-                want = ETAG;
+            if (strcmp(seg, "~e") == 0 || strcmp(seg, "~v") == 0) {
+                want = seg[1] == 'e' ? ETAG : VERSION;
                 break;
             }
             /* fall through */
@@ -188,9 +189,15 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
             want = KEY;
             break;
         case ETAG:
-            if ((size_t)len >= sizeof(r->etag) || !etag_ok(seg))
+            if ((size_t)len >= sizeof(r->etag) || !pin_ok(seg, false))
                 return fail(r, 400, "a malformed ETag after /~e/");
             memcpy(r->etag, seg, (size_t)len + 1);
+            want = BUCKET;
+            break;
+        case VERSION:
+            if ((size_t)len >= sizeof(r->version) || !pin_ok(seg, true))
+                return fail(r, 400, "a malformed version id after /~v/");
+            memcpy(r->version, seg, (size_t)len + 1);
             want = BUCKET;
             break;
         case KEY:

@@ -4,6 +4,7 @@
  *
  *   /BUCKET/KEY                   the object's bytes (a web seed, BEP 19), current version
  *   /~e/ETAG/BUCKET/KEY           the same, pinned: only while the object's ETag is ETAG
+ *   /~v/VERSION/BUCKET/KEY        the same, of that version (versioned buckets)
  *   /BUCKET/KEY?torrent           the object's torrent (S3's retired GetObjectTorrent)
  *   /BUCKET/KEY.torrent           the same
  *   /BUCKET/PREFIX/?rss           an RSS 2.0 feed of the newest torrents under PREFIX
@@ -22,6 +23,7 @@
 #define ROUTE_TARGET_MAX 8192 /* bytes of a request target */
 #define ROUTE_KEY_MAX    1024 /* bytes of a key, as S3 */
 #define ROUTE_ETAG_MAX   128
+#define ROUTE_VERSION_MAX 64 /* bytes of a version id, with its NUL (as store_object's) */
 
 /* A bucket served, and the key prefix served in it ("" for every key). */
 struct route_scope {
@@ -44,7 +46,8 @@ struct route {
     bool head; /* HEAD: the headers of GET without the body */
     char bucket[256];
     char key[ROUTE_KEY_MAX + 1]; /* the key, or the feed's prefix */
-    char etag[ROUTE_ETAG_MAX]; /* the pinned ETag; "" for the current version */
+    char etag[ROUTE_ETAG_MAX];   /* the pinned ETag; "" for the current version */
+    char version[ROUTE_VERSION_MAX]; /* the pinned version id; "" for the current version */
     unsigned status;           /* ROUTE_ERROR: 400, 404, 405 or 414 */
     char text[160];            /* ROUTE_ERROR: one line, printable */
 };

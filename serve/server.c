@@ -47,7 +47,7 @@ struct metrics {
 
 /* A torrent being made: later requests for the same object wait for it (single flight). */
 struct flight {
-    char id[ROUTE_KEY_MAX + 400];
+    char id[ROUTE_KEY_MAX + 512]; /* bucket, key, ETag, version id */
     int rc;
     bool done;
     unsigned waiters;
@@ -158,11 +158,21 @@ static unsigned store_status(int rc)
     }
 }
 
-/* The object route names: its current version, which must still be the one pinned. */
+/* The version the route names: the one of its version pin, else the current one, which must
+ * still have the ETag pinned. */
 static int head_pinned(struct server *s, const struct route *rt, struct store_object *obj,
                        err_t *err)
 {
-    int rc = store_head(s->c->maker->store, rt->bucket, rt->key, obj, NULL, err);
+    int rc;
+    if (rt->version[0]) {
+        rc = store_head_version(s->c->maker->store, rt->bucket, rt->key, rt->version, obj, err);
+        if (rc == ENOENT)
+            return err_set(err, ESTALE, "version %.64s of this object is gone", rt->version);
+        if (rc != 0)
+            atomic_fetch_add(&s->m.store_errors, 1);
+        return rc;
+    }
+    rc = store_head(s->c->maker->store, rt->bucket, rt->key, obj, NULL, err);
     if (rc != 0) {
         if (rc != ENOENT)
             atomic_fetch_add(&s->m.store_errors, 1);
@@ -247,20 +257,20 @@ static enum MHD_Result serve_object(struct server *s, struct MHD_Connection *con
     else
         snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, a.first,
                  a.first + a.len - 1, obj.size);
-    const char *const headers[] = {MHD_HTTP_HEADER_ETAG,
-                                   etag,
-                                   MHD_HTTP_HEADER_LAST_MODIFIED,
-                                   date,
-                                   MHD_HTTP_HEADER_ACCEPT_RANGES,
-                                   "bytes",
-                                   MHD_HTTP_HEADER_CACHE_CONTROL,
-                                   rt->etag[0] ? "public, max-age=31536000, immutable"
-                                               : "public, no-cache",
-                                   "Access-Control-Expose-Headers",
-                                   CORS_EXPOSE,
-                                   MHD_HTTP_HEADER_CONTENT_RANGE,
-                                   a.status == 206 || a.status == 416 ? crange : NULL,
-                                   NULL};
+    const char *const headers[] = {
+        MHD_HTTP_HEADER_ETAG,
+        etag,
+        MHD_HTTP_HEADER_LAST_MODIFIED,
+        date,
+        MHD_HTTP_HEADER_ACCEPT_RANGES,
+        "bytes",
+        MHD_HTTP_HEADER_CACHE_CONTROL,
+        rt->etag[0] || rt->version[0] ? "public, max-age=31536000, immutable" : "public, no-cache",
+        "Access-Control-Expose-Headers",
+        CORS_EXPOSE,
+        MHD_HTTP_HEADER_CONTENT_RANGE,
+        a.status == 206 || a.status == 416 ? crange : NULL,
+        NULL};
     if (a.status != 200 && a.status != 206) {
         count(s, K_OBJECT, a.status);
         log_answer(s, method, target, a.status, NULL);
@@ -302,13 +312,27 @@ static const char *public_url(struct server *s)
     return u;
 }
 
-/* The web seed base of bucket's objects at obj's ETag: PUBLIC_URL/~e/ETAG/BUCKET/ into b
- * (NUL-terminated). Returns 0 or ENOMEM. */
+/* A version id that names one version (not S3's "null" of an unversioned object). */
+static bool pins_version(const struct store_object *obj)
+{
+    return obj->version_id[0] && strcmp(obj->version_id, "null") != 0;
+}
+
+/* The web seed base of bucket's objects at obj: PUBLIC_URL/~v/VERSION/BUCKET/ on a versioned
+ * bucket (that version stays readable after an overwrite), else PUBLIC_URL/~e/ETAG/BUCKET/
+ * (410 once replaced); into b, NUL-terminated. Returns 0 or ENOMEM. */
 static int webseed_base(struct server *s, const char *bucket, const struct store_object *obj,
                         struct buf *b)
 {
     buf_init(b, 4096);
-    buf_printf(b, "%s/~e/%s/", public_url(s), obj->etag);
+    buf_printf(b, "%s/", public_url(s));
+    if (pins_version(obj)) {
+        buf_printf(b, "~v/");
+        uri_encode(b, obj->version_id, strlen(obj->version_id), false);
+        buf_put(b, "/", 1);
+    } else {
+        buf_printf(b, "~e/%s/", obj->etag);
+    }
     uri_encode(b, bucket, strlen(bucket), false);
     buf_put(b, "/", 2); /* with the NUL */
     return b->err;
@@ -327,7 +351,7 @@ static int make_torrent(struct server *s, const char *bucket, const char *key,
     struct flight *f;
     char id[sizeof(f->id)];
     int rc;
-    snprintf(id, sizeof(id), "%s\n%s\n%s", bucket, key, obj->etag);
+    snprintf(id, sizeof(id), "%s\n%s\n%s\n%s", bucket, key, obj->etag, obj->version_id);
 
     pthread_mutex_lock(&s->lock);
     for (f = s->flights; f && strcmp(f->id, id) != 0; f = f->next)

@@ -325,7 +325,7 @@ static void unquote(char *dst, size_t len, const char *etag)
 
 /* Copies an x-amz-version-id (v, may be NULL) whole into dst (len bytes), or leaves dst "" when
  * it does not fit or holds a control byte. */
-static void version_id(char *dst, size_t len, const char *v)
+static void copy_version_id(char *dst, size_t len, const char *v)
 {
     size_t n = v ? strlen(v) : 0;
     dst[0] = '\0';
@@ -333,11 +333,21 @@ static void version_id(char *dst, size_t len, const char *v)
         memcpy(dst, v, n + 1);
 }
 
-int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
-            err_t *err)
+/* A version id worth sending as ?versionId=: S3's "null" names the unversioned version, which
+ * a request without versionId reads anyway. */
+static bool pins_version(const char *version_id)
+{
+    return version_id && version_id[0] && strcmp(version_id, "null") != 0;
+}
+
+/* HeadObject of the current version, or of version_id when it pins one. */
+static int head_object(struct s3_client *s3, const char *bucket, const char *key,
+                       const char *version_id, struct s3_object *out, err_t *err)
 {
     struct s3_req r = {
         .method = "HEAD", .bucket = bucket, .key = key, .attempts = s3->read_attempts};
+    if (pins_version(version_id))
+        r.query[r.nquery++] = (struct sigv4_pair){"versionId", version_id};
     struct http_stream *hs;
     int rc = exchange(s3, &r, &hs, err);
     if (rc == EACCES) {
@@ -361,8 +371,8 @@ int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3
     if (util_http_date(http_stream_header(hs, "last-modified"), &out->mtime) != 0)
         out->mtime = 0;
     unquote(out->content_type, sizeof(out->content_type), http_stream_header(hs, "content-type"));
-    version_id(out->version_id, sizeof(out->version_id),
-               http_stream_header(hs, "x-amz-version-id"));
+    copy_version_id(out->version_id, sizeof(out->version_id),
+                    http_stream_header(hs, "x-amz-version-id"));
     const char *hn, *hv;
     for (size_t i = 0; http_stream_header_at(hs, i, &hn, &hv) == 0; i++) {
         size_t nl = strlen(hn);
@@ -379,6 +389,18 @@ int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3
         return err_set(err, EPROTO, "s3://%s/%s: HEAD answer without Content-Length or ETag",
                        bucket, key);
     return 0;
+}
+
+int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
+            err_t *err)
+{
+    return head_object(s3, bucket, key, NULL, out, err);
+}
+
+int s3_head_version(struct s3_client *s3, const char *bucket, const char *key,
+                    const char *version_id, struct s3_object *out, err_t *err)
+{
+    return head_object(s3, bucket, key, version_id, out, err);
 }
 
 const char *s3_object_meta(const struct s3_object *o, const char *name)
@@ -559,6 +581,7 @@ struct s3_source {
     struct s3_client *s3;
     char *bucket, *key;
     char etag[128];
+    char version_id[64]; /* sent as ?versionId= when it pins a version */
 };
 
 static const struct source_ops s3_ops;
@@ -591,6 +614,8 @@ static int open_part(struct s3_source *src, struct s3_stream *st, err_t *err)
     snprintf(quoted, sizeof(quoted), "\"%s\"", src->etag);
     r.headers[r.nheaders++] = (struct sigv4_pair){"If-Match", quoted};
     r.headers[r.nheaders++] = (struct sigv4_pair){"Range", range};
+    if (pins_version(src->version_id))
+        r.query[r.nquery++] = (struct sigv4_pair){"versionId", src->version_id};
     int rc = exchange(src->s3, &r, &st->hs, err);
     if (rc == ESTALE)
         return err_set(err, ESTALE, "%s: object changed while hashing (ETag is no longer %s)",
@@ -737,6 +762,7 @@ static int open_source(struct s3_client *s3, const char *bucket, const char *key
         known = &obj;
     }
     snprintf(src->etag, sizeof(src->etag), "%s", known->etag);
+    snprintf(src->version_id, sizeof(src->version_id), "%s", known->version_id);
     src->base.size = known->size;
     src->base.mtime = known->mtime;
     src->base.parallel = parallel ? parallel : 4;

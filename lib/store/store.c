@@ -45,6 +45,14 @@ int store_put(struct store *st, const char *bucket, const char *key, const void 
     return st->ops->put(st, bucket, key, body, len, content_type, meta, nmeta, err);
 }
 
+int store_head_version(struct store *st, const char *bucket, const char *key,
+                       const char *version_id, struct store_object *out, err_t *err)
+{
+    if (st->ops->head_version == NULL)
+        return err_set(err, ENOTSUP, "s3://%s/%s: this store keeps no versions", bucket, key);
+    return st->ops->head_version(st, bucket, key, version_id, out, err);
+}
+
 int store_head_part(struct store *st, const char *bucket, const char *key, const char *etag,
                     unsigned part, uint64_t *part_size, unsigned *parts, err_t *err)
 {
@@ -93,6 +101,16 @@ static void to_s3(const struct store_object *o, struct s3_object *s)
     snprintf(s->version_id, sizeof(s->version_id), "%s", o->version_id);
 }
 
+/* What a HEAD says of a version, in the store's terms. */
+static void from_s3(const struct s3_object *o, struct store_object *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->etag, sizeof(out->etag), "%s", o->etag);
+    out->size = o->size;
+    out->mtime = o->mtime;
+    snprintf(out->version_id, sizeof(out->version_id), "%s", o->version_id);
+}
+
 static int s3_head_op(struct store *st, const char *bucket, const char *key,
                       struct store_object *out, struct store_meta *meta, err_t *err)
 {
@@ -101,11 +119,7 @@ static int s3_head_op(struct store *st, const char *bucket, const char *key,
         return err_set(err, ENOMEM, "out of memory");
     int rc = s3_head(client(st), bucket, key, o, err);
     if (rc == 0) {
-        memset(out, 0, sizeof(*out));
-        snprintf(out->etag, sizeof(out->etag), "%s", o->etag);
-        out->size = o->size;
-        out->mtime = o->mtime;
-        snprintf(out->version_id, sizeof(out->version_id), "%s", o->version_id);
+        from_s3(o, out);
         if (meta) {
             memset(meta, 0, sizeof(*meta));
             snprintf(meta->content_type, sizeof(meta->content_type), "%s", o->content_type);
@@ -116,6 +130,19 @@ static int s3_head_op(struct store *st, const char *bucket, const char *key,
             }
         }
     }
+    free(o);
+    return rc;
+}
+
+static int s3_head_version_op(struct store *st, const char *bucket, const char *key,
+                              const char *version_id, struct store_object *out, err_t *err)
+{
+    struct s3_object *o = malloc(sizeof(*o));
+    if (o == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    int rc = s3_head_version(client(st), bucket, key, version_id, o, err);
+    if (rc == 0)
+        from_s3(o, out);
     free(o);
     return rc;
 }
@@ -252,6 +279,7 @@ static void s3_destroy(struct store *st)
 
 static const struct store_ops s3_ops = {
     .head = s3_head_op,
+    .head_version = s3_head_version_op,
     .list = s3_list_op,
     .read_at = s3_read_at_op,
     .open_source = s3_open_op,

@@ -218,6 +218,16 @@ static int mem_head(struct store *st, const char *bucket, const char *key, struc
     return o ? 0 : missing(bucket, key, err);
 }
 
+/* The in-memory store keeps only the current version: an older version id is gone. */
+static int mem_head_version(struct store *st, const char *bucket, const char *key,
+                            const char *version_id, struct store_object *out, err_t *err)
+{
+    int rc = mem_head(st, bucket, key, out, NULL, err);
+    if (rc == 0 && strcmp(out->version_id, version_id) != 0)
+        rc = err_set(err, ENOENT, "s3://%s/%s: no version %s", bucket, key, version_id);
+    return rc;
+}
+
 /* Delivers one page of up to LIST_PAGE entries from *pos (the lock is not held during the
  * callbacks: entries are copied out first). Returns 0 with *done set at the end. */
 static int list_page(struct store_mem *m, const char *bucket, const char *prefix,
@@ -500,6 +510,7 @@ static void mem_destroy(struct store *st)
 
 static const struct store_ops mem_ops = {
     .head = mem_head,
+    .head_version = mem_head_version,
     .list = mem_list,
     .read_at = mem_read_at,
     .open_source = mem_open_source,

@@ -11,7 +11,9 @@ RGW with S3T_S3=rgw, where the bucket is private and the server the only way in)
   (412), If-Range; refused targets (path escapes, encoded slashes, control bytes, other buckets,
   keys outside the prefix, unknown queries, other methods) get their status and one line.
 - An overwritten object: the old pinned URL answers 410 and never a byte of the new object, and
-  a client of the old torrent gets no bytes; a new torrent downloads the new bytes.
+  a client of the old torrent gets no bytes; a new torrent downloads the new bytes. On a
+  versioned bucket (RGW) the web seed names the version: the old torrent still downloads the
+  old bytes after the overwrite, until that version is deleted (410).
 - Feeds: ?rss (the newest, newest first, enclosures that are the torrents, info-hashes and
   magnets equal to create's) and ?manifest (every object), read with Python's XML and JSON
   parsers; zero-byte and .torrent keys left out; a hashing budget of 0 lists only torrents
@@ -61,6 +63,20 @@ def sha256_file(path):
 
 def quote_key(key):
     return "/".join(urllib.parse.quote(seg, safe="") for seg in key.split("/"))
+
+
+def download_aria2c(tpath, parent):
+    """aria2c downloads the torrent at tpath into a new folder under parent, from its web seed
+    alone (no DHT, LSD or PEX); gives up after 20 s without progress. Returns (process, folder)."""
+    dl = tempfile.mkdtemp(dir=parent)
+    p = subprocess.run(
+        ["aria2c", "--seed-time=0", f"--dir={dl}", "--enable-dht=false",
+         "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+         "--bt-tracker-connect-timeout=2", "--bt-tracker-timeout=2",
+         "--bt-stop-timeout=20", "--listen-port", str(free_port()), "--summary-interval=0",
+         "--console-log-level=warn", "--allow-overwrite=true", tpath],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    return p, dl
 
 
 class Server:
@@ -135,15 +151,7 @@ class Serve(unittest.TestCase):
         return body
 
     def download_aria2c(self, tpath):
-        dl = tempfile.mkdtemp(dir=self.tmp.name)
-        p = subprocess.run(
-            ["aria2c", "--seed-time=0", f"--dir={dl}", "--enable-dht=false",
-             "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
-             "--bt-tracker-connect-timeout=2", "--bt-tracker-timeout=2",
-             "--bt-stop-timeout=20", "--listen-port", str(free_port()), "--summary-interval=0",
-             "--console-log-level=warn", "--allow-overwrite=true", tpath],
-            capture_output=True, text=True, timeout=TIMEOUT)
-        return p, dl
+        return download_aria2c(tpath, self.tmp.name)
 
     def test_torrent_matches_create(self):
         for key in KEYS:
@@ -324,6 +332,60 @@ class Serve(unittest.TestCase):
             self.assertEqual(r.status, 403)
 
 
+if ON_RGW:
+    class Versioned(unittest.TestCase):
+        """On a versioned bucket the web seed names the version: after an overwrite the old
+        torrent still downloads the old bytes, the new one the new bytes; a deleted version
+        answers 410."""
+
+        def test_old_torrent_survives_an_overwrite(self):
+            bucket, key = "servever", "v/take 1 +.bin"
+            s3 = S3(buckets=(bucket,), versioned=True)
+            srv = None
+            with tempfile.TemporaryDirectory(prefix="serve-v-") as tmp:
+                try:
+                    old, new = content(1048576 + 77, "old"), content(1048576 + 77, "new")
+                    path = os.path.join(tmp, "up.bin")
+                    with open(path, "wb") as f:
+                        f.write(old)
+                    s3.put(bucket, key, path)
+                    srv = Server(s3, [bucket])
+                    target = f"/{bucket}/{quote_key(key)}?torrent"
+                    status, _, old_t = srv.request("GET", target)
+                    self.assertEqual(status, 200, old_t)
+                    old_url = lt.bdecode(old_t)[b"url-list"]
+                    old_url = (old_url[0] if isinstance(old_url, list) else old_url).decode()
+                    vid = json.loads(s3.aws("s3api", "head-object", "--bucket", bucket, "--key",
+                                            key).stdout)["VersionId"]
+                    self.assertIn(f"/~v/{urllib.parse.quote(vid, safe='')}/{bucket}/", old_url)
+                    with open(path, "wb") as f:
+                        f.write(new)
+                    s3.put(bucket, key, path)
+                    status, _, new_t = srv.request("GET", target)
+                    self.assertEqual(status, 200, new_t)
+                    self.assertNotEqual(lt.torrent_info(lt.bdecode(new_t)).info_hashes().v1,
+                                        lt.torrent_info(lt.bdecode(old_t)).info_hashes().v1)
+                    for t, data in ((old_t, old), (new_t, new)):
+                        tpath = os.path.join(tmp, "t.torrent")
+                        with open(tpath, "wb") as f:
+                            f.write(t)
+                        p, dl = download_aria2c(tpath, tmp)
+                        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+                        self.assertEqual(sha256_file(os.path.join(dl, "take 1 +.bin")),
+                                         hashlib.sha256(data).hexdigest())
+                    # the old version deleted: its web seed is gone
+                    s3.aws("s3api", "delete-object", "--bucket", bucket, "--key", key,
+                           "--version-id", vid)
+                    status, _, body = srv.request(
+                        "GET", urllib.parse.urlsplit(old_url).path + "take%201%20%2B.bin")
+                    self.assertEqual(status, 410, body)
+                finally:
+                    if srv:
+                        rc, log = srv.stop()
+                        self.assertEqual(rc, 0, log[-2000:])
+                    s3.stop()
+
+
 class Feeds(unittest.TestCase):
     """?rss and ?manifest of a prefix: read with Python's own XML and JSON parsers, every item
     checked against `create s3://` and the listing the aws CLI gives."""
@@ -356,13 +418,14 @@ class Feeds(unittest.TestCase):
         assert rc == 0, log[-2000:]
 
     def listing(self):
-        """(key, Last-Modified) of the feed's objects, from the aws CLI."""
+        """(key, Last-Modified to the second, as HTTP dates have it) of the feed's objects, from
+        the aws CLI (RGW lists milliseconds)."""
         p = self.s3.aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "feed/",
                         "--output", "json")
         out = []
         for o in json.loads(p.stdout)["Contents"]:
             if o["Key"] in self.KEYS:
-                out.append((o["Key"], o["LastModified"]))
+                out.append((o["Key"], o["LastModified"][:19]))
         return out
 
     def created(self, key):

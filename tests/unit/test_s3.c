@@ -286,6 +286,40 @@ START_TEST(test_range_source_pins_etag)
 }
 END_TEST
 
+START_TEST(test_version_pins)
+{
+    /* HEAD of one version, and reads of it: ?versionId=, encoded; S3's "null" is no pin */
+    fakehttp_add_ex(awsfix.fake, "HEAD", "/bucket/obj?versionId=v%2B1.x_y", 200,
+                    "ETag: \"e1\"\r\nContent-Length: 10\r\nx-amz-version-id: v+1.x_y\r\n", NULL);
+    fakehttp_add_ex(awsfix.fake, "HEAD", "/bucket/obj", 200,
+                    "ETag: \"e2\"\r\nContent-Length: 4\r\nx-amz-version-id: null\r\n", NULL);
+    fakehttp_add(awsfix.fake, "HEAD", "/bucket/obj?versionId=gone", 404, NULL);
+    fakehttp_add_ex(awsfix.fake, "GET", "/bucket/obj?versionId=v%2B1.x_y", 206, "ETag: \"e1\"\r\n",
+                    "0123456789");
+    struct s3_object o;
+    err_t err = {0};
+    ck_assert_msg(s3_head_version(s3, "bucket", "obj", "v+1.x_y", &o, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(o.etag, "e1");
+    ck_assert_str_eq(o.version_id, "v+1.x_y");
+    ck_assert_msg(s3_head_version(s3, "bucket", "obj", "null", &o, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(o.etag, "e2");
+    ck_assert_int_eq(s3_head_version(s3, "bucket", "obj", "gone", &o, &err), ENOENT);
+
+    struct store *st = store_s3_new(s3);
+    struct store_object so = {.size = 10};
+    uint8_t buf[10];
+    ck_assert_ptr_nonnull(st);
+    strcpy(so.etag, "e1");
+    strcpy(so.version_id, "v+1.x_y");
+    ck_assert_msg(store_read_at(st, "bucket", "obj", &so, 0, buf, 10, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(memcmp(buf, "0123456789", 10), 0);
+    const struct fakehttp_request *r = fakehttp_request(awsfix.fake, 3);
+    ck_assert_str_eq(r->path, "/bucket/obj?versionId=v%2B1.x_y");
+    ck_assert_str_eq(fakehttp_header(r, "if-match"), "\"e1\"");
+    store_free(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("s3");
@@ -302,6 +336,7 @@ int main(void)
     tcase_add_test(tc, test_attempts_are_bounded);
     tcase_add_test(tc, test_put_with_metadata);
     tcase_add_test(tc, test_range_source_pins_etag);
+    tcase_add_test(tc, test_version_pins);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

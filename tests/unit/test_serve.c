@@ -42,6 +42,15 @@ START_TEST(test_routes)
         {"GET", "/media/dir/.torrent", ROUTE_OBJECT, "media", "dir/.torrent", "", 0},
         {"GET", "/media/.x.torrent", ROUTE_TORRENT, "media", ".x", "", 0},
         {"GET", "/~e/0123abcd-2/media/a.bin", ROUTE_OBJECT, "media", "a.bin", "0123abcd-2", 0},
+        {"GET", "/~v/3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY+MT=/media/a.bin", ROUTE_OBJECT, "media",
+         "a.bin", "", 0},
+        {"GET", "/~v/v1_2-3/media/a.bin?torrent", ROUTE_TORRENT, "media", "a.bin", "", 0},
+        {"GET", "/~v/a%2Fb/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~v/a\"b/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~v//media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~v/0123456789012345678901234567890123456789012345678901234567890123/media/a",
+         ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~v/v1/media/?rss", ROUTE_ERROR, NULL, NULL, NULL, 400},
         {"GET", "/rec/public/t.mkv", ROUTE_OBJECT, "rec", "public/t.mkv", "", 0},
         {"OPTIONS", "/media/a.bin", ROUTE_PREFLIGHT, "media", "a.bin", "", 0},
         {"GET", "/metrics", ROUTE_METRICS, "", "", "", 0},
@@ -121,6 +130,11 @@ END_TEST
 START_TEST(test_route_limits)
 {
     struct route r;
+    /* a version pin keeps the id as sent, decoded */
+    ck_assert_int_eq(route_parse(scopes, NSCOPES, "GET", "/~v/a.b_c-d%2Be%3D/media/x.bin", &r),
+                     ROUTE_OBJECT);
+    ck_assert_str_eq(r.version, "a.b_c-d+e=");
+    ck_assert_str_eq(r.etag, "");
     char target[ROUTE_TARGET_MAX + 64];
     /* a key of exactly 1024 bytes is served; 1025 is refused with 414 */
     strcpy(target, "/media/");

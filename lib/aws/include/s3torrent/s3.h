@@ -83,6 +83,11 @@ const char *s3_object_meta(const struct s3_object *o, const char *name);
 int s3_head(struct s3_client *s3, const char *bucket, const char *key, struct s3_object *out,
             err_t *err);
 
+/* HeadObject of one version (?versionId=, unless version_id is "" or "null": the current
+ * one). A version deleted or never there is ENOENT. */
+int s3_head_version(struct s3_client *s3, const char *bucket, const char *key,
+                    const char *version_id, struct s3_object *out, err_t *err);
+
 /* HeadObject ?partNumber=part of the version etag (If-Match): *part_size gets that part's
  * length, *parts the object's part count (x-amz-mp-parts-count). Returns 0, ESTALE when the
  * object changed, EPROTO when the answer lacks either, or another positive errno; err set. */
@@ -115,7 +120,9 @@ int source_s3_open(struct s3_client *s3, const char *bucket, const char *key, un
                    struct source **out, err_t *err);
 
 /* Like source_s3_open, for an object already known from a listing or HEAD (no request is
- * made): obj's ETag, size and Last-Modified pin the version. */
+ * made): obj's ETag, size and Last-Modified pin the version, and its version id, when it
+ * names one, is sent with every GET (?versionId=), so a versioned object's bytes are read
+ * even after it was overwritten. */
 int source_s3_open_known(struct s3_client *s3, const char *bucket, const char *key,
                          const struct s3_object *obj, unsigned parallel, struct source **out,
                          err_t *err);

@@ -53,10 +53,15 @@ struct store_ops {
     /* The object's current version; meta may be NULL. */
     int (*head)(struct store *st, const char *bucket, const char *key, struct store_object *out,
                 struct store_meta *meta, err_t *err);
+    /* One version of the object (version_id from a HEAD); ENOENT when it is gone. May be
+     * NULL: ENOTSUP. */
+    int (*head_version)(struct store *st, const char *bucket, const char *key,
+                        const char *version_id, struct store_object *out, err_t *err);
     /* Every object under prefix ("" for all); delimiter NULL for a recursive listing. */
     int (*list)(struct store *st, const char *bucket, const char *prefix, const char *delimiter,
                 const struct store_list_cb *cb, err_t *err);
-    /* Bytes [off, off + n) of the version pinned by obj (its ETag) into dst, all of them. */
+    /* Bytes [off, off + n) of the version pinned by obj (its ETag, and its version id when it
+     * names one) into dst, all of them. */
     int (*read_at)(struct store *st, const char *bucket, const char *key,
                    const struct store_object *obj, uint64_t off, uint8_t *dst, size_t n,
                    err_t *err);
@@ -83,9 +88,12 @@ struct store {
     const struct store_ops *ops;
 };
 
-/* Calls through the interface (a missing head_part is EPROTO). */
+/* Calls through the interface (a missing head_part is EPROTO, a missing head_version
+ * ENOTSUP). */
 int store_head(struct store *st, const char *bucket, const char *key, struct store_object *out,
                struct store_meta *meta, err_t *err);
+int store_head_version(struct store *st, const char *bucket, const char *key,
+                       const char *version_id, struct store_object *out, err_t *err);
 int store_list(struct store *st, const char *bucket, const char *prefix, const char *delimiter,
                const struct store_list_cb *cb, err_t *err);
 int store_read_at(struct store *st, const char *bucket, const char *key,
