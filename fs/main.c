@@ -1,6 +1,6 @@
 /* main.c — s3torrentfs: mounts BUCKET[:PREFIX] read-only, every object beside its synthetic
  * .torrent. Resolves the options (settings.c), builds the shared state, runs FUSE. */
-#include "blocks.h"
+#include "s3torrent/blocks.h"
 #include "fs.h"
 #include "meta.h"
 #include "ops.h"

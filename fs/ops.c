@@ -2,7 +2,7 @@
  * through the listing cache, object reads through the block cache, synthetic torrents through
  * the torrent service; every call that would change something is EROFS. */
 #include "ops.h"
-#include "blocks.h"
+#include "s3torrent/blocks.h"
 #include "fs.h"
 #include "meta.h"
 #include "torrents.h"

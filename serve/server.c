@@ -1,6 +1,7 @@
 /* server.c — `s3torrent serve` on libmicrohttpd (server.h): a pool of polling threads; each
  * request is routed (route.c), checked against its validators (cond.c), and answered from the
- * store, streaming one SERVER_CHUNK read at a time, or with a torrent from the maker. */
+ * bucket's block cache (one ranged GET per block, shared by every answer, with read-ahead),
+ * or with a torrent from the maker. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include "cond.h"
 #include "feed.h"
 #include "s3torrent/metainfo.h"
+#include "s3torrent/blocks.h"
 #include "s3torrent/buf.h"
 #include "s3torrent/netaddr.h"
 #include "s3torrent/sync.h"
@@ -38,8 +40,6 @@ enum { C_2XX, C_3XX, C_4XX, C_5XX, C_CLASSES };
 struct metrics {
     atomic_ullong requests[K_KINDS][C_CLASSES];
     atomic_ullong bytes_served;  /* body bytes of object answers */
-    atomic_ullong store_reads;   /* ranged GETs */
-    atomic_ullong store_bytes;   /* bytes they fetched */
     atomic_ullong store_errors;  /* reads or HEADs that failed (not ENOENT) */
     atomic_ullong torrents_made; /* by the maker (hashing or from its cache) */
     atomic_ullong torrents_hashed;
@@ -60,6 +60,9 @@ struct server {
     const char *public_url; /* c->public_url, or the address bound: set under lock once the
                              * daemon is bound, read after taking lock (make_torrent) */
     struct metrics m;
+    struct blocks **blocks; /* a block cache per bucket served (nblocks), as c->scopes name them */
+    const char **block_buckets;
+    size_t nblocks;
     pthread_mutex_t lock;
     pthread_cond_t landed;
     struct flight *flights;
@@ -71,16 +74,12 @@ struct req {
     bool seen;
 };
 
-/* An object answer's body, read from the store SERVER_CHUNK bytes at a time. */
+/* An object answer's body, read through the bucket's block cache. */
 struct stream {
     struct server *s;
-    char bucket[256];
-    char key[ROUTE_KEY_MAX + 1];
-    struct store_object obj;
-    uint64_t first, len; /* the bytes answered */
-    uint8_t *chunk;
-    uint64_t chunk_off; /* offset in the answer of chunk[0] */
-    size_t chunk_len;
+    struct blocks *b;
+    struct blocks_obj *o; /* the version answered, referenced */
+    uint64_t first, len;  /* the bytes answered */
 };
 
 static unsigned status_class(unsigned status)
@@ -185,41 +184,37 @@ static int head_pinned(struct server *s, const struct route *rt, struct store_ob
     return 0;
 }
 
+/* The block cache of bucket (one of the buckets served). */
+static struct blocks *blocks_of(const struct server *s, const char *bucket)
+{
+    for (size_t i = 0; i < s->nblocks; i++)
+        if (strcmp(s->block_buckets[i], bucket) == 0)
+            return s->blocks[i];
+    return NULL;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     struct stream *st = cls;
     if (pos >= st->len)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    if (pos < st->chunk_off || pos >= st->chunk_off + st->chunk_len) {
-        err_t err = {0};
-        uint64_t n = st->len - pos < SERVER_CHUNK ? st->len - pos : SERVER_CHUNK;
-        if (st->chunk == NULL && (st->chunk = malloc(SERVER_CHUNK)) == NULL)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        atomic_fetch_add(&st->s->m.store_reads, 1);
-        int rc = store_read_at(st->s->c->maker->store, st->bucket, st->key, &st->obj,
-                               st->first + pos, st->chunk, (size_t)n, &err);
-        if (rc != 0) {
-            char k[300];
-            atomic_fetch_add(&st->s->m.store_errors, 1);
-            log_msg(st->s->c->log, LOG_WARNING, "s3://%s/%s: read failed mid-answer: %s",
-                    st->bucket, util_escape(k, sizeof(k), st->key, 256), err.msg);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        atomic_fetch_add(&st->s->m.store_bytes, n);
-        st->chunk_off = pos;
-        st->chunk_len = (size_t)n;
+    uint64_t left = st->len - pos;
+    size_t want = left < max ? (size_t)left : max;
+    /* read ahead what this answer still needs, up to SERVER_AHEAD */
+    uint64_t ahead = left - want < SERVER_AHEAD ? left - want : SERVER_AHEAD;
+    long n = blocks_read(st->b, st->o, st->first + pos, want, (uint8_t *)out, ahead);
+    if (n <= 0) { /* the reason is logged by the cache (a changed object, a failed GET) */
+        atomic_fetch_add(&st->s->m.store_errors, 1);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    size_t have = st->chunk_len - (size_t)(pos - st->chunk_off);
-    size_t n = have < max ? have : max;
-    memcpy(out, st->chunk + (pos - st->chunk_off), n);
-    atomic_fetch_add(&st->s->m.bytes_served, n);
+    atomic_fetch_add(&st->s->m.bytes_served, (unsigned long long)n);
     return (ssize_t)n;
 }
 
 static void stream_free(void *cls)
 {
     struct stream *st = cls;
-    free(st->chunk);
+    blocks_obj_release(st->b, st->o);
     free(st);
 }
 
@@ -280,15 +275,17 @@ static enum MHD_Result serve_object(struct server *s, struct MHD_Connection *con
     if (st == NULL)
         return MHD_NO;
     st->s = s;
-    memcpy(st->bucket, rt->bucket, sizeof(st->bucket));
-    memcpy(st->key, rt->key, sizeof(st->key));
-    st->obj = obj;
+    st->b = blocks_of(s, rt->bucket);
     st->first = a.first;
     st->len = a.len;
+    if (st->b == NULL || (st->o = blocks_obj_get(st->b, rt->key, &obj)) == NULL) {
+        free(st);
+        return MHD_NO;
+    }
     struct MHD_Response *r =
         MHD_create_response_from_callback(a.len, 64 * 1024, stream_read, st, stream_free);
     if (r == NULL) {
-        free(st);
+        stream_free(st);
         return MHD_NO;
     }
     enum MHD_Result res = MHD_NO;
@@ -553,23 +550,38 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
         for (int c = 0; c < C_CLASSES; c++)
             buf_printf(&b, "s3torrent_serve_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
                        kind_names[k], classes[c], atomic_load(&s->m.requests[k][c]));
+    struct blocks_stats bs = {0};
+    for (size_t i = 0; i < s->nblocks; i++) {
+        struct blocks_stats one;
+        blocks_stats(s->blocks[i], &one);
+        bs.gets += one.gets;
+        bs.fetched += one.fetched;
+        bs.hits += one.hits;
+        bs.misses += one.misses;
+    }
     const struct {
         const char *name, *help;
-        atomic_ullong *v;
+        unsigned long long v;
     } plain[] = {
-        {"s3torrent_serve_bytes_served_total", "Object bytes sent to clients.", &s->m.bytes_served},
-        {"s3torrent_serve_store_reads_total", "Ranged reads (GETs) of the store.",
-         &s->m.store_reads},
-        {"s3torrent_serve_store_bytes_total", "Bytes read from the store.", &s->m.store_bytes},
-        {"s3torrent_serve_store_errors_total", "Store requests that failed.", &s->m.store_errors},
+        {"s3torrent_serve_bytes_served_total", "Object bytes sent to clients.",
+         atomic_load(&s->m.bytes_served)},
+        {"s3torrent_serve_store_reads_total",
+         "Ranged reads (GETs) of the store for object answers, read-ahead included.", bs.gets},
+        {"s3torrent_serve_store_bytes_total", "Bytes those reads brought.", bs.fetched},
+        {"s3torrent_serve_cache_hits_total",
+         "Blocks of object answers found in the block cache (or being fetched already).", bs.hits},
+        {"s3torrent_serve_cache_misses_total", "Blocks of object answers fetched for them.",
+         bs.misses},
+        {"s3torrent_serve_store_errors_total", "Store requests that failed.",
+         atomic_load(&s->m.store_errors)},
         {"s3torrent_serve_torrents_made_total", "Torrents made (hashed or from the cache).",
-         &s->m.torrents_made},
+         atomic_load(&s->m.torrents_made)},
         {"s3torrent_serve_torrents_hashed_total", "Torrents whose object was read and hashed.",
-         &s->m.torrents_hashed},
+         atomic_load(&s->m.torrents_hashed)},
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         buf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", plain[i].name, plain[i].help,
-                   plain[i].name, plain[i].name, atomic_load(plain[i].v));
+                   plain[i].name, plain[i].name, plain[i].v);
     log_answer(s, method, target, 200, NULL);
     enum MHD_Result res =
         b.err ? MHD_NO : answer_text(con, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
@@ -670,6 +682,33 @@ static bool is_wildcard(const struct sockaddr_storage *ss)
     return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
+static void free_blocks(struct server *s)
+{
+    for (size_t i = 0; i < s->nblocks; i++)
+        blocks_free(s->blocks[i]);
+    free(s->blocks);
+    free(s->block_buckets);
+}
+
+/* A block cache for each bucket served, sharing c->block_cache bytes. Returns 0 or ENOMEM. */
+static int make_blocks(struct server *s, err_t *err)
+{
+    const struct server_config *c = s->c;
+    s->blocks = calloc(c->nscopes, sizeof(*s->blocks));
+    s->block_buckets = calloc(c->nscopes, sizeof(*s->block_buckets));
+    if (s->blocks == NULL || s->block_buckets == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->nscopes; i++)
+        if (blocks_of(s, c->scopes[i].bucket) == NULL)
+            s->block_buckets[s->nblocks++] = c->scopes[i].bucket;
+    uint64_t each = c->block_cache / s->nblocks;
+    for (size_t i = 0; i < s->nblocks; i++)
+        if ((s->blocks[i] = blocks_new(c->maker->store, s->block_buckets[i], c->log, each,
+                                       SERVER_BLOCK, 4)) == NULL)
+            return err_set(err, ENOMEM, "cannot start the block cache of %s", s->block_buckets[i]);
+    return 0;
+}
+
 int server_run(const struct server_config *c, err_t *err)
 {
     struct sockaddr_storage ss;
@@ -685,6 +724,10 @@ int server_run(const struct server_config *c, err_t *err)
                        "--listen %s is every address of this host: give --public-url, the URL "
                        "clients reach this server at, which the torrents carry",
                        c->listen);
+    if ((rc = make_blocks(&s, err)) != 0) {
+        free_blocks(&s);
+        return rc;
+    }
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_lock(&s.lock); /* until public_url is known (port 0 is resolved by binding) */
     pthread_cond_init(&s.landed, NULL);
@@ -700,6 +743,7 @@ int server_run(const struct server_config *c, err_t *err)
         pthread_mutex_unlock(&s.lock);
         pthread_cond_destroy(&s.landed);
         pthread_mutex_destroy(&s.lock);
+        free_blocks(&s);
         return err_set(err, EADDRNOTAVAIL, "--listen %s: cannot serve there (see above)",
                        c->listen);
     }
@@ -722,6 +766,7 @@ int server_run(const struct server_config *c, err_t *err)
     MHD_stop_daemon(d);
     pthread_cond_destroy(&s.landed);
     pthread_mutex_destroy(&s.lock);
+    free_blocks(&s);
     if (rc)
         return err_set(err, rc, "sigwait: %s", strerror(rc));
     return 0;

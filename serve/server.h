@@ -14,7 +14,8 @@
 #include "s3torrent/maker.h"
 #include "s3torrent/torrent.h"
 
-#define SERVER_CHUNK (1u << 20) /* bytes per store read while streaming: one GET */
+#define SERVER_BLOCK (1u << 20) /* bytes of a block of the cache: one GET */
+#define SERVER_AHEAD (4u << 20) /* bytes read ahead for an answer still being sent */
 
 struct server_config {
     const char *listen;     /* ADDR:PORT */
@@ -26,7 +27,8 @@ struct server_config {
     const struct torrent_recipe *recipe; /* webseed_base is set per torrent */
     const struct logger *log;
     unsigned threads;     /* connections served at once */
-    unsigned connections; /* open at once, at most; memory <= connections x SERVER_CHUNK */
+    unsigned connections; /* open at once, at most */
+    uint64_t block_cache; /* bytes of object blocks kept, shared by all answers */
     unsigned timeout_s;   /* an idle connection is closed after this */
     unsigned feed_items;  /* items of an RSS feed (1 to FEED_ITEMS_MAX) */
     double feed_hash_s;   /* seconds a feed request may spend making torrents */

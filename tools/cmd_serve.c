@@ -3,6 +3,7 @@
 #include "cache.h"
 #include "cli.h"
 #include "feed.h"
+#include "s3torrent/config.h"
 #include "server.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/store.h"
@@ -44,8 +45,10 @@ static void usage(FILE *f)
         "                             (default: http:// and the address bound; required when\n"
         "                             --listen is 0.0.0.0 or [::])\n"
         "      --threads N            requests served at once (default 16, at most 1024)\n"
-        "      --max-connections N    connections open at once (default 1024); each answer\n"
-        "                             holds at most 1 MiB of object bytes\n"
+        "      --max-connections N    connections open at once (default 1024)\n"
+        "      --block-cache SIZE     object bytes kept in memory, in 1 MiB blocks shared by\n"
+        "                             every answer, so peers asking for the same pieces cost\n"
+        "                             one GET (default 256M)\n"
         "      --timeout SECONDS      closes a connection idle this long (default 60)\n"
         "      --hash-threads N       hashing threads per torrent (default: all cores)\n"
         "      --feed-items N         items of an RSS feed, the newest (default 50, at most\n"
@@ -75,7 +78,8 @@ enum {
     OPT_CACHE,
     OPT_NO_CACHE,
     OPT_FEED_ITEMS,
-    OPT_FEED_HASH_SECONDS
+    OPT_FEED_HASH_SECONDS,
+    OPT_BLOCK_CACHE
 };
 
 /* BUCKET[:PREFIX] into scope (pointing into arg, which is changed). Returns 0 or EINVAL. */
@@ -103,6 +107,7 @@ int cmd_serve(int argc, char **argv)
         {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
         {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
+        {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -113,7 +118,8 @@ int cmd_serve(int argc, char **argv)
                                .threads = 16,
                                .connections = 1024,
                                .timeout_s = 60,
-                               .feed_items = 50};
+                               .feed_items = 50,
+                               .block_cache = 256u << 20};
     unsigned feed_hash_s = 20;
     struct route_scope *scopes = NULL;
     struct cache *cache = NULL;
@@ -189,6 +195,16 @@ int cmd_serve(int argc, char **argv)
                 feed_hash_s = 0;
             } else if (cli_parse_uint(optarg, 3600, &feed_hash_s) != 0) {
                 cli_error(CLI_USAGE, "--feed-hash-seconds must be 0 to 3600, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_BLOCK_CACHE:
+            if (config_parse_size("--block-cache", optarg, &sc.block_cache, &err) != 0) {
+                cli_error(CLI_USAGE, "%s", err.msg);
+                goto out;
+            }
+            if (sc.block_cache < 16 * SERVER_BLOCK) {
+                cli_error(CLI_USAGE, "--block-cache must be at least 16M, not '%s'", optarg);
                 goto out;
             }
             break;

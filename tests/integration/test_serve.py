@@ -18,6 +18,7 @@ RGW with S3T_S3=rgw, where the bucket is private and the server the only way in)
   magnets equal to create's) and ?manifest (every object), read with Python's XML and JSON
   parsers; zero-byte and .torrent keys left out; a hashing budget of 0 lists only torrents
   made.
+- 8 clients reading one object at once cost one read of it (the block cache).
 - /metrics counts what the test did.
 - A wildcard --listen without --public-url is refused; port 0 gives torrents the port bound.
 S3TORRENT names the binary under test."""
@@ -28,6 +29,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -304,12 +306,56 @@ class Serve(unittest.TestCase):
         self.assertEqual(sha256_file(os.path.join(dl, "changing.bin")),
                          hashlib.sha256(self.data[key]).hexdigest())
 
+    def metric(self, name):
+        _, _, body = self.srv.request("GET", "/metrics")
+        m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
+        self.assertIsNotNone(m, name)
+        return int(m.group(1))
+
+    def test_eight_clients_cost_one_read(self):
+        """8 clients reading the same object at once, in 256 KiB ranges as web seeds ask: every
+        byte comes out right, and the store is read once (one GET per 1 MiB block)."""
+        key, size = "rec/shared.bin", 5 * 1048576 + 3
+        self.put(key, content(size, "shared"))
+        before = {m: self.metric(f"s3torrent_serve_{m}_total")
+                  for m in ("store_bytes", "bytes_served", "store_reads")}
+        errors = []
+
+        def client(i):
+            c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=TIMEOUT)
+            got = bytearray()
+            offs = list(range(0, size, 262144))
+            offs = offs[i % len(offs):] + offs[:i % len(offs)]  # each starts elsewhere
+            parts = {}
+            for off in offs:
+                end = min(off + 262144, size) - 1
+                c.request("GET", f"/{BUCKET}/{key}", headers={"Range": f"bytes={off}-{end}"})
+                r = c.getresponse()
+                body = r.read()
+                if r.status != 206 or len(body) != end - off + 1:
+                    errors.append((i, off, r.status, len(body)))
+                parts[off] = body
+            for off in sorted(parts):
+                got += parts[off]
+            if bytes(got) != self.data[key]:
+                errors.append((i, "bytes differ"))
+            c.close()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        fetched = self.metric("s3torrent_serve_store_bytes_total") - before["store_bytes"]
+        served = self.metric("s3torrent_serve_bytes_served_total") - before["bytes_served"]
+        self.assertEqual(served, 8 * size)
+        self.assertEqual(fetched, size, f"store bytes / bytes served = {fetched / served:.3f}")
+        # 6 blocks of 1 MiB, each fetched once, some in one read-ahead GET
+        self.assertLessEqual(self.metric("s3torrent_serve_store_reads_total") -
+                             before["store_reads"], 6)
+
     def test_metrics_count(self):
-        def metric(name):
-            _, _, body = self.srv.request("GET", "/metrics")
-            m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
-            self.assertIsNotNone(m, name)
-            return int(m.group(1))
+        metric = self.metric
         n404 = 's3torrent_serve_requests_total{route="other",status="4xx"}'
         n206 = 's3torrent_serve_requests_total{route="object",status="2xx"}'
         a404, a206, served = (metric(n404), metric(n206),

@@ -1,6 +1,7 @@
-/* test_blocks.c — the mount's block cache (fs/blocks.c) over the in-memory store: bytes at any
- * offset, hits, LRU eviction, one fetch for concurrent readers of a block, read-ahead in one
- * ranged read, a replaced object, and faults (an error, a short read) that are never cached. */
+/* test_blocks.c — the block cache (lib/store/blocks.c) over the in-memory store: bytes at any
+ * offset, hits and the counters, LRU eviction, one fetch for concurrent readers of a block,
+ * read-ahead in one ranged read, a replaced object, and faults (an error, a short read) that are
+ * never cached. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -8,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blocks.h"
+#include "s3torrent/blocks.h"
 #include "s3torrent/store_mem.h"
 #include "testutil.h"
 
@@ -70,6 +71,14 @@ START_TEST(test_bytes_and_hits)
     ck_assert_ptr_eq(o, o2);
     read_ok(b, o2, 10, 10);
     ck_assert_uint_eq(reads(), 3);
+    /* the counters say the same: 3 GETs of 2 full blocks and the short last one; blocks read:
+     * 0 (miss), 0 (hit), 0 and 1 (hit, miss), 16 (miss), 0 (hit) */
+    struct blocks_stats bs;
+    blocks_stats(b, &bs);
+    ck_assert_uint_eq(bs.gets, 3);
+    ck_assert_uint_eq(bs.fetched, 2 * BS + 1234);
+    ck_assert_uint_eq(bs.misses, 3);
+    ck_assert_uint_eq(bs.hits, 3);
     blocks_obj_release(b, o2);
     blocks_obj_release(b, o);
     blocks_free(b);

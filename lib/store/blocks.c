@@ -3,7 +3,7 @@
  * recently used first once the budget is passed (an lru_ list); read-ahead is a bounded queue
  * served by a few fetcher threads (a pool_), which keeps several ranged GETs in flight for a
  * sequential reader. */
-#include "blocks.h"
+#include "s3torrent/blocks.h"
 #include "s3torrent/lru.h"
 #include "s3torrent/pool.h"
 
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 8192
+#define NBUCKETS  8192
 #define QUEUE_MAX 256
-#define RUN_MAX 4 /* read-ahead fetches up to this many adjacent blocks with one GET */
+#define RUN_MAX   4 /* read-ahead fetches up to this many adjacent blocks with one GET */
 
 enum state { LOADING, READY };
 
@@ -24,7 +24,7 @@ struct block {
     struct blocks_obj *obj; /* referenced while the block exists */
     uint64_t index;
     enum state state;
-    int readers;            /* copying out; not evictable */
+    int readers; /* copying out; not evictable */
     uint8_t *data;
     size_t len;
     struct block *hnext;
@@ -53,6 +53,7 @@ struct blocks {
     struct blocks_obj *objs; /* every object with references */
     struct lru lru;          /* blocks, most recently read last */
     struct pool *pool;       /* read-ahead fetchers, under lock */
+    struct blocks_stats stats;
 };
 
 static unsigned hash(const struct blocks_obj *o, uint64_t index)
@@ -198,6 +199,9 @@ static int load_run(struct blocks *b, struct block **k, unsigned n)
                 rc = ENOMEM;
     }
     pthread_mutex_lock(&b->lock);
+    b->stats.gets++;
+    if (rc == 0)
+        b->stats.fetched += len;
     for (unsigned i = 0; i < n; i++) {
         uint64_t boff = k[i]->index * b->block_size;
         size_t bl = end - boff < b->block_size ? (size_t)(end - boff) : b->block_size;
@@ -369,6 +373,7 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
     uint64_t nblocks = (size + b->block_size - 1) / b->block_size;
     size_t done = 0;
     int rc = 0;
+    uint64_t fetched = UINT64_MAX; /* the block this call fetched last: not a hit */
 
     pthread_mutex_lock(&b->lock);
     if (ahead > 0) {
@@ -390,6 +395,7 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
             break;
         }
         if (fetch) {
+            fetched = i;
             pthread_mutex_unlock(&b->lock);
             int lr = load(b, k);
             pthread_mutex_lock(&b->lock);
@@ -405,6 +411,10 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
             continue;
         }
         /* ready: copy out without the lock */
+        if (i != fetched)
+            b->stats.hits++;
+        else
+            b->stats.misses++;
         k->readers++;
         lru_touch(&b->lru, &k->lru);
         pthread_mutex_unlock(&b->lock);
@@ -420,4 +430,11 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
     evict(b);
     pthread_mutex_unlock(&b->lock);
     return rc ? rc : (long)done;
+}
+
+void blocks_stats(struct blocks *b, struct blocks_stats *out)
+{
+    pthread_mutex_lock(&b->lock);
+    *out = b->stats;
+    pthread_mutex_unlock(&b->lock);
 }

@@ -1,8 +1,10 @@
-/* blocks.h — object data for the mount: a bounded cache of fixed-size blocks filled by ranged
- * GETs, shared by every open file, with read-ahead for sequential readers. BitTorrent's 16 KiB
- * reads at random offsets land in blocks, so a piece costs one GET, not one per request. */
-#ifndef S3TORRENTFS_BLOCKS_H
-#define S3TORRENTFS_BLOCKS_H
+/* blocks.h — object data for the mount and `s3torrent serve` (docs/DESIGN.md §13, §14): a
+ * bounded cache of fixed-size blocks of one bucket's objects, filled by ranged GETs, shared by
+ * every reader, with read-ahead for sequential readers. BitTorrent's 16 KiB reads at random
+ * offsets land in blocks, so a piece costs one GET, not one per request, and many peers
+ * asking for the same pieces cost one GET. */
+#ifndef S3TORRENT_BLOCKS_H
+#define S3TORRENT_BLOCKS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,9 +17,17 @@
 struct blocks_obj {
     char *key;
     struct store_object pin;
-    char *ident;        /* "key\nETag" */
-    int refs;           /* open files, cached blocks and queued read-ahead */
+    char *ident; /* "key\nETag" */
+    int refs;    /* open files, cached blocks and queued read-ahead */
     struct blocks_obj *next;
+};
+
+/* What a cache did: ranged GETs made (read-ahead runs included) and the bytes they brought, and
+ * blocks read by blocks_read that were there already (or being fetched by another reader) or
+ * that it had to fetch. */
+struct blocks_stats {
+    uint64_t gets, fetched;
+    uint64_t hits, misses;
 };
 
 /* Returns a new block cache over bucket of store (borrowed, as log) of about budget bytes in
@@ -40,5 +50,8 @@ struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key,
                                   const struct store_object *pin);
 /* Drops a reference; the last one frees the entry and its source. */
 void blocks_obj_release(struct blocks *b, struct blocks_obj *o);
+
+/* A snapshot of the counters. */
+void blocks_stats(struct blocks *b, struct blocks_stats *out);
 
 #endif
