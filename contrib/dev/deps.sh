@@ -12,6 +12,8 @@ packages=(
   mktorrent transmission-cli python3-libtorrent awscli
   # a real swarm for the seed tests: the daemon seeding from the mount, a tracker, a leecher
   transmission-daemon opentracker aria2
+  # more clients downloading from `s3torrent serve`'s web seeds alone (test_serve_clients.py)
+  qbittorrent-nox
   # measuring; a clock moved for one process (the clock-skew tests); the mounts the benchmarks
   # compare with (tests/bench/fs.sh)
   time faketime s3fs rclone
@@ -37,7 +39,8 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
-# The local S3 and DynamoDB servers (s3rver, dynalite), pinned by package-lock.json.
+# The local S3 and DynamoDB servers (s3rver, dynalite) and a BitTorrent client in Node.js
+# (webtorrent-cli), pinned by package-lock.json.
 if ! command -v npm >/dev/null; then
   echo "deps: installing nodejs and npm"
   $sudo apt-get update -qq
@@ -45,7 +48,7 @@ if ! command -v npm >/dev/null; then
 fi
 cd "$(dirname "$0")/../.."
 if ! cmp -s package-lock.json node_modules/.package-lock.stamp 2>/dev/null; then
-  echo "deps: npm ci (s3rver, dynalite)"
+  echo "deps: npm ci (s3rver, dynalite, webtorrent-cli)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   cp package-lock.json node_modules/.package-lock.stamp
 fi

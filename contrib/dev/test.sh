@@ -70,6 +70,9 @@ tier "s3torrent-lambda --listen (RGW/MinIO pushes over HTTP) against s3rver and 
 
 tier "s3torrent serve against s3rver: ?torrent, web seeds for aria2c and libtorrent, HTTP rules" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve.py
+tier "s3torrent serve as real clients' only source, against s3rver: qBittorrent (v1, hybrid, \
+v2-only, its RSS reader), Transmission, WebTorrent" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_clients.py
 
 # Ceph RGW, a production S3: its own semantics (test_rgw.py), then the S3, mount, sync, Lambda
 # and end-to-end tiers again, on one cluster started for them all (services.S3 picks it)
@@ -96,6 +99,8 @@ versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/int
     tests/integration/test_e2e.py
   tier "s3torrent serve against RGW (a private bucket, served only through it)" on_rgw \
     /usr/bin/python3 tests/integration/test_serve.py
+  tier "s3torrent serve to qBittorrent, Transmission, WebTorrent against RGW (a private bucket)" \
+    on_rgw /usr/bin/python3 tests/integration/test_serve_clients.py
 else
   tier "RGW starts (contrib/dev/rgw.sh)" sh -c 'cat build-logs/rgw-start.log; false'
 fi
