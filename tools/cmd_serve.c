@@ -59,6 +59,10 @@ static void usage(FILE *f)
         "      --cache PATH           torrent cache shared with s3torrentfs and sync (default:\n"
         "                             the user's cache directory)\n"
         "      --no-cache             keep nothing on disk (every torrent is hashed again)\n"
+        "      --config FILE          settings from FILE: one \"name = value\" per line, the\n"
+        "                             names of these long options (a switch alone or = true),\n"
+        "                             and \"bucket = BUCKET[:PREFIX]\" lines, used when the\n"
+        "                             command line names none; the command line wins\n"
         "  -h, --help                 show this help\n"
         "\n" CLI_RECIPE_HELP
         "                             (serve writes its own web seed: --webseed is refused)\n"
@@ -79,8 +83,125 @@ enum {
     OPT_NO_CACHE,
     OPT_FEED_ITEMS,
     OPT_FEED_HASH_SECONDS,
-    OPT_BLOCK_CACHE
+    OPT_BLOCK_CACHE,
+    OPT_CONFIG
 };
+
+/* A --config file read as options (docs/DESIGN.md §14): each "name = value" becomes
+ * "--name=value" (a switch "--name"), put before the command line's so that those win;
+ * "bucket = BUCKET[:PREFIX]" lines are the scopes when the command line names none. */
+struct conf_args {
+    const struct option *opts;
+    char **argv; /* argv[0], the file's options, then the command line's */
+    int argc, cap;
+    char **buckets;
+    int nbuckets;
+};
+
+static int conf_push(char ***v, int *n, int *cap, char *s)
+{
+    if (s == NULL)
+        return ENOMEM;
+    if (*n + 1 >= *cap) {
+        int nc = *cap ? 2 * *cap : 16;
+        char **nv = realloc(*v, (size_t)nc * sizeof(*nv));
+        if (nv == NULL) {
+            free(s);
+            return ENOMEM;
+        }
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = s;
+    (*v)[*n] = NULL;
+    return 0;
+}
+
+static int conf_setting(void *arg, const char *name, const char *value, err_t *err)
+{
+    struct conf_args *ca = arg;
+    char opt[64];
+    size_t n = strlen(name);
+    if (n == 0 || n >= sizeof(opt))
+        return err_set(err, EINVAL, "unknown setting '%.64s'", name);
+    for (size_t i = 0; i <= n; i++)
+        opt[i] = name[i] == '_' ? '-' : name[i]; /* public_url or public-url */
+    if (strcmp(opt, "bucket") == 0) {
+        if (value == NULL || *value == '\0')
+            return err_set(err, EINVAL, "bucket needs a value: BUCKET[:PREFIX]");
+        int bcap = ca->nbuckets + 2; /* grows one at a time: a file names a few */
+        char **nb = realloc(ca->buckets, (size_t)bcap * sizeof(*nb));
+        if (nb == NULL)
+            return err_set(err, ENOMEM, "out of memory");
+        ca->buckets = nb;
+        if ((ca->buckets[ca->nbuckets] = strdup(value)) == NULL)
+            return err_set(err, ENOMEM, "out of memory");
+        ca->nbuckets++;
+        return 0;
+    }
+    const struct option *o = ca->opts;
+    while (o->name && strcmp(o->name, opt) != 0)
+        o++;
+    if (o->name == NULL || strcmp(opt, "config") == 0 || strcmp(opt, "help") == 0)
+        return err_set(err, EINVAL, "unknown setting '%s'", name);
+    char *s;
+    if (o->has_arg == no_argument) {
+        bool on;
+        if (config_parse_switch(name, value, &on, err) != 0)
+            return EINVAL;
+        if (!on)
+            return 0;
+        s = malloc(n + 3);
+        if (s)
+            snprintf(s, n + 3, "--%s", opt);
+    } else {
+        if (value == NULL)
+            return err_set(err, EINVAL, "%s needs a value", name);
+        size_t l = n + strlen(value) + 4;
+        if ((s = malloc(l)) != NULL)
+            snprintf(s, l, "--%s=%s", opt, value);
+    }
+    if (conf_push(&ca->argv, &ca->argc, &ca->cap, s) != 0)
+        return err_set(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+/* The file of --config FILE (or --config=FILE) in argv, or NULL. */
+static const char *conf_path(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+/* Reads --config's file into ca: argv[0], its settings as options, then argv's. Returns 0, or
+ * CLI_USAGE after saying why. */
+static int conf_read(struct conf_args *ca, const char *path, int argc, char **argv)
+{
+    err_t err = {0};
+    if (conf_push(&ca->argv, &ca->argc, &ca->cap, strdup(argv[0])) != 0)
+        return cli_error(CLI_FAIL, "out of memory");
+    if (config_file_read(path, conf_setting, ca, &err) != 0)
+        return cli_error(CLI_USAGE, "--config %s", err.msg);
+    for (int i = 1; i < argc; i++)
+        if (conf_push(&ca->argv, &ca->argc, &ca->cap, strdup(argv[i])) != 0)
+            return cli_error(CLI_FAIL, "out of memory");
+    return 0;
+}
+
+static void conf_free(struct conf_args *ca)
+{
+    for (int i = 0; i < ca->argc; i++)
+        free(ca->argv[i]);
+    free(ca->argv);
+    for (int i = 0; i < ca->nbuckets; i++)
+        free(ca->buckets[i]);
+    free(ca->buckets);
+}
 
 /* BUCKET[:PREFIX] into scope (pointing into arg, which is changed). Returns 0 or EINVAL. */
 static int parse_scope(char *arg, struct route_scope *scope, err_t *err)
@@ -108,6 +229,7 @@ int cmd_serve(int argc, char **argv)
         {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
         {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
         {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
+        {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -134,7 +256,18 @@ int cmd_serve(int argc, char **argv)
     err_t err = {0};
     int c, rc = CLI_USAGE;
 
+    struct conf_args conf = {.opts = opts};
+    char **scope_args;
+    int nscope_args;
     cli_recipe_init(&rec);
+    const char *conf_file = conf_path(argc, argv);
+    if (conf_file) {
+        if ((rc = conf_read(&conf, conf_file, argc, argv)) != 0)
+            goto out;
+        rc = CLI_USAGE;
+        argc = conf.argc;
+        argv = conf.argv;
+    }
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "h", opts, NULL)) != -1) {
         if (c == 'w') {
@@ -208,6 +341,8 @@ int cmd_serve(int argc, char **argv)
                 goto out;
             }
             break;
+        case OPT_CONFIG: /* read before the others */
+            break;
         case OPT_NO_CACHE:
             no_cache = true;
             break;
@@ -220,16 +355,22 @@ int cmd_serve(int argc, char **argv)
             goto out;
         }
     }
-    if (optind >= argc) {
+    scope_args = argv + optind; /* the command line's scopes, else the config file's */
+    nscope_args = argc - optind;
+    if (nscope_args == 0) {
+        scope_args = conf.buckets;
+        nscope_args = conf.nbuckets;
+    }
+    if (nscope_args == 0) {
         cli_error(CLI_USAGE, "serve needs at least one BUCKET[:PREFIX] (see --help)");
         goto out;
     }
-    if ((scopes = calloc((size_t)(argc - optind), sizeof(*scopes))) == NULL) {
+    if ((scopes = calloc((size_t)nscope_args, sizeof(*scopes))) == NULL) {
         rc = cli_error(CLI_FAIL, "out of memory");
         goto out;
     }
-    for (int i = optind; i < argc; i++)
-        if (parse_scope(argv[i], &scopes[i - optind], &err) != 0) {
+    for (int i = 0; i < nscope_args; i++)
+        if (parse_scope(scope_args[i], &scopes[i], &err) != 0) {
             cli_error(CLI_USAGE, "%s", err.msg);
             goto out;
         }
@@ -273,7 +414,7 @@ int cmd_serve(int argc, char **argv)
     sc.public_url = public_url;
     sc.feed_hash_s = feed_hash_s;
     sc.scopes = scopes;
-    sc.nscopes = (size_t)(argc - optind);
+    sc.nscopes = (size_t)nscope_args;
     sc.maker = &maker;
     sc.recipe = &rec.b.r;
     struct logger slog = log_stderr("s3torrent serve", g.debug ? LOG_DEBUG : LOG_INFO);
@@ -291,5 +432,6 @@ out:
     cli_recipe_free(&rec);
     free(scopes);
     free(own_url);
+    conf_free(&conf);
     return rc;
 }

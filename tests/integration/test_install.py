@@ -55,11 +55,13 @@ class CmakeInstall(unittest.TestCase):
         self.assertEqual(got, sorted([
             "usr/bin/s3torrent", "usr/bin/s3torrentfs", "usr/bin/s3torrent-lambda",
             "usr/lib/systemd/system/s3torrentfs@.service",
+            "usr/lib/systemd/system/s3torrent-serve.service",
             "usr/share/bash-completion/completions/s3torrent",
             "usr/share/doc/s3torrent/changelog.gz", "usr/share/doc/s3torrent/copyright",
             "usr/share/doc/s3torrent/examples/fstab.example",
             "usr/share/doc/s3torrent/examples/mnt-recordings.mount",
             "usr/share/doc/s3torrent/examples/s3torrentfs.conf",
+            "usr/share/doc/s3torrent/examples/s3torrent-serve.conf",
             "usr/share/man/man1/s3torrent.1.gz", "usr/share/man/man1/s3torrent-lambda.1.gz",
             "usr/share/man/man8/s3torrentfs.8.gz"]))
 
@@ -187,8 +189,9 @@ class DebPackage(unittest.TestCase):
                 self.assertTrue(p.stdout.startswith(f"{prog} {VERSION}"), p.stdout)
             self.assertEqual(chroot("man", "-w", "s3torrentfs").stdout.strip(),
                              "/usr/share/man/man8/s3torrentfs.8.gz")
-            p = chroot("systemd-analyze", "verify", "s3torrentfs@srv-recordings.service")
-            self.assertEqual((p.returncode, p.stderr), (0, ""))
+            for unit in ("s3torrentfs@srv-recordings.service", "s3torrent-serve.service"):
+                p = chroot("systemd-analyze", "verify", unit)
+                self.assertEqual((p.returncode, p.stderr), (0, ""), unit)
 
             # the installed programs make the same torrent as the tree under test
             with open(os.path.join(root, "tmp", "rec.bin"), "wb") as f:

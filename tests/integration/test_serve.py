@@ -21,6 +21,7 @@ RGW with S3T_S3=rgw, where the bucket is private and the server the only way in)
 - 8 clients reading one object at once cost one read of it (the block cache).
 - /metrics counts what the test did.
 - A wildcard --listen without --public-url is refused; port 0 gives torrents the port bound.
+- --config: settings and buckets from a file, the command line winning, one line per error.
 S3TORRENT names the binary under test."""
 import hashlib
 import http.client
@@ -550,6 +551,59 @@ class Feeds(unittest.TestCase):
             rc, log = srv.stop()
             self.assertEqual(rc, 0, log[-2000:])
             self.assertIn("torrents not made within --feed-hash-seconds", log)
+
+
+class Config(unittest.TestCase):
+    """--config FILE: long options as "name = value" lines and "bucket" lines; the command line
+    wins; a wrong line is one error naming the file and line."""
+
+    def test_config_file(self):
+        s3 = S3(buckets=(BUCKET,))
+        with tempfile.TemporaryDirectory(prefix="serve-c-") as tmp:
+            path = os.path.join(tmp, "up.bin")
+            with open(path, "wb") as f:
+                f.write(b"c" * 70000)
+            s3.put(BUCKET, "rec/c.bin", path)
+            file_port, cli_port = free_port(), free_port()
+            conf = os.path.join(tmp, "serve.conf")
+            with open(conf, "w") as f:
+                f.write(f"# a comment\nbucket = {BUCKET}:rec/\nlisten = 127.0.0.1:{file_port}\n"
+                        f"endpoint_url = {s3.url}\ntracker = http://t.example/announce\n"
+                        "no_cache\npiece-length = 32K\n")
+            proc = subprocess.Popen([S3T, "serve", "--config", conf, "--listen",
+                                     f"127.0.0.1:{cli_port}"], env=aws_env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                wait_port(cli_port, proc, "s3torrent serve")
+                c = http.client.HTTPConnection("127.0.0.1", cli_port, timeout=TIMEOUT)
+                c.request("GET", f"/{BUCKET}/rec/c.bin?torrent")
+                r = c.getresponse()
+                t = lt.bdecode(r.read())
+                self.assertEqual(r.status, 200)
+                self.assertEqual(t[b"announce"], b"http://t.example/announce")
+                self.assertEqual(t[b"info"][b"piece length"], 32768)
+                c.request("GET", f"/{BUCKET}/other/x.bin")  # the file's prefix is the scope
+                r = c.getresponse()
+                r.read()
+                self.assertEqual(r.status, 404)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=TIMEOUT)
+                s3.stop()
+            for text, want in (("lisen = 127.0.0.1:1\n", "unknown setting 'lisen'"),
+                               ("threads\n", "threads needs a value"),
+                               ("no_cache = maybe\n", "is not a switch"),
+                               ("config = /x\n", "unknown setting 'config'")):
+                with self.subTest(text=text):
+                    with open(conf, "w") as f:
+                        f.write(f"bucket = {BUCKET}\n{text}")
+                    p = subprocess.run([S3T, "serve", "--config", conf], env=aws_env(),
+                                       capture_output=True, text=True, timeout=TIMEOUT)
+                    self.assertEqual(p.returncode, 2, p.stderr)
+                    self.assertTrue(p.stderr.startswith(f"s3torrent: --config {conf}:2: "),
+                                    p.stderr)
+                    self.assertIn(want, p.stderr)
+                    self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
 
 
 class Listen(unittest.TestCase):
