@@ -25,6 +25,7 @@
 #define META_INFOHASH_V2 "s3torrent-infohash-v2"
 #define META_VERSION     "s3torrent-version"
 #define META_SOURCE_MTIME "s3torrent-source-mtime"
+#define META_OUTER        "s3torrent-outer" /* torrent_outer_digest: docs/DESIGN.md §4 */
 
 const char *sync_action_name(enum sync_action a)
 {
@@ -301,8 +302,8 @@ static int put_torrent(const struct sync_config *c, const char *bucket, const ch
                        const char *etag, int64_t mtime, const struct buf *bytes,
                        const struct made *t, err_t *err)
 {
-    char ih1[41], ih2[65], mt[24];
-    struct http_header meta[5];
+    char ih1[41], ih2[65], mt[24], outer[TORRENT_OUTER_HEX];
+    struct http_header meta[6];
     size_t n = 0;
     meta[n++] = (struct http_header){META_SOURCE_ETAG, etag};
     snprintf(mt, sizeof(mt), "%lld", (long long)mtime);
@@ -312,6 +313,9 @@ static int put_torrent(const struct sync_config *c, const char *bucket, const ch
     if (t->ih2)
         meta[n++] = (struct http_header){META_INFOHASH_V2, util_hex(t->ih2, 32, ih2)};
     meta[n++] = (struct http_header){META_VERSION, S3T_VERSION};
+    /* what a later run compares with its recipe's outer fields instead of reading the bytes */
+    if (torrent_outer_digest_of(bytes->data, bytes->len, outer) == 0)
+        meta[n++] = (struct http_header){META_OUTER, outer};
     return store_put(c->maker->store, bucket, tkey, bytes->data, bytes->len,
                      "application/x-bittorrent", meta, n, err);
 }
@@ -476,9 +480,24 @@ out:
     return changed;
 }
 
+/* True when the .torrent's metadata records the outer fields the recipe gives this object now
+ * (docs/DESIGN.md §4): it is up to date without being read. */
+static bool same_outer(const struct job *j, const struct store_meta *tmeta)
+{
+    const char *have = store_meta_get(tmeta, META_OUTER);
+    char want[TORRENT_OUTER_HEX];
+    struct torrent_opts o;
+    char *ws = NULL;
+    bool same = have && torrent_recipe_opts(j->c->recipe, j->key, j->obj.mtime, &o, &ws) == 0 &&
+                torrent_outer_digest(&o, want) == 0 && strcmp(have, want) == 0;
+    free(ws);
+    return same;
+}
+
 /* What an existing KEY.torrent calls for: up to date (its source ETag is the object's, and the
- * recipe lays out the same bytes from its hashes: record READY if the item does not say so
- * yet), or foreign (no such metadata: adopt it byte for byte when the object verifies against
+ * recipe lays out the same bytes from its hashes, which its s3torrent-outer metadata tells
+ * without a GET when it equals the recipe's: record READY if the item does not say so yet),
+ * or foreign (no such metadata: adopt it byte for byte when the object verifies against
  * it). Returns true when that settled the object (out says how; *rc the errno of a failure),
  * false when a new torrent must replace it (for new outer fields, from its hashes). */
 static bool settle_existing(struct job *j, const struct store_object *tobj,
@@ -503,28 +522,33 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
         return false; /* ours, of another version: stale */
     buf_init(&bytes, TORRENT_MAX_SIZE);
     /* read it (never the object): to adopt a foreign one; to compare an up-to-date one's outer
-     * fields with the recipe's, and record its status when the item does not say READY for
-     * this version yet (or to hand it back) */
-    if ((*rc = store_get_all(st, j->bucket, j->tkey, tobj->etag, &bytes, &err))) {
-        *rc = fail(j->out, &err, *rc);
-        settled = true;
-        goto out;
-    }
-    if (metainfo_parse(bytes.data, bytes.len, &m, &err) != 0) {
-        if (ours_current) {
-            err_prefix(&err, "s3://%s/%s", j->bucket, j->tkey);
-            *rc = fail(j->out, &err, EINVAL);
+     * fields with the recipe's when its metadata does not say they are the same; to record its
+     * status when the item does not say READY for this version yet (or to hand it back) */
+    bool same = ours_current && same_outer(j, tmeta);
+    bool record = same && c->status && !c->dry_run && !item_ready(c->status, &j->so);
+    if (!same || record || (j->torrent && !c->dry_run)) {
+        if ((*rc = store_get_all(st, j->bucket, j->tkey, tobj->etag, &bytes, &err))) {
+            *rc = fail(j->out, &err, *rc);
             settled = true;
             goto out;
         }
-        log_msg(c->log, LOG_INFO, "s3://%s/%s: not a valid torrent, replacing it: %s", j->bucket,
-                j->tkey, err.msg);
-        m = NULL;
+        if (metainfo_parse(bytes.data, bytes.len, &m, &err) != 0) {
+            if (ours_current) {
+                err_prefix(&err, "s3://%s/%s", j->bucket, j->tkey);
+                *rc = fail(j->out, &err, EINVAL);
+                settled = true;
+                goto out;
+            }
+            log_msg(c->log, LOG_INFO, "s3://%s/%s: not a valid torrent, replacing it: %s",
+                    j->bucket, j->tkey, err.msg);
+            m = NULL;
+        }
     }
-    if (ours_current && outer_changed(j, m, &bytes))
+    if (ours_current && !same && outer_changed(j, m, &bytes))
         goto out; /* new outer fields: rewritten from its hashes */
     if (ours_current) {
-        bool record = c->status && !c->dry_run && !item_ready(c->status, &j->so);
+        if (!same) /* read above in any case: the item is asked only now */
+            record = c->status && !c->dry_run && !item_ready(c->status, &j->so);
         const char *h1 = store_meta_get(tmeta, META_INFOHASH);
         const char *h2 = store_meta_get(tmeta, META_INFOHASH_V2);
         j->out->action = SYNC_UP_TO_DATE;

@@ -89,22 +89,10 @@ static void put_key(struct buf *b, const char *k)
     bencode_put_cstr(b, k);
 }
 
-static int encode(const char *name, uint64_t size, const struct torrent_opts *o,
-                  const struct hasher_result *h, struct buf *b, size_t *info_start,
-                  size_t *info_end, err_t *err)
+/* The top-level entries before "info" (sorted keys: announce .. creation date), all decided by
+ * the options. */
+static void put_outer_head(struct buf *b, const struct torrent_opts *o)
 {
-    uint64_t plen;
-    int rc;
-    if ((rc = torrent_resolve(size, o, &plen, err)) || (rc = torrent_check_name(name, err)))
-        return rc;
-    uint64_t npieces = (size + plen - 1) / plen;
-    bool v1 = o->meta & TORRENT_V1, v2 = o->meta & TORRENT_V2;
-    if (h != NULL && (h->piece_length != plen || h->npieces != npieces ||
-                      (v1 && h->v1_pieces == NULL) || (v2 && h->v2_layer == NULL)))
-        return err_set(err, EINVAL, "hashes do not match the torrent options");
-    const uint8_t *root = h ? h->v2_root : NULL;
-
-    bencode_begin_dict(b);
     if (o->ntrackers > 0) {
         put_key(b, "announce");
         bencode_put_cstr(b, o->trackers[0]);
@@ -131,6 +119,37 @@ static int encode(const char *name, uint64_t size, const struct torrent_opts *o,
         put_key(b, "creation date");
         bencode_put_int(b, o->creation_date);
     }
+}
+
+/* The top-level entries after "info" and "piece layers": the web seeds. */
+static void put_outer_tail(struct buf *b, const struct torrent_opts *o)
+{
+    if (o->nwebseeds > 0) {
+        put_key(b, "url-list");
+        bencode_begin_list(b);
+        for (size_t i = 0; i < o->nwebseeds; i++)
+            bencode_put_cstr(b, o->webseeds[i]);
+        bencode_end(b);
+    }
+}
+
+static int encode(const char *name, uint64_t size, const struct torrent_opts *o,
+                  const struct hasher_result *h, struct buf *b, size_t *info_start,
+                  size_t *info_end, err_t *err)
+{
+    uint64_t plen;
+    int rc;
+    if ((rc = torrent_resolve(size, o, &plen, err)) || (rc = torrent_check_name(name, err)))
+        return rc;
+    uint64_t npieces = (size + plen - 1) / plen;
+    bool v1 = o->meta & TORRENT_V1, v2 = o->meta & TORRENT_V2;
+    if (h != NULL && (h->piece_length != plen || h->npieces != npieces ||
+                      (v1 && h->v1_pieces == NULL) || (v2 && h->v2_layer == NULL)))
+        return err_set(err, EINVAL, "hashes do not match the torrent options");
+    const uint8_t *root = h ? h->v2_root : NULL;
+
+    bencode_begin_dict(b);
+    put_outer_head(b, o);
     put_key(b, "info");
     *info_start = b->len;
     bencode_begin_dict(b);
@@ -188,13 +207,7 @@ static int encode(const char *name, uint64_t size, const struct torrent_opts *o,
         }
         bencode_end(b);
     }
-    if (o->nwebseeds > 0) {
-        put_key(b, "url-list");
-        bencode_begin_list(b);
-        for (size_t i = 0; i < o->nwebseeds; i++)
-            bencode_put_cstr(b, o->webseeds[i]);
-        bencode_end(b);
-    }
+    put_outer_tail(b, o);
     bencode_end(b);
     if (b->err)
         return err_set(err, b->err, "torrent too large to build: %s", strerror(b->err));
@@ -216,6 +229,61 @@ uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts
     if (encode(name, size, opts, NULL, &b, &s, &e, NULL) != 0)
         return 0;
     return b.len;
+}
+
+/* Hex of the first TORRENT_OUTER_HEX / 2 bytes of the SHA-256 of b, or EIO / b's error. */
+static int outer_hex(const struct buf *b, char out[TORRENT_OUTER_HEX])
+{
+    uint8_t md[32];
+    if (b->err)
+        return b->err;
+    if (EVP_Digest(b->data, b->len, md, NULL, EVP_sha256(), NULL) != 1)
+        return EIO;
+    util_hex(md, TORRENT_OUTER_HEX / 2, out);
+    return 0;
+}
+
+int torrent_outer_digest(const struct torrent_opts *opts, char out[TORRENT_OUTER_HEX])
+{
+    struct buf b;
+    buf_init(&b, TORRENT_MAX_SIZE);
+    bencode_begin_dict(&b);
+    put_outer_head(&b, opts);
+    put_outer_tail(&b, opts);
+    bencode_end(&b);
+    int rc = outer_hex(&b, out);
+    buf_free(&b);
+    return rc;
+}
+
+int torrent_outer_digest_of(const uint8_t *p, size_t n, char out[TORRENT_OUTER_HEX])
+{
+    struct bencode_doc doc = {0};
+    struct buf b;
+    int rc;
+    buf_init(&b, TORRENT_MAX_SIZE);
+    if ((rc = bencode_decode(p, n, NULL, &doc, NULL)))
+        goto out;
+    const struct bencode_node *root = &doc.nodes[0];
+    if (root->type != BENCODE_DICT) {
+        rc = EINVAL;
+        goto out;
+    }
+    /* keys are sorted, so each entry kept is copied as it is stored: key then value */
+    bencode_begin_dict(&b);
+    const struct bencode_node *k = bencode_child(&doc, root);
+    while (k) {
+        const struct bencode_node *v = bencode_sibling(&doc, root, k);
+        if (!bencode_str_eq(&doc, k, "info") && !bencode_str_eq(&doc, k, "piece layers"))
+            buf_put(&b, p + k->start, v->end - k->start);
+        k = bencode_sibling(&doc, root, v);
+    }
+    bencode_end(&b);
+    rc = outer_hex(&b, out);
+out:
+    bencode_doc_free(&doc);
+    buf_free(&b);
+    return rc;
 }
 
 int torrent_hash(struct source *src, const struct torrent_opts *opts, struct hasher_result *h,

@@ -6,6 +6,7 @@ is for a condition (a port answering), bounded.
 S3(...) is the S3 a test uses: s3rver, or buckets on one RGW cluster shared by the whole test
 process when S3T_S3=rgw; both answer to the same interface (url, port, aws, put, stop)."""
 import atexit
+import hashlib
 import json
 import os
 import re
@@ -212,6 +213,32 @@ class Dynalite:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+
+
+def outer_digest(torrent):
+    """The s3torrent-outer metadata of a .torrent (docs/DESIGN.md §4), computed here on its own:
+    the first 16 bytes of the SHA-256, in hex, of its top-level dict without "info" and "piece
+    layers", every other entry as stored."""
+    def end(i):  # the offset after the bencoded value at i
+        c = torrent[i:i + 1]
+        if c == b"i":
+            return torrent.index(b"e", i) + 1
+        if c in (b"l", b"d"):
+            i += 1
+            while torrent[i:i + 1] != b"e":
+                i = end(i)
+            return i + 1
+        colon = torrent.index(b":", i)
+        return colon + 1 + int(torrent[i:colon])
+    assert torrent[:1] == b"d"
+    kept, i = b"d", 1
+    while torrent[i:i + 1] != b"e":
+        k = end(i)
+        v = end(k)
+        if torrent[torrent.index(b":", i) + 1:k] not in (b"info", b"piece layers"):
+            kept += torrent[i:v]
+        i = v
+    return hashlib.sha256(kept + b"e").hexdigest()[:32]
 
 
 def libtorrent_download(ti, save_path, timeout_s=60):

@@ -16,7 +16,7 @@ import urllib.parse
 
 from fake_lambda_api import FakeLambdaApi
 from faultproxy import FaultProxy
-from services import AWS, SECRET, Dynalite, S3, aws_env
+from services import AWS, SECRET, Dynalite, S3, aws_env, outer_digest
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 LAMBDA = os.path.abspath(os.environ.get("S3TORRENT_LAMBDA",
@@ -152,6 +152,7 @@ class LambdaBase(unittest.TestCase):
         meta = json.loads(self.s3.aws("s3api", "head-object", "--bucket", bucket, "--key",
                                       key + ".torrent").stdout)
         self.assertEqual(meta["Metadata"]["s3torrent-infohash"], it["info_hash"]["S"])
+        self.assertEqual(meta["Metadata"]["s3torrent-outer"], outer_digest(t))
 
 
 class Runtime(LambdaBase):

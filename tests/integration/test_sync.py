@@ -18,7 +18,7 @@ import unittest
 
 from faultproxy import FaultProxy
 from mount import Mount
-from services import AWS, Dynalite, S3, aws_env
+from services import AWS, Dynalite, S3, aws_env, outer_digest
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "syncbucket"
@@ -146,6 +146,7 @@ class PrefixSync(SyncBase):
                 src_etag = self.head_meta(k)["ETag"].strip('"')
                 self.assertEqual(meta["Metadata"]["s3torrent-source-etag"], src_etag)
                 self.assertEqual(meta["Metadata"]["s3torrent-infohash"], res[k]["info_hash"])
+                self.assertEqual(meta["Metadata"]["s3torrent-outer"], outer_digest(t))
                 item = self.item(k)
                 self.assertEqual(item["status"]["S"], "READY")
                 self.assertEqual(item["info_hash"]["S"], res[k]["info_hash"])
@@ -158,11 +159,12 @@ class PrefixSync(SyncBase):
         # ranged GETs of object data: none for the two the mount had cached
         self.assertLess(gets, sum(1 for s in keys.values() if s) * 3)
 
-        # a second run: nothing to do, no PUT, no GET of object data
+        # a second run: nothing to do, no PUT, no GET but the listing's: not even of a .torrent,
+        # whose s3torrent-outer metadata says its outer fields are the options'
         proxy = FaultProxy(self.s3.port)
         object_gets = []
         proxy.hook = lambda m, path, h: object_gets.append(path) if (
-            m == "GET" and "list-type" not in path and not path.endswith(".torrent")) else None
+            m == "GET" and "list-type" not in path) else None
         try:
             t0 = time.monotonic()
             p, res = self.sync("-j", "4", f"s3://{BUCKET}/rec/", s3=proxy.url)
@@ -223,7 +225,8 @@ class PrefixSync(SyncBase):
         """The same object synced with --tracker A, then with --tracker B (with no cache): the
         info dict is the same, the outer fields are not, so sync replaces the .torrent with
         create's for tracker B, byte for byte, with the same info-hash, laid out from the old
-        torrent's hashes (no GET of the object), and a third run is up to date."""
+        torrent's hashes (no GET of the object), and a third run is up to date with no GET at
+        all (the s3torrent-outer metadata is the options')."""
         a = "http://tracker-a.example/announce"
         b = "http://tracker-b.example/announce"
         self.put("outer/take.wav", content(700001, "outer"))
@@ -247,8 +250,16 @@ class PrefixSync(SyncBase):
         self.assertEqual(self.get("outer/take.wav.torrent"),
                          self.create("outer/take.wav", "--tracker", b))
         self.assertEqual(self.item("outer/take.wav")["status"]["S"], "READY")
-        _, res = self.sync("--no-cache", "--tracker", b, f"s3://{BUCKET}/outer/take.wav")
+        proxy = FaultProxy(self.s3.port)
+        gets = []
+        proxy.hook = lambda m, path, h: gets.append(path) if m == "GET" else None
+        try:
+            _, res = self.sync("--no-cache", "--tracker", b, f"s3://{BUCKET}/outer/take.wav",
+                               s3=proxy.url)
+        finally:
+            proxy.stop()
         self.assertEqual(res["outer/take.wav"]["action"], "up-to-date")
+        self.assertEqual(gets, [])
 
     def test_dry_run_changes_nothing(self):
         self.put("dry/a.bin", content(1000, "dry"))

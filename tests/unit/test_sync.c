@@ -2,7 +2,8 @@
  * up to date, changed, foreign valid (adopted byte for byte), foreign stale, not a torrent,
  * zero-byte, a .torrent key, a key no torrent can name; dry runs change nothing; a failed PUT
  * is FAILED with the store's reason; the .torrent handed back is the one stored; new outer
- * fields rewrite the .torrent from its own hashes. */
+ * fields rewrite the .torrent from its own hashes; the s3torrent-outer metadata spares reading
+ * an up-to-date one. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -92,9 +93,19 @@ START_TEST(test_missing_then_up_to_date)
     ck_assert_str_eq(store_meta_get(&meta, "s3torrent-infohash"), res.info_hash);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
-    /* the .torrent is read, to compare its outer fields with the recipe's; the object is not */
+    /* its s3torrent-outer metadata is the recipe's: nothing is read, not even the .torrent */
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), 0);
+    char outer[TORRENT_OUTER_HEX];
+    ck_assert_int_eq(torrent_outer_digest_of(t.data, t.len, outer), 0);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-outer"), outer);
+    /* asked for the bytes, it reads the .torrent (only) */
+    buf_free(&t);
+    buf_init(&t, 1u << 26);
+    ck_assert_int_eq(sync1("a/x.bin", &t, &res), SYNC_UP_TO_DATE);
+    ck_assert(t.len == len && memcmp(t.data, p, len) == 0);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), 1);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, "x.bin.torrent"), 1);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
     buf_free(&t);
 }
 END_TEST
@@ -265,8 +276,11 @@ START_TEST(test_outer_fields_changed_no_read)
         }
         struct buf t;
         buf_init(&t, 1u << 26);
+        unsigned gets = store_mem_calls(st, STORE_OP_GET, NULL);
         ck_assert_int_eq(sync1(key, &t, &again), SYNC_REPLACED);
         ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+        /* its s3torrent-outer metadata differs from the recipe's: the .torrent is read */
+        ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), gets + 1);
         ck_assert_str_eq(again.info_hash, first.info_hash);
         ck_assert_str_eq(again.info_hash_v2, first.info_hash_v2);
         struct store_object o;
@@ -279,16 +293,84 @@ START_TEST(test_outer_fields_changed_no_read)
         size_t len;
         const uint8_t *p = stored(key, &len, NULL);
         ck_assert(len == want.len && memcmp(p, want.data, len) == 0);
+        gets = store_mem_calls(st, STORE_OP_GET, NULL);
         ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_UP_TO_DATE);
         ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+        ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), gets);
         buf_free(&t);
         buf_free(&want);
     }
     unsigned puts = store_mem_calls(st, STORE_OP_PUT, NULL);
+    unsigned gets = store_mem_calls(st, STORE_OP_GET, NULL);
     recipe.private_ = true;
     ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_UP_TO_DATE);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
     ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), gets);
+}
+END_TEST
+
+/* Puts the stored KEY.torrent back with its bytes and its metadata but s3torrent-outer, as a
+ * writer older than that key left it. */
+static void drop_outer(const char *key)
+{
+    char tkey[256];
+    size_t len, n = 0;
+    struct store_meta meta;
+    struct http_header h[STORE_META_MAX];
+    snprintf(tkey, sizeof(tkey), "%s.torrent", key);
+    const uint8_t *p = store_mem_data(st, B, tkey, &len, &meta);
+    ck_assert_ptr_nonnull(p);
+    uint8_t *copy = malloc(len);
+    memcpy(copy, p, len);
+    for (size_t i = 0; i < meta.n; i++)
+        if (strcmp(meta.item[i].name, "s3torrent-outer") != 0)
+            h[n++] = (struct http_header){meta.item[i].name, meta.item[i].value};
+    ck_assert_uint_eq(n, meta.n - 1);
+    ck_assert_int_eq(store_put(st, B, tkey, copy, len, meta.content_type, h, n, NULL), 0);
+    free(copy);
+}
+
+/* A .torrent of ours without s3torrent-outer (an older writer): read once to compare, and left
+ * as it is when the recipe lays out the same bytes; with a new tracker, rewritten from its
+ * hashes (the object not read), now with the digest, so the next run reads nothing. */
+START_TEST(test_outer_digest_absent)
+{
+    static const char *const ta[] = {"http://tracker-a.example/announce"};
+    static const char *const tb[] = {"http://tracker-b.example/announce"};
+    const char *key = "old/take.bin";
+    recipe.meta = TORRENT_HYBRID;
+    recipe.trackers = ta;
+    recipe.ntrackers = 1;
+    add(key, 600000, 9);
+    ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_CREATED);
+    drop_outer(key);
+    unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    unsigned puts = store_mem_calls(st, STORE_OP_PUT, NULL);
+    unsigned gets = store_mem_calls(st, STORE_OP_GET, NULL);
+    ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_UP_TO_DATE);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), gets + 1);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, "take.bin.torrent"), 1);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    struct store_meta meta;
+    ck_assert_ptr_nonnull(stored(key, &(size_t){0}, &meta));
+    ck_assert_ptr_null(store_meta_get(&meta, "s3torrent-outer"));
+
+    recipe.trackers = tb;
+    struct sync_result res;
+    ck_assert_int_eq(sync1(key, NULL, &res), SYNC_REPLACED);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), gets + 2);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts + 1);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    size_t len;
+    const uint8_t *p = stored(key, &len, &meta);
+    char outer[TORRENT_OUTER_HEX];
+    ck_assert_int_eq(torrent_outer_digest_of(p, len, outer), 0);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-outer"), outer);
+    ck_assert_int_eq(sync1(key, NULL, NULL), SYNC_UP_TO_DATE);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET, NULL), gets + 2);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts + 1);
 }
 END_TEST
 
@@ -306,6 +388,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_failed_put);
     tcase_add_test(t, test_reupload_new_date_no_read);
     tcase_add_test(t, test_outer_fields_changed_no_read);
+    tcase_add_test(t, test_outer_digest_absent);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1,5 +1,6 @@
 /* test_torrent.c — the torrent contract: published vectors reproduced byte for byte, exact size
- * known before hashing, determinism across runs and thread counts, verification. */
+ * known before hashing, determinism across runs and thread counts, verification, the outer
+ * digest. */
 #include <check.h>
 #include <stdio.h>
 #include <errno.h>
@@ -280,6 +281,53 @@ START_TEST(test_names_and_webseeds)
 }
 END_TEST
 
+/* The outer digest (docs/DESIGN.md §4) from the options equals the one of the bytes they encode,
+ * whatever the meta version (v2's piece layers are left out with the info dict), and changes
+ * with every outer field; known answers for two hand-written outer dicts. */
+START_TEST(test_outer_digest)
+{
+    static const char *const one[] = {"u:1"}, *const two[] = {"u:1", "u:2"};
+    static const char *const ws[] = {"w:1"};
+    const struct torrent_opts base = {.piece_length = 16384, .created_by = "me"};
+    struct torrent_opts o[8];
+    for (size_t i = 0; i < 8; i++)
+        o[i] = base;
+    o[0].no_date = true, o[0].created_by = NULL;
+    o[1].trackers = one, o[1].ntrackers = 1, o[1].webseeds = ws, o[1].nwebseeds = 1;
+    o[1].creation_date = 5;
+    o[2].trackers = two, o[2].ntrackers = 2;
+    o[3].comment = "a comment";
+    o[4].creation_date = 1700000000;
+    o[5].no_date = true;
+    o[6].trackers = one, o[6].ntrackers = 1;
+    o[7].webseeds = ws, o[7].nwebseeds = 1;
+    char got[8][TORRENT_OUTER_HEX];
+    for (size_t i = 0; i < 8; i++) {
+        for (int m = TORRENT_V1; m <= TORRENT_HYBRID; m++) {
+            char from_bytes[TORRENT_OUTER_HEX];
+            struct buf b;
+            o[i].meta = (enum torrent_meta)m;
+            /* private and source are in the info dict: no outer field */
+            o[i].private_ = m == TORRENT_V2;
+            o[i].source = m == TORRENT_HYBRID ? "src" : NULL;
+            buf_init(&b, 1u << 20);
+            ck_assert_int_eq(torrent_encode("x.bin", 100000, &o[i], NULL, &b, NULL), 0);
+            ck_assert_int_eq(torrent_outer_digest(&o[i], got[i]), 0);
+            ck_assert_int_eq(torrent_outer_digest_of(b.data, b.len, from_bytes), 0);
+            ck_assert_str_eq(got[i], from_bytes);
+            buf_free(&b);
+        }
+        for (size_t k = 0; k < i; k++)
+            ck_assert_str_ne(got[k], got[i]);
+    }
+    ck_assert_str_eq(got[0], "959a45d44e6fcf58361ed004681556fe"); /* SHA-256 of "de" */
+    ck_assert_str_eq(got[1], "e8014328ecaefd3541669e909d684804");
+    char x[TORRENT_OUTER_HEX];
+    ck_assert_int_eq(torrent_outer_digest_of((const uint8_t *)"garbage", 7, x), EINVAL);
+    ck_assert_int_eq(torrent_outer_digest_of((const uint8_t *)"le", 2, x), EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("torrent");
@@ -293,6 +341,7 @@ int main(void)
     tcase_add_test(tc, test_verify_names_first_bad_piece);
     tcase_add_test(tc, test_bad_sources);
     tcase_add_test(tc, test_names_and_webseeds);
+    tcase_add_test(tc, test_outer_digest);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -59,6 +59,19 @@ int torrent_encode(const char *name, uint64_t size, const struct torrent_opts *o
 /* The exact byte size of the torrent torrent_encode would write, or 0 on invalid options. */
 uint64_t torrent_size(const char *name, uint64_t size, const struct torrent_opts *opts);
 
+/* The outer digest of docs/DESIGN.md §4: lower-case hex of the first 16 bytes of the SHA-256 of
+ * the torrent's top-level dict bencoded without its "info" and "piece layers" entries (trackers,
+ * comment, creator, date, web seeds: what the options decide around the hashes). */
+#define TORRENT_OUTER_HEX 33 /* 32 hex digits and a NUL */
+
+/* The outer digest of the torrent torrent_encode would write for opts, whatever the object's
+ * bytes. Returns 0 or an errno. */
+int torrent_outer_digest(const struct torrent_opts *opts, char out[TORRENT_OUTER_HEX]);
+
+/* The outer digest of the torrent p[0, n) as stored (equal to torrent_outer_digest of the
+ * options that wrote it). Returns 0, or EINVAL when it is not one canonical bencoded dict. */
+int torrent_outer_digest_of(const uint8_t *p, size_t n, char out[TORRENT_OUTER_HEX]);
+
 /* Hashes src as opts say (piece length resolved for src's size, v1 and/or v2): what every torrent
  * of these bytes shares whatever its name and outer fields. Returns 0 or an errno; on success the
  * caller frees h with hasher_result_free. */
