@@ -214,196 +214,178 @@ static int parse_scope(char *arg, struct route_scope *scope, err_t *err)
     return s3_check_bucket(arg, strlen(arg), err);
 }
 
-int cmd_serve(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        CLI_RECIPE_OPTIONS,
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"max-connections", required_argument, NULL, OPT_CONNECTIONS},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"hash-threads", required_argument, NULL, OPT_HASH_THREADS},
-        {"cache", required_argument, NULL, OPT_CACHE},
-        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
-        {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
-        {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
-        {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"help", no_argument, NULL, 'h'},
-        CLI_S3_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    struct cli_recipe rec;
-    struct cli_s3 g = {0};
-    struct server_config sc = {.listen = "127.0.0.1:8080",
-                               .threads = 16,
-                               .connections = 1024,
-                               .timeout_s = 60,
-                               .feed_items = 50,
-                               .block_cache = 256u << 20};
-    unsigned feed_hash_s = 20;
-    struct route_scope *scopes = NULL;
-    struct cache *cache = NULL;
-    struct maker_cache mcache;
-    struct maker maker = {0};
-    struct store *store = NULL;
-    struct s3_client *s3;
-    const char *cache_path = NULL, *public_url = NULL;
-    char *own_url = NULL;
-    bool no_cache = false;
-    unsigned hash_threads = 0;
-    err_t err = {0};
-    int c, rc = CLI_USAGE;
+static const struct option serve_opts[] = {
+    CLI_RECIPE_OPTIONS,
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"max-connections", required_argument, NULL, OPT_CONNECTIONS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"hash-threads", required_argument, NULL, OPT_HASH_THREADS},
+    {"cache", required_argument, NULL, OPT_CACHE},
+    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
+    {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
+    {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, 'h'},
+    CLI_S3_OPTIONS,
+    {NULL, 0, NULL, 0},
+};
 
-    struct conf_args conf = {.opts = opts};
-    char **scope_args;
-    int nscope_args;
-    cli_recipe_init(&rec);
-    const char *conf_file = conf_path(argc, argv);
-    if (conf_file) {
-        if ((rc = conf_read(&conf, conf_file, argc, argv)) != 0)
-            goto out;
-        rc = CLI_USAGE;
-        argc = conf.argc;
-        argv = conf.argv;
+/* Everything `serve` holds from its options to its end. */
+struct serve_cmd {
+    struct cli_recipe rec;
+    struct cli_s3 g;
+    struct server_config sc;
+    struct conf_args conf;
+    unsigned feed_hash_s, hash_threads;
+    struct route_scope *scopes;
+    size_t nscopes;
+    const char *cache_path, *public_url;
+    char *own_url; /* public_url without its trailing '/' */
+    bool no_cache;
+    struct cache *cache;
+    struct maker_cache mcache;
+    struct maker maker;
+    struct store *store;
+};
+
+/* A number option from 0 (zero_ok) or 1 to max into *out. Returns 0, or CLI_USAGE after
+ * saying why. */
+static int number_option(const char *name, const char *arg, unsigned max, bool zero_ok,
+                         unsigned *out)
+{
+    if (zero_ok && strcmp(arg, "0") == 0) {
+        *out = 0;
+        return 0;
     }
+    if (cli_parse_uint(arg, max, out) == 0)
+        return 0;
+    return cli_error(CLI_USAGE, "--%s must be a number from %d to %u, not '%s'", name,
+                     zero_ok ? 0 : 1, max, arg);
+}
+
+/* One option of serve's own (not a recipe or S3 one). Returns 0 to go on, CLI_OK after --help,
+ * or CLI_USAGE after saying why. */
+static int serve_option(struct serve_cmd *s, int c, const char *arg)
+{
+    err_t err = {0};
+    switch (c) {
+    case OPT_LISTEN:
+        s->sc.listen = arg;
+        return 0;
+    case OPT_PUBLIC_URL:
+        s->public_url = arg;
+        return 0;
+    case OPT_THREADS:
+        return number_option("threads", arg, 1024, false, &s->sc.threads);
+    case OPT_CONNECTIONS:
+        return number_option("max-connections", arg, 65536, false, &s->sc.connections);
+    case OPT_TIMEOUT:
+        return number_option("timeout", arg, 86400, false, &s->sc.timeout_s);
+    case OPT_HASH_THREADS:
+        return number_option("hash-threads", arg, 256, false, &s->hash_threads);
+    case OPT_FEED_ITEMS:
+        return number_option("feed-items", arg, FEED_ITEMS_MAX, false, &s->sc.feed_items);
+    case OPT_FEED_HASH_SECONDS:
+        return number_option("feed-hash-seconds", arg, 3600, true, &s->feed_hash_s);
+    case OPT_CACHE:
+        s->cache_path = arg;
+        return 0;
+    case OPT_NO_CACHE:
+        s->no_cache = true;
+        return 0;
+    case OPT_BLOCK_CACHE:
+        if (config_parse_size("--block-cache", arg, &s->sc.block_cache, &err) != 0)
+            return cli_error(CLI_USAGE, "%s", err.msg);
+        if (s->sc.block_cache < 16 * SERVER_BLOCK)
+            return cli_error(CLI_USAGE, "--block-cache must be at least 16M, not '%s'", arg);
+        return 0;
+    case OPT_CONFIG: /* read before the others */
+        return 0;
+    case 'h':
+        usage(stdout);
+        return CLI_OK;
+    default:
+        usage(stderr);
+        return CLI_USAGE;
+    }
+}
+
+/* The options of argv (the config file's first, when there is one). Returns -1 to go on, else
+ * the exit status. */
+static int serve_parse(struct serve_cmd *s, int argc, char **argv)
+{
+    int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "h", opts, NULL)) != -1) {
-        if (c == 'w') {
-            cli_error(CLI_USAGE, "serve writes its own web seed (--public-url); --webseed is "
-                                 "not taken");
-            goto out;
-        }
-        int rr = cli_recipe_option(&rec, c, optarg);
+    while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "h", serve_opts, NULL)) != -1) {
+        if (c == 'w')
+            return cli_error(CLI_USAGE, "serve writes its own web seed (--public-url); "
+                                        "--webseed is not taken");
+        int rr = cli_recipe_option(&s->rec, c, optarg);
         if (rr < 0)
-            goto out;
-        if (rr > 0 || cli_s3_option(&g, c, optarg))
+            return CLI_USAGE;
+        if (rr > 0 || cli_s3_option(&s->g, c, optarg))
             continue;
-        switch (c) {
-        case OPT_LISTEN:
-            sc.listen = optarg;
-            break;
-        case OPT_PUBLIC_URL:
-            public_url = optarg;
-            break;
-        case OPT_THREADS:
-            if (cli_parse_uint(optarg, 1024, &sc.threads) != 0) {
-                cli_error(CLI_USAGE, "--threads must be a number from 1 to 1024, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_CONNECTIONS:
-            if (cli_parse_uint(optarg, 65536, &sc.connections) != 0) {
-                cli_error(CLI_USAGE, "--max-connections must be a number from 1 to 65536, not '%s'",
-                          optarg);
-                goto out;
-            }
-            break;
-        case OPT_TIMEOUT:
-            if (cli_parse_uint(optarg, 86400, &sc.timeout_s) != 0) {
-                cli_error(CLI_USAGE, "--timeout must be 1 to 86400 seconds, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_HASH_THREADS:
-            if (cli_parse_uint(optarg, 256, &hash_threads) != 0) {
-                cli_error(CLI_USAGE, "--hash-threads must be a number from 1 to 256, not '%s'",
-                          optarg);
-                goto out;
-            }
-            break;
-        case OPT_CACHE:
-            cache_path = optarg;
-            break;
-        case OPT_FEED_ITEMS:
-            if (cli_parse_uint(optarg, FEED_ITEMS_MAX, &sc.feed_items) != 0) {
-                cli_error(CLI_USAGE, "--feed-items must be 1 to %d, not '%s'", FEED_ITEMS_MAX,
-                          optarg);
-                goto out;
-            }
-            break;
-        case OPT_FEED_HASH_SECONDS:
-            if (strcmp(optarg, "0") == 0) {
-                feed_hash_s = 0;
-            } else if (cli_parse_uint(optarg, 3600, &feed_hash_s) != 0) {
-                cli_error(CLI_USAGE, "--feed-hash-seconds must be 0 to 3600, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_BLOCK_CACHE:
-            if (config_parse_size("--block-cache", optarg, &sc.block_cache, &err) != 0) {
-                cli_error(CLI_USAGE, "%s", err.msg);
-                goto out;
-            }
-            if (sc.block_cache < 16 * SERVER_BLOCK) {
-                cli_error(CLI_USAGE, "--block-cache must be at least 16M, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_CONFIG: /* read before the others */
-            break;
-        case OPT_NO_CACHE:
-            no_cache = true;
-            break;
-        case 'h':
-            usage(stdout);
-            rc = CLI_OK;
-            goto out;
-        default:
-            usage(stderr);
-            goto out;
-        }
+        if ((rr = serve_option(s, c, optarg)) != 0)
+            return rr;
     }
-    scope_args = argv + optind; /* the command line's scopes, else the config file's */
-    nscope_args = argc - optind;
-    if (nscope_args == 0) {
-        scope_args = conf.buckets;
-        nscope_args = conf.nbuckets;
+    return -1;
+}
+
+/* The scopes: the command line's arguments (args, n of them), else the config file's bucket
+ * lines. Returns 0, or the exit status after saying why. */
+static int serve_scopes(struct serve_cmd *s, char **args, int n)
+{
+    err_t err = {0};
+    if (n == 0) {
+        args = s->conf.buckets;
+        n = s->conf.nbuckets;
     }
-    if (nscope_args == 0) {
-        cli_error(CLI_USAGE, "serve needs at least one BUCKET[:PREFIX] (see --help)");
-        goto out;
+    if (n == 0)
+        return cli_error(CLI_USAGE, "serve needs at least one BUCKET[:PREFIX] (see --help)");
+    if ((s->scopes = calloc((size_t)n, sizeof(*s->scopes))) == NULL)
+        return cli_error(CLI_FAIL, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (parse_scope(args[i], &s->scopes[i], &err) != 0)
+            return cli_error(CLI_USAGE, "%s", err.msg);
+    s->nscopes = (size_t)n;
+    return 0;
+}
+
+/* Checks --public-url and spells it without a trailing '/'. Returns 0 or the exit status. */
+static int serve_public_url(struct serve_cmd *s)
+{
+    const char *u = s->public_url;
+    if (u == NULL)
+        return 0;
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return cli_error(CLI_USAGE, "--public-url must start with http:// or https://, not '%s'",
+                         u);
+    if (u[strlen(u) - 1] == '/') {
+        if ((s->own_url = strdup(u)) == NULL)
+            return cli_error(CLI_FAIL, "out of memory");
+        s->own_url[strlen(s->own_url) - 1] = '\0';
+        s->public_url = s->own_url;
     }
-    if ((scopes = calloc((size_t)nscope_args, sizeof(*scopes))) == NULL) {
-        rc = cli_error(CLI_FAIL, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < nscope_args; i++)
-        if (parse_scope(scope_args[i], &scopes[i], &err) != 0) {
-            cli_error(CLI_USAGE, "%s", err.msg);
-            goto out;
-        }
-    if (public_url && strncmp(public_url, "http://", 7) != 0 &&
-        strncmp(public_url, "https://", 8) != 0) {
-        cli_error(CLI_USAGE, "--public-url must start with http:// or https://, not '%s'",
-                  public_url);
-        goto out;
-    }
-    if (public_url &&
-        public_url[strlen(public_url) - 1] == '/') { /* one spelling: no trailing '/' */
-        if (own_url == NULL && (own_url = strdup(public_url)) == NULL) {
-            rc = cli_error(CLI_FAIL, "out of memory");
-            goto out;
-        }
-        own_url[strlen(own_url) - 1] = '\0';
-        public_url = own_url;
-    }
-    if (cli_recipe_finish(&rec) != 0)
-        goto out;
-    rc = CLI_FAIL;
-    if (cli_s3_connect(&g, &s3, &err) != 0) {
-        cli_error(CLI_FAIL, "%s", err.msg);
-        goto out;
-    }
-    if (!no_cache)
-        cache = cli_open_cache(cache_path);
-    if ((store = store_s3_new(s3)) == NULL) {
-        cli_error(CLI_FAIL, "out of memory");
-        goto out;
-    }
-    cache_as_maker_cache(cache, &mcache);
-    maker = (struct maker){store, cache ? &mcache : NULL, hash_threads, 0, &g.log};
+    return 0;
+}
+
+/* Connects S3, opens the cache and serves until SIGINT or SIGTERM. Returns the exit status. */
+static int serve_run(struct serve_cmd *s)
+{
+    struct s3_client *s3;
+    err_t err = {0};
+    if (cli_s3_connect(&s->g, &s3, &err) != 0)
+        return cli_error(CLI_FAIL, "%s", err.msg);
+    if (!s->no_cache)
+        s->cache = cli_open_cache(s->cache_path);
+    if ((s->store = store_s3_new(s3)) == NULL)
+        return cli_error(CLI_FAIL, "out of memory");
+    cache_as_maker_cache(s->cache, &s->mcache);
+    s->maker =
+        (struct maker){s->store, s->cache ? &s->mcache : NULL, s->hash_threads, 0, &s->g.log};
     sigset_t stop, block;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
@@ -411,27 +393,55 @@ int cmd_serve(int argc, char **argv)
     block = stop;
     sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, NULL);
-    sc.public_url = public_url;
-    sc.feed_hash_s = feed_hash_s;
-    sc.scopes = scopes;
-    sc.nscopes = (size_t)nscope_args;
-    sc.maker = &maker;
-    sc.recipe = &rec.b.r;
-    struct logger slog = log_stderr("s3torrent serve", g.debug ? LOG_DEBUG : LOG_INFO);
-    sc.log = &slog;
-    sc.stop = &stop;
-    if (server_run(&sc, &err) != 0)
-        cli_error(CLI_FAIL, "%s", err.msg);
-    else
-        rc = CLI_OK;
+    struct logger slog = log_stderr("s3torrent serve", s->g.debug ? LOG_DEBUG : LOG_INFO);
+    s->sc.public_url = s->public_url;
+    s->sc.feed_hash_s = s->feed_hash_s;
+    s->sc.scopes = s->scopes;
+    s->sc.nscopes = s->nscopes;
+    s->sc.maker = &s->maker;
+    s->sc.recipe = &s->rec.b.r;
+    s->sc.log = &slog;
+    s->sc.stop = &stop;
+    if (server_run(&s->sc, &err) != 0)
+        return cli_error(CLI_FAIL, "%s", err.msg);
+    return CLI_OK;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_cmd cmd = {
+        .sc = {.listen = "127.0.0.1:8080",
+               .threads = 16,
+               .connections = 1024,
+               .timeout_s = 60,
+               .feed_items = 50,
+               .block_cache = 256u << 20},
+        .conf = {.opts = serve_opts},
+        .feed_hash_s = 20,
+    };
+    struct serve_cmd *s = &cmd;
+    int rc;
+    cli_recipe_init(&s->rec);
+    const char *conf_file = conf_path(argc, argv);
+    if (conf_file) {
+        if ((rc = conf_read(&s->conf, conf_file, argc, argv)) != 0)
+            goto out;
+        argc = s->conf.argc;
+        argv = s->conf.argv;
+    }
+    if ((rc = serve_parse(s, argc, argv)) >= 0 ||
+        (rc = serve_scopes(s, argv + optind, argc - optind)) != 0 ||
+        (rc = serve_public_url(s)) != 0)
+        goto out;
+    rc = cli_recipe_finish(&s->rec) != 0 ? CLI_USAGE : serve_run(s);
 out:
-    store_free(store);
-    if (cache)
-        cache_close(cache);
-    cli_s3_close(&g);
-    cli_recipe_free(&rec);
-    free(scopes);
-    free(own_url);
-    conf_free(&conf);
+    store_free(s->store);
+    if (s->cache)
+        cache_close(s->cache);
+    cli_s3_close(&s->g);
+    cli_recipe_free(&s->rec);
+    free(s->scopes);
+    free(s->own_url);
+    conf_free(&s->conf);
     return rc;
 }
