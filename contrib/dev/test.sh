@@ -70,6 +70,9 @@ tier "s3torrent-lambda --listen (RGW/MinIO pushes over HTTP) against s3rver and 
 
 tier "s3torrent serve against s3rver: ?torrent, web seeds for aria2c and libtorrent, HTTP rules" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve.py
+tier "s3torrent serve against hostile clients (raw requests, ranges, slowloris, 10,000 connections, \
+clients leaving mid-answer), against s3rver" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_hostile.py
 
 # Ceph RGW, a production S3: its own semantics (test_rgw.py), then the S3, mount, sync, Lambda
 # and end-to-end tiers again, on one cluster started for them all (services.S3 picks it)
@@ -146,6 +149,8 @@ tier "s3torrent-lambda --listen under ASan+UBSan" env S3TORRENT=build-asan/tools
   tests/integration/test_listen.py
 tier "s3torrent serve under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   /usr/bin/python3 tests/integration/test_serve.py
+tier "s3torrent serve against hostile clients under ASan+UBSan" \
+  env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_hostile.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
