@@ -40,9 +40,13 @@ static long segment(struct route *r, const char *s, size_t n, char *out, size_t 
         return fail(r, 400, "a malformed percent-escape in the path"), -1;
     if (memchr(out, '/', len) != NULL)
         return fail(r, 400, "an encoded '/' (%%2F) in a path segment"), -1;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0, l; i < len; i += l) {
         if (util_is_ctl((unsigned char)out[i]))
             return fail(r, 400, "a control byte in the path"), -1;
+        /* S3 keys are UTF-8: another byte names no object (RGW would answer 400) */
+        if ((l = util_utf8_len((const unsigned char *)out + i, len - i)) == 0)
+            return fail(r, 400, "a path that is not UTF-8"), -1;
+    }
     if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
         return fail(r, 400, "'.' and '..' segments are refused"), -1;
     return (long)len;

@@ -95,6 +95,13 @@ START_TEST(test_routes)
         {"GET", "/media/a%0Ab", ROUTE_ERROR, NULL, NULL, NULL, 400},
         {"GET", "/media/a%7Fb", ROUTE_ERROR, NULL, NULL, NULL, 400},
         {"GET", "/media/a%zzb", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        /* S3 keys are UTF-8: a byte sequence that is not names no object */
+        {"GET", "/media/a%FFb", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/\xff\xfe.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/%C3", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/%ED%A0%80.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/%C0%AF.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/%FFmedia/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
         {"GET", "/media/a%4", ROUTE_ERROR, NULL, NULL, NULL, 400},
         {"GET", "/media/a.bin#frag", ROUTE_ERROR, NULL, NULL, NULL, 400},
         {"GET", "/media/a.bin?acl", ROUTE_ERROR, NULL, NULL, NULL, 400},
