@@ -42,7 +42,9 @@ bool cond_etag_matches(const char *v, const char *etag, bool weak)
     return false;
 }
 
-/* A decimal of 1 to 19 digits at *s (moved past it). Returns false on none or overflow. */
+/* A decimal of one digit or more at *s (moved past it); one beyond 64 bits is UINT64_MAX, as
+ * large as any length (RFC 9110 §14.1.1: a last-pos past the end means the end, a first-pos
+ * past it is unsatisfiable). Returns false when there is no digit. */
 static bool number(const char **s, uint64_t *out)
 {
     uint64_t v = 0;
@@ -50,9 +52,8 @@ static bool number(const char **s, uint64_t *out)
     if (*p < '0' || *p > '9')
         return false;
     for (; *p >= '0' && *p <= '9'; p++) {
-        if (p - *s >= 19)
-            return false;
-        v = v * 10 + (uint64_t)(*p - '0');
+        unsigned d = (unsigned)(*p - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
     }
     *s = p;
     *out = v;

@@ -23,43 +23,13 @@ void feed_init(struct feed *f, const char *bucket, const char *prefix, size_t ma
     f->newest = newest;
 }
 
-/* Length of the UTF-8 sequence at s (n bytes left), 0 when invalid (overlong, surrogate, past
- * U+10FFFF, cut short). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 bool feed_shows(const char *key, uint64_t size)
 {
     size_t n = strlen(key);
     if (size == 0 || n == 0 || (n >= 8 && strcmp(key + n - 8, ".torrent") == 0))
         return false;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_len((const unsigned char *)key + i, n - i);
+        size_t l = util_utf8_len((const unsigned char *)key + i, n - i);
         if (l == 0 || util_is_ctl((unsigned char)key[i]))
             return false;
         i += l;

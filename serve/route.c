@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "s3torrent/err.h"
 #include "s3torrent/uri.h"
@@ -39,9 +40,13 @@ static long segment(struct route *r, const char *s, size_t n, char *out, size_t 
         return fail(r, 400, "a malformed percent-escape in the path"), -1;
     if (memchr(out, '/', len) != NULL)
         return fail(r, 400, "an encoded '/' (%%2F) in a path segment"), -1;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0, l; i < len; i += l) {
         if (util_is_ctl((unsigned char)out[i]))
             return fail(r, 400, "a control byte in the path"), -1;
+        /* S3 keys are UTF-8: another byte names no object (RGW would answer 400) */
+        if ((l = util_utf8_len((const unsigned char *)out + i, len - i)) == 0)
+            return fail(r, 400, "a path that is not UTF-8"), -1;
+    }
     if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
         return fail(r, 400, "'.' and '..' segments are refused"), -1;
     return (long)len;
@@ -225,6 +230,25 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
     return r->kind;
 }
 
+/* The absolute form http[s]://AUTHORITY/PATH, which a server must accept (RFC 9112 §3.2.2):
+ * moves *target to its PATH (the host plays no part in routing). Returns 0, or -1 for one
+ * with no authority or no path. Another target is left as it is. */
+static int absolute_form(const char **target, size_t *tl)
+{
+    const char *t = *target;
+    size_t scheme = strncasecmp(t, "http://", 7) == 0    ? 7
+                    : strncasecmp(t, "https://", 8) == 0 ? 8
+                                                         : 0;
+    if (scheme == 0)
+        return 0;
+    size_t authority = strcspn(t + scheme, "/?#");
+    if (authority == 0 || t[scheme + authority] != '/')
+        return -1;
+    *target = t + scheme + authority;
+    *tl -= scheme + authority;
+    return 0;
+}
+
 enum route_kind route_parse(const struct route_scope *scopes, size_t nscopes, const char *method,
                             const char *target, struct route *r)
 {
@@ -240,6 +264,8 @@ enum route_kind route_parse(const struct route_scope *scopes, size_t nscopes, co
     size_t tl = strnlen(target, ROUTE_TARGET_MAX + 1);
     if (tl > ROUTE_TARGET_MAX)
         return fail(r, 414, "a request target longer than %d bytes", ROUTE_TARGET_MAX);
+    if (absolute_form(&target, &tl) != 0)
+        return fail(r, 400, "an absolute-form target (http://HOST/PATH) without a host or path");
     if (target[0] != '/')
         return fail(r, 400, "the request target is not an absolute path");
     if (strchr(target, '#') != NULL)

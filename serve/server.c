@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cond.h"
@@ -589,6 +590,16 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
     return res;
 }
 
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        ++*(unsigned *)cls;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -597,7 +608,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     struct req *rq = *con_cls;
     struct route rt;
     (void)url;
-    (void)version;
     (void)upload;
     if (rq == NULL)
         return MHD_NO;
@@ -610,6 +620,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES;
     }
     const char *target = rq->target ? rq->target : "";
+    unsigned hosts = 0; /* RFC 9112 §3.2: at most one Host, and one in every HTTP/1.1 request */
+    MHD_get_connection_values(con, MHD_HEADER_KIND, count_host, &hosts);
+    if (hosts > 1 || (hosts == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
+        return answer_error(s, con, K_OTHER, method, target, 400,
+                            "a request needs one Host header (HTTP/1.1), never two");
     switch (route_parse(s->c->scopes, s->c->nscopes, method, target, &rt)) {
     case ROUTE_ERROR:
         return answer_error(s, con, K_OTHER, method, target, rt.status, rt.text);

@@ -17,6 +17,8 @@ packages=(
   # measuring; a clock moved for one process (the clock-skew tests); the mounts the benchmarks
   # compare with (tests/bench/fs.sh)
   time faketime s3fs rclone
+  # HTTP load for the serve benchmark (tests/bench/serve.sh)
+  wrk
   # a production S3 for the tests: Ceph RGW on a one-node memstore cluster (contrib/dev/rgw.sh)
   radosgw ceph-mon ceph-osd ceph-common
   # packaging the Lambda zip (contrib/lambda/package.sh)

@@ -73,6 +73,9 @@ tier "s3torrent serve against s3rver: ?torrent, web seeds for aria2c and libtorr
 tier "s3torrent serve as real clients' only source, against s3rver: qBittorrent (v1, hybrid, \
 v2-only, its RSS reader), Transmission, WebTorrent" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_clients.py
+tier "s3torrent serve against hostile clients (raw requests, ranges, slowloris, 10,000 connections, \
+clients leaving mid-answer), against s3rver" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_hostile.py
 
 # Ceph RGW, a production S3: its own semantics (test_rgw.py), then the S3, mount, sync, Lambda
 # and end-to-end tiers again, on one cluster started for them all (services.S3 picks it)
@@ -151,6 +154,8 @@ tier "s3torrent-lambda --listen under ASan+UBSan" env S3TORRENT=build-asan/tools
   tests/integration/test_listen.py
 tier "s3torrent serve under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   /usr/bin/python3 tests/integration/test_serve.py
+tier "s3torrent serve against hostile clients under ASan+UBSan" \
+  env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_hostile.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 

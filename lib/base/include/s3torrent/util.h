@@ -35,6 +35,10 @@ static inline bool util_is_ctl(unsigned char c)
 /* True when s holds a control byte (util_is_ctl). */
 bool util_has_ctl(const char *s);
 
+/* Length of the UTF-8 sequence at s (n > 0 bytes left): 1 to 4, or 0 when it is invalid
+ * (overlong, a surrogate, past U+10FFFF, cut short). */
+size_t util_utf8_len(const unsigned char *s, size_t n);
+
 /* Makes s one line in place, whatever it quotes (a key, a file name from a torrent): control
  * bytes become '?'. Every err_t message and log line goes through it. Returns s. */
 char *util_scrub(char *s);
