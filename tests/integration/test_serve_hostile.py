@@ -238,14 +238,21 @@ class Hostile(unittest.TestCase):
                 self.assertIsNone(srv.proc.poll(), f"the server died on {name}")
                 self.assert_serves(f"after {name}")
 
-    @unittest.expectedFailure
-    def test_nul_in_target_is_refused(self):
-        """RFC 9112 §2.2: a NUL in the request line makes it invalid (400). libmicrohttpd 0.9
-        cuts the target at the NUL, so /BUCKET/KEY<NUL>junk is served as /BUCKET/KEY."""
+    def test_nul_in_target_reaches_nothing_else(self):
+        """RFC 9112 §2.2 makes a NUL in the request line invalid. libmicrohttpd 0.9 cuts the
+        target at the NUL before the server sees it, so the server cannot answer 400; what it
+        answers is a refusal, or the object the part before the NUL names, never what follows
+        the NUL (here a path escape to another prefix)."""
         srv = self.serve()
-        a = raw(srv, f"GET /{BUCKET}/{SMALL}".encode() + b"\x00/../junk HTTP/1.1\r\n"
-                b"Host: 127.0.0.1\r\n\r\n")
-        self.assertIn(a and a[0], (400, None))
+        for tail in (b"/../junk", b"/../../other/x.bin", b"%2F..%2Fjunk"):
+            with self.subTest(tail=tail):
+                a = raw(srv, f"GET /{BUCKET}/{SMALL}".encode() + b"\x00" + tail +
+                        b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                if a is not None and a[0] == 200:
+                    self.assertEqual(a[2], self.small)
+                else:
+                    self.assertIn(a and a[0], (400, None))
+                self.assert_serves("after a NUL in the target")
 
     def test_ranges(self):
         """Huge and malformed ranges: 206, 416, or the whole object (200) where RFC 9110
@@ -424,8 +431,8 @@ class Hostile(unittest.TestCase):
 
     def test_disconnect_mid_body(self):
         """50 clients read 1 MiB of a 64 MiB answer and leave (half of them with a reset): the
-        server keeps serving, reads little more than they took, /metrics counts them, and its
-        memory does not grow with them."""
+        server keeps serving, reads the store once for them all (the block cache) and little
+        more than they took, /metrics counts them, and its memory does not grow with them."""
         srv = self.serve()
         store0 = metric(srv, "s3torrent_serve_store_bytes_total")
         ok0 = self.object_2xx(srv)
@@ -455,10 +462,12 @@ class Hostile(unittest.TestCase):
         store = store_total - store0
         served = metric(srv, "s3torrent_serve_bytes_served_total")
         self.assertEqual(metric(srv, "s3torrent_serve_store_errors_total"), 0)
-        self.assertLessEqual(served, store_total)  # nothing served that was not read
-        # each left after 1 MiB: the server read at most a few 1 MiB chunks ahead
-        self.assertLess(store, 50 * (16 << 20), f"read {store} bytes for 50 x 1 MiB")
-        print(f"  50 clients gone mid-answer: store read {store / 50 / 1048576:.1f} MiB each; "
+        self.assertGreaterEqual(served, 50 << 20)  # each got its 1 MiB at least
+        # they all read the same first blocks: through the block cache each block is read from
+        # the store once, and only the few read ahead of where the clients stopped
+        self.assertLess(store, 16 << 20, f"read {store} bytes for 50 x the first 1 MiB")
+        print(f"  50 clients gone mid-answer: store read {store / 1048576:.1f} MiB in all, "
+              f"{served / 1048576:.1f} MiB sent; "
               f"server RSS {rss[0]:.1f} MiB after 10, {rss[1]:.1f} MiB after 50")
         self.assertLess(rss[1] - rss[0], 64 if not SANITIZED else 256)
 
