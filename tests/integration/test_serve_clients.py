@@ -3,8 +3,8 @@
 (s3rver, or RGW with S3T_S3=rgw, where the bucket is private and the server the only way in).
 Each client gets the object's torrent from the server (?torrent) and downloads it from the web
 seed alone: the torrent's only tracker is a closed loopback port, DHT, LSD and PEX are off, no
-peer exists. The downloaded file's sha256 is the object's, for a plain key and for one with
-spaces, '+', '%' and unicode.
+peer exists. The downloaded file's sha256 is the object's, for a plain key, for one with
+spaces, '+', '%' and unicode, and on RGW for a 1 GiB object.
 - qbittorrent-nox (libtorrent 2.0), headless with a temporary profile, driven through its Web
   API v2: v1, hybrid and v2-only torrents (v2-only: the web seed is the key's directory URL).
 - transmission-daemon, through its RPC: v1 (Transmission 3 has no v2).
@@ -39,6 +39,8 @@ KEYS = {
     "rec/plain.bin": 3 * 1048576 + 17,
     "rec/take one été 录音 +%.bin": 2 * 1048576 + 5,
 }
+if os.environ.get("S3T_S3", "s3rver") == "rgw":  # a production S3: a 1 GiB object too
+    KEYS["rec/one gibibyte.bin"] = 1 << 30
 FEED = "feed/"
 WEBTORRENT = os.path.join(ROOT, "node_modules", ".bin", "webtorrent")
 NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
