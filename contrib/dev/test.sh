@@ -22,11 +22,50 @@ tier() { # tier NAME COMMAND...: runs one tier, counts it and prints how long it
   fi
 }
 
+# Tiers that mostly wait (on retries, timeouts, the network) run in the background beside
+# others: bg_tier starts one, bg_join waits for all started, shows their output and counts
+# them. Each uses its own servers, ports and buckets, so they do not meet.
+bg_pids=()
+bg_logs=()
+bg_tier() { # bg_tier NAME COMMAND...
+  local name=$1 log
+  shift
+  log="build-logs/bg-${#bg_pids[@]}-$$.log"
+  (
+    t0=$SECONDS
+    echo "=== $name (beside the tiers around it)"
+    if "$@"; then
+      echo "--- $name: passed ($((SECONDS - t0)) s)"
+    else
+      echo "--- $name: FAILED ($((SECONDS - t0)) s)"
+      exit 1
+    fi
+  ) >"$log" 2>&1 &
+  bg_pids+=($!)
+  bg_logs+=("$log")
+}
+bg_join() {
+  local i
+  for i in "${!bg_pids[@]}"; do
+    if wait "${bg_pids[$i]}"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+    cat "${bg_logs[$i]}"
+    rm -f "${bg_logs[$i]}"
+  done
+  bg_pids=()
+  bg_logs=()
+}
+
 contrib/dev/deps.sh
 mkdir -p build-logs
 
 tier "build (release)" contrib/dev/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS3T_TESTS=ON
 tier "unit tests" ctest --test-dir build --output-on-failure
+bg_tier "s3torrent sync against s3rver and dynalite" env S3TORRENT=build/tools/s3torrent \
+  S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py
 tier "cross-checks against mktorrent, libtorrent, transmission-show" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py
 
@@ -48,9 +87,6 @@ tier "s3torrentfs mounted against s3rver" env S3TORRENT=build/tools/s3torrent \
 
 tier "DynamoDB status items against dynalite" \
   env STATUS_DRIVER=build/tests/status_driver /usr/bin/python3 tests/integration/test_status.py
-
-tier "s3torrent sync against s3rver and dynalite" env S3TORRENT=build/tools/s3torrent \
-  S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py
 
 tier "seeding: s3torrent seed, transmission-daemon, opentracker, aria2c" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
@@ -79,6 +115,8 @@ clients leaving mid-answer), against s3rver" \
 
 # Ceph RGW, a production S3: its own semantics (test_rgw.py), then the S3, mount, sync, Lambda
 # and end-to-end tiers again, on one cluster started for them all (services.S3 picks it)
+bg_join
+
 rgw_dir=$(mktemp -d)
 rgw_stop() { contrib/dev/rgw.sh stop "$rgw_dir/cluster" >/dev/null 2>&1 || true; rm -rf "$rgw_dir"; }
 trap rgw_stop EXIT
@@ -87,13 +125,14 @@ if contrib/dev/rgw.sh start "$rgw_dir/cluster" >build-logs/rgw-start.log 2>&1; t
     S3TORRENTFS=build/fs/s3torrentfs S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda "$@"; }
   tier "RGW: signatures, a real 412, md5-N ETags, %-prefixes, control keys on a page boundary, \
 versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/integration/test_rgw.py
+  bg_tier "s3torrent sync against RGW and dynalite" on_rgw /usr/bin/python3 \
+    tests/integration/test_sync.py
   # the 4 GiB object is hashed against s3rver above (the cluster keeps objects in 3 GiB of RAM)
   tier "S3 against RGW" on_rgw /usr/bin/python3 tests/integration/test_s3.py SameAsFile Listing \
     Faults Secrets ClockSkew Tls
   tier "odd keys through every front end, against RGW" on_rgw /usr/bin/python3 \
     tests/integration/test_oddkeys.py
   tier "s3torrentfs mounted against RGW" on_rgw /usr/bin/python3 tests/integration/test_fs.py
-  tier "s3torrent sync against RGW and dynalite" on_rgw /usr/bin/python3 tests/integration/test_sync.py
   tier "s3torrent-lambda against RGW and dynalite" on_rgw /usr/bin/python3 \
     tests/integration/test_lambda.py
   tier "s3torrent-lambda --listen against RGW and dynalite" on_rgw /usr/bin/python3 \
@@ -104,14 +143,12 @@ versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/int
     /usr/bin/python3 tests/integration/test_serve.py
   tier "s3torrent serve to qBittorrent, Transmission, WebTorrent against RGW (a private bucket)" \
     on_rgw /usr/bin/python3 tests/integration/test_serve_clients.py
+  bg_join
 else
   tier "RGW starts (contrib/dev/rgw.sh)" sh -c 'cat build-logs/rgw-start.log; false'
 fi
 rgw_stop
 trap - EXIT
-
-tier "install: cmake --install, the .deb (lintian, apt into a debootstrap root, mount helper)" \
-  env BUILD=build /usr/bin/python3 tests/integration/test_install.py
 
 tier "soak: 8 readers of the mount under 5% 5xx, 1% resets, latency spikes (${SOAK_SECONDS:-60}s)" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
@@ -135,6 +172,10 @@ tier "the demo (contrib/dev/demo.sh) and its --stop" demo_check
 tier "build (ASan+UBSan)" contrib/dev/build.sh build-asan -DS3T_SANITIZE=ON -DS3T_TESTS=ON -DCMAKE_BUILD_TYPE=Debug
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
+bg_tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py \
+  Foreign FromFile PrefixSync.test_dry_run_changes_nothing Robustness.test_concurrent_syncs_agree \
+  Streaming
 tier "command-line errors under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py BadInput
 # all S3 tests but the 4 GiB object (hashed by the release build above)
@@ -142,10 +183,6 @@ tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/pyt
   tests/integration/test_s3.py SameAsFile Listing Faults Secrets
 tier "DynamoDB status items under ASan+UBSan" \
   env STATUS_DRIVER=build-asan/tests/status_driver /usr/bin/python3 tests/integration/test_status.py
-tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
-  S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py \
-  Foreign FromFile PrefixSync.test_dry_run_changes_nothing Robustness.test_concurrent_syncs_agree \
-  Streaming
 tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_lambda.py
@@ -163,6 +200,8 @@ tier "soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" env S3TORRENT=build-asan/too
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/soak/fs_soak.py \
   --seconds "${SOAK_SECONDS:-60}"
 
+bg_join
+
 tier "build (ThreadSanitizer)" contrib/dev/build.sh build-tsan -DS3T_TSAN=ON -DS3T_TESTS=ON \
   -DCMAKE_BUILD_TYPE=Debug
 tier "unit tests of the concurrent parts under TSan (block cache, torrent single flight, maker, worker pool)" \
@@ -177,9 +216,11 @@ tier "s3torrent serve under TSan (threads, single flight)" env TSAN_OPTIONS=halt
 
 tier "build (libFuzzer)" contrib/dev/build.sh build-fuzz -DS3T_FUZZ=ON -DS3T_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug
-# two targets at a time (one core each): the second runs in the background, its output shown
-# when it ends
-fuzz_wait() { # fuzz_wait PID LOG: the background target's result
+# the install tier (mostly apt and debootstrap) beside the fuzz targets, which run two at a time
+# (one core each) and for a fixed time whatever the load
+bg_tier "install: cmake --install, the .deb (lintian, apt into a debootstrap root, mount helper)" \
+  env BUILD=build /usr/bin/python3 tests/integration/test_install.py
+fuzz_wait() { # fuzz_wait PID LOG: a fuzz target run in the background: its result
   local rc=0
   wait "$1" || rc=$?
   cat "$2"
@@ -189,15 +230,16 @@ set -- bencode metainfo s3xml credjson ddbjson trpc events fsconfig listen recip
 while [ $# -gt 0 ]; do
   if [ $# -gt 1 ]; then
     tests/fuzz/run.sh build-fuzz "$2" "$FUZZ_SECONDS" >"build-logs/fuzz-$2.log" 2>&1 &
-    bg=$!
+    fuzz_pid=$!
   fi
   tier "fuzz $1 (${FUZZ_SECONDS}s)" tests/fuzz/run.sh build-fuzz "$1" "$FUZZ_SECONDS"
   if [ $# -gt 1 ]; then
-    tier "fuzz $2 (${FUZZ_SECONDS}s, beside $1)" fuzz_wait "$bg" "build-logs/fuzz-$2.log"
+    tier "fuzz $2 (${FUZZ_SECONDS}s, beside $1)" fuzz_wait "$fuzz_pid" "build-logs/fuzz-$2.log"
     shift
   fi
   shift
 done
+bg_join
 
 echo
 echo "$passed passed, $failed failed, $((SECONDS - started)) s"
