@@ -719,7 +719,7 @@ static int make_blocks(struct server *s, err_t *err)
     uint64_t each = c->block_cache / s->nblocks;
     for (size_t i = 0; i < s->nblocks; i++)
         if ((s->blocks[i] = blocks_new(c->maker->store, s->block_buckets[i], c->log, each,
-                                       SERVER_BLOCK, 4)) == NULL)
+                                       SERVER_BLOCK, SERVER_FETCHERS)) == NULL)
             return err_set(err, ENOMEM, "cannot start the block cache of %s", s->block_buckets[i]);
     return 0;
 }

@@ -15,7 +15,8 @@
 #include "s3torrent/torrent.h"
 
 #define SERVER_BLOCK (1u << 20) /* bytes of a block of the cache: one GET */
-#define SERVER_AHEAD (4u << 20) /* bytes read ahead for an answer still being sent */
+#define SERVER_AHEAD    (16u << 20) /* bytes read ahead for an answer still being sent */
+#define SERVER_FETCHERS 8           /* read-ahead GETs in flight per bucket */
 
 struct server_config {
     const char *listen;     /* ADDR:PORT */

