@@ -241,6 +241,17 @@ def outer_digest(torrent):
     return hashlib.sha256(kept + b"e").hexdigest()[:32]
 
 
+def terminate(proc, timeout_s=30):
+    """Stops a daemon the way its service manager would: SIGTERM, then SIGKILL after timeout_s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def libtorrent_download(ti, save_path, timeout_s=60):
     """Has python3-libtorrent download torrent_info ti into save_path from its web seeds alone
     (no DHT, LSD or peers; its trackers, if any, are expected to answer nothing). Returns the

@@ -19,7 +19,7 @@ import urllib.request
 import libtorrent as lt
 
 from mount import Mount
-from services import S3rver, aws_env, free_port, wait_port
+from services import S3rver, aws_env, free_port, terminate, wait_port
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "seedbucket"
@@ -182,13 +182,7 @@ class SeedTest(unittest.TestCase):
             return self.log.read().decode(errors="replace")
 
         def stop(self):
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            terminate(self.proc)
             self.log.close()
 
     @classmethod

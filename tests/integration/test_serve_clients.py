@@ -6,7 +6,8 @@ seed alone: the torrent's only tracker is a closed loopback port, DHT, LSD and P
 peer exists. The downloaded file's sha256 is the object's, for a plain key, for one with
 spaces, '+', '%' and unicode, and on RGW for a 1 GiB object.
 - qbittorrent-nox (libtorrent 2.0), headless with a temporary profile, driven through its Web
-  API v2: v1, hybrid and v2-only torrents (v2-only: the web seed is the key's directory URL).
+  API v2: v1, hybrid and v2-only torrents (v2-only: the web seed is the key's directory URL),
+  through the server and, made by `create --webseed`, straight from a readable bucket.
 - transmission-daemon, through its RPC: v1 (Transmission 3 has no v2).
 - webtorrent-cli (npm, pinned in package-lock.json): v1.
 - qBittorrent's RSS reader subscribed to a prefix's ?rss feed with an auto-download rule
@@ -30,8 +31,8 @@ import uuid
 
 import libtorrent as lt
 
-from services import ROOT, S3, free_port, wait_port
-from test_serve import Server, content, quote_key, sha256_file
+from services import ROOT, S3, aws_env, free_port, terminate, wait_port
+from test_serve import S3T, Server, content, quote_key, sha256_file
 
 BUCKET = "clientsbucket"
 TIMEOUT = 120  # seconds; every wait is bounded
@@ -216,13 +217,7 @@ class Qbt:
                 f"{tail(os.path.join(self.dir, 'qBittorrent', 'data', 'logs', 'qbittorrent.log'))}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.log.close()
 
 
@@ -266,6 +261,45 @@ class QBittorrent(unittest.TestCase):
 
     def test_v2_only(self):
         self.download("v2")
+
+
+class QBittorrentStraightFromS3(unittest.TestCase):
+    """qbittorrent-nox downloads v1, hybrid and v2-only torrents made by `create --webseed`
+    from a bucket clients may read (the web seed is S3's own URL, no server between): the
+    form each meta version needs works without serve too."""
+
+    def test_every_meta_version(self):
+        bucket, key = "clientspublic", "rec/take one été 录音 +%.bin"
+        s3 = S3(buckets=(bucket,), public=True)
+        qb = Qbt("qbt-direct")
+        try:
+            data = content(1048576 + 11, "direct")
+            path = os.path.join(S["tmp"].name, "direct.bin")
+            with open(path, "wb") as f:
+                f.write(data)
+            s3.put(bucket, key, path)
+            for meta in ("v1", "hybrid", "v2"):
+                with self.subTest(meta=meta):
+                    body = subprocess.run(
+                        [S3T, "create", "--endpoint-url", s3.url, "--webseed",
+                         f"{s3.url}/{bucket}/", "--meta-version", meta, "--tracker", S["dead"],
+                         "-o", "-", f"s3://{bucket}/{key}"], env=aws_env(), capture_output=True,
+                        timeout=TIMEOUT, check=True).stdout
+                    ih = lt.torrent_info(lt.bdecode(body)).info_hashes()
+                    v1 = str(ih.v1) if ih.has_v1() else None
+                    v2 = str(ih.v2) if ih.has_v2() else None
+                    save = tempfile.mkdtemp(dir=qb.dir)
+                    qb.add(body, save)
+                    t = wait_for(f"qBittorrent {qb.version} downloading {meta} from S3",
+                                 lambda: qb.completed(
+                                     lambda t: (v1 and t.get("infohash_v1") == v1) or
+                                     (v2 and t.get("infohash_v2") == v2)), qb.logs)
+                    self.assertEqual(sha256_file(os.path.join(save, key.rsplit("/", 1)[-1])),
+                                     hashlib.sha256(data).hexdigest())
+                    qb.post("torrents/delete", hashes=t["hash"], deleteFiles="true")
+        finally:
+            qb.stop()
+            s3.stop()
 
 
 class Transmission(unittest.TestCase):
@@ -316,13 +350,7 @@ class Transmission(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
+        terminate(cls.proc)
         cls.log.close()
 
     def test_v1(self):
