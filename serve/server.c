@@ -336,6 +336,32 @@ static int webseed_base(struct server *s, const char *bucket, const struct store
     return b->err;
 }
 
+/* The torrent of bucket/key at obj as recipe r says, into out: from the cache; else laid out
+ * from the hashes of the .torrent sync wrote for this version, if any (docs/DESIGN.md §14);
+ * else hashed. */
+static int make_bytes(struct server *s, const char *bucket, const char *key,
+                      const struct store_object *obj, const struct torrent_recipe *r,
+                      struct buf *out, struct maker_result *res, err_t *err)
+{
+    const struct maker *mk = s->c->maker;
+    struct hasher_result known;
+    err_t kerr = {0};
+    int rc = maker_cached(mk, bucket, key, obj, r, out, res, err);
+    if (rc != ENOENT)
+        return rc;
+    if ((rc = sync_known_hashes(mk->store, bucket, key, obj, &known, &kerr)) == 0) {
+        rc = maker_make_known(mk, bucket, key, obj, r, &known, out, res, err);
+        hasher_result_free(&known);
+        return rc;
+    }
+    if (rc != ENOENT) {
+        char k[300];
+        log_msg(s->c->log, LOG_INFO, "s3://%s/%s.torrent: hashing the object instead: %s", bucket,
+                util_escape(k, sizeof(k), key, 256), kerr.msg);
+    }
+    return maker_make(mk, bucket, key, obj, r, NULL, out, res, err);
+}
+
 /* Makes the torrent of bucket/key at obj, its web seed this server's URL pinned to obj's ETag,
  * into out. One request makes it; the same request meanwhile waits and shares the bytes.
  * cached_only: answer from the cache (or a generation in flight) alone, else ENOENT. */
@@ -397,7 +423,7 @@ static int make_torrent(struct server *s, const char *bucket, const char *key,
         rc = err_set(err, ENOMEM, "out of memory");
     } else {
         r.webseed_base = (const char *)base.data;
-        rc = maker_make(s->c->maker, bucket, key, obj, &r, NULL, &f->bytes, &res, err);
+        rc = make_bytes(s, bucket, key, obj, &r, &f->bytes, &res, err);
     }
     if (rc == 0) {
         atomic_fetch_add(&s->m.torrents_made, 1);

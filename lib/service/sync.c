@@ -27,6 +27,38 @@
 #define META_SOURCE_MTIME "s3torrent-source-mtime"
 #define META_OUTER        "s3torrent-outer" /* torrent_outer_digest: docs/DESIGN.md §4 */
 
+int sync_known_hashes(struct store *st, const char *bucket, const char *key,
+                      const struct store_object *obj, struct hasher_result *out, err_t *err)
+{
+    struct store_object tobj;
+    struct store_meta *tmeta = malloc(sizeof(*tmeta));
+    struct metainfo *m = NULL;
+    struct buf tkey, bytes;
+    int rc;
+    if (tmeta == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    buf_init(&tkey, 4096);
+    buf_init(&bytes, TORRENT_MAX_SIZE);
+    buf_printf(&tkey, "%s.torrent", key);
+    buf_put(&tkey, "", 1);
+    if (tkey.err)
+        rc = err_set(err, ENOMEM, "out of memory");
+    else if ((rc = store_head(st, bucket, (const char *)tkey.data, &tobj, tmeta, err)) == 0) {
+        const char *src = store_meta_get(tmeta, META_SOURCE_ETAG);
+        if (src == NULL || strcmp(src, obj->etag) != 0)
+            rc = ENOENT; /* foreign, or of another version */
+        else if ((rc = store_get_all(st, bucket, (const char *)tkey.data, tobj.etag, &bytes,
+                                     err)) == 0 &&
+                 (rc = metainfo_parse(bytes.data, bytes.len, &m, err)) == 0)
+            rc = metainfo_hashes(m, out, err);
+    }
+    metainfo_free(m);
+    buf_free(&bytes);
+    buf_free(&tkey);
+    free(tmeta);
+    return rc;
+}
+
 const char *sync_action_name(enum sync_action a)
 {
     static const char *const names[] = {"created",  "up-to-date", "adopted",

@@ -21,6 +21,8 @@ RGW with S3T_S3=rgw, where the bucket is private and the server the only way in)
 - 8 clients reading one object at once cost one read of it (the block cache).
 - /metrics counts what the test did.
 - A wildcard --listen without --public-url is refused; port 0 gives torrents the port bound.
+- With no cache of its own, the server lays a torrent out from the .torrent sync wrote for the
+  same version (same info-hash, nothing hashed), and not from one of an older version.
 - --config: settings and buckets from a file, the command line winning, one line per error.
 S3TORRENT names the binary under test."""
 import hashlib
@@ -80,6 +82,14 @@ def download_aria2c(tpath, parent):
          "--console-log-level=warn", "--allow-overwrite=true", tpath],
         capture_output=True, text=True, timeout=TIMEOUT)
     return p, dl
+
+
+def metric_of(srv, name):
+    """A counter of the server's /metrics."""
+    _, _, body = srv.request("GET", "/metrics")
+    m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
+    assert m, name
+    return int(m.group(1))
 
 
 class Server:
@@ -308,10 +318,7 @@ class Serve(unittest.TestCase):
                          hashlib.sha256(self.data[key]).hexdigest())
 
     def metric(self, name):
-        _, _, body = self.srv.request("GET", "/metrics")
-        m = re.search(rf"^{re.escape(name)} (\d+)$", body.decode(), re.M)
-        self.assertIsNotNone(m, name)
-        return int(m.group(1))
+        return metric_of(self.srv, name)
 
     def test_eight_clients_cost_one_read(self):
         """8 clients reading the same object at once, in 256 KiB ranges as web seeds ask: every
@@ -551,6 +558,49 @@ class Feeds(unittest.TestCase):
             rc, log = srv.stop()
             self.assertEqual(rc, 0, log[-2000:])
             self.assertIn("torrents not made within --feed-hash-seconds", log)
+
+
+class FromSync(unittest.TestCase):
+    """A server with no cache of its own lays its torrents out from the .torrent sync wrote for
+    the same version: the same info-hash, its own web seed, the object never hashed; a
+    .torrent of an older version is not used."""
+
+    def test_torrent_from_sync(self):
+        s3 = S3(buckets=(BUCKET,))
+        srv = None
+        with tempfile.TemporaryDirectory(prefix="serve-s-") as tmp:
+            try:
+                path = os.path.join(tmp, "up.bin")
+                for key, seed in (("rec/synced.bin", "s"), ("rec/changed.bin", "c")):
+                    with open(path, "wb") as f:
+                        f.write(content(700001, seed))
+                    s3.put(BUCKET, key, path)
+                p = subprocess.run([S3T, "sync", "--endpoint-url", s3.url, "--no-cache",
+                                    "--piece-length", "64K", "--json", f"s3://{BUCKET}/rec/"],
+                                   env=aws_env(), capture_output=True, text=True,
+                                   timeout=TIMEOUT)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                synced = {o["key"]: o["info_hash"] for o in map(json.loads, p.stdout.split())}
+                with open(path, "wb") as f:  # replaced after sync: its .torrent is of the old
+                    f.write(content(700001, "c2"))
+                s3.put(BUCKET, "rec/changed.bin", path)
+                srv = Server(s3, [BUCKET], "--piece-length", "64K")
+                status, _, t = srv.request("GET", f"/{BUCKET}/rec/synced.bin?torrent")
+                self.assertEqual(status, 200, t)
+                ti = lt.torrent_info(lt.bdecode(t))
+                self.assertEqual(str(ti.info_hashes().v1), synced["rec/synced.bin"])
+                self.assertIn("/~e/", ti.web_seeds()[0]["url"])  # the server's own web seed
+                self.assertEqual(metric_of(srv, "s3torrent_serve_torrents_hashed_total"), 0)
+                status, _, t = srv.request("GET", f"/{BUCKET}/rec/changed.bin?torrent")
+                self.assertEqual(status, 200, t)
+                self.assertNotEqual(str(lt.torrent_info(lt.bdecode(t)).info_hashes().v1),
+                                    synced["rec/changed.bin"])
+                self.assertEqual(metric_of(srv, "s3torrent_serve_torrents_hashed_total"), 1)
+            finally:
+                if srv:
+                    rc, log = srv.stop()
+                    self.assertEqual(rc, 0, log[-2000:])
+                s3.stop()
 
 
 class Config(unittest.TestCase):

@@ -374,6 +374,36 @@ START_TEST(test_outer_digest_absent)
 }
 END_TEST
 
+START_TEST(test_known_hashes_of_our_torrent)
+{
+    /* what another front end lays its torrent out from: the hashes of our .torrent of this
+     * version, read from the .torrent alone; none for another version or no .torrent */
+    add("k/x.bin", 300000, 4);
+    struct store_object obj;
+    struct hasher_result h;
+    err_t err = {0};
+    ck_assert_int_eq(store_head(st, B, "k/x.bin", &obj, NULL, NULL), 0);
+    ck_assert_int_eq(sync_known_hashes(st, B, "k/x.bin", &obj, &h, &err), ENOENT);
+    struct buf t;
+    buf_init(&t, 1u << 26);
+    ck_assert_int_eq(sync1("k/x.bin", &t, NULL), SYNC_CREATED);
+    unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    ck_assert_int_eq(sync_known_hashes(st, B, "k/x.bin", &obj, &h, &err), 0);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads); /* no object byte */
+    struct metainfo *m = NULL;
+    ck_assert_int_eq(metainfo_parse(t.data, t.len, &m, &err), 0);
+    ck_assert_uint_eq(h.size, 300000);
+    ck_assert_uint_eq(h.npieces, m->npieces);
+    ck_assert_int_eq(memcmp(h.v1_pieces, m->pieces, 20 * h.npieces), 0);
+    metainfo_free(m);
+    hasher_result_free(&h);
+    struct store_object other = obj;
+    strcpy(other.etag, "0123456789abcdef0123456789abcdef");
+    ck_assert_int_eq(sync_known_hashes(st, B, "k/x.bin", &other, &h, &err), ENOENT);
+    buf_free(&t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sync");
@@ -389,6 +419,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_reupload_new_date_no_read);
     tcase_add_test(t, test_outer_fields_changed_no_read);
     tcase_add_test(t, test_outer_digest_absent);
+    tcase_add_test(t, test_known_hashes_of_our_torrent);
     suite_add_tcase(s, t);
     return s;
 }

@@ -58,4 +58,12 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
 /* True for keys that never get a torrent of their own (docs/DESIGN.md §4). */
 bool sync_is_torrent_key(const char *key);
 
+/* The piece hashes of the KEY.torrent that sync or the Lambda wrote for this version of the
+ * object (its s3torrent-source-etag is obj's ETag), read with one HEAD and one GET of the
+ * .torrent and none of the object: what another front end with no cache of its own lays its
+ * torrent out from (maker_make_known). Returns 0 (free out with hasher_result_free), ENOENT
+ * when there is no such .torrent, or another errno with err set. */
+int sync_known_hashes(struct store *st, const char *bucket, const char *key,
+                      const struct store_object *obj, struct hasher_result *out, err_t *err);
+
 #endif
