@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import time
 
-from services import aws_env
+from services import aws_env, daemon_log
 
 FS = os.path.abspath(os.environ.get("S3TORRENTFS", "build/fs/s3torrentfs"))
 
@@ -20,7 +20,7 @@ class Mount:
         # the mount point's parents must let other uids through for the access tests
         os.chmod(self.dir, os.stat(self.dir).st_mode | stat.S_IXOTH)
         self.cache = cache or os.path.join(self.dir, "cache", "torrents.db")
-        self.log = open(os.path.join(self.dir, "daemon.log"), "w+b")
+        self.log = daemon_log(os.path.join(self.dir, "daemon.log"))
         opts = [f"endpoint={endpoint}", f"cache={self.cache}", *options]
         # bucket None: the config file (-o config=FILE) names it, only the mount point is given
         source = [] if bucket is None else [f"{bucket}:{prefix}" if prefix else bucket]

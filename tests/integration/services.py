@@ -6,6 +6,7 @@ is for a condition (a port answering), bounded.
 S3(...) is the S3 a test uses: s3rver, or buckets on one RGW cluster shared by the whole test
 process when S3T_S3=rgw; both answer to the same interface (url, port, aws, put, stop)."""
 import atexit
+import fcntl
 import hashlib
 import json
 import os
@@ -239,6 +240,16 @@ def outer_digest(torrent):
             kept += torrent[i:v]
         i = v
     return hashlib.sha256(kept + b"e").hexdigest()[:32]
+
+
+def daemon_log(path=None):
+    """A file for a daemon's stdout and stderr that the test may read while the daemon runs:
+    O_APPEND, so the daemon always writes at the end whatever offset the test's reads leave
+    on the file they share (without it a seek(0) to read makes the next line overwrite the
+    start). A temporary file, or path."""
+    f = open(path, "w+b") if path else tempfile.TemporaryFile()
+    fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fcntl.fcntl(f.fileno(), fcntl.F_GETFL) | os.O_APPEND)
+    return f
 
 
 def terminate(proc, timeout_s=30):

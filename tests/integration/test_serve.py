@@ -40,7 +40,7 @@ import xml.etree.ElementTree as ET
 
 import libtorrent as lt
 
-from services import S3, aws_env, free_port, libtorrent_download, wait_port
+from services import S3, aws_env, daemon_log, free_port, libtorrent_download, wait_port
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "servebucket"
@@ -98,7 +98,7 @@ class Server:
     def __init__(self, s3, scopes, *extra):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
+        self.log = daemon_log()
         self.proc = subprocess.Popen(
             [S3T, "serve", "--endpoint-url", s3.url, "--listen", f"127.0.0.1:{self.port}",
              *([] if "--cache" in extra else ["--no-cache"]), *extra, *scopes],
@@ -673,7 +673,7 @@ class Listen(unittest.TestCase):
         """--listen 127.0.0.1:0: the torrents name the port the system chose, not port 0."""
         s3 = S3(buckets=(BUCKET,))
         with tempfile.TemporaryDirectory(prefix="serve-l-") as tmp, \
-                tempfile.TemporaryFile() as log:
+                daemon_log() as log:
             path = os.path.join(tmp, "up.bin")
             with open(path, "wb") as f:
                 f.write(b"x" * 1000)

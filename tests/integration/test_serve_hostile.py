@@ -18,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from services import S3, aws_env, free_port, wait_port
+from services import S3, aws_env, daemon_log, free_port, wait_port
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "hostilebucket"
@@ -48,7 +48,7 @@ class Server:
 
     def __init__(self, s3, *extra):
         self.port = free_port()
-        self.log = tempfile.TemporaryFile()
+        self.log = daemon_log()
         self.proc = subprocess.Popen(
             [S3T, "serve", "--endpoint-url", s3.url, "--listen", f"127.0.0.1:{self.port}",
              "--no-cache", *extra, f"{BUCKET}:rec/"],
