@@ -51,6 +51,23 @@ static void check_key(const char *key)
     }
 }
 
+/* A feed's prefix: served, "" or ending in '/', clean segments. */
+static void check_prefix(const struct route *r)
+{
+    size_t n = strlen(r->key);
+    if (n > 0 && r->key[n - 1] != '/')
+        abort();
+    if (strcmp(r->bucket, "media") != 0 &&
+        !(strcmp(r->bucket, "rec") == 0 && strncmp(r->key, "public/", 7) == 0))
+        abort();
+    if (n > 0) {
+        char k[ROUTE_KEY_MAX + 1];
+        memcpy(k, r->key, n - 1);
+        k[n - 1] = '\0';
+        check_key(k);
+    }
+}
+
 static void check_route(const struct route *r)
 {
     switch (r->kind) {
@@ -66,6 +83,10 @@ static void check_route(const struct route *r)
     case ROUTE_PREFLIGHT:
         if (r->bucket[0] == '\0') /* OPTIONS /metrics */
             break;
+        if (r->key[0] == '\0' || r->key[strlen(r->key) - 1] == '/') { /* OPTIONS of a feed */
+            check_prefix(r);
+            break;
+        }
         /* fall through */
     case ROUTE_OBJECT:
     case ROUTE_TORRENT:
@@ -75,21 +96,11 @@ static void check_route(const struct route *r)
         check_key(r->key);
         break;
     case ROUTE_RSS:
-    case ROUTE_MANIFEST: { /* a prefix served: "" or ending in '/' */
-        size_t n = strlen(r->key);
-        if (r->head || (n > 0 && r->key[n - 1] != '/'))
+    case ROUTE_MANIFEST:
+        if (r->head)
             abort();
-        if (strcmp(r->bucket, "media") != 0 &&
-            !(strcmp(r->bucket, "rec") == 0 && strncmp(r->key, "public/", 7) == 0))
-            abort();
-        if (n > 0) {
-            char k[ROUTE_KEY_MAX + 1];
-            memcpy(k, r->key, n - 1);
-            k[n - 1] = '\0';
-            check_key(k);
-        }
+        check_prefix(r);
         break;
-    }
     case ROUTE_METRICS:
         break;
     default:

@@ -113,11 +113,13 @@ class CmakeInstall(unittest.TestCase):
 
     def test_bash_completion(self):
         self.assertEqual(self.complete("s3torrent cr"), ["create"])
-        self.assertEqual(self.complete("s3torrent s"), ["seed", "show", "status", "sync"])
+        self.assertEqual(self.complete("s3torrent s"), ["seed", "serve", "show", "status", "sync"])
         self.assertEqual(self.complete("s3torrent create --piece"), ["--piece-length"])
         self.assertEqual(self.complete("s3torrent create -m h"), ["hybrid"])
         self.assertEqual(self.complete("s3torrent sync --ddb-"),
                          ["--ddb-endpoint-url", "--ddb-key-attr", "--ddb-table"])
+        self.assertEqual(self.complete("s3torrent serve --feed"),
+                         ["--feed-hash-seconds", "--feed-items"])
         self.assertEqual(self.complete("s3torrent --ver"), ["--version"])
         here = os.getcwd()
         try:
