@@ -242,6 +242,33 @@ def outer_digest(torrent):
     return hashlib.sha256(kept + b"e").hexdigest()[:32]
 
 
+def content(size, seed):
+    """size bytes that differ with seed (none for 0): test objects."""
+    return hashlib.shake_256(f"{seed}".encode()).digest(size) if size else b""
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def wait_for(what, cond, log=None, timeout=120, every=0.2):
+    """Polls cond() until it returns something true, and returns that; fails after timeout
+    seconds, with log() (a daemon's output, say) when given."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout} s (last: {last!r})" +
+                         (f"\n{log()}" if log else ""))
+
+
 def daemon_log(path=None):
     """A file for a daemon's stdout and stderr that the test may read while the daemon runs:
     O_APPEND, so the daemon always writes at the end whatever offset the test's reads leave

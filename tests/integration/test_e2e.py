@@ -19,7 +19,8 @@ import unittest
 import libtorrent as lt
 
 from mount import Mount
-from services import S3, aws_env, free_port, libtorrent_check, libtorrent_download
+from services import (S3, aws_env, content, free_port, libtorrent_check, libtorrent_download,
+                      sha256_file)
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "e2ebucket"
@@ -29,18 +30,6 @@ KEYS = {
     "rec/take one été 录音 +.bin": 2 * 1048576 + 5,
     "top level (1).bin": 70001,
 }
-
-
-def content(size, seed):
-    return hashlib.shake_256(f"{seed}".encode()).digest(size) if size else b""
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class E2E(unittest.TestCase):
@@ -93,7 +82,7 @@ class E2E(unittest.TestCase):
                     capture_output=True, text=True, timeout=TIMEOUT)
                 self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
                 got = os.path.join(dl, key.rsplit("/", 1)[-1])
-                self.assertEqual(sha256(got), hashlib.sha256(self.data[key]).hexdigest())
+                self.assertEqual(sha256_file(got), hashlib.sha256(self.data[key]).hexdigest())
 
     def test_web_seed_only_libtorrent_every_meta_version(self):
         """libtorrent reads a v2-only torrent as a directory: its web seed is the key's
@@ -113,7 +102,7 @@ class E2E(unittest.TestCase):
                     st = libtorrent_download(ti, dl, TIMEOUT)
                     self.assertTrue(st.is_seeding, f"{meta} {url}: progress {st.progress}")
                     got = os.path.join(dl, key.rsplit("/", 1)[-1])
-                    self.assertEqual(sha256(got), hashlib.sha256(self.data[key]).hexdigest())
+                    self.assertEqual(sha256_file(got), hashlib.sha256(self.data[key]).hexdigest())
 
     def test_v2_web_seed_needs_the_keys_name(self):
         p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "--webseed",

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import unittest
 import urllib.error
 import urllib.request
@@ -19,7 +18,7 @@ import urllib.request
 import libtorrent as lt
 
 from mount import Mount
-from services import S3rver, aws_env, free_port, terminate, wait_port
+from services import S3rver, aws_env, free_port, terminate, wait_for, wait_port
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "seedbucket"
@@ -43,18 +42,6 @@ def rd(path):
 
 def info_hash(torrent):
     return str(lt.torrent_info(lt.bdecode(torrent)).info_hash())
-
-
-def wait_for(what, cond, timeout=TIMEOUT, every=0.2):
-    """Polls cond() until it returns something true; fails after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout} s (last: {last!r})")
 
 
 class Rpc:

@@ -40,7 +40,8 @@ import xml.etree.ElementTree as ET
 
 import libtorrent as lt
 
-from services import S3, aws_env, daemon_log, free_port, libtorrent_download, wait_port
+from services import (S3, aws_env, content, daemon_log, free_port, libtorrent_download,
+                      sha256_file, wait_port)
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "servebucket"
@@ -52,18 +53,6 @@ KEYS = {
     "rec/percent%20literal%.bin": 300001,
 }
 ON_RGW = os.environ.get("S3T_S3", "s3rver") == "rgw"
-
-
-def content(size, seed):
-    return hashlib.shake_256(f"{seed}".encode()).digest(size) if size else b""
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def quote_key(key):
@@ -112,6 +101,13 @@ class Server:
         body = r.read()
         c.close()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+    def stop_checked(self, test):
+        """Stops the server; test fails unless it exited 0 with no sanitizer report. Returns its
+        log."""
+        rc, log = self.stop()
+        test.assertEqual(rc, 0, log[-2000:])
+        return log
 
     def stop(self):
         """Stops the server; returns its exit status, or 1 when its log holds a sanitizer report
@@ -435,8 +431,7 @@ if ON_RGW:
                     self.assertEqual(status, 410, body)
                 finally:
                     if srv:
-                        rc, log = srv.stop()
-                        self.assertEqual(rc, 0, log[-2000:])
+                        srv.stop_checked(self)
                     s3.stop()
 
 
@@ -555,8 +550,7 @@ class Feeds(unittest.TestCase):
                 "./channel/item")
             self.assertEqual([i.findtext("title") for i in items], ["feed/e.bin"])
         finally:
-            rc, log = srv.stop()
-            self.assertEqual(rc, 0, log[-2000:])
+            log = srv.stop_checked(self)
             self.assertIn("torrents not made within --feed-hash-seconds", log)
 
 
@@ -598,8 +592,7 @@ class FromSync(unittest.TestCase):
                 self.assertEqual(metric_of(srv, "s3torrent_serve_torrents_hashed_total"), 1)
             finally:
                 if srv:
-                    rc, log = srv.stop()
-                    self.assertEqual(rc, 0, log[-2000:])
+                    srv.stop_checked(self)
                 s3.stop()
 
 
@@ -740,8 +733,7 @@ class Meta(unittest.TestCase):
                             self.assertEqual(sha256_file(os.path.join(dl, "x y.bin")),
                                              hashlib.sha256(data).hexdigest())
                         finally:
-                            rc, log = srv.stop()
-                            self.assertEqual(rc, 0, log[-2000:])
+                            srv.stop_checked(self)
             finally:
                 s3.stop()
 

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 import unittest
 import urllib.error
 import urllib.parse
@@ -31,8 +30,9 @@ import uuid
 
 import libtorrent as lt
 
-from services import ROOT, S3, aws_env, free_port, terminate, wait_port
-from test_serve import S3T, Server, content, quote_key, sha256_file
+from services import (ROOT, S3, aws_env, content, free_port, sha256_file, terminate, wait_for,
+                      wait_port)
+from test_serve import S3T, Server, quote_key
 
 BUCKET = "clientsbucket"
 TIMEOUT = 120  # seconds; every wait is bounded
@@ -92,18 +92,6 @@ def torrent(meta, key):
 
 def sha256(key):
     return hashlib.sha256(S["data"][key]).hexdigest()
-
-
-def wait_for(what, cond, log, timeout=TIMEOUT, every=0.2):
-    """Polls cond() until it returns something true; fails after timeout seconds with log()."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout} s (last: {last!r})\n{log()}")
 
 
 def tail(path, n=4000):

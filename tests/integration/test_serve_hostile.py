@@ -7,7 +7,6 @@ malformed ranges (RFC 9110 §14); 200 slowloris connections; 10,000 connections 
 GET still works; each test has its own server, whose log must hold no sanitizer report and which
 must exit 0 on SIGTERM (docs/DESIGN.md §14). Every wait is bounded.
 S3TORRENT names the binary under test."""
-import hashlib
 import os
 import re
 import resource
@@ -18,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-from services import S3, aws_env, daemon_log, free_port, wait_port
+from services import S3, aws_env, content, daemon_log, free_port, wait_port
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "hostilebucket"
@@ -32,10 +31,6 @@ TIMEOUT = 30  # seconds any one wait may take
 with open(S3T, "rb") as _f:
     SANITIZED = b"__asan_init" in _f.read()
 RSS_MAX_MIB = 768 if SANITIZED else 256
-
-
-def content(size, seed):
-    return hashlib.shake_256(f"{seed}".encode()).digest(size)
 
 
 def rss_mib(pid):
