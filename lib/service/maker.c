@@ -59,7 +59,6 @@ static void to_cache(const struct maker *mk, const char *bucket, const char *key
     buf_free(&b);
 }
 
-/* maker_make and maker_cached: with cached_only, a cache miss is ENOENT and nothing is read. */
 /* Copies known into *h when it fits the recipe for an object of size bytes. */
 static bool take_known(const struct hasher_result *known, const struct torrent_recipe *r,
                        uint64_t size, uint64_t plen, struct hasher_result *h)
@@ -82,6 +81,9 @@ static bool take_known(const struct hasher_result *known, const struct torrent_r
     return true;
 }
 
+/* maker_make, maker_cached and maker_make_known: with cached_only, a cache miss is ENOENT and
+ * nothing is read; hashes learned from known go to the cache as hashed ones do, so the next
+ * call needs neither. */
 static int make(const struct maker *mk, const char *bucket, const char *key,
                 const struct store_object *obj, const struct torrent_recipe *r, struct source *src,
                 const struct hasher_result *known, bool cached_only, struct buf *out,
@@ -105,8 +107,10 @@ static int make(const struct maker *mk, const char *bucket, const char *key,
     o.threads = mk->threads;
     maker_fingerprint(r, obj->size, fp);
     uint64_t plen = r->piece_length ? r->piece_length : torrent_auto_piece_length(obj->size);
-    x->cached = take_known(known, r, obj->size, plen, &x->hashes) ||
-                (cache && from_cache(mk, bucket, key, obj, fp, &x->hashes));
+    bool learned = take_known(known, r, obj->size, plen, &x->hashes);
+    x->cached = learned || (cache && from_cache(mk, bucket, key, obj, fp, &x->hashes));
+    if (learned && cache)
+        to_cache(mk, bucket, key, obj, fp, &x->hashes);
     if (!x->cached && cached_only) {
         rc = ENOENT;
         goto out;

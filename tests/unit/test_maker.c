@@ -323,6 +323,45 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* Hashes known from an existing torrent make the same bytes with no read, and go to the cache,
+ * so that the next call needs neither the torrent nor the object. */
+START_TEST(test_known_hashes_are_kept)
+{
+    uint8_t *data = content(500003, 5);
+    ck_assert_int_eq(store_mem_add(st, B, "k.bin", data, 500003, 1796108250), 0);
+    struct torrent_recipe r = {.meta = TORRENT_HYBRID, .piece_length = 65536};
+    struct buf first = make("k.bin", &r, NULL, 0);
+    struct metainfo *m = NULL;
+    struct hasher_result known;
+    err_t err = {0};
+    ck_assert_int_eq(metainfo_parse(first.data, first.len, &m, &err), 0);
+    ck_assert_int_eq(metainfo_hashes(m, &known, &err), 0);
+    metainfo_free(m);
+    mc_free(&mc); /* a cache that has never seen this object */
+    memset(&mc, 0, sizeof(mc));
+    unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    struct store_object o;
+    struct buf b;
+    struct maker_result res;
+    buf_init(&b, 1u << 26);
+    ck_assert_int_eq(store_head(st, B, "k.bin", &o, NULL, NULL), 0);
+    ck_assert_int_eq(maker_make_known(&mk, B, "k.bin", &o, &r, &known, &b, &res, &err), 0);
+    ck_assert(res.cached);
+    maker_result_free(&res);
+    assert_same(&first, &b);
+    ck_assert_uint_eq(mc.puts, 1);
+    buf_free(&b);
+    buf_init(&b, 1u << 26);
+    ck_assert_int_eq(maker_cached(&mk, B, "k.bin", &o, &r, &b, NULL, &err), 0);
+    assert_same(&first, &b);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    hasher_result_free(&known);
+    buf_free(&b);
+    buf_free(&first);
+    free(data);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("maker");
@@ -334,6 +373,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_cached_only);
     tcase_add_test(t, test_faults_leave_nothing);
     tcase_add_test(t, test_refusals);
+    tcase_add_test(t, test_known_hashes_are_kept);
     suite_add_tcase(s, t);
     return s;
 }

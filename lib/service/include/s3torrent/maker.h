@@ -61,8 +61,9 @@ int maker_cached(const struct maker *mk, const char *bucket, const char *key,
                  struct maker_result *res, err_t *err);
 
 /* Like maker_make, with hashes of these bytes learned elsewhere (known: an existing torrent's,
- * see metainfo_hashes): used, with no read and no cache, when they fit what the recipe resolves
- * to (piece length, versions); else the torrent is made as maker_make makes it. */
+ * see metainfo_hashes): used, with no read, when they fit what the recipe resolves to (piece
+ * length, versions), and kept in the cache for the next call; else the torrent is made as
+ * maker_make makes it. */
 int maker_make_known(const struct maker *mk, const char *bucket, const char *key,
                      const struct store_object *obj, const struct torrent_recipe *r,
                      const struct hasher_result *known, struct buf *out, struct maker_result *res,
