@@ -20,6 +20,7 @@
 
 #include "cond.h"
 #include "feed.h"
+#include "guard.h"
 #include "s3torrent/metainfo.h"
 #include "s3torrent/blocks.h"
 #include "s3torrent/buf.h"
@@ -67,6 +68,7 @@ struct server {
     pthread_mutex_t lock;
     pthread_cond_t landed;
     struct flight *flights;
+    struct guard *guard; /* the header deadline */
 };
 
 /* One request: its target as the client sent it (the URI log callback keeps it). */
@@ -605,6 +607,9 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
          atomic_load(&s->m.torrents_made)},
         {"s3torrent_serve_torrents_hashed_total", "Torrents whose object was read and hashed.",
          atomic_load(&s->m.torrents_hashed)},
+        {"s3torrent_serve_header_timeouts_total",
+         "Connections closed because a request's headers took longer than --header-timeout.",
+         guard_cut(s->guard)},
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         buf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", plain[i].name, plain[i].help,
@@ -639,6 +644,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_NO;
     if (!rq->seen) { /* the headers: wait for the end of the request */
         rq->seen = true;
+        guard_headers_done(s->guard, con);
         return MHD_YES;
     }
     if (*upload_size > 0) { /* a body nobody asked for: dropped */
@@ -692,10 +698,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct server *s = cls;
     struct req *rq = *con_cls;
-    (void)cls;
-    (void)con;
     (void)toe;
+    guard_request_done(s->guard, con);
     if (rq) {
         free(rq->target);
         free(rq);
@@ -765,7 +771,9 @@ int server_run(const struct server_config *c, err_t *err)
                        "--listen %s is every address of this host: give --public-url, the URL "
                        "clients reach this server at, which the torrents carry",
                        c->listen);
-    if ((rc = make_blocks(&s, err)) != 0) {
+    if ((rc = make_blocks(&s, err)) != 0 ||
+        ((s.guard = guard_new(c->header_timeout_s)) == NULL &&
+         (rc = err_set(err, ENOMEM, "cannot start the header deadline's thread")) != 0)) {
         free_blocks(&s);
         return rc;
     }
@@ -778,12 +786,14 @@ int server_run(const struct server_config *c, err_t *err)
                          0, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, &s,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK,
                          on_uri, &s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                         MHD_OPTION_NOTIFY_CONNECTION, guard_on_connection, s.guard,
                          MHD_OPTION_CONNECTION_TIMEOUT, c->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
                          c->connections, MHD_OPTION_THREAD_POOL_SIZE, c->threads, MHD_OPTION_END);
     if (d == NULL) {
         pthread_mutex_unlock(&s.lock);
         pthread_cond_destroy(&s.landed);
         pthread_mutex_destroy(&s.lock);
+        guard_free(s.guard);
         free_blocks(&s);
         return err_set(err, EADDRNOTAVAIL, "--listen %s: cannot serve there (see above)",
                        c->listen);
@@ -805,6 +815,7 @@ int server_run(const struct server_config *c, err_t *err)
     if (rc == 0)
         log_msg(c->log, LOG_INFO, "%s: stopping", strsignal(sig));
     MHD_stop_daemon(d);
+    guard_free(s.guard);
     pthread_cond_destroy(&s.landed);
     pthread_mutex_destroy(&s.lock);
     free_blocks(&s);

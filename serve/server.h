@@ -31,6 +31,7 @@ struct server_config {
     unsigned connections; /* open at once, at most */
     uint64_t block_cache; /* bytes of object blocks kept, shared by all answers */
     unsigned timeout_s;   /* an idle connection is closed after this */
+    unsigned header_timeout_s; /* a request's head must be in within this (guard.h) */
     unsigned feed_items;  /* items of an RSS feed (1 to FEED_ITEMS_MAX) */
     double feed_hash_s;   /* seconds a feed request may spend making torrents */
     const sigset_t *stop; /* waits for one of these, then stops */

@@ -50,6 +50,10 @@ static void usage(FILE *f)
         "                             every answer, so peers asking for the same pieces cost\n"
         "                             one GET (default 256M)\n"
         "      --timeout SECONDS      closes a connection idle this long (default 60)\n"
+        "      --header-timeout SECONDS\n"
+        "                             closes a connection whose request has not arrived\n"
+        "                             whole this long after it opened or after the previous\n"
+        "                             answer ended, however slowly it trickles (default 10)\n"
         "      --hash-threads N       hashing threads per torrent (default: all cores)\n"
         "      --feed-items N         items of an RSS feed, the newest (default 50, at most\n"
         "                             10000)\n"
@@ -78,6 +82,7 @@ enum {
     OPT_THREADS,
     OPT_CONNECTIONS,
     OPT_TIMEOUT,
+    OPT_HEADER_TIMEOUT,
     OPT_HASH_THREADS,
     OPT_CACHE,
     OPT_NO_CACHE,
@@ -221,6 +226,7 @@ static const struct option serve_opts[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"max-connections", required_argument, NULL, OPT_CONNECTIONS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"hash-threads", required_argument, NULL, OPT_HASH_THREADS},
     {"cache", required_argument, NULL, OPT_CACHE},
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
@@ -284,6 +290,8 @@ static int serve_option(struct serve_cmd *s, int c, const char *arg)
         return number_option("max-connections", arg, 65536, false, &s->sc.connections);
     case OPT_TIMEOUT:
         return number_option("timeout", arg, 86400, false, &s->sc.timeout_s);
+    case OPT_HEADER_TIMEOUT:
+        return number_option("header-timeout", arg, 3600, false, &s->sc.header_timeout_s);
     case OPT_HASH_THREADS:
         return number_option("hash-threads", arg, 256, false, &s->hash_threads);
     case OPT_FEED_ITEMS:
@@ -414,6 +422,7 @@ int cmd_serve(int argc, char **argv)
                .threads = 16,
                .connections = 1024,
                .timeout_s = 60,
+               .header_timeout_s = 10,
                .feed_items = 50,
                .block_cache = 256u << 20},
         .conf = {.opts = serve_opts},
