@@ -139,18 +139,25 @@ static int setup(struct fs *fs)
                              .max_entries = cfg->max_entries,
                              .log = &fs->log,
                              .live = &fs->live};
+    if ((fs->meta = meta_new(&mc)) == NULL)
+        return ENOMEM;
+    return 0;
+}
+
+/* The parts with threads of their own: the block cache's fetchers and the torrent prefetchers.
+ * Started once the daemon has detached, as fork keeps only the thread that calls it. */
+static int start_workers(struct fs *fs)
+{
+    const struct fs_config *cfg = &fs->cfg;
     struct tgen_config tc = {.store = fs->store,
                              .bucket = cfg->bucket,
                              .cache = fs->cache,
                              .log = &fs->log,
                              .live = &fs->live,
                              .prefetchers = cfg->prefetch_torrents};
-    fs->meta = meta_new(&mc);
     fs->blocks = blocks_new(fs->store, cfg->bucket, &fs->log, cfg->block_cache, BLOCK_SIZE, 8);
     fs->tgen = tgen_new(&tc);
-    if (!fs->meta || !fs->blocks || !fs->tgen)
-        return ENOMEM;
-    return 0;
+    return fs->blocks && fs->tgen ? 0 : ENOMEM;
 }
 
 static void teardown(struct fs *fs)
@@ -241,6 +248,12 @@ int main(int argc, char *argv[])
         goto out;
     if (fuse_daemonize(fo.foreground) != 0) {
         fuse_unmount(fuse);
+        goto out;
+    }
+    if ((rc = start_workers(&fs)) != 0) {
+        log_msg(&fs.log, LOG_ERR, "cannot start the worker threads: %s", strerror(rc));
+        fuse_unmount(fuse);
+        rc = 1;
         goto out;
     }
     struct fuse_session *se = fuse_get_session(fuse);

@@ -13,7 +13,9 @@ FS = os.path.abspath(os.environ.get("S3TORRENTFS", "build/fs/s3torrentfs"))
 
 class Mount:
     def __init__(self, endpoint, bucket, prefix="", cache=None, options=(), env=None,
-                 args=()):
+                 args=(), daemon=False):
+        """daemon: without -f, as fstab and mount(8) start it: the process detaches (forks)
+        once mounted, and logs go to syslog."""
         self.dir = tempfile.mkdtemp(prefix="s3tfs-")
         self.point = os.path.join(self.dir, "mnt")
         os.mkdir(self.point)
@@ -25,8 +27,15 @@ class Mount:
         # bucket None: the config file (-o config=FILE) names it, only the mount point is given
         source = [] if bucket is None else [f"{bucket}:{prefix}" if prefix else bucket]
         e = aws_env(env)
-        self.proc = subprocess.Popen([FS, "-f", *args, "-o", ",".join(opts), *source, self.point],
+        fg = [] if daemon else ["-f"]
+        self.proc = subprocess.Popen([FS, *fg, *args, "-o", ",".join(opts), *source, self.point],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.daemon_pid = None
+        if daemon:  # the parent exits 0 once the detached child has mounted
+            rc = self.proc.wait(timeout=30)
+            if rc != 0 or not os.path.ismount(self.point):
+                raise RuntimeError(f"s3torrentfs exited {rc}: {self.output()}")
+            self.daemon_pid = self.find_daemon()
         deadline = time.monotonic() + 30
         while not os.path.ismount(self.point):
             if self.proc.poll() is not None:
@@ -35,6 +44,20 @@ class Mount:
                 self.stop()
                 raise RuntimeError("s3torrentfs did not mount within 30 s")
             time.sleep(0.02)
+
+    def find_daemon(self):
+        """The detached daemon's pid: the s3torrentfs process whose arguments end with this
+        mount point."""
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")[:-1]
+            except OSError:
+                continue
+            if argv and os.path.basename(argv[0]) == b"s3torrentfs" and \
+                    argv[-1] == self.point.encode():
+                return int(pid)
+        raise RuntimeError("the detached s3torrentfs is not running")
 
     def path(self, *parts):
         return os.path.join(self.point, *parts)
@@ -52,6 +75,13 @@ class Mount:
     def stop(self):
         if os.path.ismount(self.point):
             subprocess.run(["fusermount3", "-u", self.point], check=False, capture_output=True)
+        if self.daemon_pid is not None:  # not our child: wait for /proc to lose it
+            deadline = time.monotonic() + 30
+            while os.path.exists(f"/proc/{self.daemon_pid}") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if os.path.exists(f"/proc/{self.daemon_pid}"):
+                os.kill(self.daemon_pid, 9)
+                raise RuntimeError("the detached s3torrentfs did not exit after unmount")
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -742,6 +742,15 @@ class Prefetch(unittest.TestCase):
     so that reading one later costs no further S3 GET."""
 
     def test_listing_makes_the_torrents_ahead_of_their_readers(self):
+        self.listing_makes_the_torrents(daemon=False)
+
+    def test_detached_daemon_prefetches_too(self):
+        """Without -f (fstab, mount(8)) the daemon forks when it detaches: its worker threads
+        must be started in the child (they were started before the fork, so read-ahead and
+        prefetching never ran in a detached mount)."""
+        self.listing_makes_the_torrents(daemon=True)
+
+    def listing_makes_the_torrents(self, daemon):
         s3 = S3(buckets=(BUCKET,))
         tmp = tempfile.TemporaryDirectory()
         keys = [f"pre/{i}.bin" for i in range(6)]
@@ -754,7 +763,7 @@ class Prefetch(unittest.TestCase):
         want = {k: create(s3.url, k) for k in keys}
         gets, lock, hook = object_gets()
         proxy = FaultProxy(s3.port, hook=hook)
-        m = Mount(proxy.url, BUCKET, options=["prefetch_torrents=3"])
+        m = Mount(proxy.url, BUCKET, options=["prefetch_torrents=3"], daemon=daemon)
         try:
             self.assertEqual(len(os.listdir(m.path("pre"))), 12)
             deadline = time.monotonic() + 60
