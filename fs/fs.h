@@ -9,6 +9,7 @@
 
 #include "cache.h"
 #include "live.h"
+#include "metrics.h"
 #include "s3torrent/log.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/store.h"
@@ -28,6 +29,8 @@ struct fs_config {
     uint64_t block_cache;       /* bytes of object data held in memory */
     unsigned prefetch_torrents; /* background generations; 0: off */
     uint64_t max_entries;       /* directory entries held in memory */
+    char *metrics_file;         /* NULL: no metrics written */
+    unsigned metrics_interval;  /* seconds between two writes of metrics_file */
 };
 
 struct fs {
@@ -42,6 +45,7 @@ struct fs {
     struct meta *meta;
     struct blocks *blocks;
     struct tgen *tgen;
+    struct fsmetrics metrics; /* what readers did (metrics.h) */
 };
 
 #endif

@@ -34,7 +34,8 @@ static void usage(const char *prog)
            "\n"
            "Settings come from -o options, then the environment, then the config file, then\n"
            "the defaults below. SIGHUP rereads the config file and drops cached listings;\n"
-           "bucket, S3 access, cache, block_cache and prefetch_torrents change only at mount.\n"
+           "bucket, S3 access, cache, block_cache, prefetch_torrents and metrics_file change\n"
+           "only at mount.\n"
            "    -o config=FILE         config file: one 'name = value' per line, the names of\n"
            "                           these options, plus 'bucket = BUCKET[:PREFIX]' (then\n"
            "                           only MOUNTPOINT is given) (default: $S3TORRENT_CONFIG)\n"
@@ -77,6 +78,10 @@ static void usage(const char *prog)
            "    -o prefetch_torrents[=N]  make torrents of listed objects in the background,\n"
            "                           N at a time (default off; 2 when given without N)\n"
            "    -o max_generations=N   torrents hashed at once on demand (default 2)\n"
+           "Metrics (Prometheus text, for node_exporter's textfile collector):\n"
+           "    -o metrics_file=PATH   write the mount's counters to PATH (atomically) every\n"
+           "                           metrics_interval seconds and at unmount (default off)\n"
+           "    -o metrics_interval=SECONDS  (default 15)\n"
            "Running:\n"
            "    -f                     stay in the foreground (logs on stderr)\n"
            "    -d                     debug: foreground, and FUSE's own trace\n"
@@ -157,7 +162,9 @@ static int start_workers(struct fs *fs)
                              .prefetchers = cfg->prefetch_torrents};
     fs->blocks = blocks_new(fs->store, cfg->bucket, &fs->log, cfg->block_cache, BLOCK_SIZE, 8);
     fs->tgen = tgen_new(&tc);
-    return fs->blocks && fs->tgen ? 0 : ENOMEM;
+    if (!fs->blocks || !fs->tgen)
+        return ENOMEM;
+    return cfg->metrics_file ? fsmetrics_start(fs, cfg->metrics_file, cfg->metrics_interval) : 0;
 }
 
 static void teardown(struct fs *fs)
@@ -277,6 +284,7 @@ int main(int argc, char *argv[])
         rc = fuse_loop_mt(fuse, &lc);
     }
     settings_watch_stop();
+    fsmetrics_stop(); /* the last figures */
     fuse_remove_signal_handlers(se);
     fuse_unmount(fuse);
     log_msg(&fs.log, LOG_INFO, "unmounted %s", fo.mountpoint);

@@ -208,10 +208,14 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     }
     meta_entry_clear(&e);
     if (rc) {
+        if (rc != ENOENT && rc != EISDIR)
+            atomic_fetch_add(&fs->metrics.open_errors, 1);
         pthread_mutex_destroy(&h->lock);
         free(h);
         return -rc;
     }
+    atomic_fetch_add(&fs->metrics.opens[h->kind == META_TORRENT ? FSM_TORRENT : FSM_DATA], 1);
+    atomic_fetch_add(&fs->metrics.open_files, 1);
     fi->fh = (uint64_t)(uintptr_t)h;
     /* no keep_cache: a new version may have the same size and Last-Modified second as the
      * old one, so the kernel must not serve the old pages; the block cache, keyed by ETag,
@@ -236,6 +240,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
             return 0;
         size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
         memcpy(buf, h->bytes + off, n);
+        atomic_fetch_add(&fs->metrics.reads[FSM_TORRENT], 1);
+        atomic_fetch_add(&fs->metrics.read_bytes[FSM_TORRENT], n);
         return (int)n;
     }
     /* read-ahead only for a reader that keeps going forward */
@@ -249,6 +255,11 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
     pthread_mutex_unlock(&h->lock);
     uint64_t ahead = sequential ? live_get(&fs->live)->read_ahead : 0;
     long n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, (uint8_t *)buf, ahead);
+    atomic_fetch_add(&fs->metrics.reads[FSM_DATA], 1);
+    if (n < 0)
+        atomic_fetch_add(&fs->metrics.read_errors[FSM_DATA], 1);
+    else
+        atomic_fetch_add(&fs->metrics.read_bytes[FSM_DATA], (unsigned long long)n);
     return (int)n;
 }
 
@@ -258,6 +269,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     (void)path;
     if (h->obj)
         blocks_obj_release(ctx()->blocks, h->obj);
+    atomic_fetch_sub(&ctx()->metrics.open_files, 1);
     free(h->bytes);
     pthread_mutex_destroy(&h->lock);
     free(h);

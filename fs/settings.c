@@ -57,6 +57,8 @@ static const struct fuse_opt opt_spec[] = {
     OPT("prefetch_torrents=%s", prefetch_torrents),
     OPT("prefetch_torrents", prefetch_flag),
     OPT("max_generations=%s", max_generations),
+    OPT("metrics_file=%s", metrics_file),
+    OPT("metrics_interval=%s", metrics_interval),
     OPT("-h", show_help),
     OPT("--help", show_help),
     OPT("-V", show_version),
@@ -89,6 +91,8 @@ static const size_t str_fields[] = {
     offsetof(struct settings_opts, prefetch_torrents),
     offsetof(struct settings_opts, max_generations),
     offsetof(struct settings_opts, addressing_style),
+    offsetof(struct settings_opts, metrics_file),
+    offsetof(struct settings_opts, metrics_interval),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 
@@ -343,7 +347,9 @@ static int check_values(const struct settings_opts *o, err_t *err)
         return EINVAL;
     if ((o->prefetch_torrents &&
          parse_count("prefetch_torrents", o->prefetch_torrents, 64, &u, err)) ||
-        (o->max_generations && parse_count("max_generations", o->max_generations, 64, &u, err)))
+        (o->max_generations && parse_count("max_generations", o->max_generations, 64, &u, err)) ||
+        (o->metrics_interval &&
+         parse_count("metrics_interval", o->metrics_interval, 86400, &u, err)))
         return EINVAL;
     struct recipe b;
     static const struct settings_opts none;
@@ -381,6 +387,7 @@ void fs_config_clear(struct fs_config *c)
     free(c->region);
     free(c->profile);
     free(c->cache_path);
+    free(c->metrics_file);
     memset(c, 0, sizeof(*c));
 }
 
@@ -419,6 +426,8 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
         dup_or_null(pick_env(cmd->region, file->region, "AWS_REGION", "AWS_DEFAULT_REGION"), &oom);
     c->profile = dup_or_null(pick_env(cmd->profile, file->profile, "AWS_PROFILE", NULL), &oom);
     c->cache_path = dup_or_null(pick(cmd->cache, file->cache), &oom);
+    c->metrics_file = dup_or_null(pick(cmd->metrics_file, file->metrics_file), &oom);
+    c->metrics_interval = 15;
     /* addressing_style (command line > file) beats the path_style switch */
     const char *s = pick(cmd->addressing_style, file->addressing_style);
     if (s)
@@ -429,6 +438,8 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
         rc = rc ? rc : config_parse_size("cache_max", s, &c->cache_max, err);
     if ((s = pick(cmd->block_cache, file->block_cache)))
         rc = rc ? rc : config_parse_size("block_cache", s, &c->block_cache, err);
+    if ((s = pick(cmd->metrics_interval, file->metrics_interval)))
+        rc = rc ? rc : parse_count("metrics_interval", s, 86400, &c->metrics_interval, err);
     /* -o prefetch_torrents[=N] on the command line beats the file's, with or without N */
     const struct settings_opts *pf = cmd->prefetch_torrents || cmd->prefetch_flag ? cmd : file;
     if (pf->prefetch_torrents)
@@ -564,7 +575,7 @@ static void reload(struct watch *w)
         return;
     }
     const struct fs_config *c = &fs->cfg;
-    const char *fixed_changed[9];
+    const char *fixed_changed[12];
     size_t nf = 0;
     if (strcmp(fixed.bucket, c->bucket) != 0 || strcmp(fixed.prefix, c->prefix) != 0)
         fixed_changed[nf++] = "bucket";
@@ -586,6 +597,9 @@ static void reload(struct watch *w)
         fixed_changed[nf++] = "block_cache";
     if (fixed.prefetch_torrents != c->prefetch_torrents)
         fixed_changed[nf++] = "prefetch_torrents";
+    if (differs(fixed.metrics_file, c->metrics_file) ||
+        fixed.metrics_interval != c->metrics_interval)
+        fixed_changed[nf++] = "metrics_file";
     for (size_t i = 0; i < nf; i++)
         log_msg(&fs->log, LOG_WARNING, "SIGHUP: %s changed; it takes effect at the next mount",
                 fixed_changed[i]);

@@ -18,6 +18,7 @@ struct settings_opts {
     char *uid, *gid, *umask;
     char *read_ahead, *block_cache, *prefetch_torrents, *max_generations;
     char *addressing_style;
+    char *metrics_file, *metrics_interval;
     int path_style, private_, no_date, prefetch_flag;
     int show_help, show_version;
     char *nonopt[2]; /* BUCKET[:PREFIX] MOUNTPOINT, as given (command line only) */

@@ -37,6 +37,7 @@ struct tgen {
     pthread_cond_t cv; /* a flight finished, or a slot freed */
     struct flight *flights;
     unsigned running;  /* generations hashing now */
+    struct tgen_stats stats; /* under lock */
     struct pool *pool; /* background generations; NULL: none */
 };
 
@@ -64,6 +65,12 @@ static int generate(struct tgen *t, const struct meta_entry *e, bool cached_only
                      e->key, out->len - before, (unsigned long long)e->size);
         out->len = before;
     }
+    pthread_mutex_lock(&t->lock);
+    if (rc == 0)
+        ++*(cached_only ? &t->stats.cached : &t->stats.hashed);
+    else if (!(cached_only && rc == ENOENT))
+        t->stats.failed++;
+    pthread_mutex_unlock(&t->lock);
     return rc;
 }
 
@@ -230,4 +237,11 @@ void tgen_free(struct tgen *t)
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+void tgen_stats(struct tgen *t, struct tgen_stats *out)
+{
+    pthread_mutex_lock(&t->lock);
+    *out = t->stats;
+    pthread_mutex_unlock(&t->lock);
 }

@@ -32,6 +32,13 @@ void tgen_free(struct tgen *t);
  * differs from e->size, the size stat reported). */
 int tgen_get(struct tgen *t, const struct meta_entry *e, struct buf *out, err_t *err);
 
+/* What the service did: torrents laid out from cached hashes, made by hashing their object,
+ * and generations that failed. */
+struct tgen_stats {
+    unsigned long long cached, hashed, failed;
+};
+void tgen_stats(struct tgen *t, struct tgen_stats *out);
+
 /* Queues background generation of e's torrent when it is not cached and not already queued
  * or generating in the background (bounded queue; a full queue drops the request). */
 void tgen_prefetch(struct tgen *t, const struct meta_entry *e);

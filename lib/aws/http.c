@@ -91,6 +91,8 @@ void http_client_free(struct http_client *c)
     curl_global_cleanup();
 }
 
+const char *const http_method_names[HTTP_METHODS] = {"GET", "HEAD", "PUT", "POST", "other"};
+
 struct http_counters *http_client_counters(struct http_client *c)
 {
     return &c->counters;
@@ -328,6 +330,10 @@ int http_stream_open(struct http_client *c, const struct http_request *req,
         goto fail;
     }
     atomic_fetch_add(&c->counters.requests, 1);
+    int m = 0;
+    while (m < HTTP_OTHER && strcmp(req->method, http_method_names[m]) != 0)
+        m++;
+    atomic_fetch_add(&c->counters.by_method[m], 1);
     log_msg(c->opts.log, LOG_DEBUG, "HTTP %s %.*s", req->method,
             (int)strcspn(req->url, "?"), req->url); /* never the query: it may be presigned */
     while (!s->headers_done && !s->done)

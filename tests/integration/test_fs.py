@@ -20,7 +20,7 @@ import libtorrent as lt
 
 from faultproxy import FaultProxy
 from mount import Mount
-from services import S3, aws_env, libtorrent_check
+from services import S3, aws_env, libtorrent_check, wait_for
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "fsbucket"
@@ -783,6 +783,95 @@ class Prefetch(unittest.TestCase):
             proxy.stop()
             s3.stop()
             tmp.cleanup()
+
+
+def read_metrics(path):
+    """A Prometheus text file as {"name{labels}": value}; {} while it does not exist."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+class Metrics(unittest.TestCase):
+    """-o metrics_file: the mount's counters equal what a counting proxy in front of S3 saw and
+    what the test read (docs/DESIGN.md §15)."""
+
+    def test_metrics_equal_what_the_proxy_saw(self):
+        s3 = S3(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        big, small = content(5 << 20 | 12345, 71), content(30000, 72)
+        for key, data in (("m/big.bin", big), ("m/small.bin", small)):
+            path = os.path.join(tmp.name, "up.bin")
+            with open(path, "wb") as f:
+                f.write(data)
+            s3.put(BUCKET, key, path)
+        want_torrent = create(s3.url, "m/small.bin")
+        gets, lock, hook = object_gets()
+        proxy = FaultProxy(s3.port, hook=hook)
+        mfile = os.path.join(tmp.name, "s3torrentfs.prom")
+        m = Mount(proxy.url, BUCKET, options=[f"metrics_file={mfile}", "metrics_interval=1",
+                                               "block_cache=64M"])
+        try:
+            self.assertEqual(sorted(os.listdir(m.path("m"))),
+                             ["big.bin", "big.bin.torrent", "small.bin", "small.bin.torrent"])
+            self.assertEqual(rd(m.path("m/big.bin")), big)
+            self.assertEqual(rd(m.path("m/big.bin")), big)  # from the block cache
+            self.assertEqual(rd(m.path("m/small.bin.torrent")), want_torrent)
+            self.assertFalse(os.path.exists(m.path("m/none.bin")))
+            with open(m.path("m/small.bin"), "rb") as held:  # open while the file is written
+                self.assertEqual(held.read(), small)
+
+                def settled():
+                    got = read_metrics(mfile)
+                    with proxy.lock:
+                        by_method = dict(proxy.by_method)
+                    return got if got and all(
+                        got.get(f's3torrentfs_s3_requests_total{{method="{k}"}}') == v
+                        for k, v in by_method.items()) else None
+                got = wait_for("the metrics file to show the proxy's requests", settled, timeout=30)
+                self.assertEqual(got["s3torrentfs_open_files"], 1)
+            with proxy.lock:
+                by_method, body = dict(proxy.by_method), proxy.counts["get_body_bytes"]
+            with lock:
+                data_gets = len(gets)
+            print(f"  proxy saw {by_method}, {body} GET body bytes, {data_gets} data GETs")
+            for method in ("GET", "HEAD", "PUT", "POST"):
+                self.assertEqual(got[f's3torrentfs_s3_requests_total{{method="{method}"}}'],
+                                 by_method.get(method, 0), method)
+            self.assertEqual(got["s3torrentfs_s3_bytes_total"], body)
+            # every data GET went through the block cache, and each byte was fetched once
+            # (the small object twice: hashed for its torrent, then read through the cache)
+            self.assertEqual(got["s3torrentfs_data_fetches_total"]
+                             + got["s3torrentfs_torrents_hashed_total"], data_gets)
+            self.assertEqual(got["s3torrentfs_data_fetched_bytes_total"],
+                             len(big) + min(len(small), 1 << 20))
+            self.assertEqual(got['s3torrentfs_read_bytes_total{file="data"}'],
+                             2 * len(big) + len(small))
+            self.assertEqual(got['s3torrentfs_read_bytes_total{file="torrent"}'],
+                             len(want_torrent))
+            self.assertEqual(got['s3torrentfs_opens_total{file="data"}'], 3)
+            self.assertEqual(got['s3torrentfs_opens_total{file="torrent"}'], 1)
+            self.assertEqual(got["s3torrentfs_torrents_hashed_total"], 1)
+            self.assertEqual(got['s3torrentfs_read_errors_total{file="data"}'], 0)
+            self.assertGreater(got['s3torrentfs_block_cache_hits_total{tier="memory"}'], 0)
+            self.assertAlmostEqual(got["s3torrentfs_served_per_fetched_ratio"],
+                                   (2 * len(big) + len(small)) / (len(big) + len(small)))
+        finally:
+            self.assertEqual(m.stop(), [])
+            proxy.stop()
+            s3.stop()
+        # written a last time at unmount: nothing open any more
+        self.assertEqual(read_metrics(mfile)["s3torrentfs_open_files"], 0)
+        self.assertEqual([f for f in os.listdir(tmp.name) if ".tmp" in f], [])
+        tmp.cleanup()
 
 
 class KilledDuringGeneration(unittest.TestCase):

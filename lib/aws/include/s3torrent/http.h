@@ -37,8 +37,14 @@ struct http_request {
     size_t body_len;
 };
 
+/* Requests by method, in the order of http_method_names. */
+enum { HTTP_GET, HTTP_HEAD, HTTP_PUT, HTTP_POST, HTTP_OTHER, HTTP_METHODS };
+extern const char *const http_method_names[HTTP_METHODS]; /* "GET" ... "other" */
+
+/* What a client did: requests sent (retries included, by method), retries, transport
+ * failures, and response body bytes received. */
 struct http_counters {
-    atomic_ullong requests, retries, transport_errors, bytes_in;
+    atomic_ullong requests, by_method[HTTP_METHODS], retries, transport_errors, bytes_in;
 };
 
 /* Returns a new client, or NULL when out of memory. Free it with http_client_free once no
