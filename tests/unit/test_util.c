@@ -1,13 +1,37 @@
 /* test_util.c — the shared utility tier: hex, ISO 8601 and HTTP dates (read and written), and the
- * control-byte rule, table-driven; the intrusive LRU list (touch, remove, pop, walking oldest
- * first). */
+ * control-byte rule, table-driven; the Prometheus text format; the intrusive LRU list (touch,
+ * remove, pop, walking oldest first). */
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "s3torrent/lru.h"
+#include "s3torrent/prom.h"
 #include "s3torrent/util.h"
 #include "testutil.h"
+
+/* The Prometheus text format (version 0.0.4): HELP and TYPE lines, labels, and real values as
+ * Prometheus spells NaN and the infinities. */
+START_TEST(test_prom)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    prom_counter(&b, "x_total", "Things.", 18446744073709551615ull);
+    prom_family(&b, "y", "gauge", "A ratio.");
+    prom_sample(&b, "y", "k=\"v\"", 0);
+    prom_sample_real(&b, "y", NULL, 0.5);
+    prom_sample_real(&b, "y", "k=\"n\"", (double)NAN);
+    prom_sample_real(&b, "y", "", (double)INFINITY);
+    prom_sample_real(&b, "y", NULL, -(double)INFINITY);
+    ck_assert_int_eq(buf_put(&b, "", 1), 0);
+    ck_assert_str_eq((const char *)b.data, "# HELP x_total Things.\n# TYPE x_total counter\n"
+                                           "x_total 18446744073709551615\n"
+                                           "# HELP y A ratio.\n# TYPE y gauge\n"
+                                           "y{k=\"v\"} 0\ny 0.5\ny{k=\"n\"} NaN\ny +Inf\ny -Inf\n");
+    buf_free(&b);
+}
+END_TEST
 
 START_TEST(test_hex)
 {
@@ -226,6 +250,7 @@ int main(void)
     Suite *s = suite_create("util");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_hex);
+    tcase_add_test(tc, test_prom);
     tcase_add_test(tc, test_iso8601);
     tcase_add_test(tc, test_http_date);
     tcase_add_test(tc, test_control_bytes);
