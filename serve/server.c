@@ -25,6 +25,7 @@
 #include "s3torrent/blocks.h"
 #include "s3torrent/buf.h"
 #include "s3torrent/netaddr.h"
+#include "s3torrent/prom.h"
 #include "s3torrent/sync.h"
 #include "s3torrent/uri.h"
 #include "s3torrent/util.h"
@@ -571,14 +572,18 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
 {
     struct buf b;
     buf_init(&b, 1u << 20);
-    buf_printf(&b, "# HELP s3torrent_serve_requests_total Requests answered, by route and status "
-                   "class.\n# TYPE s3torrent_serve_requests_total counter\n");
+    prom_family(&b, "s3torrent_serve_requests_total", "counter",
+                "Requests answered, by route and status class.");
     count(s, K_METRICS, 200);
     static const char *const classes[C_CLASSES] = {"2xx", "3xx", "4xx", "5xx"};
     for (int k = 0; k < K_KINDS; k++)
-        for (int c = 0; c < C_CLASSES; c++)
-            buf_printf(&b, "s3torrent_serve_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
-                       kind_names[k], classes[c], atomic_load(&s->m.requests[k][c]));
+        for (int c = 0; c < C_CLASSES; c++) {
+            char labels[64];
+            snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%s\"", kind_names[k],
+                     classes[c]);
+            prom_sample(&b, "s3torrent_serve_requests_total", labels,
+                        atomic_load(&s->m.requests[k][c]));
+        }
     struct blocks_stats bs = {0};
     for (size_t i = 0; i < s->nblocks; i++) {
         struct blocks_stats one;
@@ -612,8 +617,7 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
          guard_cut(s->guard)},
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-        buf_printf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", plain[i].name, plain[i].help,
-                   plain[i].name, plain[i].name, plain[i].v);
+        prom_counter(&b, plain[i].name, plain[i].help, plain[i].v);
     log_answer(s, method, target, 200, NULL);
     enum MHD_Result res =
         b.err ? MHD_NO : answer_text(con, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
