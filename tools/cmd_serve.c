@@ -49,6 +49,11 @@ static void usage(FILE *f)
         "      --block-cache SIZE     object bytes kept in memory, in 1 MiB blocks shared by\n"
         "                             every answer, so peers asking for the same pieces cost\n"
         "                             one GET (default 256M)\n"
+        "      --disk-cache DIR       also keep blocks in DIR (made 0700; kept across restarts,\n"
+        "                             each file checked before use), least recently used\n"
+        "                             deleted first (default: none)\n"
+        "      --disk-cache-max SIZE  bytes of DIR's blocks, at most (default 1G); the disk\n"
+        "                             keeps 5% (at least 64M) free whatever this says\n"
         "      --timeout SECONDS      closes a connection idle this long (default 60)\n"
         "      --hash-threads N       hashing threads per torrent (default: all cores)\n"
         "      --feed-items N         items of an RSS feed, the newest (default 50, at most\n"
@@ -84,6 +89,8 @@ enum {
     OPT_FEED_ITEMS,
     OPT_FEED_HASH_SECONDS,
     OPT_BLOCK_CACHE,
+    OPT_DISK_CACHE,
+    OPT_DISK_CACHE_MAX,
     OPT_CONFIG
 };
 
@@ -227,6 +234,8 @@ static const struct option serve_opts[] = {
     {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
     {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
     {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
+    {"disk-cache", required_argument, NULL, OPT_DISK_CACHE},
+    {"disk-cache-max", required_argument, NULL, OPT_DISK_CACHE_MAX},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     CLI_S3_OPTIONS,
@@ -301,6 +310,15 @@ static int serve_option(struct serve_cmd *s, int c, const char *arg)
             return cli_error(CLI_USAGE, "%s", err.msg);
         if (s->sc.block_cache < 16 * SERVER_BLOCK)
             return cli_error(CLI_USAGE, "--block-cache must be at least 16M, not '%s'", arg);
+        return 0;
+    case OPT_DISK_CACHE:
+        s->sc.disk_cache = arg;
+        return 0;
+    case OPT_DISK_CACHE_MAX:
+        if (config_parse_size("--disk-cache-max", arg, &s->sc.disk_cache_max, &err) != 0)
+            return cli_error(CLI_USAGE, "%s", err.msg);
+        if (s->sc.disk_cache_max < 4 * SERVER_BLOCK)
+            return cli_error(CLI_USAGE, "--disk-cache-max must be at least 4M, not '%s'", arg);
         return 0;
     case OPT_CONFIG: /* read before the others */
         return 0;
@@ -415,7 +433,8 @@ int cmd_serve(int argc, char **argv)
                .connections = 1024,
                .timeout_s = 60,
                .feed_items = 50,
-               .block_cache = 256u << 20},
+               .block_cache = 256u << 20,
+               .disk_cache_max = 1ull << 30},
         .conf = {.opts = serve_opts},
         .feed_hash_s = 20,
     };
