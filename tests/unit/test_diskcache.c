@@ -29,7 +29,7 @@ static char dir[64];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/s3t-disk-XXXXXX");
+    snprintf(dir, sizeof(dir), "%s/s3t-disk-XXXXXX", P_tmpdir);
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
