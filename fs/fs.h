@@ -16,6 +16,7 @@
 
 struct meta;
 struct blocks;
+struct diskcache;
 struct tgen;
 
 /* What a mount keeps from start to unmount. */
@@ -27,6 +28,8 @@ struct fs_config {
     char *cache_path;
     uint64_t cache_max;         /* bytes; 0: no cap */
     uint64_t block_cache;       /* bytes of object data held in memory */
+    char *disk_cache;           /* a directory of blocks behind it (docs/DESIGN.md §15), or NULL */
+    uint64_t disk_cache_max;    /* bytes of its files, at most */
     unsigned prefetch_torrents; /* background generations; 0: off */
     uint64_t max_entries;       /* directory entries held in memory */
     char *metrics_file;         /* NULL: no metrics written */
@@ -44,6 +47,7 @@ struct fs {
     struct cache *cache;
     struct meta *meta;
     struct blocks *blocks;
+    struct diskcache *disk; /* behind blocks, or NULL */
     struct tgen *tgen;
     struct fsmetrics metrics; /* what readers did (metrics.h) */
 };

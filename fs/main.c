@@ -9,6 +9,7 @@
 
 #include "s3torrent/config.h"
 #include "s3torrent/cred.h"
+#include "s3torrent/diskcache.h"
 #include "s3torrent/version.h"
 
 #include <errno.h>
@@ -34,8 +35,8 @@ static void usage(const char *prog)
            "\n"
            "Settings come from -o options, then the environment, then the config file, then\n"
            "the defaults below. SIGHUP rereads the config file and drops cached listings;\n"
-           "bucket, S3 access, cache, block_cache, prefetch_torrents and metrics_file change\n"
-           "only at mount.\n"
+           "bucket, S3 access, cache, block_cache, disk_cache, prefetch_torrents and\n"
+           "metrics_file change only at mount.\n"
            "    -o config=FILE         config file: one 'name = value' per line, the names of\n"
            "                           these options, plus 'bucket = BUCKET[:PREFIX]' (then\n"
            "                           only MOUNTPOINT is given) (default: $S3TORRENT_CONFIG)\n"
@@ -74,6 +75,10 @@ static void usage(const char *prog)
            "Reads:\n"
            "    -o read_ahead=SIZE     read-ahead of sequential readers (default 32M)\n"
            "    -o block_cache=SIZE    object data held in memory (default 64M)\n"
+           "    -o disk_cache=DIR      also keep object data in DIR (made 0700; kept across\n"
+           "                           mounts, each file checked before use) (default: none)\n"
+           "    -o disk_cache_max=SIZE bytes of DIR's files, at most (default 1G); 5%% of the\n"
+           "                           disk (at least 64M) is always left free\n"
            "Warm-up:\n"
            "    -o prefetch_torrents[=N]  make torrents of listed objects in the background,\n"
            "                           N at a time (default off; 2 when given without N)\n"
@@ -146,6 +151,16 @@ static int setup(struct fs *fs)
                              .live = &fs->live};
     if ((fs->meta = meta_new(&mc)) == NULL)
         return ENOMEM;
+    if (cfg->disk_cache) { /* opened here, so that a refusal reaches the terminal */
+        struct diskcache_config dc = {.dir = cfg->disk_cache,
+                                      .max = cfg->disk_cache_max,
+                                      .block_size = BLOCK_SIZE,
+                                      .log = &fs->log};
+        if ((rc = diskcache_open(&dc, &fs->disk, &err))) {
+            fprintf(stderr, "s3torrentfs: %s\n", err.msg);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -164,6 +179,8 @@ static int start_workers(struct fs *fs)
     fs->tgen = tgen_new(&tc);
     if (!fs->blocks || !fs->tgen)
         return ENOMEM;
+    if (fs->disk)
+        blocks_set_disk(fs->blocks, fs->disk);
     return cfg->metrics_file ? fsmetrics_start(fs, cfg->metrics_file, cfg->metrics_interval) : 0;
 }
 
@@ -171,6 +188,7 @@ static void teardown(struct fs *fs)
 {
     tgen_free(fs->tgen);
     blocks_free(fs->blocks);
+    diskcache_free(fs->disk);
     meta_free(fs->meta);
     cache_close(fs->cache);
     store_free(fs->store);

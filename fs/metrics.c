@@ -75,9 +75,18 @@ void fsmetrics_render(struct fs *fs, struct buf *b)
     prom_family(b, "s3torrentfs_block_cache_hits_total", "counter",
                 "Blocks readers found in the cache (or being fetched already), by tier.");
     prom_sample(b, "s3torrentfs_block_cache_hits_total", "tier=\"memory\"", bs.hits);
+    prom_sample(b, "s3torrentfs_block_cache_hits_total", "tier=\"disk\"", bs.disk_hits);
     prom_family(b, "s3torrentfs_block_cache_misses_total", "counter",
-                "Blocks readers had to fetch, by tier.");
+                "Blocks not found in a tier: missing from memory (looked for on disk, if there "
+                "is a disk cache), missing from the disk cache (fetched from S3).");
     prom_sample(b, "s3torrentfs_block_cache_misses_total", "tier=\"memory\"", bs.misses);
+    prom_sample(b, "s3torrentfs_block_cache_misses_total", "tier=\"disk\"", bs.disk_misses);
+    prom_counter(b, "s3torrentfs_disk_cache_writes_total", "Blocks written to the disk cache.",
+                 bs.disk_writes);
+    prom_counter(b, "s3torrentfs_disk_cache_evictions_total",
+                 "Files evicted from the disk cache (cap or free-space floor).", bs.disk_evictions);
+    prom_counter(b, "s3torrentfs_disk_cache_corrupt_total",
+                 "Damaged disk cache files found, deleted and fetched again.", bs.disk_corrupt);
 
     struct tgen_stats ts = {0};
     if (fs->tgen)

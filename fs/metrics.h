@@ -1,4 +1,4 @@
-/* metrics.h — what the mount did, in Prometheus text (docs/DESIGN.md §15): readers' reads and
+/* metrics.h — what the mount did, in Prometheus text (docs/DESIGN.md §16): readers' reads and
  * bytes by file kind, S3 requests by method and the bytes they brought, block cache hits and
  * misses, torrents made, errors and open files, and the ratio that says whether seeding from S3
  * pays: bytes served to readers over bytes fetched. Written atomically to a file

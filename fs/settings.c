@@ -54,6 +54,8 @@ static const struct fuse_opt opt_spec[] = {
     OPT("umask=%s", umask),
     OPT("read_ahead=%s", read_ahead),
     OPT("block_cache=%s", block_cache),
+    OPT("disk_cache=%s", disk_cache),
+    OPT("disk_cache_max=%s", disk_cache_max),
     OPT("prefetch_torrents=%s", prefetch_torrents),
     OPT("prefetch_torrents", prefetch_flag),
     OPT("max_generations=%s", max_generations),
@@ -88,6 +90,8 @@ static const size_t str_fields[] = {
     offsetof(struct settings_opts, umask),
     offsetof(struct settings_opts, read_ahead),
     offsetof(struct settings_opts, block_cache),
+    offsetof(struct settings_opts, disk_cache),
+    offsetof(struct settings_opts, disk_cache_max),
     offsetof(struct settings_opts, prefetch_torrents),
     offsetof(struct settings_opts, max_generations),
     offsetof(struct settings_opts, addressing_style),
@@ -343,6 +347,7 @@ static int check_values(const struct settings_opts *o, err_t *err)
         return EINVAL;
     if ((o->cache_max && config_parse_size("cache_max", o->cache_max, &size, err)) ||
         (o->block_cache && config_parse_size("block_cache", o->block_cache, &size, err)) ||
+        (o->disk_cache_max && config_parse_size("disk_cache_max", o->disk_cache_max, &size, err)) ||
         (o->read_ahead && config_parse_size("read_ahead", o->read_ahead, &size, err)))
         return EINVAL;
     if ((o->prefetch_torrents &&
@@ -388,6 +393,7 @@ void fs_config_clear(struct fs_config *c)
     free(c->profile);
     free(c->cache_path);
     free(c->metrics_file);
+    free(c->disk_cache);
     memset(c, 0, sizeof(*c));
 }
 
@@ -399,6 +405,7 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
     memset(c, 0, sizeof(*c));
     c->cache_max = 1ull << 30;
     c->block_cache = 64u << 20;
+    c->disk_cache_max = 1ull << 30;
     c->max_entries = 300000;
     const char *bucket = cmd->nnonopt >= 2 ? cmd->nonopt[0] : pick(cmd->bucket, file->bucket);
     if (bucket == NULL || *bucket == '\0')
@@ -428,6 +435,7 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
     c->cache_path = dup_or_null(pick(cmd->cache, file->cache), &oom);
     c->metrics_file = dup_or_null(pick(cmd->metrics_file, file->metrics_file), &oom);
     c->metrics_interval = 15;
+    c->disk_cache = dup_or_null(pick(cmd->disk_cache, file->disk_cache), &oom);
     /* addressing_style (command line > file) beats the path_style switch */
     const char *s = pick(cmd->addressing_style, file->addressing_style);
     if (s)
@@ -440,6 +448,8 @@ static int resolve_fixed(const struct settings_opts *cmd, const struct settings_
         rc = rc ? rc : config_parse_size("block_cache", s, &c->block_cache, err);
     if ((s = pick(cmd->metrics_interval, file->metrics_interval)))
         rc = rc ? rc : parse_count("metrics_interval", s, 86400, &c->metrics_interval, err);
+    if ((s = pick(cmd->disk_cache_max, file->disk_cache_max)))
+        rc = rc ? rc : config_parse_size("disk_cache_max", s, &c->disk_cache_max, err);
     /* -o prefetch_torrents[=N] on the command line beats the file's, with or without N */
     const struct settings_opts *pf = cmd->prefetch_torrents || cmd->prefetch_flag ? cmd : file;
     if (pf->prefetch_torrents)
@@ -595,6 +605,8 @@ static void reload(struct watch *w)
         fixed_changed[nf++] = "cache";
     if (fixed.block_cache != c->block_cache)
         fixed_changed[nf++] = "block_cache";
+    if (differs(fixed.disk_cache, c->disk_cache) || fixed.disk_cache_max != c->disk_cache_max)
+        fixed_changed[nf++] = "disk_cache";
     if (fixed.prefetch_torrents != c->prefetch_torrents)
         fixed_changed[nf++] = "prefetch_torrents";
     if (differs(fixed.metrics_file, c->metrics_file) ||

@@ -17,6 +17,7 @@ struct settings_opts {
     char *trackers, *webseed, *piece_length, *meta_version, *source, *comment;
     char *uid, *gid, *umask;
     char *read_ahead, *block_cache, *prefetch_torrents, *max_generations;
+    char *disk_cache, *disk_cache_max;
     char *addressing_style;
     char *metrics_file, *metrics_interval;
     int path_style, private_, no_date, prefetch_flag;

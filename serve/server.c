@@ -23,6 +23,7 @@
 #include "guard.h"
 #include "s3torrent/metainfo.h"
 #include "s3torrent/blocks.h"
+#include "s3torrent/diskcache.h"
 #include "s3torrent/buf.h"
 #include "s3torrent/netaddr.h"
 #include "s3torrent/prom.h"
@@ -66,6 +67,7 @@ struct server {
     struct blocks **blocks; /* a block cache per bucket served (nblocks), as c->scopes name them */
     const char **block_buckets;
     size_t nblocks;
+    struct diskcache *disk; /* behind every bucket's block cache, or NULL */
     pthread_mutex_t lock;
     pthread_cond_t landed;
     struct flight *flights;
@@ -592,6 +594,11 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
         bs.fetched += one.fetched;
         bs.hits += one.hits;
         bs.misses += one.misses;
+        bs.disk_hits += one.disk_hits;
+        bs.disk_misses += one.disk_misses;
+        bs.disk_writes += one.disk_writes;
+        bs.disk_evictions += one.disk_evictions;
+        bs.disk_corrupt += one.disk_corrupt;
     }
     const struct {
         const char *name, *help;
@@ -606,6 +613,17 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
          "Blocks of object answers found in the block cache (or being fetched already).", bs.hits},
         {"s3torrent_serve_cache_misses_total", "Blocks of object answers fetched for them.",
          bs.misses},
+        {"s3torrent_serve_disk_cache_hits_total",
+         "Blocks not in memory found in the disk cache (--disk-cache).", bs.disk_hits},
+        {"s3torrent_serve_disk_cache_misses_total", "Blocks not in memory nor in the disk cache.",
+         bs.disk_misses},
+        {"s3torrent_serve_disk_cache_writes_total", "Blocks written to the disk cache.",
+         bs.disk_writes},
+        {"s3torrent_serve_disk_cache_evictions_total",
+         "Disk cache files deleted to stay under its cap and above the free-space floor.",
+         bs.disk_evictions},
+        {"s3torrent_serve_disk_cache_corrupt_total",
+         "Disk cache files found damaged (deleted, the block fetched again).", bs.disk_corrupt},
         {"s3torrent_serve_store_errors_total", "Store requests that failed.",
          atomic_load(&s->m.store_errors)},
         {"s3torrent_serve_torrents_made_total", "Torrents made (hashed or from the cache).",
@@ -739,9 +757,11 @@ static void free_blocks(struct server *s)
         blocks_free(s->blocks[i]);
     free(s->blocks);
     free(s->block_buckets);
+    diskcache_free(s->disk);
 }
 
-/* A block cache for each bucket served, sharing c->block_cache bytes. Returns 0 or ENOMEM. */
+/* A block cache for each bucket served, sharing c->block_cache bytes, and the disk cache behind
+ * them all. Returns 0, ENOMEM, or why the disk cache cannot open. */
 static int make_blocks(struct server *s, err_t *err)
 {
     const struct server_config *c = s->c;
@@ -757,7 +777,14 @@ static int make_blocks(struct server *s, err_t *err)
         if ((s->blocks[i] = blocks_new(c->maker->store, s->block_buckets[i], c->log, each,
                                        SERVER_BLOCK, SERVER_FETCHERS)) == NULL)
             return err_set(err, ENOMEM, "cannot start the block cache of %s", s->block_buckets[i]);
-    return 0;
+    if (c->disk_cache == NULL)
+        return 0;
+    struct diskcache_config dc = {
+        .dir = c->disk_cache, .max = c->disk_cache_max, .block_size = SERVER_BLOCK, .log = c->log};
+    int rc = diskcache_open(&dc, &s->disk, err);
+    for (size_t i = 0; rc == 0 && i < s->nblocks; i++)
+        blocks_set_disk(s->blocks[i], s->disk);
+    return rc;
 }
 
 int server_run(const struct server_config *c, err_t *err)

@@ -30,6 +30,8 @@ struct server_config {
     unsigned threads;     /* connections served at once */
     unsigned connections; /* open at once, at most */
     uint64_t block_cache; /* bytes of object blocks kept, shared by all answers */
+    const char *disk_cache;  /* a directory of blocks behind them (docs/DESIGN.md §15), or NULL */
+    uint64_t disk_cache_max; /* bytes of its files, at most */
     unsigned timeout_s;   /* an idle connection is closed after this */
     unsigned header_timeout_s; /* a request's head must be in within this (guard.h) */
     unsigned feed_items;  /* items of an RSS feed (1 to FEED_ITEMS_MAX) */

@@ -49,6 +49,11 @@ static void usage(FILE *f)
         "      --block-cache SIZE     object bytes kept in memory, in 1 MiB blocks shared by\n"
         "                             every answer, so peers asking for the same pieces cost\n"
         "                             one GET (default 256M)\n"
+        "      --disk-cache DIR       also keep blocks in DIR (made 0700; kept across restarts,\n"
+        "                             each file checked before use), least recently used\n"
+        "                             deleted first (default: none)\n"
+        "      --disk-cache-max SIZE  bytes of DIR's blocks, at most (default 1G); the disk\n"
+        "                             keeps 5% (at least 64M) free whatever this says\n"
         "      --timeout SECONDS      closes a connection idle this long (default 60)\n"
         "      --header-timeout SECONDS\n"
         "                             closes a connection whose request has not arrived\n"
@@ -89,6 +94,8 @@ enum {
     OPT_FEED_ITEMS,
     OPT_FEED_HASH_SECONDS,
     OPT_BLOCK_CACHE,
+    OPT_DISK_CACHE,
+    OPT_DISK_CACHE_MAX,
     OPT_CONFIG
 };
 
@@ -233,6 +240,8 @@ static const struct option serve_opts[] = {
     {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
     {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
     {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
+    {"disk-cache", required_argument, NULL, OPT_DISK_CACHE},
+    {"disk-cache-max", required_argument, NULL, OPT_DISK_CACHE_MAX},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     CLI_S3_OPTIONS,
@@ -272,8 +281,8 @@ static int number_option(const char *name, const char *arg, unsigned max, bool z
                      zero_ok ? 0 : 1, max, arg);
 }
 
-/* One option of serve's own (not a recipe or S3 one). Returns 0 to go on, CLI_OK after --help,
- * or CLI_USAGE after saying why. */
+/* One option of serve's own (not a recipe or S3 one). Returns 0 to go on, or CLI_USAGE after
+ * saying why. */
 static int serve_option(struct serve_cmd *s, int c, const char *arg)
 {
     err_t err = {0};
@@ -310,11 +319,17 @@ static int serve_option(struct serve_cmd *s, int c, const char *arg)
         if (s->sc.block_cache < 16 * SERVER_BLOCK)
             return cli_error(CLI_USAGE, "--block-cache must be at least 16M, not '%s'", arg);
         return 0;
+    case OPT_DISK_CACHE:
+        s->sc.disk_cache = arg;
+        return 0;
+    case OPT_DISK_CACHE_MAX:
+        if (config_parse_size("--disk-cache-max", arg, &s->sc.disk_cache_max, &err) != 0)
+            return cli_error(CLI_USAGE, "%s", err.msg);
+        if (s->sc.disk_cache_max < 4 * SERVER_BLOCK)
+            return cli_error(CLI_USAGE, "--disk-cache-max must be at least 4M, not '%s'", arg);
+        return 0;
     case OPT_CONFIG: /* read before the others */
         return 0;
-    case 'h':
-        usage(stdout);
-        return CLI_OK;
     default:
         usage(stderr);
         return CLI_USAGE;
@@ -328,6 +343,10 @@ static int serve_parse(struct serve_cmd *s, int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "h", serve_opts, NULL)) != -1) {
+        if (c == 'h') { /* CLI_OK is 0: serve_option could not say "stop here, fine" */
+            usage(stdout);
+            return CLI_OK;
+        }
         if (c == 'w')
             return cli_error(CLI_USAGE, "serve writes its own web seed (--public-url); "
                                         "--webseed is not taken");
@@ -424,7 +443,8 @@ int cmd_serve(int argc, char **argv)
                .timeout_s = 60,
                .header_timeout_s = 10,
                .feed_items = 50,
-               .block_cache = 256u << 20},
+               .block_cache = 256u << 20,
+               .disk_cache_max = 1ull << 30},
         .conf = {.opts = serve_opts},
         .feed_hash_s = 20,
     };

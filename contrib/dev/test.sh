@@ -106,6 +106,9 @@ tier "s3torrent-lambda --listen (RGW/MinIO pushes over HTTP) against s3rver and 
 
 tier "s3torrent serve against s3rver: ?torrent, web seeds for aria2c and libtorrent, HTTP rules" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve.py
+tier "disk block cache: serve restarted and the mount remounted read no data from s3rver, \
+damaged files fetched again, the cap kept" env S3TORRENT=build/tools/s3torrent \
+  S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_disk_cache.py
 tier "s3torrent serve as real clients' only source, against s3rver: qBittorrent (v1, hybrid, \
 v2-only, its RSS reader), Transmission, WebTorrent" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_clients.py
@@ -193,6 +196,8 @@ tier "s3torrent serve under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent
   /usr/bin/python3 tests/integration/test_serve.py
 tier "s3torrent serve against hostile clients under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_hostile.py
+tier "disk block cache under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_disk_cache.py
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
@@ -204,9 +209,9 @@ bg_join
 
 tier "build (ThreadSanitizer)" contrib/dev/build.sh build-tsan -DS3T_TSAN=ON -DS3T_TESTS=ON \
   -DCMAKE_BUILD_TYPE=Debug
-tier "unit tests of the concurrent parts under TSan (block cache, torrent single flight, maker, worker pool)" \
+tier "unit tests of the concurrent parts under TSan (block cache and its disk tier, torrent single flight, maker, worker pool)" \
   env TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
-  -R "^(blocks|tgen|maker|sync|handler|meta|pool)$"
+  -R "^(blocks|diskcache|tgen|maker|sync|handler|meta|pool)$"
 tier "s3torrentfs under TSan (64 concurrent torrent opens, SIGHUP, kill -9, ...)" \
   env TSAN_OPTIONS=halt_on_error=0 S3TORRENT=build-tsan/tools/s3torrent \
   S3TORRENTFS=build-tsan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
@@ -226,7 +231,8 @@ fuzz_wait() { # fuzz_wait PID LOG: a fuzz target run in the background: its resu
   cat "$2"
   return "$rc"
 }
-set -- bencode metainfo s3xml credjson ddbjson trpc events fsconfig listen recipe hashes serve feed
+set -- bencode metainfo s3xml credjson ddbjson trpc events fsconfig listen recipe hashes serve feed \
+  diskcache
 while [ $# -gt 0 ]; do
   if [ $# -gt 1 ]; then
     tests/fuzz/run.sh build-fuzz "$2" "$FUZZ_SECONDS" >"build-logs/fuzz-$2.log" 2>&1 &

@@ -2,8 +2,9 @@
  * failed fetches are not cached, so the next read tries again. Ready blocks are evicted least
  * recently used first once the budget is passed (an lru_ list); read-ahead is a bounded queue
  * served by a few fetcher threads (a pool_), which keeps several ranged GETs in flight for a
- * sequential reader. */
+ * sequential reader. With a disk cache, a fetch looks there first and writes there after. */
 #include "s3torrent/blocks.h"
+#include "s3torrent/diskcache.h"
 #include "s3torrent/lru.h"
 #include "s3torrent/pool.h"
 
@@ -53,6 +54,7 @@ struct blocks {
     struct blocks_obj *objs; /* every object with references */
     struct lru lru;          /* blocks, most recently read last */
     struct pool *pool;       /* read-ahead fetchers, under lock */
+    struct diskcache *disk;  /* the second tier, or NULL */
     struct blocks_stats stats;
 };
 
@@ -173,44 +175,86 @@ static struct block *claim(struct blocks *b, struct blocks_obj *o, uint64_t inde
     return k;
 }
 
-/* Fetches n adjacent claimed blocks with one ranged GET, without the lock; publishes them, or
- * drops them all on failure. */
+static struct diskcache_id disk_id(const struct blocks *b, const struct block *k)
+{
+    const struct blocks_obj *o = k->obj;
+    return (struct diskcache_id){.bucket = b->bucket,
+                                 .key = o->key,
+                                 .etag = o->pin.etag,
+                                 .version_id = o->pin.version_id,
+                                 .block_size = b->block_size,
+                                 .index = k->index};
+}
+
+/* Bytes of block k: a whole block but at the end of the object. */
+static size_t block_len(const struct blocks *b, const struct block *k)
+{
+    uint64_t boff = k->index * b->block_size, size = k->obj->pin.size;
+    return size - boff < b->block_size ? (size_t)(size - boff) : b->block_size;
+}
+
+/* Loads n adjacent claimed blocks without the lock: from the disk cache those it has, the rest
+ * with one ranged GET; publishes them, or drops them all on failure. Blocks that came from the
+ * store are then written to the disk cache, after the waiting readers have them. */
 static int load_run(struct blocks *b, struct block **k, unsigned n)
 {
     struct blocks_obj *o = k[0]->obj;
-    uint64_t off = k[0]->index * b->block_size;
-    uint64_t end = (k[n - 1]->index + 1) * b->block_size;
-    if (end > o->pin.size)
-        end = o->pin.size;
-    size_t len = (size_t)(end - off);
-    uint8_t *data = malloc(len);
-    err_t err = {0};
-    int rc = data ? store_read_at(b->store, b->bucket, o->key, &o->pin, off, data, len, &err)
-                  : err_set(&err, ENOMEM, "out of memory");
-    if (rc)
-        log_msg(b->log, LOG_ERR, "%s", err.msg);
     uint8_t *parts[RUN_MAX] = {0};
-    if (rc == 0 && n == 1) {
-        parts[0] = data; /* one block: no copy */
-        data = NULL;
-    } else {
-        for (unsigned i = 0; rc == 0 && i < n; i++)
-            if ((parts[i] = malloc(b->block_size)) == NULL)
-                rc = ENOMEM;
+    bool on_disk[RUN_MAX] = {false};
+    struct blocks_stats d = {0}; /* disk counters, added under the lock */
+    int rc = 0;
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        if ((parts[i] = malloc(b->block_size)) == NULL)
+            rc = ENOMEM;
+    for (unsigned i = 0; i < n && rc == 0 && b->disk; i++) {
+        struct diskcache_id id = disk_id(b, k[i]);
+        int dr = diskcache_get(b->disk, &id, parts[i], block_len(b, k[i]));
+        on_disk[i] = dr == 0;
+        d.disk_hits += dr == 0;
+        d.disk_misses += dr != 0;
+        d.disk_corrupt += dr == EBADMSG;
+    }
+    /* one GET of the blocks from the first to the last that the disk did not have */
+    unsigned first = 0, last = n;
+    while (first < n && on_disk[first])
+        first++;
+    while (last > first && on_disk[last - 1])
+        last--;
+    uint64_t off = 0;
+    size_t len = 0;
+    err_t err = {0};
+    if (rc == 0 && first < last) {
+        off = k[first]->index * b->block_size;
+        len = (size_t)(k[last - 1]->index * b->block_size + block_len(b, k[last - 1]) - off);
+        uint8_t *data = last - first == 1 ? parts[first] : malloc(len);
+        rc = data ? store_read_at(b->store, b->bucket, o->key, &o->pin, off, data, len, &err)
+                  : err_set(&err, ENOMEM, "out of memory");
+        if (rc)
+            log_msg(b->log, LOG_ERR, "%s", err.msg);
+        for (unsigned i = first; rc == 0 && data != parts[first] && i < last; i++)
+            if (!on_disk[i])
+                memcpy(parts[i], data + (k[i]->index * b->block_size - off), block_len(b, k[i]));
+        if (data != parts[first])
+            free(data);
+    } else if (rc) {
+        err_set(&err, rc, "out of memory");
+        log_msg(b->log, LOG_ERR, "%s", err.msg);
     }
     pthread_mutex_lock(&b->lock);
-    b->stats.gets++;
-    if (rc == 0)
-        b->stats.fetched += len;
+    if (first < last) {
+        b->stats.gets++;
+        if (rc == 0)
+            b->stats.fetched += len;
+    }
+    b->stats.disk_hits += d.disk_hits;
+    b->stats.disk_misses += d.disk_misses;
+    b->stats.disk_corrupt += d.disk_corrupt;
     for (unsigned i = 0; i < n; i++) {
-        uint64_t boff = k[i]->index * b->block_size;
-        size_t bl = end - boff < b->block_size ? (size_t)(end - boff) : b->block_size;
         if (rc == 0) {
-            if (data)
-                memcpy(parts[i], data + (boff - off), bl);
             k[i]->data = parts[i];
-            k[i]->len = bl;
+            k[i]->len = block_len(b, k[i]);
             k[i]->state = READY;
+            k[i]->readers += b->disk && !on_disk[i]; /* kept while written to disk */
             b->used += b->block_size;
         } else {
             free(parts[i]);
@@ -222,8 +266,26 @@ static int load_run(struct blocks *b, struct block **k, unsigned n)
         evict(b);
     pthread_cond_broadcast(&b->changed);
     pthread_mutex_unlock(&b->lock);
-    free(data);
-    return rc;
+    if (rc != 0 || b->disk == NULL)
+        return rc;
+    d = (struct blocks_stats){0};
+    for (unsigned i = 0; i < n; i++) {
+        if (on_disk[i])
+            continue;
+        struct diskcache_id id = disk_id(b, k[i]);
+        unsigned evicted = 0;
+        d.disk_writes += diskcache_put(b->disk, &id, k[i]->data, k[i]->len, &evicted) == 0;
+        d.disk_evictions += evicted;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->stats.disk_writes += d.disk_writes;
+    b->stats.disk_evictions += d.disk_evictions;
+    for (unsigned i = 0; i < n; i++)
+        if (!on_disk[i]) /* the others may be gone already */
+            k[i]->readers--;
+    evict(b);
+    pthread_mutex_unlock(&b->lock);
+    return 0;
 }
 
 static int load(struct blocks *b, struct block *k)
@@ -430,6 +492,11 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
     evict(b);
     pthread_mutex_unlock(&b->lock);
     return rc ? rc : (long)done;
+}
+
+void blocks_set_disk(struct blocks *b, struct diskcache *dc)
+{
+    b->disk = dc;
 }
 
 void blocks_stats(struct blocks *b, struct blocks_stats *out)

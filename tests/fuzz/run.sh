@@ -36,6 +36,18 @@ hashes)
   python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 1000, 16384, 1, 1) + bytes(20))' >"$work/corpus/h1"
   python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 20000, 16384, 2, 3) + bytes(40 + 64 + 32))' >"$work/corpus/h2"
   ;;
+diskcache)
+  # disk cache files (lib/store/internal/diskcache_file.h): a 1000-byte block and an empty one
+  for n in 1000 0; do
+    python3 -c 'import sys,struct,hashlib
+n = int(sys.argv[1])
+f = lambda s: struct.pack("<I", len(s)) + s
+ident = f(b"bkt") + f("k/\u00fc.bin".encode()) + f(b"0123abcd") + f(b"") + struct.pack("<QQ", 1 << 20, 3)
+data = bytes(i % 251 for i in range(n))
+sys.stdout.buffer.write(b"S3TBLK\r\n" + struct.pack("<IIQ", 1, len(ident), n) +
+                        hashlib.sha256(ident + data).digest() + ident + data)' "$n" >"$work/corpus/d$n"
+  done
+  ;;
 esac
 if [ "$target" = trpc ]; then
   # answers of Transmission 3.00, as seen on the wire

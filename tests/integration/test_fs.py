@@ -802,7 +802,7 @@ def read_metrics(path):
 
 class Metrics(unittest.TestCase):
     """-o metrics_file: the mount's counters equal what a counting proxy in front of S3 saw and
-    what the test read (docs/DESIGN.md §15)."""
+    what the test read (docs/DESIGN.md §16)."""
 
     def test_metrics_equal_what_the_proxy_saw(self):
         s3 = S3(buckets=(BUCKET,))

@@ -2,7 +2,7 @@
  * bounded cache of fixed-size blocks of one bucket's objects, filled by ranged GETs, shared by
  * every reader, with read-ahead for sequential readers. BitTorrent's 16 KiB reads at random
  * offsets land in blocks, so a piece costs one GET, not one per request, and many peers
- * asking for the same pieces cost one GET. */
+ * asking for the same pieces cost one GET. A disk cache (diskcache.h, §15) may sit behind it. */
 #ifndef S3TORRENT_BLOCKS_H
 #define S3TORRENT_BLOCKS_H
 
@@ -24,10 +24,12 @@ struct blocks_obj {
 
 /* What a cache did: ranged GETs made (read-ahead runs included) and the bytes they brought, and
  * blocks read by blocks_read that were there already (or being fetched by another reader) or
- * that it had to fetch. */
+ * that it had to fetch. With a disk tier: blocks found there, not found, written to it, files
+ * evicted by those writes, and damaged files found (deleted, the block fetched again). */
 struct blocks_stats {
     uint64_t gets, fetched;
     uint64_t hits, misses;
+    uint64_t disk_hits, disk_misses, disk_writes, disk_evictions, disk_corrupt;
 };
 
 /* Returns a new block cache over bucket of store (borrowed, as log) of about budget bytes in
@@ -36,6 +38,12 @@ struct blocks_stats {
 struct blocks *blocks_new(struct store *store, const char *bucket, const struct logger *log,
                           uint64_t budget, size_t block_size, unsigned fetchers);
 void blocks_free(struct blocks *b);
+
+/* Puts the disk cache dc (borrowed: it must outlive b; may be shared by several caches) behind
+ * b, before its first read: a block missing from memory is looked for there before the store,
+ * and a block fetched from the store is written there. */
+struct diskcache;
+void blocks_set_disk(struct blocks *b, struct diskcache *dc);
 
 /* Copies object bytes [off, off + len) into dst (fewer at the end of the object), fetching the
  * blocks that are missing; with ahead > 0 also queues the next ahead bytes for read-ahead.
