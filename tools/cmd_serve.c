@@ -49,6 +49,14 @@ static void usage(FILE *f)
         "      --block-cache SIZE     object bytes kept in memory, in 1 MiB blocks shared by\n"
         "                             every answer, so peers asking for the same pieces cost\n"
         "                             one GET (default 256M)\n"
+        "      --redirect             answer GETs of objects with a 302 to a presigned S3\n"
+        "                             URL of the version asked for, so S3 carries the bytes\n"
+        "                             (HEAD, conditionals that fail, torrents, feeds and\n"
+        "                             metrics are still answered here); clients must reach\n"
+        "                             the S3 endpoint; the URL is never logged\n"
+        "      --redirect-expires SECONDS\n"
+        "                             how long a presigned URL works (default 300, at most\n"
+        "                             604800)\n"
         "      --timeout SECONDS      closes a connection idle this long (default 60)\n"
         "      --hash-threads N       hashing threads per torrent (default: all cores)\n"
         "      --feed-items N         items of an RSS feed, the newest (default 50, at most\n"
@@ -84,6 +92,8 @@ enum {
     OPT_FEED_ITEMS,
     OPT_FEED_HASH_SECONDS,
     OPT_BLOCK_CACHE,
+    OPT_REDIRECT,
+    OPT_REDIRECT_EXPIRES,
     OPT_CONFIG
 };
 
@@ -227,6 +237,8 @@ static const struct option serve_opts[] = {
     {"feed-items", required_argument, NULL, OPT_FEED_ITEMS},
     {"feed-hash-seconds", required_argument, NULL, OPT_FEED_HASH_SECONDS},
     {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
+    {"redirect", no_argument, NULL, OPT_REDIRECT},
+    {"redirect-expires", required_argument, NULL, OPT_REDIRECT_EXPIRES},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     CLI_S3_OPTIONS,
@@ -240,6 +252,8 @@ struct serve_cmd {
     struct server_config sc;
     struct conf_args conf;
     unsigned feed_hash_s, hash_threads;
+    bool redirect, redirect_expires_set;
+    unsigned redirect_expires; /* seconds a presigned URL of --redirect works */
     struct route_scope *scopes;
     size_t nscopes;
     const char *cache_path, *public_url;
@@ -302,6 +316,12 @@ static int serve_option(struct serve_cmd *s, int c, const char *arg)
         if (s->sc.block_cache < 16 * SERVER_BLOCK)
             return cli_error(CLI_USAGE, "--block-cache must be at least 16M, not '%s'", arg);
         return 0;
+    case OPT_REDIRECT:
+        s->redirect = true;
+        return 0;
+    case OPT_REDIRECT_EXPIRES:
+        s->redirect_expires_set = true;
+        return number_option("redirect-expires", arg, 604800, false, &s->redirect_expires);
     case OPT_CONFIG: /* read before the others */
         return 0;
     case 'h':
@@ -396,6 +416,7 @@ static int serve_run(struct serve_cmd *s)
     struct logger slog = log_stderr("s3torrent serve", s->g.debug ? LOG_DEBUG : LOG_INFO);
     s->sc.public_url = s->public_url;
     s->sc.feed_hash_s = s->feed_hash_s;
+    s->sc.redirect_s = s->redirect ? s->redirect_expires : 0;
     s->sc.scopes = s->scopes;
     s->sc.nscopes = s->nscopes;
     s->sc.maker = &s->maker;
@@ -418,6 +439,7 @@ int cmd_serve(int argc, char **argv)
                .block_cache = 256u << 20},
         .conf = {.opts = serve_opts},
         .feed_hash_s = 20,
+        .redirect_expires = 300,
     };
     struct serve_cmd *s = &cmd;
     int rc;
@@ -433,6 +455,11 @@ int cmd_serve(int argc, char **argv)
         (rc = serve_scopes(s, argv + optind, argc - optind)) != 0 ||
         (rc = serve_public_url(s)) != 0)
         goto out;
+    if (s->redirect_expires_set && !s->redirect) {
+        rc = cli_error(CLI_USAGE, "--redirect-expires is the lifetime of --redirect's URLs: "
+                                  "give --redirect too");
+        goto out;
+    }
     rc = cli_recipe_finish(&s->rec) != 0 ? CLI_USAGE : serve_run(s);
 out:
     store_free(s->store);

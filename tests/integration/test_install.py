@@ -120,11 +120,15 @@ class CmakeInstall(unittest.TestCase):
                          ["--ddb-endpoint-url", "--ddb-key-attr", "--ddb-table"])
         self.assertEqual(self.complete("s3torrent serve --feed"),
                          ["--feed-hash-seconds", "--feed-items"])
+        self.assertEqual(self.complete("s3torrent serve --redi"),
+                         ["--redirect", "--redirect-expires"])
         self.assertEqual(self.complete("s3torrent --ver"), ["--version"])
         here = os.getcwd()
         try:
             os.chdir(self.usr)
             self.assertEqual(self.complete("s3torrent seed -m sh"), ["share"])
+            # a number follows, not a file name
+            self.assertEqual(self.complete("s3torrent serve --redirect-expires s"), [])
         finally:
             os.chdir(here)
 
