@@ -280,8 +280,8 @@ static int number_option(const char *name, const char *arg, unsigned max, bool z
                      zero_ok ? 0 : 1, max, arg);
 }
 
-/* One option of serve's own (not a recipe or S3 one). Returns 0 to go on, CLI_OK after --help,
- * or CLI_USAGE after saying why. */
+/* One option of serve's own (not a recipe or S3 one, nor --help). Returns 0 to go on, or
+ * CLI_USAGE after saying why. */
 static int serve_option(struct serve_cmd *s, int c, const char *arg)
 {
     err_t err = {0};
@@ -324,9 +324,6 @@ static int serve_option(struct serve_cmd *s, int c, const char *arg)
         return number_option("redirect-expires", arg, 604800, false, &s->redirect_expires);
     case OPT_CONFIG: /* read before the others */
         return 0;
-    case 'h':
-        usage(stdout);
-        return CLI_OK;
     default:
         usage(stderr);
         return CLI_USAGE;
@@ -343,6 +340,10 @@ static int serve_parse(struct serve_cmd *s, int argc, char **argv)
         if (c == 'w')
             return cli_error(CLI_USAGE, "serve writes its own web seed (--public-url); "
                                         "--webseed is not taken");
+        if (c == 'h') { /* serve_option's CLI_OK would read as "go on" */
+            usage(stdout);
+            return CLI_OK;
+        }
         int rr = cli_recipe_option(&s->rec, c, optarg);
         if (rr < 0)
             return CLI_USAGE;
