@@ -44,6 +44,7 @@ enum { C_2XX, C_3XX, C_4XX, C_5XX, C_CLASSES };
 struct metrics {
     atomic_ullong requests[K_KINDS][C_CLASSES];
     atomic_ullong bytes_served;  /* body bytes of object answers */
+    atomic_ullong redirects;     /* object GETs sent to a presigned URL (--redirect) */
     atomic_ullong store_errors;  /* reads or HEADs that failed (not ENOENT) */
     atomic_ullong torrents_made; /* by the maker (hashing or from its cache) */
     atomic_ullong torrents_hashed;
@@ -229,6 +230,46 @@ static const char *header(struct MHD_Connection *con, const char *name)
     return MHD_lookup_connection_value(con, MHD_HEADER_KIND, name);
 }
 
+/* Answers a GET of the object obj (already HEADed and checked against the request's
+ * validators) with a 302 to a presigned URL of that version, valid --redirect seconds: the
+ * version id of /~v/, else the one the HEAD gave (a versioned bucket). An unversioned /~e/ URL
+ * is checked by the HEAD alone (docs/DESIGN.md §14). The URL is never logged: it is a
+ * credential until it expires. */
+static enum MHD_Result redirect_object(struct server *s, struct MHD_Connection *con,
+                                       const struct route *rt, const struct store_object *obj,
+                                       const char *method, const char *target)
+{
+    struct store_object pin = *obj;
+    struct buf url;
+    err_t err = {0};
+    if (rt->version[0])
+        snprintf(pin.version_id, sizeof(pin.version_id), "%s", rt->version);
+    buf_init(&url, 64u << 10);
+    int rc = store_presign_get(s->c->maker->store, rt->bucket, rt->key, &pin, s->c->redirect_s,
+                               &url, &err);
+    if (rc != 0) {
+        buf_free(&url);
+        atomic_fetch_add(&s->m.store_errors, 1);
+        return answer_error(s, con, K_OBJECT, method, target, store_status(rc), err.msg);
+    }
+    /* a CDN or proxy must not keep an answer that stops working when the URL expires */
+    const char *const headers[] = {MHD_HTTP_HEADER_LOCATION,
+                                   (const char *)url.data,
+                                   MHD_HTTP_HEADER_CACHE_CONTROL,
+                                   "private, no-store",
+                                   "Access-Control-Expose-Headers",
+                                   CORS_EXPOSE,
+                                   NULL};
+    enum MHD_Result res = answer_text(con, 302, "text/plain; charset=utf-8", "", 0, headers);
+    if (url.data)
+        explicit_bzero(url.data, url.len); /* the signature and session token */
+    buf_free(&url);
+    atomic_fetch_add(&s->m.redirects, 1);
+    count(s, K_OBJECT, 302);
+    log_answer(s, method, target, 302, NULL);
+    return res;
+}
+
 static enum MHD_Result serve_object(struct server *s, struct MHD_Connection *con,
                                     const struct route *rt, const char *method, const char *target)
 {
@@ -277,6 +318,8 @@ static enum MHD_Result serve_object(struct server *s, struct MHD_Connection *con
         log_answer(s, method, target, a.status, NULL);
         return answer_text(con, a.status, "text/plain; charset=utf-8", "", 0, headers);
     }
+    if (s->c->redirect_s && !rt->head)
+        return redirect_object(s, con, rt, &obj, method, target);
     struct stream *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return MHD_NO;
@@ -606,6 +649,9 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
     } plain[] = {
         {"s3torrent_serve_bytes_served_total", "Object bytes sent to clients.",
          atomic_load(&s->m.bytes_served)},
+        {"s3torrent_serve_redirects_total",
+         "Object GETs answered with a redirect to a presigned URL (--redirect).",
+         atomic_load(&s->m.redirects)},
         {"s3torrent_serve_store_reads_total",
          "Ranged reads (GETs) of the store for object answers, read-ahead included.", bs.gets},
         {"s3torrent_serve_store_bytes_total", "Bytes those reads brought.", bs.fetched},

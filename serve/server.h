@@ -36,6 +36,9 @@ struct server_config {
     unsigned header_timeout_s; /* a request's head must be in within this (guard.h) */
     unsigned feed_items;  /* items of an RSS feed (1 to FEED_ITEMS_MAX) */
     double feed_hash_s;   /* seconds a feed request may spend making torrents */
+    /* 0: object GETs are answered with the bytes; else with a 302 to a presigned store URL
+     * valid this many seconds (1 to 604800), so the store carries the bytes */
+    unsigned redirect_s;
     const sigset_t *stop; /* waits for one of these, then stops */
 };
 

@@ -54,6 +54,14 @@ static void usage(FILE *f)
         "                             deleted first (default: none)\n"
         "      --disk-cache-max SIZE  bytes of DIR's blocks, at most (default 1G); the disk\n"
         "                             keeps 5% (at least 64M) free whatever this says\n"
+        "      --redirect             answer GETs of objects with a 302 to a presigned S3\n"
+        "                             URL of the version asked for, so S3 carries the bytes\n"
+        "                             (HEAD, conditionals that fail, torrents, feeds and\n"
+        "                             metrics are still answered here); clients must reach\n"
+        "                             the S3 endpoint; the URL is never logged\n"
+        "      --redirect-expires SECONDS\n"
+        "                             how long a presigned URL works (default 300, at most\n"
+        "                             604800)\n"
         "      --timeout SECONDS      closes a connection idle this long (default 60)\n"
         "      --header-timeout SECONDS\n"
         "                             closes a connection whose request has not arrived\n"
@@ -96,6 +104,8 @@ enum {
     OPT_BLOCK_CACHE,
     OPT_DISK_CACHE,
     OPT_DISK_CACHE_MAX,
+    OPT_REDIRECT,
+    OPT_REDIRECT_EXPIRES,
     OPT_CONFIG
 };
 
@@ -242,6 +252,8 @@ static const struct option serve_opts[] = {
     {"block-cache", required_argument, NULL, OPT_BLOCK_CACHE},
     {"disk-cache", required_argument, NULL, OPT_DISK_CACHE},
     {"disk-cache-max", required_argument, NULL, OPT_DISK_CACHE_MAX},
+    {"redirect", no_argument, NULL, OPT_REDIRECT},
+    {"redirect-expires", required_argument, NULL, OPT_REDIRECT_EXPIRES},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     CLI_S3_OPTIONS,
@@ -255,6 +267,8 @@ struct serve_cmd {
     struct server_config sc;
     struct conf_args conf;
     unsigned feed_hash_s, hash_threads;
+    bool redirect, redirect_expires_set;
+    unsigned redirect_expires; /* seconds a presigned URL of --redirect works */
     struct route_scope *scopes;
     size_t nscopes;
     const char *cache_path, *public_url;
@@ -281,8 +295,8 @@ static int number_option(const char *name, const char *arg, unsigned max, bool z
                      zero_ok ? 0 : 1, max, arg);
 }
 
-/* One option of serve's own (not a recipe or S3 one). Returns 0 to go on, or CLI_USAGE after
- * saying why. */
+/* One option of serve's own (not a recipe or S3 one, nor --help). Returns 0 to go on, or
+ * CLI_USAGE after saying why. */
 static int serve_option(struct serve_cmd *s, int c, const char *arg)
 {
     err_t err = {0};
@@ -328,6 +342,12 @@ static int serve_option(struct serve_cmd *s, int c, const char *arg)
         if (s->sc.disk_cache_max < 4 * SERVER_BLOCK)
             return cli_error(CLI_USAGE, "--disk-cache-max must be at least 4M, not '%s'", arg);
         return 0;
+    case OPT_REDIRECT:
+        s->redirect = true;
+        return 0;
+    case OPT_REDIRECT_EXPIRES:
+        s->redirect_expires_set = true;
+        return number_option("redirect-expires", arg, 604800, false, &s->redirect_expires);
     case OPT_CONFIG: /* read before the others */
         return 0;
     default:
@@ -423,6 +443,7 @@ static int serve_run(struct serve_cmd *s)
     struct logger slog = log_stderr("s3torrent serve", s->g.debug ? LOG_DEBUG : LOG_INFO);
     s->sc.public_url = s->public_url;
     s->sc.feed_hash_s = s->feed_hash_s;
+    s->sc.redirect_s = s->redirect ? s->redirect_expires : 0;
     s->sc.scopes = s->scopes;
     s->sc.nscopes = s->nscopes;
     s->sc.maker = &s->maker;
@@ -447,6 +468,7 @@ int cmd_serve(int argc, char **argv)
                .disk_cache_max = 1ull << 30},
         .conf = {.opts = serve_opts},
         .feed_hash_s = 20,
+        .redirect_expires = 300,
     };
     struct serve_cmd *s = &cmd;
     int rc;
@@ -462,6 +484,11 @@ int cmd_serve(int argc, char **argv)
         (rc = serve_scopes(s, argv + optind, argc - optind)) != 0 ||
         (rc = serve_public_url(s)) != 0)
         goto out;
+    if (s->redirect_expires_set && !s->redirect) {
+        rc = cli_error(CLI_USAGE, "--redirect-expires is the lifetime of --redirect's URLs: "
+                                  "give --redirect too");
+        goto out;
+    }
     rc = cli_recipe_finish(&s->rec) != 0 ? CLI_USAGE : serve_run(s);
 out:
     store_free(s->store);

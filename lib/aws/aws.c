@@ -317,3 +317,53 @@ int aws_send(struct aws *a, const struct aws_request *r, struct http_stream **ou
         return err_set(err, EINVAL, "aws_send: nowhere to put the answer");
     return http_retry_run(&p, attempt, &x, err);
 }
+
+int aws_presign(struct aws *a, const struct aws_request *r, unsigned expires, struct buf *b,
+                err_t *err)
+{
+    struct sigv4_result sig;
+    struct cred cred;
+    int rc = 0;
+    memset(&sig, 0, sizeof(sig));
+    memset(&cred, 0, sizeof(cred));
+    buf_put(b, r->url, strlen(r->url));
+    if (a->cfg.creds) {
+        if ((rc = cred_chain_get(a->cfg.creds, &cred, err)))
+            goto out;
+        struct sigv4_pair host = {"Host", r->host};
+        struct sigv4_request sr = {
+            .method = r->method,
+            .path = r->path,
+            .path_is_raw = r->path_is_raw,
+            .query = r->query,
+            .nquery = r->nquery,
+            .headers = &host,
+            .nheaders = 1,
+            .payload_hash = SIGV4_UNSIGNED_PAYLOAD,
+        };
+        struct sigv4_signer signer = {
+            .creds = {cred.access_key, cred.secret_key, cred.session_token},
+            .region = a->cfg.region,
+            .service = a->cfg.service,
+            .now = a->cfg.now ? a->cfg.now() : time(NULL),
+            .opt = a->cfg.opt,
+            .cache = &a->key_cache,
+        };
+        pthread_mutex_lock(&a->lock);
+        rc = sigv4_presign(&signer, &sr, expires, &sig, err);
+        pthread_mutex_unlock(&a->lock);
+        if (rc)
+            goto out;
+        buf_put(b, r->nquery > 0 ? "&" : "?", 1);
+        buf_put(b, sig.query, strlen(sig.query));
+    }
+    buf_put(b, "", 1);
+    if (b->err)
+        rc = err_set(err, b->err, "the presigned URL is too large");
+out:
+    sigv4_result_free(&sig);
+    cred_wipe(&cred);
+    if (rc && r->what)
+        err_prefix(err, "%s", r->what);
+    return rc;
+}

@@ -403,6 +403,39 @@ int s3_head_version(struct s3_client *s3, const char *bucket, const char *key,
     return head_object(s3, bucket, key, version_id, out, err);
 }
 
+int s3_presign_get(struct s3_client *s3, const char *bucket, const char *key,
+                   const char *version_id, unsigned expires, struct buf *b, err_t *err)
+{
+    struct s3_req r = {.method = "GET", .bucket = bucket, .key = key};
+    struct buf url, path;
+    char host[512], what[300];
+    int rc;
+    if (pins_version(version_id))
+        r.query[r.nquery++] = (struct sigv4_pair){"versionId", version_id};
+    buf_init(&url, 16384);
+    buf_init(&path, 8192);
+    snprintf(what, sizeof(what), "s3://%s/%s", bucket, key);
+    if ((rc = build_target(s3, &r, &url, &path, host, sizeof(host)))) {
+        rc = err_set(err, rc, "%s: request too large", what);
+        goto out;
+    }
+    struct aws_request ar = {
+        .method = r.method,
+        .url = (const char *)url.data,
+        .host = host,
+        .path = (const char *)path.data,
+        .path_is_raw = true,
+        .query = r.query,
+        .nquery = r.nquery,
+        .what = what,
+    };
+    rc = aws_presign(s3->aws, &ar, expires, b, err);
+out:
+    buf_free(&url);
+    buf_free(&path);
+    return rc;
+}
+
 const char *s3_object_meta(const struct s3_object *o, const char *name)
 {
     for (size_t i = 0; i < o->nmeta; i++)

@@ -61,6 +61,14 @@ int store_head_part(struct store *st, const char *bucket, const char *key, const
     return st->ops->head_part(st, bucket, key, etag, part, part_size, parts, err);
 }
 
+int store_presign_get(struct store *st, const char *bucket, const char *key,
+                      const struct store_object *obj, unsigned expires, struct buf *b, err_t *err)
+{
+    if (st->ops->presign_get == NULL)
+        return err_set(err, ENOTSUP, "s3://%s/%s: this store makes no presigned URLs", bucket, key);
+    return st->ops->presign_get(st, bucket, key, obj, expires, b, err);
+}
+
 void store_free(struct store *st)
 {
     if (st)
@@ -272,6 +280,13 @@ static int s3_head_part_op(struct store *st, const char *bucket, const char *key
     return s3_head_part(client(st), bucket, key, etag, part, part_size, parts, err);
 }
 
+static int s3_presign_get_op(struct store *st, const char *bucket, const char *key,
+                             const struct store_object *obj, unsigned expires, struct buf *b,
+                             err_t *err)
+{
+    return s3_presign_get(client(st), bucket, key, obj->version_id, expires, b, err);
+}
+
 static void s3_destroy(struct store *st)
 {
     free(st);
@@ -286,6 +301,7 @@ static const struct store_ops s3_ops = {
     .get_all = s3_get_all_op,
     .put = s3_put_op,
     .head_part = s3_head_part_op,
+    .presign_get = s3_presign_get_op,
     .destroy = s3_destroy,
 };
 

@@ -290,13 +290,15 @@ def terminate(proc, timeout_s=30):
             proc.wait()
 
 
-def libtorrent_download(ti, save_path, timeout_s=60):
+def libtorrent_download(ti, save_path, timeout_s=60, settings=None):
     """Has python3-libtorrent download torrent_info ti into save_path from its web seeds alone
-    (no DHT, LSD or peers; its trackers, if any, are expected to answer nothing). Returns the
-    torrent's status once seeding, or once timeout_s passed without (the caller asserts)."""
+    (no DHT, LSD or peers; its trackers, if any, are expected to answer nothing); settings are
+    more session settings. Returns the torrent's status once seeding, or once timeout_s passed
+    without (the caller asserts)."""
     import libtorrent as lt
     ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                      "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0"})
+                      "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
+                      **(settings or {})})
     atp = lt.add_torrent_params()
     atp.ti = ti
     atp.save_path = save_path

@@ -74,6 +74,11 @@ class CmakeInstall(unittest.TestCase):
             p = run(exe, "--help")
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn("Usage:", p.stdout)
+            if prog == "s3torrent":  # and every command's --help: the usage alone, status 0
+                for cmd in re.findall(r"^  ([a-z]+)  ", p.stdout, re.M):
+                    h = run(exe, cmd, "--help")
+                    self.assertEqual((h.returncode, h.stderr), (0, ""), cmd)
+                    self.assertIn("Usage:", h.stdout)
 
     def test_man_pages_render_and_cover_every_option(self):
         pages = {"s3torrent": "man1/s3torrent.1.gz", "s3torrentfs": "man8/s3torrentfs.8.gz",
@@ -123,11 +128,15 @@ class CmakeInstall(unittest.TestCase):
                          ["--ddb-endpoint-url", "--ddb-key-attr", "--ddb-table"])
         self.assertEqual(self.complete("s3torrent serve --feed"),
                          ["--feed-hash-seconds", "--feed-items"])
+        self.assertEqual(self.complete("s3torrent serve --redi"),
+                         ["--redirect", "--redirect-expires"])
         self.assertEqual(self.complete("s3torrent --ver"), ["--version"])
         here = os.getcwd()
         try:
             os.chdir(self.usr)
             self.assertEqual(self.complete("s3torrent seed -m sh"), ["share"])
+            # a number follows, not a file name
+            self.assertEqual(self.complete("s3torrent serve --redirect-expires s"), [])
         finally:
             os.chdir(here)
 

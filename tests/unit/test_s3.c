@@ -10,6 +10,7 @@
 
 #include "awsfix.h"
 #include "s3torrent/s3.h"
+#include "s3torrent/sigv4.h"
 #include "s3torrent/store.h"
 #include "testutil.h"
 
@@ -320,6 +321,165 @@ START_TEST(test_version_pins)
 }
 END_TEST
 
+/* ---- presigned GET URLs (serve --redirect) ---- */
+
+/* AWS's published presign example (sig-v4-authenticating-requests, "Query string
+ * authentication"): keys, time and expected signature as the page prints them. */
+#define EX_KEY_ID "AKIAIOSFODNN7EXAMPLE"
+#define EX_SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+#define EX_TOKEN  "FQoGZXIvYXdzE/a+b%c=="
+
+static time_t ex_now(void)
+{
+    return 1369353600; /* 2013-05-24T00:00:00Z */
+}
+
+static const char *ex_env(const char *name)
+{
+    if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
+        return EX_KEY_ID;
+    if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
+        return EX_SECRET;
+    return NULL;
+}
+
+static const char *ex_env_token(const char *name)
+{
+    return strcmp(name, "AWS_SESSION_TOKEN") == 0 ? EX_TOKEN : ex_env(name);
+}
+
+/* A client of endpoint (addressing forced) signing with the example keys at ex_now. */
+static struct s3_client *ex_client(const char *endpoint, enum s3_addressing addressing,
+                                   struct cred_chain *creds, bool no_sign)
+{
+    struct s3_config cfg = {.endpoint = endpoint,
+                            .region = "us-east-1",
+                            .addressing = addressing,
+                            .http = awsfix.http,
+                            .creds = creds,
+                            .no_sign = no_sign,
+                            .now = ex_now};
+    struct s3_client *c;
+    err_t err = {0};
+    ck_assert_msg(s3_client_new(&cfg, &c, &err) == 0, "%s", err.msg);
+    return c;
+}
+
+static char *presign(struct s3_client *c, const char *bucket, const char *key, const char *version,
+                     unsigned expires)
+{
+    struct buf b;
+    err_t err = {0};
+    buf_init(&b, 1u << 16);
+    ck_assert_msg(s3_presign_get(c, bucket, key, version, expires, &b, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(b.data[b.len - 1], '\0');
+    return (char *)b.data; /* the caller frees it */
+}
+
+START_TEST(test_presign_published)
+{
+    struct cred_chain_opts co = {.getenv = ex_env, .http = awsfix.http};
+    struct cred_chain *creds = cred_chain_new(&co);
+    struct s3_client *c =
+        ex_client("https://s3.amazonaws.com", S3_ADDRESSING_VIRTUAL, creds, false);
+    static const char want[] =
+        "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
+    char *u = presign(c, "examplebucket", "test.txt", NULL, 86400);
+    ck_assert_str_eq(u, want);
+    free(u);
+    /* S3's "null" version is the current one: no pin, the same URL */
+    u = presign(c, "examplebucket", "test.txt", "null", 86400);
+    ck_assert_str_eq(u, want);
+    free(u);
+    /* SigV4's bounds: 1 second to 7 days */
+    struct buf b;
+    err_t err = {0};
+    buf_init(&b, 1u << 16);
+    ck_assert_int_eq(s3_presign_get(c, "examplebucket", "test.txt", NULL, 0, &b, &err), EINVAL);
+    ck_assert_int_eq(s3_presign_get(c, "examplebucket", "test.txt", NULL, 604801, &b, &err),
+                     EINVAL);
+    ck_assert_ptr_null(strstr(err.msg, "X-Amz"));
+    buf_free(&b);
+    s3_client_free(c);
+    /* an anonymous client (public buckets) hands out the plain URL */
+    c = ex_client("https://s3.amazonaws.com", S3_ADDRESSING_VIRTUAL, NULL, true);
+    u = presign(c, "examplebucket", "test.txt", "v1", 60);
+    ck_assert_str_eq(u, "https://examplebucket.s3.amazonaws.com/test.txt?versionId=v1");
+    free(u);
+    s3_client_free(c);
+    cred_chain_free(creds);
+}
+END_TEST
+
+/* Odd keys and version ids, path-style, with a session token: the URL's path and query are
+ * exactly the encoded key and version, and its signature is the one of that wire path and
+ * query (signed again here from the URL's own path as sent), so what is sent is what was
+ * signed. */
+static const struct {
+    const char *key, *version;
+    const char *want; /* the URL up to the X-Amz-* parameters */
+} presign_cases[] = {
+    {"a b+c%d.bin", NULL, "http://127.0.0.1:9/media/a%20b%2Bc%25d.bin?"},
+    {"dir/\xc3\xbc ber/\xe2\x82\xac.mkv", "3sL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MT=",
+     "http://127.0.0.1:9/media/dir/%C3%BC%20ber/%E2%82%AC.mkv"
+     "?versionId=3sL4kqtJlcpXroDTDmJ%2BrmSpXd3dIbrHY%2FMT%3D&"},
+    {"a//b/./c?d#e&f=g", "null", "http://127.0.0.1:9/media/a//b/./c%3Fd%23e%26f%3Dg?"},
+    {"~x_y-z.0", "v1", "http://127.0.0.1:9/media/~x_y-z.0?versionId=v1&"},
+};
+
+START_TEST(test_presign_odd_keys)
+{
+    struct cred_chain_opts co = {.getenv = ex_env_token, .http = awsfix.http};
+    struct cred_chain *creds = cred_chain_new(&co);
+    struct s3_client *c = ex_client("http://127.0.0.1:9", S3_ADDRESSING_AUTO, creds, false);
+    const char *key = presign_cases[_i].key, *version = presign_cases[_i].version;
+    char *u = presign(c, "media", key, version, 300);
+    const char *want = presign_cases[_i].want;
+    ck_assert_msg(strncmp(u, want, strlen(want)) == 0, "%s", u);
+    const char *x = u + strlen(want);
+    ck_assert_msg(strncmp(x,
+                          "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" EX_KEY_ID
+                          "%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+                          "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=300"
+                          "&X-Amz-SignedHeaders=host"
+                          "&X-Amz-Security-Token=FQoGZXIvYXdzE%2Fa%2Bb%25c%3D%3D"
+                          "&X-Amz-Signature=",
+                          (size_t)(strchr(x, '\0') - x) - 64) == 0,
+                  "%s", x);
+    ck_assert_ptr_null(strstr(u, EX_SECRET));
+
+    /* sign the wire path again, as S3 would see it */
+    char *path = strndup(u + strlen("http://127.0.0.1:9"), strcspn(u + 18, "?"));
+    struct sigv4_pair host = {"Host", "127.0.0.1:9"};
+    struct sigv4_pair q[1] = {{"versionId", version}};
+    bool pinned = version && strcmp(version, "null") != 0;
+    struct sigv4_request req = {.method = "GET",
+                                .path = path,
+                                .query = q,
+                                .nquery = pinned ? 1 : 0,
+                                .headers = &host,
+                                .nheaders = 1,
+                                .payload_hash = SIGV4_UNSIGNED_PAYLOAD};
+    struct sigv4_signer sg = {.creds = {EX_KEY_ID, EX_SECRET, EX_TOKEN},
+                              .region = "us-east-1",
+                              .service = "s3",
+                              .now = ex_now(),
+                              .opt = SIGV4_OPTIONS_S3};
+    struct sigv4_result res;
+    err_t err = {0};
+    ck_assert_msg(sigv4_presign(&sg, &req, 300, &res, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(x, res.query);
+    sigv4_result_free(&res);
+    free(path);
+    free(u);
+    s3_client_free(c);
+    cred_chain_free(creds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("s3");
@@ -337,6 +497,9 @@ int main(void)
     tcase_add_test(tc, test_put_with_metadata);
     tcase_add_test(tc, test_range_source_pins_etag);
     tcase_add_test(tc, test_version_pins);
+    tcase_add_test(tc, test_presign_published);
+    tcase_add_loop_test(tc, test_presign_odd_keys, 0,
+                        (int)(sizeof(presign_cases) / sizeof(presign_cases[0])));
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

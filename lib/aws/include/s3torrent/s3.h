@@ -58,6 +58,15 @@ int s3_parse_uri(const char *uri, char **bucket, char **key, err_t *err);
  * path-style or virtual-hosted, the key URI-encoded once. Returns 0 or b's error. */
 int s3_object_url(const struct s3_client *s3, const char *bucket, const char *key, struct buf *b);
 
+/* Appends, NUL-terminated, a URL anyone can GET bucket/key with for expires seconds (1 to
+ * 604800, SigV4's limit): the client's endpoint and addressing, pinned to version_id when it
+ * names one (?versionId=; NULL, "" or "null" for the current version), presigned with the
+ * client's credentials (X-Amz-* parameters, the session token among them), or unsigned for an
+ * anonymous client. No request is made. The URL is a credential until it expires: never log
+ * it. Returns 0 or a positive errno with err set (EINVAL for expires out of range). */
+int s3_presign_get(struct s3_client *s3, const char *bucket, const char *key,
+                   const char *version_id, unsigned expires, struct buf *b, err_t *err);
+
 #define S3_MAX_META 8
 #define S3_MAX_KEY  1024 /* bytes of a key, S3's limit */
 

@@ -89,4 +89,13 @@ struct aws_request {
  * more than one ran). */
 int aws_send(struct aws *a, const struct aws_request *r, struct http_stream **out, err_t *err);
 
+/* Appends r's URL presigned for expires seconds (1..SIGV4_MAX_EXPIRES) to b, NUL-terminated:
+ * SigV4's X-Amz-* query parameters (the session token among them) after r's own query, only
+ * Host signed and the payload UNSIGNED-PAYLOAD; r's URL as it is when the service is anonymous
+ * (no credentials). Only r's method, url, host, path and query are read. The URL is a
+ * credential for its lifetime: never log it. Returns 0 or a positive errno with err set (the
+ * message never shows the URL). */
+int aws_presign(struct aws *a, const struct aws_request *r, unsigned expires, struct buf *b,
+                err_t *err);
+
 #endif

@@ -81,6 +81,12 @@ struct store_ops {
      * does not say). May be NULL: EPROTO. */
     int (*head_part)(struct store *st, const char *bucket, const char *key, const char *etag,
                      unsigned part, uint64_t *part_size, unsigned *parts, err_t *err);
+    /* A URL a client without credentials can GET the object with for expires seconds,
+     * pinned to obj's version id when it names one (the ETag cannot be pinned: a URL carries
+     * no If-Match), appended to b NUL-terminated. It is a credential: never log it. May be
+     * NULL: ENOTSUP. */
+    int (*presign_get)(struct store *st, const char *bucket, const char *key,
+                       const struct store_object *obj, unsigned expires, struct buf *b, err_t *err);
     void (*destroy)(struct store *st);
 };
 
@@ -88,8 +94,8 @@ struct store {
     const struct store_ops *ops;
 };
 
-/* Calls through the interface (a missing head_part is EPROTO, a missing head_version
- * ENOTSUP). */
+/* Calls through the interface (a missing head_part is EPROTO, a missing head_version or
+ * presign_get ENOTSUP). */
 int store_head(struct store *st, const char *bucket, const char *key, struct store_object *out,
                struct store_meta *meta, err_t *err);
 int store_head_version(struct store *st, const char *bucket, const char *key,
@@ -107,6 +113,8 @@ int store_put(struct store *st, const char *bucket, const char *key, const void 
               const char *content_type, const struct http_header *meta, size_t nmeta, err_t *err);
 int store_head_part(struct store *st, const char *bucket, const char *key, const char *etag,
                     unsigned part, uint64_t *part_size, unsigned *parts, err_t *err);
+int store_presign_get(struct store *st, const char *bucket, const char *key,
+                      const struct store_object *obj, unsigned expires, struct buf *b, err_t *err);
 
 /* Frees a store of any kind (NULL is fine). */
 void store_free(struct store *st);
