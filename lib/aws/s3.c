@@ -722,16 +722,21 @@ static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scr
     return range_read((struct s3_source *)s, stream, scratch, n, err);
 }
 
-int source_s3_read_range(struct source *s, uint64_t off, uint8_t *dst, size_t n, err_t *err)
+int source_s3_read_range(struct source *s, uint64_t off, const struct iovec *iov, unsigned iovcnt,
+                         err_t *err)
 {
+    uint64_t n = 0;
+    for (unsigned i = 0; i < iovcnt; i++)
+        n += iov[i].iov_len;
     struct s3_stream st = {.off = off, .end = off + n};
     if (s->ops != &s3_ops)
         return err_set(err, EINVAL, "%s: not an S3 source", s->display);
     if (off > s->size || n > s->size - off)
         return err_set(err, EINVAL, "%s: range past the end", s->display);
-    if (n == 0)
-        return 0;
-    int rc = range_read((struct s3_source *)s, &st, dst, n, err);
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < iovcnt; i++) /* one GET: the stream goes on */
+        if (iov[i].iov_len > 0)
+            rc = range_read((struct s3_source *)s, &st, iov[i].iov_base, iov[i].iov_len, err);
     http_stream_close(st.hs);
     return rc;
 }

@@ -23,7 +23,15 @@ int store_list(struct store *st, const char *bucket, const char *prefix, const c
 int store_read_at(struct store *st, const char *bucket, const char *key,
                   const struct store_object *obj, uint64_t off, uint8_t *dst, size_t n, err_t *err)
 {
-    return st->ops->read_at(st, bucket, key, obj, off, dst, n, err);
+    struct iovec one = {.iov_base = dst, .iov_len = n};
+    return st->ops->read_at(st, bucket, key, obj, off, &one, 1, err);
+}
+
+int store_read_atv(struct store *st, const char *bucket, const char *key,
+                   const struct store_object *obj, uint64_t off, const struct iovec *iov,
+                   unsigned iovcnt, err_t *err)
+{
+    return st->ops->read_at(st, bucket, key, obj, off, iov, iovcnt, err);
 }
 
 int store_open_source(struct store *st, const char *bucket, const char *key,
@@ -250,13 +258,13 @@ static int s3_open_op(struct store *st, const char *bucket, const char *key,
 }
 
 static int s3_read_at_op(struct store *st, const char *bucket, const char *key,
-                         const struct store_object *obj, uint64_t off, uint8_t *dst, size_t n,
-                         err_t *err)
+                         const struct store_object *obj, uint64_t off, const struct iovec *iov,
+                         unsigned iovcnt, err_t *err)
 {
     struct source *src = NULL;
     int rc = s3_open_op(st, bucket, key, obj, 1, &src, err);
     if (rc == 0)
-        rc = source_s3_read_range(src, off, dst, n, err);
+        rc = source_s3_read_range(src, off, iov, iovcnt, err);
     source_free(src);
     return rc;
 }

@@ -341,13 +341,15 @@ static int copy_out(struct store_mem *m, const char *bucket, const char *key,
 }
 
 static int mem_read_at(struct store *st, const char *bucket, const char *key,
-                       const struct store_object *obj, uint64_t off, uint8_t *dst, size_t n,
-                       err_t *err)
+                       const struct store_object *obj, uint64_t off, const struct iovec *iov,
+                       unsigned iovcnt, err_t *err)
 {
     struct store_mem *m = mem(st);
     bool short_read;
-    int rc = enter(m, STORE_OP_READ, bucket, key, &short_read, err);
-    return rc ? rc : copy_out(m, bucket, key, obj, off, dst, n, short_read, err);
+    int rc = enter(m, STORE_OP_READ, bucket, key, &short_read, err); /* one read, counted once */
+    for (unsigned i = 0; rc == 0 && i < iovcnt; off += iov[i].iov_len, i++)
+        rc = copy_out(m, bucket, key, obj, off, iov[i].iov_base, iov[i].iov_len, short_read, err);
+    return rc;
 }
 
 struct mstream {
@@ -372,7 +374,7 @@ static int src_next(struct source *s, void *stream, size_t n, uint8_t *scratch,
     struct mstream *ms = stream;
     if (n > ms->end - ms->off)
         return err_set(err, EINVAL, "read past the stream's end");
-    int rc = mem_read_at(&x->m->base, x->bucket, x->key, &x->pin, ms->off, scratch, n, err);
+    int rc = store_read_at(&x->m->base, x->bucket, x->key, &x->pin, ms->off, scratch, n, err);
     if (rc == 0) {
         ms->off += n;
         *data = scratch;

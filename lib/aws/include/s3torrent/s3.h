@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "s3torrent/cred.h"
@@ -136,10 +137,11 @@ int source_s3_open_known(struct s3_client *s3, const char *bucket, const char *k
                          const struct s3_object *obj, unsigned parallel, struct source **out,
                          err_t *err);
 
-/* Reads bytes [off, off + n) of an S3 source into dst with one ranged GET (If-Match, retried
- * and resumed like the hasher's parts). Thread-safe. Returns 0 or a positive errno (ESTALE
- * when the object changed) with err set. */
-int source_s3_read_range(struct source *s, uint64_t off, uint8_t *dst, size_t n, err_t *err);
+/* Reads bytes from off of an S3 source into the iovcnt buffers of iov, one after the other,
+ * with one ranged GET (If-Match, retried and resumed like the hasher's parts). Thread-safe.
+ * Returns 0 or a positive errno (ESTALE when the object changed) with err set. */
+int source_s3_read_range(struct source *s, uint64_t off, const struct iovec *iov, unsigned iovcnt,
+                         err_t *err);
 
 /* Request counters of the client's HTTP layer. */
 struct http_counters *s3_counters(struct s3_client *s3);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "s3torrent/buf.h"
 #include "s3torrent/err.h"
@@ -60,11 +61,13 @@ struct store_ops {
     /* Every object under prefix ("" for all); delimiter NULL for a recursive listing. */
     int (*list)(struct store *st, const char *bucket, const char *prefix, const char *delimiter,
                 const struct store_list_cb *cb, err_t *err);
-    /* Bytes [off, off + n) of the version pinned by obj (its ETag, and its version id when it
-     * names one) into dst, all of them. */
+    /* Bytes [off, off + total) of the version pinned by obj (its ETag, and its version id when
+     * it names one), all of them, into the iovcnt buffers of iov one after the other (total is
+     * the sum of their lengths): one ranged read, scattered, so a run of cache blocks is read
+     * with one GET and no copy. */
     int (*read_at)(struct store *st, const char *bucket, const char *key,
-                   const struct store_object *obj, uint64_t off, uint8_t *dst, size_t n,
-                   err_t *err);
+                   const struct store_object *obj, uint64_t off, const struct iovec *iov,
+                   unsigned iovcnt, err_t *err);
     /* A byte source over the version pinned by obj, for the hasher; parallel: streams worth
      * running at once (0: the store's default). Free with source_free. */
     int (*open_source)(struct store *st, const char *bucket, const char *key,
@@ -104,6 +107,10 @@ int store_list(struct store *st, const char *bucket, const char *prefix, const c
                const struct store_list_cb *cb, err_t *err);
 int store_read_at(struct store *st, const char *bucket, const char *key,
                   const struct store_object *obj, uint64_t off, uint8_t *dst, size_t n, err_t *err);
+/* store_read_at into several buffers, one after the other (the read_at op). */
+int store_read_atv(struct store *st, const char *bucket, const char *key,
+                   const struct store_object *obj, uint64_t off, const struct iovec *iov,
+                   unsigned iovcnt, err_t *err);
 int store_open_source(struct store *st, const char *bucket, const char *key,
                       const struct store_object *obj, unsigned parallel, struct source **out,
                       err_t *err);
