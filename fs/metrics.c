@@ -88,6 +88,12 @@ void fsmetrics_render(struct fs *fs, struct buf *b)
     prom_counter(b, "s3torrentfs_disk_cache_corrupt_total",
                  "Damaged disk cache files found, deleted and fetched again.", bs.disk_corrupt);
 
+    prom_gauge(b, "s3torrentfs_block_cache_bytes",
+               "Memory of object blocks now, cached and being fetched (block_cache bounds it).",
+               bs.bytes);
+    prom_gauge(b, "s3torrentfs_block_cache_peak_bytes",
+               "The most memory of object blocks held at once since the mount.", bs.peak_bytes);
+
     struct tgen_stats ts = {0};
     if (fs->tgen)
         tgen_stats(fs->tgen, &ts);

@@ -48,7 +48,8 @@ struct blocks {
     char *bucket;
     const struct logger *log;
     size_t block_size;
-    uint64_t budget, used;
+    uint64_t budget, used; /* bytes of block buffers: ready blocks and those being loaded */
+    uint64_t ahead_blocks; /* blocks of read-ahead queued or being loaded (back-pressure) */
     pthread_mutex_t lock;
     pthread_cond_t changed; /* a block finished loading */
     struct block *table[NBUCKETS];
@@ -147,12 +148,14 @@ static uint8_t *buffer_take(struct blocks *b)
     return p;
 }
 
-/* Gives a buffer back: kept while there are fewer than SPARES_MAX spares. Lock held. */
+/* Gives a buffer back: kept while there are fewer than SPARES_MAX spares and they fit in the
+ * budget beside the blocks. Lock held. */
 static void buffer_give(struct blocks *b, uint8_t *p)
 {
     if (p == NULL)
         return;
-    if (b->nspares >= SPARES_MAX || b->block_size < sizeof(void *)) {
+    if (b->nspares >= SPARES_MAX || b->block_size < sizeof(void *) ||
+        b->used + (uint64_t)(b->nspares + 1) * b->block_size > b->budget) {
         free(p);
         return;
     }
@@ -161,7 +164,8 @@ static void buffer_give(struct blocks *b, uint8_t *p)
     b->nspares++;
 }
 
-/* Frees a block that is no longer in the table. Lock held. */
+/* Frees a block that is no longer in the table (its buffer, if it has one, was counted in
+ * used). Lock held. */
 static void destroy(struct blocks *b, struct block *k)
 {
     b->used -= k->data ? b->block_size : 0;
@@ -237,6 +241,11 @@ static int load_run(struct blocks *b, struct block **k, unsigned n)
     for (unsigned i = 0; i < n && rc == 0; i++)
         if ((parts[i] = buffer_take(b)) == NULL)
             rc = ENOMEM;
+        else
+            b->used += b->block_size; /* counted while loading: the budget bounds it too */
+    if (b->used > b->stats.peak_bytes)
+        b->stats.peak_bytes = b->used;
+    evict(b); /* room for them, from blocks nobody reads */
     pthread_mutex_unlock(&b->lock);
     for (unsigned i = 0; i < n && rc == 0 && b->disk; i++) {
         struct diskcache_id id = disk_id(b, k[i]);
@@ -286,8 +295,8 @@ static int load_run(struct blocks *b, struct block **k, unsigned n)
             k[i]->len = block_len(b, k[i]);
             k[i]->state = READY;
             k[i]->readers += b->disk && !on_disk[i]; /* kept while written to disk */
-            b->used += b->block_size;
         } else {
+            b->used -= parts[i] ? b->block_size : 0;
             buffer_give(b, parts[i]);
             unhash(b, k[i]);
             destroy(b, k[i]);
@@ -353,6 +362,7 @@ static void job_run(struct pool_job *pj, void *arg)
 static void job_release(struct pool_job *pj, void *arg)
 {
     struct job *j = (struct job *)pj;
+    ((struct blocks *)arg)->ahead_blocks -= j->count;
     obj_release_locked(arg, j->obj); /* the blocks hold their own references */
     free(j);
 }
@@ -443,16 +453,22 @@ static void queue_ahead(struct blocks *b, struct blocks_obj *o, uint64_t first, 
         }
         if (busy)
             continue;
+        unsigned count = (unsigned)(end - start + 1);
+        /* back-pressure: read-ahead in flight stays within half the budget, so many sequential
+         * readers share it instead of growing memory (the other half keeps what was read) */
+        if ((b->ahead_blocks + count) * b->block_size > b->budget / 2)
+            return;
         struct job *j = malloc(sizeof(*j));
         if (j == NULL)
             return;
-        *j = (struct job){.obj = o, .index = start, .count = (unsigned)(end - start + 1)};
+        *j = (struct job){.obj = o, .index = start, .count = count};
         o->refs++;
         if (!pool_submit(b->pool, &j->pj)) { /* the queue is full */
             o->refs--;
             free(j);
             return;
         }
+        b->ahead_blocks += count;
     }
 }
 
@@ -536,5 +552,6 @@ void blocks_stats(struct blocks *b, struct blocks_stats *out)
 {
     pthread_mutex_lock(&b->lock);
     *out = b->stats;
+    out->bytes = b->used;
     pthread_mutex_unlock(&b->lock);
 }

@@ -1,7 +1,7 @@
 /* test_blocks.c — the block cache (lib/store/blocks.c) over the in-memory store: bytes at any
  * offset, hits and the counters, LRU eviction, one fetch for concurrent readers of a block,
- * read-ahead in one ranged read, a replaced object, and faults (an error, a short read) that are
- * never cached. */
+ * read-ahead in one ranged read, many readers within the budget, a replaced object, and faults (an
+ * error, a short read) that are never cached. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -161,6 +161,63 @@ START_TEST(test_read_ahead_one_run)
 }
 END_TEST
 
+/* Sixteen sequential readers of sixteen objects, each asking for far more read-ahead than an
+ * eight-block budget holds: every byte is right, and the block buffers (ready and loading) stay
+ * within the budget and two blocks per reader (docs/DESIGN.md §16): read-ahead backs off
+ * instead of growing memory. */
+struct seq_reader {
+    struct blocks *b;
+    struct blocks_obj *o;
+    int bad;
+};
+
+static void *seq_main(void *arg)
+{
+    struct seq_reader *r = arg;
+    uint8_t got[BS / 2];
+    for (uint64_t off = 0; off < SIZE; off += sizeof(got)) {
+        long n = blocks_read(r->b, r->o, off, sizeof(got), got, 12 * BS);
+        size_t want = SIZE - off < sizeof(got) ? SIZE - off : sizeof(got);
+        r->bad += n != (long)want || memcmp(got, data + off, want) != 0;
+    }
+    return NULL;
+}
+
+START_TEST(test_many_readers_bounded)
+{
+    enum { READERS = 16 };
+    const uint64_t budget = 8 * BS;
+    struct blocks *b = blocks_new(st, B, NULL, budget, BS, 4);
+    struct seq_reader r[READERS];
+    pthread_t t[READERS];
+    for (int i = 0; i < READERS; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "seq%d", i);
+        ck_assert_int_eq(store_mem_add(st, B, key, data, SIZE, 1), 0);
+        struct store_object p;
+        ck_assert_int_eq(store_head(st, B, key, &p, NULL, NULL), 0);
+        r[i] = (struct seq_reader){.b = b, .o = blocks_obj_get(b, key, &p)};
+        ck_assert_ptr_nonnull(r[i].o);
+    }
+    for (int i = 0; i < READERS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, seq_main, &r[i]), 0);
+    for (int i = 0; i < READERS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(r[i].bad, 0);
+        blocks_obj_release(b, r[i].o);
+    }
+    struct blocks_stats bs;
+    blocks_stats(b, &bs);
+    printf("many readers: peak %llu KiB of block buffers for a %llu KiB budget, %llu KiB "
+           "fetched for %llu KiB read\n",
+           (unsigned long long)bs.peak_bytes / 1024, (unsigned long long)budget / 1024,
+           (unsigned long long)bs.fetched / 1024, (unsigned long long)READERS * SIZE / 1024);
+    ck_assert_uint_le(bs.peak_bytes, budget + 2 * READERS * BS);
+    ck_assert_uint_le(bs.bytes, budget);
+    blocks_free(b);
+}
+END_TEST
+
 /* An error and a short read fail the read and are not cached: the next read fetches again. */
 START_TEST(test_faults_not_cached)
 {
@@ -219,6 +276,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_single_flight);
     tcase_add_test(t, test_read_ahead_one_run);
     tcase_add_test(t, test_faults_not_cached);
+    tcase_add_test(t, test_many_readers_bounded);
     tcase_add_test(t, test_replaced_object);
     suite_add_tcase(s, t);
     return s;

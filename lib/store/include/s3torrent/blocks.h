@@ -30,6 +30,7 @@ struct blocks_stats {
     uint64_t gets, fetched;
     uint64_t hits, misses;
     uint64_t disk_hits, disk_misses, disk_writes, disk_evictions, disk_corrupt;
+    uint64_t bytes, peak_bytes; /* of block buffers (ready and loading) now, and at most */
 };
 
 /* Returns a new block cache over bucket of store (borrowed, as log) of about budget bytes in
