@@ -484,7 +484,6 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
     uint64_t nblocks = (size + b->block_size - 1) / b->block_size;
     size_t done = 0;
     int rc = 0;
-    uint64_t fetched = UINT64_MAX; /* the block this call fetched last: not a hit */
 
     pthread_mutex_lock(&b->lock);
     if (ahead > 0) {
@@ -506,7 +505,10 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
             break;
         }
         if (fetch) {
-            fetched = i;
+            /* pinned for this reader from the start: under a full cache, other loads evict
+             * idle blocks, and a block fetched here and evicted before it is copied would be
+             * fetched again, and again (a load that fails drops the block, pin and all) */
+            k->readers++;
             pthread_mutex_unlock(&b->lock);
             int lr = load(b, k);
             pthread_mutex_lock(&b->lock);
@@ -514,19 +516,17 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
                 rc = -EIO;
                 break;
             }
-            continue; /* look it up again: it may already be evicted */
-        }
-        if (k->state == LOADING) {
-            /* someone else fetches it; if that fails, the next pass fetches it here */
+            b->stats.misses++;
+        } else if (k->state == LOADING) {
+            /* someone else fetches it; if that fails, or it is evicted before the next look,
+             * the next pass fetches it here */
             pthread_cond_wait(&b->changed, &b->lock);
             continue;
-        }
-        /* ready: copy out without the lock */
-        if (i != fetched)
+        } else {
             b->stats.hits++;
-        else
-            b->stats.misses++;
-        k->readers++;
+            k->readers++;
+        }
+        /* ready and pinned: copy out without the lock */
         lru_touch(&b->lru, &k->lru);
         pthread_mutex_unlock(&b->lock);
         uint64_t boff = i * b->block_size;
