@@ -51,8 +51,8 @@ static void outcome_errno(struct events_outcome *o, struct handler_slot *s, int 
 }
 
 void handler_item(const struct handler_rules *rules, const struct sync_config *sc,
-                  const struct logger *log, int64_t deadline_ms, const struct events_item *it,
-                  struct events_outcome *o, struct handler_slot *s)
+                  int64_t deadline_ms, const struct events_item *it, struct events_outcome *o,
+                  struct handler_slot *s)
 {
     const char *why;
     struct store_object obj;
@@ -61,19 +61,16 @@ void handler_item(const struct handler_rules *rules, const struct sync_config *s
     o->message = "";
     if (it->error) {
         outcome_errno(o, s, EINVAL, it->error);
-        log_msg(log, LOG_ERR, "%s", it->error);
         return;
     }
     if (s3_check_bucket(it->bucket, strlen(it->bucket), &err)) { /* the rule of every front end */
         outcome_errno(o, s, EINVAL, err.msg);
-        log_msg(log, LOG_ERR, "%s", err.msg);
         return;
     }
     if ((why = skip_reason(rules, it))) {
         o->code = EVENTS_SKIPPED;
         o->action = "skipped";
         o->message = why;
-        log_msg(log, LOG_INFO, "skipped s3://%s/%s: %s", it->bucket, it->key, why);
         return;
     }
     if (!time_for(deadline_ms, it->has_size, it->size))
@@ -82,7 +79,6 @@ void handler_item(const struct handler_rules *rules, const struct sync_config *s
     int rc = store_head(sc->maker->store, it->bucket, it->key, &obj, NULL, &err);
     if (rc) {
         outcome_errno(o, s, rc, err.msg);
-        log_msg(log, LOG_ERR, "%s", err.msg);
         return;
     }
     s->headed = true; /* the version a FAILED status would be about */
@@ -96,20 +92,36 @@ void handler_item(const struct handler_rules *rules, const struct sync_config *s
     o->info_hash = s->res.info_hash[0] ? s->res.info_hash : s->res.info_hash_v2;
     if (s->res.action == SYNC_FAILED) {
         outcome_errno(o, s, rc, s->res.why);
-        log_msg(log, LOG_ERR, "%s", s->res.why);
     } else if (s->res.action == SYNC_SKIPPED) {
         o->code = EVENTS_SKIPPED;
         o->message = s->res.why;
-        log_msg(log, LOG_INFO, "skipped s3://%s/%s: %s", it->bucket, it->key, s->res.why);
     } else {
         o->code = EVENTS_DONE;
-        log_msg(log, LOG_INFO, "%s s3://%s/%s %s", o->action, it->bucket, it->key, o->info_hash);
     }
     return;
 not_done:
     o->code = EVENTS_NOT_DONE;
     o->action = "not-done";
     o->message = "not started: too little time left before the invocation's deadline";
-    log_msg(log, LOG_WARNING, "not started s3://%s/%s: too close to the deadline", it->bucket,
-            it->key);
+}
+
+void handler_log(const struct logger *log, const struct events_item *it,
+                 const struct events_outcome *o)
+{
+    switch (o->code) {
+    case EVENTS_DONE:
+        log_msg(log, LOG_INFO, "%s s3://%s/%s %s", o->action, it->bucket, it->key, o->info_hash);
+        break;
+    case EVENTS_SKIPPED:
+        log_msg(log, LOG_INFO, "skipped s3://%s/%s: %s", it->bucket, it->key, o->message);
+        break;
+    case EVENTS_NOT_DONE:
+        log_msg(log, LOG_WARNING, "not started s3://%s/%s: too close to the deadline", it->bucket,
+                it->key);
+        break;
+    case EVENTS_TEMPORARY:
+    case EVENTS_PERMANENT:
+        log_msg(log, LOG_ERR, "%s", o->message);
+        break;
+    }
 }

@@ -45,10 +45,16 @@ struct handler_slot {
 };
 
 /* Does one item: fills *o, whose strings point into *s (zeroed by the caller) or are static.
- * deadline_ms is the invocation's deadline in Unix milliseconds (0: none). */
+ * deadline_ms is the invocation's deadline in Unix milliseconds (0: none). Logs nothing of the
+ * outcome: see handler_log. */
 void handler_item(const struct handler_rules *rules, const struct sync_config *sc,
-                  const struct logger *log, int64_t deadline_ms, const struct events_item *it,
-                  struct events_outcome *o, struct handler_slot *s);
+                  int64_t deadline_ms, const struct events_item *it, struct events_outcome *o,
+                  struct handler_slot *s);
+
+/* Logs the one line that says what became of item it (handler_item logs nothing of its own
+ * outcome, so that the caller can say which object and outcome the line is about). */
+void handler_log(const struct logger *log, const struct events_item *it,
+                 const struct events_outcome *o);
 
 /* The time now in Unix milliseconds, as deadlines are given. */
 int64_t handler_now_ms(void);

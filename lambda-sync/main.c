@@ -1,8 +1,10 @@
 /* main.c — s3torrent-lambda: the Lambda custom runtime (`bootstrap`) that does what `s3torrent
  * sync` does for the objects of each event, through the same sync_object, warm across calls;
  * and the same work for S3 event notifications pushed over HTTP (--listen). */
+#include "emf.h"
 #include "events.h"
 #include "handler.h"
+#include "lamlog.h"
 #include "listen.h"
 #include "listen_http.h"
 #include "runtime.h"
@@ -78,6 +80,11 @@ static void usage(FILE *f)
           "  PRIVATE, NO_DATE   true or false (default false): the private flag, no creation\n"
           "                     date\n"
           "  SOURCE, COMMENT    the info source field, the comment (default: none)\n"
+          "  AWS_LAMBDA_LOG_FORMAT  Text (default) or JSON: one JSON object per line with\n"
+          "                     timestamp, level, message, requestId, object and outcome\n"
+          "  AWS_LAMBDA_LOG_LEVEL   TRACE, DEBUG, INFO (default), WARN, ERROR or FATAL\n"
+          "  AWS_LAMBDA_FUNCTION_NAME  the FunctionName dimension of the metrics line (an\n"
+          "                     Embedded Metric Format document per invocation, on stderr)\n"
           "  and the AWS variables: AWS_REGION, AWS_ENDPOINT_URL(_S3, _DYNAMODB), credentials.\n"
           "\n"
           "Exit status: --event: 0 fine, 1 the invocation failed, 2 usage or setup error;\n"
@@ -97,7 +104,7 @@ static int lambda_init(struct lambda *L, err_t *err)
     const char *v;
     int rc;
     memset(L, 0, sizeof(*L));
-    L->log = log_stderr(PROG, LOG_INFO);
+    L->log = lamlog_logger(); /* AWS_LAMBDA_LOG_FORMAT and _LEVEL, read by main */
     /* the same builder as `s3torrent sync` and the mount, so the same checks and bytes */
     static const struct {
         const char *name;
@@ -241,6 +248,7 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
     err_t first_rec = {0}; /* the first failure to record FAILED */
     int rc;
 
+    int64_t started = handler_now_ms();
     *response = NULL;
     *fail = false;
     if (t)
@@ -278,8 +286,16 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         rc = err_set(err, ENOMEM, "out of memory");
         goto out;
     }
+    struct emf_counts counts = {0};
     for (size_t i = 0; i < b->n; i++) {
-        handler_item(&L->rules, &cfg, &L->log, deadline_ms, &b->items[i], &outs[i], &slots[i]);
+        int64_t t0 = handler_now_ms();
+        lamlog_object(b->items[i].bucket, b->items[i].key);
+        handler_item(&L->rules, &cfg, deadline_ms, &b->items[i], &outs[i], &slots[i]);
+        lamlog_outcome(outs[i].action);
+        handler_log(&L->log, &b->items[i], &outs[i]);
+        lamlog_outcome(NULL);
+        lamlog_object(NULL, NULL);
+        emf_count(&counts, &outs[i], &slots[i].res, (double)(handler_now_ms() - t0));
         err_t rerr = {0};
         if (L->record_failures &&
             (outs[i].code == EVENTS_TEMPORARY || outs[i].code == EVENTS_PERMANENT ||
@@ -288,6 +304,12 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         if (slots[i].rec == HANDLER_REC_ERROR && first_rec.msg[0] == '\0')
             first_rec = rerr;
     }
+    char *doc =
+        emf_document(env("AWS_LAMBDA_FUNCTION_NAME") ? env("AWS_LAMBDA_FUNCTION_NAME") : PROG,
+                     handler_now_ms(), &counts, (double)(handler_now_ms() - started));
+    if (doc)
+        lamlog_raw(doc);
+    free(doc);
     if (t) {
         tally(b, outs, slots, t);
         snprintf(t->record_error, sizeof(t->record_error), "%s", first_rec.msg);
@@ -421,6 +443,7 @@ static int serve(const struct lambda *L, struct runtime_client *rt)
             setenv("_X_AMZN_TRACE_ID", inv.trace_id, 1);
         else
             unsetenv("_X_AMZN_TRACE_ID");
+        lamlog_request(inv.request_id);
         log_msg(&L->log, LOG_INFO, "invocation %s", inv.request_id);
         int rc =
             handle(L, inv.event.data ? (const char *)inv.event.data : "", inv.event.len,
@@ -445,6 +468,7 @@ static int serve(const struct lambda *L, struct runtime_client *rt)
             log_msg(&L->log, LOG_ERR, "invocation %s: %s", inv.request_id, perr.msg);
         free(resp);
         runtime_invocation_free(&inv);
+        lamlog_request(NULL);
     }
 }
 
@@ -465,6 +489,10 @@ int main(int argc, char **argv)
     int c, rc = 2;
 
     memset(&L, 0, sizeof(L));
+    if (lamlog_init(env("AWS_LAMBDA_LOG_FORMAT"), env("AWS_LAMBDA_LOG_LEVEL"), &err) != 0) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        return 2;
+    }
     while ((c = getopt_long(argc, argv, "e:l:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'e':

@@ -43,7 +43,7 @@ static struct events_outcome run(const char *bucket, const char *key, const char
     struct events_item it = {.bucket = (char *)bucket, .key = (char *)key, .error = (char *)error};
     struct events_outcome o;
     memset(s, 0, sizeof(*s));
-    handler_item(&rules, &sc, NULL, deadline_ms, &it, &o, s);
+    handler_item(&rules, &sc, deadline_ms, &it, &o, s);
     return o;
 }
 

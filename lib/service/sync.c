@@ -607,6 +607,7 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
     if (vr == 0)
         vr = verify_source(m, src, &vo, &bad, &verr);
     source_free(src);
+    j->out->hashed = j->obj.size; /* read whole, whatever it found */
     if (vr == EBADMSG) {
         log_msg(c->log, LOG_INFO, "s3://%s/%s: replacing it: %s", j->bucket, j->tkey, verr.msg);
         goto out;
@@ -672,6 +673,8 @@ static int make_and_publish(struct job *j, const char *from_file)
         fill_hashes(j->out, &made);
         hand_back(j->torrent, &bytes);
     }
+    if (!res.cached && res.piece_length) /* made, and made by reading the object */
+        j->out->hashed = j->obj.size;
     free(made.magnet);
     maker_result_free(&res);
     buf_free(&bytes);

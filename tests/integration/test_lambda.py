@@ -8,6 +8,7 @@ writes). S3TORRENT_LAMBDA and S3TORRENT name the binaries under test."""
 import json
 import os
 import random
+import re
 import subprocess
 import tempfile
 import time
@@ -55,6 +56,8 @@ SESSION_TOKEN = "IQoJb3JpZ2luX2VjELambdaSessionToken0123456789"
 
 
 class LambdaBase(unittest.TestCase):
+    RUNTIME_ENV = {}  # what a class's runtime process gets besides env()
+
     @classmethod
     def setUpClass(cls):
         cls.s3 = S3(buckets=(BUCKET, "otherbucket"))
@@ -75,7 +78,8 @@ class LambdaBase(unittest.TestCase):
             time.sleep(0.1)
         cls.api = FakeLambdaApi()
         cls.log = open(os.path.join(cls.dir, "lambda.log"), "w+")
-        cls.proc = subprocess.Popen([LAMBDA], env=cls.env({"AWS_LAMBDA_RUNTIME_API": cls.api.api}),
+        cls.proc = subprocess.Popen([LAMBDA], env=cls.env({"AWS_LAMBDA_RUNTIME_API": cls.api.api,
+                                                           **cls.RUNTIME_ENV}),
                                     stdout=cls.log, stderr=subprocess.STDOUT)
 
     @classmethod
@@ -369,6 +373,119 @@ class Runtime(LambdaBase):
         self.assertEqual(self.item(key)["status"]["S"], "READY")
         # it must fit a 256 MB function whatever the object's size (a bound, not a timing)
         self.assertLess(rss_kib, 128 * 1024)
+
+
+# CloudWatch's units (the Embedded Metric Format takes these and no other)
+CW_UNITS = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes",
+            "Gigabytes", "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits",
+            "Percent", "Count", "Bytes/Second", "Kilobytes/Second", "Megabytes/Second",
+            "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second",
+            "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None"}
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def check_emf(test, doc, function_name):
+    """Holds doc to the Embedded Metric Format's rules; returns {metric: value}."""
+    aws = doc["_aws"]
+    test.assertIsInstance(aws["Timestamp"], int)
+    test.assertLess(abs(aws["Timestamp"] / 1000 - time.time()), 600)
+    directives = aws["CloudWatchMetrics"]
+    test.assertEqual(len(directives), 1)
+    d = directives[0]
+    test.assertIsInstance(d["Namespace"], str)
+    test.assertTrue(1 <= len(d["Namespace"]) <= 255)
+    test.assertEqual(d["Dimensions"], [["FunctionName"]])
+    test.assertEqual(doc["FunctionName"], function_name)
+    test.assertTrue(0 < len(d["Metrics"]) <= 100)
+    out = {}
+    for m in d["Metrics"]:
+        test.assertEqual(set(m), {"Name", "Unit"})
+        test.assertIn(m["Unit"], CW_UNITS, m)
+        test.assertTrue(1 <= len(m["Name"]) <= 255)
+        test.assertIsInstance(doc[m["Name"]], (int, float), m)
+        out[m["Name"]] = doc[m["Name"]]
+    return out
+
+
+class JsonLogs(LambdaBase):
+    """AWS_LAMBDA_LOG_FORMAT=JSON: every line the runtime writes is one JSON object with
+    timestamp, level and message, requestId within an invocation, the object's URI while it is
+    worked on and the outcome on the line that ends it; one EMF document per invocation whose
+    counts are what the invocation did. AWS_LAMBDA_LOG_LEVEL=WARN drops the info lines."""
+    RUNTIME_ENV = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_FUNCTION_NAME": "s3t-json"}
+
+    def lines(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return [ln for ln in f.read().splitlines() if ln.strip()]
+
+    def test_lines_and_metrics(self):
+        data = content(300000, 31)
+        self.put("json/a.bin", data)
+        ev = {"Records": [s3_record("json/a.bin"), s3_record("json/a.bin.torrent"),
+                          s3_record("json/missing.bin")]}
+        rid1 = self.api.invoke(ev)
+        kind1, body1, _ = self.api.wait(rid1)
+        rid2 = self.api.invoke({"Records": [s3_record("json/a.bin")]})
+        kind2, _, _ = self.api.wait(rid2)
+        self.assertEqual(kind2, "response")
+        self.assert_synced("json/a.bin")
+        docs = []
+        for ln in self.lines():
+            try:
+                docs.append(json.loads(ln))
+            except ValueError:
+                self.fail(f"not one JSON object: {ln!r}")
+            self.assertIsInstance(docs[-1], dict, ln)
+        logs = [d for d in docs if "_aws" not in d]
+        emf = {}
+        for d in logs:
+            self.assertTrue(ISO_MS.match(d["timestamp"]), d)
+            self.assertIn(d["level"], {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})
+            self.assertIsInstance(d["message"], str)
+            if "object" in d:
+                self.assertIn(d["requestId"], (rid1, rid2), d)
+        by_outcome = {(d["requestId"], d["object"]): d for d in logs if "outcome" in d}
+        self.assertEqual(by_outcome[(rid1, f"s3://{BUCKET}/json/a.bin")]["outcome"], "created")
+        self.assertEqual(by_outcome[(rid1, f"s3://{BUCKET}/json/a.bin.torrent")]["outcome"],
+                         "skipped")
+        missing = by_outcome[(rid1, f"s3://{BUCKET}/json/missing.bin")]
+        self.assertEqual((missing["outcome"], missing["level"]), ("failed", "ERROR"))
+        self.assertEqual(by_outcome[(rid2, f"s3://{BUCKET}/json/a.bin")]["outcome"],
+                         "up-to-date")
+        metric_docs = [check_emf(self, d, "s3t-json") for d in docs if "_aws" in d]
+        # the two invocations' documents, in order (the runtime handles one at a time)
+        first, second = metric_docs[-2:]
+        self.assertEqual({k: first[k] for k in ("ObjectsCreated", "ObjectsSkipped",
+                                                "ObjectsFailedPermanent", "ObjectsUpToDate",
+                                                "HashingRuns", "BytesHashed")},
+                         {"ObjectsCreated": 1, "ObjectsSkipped": 1, "ObjectsFailedPermanent": 1,
+                          "ObjectsUpToDate": 0, "HashingRuns": 1, "BytesHashed": len(data)})
+        self.assertGreater(first["HashingThroughput"], 0)
+        self.assertGreater(first["Duration"], 0)
+        self.assertEqual((second["ObjectsUpToDate"], second["ObjectsCreated"],
+                          second["BytesHashed"]), (1, 0, 0))
+        self.assertNotIn("HashingThroughput", second)
+        emf = first
+        print(f"  EMF of the first invocation: {emf}")
+
+    def test_level_warn_drops_info(self):
+        self.put("json/w.bin", content(5000, 32))
+        ev = json.dumps({"Records": [s3_record("json/w.bin"), s3_record("json/nothere.bin")]})
+        p = subprocess.run([LAMBDA, "--event", "-"], input=ev.encode(),
+                           env=self.env({"AWS_LAMBDA_LOG_FORMAT": "JSON",
+                                         "AWS_LAMBDA_LOG_LEVEL": "WARN"}),
+                           capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        docs = [json.loads(ln) for ln in p.stderr.decode().splitlines() if ln.strip()]
+        levels = [d["level"] for d in docs if "_aws" not in d]
+        self.assertNotIn("INFO", levels)
+        self.assertIn("ERROR", levels)  # the missing object
+        self.assertEqual(len([d for d in docs if "_aws" in d]), 1)
+        p = subprocess.run([LAMBDA, "--event", "-"], input=ev.encode(),
+                           env=self.env({"AWS_LAMBDA_LOG_FORMAT": "XML"}), capture_output=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("AWS_LAMBDA_LOG_FORMAT", p.stderr.decode())
 
 
 if __name__ == "__main__":

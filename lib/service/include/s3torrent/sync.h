@@ -39,6 +39,8 @@ struct sync_result {
     char info_hash[41];     /* v1, "" when none */
     char info_hash_v2[65];  /* v2, "" when none */
     uint64_t size;          /* the object's */
+    uint64_t hashed;        /* bytes read and hashed (made or verified): 0 when known hashes or
+                             * an up-to-date torrent did */
     char why[512];          /* SKIPPED: the rule; FAILED: the error (one line) */
 };
 
