@@ -279,6 +279,9 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         .status = L->table ? &st : NULL,
         .source = "lambda",
         .log = &L->log,
+        /* the hashing is this invocation's until its deadline: a second delivery of the same
+         * object meanwhile backs off (a temporary failure: SQS brings it back later) */
+        .lease_until = deadline_ms > 0 ? deadline_ms / 1000 + 1 : 0,
     };
     outs = calloc(b->n ? b->n : 1, sizeof(*outs));
     slots = calloc(b->n ? b->n : 1, sizeof(*slots));

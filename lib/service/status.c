@@ -25,14 +25,14 @@ static const char *const op_status[] = {"HASHING", "READY", "FAILED"};
 /* Attributes a write owns besides the version ones; a write removes those it does not set, so
  * an older version's torrent fields or error never outlive it. */
 static const char *const optional_attrs[] = {
-    "torrent_key",  "info_hash",   "info_hash_v2", "magnet",
-    "piece_length", "piece_count", "meta_version", "error",
+    "torrent_key", "info_hash",    "info_hash_v2", "magnet",      "piece_length",
+    "piece_count", "meta_version", "error",        "lease_until",
 };
 
 static const char *const all_attrs[] = {
     "status",       "bucket",    "object_key",   "etag",   "size",         "object_mtime",
     "torrent_key",  "info_hash", "info_hash_v2", "magnet", "piece_length", "piece_count",
-    "meta_version", "attempts",  "error",        "source", "updated_at",
+    "meta_version", "attempts",  "error",        "source", "updated_at",   "lease_until",
 };
 
 /* An UpdateItem being built: expression texts, and the placeholders they use (DynamoDB
@@ -113,8 +113,10 @@ static void upd_add(struct upd *u, const char *attr, json_object *v)
     val_ref(u, &u->add, attr, v);
 }
 
-static void upd_cond(struct upd *u, enum cond c, const struct status_object *o,
-                     const char *key_attr)
+static time_t now(const struct status_store *st);
+
+static void upd_cond(struct upd *u, enum cond c, enum op op, const struct status_object *o,
+                     const struct status_store *st, const char *key_attr)
 {
     struct buf *b = &u->cond;
     const char *both = " AND ";
@@ -143,6 +145,20 @@ static void upd_cond(struct upd *u, enum cond c, const struct status_object *o,
         name_ref(u, b, "status", "status");
         buf_printf(b, " <> ");
         val_ref(u, b, "ready", ddb_s("READY"));
+    }
+    if (c == COND_SAME_NOT_READY && op == OP_BEGIN) {
+        /* a lease: a version being hashed by another writer whose lease runs is left to it */
+        buf_printf(b, " AND (");
+        name_ref(u, b, "status", "status");
+        buf_printf(b, " <> ");
+        val_ref(u, b, "hashing", ddb_s("HASHING"));
+        buf_printf(b, " OR attribute_not_exists(");
+        name_ref(u, b, "lease_until", "lease_until");
+        buf_printf(b, ") OR ");
+        name_ref(u, b, "lease_until", "lease_until");
+        buf_printf(b, " < ");
+        val_ref(u, b, "now", ddb_n_i64((int64_t)now(st)));
+        buf_printf(b, ")");
     }
 }
 
@@ -257,6 +273,11 @@ static int write_once(const struct status_store *st, const char *uri, const stru
     } else if (op == OP_FAILED) {
         upd_set(&u, "error", ddb_s(error));
         set[7] = true;
+    } else if (op == OP_BEGIN) {
+        upd_set(
+            &u, "lease_until",
+            ddb_n_i64(o->lease_until ? o->lease_until : (int64_t)now(st) + STATUS_LEASE_DEFAULT));
+        set[8] = true;
     }
     for (size_t i = 0; i < sizeof(optional_attrs) / sizeof(optional_attrs[0]); i++)
         if (!set[i])
@@ -266,7 +287,7 @@ static int write_once(const struct status_store *st, const char *uri, const stru
         upd_set(&u, "attempts", ddb_n_u64(1));
     else if (op == OP_BEGIN)
         upd_add(&u, "attempts", ddb_n_u64(1));
-    upd_cond(&u, c, o, key_attr(st));
+    upd_cond(&u, c, op, o, st, key_attr(st));
 
     struct buf expr;
     buf_init(&expr, 3 * EXPR_MAX);
@@ -321,8 +342,17 @@ static int why_not(const struct status_store *st, const char *uri, const struct 
         goto out;
     }
     const char *etag = ddb_item_s(item, "etag"), *status = ddb_item_s(item, "status");
+    int64_t lease = 0;
     if (mt == o->mtime && etag && strcmp(etag, o->etag) == 0) {
-        if (op != OP_READY && status && strcmp(status, "READY") == 0)
+        if (op == OP_BEGIN && status && strcmp(status, "HASHING") == 0 &&
+            ddb_item_i64(item, "lease_until", &lease) == 0 && lease >= (int64_t)now(st)) {
+            char until[32];
+            iso8601((time_t)lease, until);
+            rc = err_set(err, EBUSY,
+                         "%s (ETag %s) is being hashed by another worker, whose lease runs "
+                         "until %s: left to it",
+                         uri, o->etag, until);
+        } else if (op != OP_READY && status && strcmp(status, "READY") == 0)
             rc = err_set(err, EEXIST,
                          "status of %s (ETag %s) not set to %s: it is READY for "
                          "this version already",
@@ -371,7 +401,7 @@ static int write_status(const struct status_store *st, const struct status_objec
     }
     rc = err_set(err, EAGAIN, "ETag %s: the item kept changing under other writers", o->etag);
 out:
-    if (rc && rc != EEXIST)
+    if (rc && rc != EEXIST && rc != EBUSY)
         err_prefix(err, "status of %s", uri);
     free(uri);
     return rc;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define META_SOURCE_ETAG "s3torrent-source-etag"
@@ -717,7 +718,15 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
     }
     snprintf(tkey, kl + 9, "%s.torrent", key);
     j.tkey = tkey;
-    j.so = (struct status_object){bucket, key, j.obj.etag, j.obj.size, j.obj.mtime, c->source};
+    j.so = (struct status_object){bucket,
+                                  key,
+                                  j.obj.etag,
+                                  j.obj.size,
+                                  j.obj.mtime,
+                                  c->source,
+                                  c->lease_until ? c->lease_until
+                                                 : (int64_t)time(NULL) + STATUS_LEASE_DEFAULT +
+                                                       (int64_t)(j.obj.size / 20000000)};
 
     int hr = store_head(st, bucket, tkey, &tobj, tmeta, &err);
     if (hr != 0 && hr != ENOENT) {

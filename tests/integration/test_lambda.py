@@ -11,13 +11,14 @@ import random
 import re
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
 
 from fake_lambda_api import FakeLambdaApi
 from faultproxy import FaultProxy
-from services import AWS, SECRET, Dynalite, S3, aws_env, outer_digest
+from services import AWS, SECRET, Dynalite, S3, aws_env, outer_digest, wait_for
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 LAMBDA = os.path.abspath(os.environ.get("S3TORRENT_LAMBDA",
@@ -373,6 +374,78 @@ class Runtime(LambdaBase):
         self.assertEqual(self.item(key)["status"]["S"], "READY")
         # it must fit a 256 MB function whatever the object's size (a bound, not a timing)
         self.assertLess(rss_kib, 128 * 1024)
+
+
+class DuplicateDelivery(LambdaBase):
+    """S3 and SQS deliver at least once: the same SQS message given to two runtimes at once is
+    hashed once. The first invocation's HASHING status is a lease until its deadline; the second
+    backs off (its message is a batch item failure, so SQS brings it back), and the redelivery
+    finds the torrent up to date. Object GETs pass through a counting proxy that holds them
+    until the second invocation has answered, so the two overlap for sure."""
+
+    def test_two_runtimes_one_hashing(self):
+        key, size = "dup/big.bin", 3 * 1048576 + 5
+        data = content(size, 41)
+        self.put(key, data)
+        release = threading.Event()
+        ranges, lock = [], threading.Lock()
+
+        def hook(method, path, headers):
+            if method == "GET" and "?" not in path and path.endswith("/dup/big.bin"):
+                a, b = headers.get("Range", "").removeprefix("bytes=").split("-")
+                with lock:
+                    ranges.append(int(b) - int(a) + 1)
+                release.wait(120)
+        proxy = FaultProxy(self.s3.port, hook=hook)
+        api = FakeLambdaApi()
+        logs, procs = [], []
+        try:
+            for i in range(2):
+                logs.append(open(os.path.join(self.dir, f"dup{i}.log"), "w+"))
+                procs.append(subprocess.Popen(
+                    [LAMBDA], env=self.env({"AWS_LAMBDA_RUNTIME_API": api.api,
+                                            "AWS_ENDPOINT_URL_S3": proxy.url}),
+                    stdout=logs[-1], stderr=subprocess.STDOUT))
+            ev = {"Records": [sqs_record("m-dup", json.dumps({"Records": [s3_record(key)]}))]}
+            rid1 = api.invoke(ev)
+            wait_for("the first invocation's HASHING status",
+                     lambda: (self.item(key) or {}).get("status", {}).get("S") == "HASHING",
+                     timeout=60)
+            rid2 = api.invoke(ev)
+            kind2, body2, _ = api.wait(rid2)
+            release.set()
+            kind1, body1, _ = api.wait(rid1)
+            self.assertEqual((kind1, json.loads(body1)), ("response", {"batchItemFailures": []}))
+            self.assertEqual((kind2, json.loads(body2)),
+                             ("response", {"batchItemFailures": [{"itemIdentifier": "m-dup"}]}))
+            self.assert_synced(key)
+            item = self.item(key)
+            self.assertEqual(item["attempts"]["N"], "1")
+            self.assertNotIn("lease_until", item)
+            with lock:
+                self.assertEqual(sum(ranges), size, "the object was not read exactly once")
+            rid3 = api.invoke(ev)  # SQS brings the message back
+            kind3, body3, _ = api.wait(rid3)
+            self.assertEqual((kind3, json.loads(body3)), ("response", {"batchItemFailures": []}))
+            with lock:
+                self.assertEqual(sum(ranges), size, "the redelivery read the object again")
+            text = ""
+            for f in logs:
+                f.flush()
+                f.seek(0)
+                text += f.read()
+            self.assertIn("is being hashed by another worker", text)
+            for secret in (SECRET, SESSION_TOKEN, "Signature="):
+                self.assertNotIn(secret, text)
+        finally:
+            release.set()
+            for p in procs:
+                p.kill()
+                p.wait()
+            for f in logs:
+                f.close()
+            api.stop()
+            proxy.stop()
 
 
 # CloudWatch's units (the Embedded Metric Format takes these and no other)

@@ -27,6 +27,8 @@ READY_ATTRS = {
     "attempts": "N", "source": "S", "updated_at": "S",
 }
 EXISTS = 3  # the driver's exit code for EEXIST
+BUSY = 5  # and for EBUSY: a running lease
+LEASE_DEFAULT = 900  # STATUS_LEASE_DEFAULT
 
 
 class StatusTest(unittest.TestCase):
@@ -40,9 +42,9 @@ class StatusTest(unittest.TestCase):
         cls.ddb.stop()
 
     @classmethod
-    def run_driver(cls, want, cmd, *args, table=TABLE, key_attr=None):
+    def run_driver(cls, want, cmd, *args, table=TABLE, key_attr=None, now=NOW):
         """Runs the driver; asserts its exit code when want is not None. Returns (code, JSON)."""
-        argv = [DRIVER, "--endpoint", cls.ddb.url, "--table", table, "--now", str(NOW)]
+        argv = [DRIVER, "--endpoint", cls.ddb.url, "--table", table, "--now", str(now)]
         if key_attr:
             argv += ["--key-attr", key_attr]
         p = subprocess.run(argv + [cmd, *args], env=aws_env(), capture_output=True, text=True,
@@ -50,7 +52,7 @@ class StatusTest(unittest.TestCase):
         if want is not None and p.returncode != want:
             raise AssertionError(f"status_driver {cmd} {args}: exit {p.returncode}, want {want}:"
                                  f" {p.stdout} {p.stderr}")
-        if p.returncode not in (0, EXISTS) and want is None:
+        if p.returncode not in (0, EXISTS, BUSY) and want is None:
             raise AssertionError(f"status_driver {cmd} {args} failed: {p.stderr}")
         return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None
 
@@ -105,10 +107,33 @@ class StatusTest(unittest.TestCase):
         self.begin("count.bin", "e1", 100)
         item = self.get("count.bin")
         self.assertEqual((item["status"], item["attempts"]), ("HASHING", 1))
-        self.begin("count.bin", "e1", 100)
+        # the first writer's lease (15 minutes when it names none) still runs: left to it
+        _, out = self.begin("count.bin", "e1", 100, want=BUSY, now=NOW + LEASE_DEFAULT - 1)
+        self.assertIn("is being hashed by another worker, whose lease runs until "
+                      "2024-05-01T12:15:00Z", out["message"])
+        self.assertEqual(self.get("count.bin")["attempts"], 1)
+        # past it, the version is taken over
+        self.begin("count.bin", "e1", 100, now=NOW + LEASE_DEFAULT + 1)
         item = self.get("count.bin")
         self.assertEqual((item["status"], item["attempts"]), ("HASHING", 2))
         self.assertEqual(self.cli_item("count.bin")["attempts"], {"N": "2"})
+        self.assertEqual(self.cli_item("count.bin")["lease_until"],
+                         {"N": str(NOW + 2 * LEASE_DEFAULT + 1)})
+
+    def test_lease_named_by_the_writer_and_dropped_when_done(self):
+        """A writer's own lease (the Lambda's deadline): a duplicate before it backs off, the
+        holder's READY ends it, and READY is never taken back by a later HASHING."""
+        self.run_driver(0, "begin", self.uri("lease.bin"), *self.version("e1", 100),
+                        "--lease-until", str(NOW + 10))
+        self.begin("lease.bin", "e1", 100, want=BUSY, now=NOW + 10)
+        self.ready("lease.bin", "e1", 100, now=NOW + 5)
+        self.assertNotIn("lease_until", self.cli_item("lease.bin"))
+        self.begin("lease.bin", "e1", 100, want=EXISTS, now=NOW + 6)
+        # a new version is not held back by an old version's lease
+        self.run_driver(0, "begin", self.uri("lease2.bin"), *self.version("e1", 100),
+                        "--lease-until", str(NOW + 100))
+        self.begin("lease2.bin", "e2", 200, now=NOW + 1)
+        self.assertEqual(self.get("lease2.bin")["etag"], "e2")
 
     def test_ready_has_every_attribute(self):
         key = "rec/2024/é t+1.bin"
@@ -189,7 +214,7 @@ class StatusTest(unittest.TestCase):
     def test_new_version_starts_afresh(self):
         key = "replaced.bin"
         self.begin(key, "e1", 100)
-        self.begin(key, "e1", 100)
+        self.begin(key, "e1", 100, now=NOW + LEASE_DEFAULT + 1)  # the first lease ran out
         self.ready(key, "e1", 100)
         self.begin(key, "e2", 200)
         item = self.cli_item(key)
@@ -239,10 +264,10 @@ class StatusTest(unittest.TestCase):
             t.join()
         self.assertEqual(errors, [])
         self.assertEqual(len(codes), 20)
-        # every new-version READY lands (its begin may find READY already); old writes land
-        # only before the first new one
+        # every new-version READY lands (its begin may find READY already, or another writer's
+        # running lease); old writes land only before the first new one
         for etag, (b, r) in codes:
-            self.assertIn(b, (0, EXISTS), codes)
+            self.assertIn(b, (0, EXISTS, BUSY), codes)
             self.assertEqual(r, 0, codes) if etag == "new" else self.assertIn(r, (0, EXISTS))
         item = self.cli_item(key)
         self.assertEqual((item["etag"], item["object_mtime"], item["status"]),

@@ -12,7 +12,7 @@
 #include "s3torrent/status.h"
 
 /* exit codes the tests read */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_EXISTS = 3, EXIT_NOENT = 4 };
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_EXISTS = 3, EXIT_NOENT = 4, EXIT_BUSY = 5 };
 
 static time_t fixed_time; /* --now: a test tool may keep this one global */
 
@@ -23,13 +23,15 @@ static time_t fixed_now(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: status_driver --endpoint URL --table T [--key-attr A] [--region R]\n"
-               "                     [--now UNIX] create|begin|ready|failed|get [s3://bucket/key]\n"
-               "  begin, ready, failed: --etag E --mtime M [--size N] [--source sync|lambda]\n"
-               "  ready:  --torrent-key K --info-hash H [--info-hash-v2 H2] --magnet M\n"
-               "          --piece-length N --piece-count N --meta-version v1|v2|hybrid\n"
-               "  failed: --error MESSAGE\n"
-               "Prints one JSON object. Exit 0 ok, 1 failure, 2 usage, 3 EEXIST, 4 ENOENT.\n");
+    fprintf(
+        f, "usage: status_driver --endpoint URL --table T [--key-attr A] [--region R]\n"
+           "                     [--now UNIX] create|begin|ready|failed|get [s3://bucket/key]\n"
+           "  begin, ready, failed: --etag E --mtime M [--size N] [--source sync|lambda]\n"
+           "                        [--lease-until UNIX] (begin)\n"
+           "  ready:  --torrent-key K --info-hash H [--info-hash-v2 H2] --magnet M\n"
+           "          --piece-length N --piece-count N --meta-version v1|v2|hybrid\n"
+           "  failed: --error MESSAGE\n"
+           "Prints one JSON object. Exit 0 ok, 1 failure, 2 usage, 3 EEXIST, 4 ENOENT, 5 EBUSY.\n");
 }
 
 static int report(int rc, const err_t *err)
@@ -46,7 +48,11 @@ static int report(int rc, const err_t *err)
     json_object_put(o);
     if (rc)
         fprintf(stderr, "status_driver: %s\n", err->msg);
-    return rc == 0 ? EXIT_OK : rc == EEXIST ? EXIT_EXISTS : rc == ENOENT ? EXIT_NOENT : EXIT_FAIL;
+    return rc == 0        ? EXIT_OK
+           : rc == EEXIST ? EXIT_EXISTS
+           : rc == ENOENT ? EXIT_NOENT
+           : rc == EBUSY  ? EXIT_BUSY
+                          : EXIT_FAIL;
 }
 
 static void put_s(json_object *o, const char *name, const char *v)
@@ -106,6 +112,7 @@ int main(int argc, char **argv)
         {"piece-count", required_argument, NULL, 'c'},
         {"meta-version", required_argument, NULL, 'v'},
         {"error", required_argument, NULL, 'x'},
+        {"lease-until", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -134,6 +141,9 @@ int main(int argc, char **argv)
             break;
         case 'e':
             o.etag = optarg;
+            break;
+        case 'L':
+            o.lease_until = strtoll(optarg, NULL, 10);
             break;
         case 'm':
             o.mtime = strtoll(optarg, NULL, 10);

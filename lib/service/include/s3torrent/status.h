@@ -32,7 +32,11 @@ struct status_object {
     uint64_t size;
     int64_t mtime;      /* the object's Last-Modified, Unix seconds (stored as object_mtime) */
     const char *source; /* "sync" or "lambda" */
+    int64_t lease_until; /* HASHING: Unix seconds until which the hashing is this writer's
+                          * (0: now + STATUS_LEASE_DEFAULT) */
 };
+
+#define STATUS_LEASE_DEFAULT 900 /* seconds a HASHING lease lasts when the writer names none */
 
 /* What a READY item records. */
 struct status_torrent {

@@ -22,6 +22,10 @@ struct sync_config {
     const char *source;                /* "sync" or "lambda" (the item's source) */
     bool dry_run;                      /* decide and report, change nothing */
     const struct logger *log;
+    /* Unix seconds until which a HASHING status is this writer's lease (the Lambda: its
+     * deadline); 0: 15 minutes and a second per 20 MB of the object. Another writer leaves a
+     * version under a running lease alone (EBUSY, a temporary failure). */
+    int64_t lease_until;
 };
 
 enum sync_action {
