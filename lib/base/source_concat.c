@@ -71,9 +71,9 @@ static int enter(struct concat_source *c, struct concat_stream *cs, size_t i, er
     pthread_mutex_lock(&c->lock);
     if (sl->src == NULL) {
         struct source *src = NULL;
-        if ((rc = p->open(p->arg, &src, err)) == 0 &&
-            (src->size != p->size || src->mtime != p->mtime)) {
-            rc = err_set(err, ESTALE, "%s: changed since the directory was read", src->display);
+        if ((rc = p->open(p->arg, &src, err)) == 0 && src->size != p->size) {
+            rc = err_set(err, ESTALE, "%s: %llu bytes, expected %llu", src->display,
+                         (unsigned long long)src->size, (unsigned long long)p->size);
             source_free(src);
         } else if (rc == 0) {
             sl->src = src;

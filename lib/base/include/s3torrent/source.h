@@ -58,8 +58,9 @@ int source_file_opener(void *arg, struct source **out, err_t *err);
 /* A source whose bytes are parts[0, n) one after another. Each part is opened on first read
  * and closed, after its finish check, once all its bytes were read, so a stream crosses any
  * number of files with only the ones being read open; a part whose size differs from the
- * listed one is ESTALE. parts (and their paths and args) must outlive the source; name and
- * display are copied. Returns 0 or ENOMEM with err set; the caller frees *out with
+ * listed one is ESTALE (a part's own finish
+ * check catches a change while it is read). parts (and their paths and args) must outlive the
+ * source; name and display are copied. Returns 0 or ENOMEM with err set; the caller frees *out with
  * source_free. */
 int source_concat_open(const char *name, const char *display, const struct source_part *parts,
                        size_t n, struct source **out, err_t *err);
