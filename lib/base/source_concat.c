@@ -148,7 +148,9 @@ static int concat_stream_next(struct source *s, void *stream, size_t n, uint8_t 
         at += take;
         cs->off += take;
         cs->read += take;
-        if (cs->off == part_end && (rc = leave(c, cs, err)))
+        /* a part is left where it ends or where the stream does, so the last reader of it
+         * closes it, whichever that is */
+        if ((cs->off == part_end || cs->off == cs->end) && (rc = leave(c, cs, err)))
             return rc;
     }
     return 0;

@@ -447,7 +447,7 @@ int torrent_files_order(struct source_part *files, size_t n, enum torrent_meta m
             memcpy(one, seg, len);
             one[len] = '\0';
             if ((rc = torrent_check_name(one, err)))
-                return err_prefix(err, "%s", p);
+                return err_prefix(err, "%s: not a valid path segment", p);
             if (seg[len] == '\0')
                 break;
             seg += len + 1;

@@ -37,7 +37,7 @@ struct source {
 };
 
 /* Opens a regular local file. Returns 0 or a positive errno with err set; a directory is
- * ENOTSUP (not supported yet). The caller frees *out with source_free. */
+ * ENOTSUP (source_dir_scan reads those). The caller frees *out with source_free. */
 int source_file_open(const char *path, struct source **out, err_t *err);
 
 /* One file of a set read as one (a directory's files; the objects under an S3 prefix would plug in
