@@ -68,6 +68,8 @@ bg_tier "s3torrent sync against s3rver and dynalite" env S3TORRENT=build/tools/s
   S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py
 tier "cross-checks against mktorrent, libtorrent, transmission-show" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py
+tier "multi-file torrents (create DIR) against mktorrent, transmission-create, libtorrent; a 4 GiB \
+sparse file" env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_multifile.py
 
 tier "S3 against s3rver: same bytes as files, listings, faults, secrets" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_s3.py
@@ -178,6 +180,8 @@ bg_tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torre
   Streaming
 tier "command-line errors under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py BadInput
+tier "multi-file torrents under ASan+UBSan" \
+  env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_multifile.py MultiFile
 # all S3 tests but the 4 GiB object (hashed by the release build above)
 tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 \
   tests/integration/test_s3.py SameAsFile Listing Faults Secrets
