@@ -4,7 +4,7 @@
 # The seed corpus is the test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml,
 # credjson, ddbjson, trpc, events, listen; RGW and MinIO notifications and whole requests for
 # events and listen; requests with validators and ranges for serve, listings for feed) plus the
-# target's kept regression inputs. A crash, leak or timeout fails the run; the input that caused
+# target's kept seeds (tests/fuzz/seeds/TARGET/) and regression inputs. A crash, leak or timeout fails the run; the input that caused
 # it is copied to fuzz-findings/TARGET/, to be kept under tests/fuzz/regressions/TARGET/ once
 # fixed.
 set -euo pipefail
@@ -73,6 +73,9 @@ if [ "$target" = feed ]; then
   # listings: one key per line
   printf 'rec/a.bin\nrec/b & <c> \303\251.bin\nrec/x.torrent\nrec//y\nrec/z\001\n' >"$work/corpus/f1"
   printf 'rec/d/e.bin\nrec/\300\257\nrec/"q".bin\n' >"$work/corpus/f2"
+fi
+if [ -d "$here/seeds/$target" ]; then # seeds kept as files: multi-file torrents for metainfo
+  cp "$here/seeds/$target"/* "$work/corpus/"
 fi
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true
