@@ -259,8 +259,8 @@ int cmd_create(int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
-        cli_error(CLI_USAGE, "create needs exactly one FILE or s3://BUCKET/KEY (see s3torrent "
-                             "create --help)");
+        cli_error(CLI_USAGE, "create needs exactly one FILE, DIR or s3://BUCKET/KEY (see "
+                             "s3torrent create --help)");
         goto out;
     }
     if (name != NULL && torrent_check_name(name, &err) != 0) {
