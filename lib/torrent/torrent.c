@@ -448,6 +448,11 @@ int torrent_files_order(struct source_part *files, size_t n, enum torrent_meta m
             one[len] = '\0';
             if ((rc = torrent_check_name(one, err)))
                 return err_prefix(err, "%s: not a valid path segment", p);
+            /* BEP 3 paths are UTF-8; libtorrent rewrites other bytes, so its peers would look
+             * for another file */
+            for (size_t k = 0, l; k < len; k += l)
+                if ((l = util_utf8_len((const unsigned char *)one + k, len - k)) == 0)
+                    return err_set(err, EINVAL, "%s: not a valid path segment: not UTF-8", p);
             if (seg[len] == '\0')
                 break;
             seg += len + 1;

@@ -255,6 +255,16 @@ class MultiFile(unittest.TestCase):
                          f"s3torrent: {self.dir}/sub/new?line: not a valid path segment: "
                          "torrent name contains '/' or a control character\n")
         self.assertFalse(os.path.exists(out))
+        os.unlink(bad)
+        # not UTF-8 (BEP 3): libtorrent would rename it, and its peers ask for another file
+        latin1 = os.path.join(self.dir.encode(), b"caf\xe9")
+        with open(latin1, "wb") as f:
+            f.write(b"x")
+        r = run("create", "-o", out, self.dir, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.count(b"\n"), 1)
+        self.assertIn(b"/caf\xe9: not a valid path segment: not UTF-8\n", r.stderr)
+        os.unlink(latin1)
         # nothing to share: said, exit 0, nothing written
         for tree in ({}, {"e1": 0, "d/e2": 0}):
             d = tempfile.mkdtemp(dir=self.top)

@@ -428,6 +428,9 @@ START_TEST(test_files_order)
     ck_assert_int_eq(torrent_files_order(bad, 2, TORRENT_V1, false, &err), EINVAL);
     ck_assert_msg(strstr(err.msg, "d/new?line: not a valid path segment") == err.msg, "%s",
                   err.msg);
+    struct source_part latin1[] = {{.path = "d/caf\xe9"}};
+    ck_assert_int_eq(torrent_files_order(latin1, 1, TORRENT_HYBRID, false, &err), EINVAL);
+    ck_assert_msg(strstr(err.msg, "not UTF-8") != NULL, "%s", err.msg);
     struct source_part both[] = {{.path = "a/b"}, {.path = "a b"}, {.path = "a"}};
     ck_assert_int_eq(torrent_files_order(both, 3, TORRENT_V1, false, &err), EINVAL);
     ck_assert_msg(strstr(err.msg, "a: both a file and a directory") != NULL, "%s", err.msg);

@@ -98,8 +98,8 @@ int torrent_create(struct source *src, const char *name, const struct torrent_op
 /* Sorts files into the order a torrent of (meta, pad) lists them: plain v1 by the bytes of their
  * whole paths (mktorrent's order), v2, hybrid and padded v1 by BEP 52's file tree (segment by
  * segment, libtorrent's order); then checks that every path segment is a valid name
- * (torrent_check_name) and that no path is also a directory of another. Returns 0 or EINVAL
- * with err naming the file. */
+ * (torrent_check_name) in UTF-8 and that no path is also a directory of another. Returns 0 or
+ * EINVAL with err naming the file. */
 int torrent_files_order(struct source_part *files, size_t n, enum torrent_meta meta, bool pad,
                         err_t *err);
 
