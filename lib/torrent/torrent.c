@@ -9,9 +9,12 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 uint64_t torrent_auto_piece_length(uint64_t size)
 {
@@ -742,6 +745,86 @@ static int open_part(const struct source_part *f, struct source **src, err_t *er
     return rc;
 }
 
+/* Files hashed on their own (padded and v2 layouts): files of at least BIG_FILE bytes one after
+ * another with every thread on each, then the others a file per thread; each file's hashes go
+ * to its own slots, so the result never depends on timing. */
+#define BIG_FILE (16u << 20)
+
+struct file_run {
+    const struct source_part *files;
+    size_t n;
+    struct hasher_opts ho; /* for the small files: one thread each, no progress */
+    struct files_hashes *h;
+    const uint64_t *first; /* each file's first v1 piece */
+    const struct torrent_opts *o;
+    uint64_t total;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t lock; /* guards err, done, last and progress calls */
+    uint64_t done;        /* bytes of the files hashed */
+    struct timespec last; /* the last progress call */
+    err_t err;
+};
+
+/* Hashes file i into its slots. Returns 0 or an errno with err set. */
+static int hash_one(struct file_run *r, size_t i, const struct hasher_opts *ho, err_t *err)
+{
+    struct source *src = NULL;
+    struct hasher_result res;
+    int rc;
+    if ((rc = open_part(&r->files[i], &src, err)) == 0)
+        rc = hasher_run(src, ho, &res, err);
+    source_free(src);
+    if (rc)
+        return rc;
+    if (r->h->v1)
+        memcpy(r->h->v1 + 20 * r->first[i], res.v1_pieces, 20 * res.npieces);
+    if (r->h->roots) {
+        memcpy(r->h->roots[i], res.v2_root, 32);
+        if (res.npieces > 1) {
+            r->h->layers[i] = res.v2_layer;
+            res.v2_layer = NULL;
+        }
+    }
+    hasher_result_free(&res);
+    return 0;
+}
+
+static void *file_worker(void *arg)
+{
+    struct file_run *r = arg;
+    err_t err = {0};
+    for (;;) {
+        size_t i = atomic_fetch_add(&r->next, 1);
+        if (i >= r->n || atomic_load(&r->failed))
+            break;
+        uint64_t size = r->files[i].size;
+        if (size == 0 || size >= BIG_FILE)
+            continue;
+        if (hash_one(r, i, &r->ho, &err)) {
+            pthread_mutex_lock(&r->lock);
+            if (!atomic_load(&r->failed))
+                r->err = err;
+            atomic_store(&r->failed, 1);
+            pthread_mutex_unlock(&r->lock);
+            break;
+        }
+        pthread_mutex_lock(&r->lock);
+        r->done += size;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        /* as the hasher reports: about ten times a second, one call at a time */
+        if (r->o->progress &&
+            (now.tv_sec - r->last.tv_sec) * 1000000000L + now.tv_nsec - r->last.tv_nsec >=
+                100000000L) {
+            r->last = now;
+            r->o->progress(r->o->progress_arg, r->done, r->total);
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+    return NULL;
+}
+
 static int hash_files(const char *name, const struct source_part *files, size_t n,
                       const struct torrent_opts *o, uint64_t plen, struct files_hashes *h,
                       err_t *err)
@@ -773,34 +856,58 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
         return rc;
     }
     /* padded or v2: every file starts a piece, so each is hashed on its own */
-    uint64_t np1 = v1_pieces_of(files, n, plen, true), at = 0;
-    if ((v1 && (h->v1 = calloc(np1 ? np1 : 1, 20)) == NULL) ||
+    uint64_t *first = calloc(n + 1, sizeof(*first));
+    if (first == NULL ||
+        (v1 && (h->v1 = calloc(v1_pieces_of(files, n, plen, true) + 1, 20)) == NULL) ||
         (v2 && ((h->roots = calloc(n, 32)) == NULL ||
-                (h->layers = calloc(n, sizeof(uint8_t *))) == NULL)))
+                (h->layers = calloc(n, sizeof(uint8_t *))) == NULL))) {
+        free(first);
         return err_set(err, ENOMEM, "out of memory");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (files[i].size == 0)
-            continue;
-        if ((rc = open_part(&files[i], &src, err)) || (rc = hasher_run(src, &ho, &r, err))) {
-            source_free(src);
-            break;
-        }
-        source_free(src);
-        src = NULL;
-        if (v1) {
-            memcpy(h->v1 + 20 * at, r.v1_pieces, 20 * r.npieces);
-            at += r.npieces;
-        }
-        if (v2) {
-            memcpy(h->roots[i], r.v2_root, 32);
-            if (r.npieces > 1) {
-                h->layers[i] = r.v2_layer;
-                r.v2_layer = NULL;
-            }
-        }
-        hasher_result_free(&r);
-        sum.base += files[i].size;
     }
+    for (size_t i = 0; i < n; i++)
+        first[i + 1] = first[i] + (files[i].size + plen - 1) / plen;
+    struct file_run fr = {.files = files, .n = n, .h = h, .first = first, .o = o, .total = total};
+    pthread_mutex_init(&fr.lock, NULL);
+    /* large files one after another, each with every thread */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (files[i].size < BIG_FILE)
+            continue;
+        sum.base = fr.done;
+        if ((rc = hash_one(&fr, i, &ho, err)) == 0)
+            fr.done += files[i].size;
+    }
+    /* then the others, a file per thread */
+    if (rc == 0) {
+        unsigned nthreads = o->threads ? o->threads : hasher_default_threads();
+        size_t small = 0;
+        for (size_t i = 0; i < n; i++)
+            small += files[i].size > 0 && files[i].size < BIG_FILE;
+        if (nthreads > small)
+            nthreads = small ? (unsigned)small : 1;
+        fr.ho = ho;
+        fr.ho.threads = 1;
+        fr.ho.progress = NULL;
+        pthread_t *tids = calloc(nthreads, sizeof(*tids));
+        unsigned started = 0;
+        for (unsigned t = 1; tids != NULL && t < nthreads; t++) {
+            if (pthread_create(&tids[t], NULL, file_worker, &fr) != 0)
+                break;
+            started = t;
+        }
+        file_worker(&fr);
+        for (unsigned t = 1; t <= started; t++)
+            pthread_join(tids[t], NULL);
+        free(tids);
+        if (atomic_load(&fr.failed)) {
+            rc = fr.err.code ? fr.err.code : EIO;
+            if (err)
+                *err = fr.err;
+        } else if (o->progress) {
+            o->progress(o->progress_arg, total, total);
+        }
+    }
+    pthread_mutex_destroy(&fr.lock);
+    free(first);
     return rc;
 }
 

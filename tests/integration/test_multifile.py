@@ -141,6 +141,20 @@ class MultiFile(unittest.TestCase):
                         self.assertTrue(pads)
                         self.assertTrue(all(p == f".pad/{n}" for p, n, _ in pads))
 
+    def test_large_and_small_files(self):
+        # files of 16 MiB and more are hashed one after another with every thread, the others
+        # a file per thread: both kinds in one torrent, against libtorrent
+        d = os.path.join(self.top, "mixed")
+        make_tree(d, {"big/one.bin": (17 << 20) + 3, "big/two.bin": 16 << 20, "s1": 1000,
+                      "s2/x": 70000, "s3": 0})
+        C = lt.create_torrent
+        for meta, flags in (("hybrid", 0), ("v2", C.v2_only)):
+            for threads in ("1", "3"):
+                with self.subTest(meta=meta, threads=threads):
+                    ours, data = self.create("--piece-length", "1M", "--meta-version", meta,
+                                             "--threads", threads, path=d)
+                    self.assertEqual(hashes(data), hashes(lt_create(d, 1 << 20, flags)))
+
     def test_one_file_in_a_directory(self):
         # still a directory torrent, and (as libtorrent does) no pad for a lone file
         d = os.path.join(self.top, "solo")

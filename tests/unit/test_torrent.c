@@ -459,6 +459,16 @@ START_TEST(test_multi_layout)
     ck_assert_int_eq(torrent_files_order(p, N, o.meta, false, &err), 0);
     ck_assert_msg(torrent_create_files("top", p, N, &o, &b, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(b.len, torrent_size_files("top", p, N, &o));
+    /* files hashed a file per thread: the same bytes whatever the thread count */
+    for (unsigned threads = 1; threads <= 8; threads *= 8) {
+        struct buf again;
+        buf_init(&again, 1u << 20);
+        o.threads = threads;
+        ck_assert_int_eq(torrent_create_files("top", p, N, &o, &again, NULL, NULL, &err), 0);
+        ck_assert_uint_eq(again.len, b.len);
+        ck_assert_int_eq(memcmp(again.data, b.data, b.len), 0);
+        buf_free(&again);
+    }
     static const char files[] =
         "5:filesld6:lengthi40000e4:pathl1:d3:bigeed4:attr1:p6:lengthi9152e4:pathl4:.pad4:9152ee"
         "d6:lengthi0e4:pathl1:d1:eeed6:lengthi16384e4:pathl3:oneeed6:lengthi3e4:pathl1:zeed4:"
