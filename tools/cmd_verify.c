@@ -46,6 +46,9 @@ static int verify_dir(const struct metainfo *m, const char *dir, const struct ve
     struct source_part *parts = calloc(m->nfiles ? m->nfiles : 1, sizeof(*parts));
     err_t err = {0};
     int rc = CLI_FAIL;
+    size_t dlen = strlen(dir);
+    while (dlen > 1 && dir[dlen - 1] == '/')
+        dlen--; /* "dir/" names files as "dir/a", not "dir//a" */
     if (parts == NULL)
         return cli_error(CLI_FAIL, "out of memory");
     for (size_t i = 0; i < m->nfiles; i++) {
@@ -58,12 +61,12 @@ static int verify_dir(const struct metainfo *m, const char *dir, const struct ve
             cli_error(CLI_FAIL, "%s: the torrent's path '%s' leaves the directory", dir, f->path);
             goto out;
         }
-        size_t n = strlen(dir) + 1 + strlen(f->path) + 1;
+        size_t n = dlen + 1 + strlen(f->path) + 1;
         if ((parts[i].path = malloc(n)) == NULL) {
             cli_error(CLI_FAIL, "out of memory");
             goto out;
         }
-        snprintf(parts[i].path, n, "%s/%s", dir, f->path);
+        snprintf(parts[i].path, n, "%.*s/%s", (int)dlen, dir, f->path);
         parts[i].arg = parts[i].path;
         parts[i].open = source_file_opener;
         if (stat(parts[i].path, &st) != 0) {

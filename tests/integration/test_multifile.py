@@ -206,7 +206,7 @@ class MultiFile(unittest.TestCase):
                     b = f.read(1)
                     f.seek(3 * 16384 + 5)
                     f.write(bytes([b[0] ^ 0xff]))
-                r = run("verify", t, self.dir, check=False)
+                r = run("verify", t, self.dir + "/", check=False)
                 self.assertEqual(r.returncode, 1)
                 err = r.stderr.decode()
                 self.assertEqual(err.count("\n"), 1, err)
