@@ -34,7 +34,7 @@ struct concat_stream {
 /* The part holding byte off (< size): the last one starting at or before it. */
 static size_t locate(const struct concat_source *c, uint64_t off)
 {
-    size_t lo = 0, hi = c->n; /* the first start > off is in (lo, hi] */
+    size_t lo = 0, hi = c->n; /* the answer is in [lo, hi] */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (c->starts[mid + 1] <= off)
