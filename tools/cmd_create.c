@@ -10,14 +10,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f)
 {
-    fputs("Usage: s3torrent create [OPTIONS] FILE|s3://BUCKET/KEY\n"
+    fputs("Usage: s3torrent create [OPTIONS] FILE|DIR|s3://BUCKET/KEY\n"
           "\n"
           "Hash a local file, or an S3 object streamed through parallel ranged GETs (no\n"
-          "temporary file), and write its torrent.\n"
-          "\n" CLI_RECIPE_HELP
+          "temporary file), and write its torrent. A directory makes one multi-file torrent\n"
+          "named after it, of every regular file below it (dot-files and empty files included;\n"
+          "symbolic links and empty directories left out), in the order of their paths.\n"
+          "\n" CLI_RECIPE_HELP "\n"
+          "Directories:\n"
+          "      --include PATTERN      keep only files whose path below DIR matches PATTERN\n"
+          "                             (fnmatch(3), '*' matches '/' too); repeat for more\n"
+          "      --exclude PATTERN      leave out files and directories whose path below DIR\n"
+          "                             matches PATTERN; repeat for more\n"
+          "      --pad                  v1: BEP 47 pad files after every file, so each starts a\n"
+          "                             piece (v2 and hybrid always have them; plain v1 equals\n"
+          "                             mktorrent's and transmission-create's)\n"
           "\n"
           "Output:\n"
           "  -n, --name N               torrent name (default: the last segment of the key,\n"
@@ -33,21 +44,25 @@ static void usage(FILE *f)
           f);
 }
 
-enum { OPT_JSON = 256 };
+enum { OPT_JSON = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_PAD };
 
-static void print_json(const char *name, const char *out, const struct source *src,
+#define MAX_PATTERNS 256
+
+static void print_json(const char *name, const char *out, const struct metainfo *m,
                        const struct torrent_opts *to, const struct buf *tb, const uint8_t *ih1,
                        const uint8_t *ih2)
 {
     char hex[65];
-    uint64_t plen = to->piece_length ? to->piece_length : torrent_auto_piece_length(src->size);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "output", json_object_new_string(out));
-    json_object_object_add(o, "size", json_object_new_int64((int64_t)src->size));
-    json_object_object_add(o, "piece_length", json_object_new_int64((int64_t)plen));
-    json_object_object_add(o, "piece_count",
-                           json_object_new_int64((int64_t)((src->size + plen - 1) / plen)));
+    json_object_object_add(o, "size", json_object_new_int64((int64_t)m->total_size));
+    json_object_object_add(o, "piece_length", json_object_new_int64((int64_t)m->piece_length));
+    json_object_object_add(o, "piece_count", json_object_new_int64((int64_t)m->npieces));
+    size_t nfiles = 0;
+    for (size_t i = 0; i < m->nfiles; i++)
+        nfiles += !m->files[i].pad;
+    json_object_object_add(o, "file_count", json_object_new_int64((int64_t)nfiles));
     json_object_object_add(o, "meta_version", json_object_new_string(torrent_meta_name(to->meta)));
     if (to->meta & TORRENT_V1)
         json_object_object_add(o, "info_hash", json_object_new_string(util_hex(ih1, 20, hex)));
@@ -62,6 +77,113 @@ static void print_json(const char *name, const char *out, const struct source *s
     json_object_put(o);
 }
 
+/* Writes the torrent in tb to out (NULL: NAME.torrent) and prints the --json summary. Returns
+ * an exit code. */
+static int write_out(const char *name, const char *out, bool force, bool json,
+                     const struct torrent_opts *to, const struct buf *tb, const uint8_t *ih1,
+                     const uint8_t *ih2)
+{
+    char *outpath = NULL;
+    struct metainfo *m = NULL;
+    err_t err = {0};
+    int rc = CLI_FAIL;
+    if (out == NULL) {
+        size_t n = strlen(name) + sizeof(".torrent");
+        if ((outpath = malloc(n)) == NULL) {
+            cli_error(CLI_FAIL, "out of memory");
+            goto out;
+        }
+        snprintf(outpath, n, "%s.torrent", name);
+        out = outpath;
+    }
+    if (cli_write_output(out, tb->data, tb->len, force) != 0)
+        goto out;
+    if (json) {
+        if (metainfo_parse(tb->data, tb->len, &m, &err) != 0) {
+            cli_error(CLI_FAIL, "%s", err.msg);
+            goto out;
+        }
+        print_json(name, out, m, to, tb, ih1, ih2);
+    }
+    rc = CLI_OK;
+out:
+    metainfo_free(m);
+    free(outpath);
+    return rc;
+}
+
+/* `create DIR`: one multi-file torrent of the files below dir (docs/DESIGN.md §3). */
+static int create_dir(const char *path, const char *name, struct cli_recipe *rec,
+                      const char *const *include, size_t ninclude, const char *const *exclude,
+                      size_t nexclude, bool pad, unsigned threads, const char *out, bool force,
+                      bool json)
+{
+    struct source_dir dir;
+    struct torrent_opts to;
+    struct buf tb;
+    char *ws = NULL;
+    err_t err = {0};
+    int rc = CLI_FAIL;
+    buf_init(&tb, (size_t)1 << 30);
+    if (source_dir_scan(path, include, ninclude, exclude, nexclude, &dir, &err) != 0) {
+        cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    if (name == NULL)
+        name = dir.name;
+    if (torrent_check_name(name, &err) != 0) {
+        cli_error(CLI_FAIL, "%s: %s (use --name)", dir.display, err.msg);
+        goto out;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < dir.n; i++)
+        total += dir.parts[i].size;
+    if (total == 0) {
+        /* docs/DESIGN.md §3: as for a zero-byte file, say so, don't fail */
+        fprintf(stderr, "s3torrent: %s: %s, nothing to share; no torrent written\n", dir.display,
+                dir.n ? "only empty files" : "no files");
+        rc = CLI_OK;
+        goto out;
+    }
+    if (torrent_recipe_opts(&rec->b.r, name, dir.mtime, &to, &ws) != 0) {
+        cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    free(ws); /* a directory's web seed is BASE/, to which clients add NAME/PATH (BEP 19) */
+    ws = NULL;
+    if (rec->b.r.webseed_base) {
+        if ((ws = torrent_webseed_dir(rec->b.r.webseed_base)) == NULL) {
+            cli_error(CLI_FAIL, "out of memory");
+            goto out;
+        }
+        to.webseeds = (const char *const *)&ws;
+        to.nwebseeds = 1;
+    }
+    to.pad = pad;
+    to.threads = threads;
+    if (torrent_files_order(dir.parts, dir.n, to.meta, pad, &err) != 0) {
+        cli_error(CLI_FAIL, "%s/%s", dir.display, err.msg);
+        goto out;
+    }
+    struct cli_progress prog;
+    cli_progress_init(&prog, "hashing");
+    to.progress = cli_progress_cb;
+    to.progress_arg = &prog;
+    uint8_t ih1[20], ih2[32];
+    int hr = torrent_create_files(name, dir.parts, dir.n, &to, &tb, ih1, ih2, &err);
+    cli_progress_end(&prog);
+    if (hr != 0) {
+        cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    rc = write_out(name, out, force, json, &to, &tb, ih1, ih2);
+out:
+    free(ws);
+    buf_free(&tb);
+    source_dir_free(&dir);
+    return rc;
+}
+
 int cmd_create(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -71,6 +193,9 @@ int cmd_create(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},
         {"json", no_argument, NULL, OPT_JSON},
+        {"include", required_argument, NULL, OPT_INCLUDE},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"pad", no_argument, NULL, OPT_PAD},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -80,9 +205,12 @@ int cmd_create(int argc, char **argv)
     struct source *src = NULL;
     struct torrent_opts to;
     const char *out = NULL, *name = NULL;
-    char *key = NULL, *ws = NULL, *outpath = NULL;
+    char *key = NULL, *ws = NULL;
     unsigned threads = 0;
-    bool force = false, json = false;
+    bool force = false, json = false, pad = false;
+    const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
+    size_t ninclude = 0, nexclude = 0;
+    struct stat st;
     struct buf tb;
     int rc = CLI_USAGE, c;
     err_t err = {0};
@@ -107,6 +235,20 @@ int cmd_create(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'f': force = true; break;
         case OPT_JSON: json = true; break;
+        case OPT_INCLUDE:
+        case OPT_EXCLUDE:
+            if ((c == OPT_INCLUDE ? ninclude : nexclude) == MAX_PATTERNS) {
+                cli_error(CLI_USAGE, "more than %d --include or --exclude patterns", MAX_PATTERNS);
+                goto out;
+            }
+            if (c == OPT_INCLUDE)
+                include[ninclude++] = optarg;
+            else
+                exclude[nexclude++] = optarg;
+            break;
+        case OPT_PAD:
+            pad = true;
+            break;
         case 'h':
             usage(stdout);
             rc = CLI_OK;
@@ -117,8 +259,8 @@ int cmd_create(int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
-        cli_error(CLI_USAGE, "create needs exactly one FILE or s3://BUCKET/KEY (see s3torrent "
-                             "create --help)");
+        cli_error(CLI_USAGE, "create needs exactly one FILE, DIR or s3://BUCKET/KEY (see "
+                             "s3torrent create --help)");
         goto out;
     }
     if (name != NULL && torrent_check_name(name, &err) != 0) {
@@ -127,7 +269,18 @@ int cmd_create(int argc, char **argv)
     }
     if (cli_recipe_finish(&rec) != 0)
         goto out;
+    bool is_dir = strncmp(argv[optind], "s3://", 5) != 0 && stat(argv[optind], &st) == 0 &&
+                  S_ISDIR(st.st_mode);
+    if (!is_dir && (ninclude || nexclude || pad)) {
+        cli_error(CLI_USAGE, "--include, --exclude and --pad apply to a directory");
+        goto out;
+    }
     rc = CLI_FAIL;
+    if (is_dir) {
+        rc = create_dir(argv[optind], name, &rec, include, ninclude, exclude, nexclude, pad,
+                        threads, out, force, json);
+        goto out;
+    }
     if (cli_open_source(&g, argv[optind], &src, &key, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
@@ -171,22 +324,8 @@ int cmd_create(int argc, char **argv)
         cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
     }
-    if (out == NULL) {
-        size_t n = strlen(name) + sizeof(".torrent");
-        if ((outpath = malloc(n)) == NULL) {
-            cli_error(CLI_FAIL, "out of memory");
-            goto out;
-        }
-        snprintf(outpath, n, "%s.torrent", name);
-        out = outpath;
-    }
-    if (cli_write_output(out, tb.data, tb.len, force) != 0)
-        goto out;
-    if (json)
-        print_json(name, out, src, &to, &tb, ih1, ih2);
-    rc = CLI_OK;
+    rc = write_out(name, out, force, json, &to, &tb, ih1, ih2);
 out:
-    free(outpath);
     free(ws);
     free(key);
     buf_free(&tb);

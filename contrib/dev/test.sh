@@ -68,6 +68,9 @@ bg_tier "s3torrent sync against s3rver and dynalite" env S3TORRENT=build/tools/s
   S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py
 tier "cross-checks against mktorrent, libtorrent, transmission-show" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py
+tier "multi-file torrents (create DIR) against mktorrent, transmission-create, libtorrent; a 4 GiB \
+sparse file" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_multifile.py
 
 tier "S3 against s3rver: same bytes as files, listings, faults, secrets" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_s3.py
@@ -181,6 +184,8 @@ bg_tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torre
   Streaming
 tier "command-line errors under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py BadInput
+tier "multi-file torrents under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
+  /usr/bin/python3 tests/integration/test_multifile.py MultiFile
 # all S3 tests but the 4 GiB object (hashed by the release build above)
 tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 \
   tests/integration/test_s3.py SameAsFile Listing Faults Secrets
@@ -209,9 +214,10 @@ bg_join
 
 tier "build (ThreadSanitizer)" contrib/dev/build.sh build-tsan -DS3T_TSAN=ON -DS3T_TESTS=ON \
   -DCMAKE_BUILD_TYPE=Debug
-tier "unit tests of the concurrent parts under TSan (block cache and its disk tier, torrent single flight, maker, worker pool)" \
+tier "unit tests of the concurrent parts under TSan (block cache and its disk tier, torrent single \
+flight, maker, worker pool, the hasher over files read as one)" \
   env TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
-  -R "^(blocks|diskcache|tgen|maker|sync|handler|meta|pool)$"
+  -R "^(blocks|diskcache|tgen|maker|sync|handler|meta|pool|torrent)$"
 tier "s3torrentfs under TSan (64 concurrent torrent opens, SIGHUP, kill -9, ...)" \
   env TSAN_OPTIONS=halt_on_error=0 S3TORRENT=build-tsan/tools/s3torrent \
   S3TORRENTFS=build-tsan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py

@@ -100,8 +100,7 @@ int source_file_open(const char *path, struct source **out, err_t *err)
         goto fail;
     }
     if (S_ISDIR(f->st.st_mode)) {
-        rc = err_set(err, ENOTSUP, "%s: is a directory (multi-file torrents are not supported yet)",
-                     path);
+        rc = err_set(err, ENOTSUP, "%s: is a directory, not a file", path);
         goto fail;
     }
     if (!S_ISREG(f->st.st_mode)) {

@@ -16,6 +16,8 @@
 #define CHUNK       (1u << 20) /* bytes read per call: a multiple of MERKLE_BLOCK */
 #define MAX_THREADS 256
 
+static const uint8_t zero_chunk[CHUNK]; /* what pads hash as */
+
 struct run {
     struct source *src;
     const struct hasher_opts *opts;
@@ -99,6 +101,12 @@ static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *scrat
                 }
             at += take;
             if (pos + at == piece_end) {
+                if (r->opts->v1 && r->opts->v1_pad && piece_end == res->size)
+                    for (uint64_t z = plen - (piece_end - piece * plen); z > 0;) {
+                        size_t zn = z < CHUNK ? (size_t)z : CHUNK;
+                        EVP_DigestUpdate(sha1, zero_chunk, zn);
+                        z -= zn;
+                    }
                 if (r->opts->v1) {
                     EVP_DigestFinal_ex(sha1, res->v1_pieces + 20 * piece, NULL);
                     EVP_DigestInit_ex(sha1, md1, NULL);

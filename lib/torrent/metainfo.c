@@ -406,7 +406,9 @@ static int parse(struct metainfo *m, err_t *err)
         }
         m->pieces = bencode_str(&m->doc, pieces);
         m->npieces = np;
-        m->total_size = v1_total;
+        m->total_size = 0; /* the files' bytes, pads left out */
+        for (size_t i = 0; i < v1f.n; i++)
+            m->total_size += v1f.files[i].pad ? 0 : v1f.files[i].length;
         m->multi = get(m, info, "files", BENCODE_LIST) != NULL;
     }
     if (m->v2) {

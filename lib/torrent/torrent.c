@@ -9,9 +9,12 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 uint64_t torrent_auto_piece_length(uint64_t size)
 {
@@ -389,4 +392,559 @@ int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t
         opts->nwebseeds = 1;
     }
     return 0;
+}
+
+/* --- multi-file torrents (docs/DESIGN.md §3) --- */
+
+/* BEP 52's order: segment by segment, each compared by its bytes; a path before the paths it is
+ * a prefix of (a file "a" before "a/b" cannot happen in a directory; torrent_files_order refuses
+ * it). */
+static int tree_cmp(const char *a, const char *b)
+{
+    for (;;) {
+        size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+        int c = memcmp(a, b, la < lb ? la : lb);
+        if (c != 0)
+            return c;
+        if (la != lb)
+            return la < lb ? -1 : 1;
+        if (a[la] == '\0' || b[lb] == '\0')
+            return (a[la] != '\0') - (b[lb] != '\0');
+        a += la + 1;
+        b += lb + 1;
+    }
+}
+
+static int cmp_tree(const void *x, const void *y)
+{
+    return tree_cmp(((const struct source_part *)x)->path, ((const struct source_part *)y)->path);
+}
+
+static int cmp_bytes(const void *x, const void *y)
+{
+    return strcmp(((const struct source_part *)x)->path, ((const struct source_part *)y)->path);
+}
+
+/* Whether files are padded: BEP 47 pads follow every non-empty file not ending on a piece
+ * boundary, the last one too, in torrents of more than one file (libtorrent 2.0's layout). */
+static bool padded(size_t n, const struct torrent_opts *o)
+{
+    return n > 1 && ((o->meta & TORRENT_V2) || o->pad);
+}
+
+int torrent_files_order(struct source_part *files, size_t n, enum torrent_meta meta, bool pad,
+                        err_t *err)
+{
+    bool tree = meta != TORRENT_V1 || pad;
+    qsort(files, n, sizeof(*files), tree ? cmp_tree : cmp_bytes);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = files[i].path;
+        for (const char *seg = p;;) {
+            size_t len = strcspn(seg, "/");
+            char one[256 + 1];
+            int rc;
+            if (len > 256) {
+                return err_set(err, EINVAL,
+                               "%s: a path segment of %zu bytes, over the limit of 255", p, len);
+            }
+            memcpy(one, seg, len);
+            one[len] = '\0';
+            if ((rc = torrent_check_name(one, err)))
+                return err_prefix(err, "%s: not a valid path segment", p);
+            /* BEP 3 paths are UTF-8; libtorrent rewrites other bytes, so its peers would look
+             * for another file */
+            for (size_t k = 0, l; k < len; k += l)
+                if ((l = util_utf8_len((const unsigned char *)one + k, len - k)) == 0)
+                    return err_set(err, EINVAL, "%s: not a valid path segment: not UTF-8", p);
+            if (seg[len] == '\0')
+                break;
+            seg += len + 1;
+        }
+        if (i > 0 && strcmp(files[i - 1].path, p) == 0)
+            return err_set(err, EINVAL, "%s: listed twice", p);
+    }
+    /* a file that is also a directory: in tree order its files follow it at once */
+    if (!tree)
+        qsort(files, n, sizeof(*files), cmp_tree);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++) {
+        size_t l = strlen(files[i - 1].path);
+        if (strncmp(files[i - 1].path, files[i].path, l) == 0 && files[i].path[l] == '/')
+            rc = err_set(err, EINVAL, "%s: both a file and a directory", files[i - 1].path);
+    }
+    if (!tree)
+        qsort(files, n, sizeof(*files), cmp_bytes);
+    return rc;
+}
+
+/* What hashing learned about files, in their order. */
+struct files_hashes {
+    uint8_t *v1;          /* v1 pieces of the whole torrent, pads included */
+    uint8_t (*roots)[32]; /* v2: each file's pieces root (zeros for an empty file) */
+    uint8_t **layers;     /* v2: each file's piece layer, or NULL for one piece or none */
+};
+
+static void files_hashes_free(struct files_hashes *h, size_t n)
+{
+    for (size_t i = 0; h->layers && i < n; i++)
+        free(h->layers[i]);
+    free(h->layers);
+    free(h->roots);
+    free(h->v1);
+}
+
+static uint64_t total_of(const struct source_part *files, size_t n)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += files[i].size;
+    return t;
+}
+
+/* v1 pieces of the torrent: in a padded layout each file starts a piece of its own. */
+static uint64_t v1_pieces_of(const struct source_part *files, size_t n, uint64_t plen, bool pad)
+{
+    uint64_t np = 0;
+    if (!pad)
+        return (total_of(files, n) + plen - 1) / plen;
+    for (size_t i = 0; i < n; i++)
+        np += (files[i].size + plen - 1) / plen;
+    return np;
+}
+
+/* Appends path's segments as a bencoded list. */
+static void put_path(struct buf *b, const char *path)
+{
+    bencode_begin_list(b);
+    for (const char *seg = path;;) {
+        size_t len = strcspn(seg, "/");
+        bencode_put_str(b, seg, len);
+        if (seg[len] == '\0')
+            break;
+        seg += len + 1;
+    }
+    bencode_end(b);
+}
+
+/* The v2 file tree: files are in tree order, so each directory's entries come out sorted and
+ * together; open holds the directory segments of the previous file. */
+static void put_file_tree(struct buf *b, const struct source_part *files, size_t n,
+                          const struct files_hashes *h)
+{
+    const char *prev = "";
+    size_t open = 0; /* directories open in prev */
+    bencode_begin_dict(b);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = files[i].path;
+        /* the directories p shares with prev stay open */
+        size_t same = 0, at = 0;
+        while (same < open) {
+            size_t l = strcspn(p + at, "/");
+            if (p[at + l] != '/' || strncmp(p + at, prev + at, l) != 0 || prev[at + l] != '/')
+                break;
+            same++;
+            at += l + 1;
+        }
+        for (size_t k = same; k < open; k++)
+            bencode_end(b);
+        open = same;
+        for (size_t l; p[at + (l = strcspn(p + at, "/"))] == '/'; at += l + 1, open++) {
+            bencode_put_str(b, p + at, l);
+            bencode_begin_dict(b);
+        }
+        bencode_put_cstr(b, p + at);
+        bencode_begin_dict(b);
+        put_key(b, "");
+        bencode_begin_dict(b);
+        put_key(b, "length");
+        bencode_put_int(b, (int64_t)files[i].size);
+        if (files[i].size > 0) {
+            put_key(b, "pieces root");
+            buf_printf(b, "32:");
+            put_hashes(b, h ? h->roots[i] : NULL, 32);
+        }
+        bencode_end(b);
+        bencode_end(b);
+        prev = p;
+    }
+    for (size_t k = 0; k < open; k++)
+        bencode_end(b);
+    bencode_end(b);
+}
+
+static void put_files_list(struct buf *b, const struct source_part *files, size_t n, uint64_t plen,
+                           bool pad)
+{
+    uint64_t off = 0;
+    bencode_begin_list(b);
+    for (size_t i = 0; i < n; i++) {
+        bencode_begin_dict(b);
+        put_key(b, "length");
+        bencode_put_int(b, (int64_t)files[i].size);
+        put_key(b, "path");
+        put_path(b, files[i].path);
+        bencode_end(b);
+        off += files[i].size;
+        if (pad && files[i].size > 0 && off % plen != 0) {
+            char name[32];
+            snprintf(name, sizeof(name), "%llu", (unsigned long long)(plen - off % plen));
+            bencode_begin_dict(b);
+            put_key(b, "attr");
+            bencode_put_cstr(b, "p");
+            put_key(b, "length");
+            bencode_put_int(b, (int64_t)(plen - off % plen));
+            put_key(b, "path");
+            bencode_begin_list(b);
+            bencode_put_cstr(b, ".pad");
+            bencode_put_cstr(b, name);
+            bencode_end(b);
+            bencode_end(b);
+            off += plen - off % plen;
+        }
+    }
+    bencode_end(b);
+}
+
+struct layer_ref {
+    const uint8_t *root;
+    size_t file;
+};
+
+static int cmp_layer(const void *x, const void *y)
+{
+    const struct layer_ref *a = x, *b = y;
+    int c = memcmp(a->root, b->root, 32);
+    return c ? c : (a->file > b->file) - (a->file < b->file);
+}
+
+/* "piece layers": one entry per distinct pieces root of a file of more than one piece, sorted
+ * by root. Without hashes (measuring) every such file counts as distinct. */
+static int put_piece_layers(struct buf *b, const struct source_part *files, size_t n, uint64_t plen,
+                            const struct files_hashes *h)
+{
+    static const uint8_t zero[32];
+    struct layer_ref *refs = malloc((n ? n : 1) * sizeof(*refs));
+    size_t nr = 0;
+    if (refs == NULL)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (files[i].size > plen)
+            refs[nr++] = (struct layer_ref){h ? h->roots[i] : zero, i};
+    if (h)
+        qsort(refs, nr, sizeof(*refs), cmp_layer);
+    bencode_begin_dict(b);
+    for (size_t k = 0; k < nr; k++) {
+        if (h && k > 0 && memcmp(refs[k].root, refs[k - 1].root, 32) == 0)
+            continue;
+        uint64_t np = (files[refs[k].file].size + plen - 1) / plen;
+        buf_printf(b, "32:");
+        put_hashes(b, h ? refs[k].root : NULL, 32);
+        buf_printf(b, "%llu:", (unsigned long long)(np * 32));
+        put_hashes(b, h ? h->layers[refs[k].file] : NULL, np * 32);
+    }
+    bencode_end(b);
+    free(refs);
+    return 0;
+}
+
+static int encode_files(const char *name, const struct source_part *files, size_t n,
+                        const struct torrent_opts *o, const struct files_hashes *h, struct buf *b,
+                        size_t *info_start, size_t *info_end, err_t *err)
+{
+    uint64_t plen, total = total_of(files, n);
+    int rc;
+    if ((rc = torrent_resolve(total, o, &plen, err)) || (rc = torrent_check_name(name, err)))
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (files[i].size / MERKLE_BLOCK >= 0x3fffffff)
+            return err_set(err, EFBIG, "%s: too large for a torrent", files[i].path);
+    bool v1 = o->meta & TORRENT_V1, v2 = o->meta & TORRENT_V2, pad = padded(n, o);
+    uint64_t np1 = v1_pieces_of(files, n, plen, pad);
+
+    bencode_begin_dict(b);
+    put_outer_head(b, o);
+    put_key(b, "info");
+    *info_start = b->len;
+    bencode_begin_dict(b);
+    if (v2) {
+        put_key(b, "file tree");
+        put_file_tree(b, files, n, h);
+    }
+    if (v1) {
+        put_key(b, "files");
+        put_files_list(b, files, n, plen, pad);
+    }
+    if (v2) {
+        put_key(b, "meta version");
+        bencode_put_int(b, 2);
+    }
+    put_key(b, "name");
+    bencode_put_cstr(b, name);
+    put_key(b, "piece length");
+    bencode_put_int(b, (int64_t)plen);
+    if (v1) {
+        put_key(b, "pieces");
+        buf_printf(b, "%llu:", (unsigned long long)(np1 * 20));
+        put_hashes(b, h ? h->v1 : NULL, np1 * 20);
+    }
+    if (o->private_) {
+        put_key(b, "private");
+        bencode_put_int(b, 1);
+    }
+    if (o->source) {
+        put_key(b, "source");
+        bencode_put_cstr(b, o->source);
+    }
+    bencode_end(b);
+    *info_end = b->len;
+    if (v2) {
+        put_key(b, "piece layers");
+        if (put_piece_layers(b, files, n, plen, h))
+            return err_set(err, ENOMEM, "out of memory");
+    }
+    put_outer_tail(b, o);
+    bencode_end(b);
+    if (b->err)
+        return err_set(err, b->err, "torrent too large to build: %s", strerror(b->err));
+    return 0;
+}
+
+uint64_t torrent_size_files(const char *name, const struct source_part *files, size_t n,
+                            const struct torrent_opts *opts)
+{
+    struct buf b;
+    size_t s, e;
+    buf_init_counter(&b);
+    if (encode_files(name, files, n, opts, NULL, &b, &s, &e, NULL) != 0)
+        return 0;
+    return b.len;
+}
+
+/* Progress over several hasher runs: each reports its own bytes; base counts those before. */
+struct progress_sum {
+    const struct torrent_opts *o;
+    uint64_t base, total;
+};
+
+static void progress_add(void *arg, uint64_t done, uint64_t total)
+{
+    struct progress_sum *p = arg;
+    (void)total;
+    p->o->progress(p->o->progress_arg, p->base + done, p->total);
+}
+
+/* Opens part f, which must still have the size it was listed with. */
+static int open_part(const struct source_part *f, struct source **src, err_t *err)
+{
+    int rc = f->open(f->arg, src, err);
+    if (rc == 0 && (*src)->size != f->size) {
+        rc = err_set(err, ESTALE, "%s: changed since the directory was read", (*src)->display);
+        source_free(*src);
+        *src = NULL;
+    }
+    return rc;
+}
+
+/* Files hashed on their own (padded and v2 layouts): files of at least BIG_FILE bytes one after
+ * another with every thread on each, then the others a file per thread; each file's hashes go
+ * to its own slots, so the result never depends on timing. */
+#define BIG_FILE (16u << 20)
+
+struct file_run {
+    const struct source_part *files;
+    size_t n;
+    struct hasher_opts ho; /* for the small files: one thread each, no progress */
+    struct files_hashes *h;
+    const uint64_t *first; /* each file's first v1 piece */
+    const struct torrent_opts *o;
+    uint64_t total;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t lock; /* guards err, done, last and progress calls */
+    uint64_t done;        /* bytes of the files hashed */
+    struct timespec last; /* the last progress call */
+    err_t err;
+};
+
+/* Hashes file i into its slots. Returns 0 or an errno with err set. */
+static int hash_one(struct file_run *r, size_t i, const struct hasher_opts *ho, err_t *err)
+{
+    struct source *src = NULL;
+    struct hasher_result res;
+    int rc;
+    if ((rc = open_part(&r->files[i], &src, err)) == 0)
+        rc = hasher_run(src, ho, &res, err);
+    source_free(src);
+    if (rc)
+        return rc;
+    if (r->h->v1)
+        memcpy(r->h->v1 + 20 * r->first[i], res.v1_pieces, 20 * res.npieces);
+    if (r->h->roots) {
+        memcpy(r->h->roots[i], res.v2_root, 32);
+        if (res.npieces > 1) {
+            r->h->layers[i] = res.v2_layer;
+            res.v2_layer = NULL;
+        }
+    }
+    hasher_result_free(&res);
+    return 0;
+}
+
+static void *file_worker(void *arg)
+{
+    struct file_run *r = arg;
+    err_t err = {0};
+    for (;;) {
+        size_t i = atomic_fetch_add(&r->next, 1);
+        if (i >= r->n || atomic_load(&r->failed))
+            break;
+        uint64_t size = r->files[i].size;
+        if (size == 0 || size >= BIG_FILE)
+            continue;
+        if (hash_one(r, i, &r->ho, &err)) {
+            pthread_mutex_lock(&r->lock);
+            if (!atomic_load(&r->failed))
+                r->err = err;
+            atomic_store(&r->failed, 1);
+            pthread_mutex_unlock(&r->lock);
+            break;
+        }
+        pthread_mutex_lock(&r->lock);
+        r->done += size;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        /* as the hasher reports: about ten times a second, one call at a time */
+        if (r->o->progress &&
+            (now.tv_sec - r->last.tv_sec) * 1000000000L + now.tv_nsec - r->last.tv_nsec >=
+                100000000L) {
+            r->last = now;
+            r->o->progress(r->o->progress_arg, r->done, r->total);
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+    return NULL;
+}
+
+static int hash_files(const char *name, const struct source_part *files, size_t n,
+                      const struct torrent_opts *o, uint64_t plen, struct files_hashes *h,
+                      err_t *err)
+{
+    bool v1 = o->meta & TORRENT_V1, v2 = o->meta & TORRENT_V2, pad = padded(n, o);
+    uint64_t total = total_of(files, n);
+    struct progress_sum sum = {o, 0, total};
+    struct hasher_opts ho = {
+        .piece_length = plen,
+        .v1 = v1,
+        .v2 = v2,
+        .v1_pad = pad,
+        .threads = o->threads,
+        .progress = o->progress ? progress_add : NULL,
+        .progress_arg = &sum,
+    };
+    struct hasher_result r = {0};
+    struct source *src = NULL;
+    int rc = 0;
+    memset(h, 0, sizeof(*h));
+    if (!v2 && !pad) {
+        /* pieces span files: hash them as one stream */
+        if ((rc = source_concat_open(name, name, files, n, &src, err)) == 0 &&
+            (rc = hasher_run(src, &ho, &r, err)) == 0) {
+            h->v1 = r.v1_pieces;
+            r.v1_pieces = NULL;
+        }
+        source_free(src);
+        return rc;
+    }
+    /* padded or v2: every file starts a piece, so each is hashed on its own */
+    uint64_t *first = calloc(n + 1, sizeof(*first));
+    if (first == NULL ||
+        (v1 && (h->v1 = calloc(v1_pieces_of(files, n, plen, true) + 1, 20)) == NULL) ||
+        (v2 && ((h->roots = calloc(n, 32)) == NULL ||
+                (h->layers = calloc(n, sizeof(uint8_t *))) == NULL))) {
+        free(first);
+        return err_set(err, ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        first[i + 1] = first[i] + (files[i].size + plen - 1) / plen;
+    struct file_run fr = {.files = files, .n = n, .h = h, .first = first, .o = o, .total = total};
+    pthread_mutex_init(&fr.lock, NULL);
+    /* large files one after another, each with every thread */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (files[i].size < BIG_FILE)
+            continue;
+        sum.base = fr.done;
+        if ((rc = hash_one(&fr, i, &ho, err)) == 0)
+            fr.done += files[i].size;
+    }
+    /* then the others, a file per thread */
+    if (rc == 0) {
+        unsigned nthreads = o->threads ? o->threads : hasher_default_threads();
+        size_t small = 0;
+        for (size_t i = 0; i < n; i++)
+            small += files[i].size > 0 && files[i].size < BIG_FILE;
+        if (nthreads > small)
+            nthreads = small ? (unsigned)small : 1;
+        fr.ho = ho;
+        fr.ho.threads = 1;
+        fr.ho.progress = NULL;
+        pthread_t *tids = calloc(nthreads, sizeof(*tids));
+        unsigned started = 0;
+        for (unsigned t = 1; tids != NULL && t < nthreads; t++) {
+            if (pthread_create(&tids[t], NULL, file_worker, &fr) != 0)
+                break;
+            started = t;
+        }
+        file_worker(&fr);
+        for (unsigned t = 1; t <= started; t++)
+            pthread_join(tids[t], NULL);
+        free(tids);
+        if (atomic_load(&fr.failed)) {
+            rc = fr.err.code ? fr.err.code : EIO;
+            if (err)
+                *err = fr.err;
+        } else if (o->progress) {
+            o->progress(o->progress_arg, total, total);
+        }
+    }
+    pthread_mutex_destroy(&fr.lock);
+    free(first);
+    return rc;
+}
+
+int torrent_create_files(const char *name, const struct source_part *files, size_t n,
+                         const struct torrent_opts *opts, struct buf *out, uint8_t ih1[20],
+                         uint8_t ih2[32], err_t *err)
+{
+    struct files_hashes h = {0};
+    uint64_t plen;
+    size_t s, e, before = out->len;
+    int rc;
+    if ((rc = torrent_check_name(name, err)) ||
+        (rc = torrent_resolve(total_of(files, n), opts, &plen, err)))
+        return rc;
+    if ((rc = hash_files(name, files, n, opts, plen, &h, err)) == 0 &&
+        (rc = encode_files(name, files, n, opts, &h, out, &s, &e, err)) == 0) {
+        if (ih1)
+            EVP_Digest(out->data + s, e - s, ih1, NULL, EVP_sha1(), NULL);
+        if (ih2)
+            EVP_Digest(out->data + s, e - s, ih2, NULL, EVP_sha256(), NULL);
+    }
+    if (rc)
+        out->len = before;
+    files_hashes_free(&h, n);
+    return rc;
+}
+
+char *torrent_webseed_dir(const char *base)
+{
+    size_t n = strlen(base);
+    bool slash = n > 0 && base[n - 1] == '/';
+    char *s = malloc(n + 2);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, base, n);
+    if (!slash)
+        s[n++] = '/';
+    s[n] = '\0';
+    return s;
 }

@@ -1,6 +1,6 @@
 /* fuzz_metainfo.c — libFuzzer target for the torrent loader behind `show`, `magnet` and
- * `verify` (and the hashes a re-upload reuses): any input is a torrent or a one-line reason, never
- * a crash or a leak. */
+ * `verify` (and the hashes a re-upload reuses), single- and multi-file (seeds in seeds/metainfo/):
+ * any input is a torrent or a one-line reason, never a crash or a leak. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *u = magnet_from_metainfo(m);
     free(u);
+    /* a multi-file torrent's size is its files' bytes, pads left out */
+    uint64_t sum = 0;
+    for (size_t i = 0; i < m->nfiles; i++)
+        sum += m->files[i].pad ? 0 : m->files[i].length;
+    if (sum != m->total_size || m->nfiles == 0)
+        abort();
     /* what a re-upload reuses (lib/service/sync.c): the hashes of a single-file torrent lay out a
      * torrent of the size torrent_size predicts */
     struct hasher_result h;

@@ -4,9 +4,9 @@
 # The seed corpus is the test vectors (torrents, bencode cases; the XML or JSON fixtures for s3xml,
 # credjson, ddbjson, trpc, events, listen; RGW and MinIO notifications and whole requests for
 # events and listen; requests with validators and ranges for serve, listings for feed, keys and
-# version ids for presign) plus the target's kept regression inputs. A crash, leak or timeout
-# fails the run; the input that caused it is copied to fuzz-findings/TARGET/, to be kept under
-# tests/fuzz/regressions/TARGET/ once fixed.
+# version ids for presign) plus the target's kept seeds (tests/fuzz/seeds/TARGET/) and regression
+# inputs. A crash, leak or timeout fails the run; the input that caused it is copied to
+# fuzz-findings/TARGET/, to be kept under tests/fuzz/regressions/TARGET/ once fixed.
 set -euo pipefail
 build=$1 target=$2 seconds=$3 runs=${4:-}
 here=$(dirname "$0")
@@ -91,6 +91,9 @@ if [ "$target" = presign ]; then
   printf '\na b+c%%d.bin' >"$work/corpus/p1"
   printf '3sL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MT=\ndir/\303\274 ber/\342\202\254.mkv' >"$work/corpus/p2"
   printf 'null\na//b/./c?d#e&f=g\r\n' >"$work/corpus/p3"
+fi
+if [ -d "$here/seeds/$target" ]; then # seeds kept as files: multi-file torrents for metainfo
+  cp "$here/seeds/$target"/* "$work/corpus/"
 fi
 if [ -d "$here/regressions/$target" ]; then
   cp "$here/regressions/$target"/* "$work/corpus/" 2>/dev/null || true

@@ -124,6 +124,8 @@ class CmakeInstall(unittest.TestCase):
         self.assertEqual(self.complete("s3torrent s"), ["seed", "serve", "show", "status", "sync"])
         self.assertEqual(self.complete("s3torrent create --piece"), ["--piece-length"])
         self.assertEqual(self.complete("s3torrent create -m h"), ["hybrid"])
+        self.assertEqual(self.complete("s3torrent create --exc"), ["--exclude"])
+        self.assertEqual(self.complete("s3torrent create --include "), [])  # a pattern
         self.assertEqual(self.complete("s3torrent sync --ddb-"),
                          ["--ddb-endpoint-url", "--ddb-key-attr", "--ddb-table"])
         self.assertEqual(self.complete("s3torrent serve --feed"),

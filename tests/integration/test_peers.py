@@ -201,8 +201,12 @@ class BadInput(unittest.TestCase):
     def test_missing_unreadable_directory_zero(self):
         self.one_line_error(run("create", os.path.join(self.dir, "nope"), check=False),
                             "No such file or directory")
-        self.one_line_error(run("create", self.dir, check=False),
-                            "is a directory (multi-file torrents are not supported yet)")
+        # a directory without files: nothing to share, as for a zero-byte file
+        r = run("create", self.dir, check=False, cwd=self.dir)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(r.stderr.decode(), f"s3torrent: {self.dir}: no files, nothing to share; "
+                         "no torrent written\n")
+        self.assertEqual(os.listdir(self.dir), [])
         z = os.path.join(self.dir, "zero")
         wr(z, b"")
         r = run("create", z, check=False, cwd=self.dir)

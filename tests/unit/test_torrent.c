@@ -2,6 +2,7 @@
  * known before hashing, determinism across runs and thread counts, verification, the outer
  * digest. */
 #include <check.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "s3torrent/hasher.h"
 #include "s3torrent/metainfo.h"
 #include "s3torrent/torrent.h"
 #include "s3torrent/verify.h"
@@ -328,6 +330,180 @@ START_TEST(test_outer_digest)
 }
 END_TEST
 
+/* Content of test file i: byte k = (k + seed) mod 251, as tu_make_file writes it. */
+static uint8_t *expect_bytes(const uint64_t *sizes, const uint64_t *zeros, size_t n, size_t *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += sizes[i] + zeros[i];
+    uint8_t *p = malloc(total ? total : 1), *q = p;
+    for (size_t i = 0; i < n; i++) {
+        for (uint64_t k = 0; k < sizes[i]; k++)
+            *q++ = (uint8_t)((k + i) % 251);
+        memset(q, 0, zeros[i]);
+        q += zeros[i];
+    }
+    *len = total;
+    return p;
+}
+
+/* source_concat: files and runs of zeros read as one stream by the parallel hasher, whatever the
+ * thread count, give the SHA-1 of each piece of the bytes end to end; a part whose size is not
+ * the listed one is ESTALE. */
+START_TEST(test_concat_source)
+{
+    static const uint64_t sizes[] = {0, 1, 16383, 100000, 0, 5, 40000};
+    static const uint64_t zeros[] = {0, 7, 0, 16384, 0, 0, 3};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    struct source_part parts[2 * N];
+    char *paths[N];
+    size_t np = 0, len;
+    for (size_t i = 0; i < N; i++) {
+        paths[i] = tu_make_file(sizes[i], (unsigned)i);
+        parts[np++] = (struct source_part){paths[i], sizes[i], 0, source_file_opener, paths[i]};
+        if (zeros[i])
+            parts[np++] = (struct source_part){NULL, zeros[i], 0, NULL, NULL};
+    }
+    uint8_t *want = expect_bytes(sizes, zeros, N, &len);
+    for (unsigned threads = 1; threads <= 4; threads += 3) {
+        struct source *src;
+        struct hasher_result h;
+        err_t err = {0};
+        ck_assert_int_eq(source_concat_open("all", "all", parts, np, &src, &err), 0);
+        ck_assert_uint_eq(src->size, len);
+        src->span = 16384; /* a stream per piece: parts are shared and cross streams */
+        struct hasher_opts ho = {.piece_length = 16384, .v1 = true, .threads = threads};
+        ck_assert_msg(hasher_run(src, &ho, &h, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(h.npieces, (len + 16383) / 16384);
+        for (uint64_t k = 0; k < h.npieces; k++) {
+            uint8_t md[20];
+            size_t off = k * 16384, n = len - off < 16384 ? len - off : 16384;
+            EVP_Digest(want + off, n, md, NULL, EVP_sha1(), NULL);
+            ck_assert_msg(memcmp(md, h.v1_pieces + 20 * k, 20) == 0, "piece %llu",
+                          (unsigned long long)k);
+        }
+        hasher_result_free(&h);
+        source_free(src);
+    }
+    /* listed one byte longer than it is */
+    struct source *src;
+    struct hasher_result h;
+    err_t err = {0};
+    parts[np - 2].size++;
+    ck_assert_int_eq(source_concat_open("all", "all", parts, np, &src, &err), 0);
+    struct hasher_opts ho = {.piece_length = 16384, .v1 = true, .threads = 2};
+    ck_assert_int_eq(hasher_run(src, &ho, &h, &err), ESTALE);
+    ck_assert_msg(strstr(err.msg, paths[N - 1]) != NULL, "%s", err.msg);
+    source_free(src);
+    free(want);
+    for (size_t i = 0; i < N; i++) {
+        unlink(paths[i]);
+        free(paths[i]);
+    }
+}
+END_TEST
+
+/* The two orders of docs/DESIGN.md §3 and the names refused. */
+START_TEST(test_files_order)
+{
+    struct source_part p[] = {{.path = "a.txt"},
+                              {.path = "a/x"},
+                              {.path = "a b/y"},
+                              {.path = "B"},
+                              {.path = "\xc3\xa9t\xc3\xa9"},
+                              {.path = ".h"}};
+    enum { N = sizeof(p) / sizeof(p[0]) };
+    static const char *bytes[N] = {".h", "B", "a b/y", "a.txt", "a/x", "\xc3\xa9t\xc3\xa9"};
+    static const char *tree[N] = {".h", "B", "a/x", "a b/y", "a.txt", "\xc3\xa9t\xc3\xa9"};
+    ck_assert_int_eq(torrent_files_order(p, N, TORRENT_V1, false, NULL), 0);
+    for (size_t i = 0; i < N; i++)
+        ck_assert_str_eq(p[i].path, bytes[i]);
+    for (int meta = 1; meta <= 3; meta++) {
+        ck_assert_int_eq(torrent_files_order(p, N, (enum torrent_meta)meta, meta == 1, NULL), 0);
+        for (size_t i = 0; i < N; i++)
+            ck_assert_str_eq(p[i].path, tree[i]);
+    }
+    err_t err = {0};
+    struct source_part bad[] = {{.path = "ok"}, {.path = "d/new\nline"}};
+    ck_assert_int_eq(torrent_files_order(bad, 2, TORRENT_V1, false, &err), EINVAL);
+    ck_assert_msg(strstr(err.msg, "d/new?line: not a valid path segment") == err.msg, "%s",
+                  err.msg);
+    struct source_part latin1[] = {{.path = "d/caf\xe9"}};
+    ck_assert_int_eq(torrent_files_order(latin1, 1, TORRENT_HYBRID, false, &err), EINVAL);
+    ck_assert_msg(strstr(err.msg, "not UTF-8") != NULL, "%s", err.msg);
+    struct source_part both[] = {{.path = "a/b"}, {.path = "a b"}, {.path = "a"}};
+    ck_assert_int_eq(torrent_files_order(both, 3, TORRENT_V1, false, &err), EINVAL);
+    ck_assert_msg(strstr(err.msg, "a: both a file and a directory") != NULL, "%s", err.msg);
+}
+END_TEST
+
+/* A multi-file hybrid laid out as libtorrent 2.0 does: the v1 list with a pad after every file
+ * not ending on a piece boundary (not after empty ones), the file tree with an empty file's
+ * length alone, piece layers for files over one piece; torrent_size_files knows the length;
+ * verify_files names the file and the piece after a flipped byte. */
+START_TEST(test_multi_layout)
+{
+    static const uint64_t sizes[] = {40000, 0, 16384, 3};
+    static const char *names[] = {"d/big", "d/e", "one", "z"};
+    enum { N = 4 };
+    struct source_part p[N];
+    char *paths[N];
+    for (size_t i = 0; i < N; i++) {
+        paths[i] = tu_make_file(sizes[i], (unsigned)i);
+        p[i] = (struct source_part){(char *)names[i], sizes[i], 0, source_file_opener, paths[i]};
+    }
+    struct torrent_opts o = {.meta = TORRENT_HYBRID, .piece_length = 16384, .no_date = true};
+    struct buf b;
+    err_t err = {0};
+    buf_init(&b, 1u << 20);
+    ck_assert_int_eq(torrent_files_order(p, N, o.meta, false, &err), 0);
+    ck_assert_msg(torrent_create_files("top", p, N, &o, &b, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(b.len, torrent_size_files("top", p, N, &o));
+    /* files hashed a file per thread: the same bytes whatever the thread count */
+    for (unsigned threads = 1; threads <= 8; threads *= 8) {
+        struct buf again;
+        buf_init(&again, 1u << 20);
+        o.threads = threads;
+        ck_assert_int_eq(torrent_create_files("top", p, N, &o, &again, NULL, NULL, &err), 0);
+        ck_assert_uint_eq(again.len, b.len);
+        ck_assert_int_eq(memcmp(again.data, b.data, b.len), 0);
+        buf_free(&again);
+    }
+    static const char files[] =
+        "5:filesld6:lengthi40000e4:pathl1:d3:bigeed4:attr1:p6:lengthi9152e4:pathl4:.pad4:9152ee"
+        "d6:lengthi0e4:pathl1:d1:eeed6:lengthi16384e4:pathl3:oneeed6:lengthi3e4:pathl1:zeed4:"
+        "attr1:p6:lengthi16381e4:pathl4:.pad5:16381eee";
+    ck_assert_msg(memmem(b.data, b.len, files, sizeof(files) - 1) != NULL, "%.*s", (int)b.len,
+                  (const char *)b.data);
+    ck_assert(memmem(b.data, b.len, "1:ed0:d6:lengthi0eee", 20) != NULL);
+    struct metainfo *m;
+    ck_assert_msg(metainfo_parse(b.data, b.len, &m, &err) == 0, "%s", err.msg);
+    ck_assert(m->multi && m->v1 && m->v2);
+    ck_assert_uint_eq(m->nfiles, N);
+    ck_assert_uint_eq(m->total_size, 40000 + 16384 + 3);
+    ck_assert_uint_eq(m->npieces, 3 + 1 + 1);
+    ck_assert(m->files[0].layer != NULL && m->files[2].layer == NULL);
+    int fd = open(paths[0], O_WRONLY);
+    ck_assert_int_eq(pwrite(fd, "\xff", 1, 20000), 1);
+    close(fd);
+    size_t bad_file;
+    uint64_t bad_piece;
+    struct verify_opts vo = {.threads = 2};
+    for (size_t i = 0; i < N; i++)
+        p[i].path = paths[i];
+    ck_assert_int_eq(verify_files(m, p, &vo, &bad_file, &bad_piece, &err), EBADMSG);
+    ck_assert_uint_eq(bad_file, 0);
+    ck_assert_uint_eq(bad_piece, 1);
+    ck_assert_msg(strstr(err.msg, ": piece 1 of 3 does not match") != NULL, "%s", err.msg);
+    metainfo_free(m);
+    buf_free(&b);
+    for (size_t i = 0; i < N; i++) {
+        unlink(paths[i]);
+        free(paths[i]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("torrent");
@@ -342,6 +518,9 @@ int main(void)
     tcase_add_test(tc, test_bad_sources);
     tcase_add_test(tc, test_names_and_webseeds);
     tcase_add_test(tc, test_outer_digest);
+    tcase_add_test(tc, test_concat_source);
+    tcase_add_test(tc, test_files_order);
+    tcase_add_test(tc, test_multi_layout);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

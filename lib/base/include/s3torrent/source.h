@@ -1,9 +1,11 @@
-/* source.h — the byte-source interface the hasher reads from: a local file (source_file.c) or
- * an S3 object through ranged GETs (s3.c). Workers open independent streams over disjoint
- * ranges. */
+/* source.h — the byte-source interface the hasher reads from: a local file (source_file.c), an
+ * S3 object through ranged GETs (s3.c), or several of them read end to end (source_concat.c).
+ * Workers open independent streams over disjoint ranges. */
 #ifndef S3TORRENT_SOURCE_H
 #define S3TORRENT_SOURCE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "s3torrent/err.h"
@@ -35,8 +37,54 @@ struct source {
 };
 
 /* Opens a regular local file. Returns 0 or a positive errno with err set; a directory is
- * ENOTSUP (not supported yet). The caller frees *out with source_free. */
+ * ENOTSUP (source_dir_scan reads those). The caller frees *out with source_free. */
 int source_file_open(const char *path, struct source **out, err_t *err);
+
+/* One file of a set read as one (a directory's files; the objects under an S3 prefix would plug in
+ * with an opener around source_s3_open_known): its path inside the set ('/'-separated), its size
+ * and mtime as listed, and how to open it when its bytes are first needed. */
+struct source_part {
+    char *path;    /* relative to the set's root; NULL for a run of zeros (a BEP 47 pad) */
+    uint64_t size; /* the bytes the part must have when opened */
+    int64_t mtime; /* Unix seconds */
+    /* Opens the part; NULL for zeros. Returns 0 or a positive errno with err set. */
+    int (*open)(void *arg, struct source **out, err_t *err);
+    void *arg; /* the opener's: a local path for source_file_opener */
+};
+
+/* An opener for source_part: arg is a local path (a char *). */
+int source_file_opener(void *arg, struct source **out, err_t *err);
+
+/* A source whose bytes are parts[0, n) one after another. Each part is opened on first read
+ * and closed, after its finish check, once all its bytes were read, so a stream crosses any
+ * number of files with only the ones being read open; a part whose size differs from the
+ * listed one is ESTALE (a part's own finish
+ * check catches a change while it is read). parts (and their paths and args) must outlive the
+ * source; name and display are copied. Returns 0 or ENOMEM with err set; the caller frees *out with
+ * source_free. */
+int source_concat_open(const char *name, const char *display, const struct source_part *parts,
+                       size_t n, struct source **out, err_t *err);
+
+/* The regular files below a local directory, as parts in no particular order (the caller sorts
+ * them for its layout). Symbolic links are never followed (a link to a file or a directory is
+ * left out); empty directories contribute nothing; dot-files are included. When include has
+ * entries a file must match one of them, and a file matching an exclude pattern is left out:
+ * fnmatch(3) patterns against the path relative to dir, without FNM_PATHNAME ('*' matches '/'
+ * too, so "*.log" is every .log file at any depth). */
+struct source_dir {
+    char *name;    /* dir's last path segment */
+    char *display; /* dir as given */
+    int64_t mtime; /* the newest mtime of the files kept */
+    struct source_part *parts;
+    size_t n;
+};
+
+/* Walks dir. Returns 0, ENOTDIR when dir is not a directory, or another errno with err naming
+ * the path that failed; the caller frees out with source_dir_free (also after a failure). */
+int source_dir_scan(const char *dir, const char *const *include, size_t ninclude,
+                    const char *const *exclude, size_t nexclude, struct source_dir *out,
+                    err_t *err);
+void source_dir_free(struct source_dir *d);
 
 /* Frees a source of any kind (NULL is fine). */
 void source_free(struct source *s);

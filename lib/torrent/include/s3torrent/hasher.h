@@ -14,6 +14,9 @@
 struct hasher_opts {
     uint64_t piece_length; /* power of two >= 16 KiB */
     bool v1, v2;           /* which hashes to compute */
+    /* v1: hash the last piece as if zeros filled it to the piece length (the file is followed
+     * by a BEP 47 pad file in a multi-file torrent) */
+    bool v1_pad;
     unsigned threads;      /* 0: the number of online cores */
     /* Called from worker threads, one at a time, at most about ten times a second, and once
      * at the end with done == total. May be NULL. */

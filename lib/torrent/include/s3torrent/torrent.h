@@ -27,6 +27,7 @@ struct torrent_opts {
     const char *created_by; /* NULL: omitted */
     bool no_date;
     int64_t creation_date; /* used unless no_date */
+    bool pad; /* multi-file v1: BEP 47 pad files as a hybrid has (docs/DESIGN.md §3) */
     unsigned threads;      /* hashing threads; 0: all cores */
     /* progress of hashing, as in struct hasher_opts; may be NULL */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
@@ -89,6 +90,34 @@ int torrent_encode_hashed(const char *name, const struct torrent_opts *opts,
  * ih1/ih2 (either may be NULL) receive the v1 SHA-1 and v2 SHA-256 info-hashes. */
 int torrent_create(struct source *src, const char *name, const struct torrent_opts *opts,
                    struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err);
+
+/* Multi-file torrents (docs/DESIGN.md §3): files are source_parts (path inside the torrent, size,
+ * opener), so the files below a local directory (source_dir_scan) and, later, the objects under
+ * an S3 prefix lay out the same way. */
+
+/* Sorts files into the order a torrent of (meta, pad) lists them: plain v1 by the bytes of their
+ * whole paths (mktorrent's order), v2, hybrid and padded v1 by BEP 52's file tree (segment by
+ * segment, libtorrent's order); then checks that every path segment is a valid name
+ * (torrent_check_name) in UTF-8 and that no path is also a directory of another. Returns 0 or
+ * EINVAL with err naming the file. */
+int torrent_files_order(struct source_part *files, size_t n, enum torrent_meta meta, bool pad,
+                        err_t *err);
+
+/* Hashes files (ordered by torrent_files_order; empty ones included, as libtorrent does) and
+ * encodes the multi-file torrent named name into out; ih1/ih2 (either may be NULL) receive the
+ * info-hashes. Returns 0 or an errno with err set; EINVAL when the files hold no byte. */
+int torrent_create_files(const char *name, const struct source_part *files, size_t n,
+                         const struct torrent_opts *opts, struct buf *out, uint8_t ih1[20],
+                         uint8_t ih2[32], err_t *err);
+
+/* The byte size of the torrent torrent_create_files would write (0 on invalid options). Exact,
+ * unless two files of more than one piece have the same bytes and so share one piece layer. */
+uint64_t torrent_size_files(const char *name, const struct source_part *files, size_t n,
+                            const struct torrent_opts *opts);
+
+/* The web seed (BEP 19) of a multi-file torrent: BASE ending in '/', since clients append the
+ * torrent's name and each file's path. The caller frees it; NULL when out of memory. */
+char *torrent_webseed_dir(const char *base);
 
 /* What every component agrees on to make an object's torrent (docs/DESIGN.md §3): the options that
  * decide its bytes, before they are applied to one object. */
