@@ -133,6 +133,11 @@ void lamlog_request(const char *id)
     snprintf(request_id, sizeof(request_id), "%s", id ? id : "");
 }
 
+const char *lamlog_current_request(void)
+{
+    return request_id;
+}
+
 void lamlog_object(const char *bucket, const char *key)
 {
     free(object);

@@ -23,6 +23,8 @@ struct logger lamlog_logger(void);
 /* What the calling thread's lines are about: the invocation's request id, the object's
  * s3://BUCKET/KEY, and the outcome of the line that ends it (NULL: none). */
 void lamlog_request(const char *request_id);
+/* The calling thread's request id ("" when none). */
+const char *lamlog_current_request(void);
 void lamlog_object(const char *bucket, const char *key);
 void lamlog_outcome(const char *outcome);
 

@@ -80,6 +80,7 @@ static void usage(FILE *f)
           "  PRIVATE, NO_DATE   true or false (default false): the private flag, no creation\n"
           "                     date\n"
           "  SOURCE, COMMENT    the info source field, the comment (default: none)\n"
+          "  OBJECT_CONCURRENCY objects of one event worked on at once (default 4)\n"
           "  AWS_LAMBDA_LOG_FORMAT  Text (default) or JSON: one JSON object per line with\n"
           "                     timestamp, level, message, requestId, object and outcome\n"
           "  AWS_LAMBDA_LOG_LEVEL   TRACE, DEBUG, INFO (default), WARN, ERROR or FATAL\n"
@@ -229,6 +230,88 @@ static void tally(const struct events_batch *b, const struct events_outcome *out
     }
 }
 
+/* The objects of one payload, worked on by up to OBJECT_CONCURRENCY threads: an SQS batch or a
+ * multi-record event no longer waits for each object in turn (most of an object's time is
+ * S3's latency and the hash, and the hasher's threads are not busy all the time). */
+struct batch_run {
+    const struct lambda *L;
+    const struct sync_config *cfg;
+    const struct events_batch *b;
+    int64_t deadline_ms;
+    struct events_outcome *outs;
+    struct handler_slot *slots;
+    char request_id[128];
+    pthread_mutex_t lock; /* the fields below */
+    size_t next;
+    struct emf_counts counts;
+    err_t first_rec; /* the first failure to record FAILED */
+};
+
+static void run_item(struct batch_run *r, size_t i)
+{
+    const struct events_item *it = &r->b->items[i];
+    int64_t t0 = handler_now_ms();
+    lamlog_object(it->bucket, it->key);
+    handler_item(&r->L->rules, r->cfg, r->deadline_ms, it, &r->outs[i], &r->slots[i]);
+    lamlog_outcome(r->outs[i].action);
+    handler_log(&r->L->log, it, &r->outs[i]);
+    lamlog_outcome(NULL);
+    lamlog_object(NULL, NULL);
+    err_t rerr = {0};
+    enum events_outcome_code c = r->outs[i].code;
+    if (r->L->record_failures &&
+        (c == EVENTS_TEMPORARY || c == EVENTS_PERMANENT || c == EVENTS_NOT_DONE))
+        r->slots[i].rec =
+            record_failure(r->L, r->cfg->status, it, &r->outs[i], &r->slots[i], &rerr);
+    pthread_mutex_lock(&r->lock);
+    emf_count(&r->counts, &r->outs[i], &r->slots[i].res, (double)(handler_now_ms() - t0));
+    if (r->slots[i].rec == HANDLER_REC_ERROR && r->first_rec.msg[0] == '\0')
+        r->first_rec = rerr;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *item_worker(void *arg)
+{
+    struct batch_run *r = arg;
+    lamlog_request(r->request_id[0] ? r->request_id : NULL);
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        size_t i = r->next++;
+        pthread_mutex_unlock(&r->lock);
+        if (i >= r->b->n)
+            break;
+        run_item(r, i);
+    }
+    lamlog_request(NULL);
+    lamlog_object(NULL, NULL);
+    return NULL;
+}
+
+/* Works on every item of r->b: on this thread alone for one item, else on up to
+ * OBJECT_CONCURRENCY (default 4) threads; a thread that cannot start leaves its share to the
+ * others. */
+static void run_items(struct batch_run *r)
+{
+    unsigned want = 4;
+    const char *v = env("OBJECT_CONCURRENCY");
+    if (v && (want = (unsigned)strtoul(v, NULL, 10)) == 0)
+        want = 1;
+    if (want > 64)
+        want = 64;
+    if (want > r->b->n)
+        want = (unsigned)r->b->n;
+    pthread_t tids[64];
+    unsigned started = 0;
+    for (unsigned k = 1; k < want; k++)
+        if (pthread_create(&tids[started], NULL, item_worker, r) == 0)
+            started++;
+    item_worker(r);
+    lamlog_request(r->request_id[0] ? r->request_id : NULL); /* item_worker cleared it */
+    for (unsigned k = 0; k < started; k++)
+        pthread_join(tids[k], NULL);
+    pthread_mutex_destroy(&r->lock);
+}
+
 /* Handles one parsed payload, the work of one invocation or one --listen request: *response
  * gets the JSON to answer with (the caller frees it) and *fail whether the invocation is to be
  * reported failed (its message in fail_msg, which may be NULL with fail_len 0); t (may be NULL)
@@ -289,24 +372,17 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         rc = err_set(err, ENOMEM, "out of memory");
         goto out;
     }
-    struct emf_counts counts = {0};
-    for (size_t i = 0; i < b->n; i++) {
-        int64_t t0 = handler_now_ms();
-        lamlog_object(b->items[i].bucket, b->items[i].key);
-        handler_item(&L->rules, &cfg, deadline_ms, &b->items[i], &outs[i], &slots[i]);
-        lamlog_outcome(outs[i].action);
-        handler_log(&L->log, &b->items[i], &outs[i]);
-        lamlog_outcome(NULL);
-        lamlog_object(NULL, NULL);
-        emf_count(&counts, &outs[i], &slots[i].res, (double)(handler_now_ms() - t0));
-        err_t rerr = {0};
-        if (L->record_failures &&
-            (outs[i].code == EVENTS_TEMPORARY || outs[i].code == EVENTS_PERMANENT ||
-             outs[i].code == EVENTS_NOT_DONE))
-            slots[i].rec = record_failure(L, cfg.status, &b->items[i], &outs[i], &slots[i], &rerr);
-        if (slots[i].rec == HANDLER_REC_ERROR && first_rec.msg[0] == '\0')
-            first_rec = rerr;
-    }
+    struct batch_run run = {.L = L,
+                            .cfg = &cfg,
+                            .b = b,
+                            .deadline_ms = deadline_ms,
+                            .outs = outs,
+                            .slots = slots,
+                            .lock = PTHREAD_MUTEX_INITIALIZER};
+    snprintf(run.request_id, sizeof(run.request_id), "%s", lamlog_current_request());
+    run_items(&run);
+    struct emf_counts counts = run.counts;
+    first_rec = run.first_rec;
     char *doc =
         emf_document(env("AWS_LAMBDA_FUNCTION_NAME") ? env("AWS_LAMBDA_FUNCTION_NAME") : PROG,
                      handler_now_ms(), &counts, (double)(handler_now_ms() - started));

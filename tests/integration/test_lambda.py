@@ -376,6 +376,32 @@ class Runtime(LambdaBase):
         self.assertLess(rss_kib, 128 * 1024)
 
 
+class Concurrency(LambdaBase):
+    """A batch of 10 objects is worked on by several threads (OBJECT_CONCURRENCY, default 4):
+    every torrent is right, each line and status item as for one object; the time against 10
+    single invocations in sequence is printed (a report, not an assertion)."""
+
+    def test_batch_of_ten(self):
+        size = 2 * 1048576 + 3
+        for i in range(20):
+            self.put(f"conc/{i}.bin", content(size, 100 + i))
+        t0 = time.monotonic()
+        for i in range(10):
+            kind, resp, _ = self.call({"Records": [s3_record(f"conc/{i}.bin")]})
+            self.assertEqual((kind, resp["results"][0]["action"]), ("response", "created"))
+        single = time.monotonic() - t0
+        t0 = time.monotonic()
+        kind, resp, _ = self.call({"Records": [s3_record(f"conc/{i}.bin") for i in range(10, 20)]})
+        batch = time.monotonic() - t0
+        self.assertEqual(kind, "response", resp)
+        self.assertEqual(sorted((r["key"], r["action"]) for r in resp["results"]),
+                         sorted((f"conc/{i}.bin", "created") for i in range(10, 20)))
+        for i in range(20):
+            self.assert_synced(f"conc/{i}.bin")
+        print(f"  10 objects of {size} bytes: 10 invocations in sequence {single:.2f} s, one "
+              f"batch {batch:.2f} s: {single / batch:.2f}x")
+
+
 class DuplicateDelivery(LambdaBase):
     """S3 and SQS deliver at least once: the same SQS message given to two runtimes at once is
     hashed once. The first invocation's HASHING status is a lease until its deadline; the second
