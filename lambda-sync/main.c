@@ -36,6 +36,10 @@ struct lambda {
     struct logger log;
     struct http_client *http;
     struct cred_chain *creds;
+    /* warm across invocations: connections, credentials, signing keys */
+    struct s3_client *s3;
+    struct store *store;    /* over s3 */
+    struct ddb_client *ddb; /* NULL without a table */
     const char *table, *key_attr;
     struct handler_rules rules; /* S3_BUCKET, EXCLUDE_PREFIXES */
     struct recipe built; /* owns what recipe points at */
@@ -141,17 +145,15 @@ static int lambda_init(struct lambda *L, err_t *err)
     if ((L->creds = cred_chain_new(&co)) == NULL)
         return err_set(err, ENOMEM, "out of memory");
     /* fail at init, not at the first event, on a bad endpoint or missing credentials */
-    struct s3_client *s3 = NULL;
     struct s3_config sc = {.http = L->http, .creds = L->creds};
-    if ((rc = s3_client_new(&sc, &s3, err)))
+    if ((rc = s3_client_new(&sc, &L->s3, err)))
         return rc;
-    s3_client_free(s3);
+    if ((L->store = store_s3_new(L->s3)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
     if (L->table) {
-        struct ddb_client *ddb = NULL;
         struct ddb_config dc = {.http = L->http, .creds = L->creds};
-        if ((rc = ddb_client_new(&dc, &ddb, err)))
+        if ((rc = ddb_client_new(&dc, &L->ddb, err)))
             return rc;
-        ddb_client_free(ddb);
     }
     struct cred c;
     rc = cred_chain_get(L->creds, &c, err);
@@ -168,6 +170,9 @@ static int lambda_init(struct lambda *L, err_t *err)
 
 static void lambda_free(struct lambda *L)
 {
+    store_free(L->store);
+    s3_client_free(L->s3);
+    ddb_client_free(L->ddb);
     cred_chain_free(L->creds);
     http_client_free(L->http);
     free(L->rules.allow);
@@ -321,9 +326,6 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
                         const char *trace_id, char **response, bool *fail, char *fail_msg,
                         size_t fail_len, struct listen_tally *t, err_t *err)
 {
-    struct s3_client *s3 = NULL;
-    struct store *store = NULL;
-    struct ddb_client *ddb = NULL;
     struct status_store st;
     struct events_outcome *outs = NULL;
     struct handler_slot *slots = NULL;
@@ -338,22 +340,16 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         memset(t, 0, sizeof(*t));
     log_msg(&L->log, LOG_INFO, "%s event: %zu objects, %zu records ignored",
             events_kind_name(b->kind), b->n, b->ignored);
-    /* clients of this invocation, for its trace id; the connections and credentials they use
-     * are the warm ones of L */
-    const char *tid = trace_id && *trace_id ? trace_id : NULL;
-    struct s3_config sc = {.http = L->http, .creds = L->creds, .trace_id = tid};
-    if ((rc = s3_client_new(&sc, &s3, err)))
-        goto out;
-    if (L->table) {
-        struct ddb_config dc = {.http = L->http, .creds = L->creds, .trace_id = tid};
-        if ((rc = ddb_client_new(&dc, &ddb, err)))
-            goto out;
-        st = (struct status_store){.ddb = ddb, .table = L->table, .key_attr = L->key_attr};
+    /* the warm clients of L, with this invocation's trace id (runtime mode: one invocation at
+     * a time; --listen passes none and leaves them alone) */
+    if (trace_id) {
+        s3_client_set_trace_id(L->s3, *trace_id ? trace_id : NULL);
+        if (L->ddb)
+            ddb_client_set_trace_id(L->ddb, *trace_id ? trace_id : NULL);
     }
-    if ((store = store_s3_new(s3)) == NULL) {
-        rc = err_set(err, ENOMEM, "out of memory");
-        goto out;
-    }
+    if (L->table)
+        st = (struct status_store){.ddb = L->ddb, .table = L->table, .key_attr = L->key_attr};
+    struct store *store = L->store;
     /* no cache on Lambda: nothing survives, and no temporary files */
     struct maker maker = {.store = store, .log = &L->log};
     struct sync_config cfg = {
@@ -427,9 +423,6 @@ out:
     json_object_put(resp);
     free(outs);
     free(slots);
-    store_free(store);
-    s3_client_free(s3);
-    ddb_client_free(ddb);
     return rc;
 }
 

@@ -13,8 +13,9 @@
 
 struct aws {
     struct aws_config cfg;
-    pthread_mutex_t lock; /* guards key_cache */
+    pthread_mutex_t lock; /* guards key_cache and trace */
     struct sigv4_key_cache key_cache;
+    char trace[256]; /* X-Amzn-Trace-Id, "" for none */
 };
 
 /* ---- the error table ---- */
@@ -188,8 +189,16 @@ int aws_new(const struct aws_config *cfg, struct aws **out, err_t *err)
         return err_set(err, ENOMEM, "out of memory");
     a->cfg = *cfg;
     pthread_mutex_init(&a->lock, NULL);
+    aws_set_trace_id(a, cfg->trace_id);
     *out = a;
     return 0;
+}
+
+void aws_set_trace_id(struct aws *a, const char *trace_id)
+{
+    pthread_mutex_lock(&a->lock);
+    snprintf(a->trace, sizeof(a->trace), "%s", trace_id ? trace_id : "");
+    pthread_mutex_unlock(&a->lock);
 }
 
 void aws_free(struct aws *a)
@@ -253,8 +262,12 @@ static int send_signed(struct aws *a, const struct aws_request *r, struct http_s
         for (size_t i = 0; i < sig.nadd; i++)
             hh[nh++] = (struct http_header){sig.add[i].name, sig.add[i].value};
     }
-    if (a->cfg.trace_id)
-        hh[nh++] = (struct http_header){"X-Amzn-Trace-Id", a->cfg.trace_id};
+    char trace[sizeof(a->trace)];
+    pthread_mutex_lock(&a->lock);
+    memcpy(trace, a->trace, sizeof(trace));
+    pthread_mutex_unlock(&a->lock);
+    if (trace[0])
+        hh[nh++] = (struct http_header){"X-Amzn-Trace-Id", trace};
     struct http_request hr = {
         .method = r->method,
         .url = r->url,

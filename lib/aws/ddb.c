@@ -343,3 +343,8 @@ int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_ob
     };
     return aws_send(c->aws, &r, NULL, err);
 }
+
+void ddb_client_set_trace_id(struct ddb_client *c, const char *trace_id)
+{
+    aws_set_trace_id(c->aws, trace_id);
+}

@@ -826,3 +826,8 @@ int source_s3_open_known(struct s3_client *s3, const char *bucket, const char *k
 {
     return open_source(s3, bucket, key, obj, parallel, out, err);
 }
+
+void s3_client_set_trace_id(struct s3_client *c, const char *trace_id)
+{
+    aws_set_trace_id(c->aws, trace_id);
+}

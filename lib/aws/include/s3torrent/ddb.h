@@ -41,6 +41,8 @@ struct ddb_client;
  * client is thread-safe. */
 int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t *err);
 void ddb_client_free(struct ddb_client *c);
+/* As s3_client_set_trace_id. */
+void ddb_client_set_trace_id(struct ddb_client *c, const char *trace_id);
 
 /* Calls operation op ("PutItem", "UpdateItem", ...) with request (borrowed), signing every
  * attempt and retrying throttling, 5xx and transport errors. Returns 0 with *response (may be

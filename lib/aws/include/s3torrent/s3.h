@@ -45,6 +45,9 @@ struct s3_client;
  * pointers are borrowed and must outlive the client; strings are copied. */
 int s3_client_new(const struct s3_config *cfg, struct s3_client **out, err_t *err);
 void s3_client_free(struct s3_client *s3);
+/* The X-Amzn-Trace-Id of the client's requests from now on (NULL: none): a warm client serves
+ * each Lambda invocation with that invocation's trace. */
+void s3_client_set_trace_id(struct s3_client *s3, const char *trace_id);
 
 /* The one bucket-name rule of every front end (docs/DESIGN.md §4): 1 to 255 bytes of letters,
  * digits, '.', '-' and '_', the names any S3 server (AWS's legacy ones, Ceph RGW, MinIO) may

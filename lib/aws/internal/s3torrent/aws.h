@@ -52,6 +52,9 @@ struct aws;
 /* Returns 0 with *out ready (thread-safe), or ENOMEM with err set. Free it with aws_free. */
 int aws_new(const struct aws_config *cfg, struct aws **out, err_t *err);
 void aws_free(struct aws *a);
+/* Sends trace_id (NULL: none) as X-Amzn-Trace-Id from now on: one warm client across Lambda
+ * invocations, each with its own trace. */
+void aws_set_trace_id(struct aws *a, const char *trace_id);
 
 /* Reads what it needs of an answer (without closing hs). Returns 0 or a positive errno with
  * err set and *retry telling whether another attempt may cure it. */
