@@ -210,6 +210,19 @@ void aws_free(struct aws *a)
     free(a);
 }
 
+/* The signer of a's requests with credentials c (borrowed), at a's time. */
+static struct sigv4_signer signer_of(struct aws *a, const struct cred *c)
+{
+    return (struct sigv4_signer){
+        .creds = {c->access_key, c->secret_key, c->session_token},
+        .region = a->cfg.region,
+        .service = a->cfg.service,
+        .now = a->cfg.now ? a->cfg.now() : time(NULL),
+        .opt = a->cfg.opt,
+        .cache = &a->key_cache,
+    };
+}
+
 /* Fetches credentials, signs and sends one attempt. Returns 0 with *out open (any status), or a
  * positive errno with err set. */
 static int send_signed(struct aws *a, const struct aws_request *r, struct http_stream **out,
@@ -246,14 +259,7 @@ static int send_signed(struct aws *a, const struct aws_request *r, struct http_s
             .payload = r->body,
             .payload_len = r->body_len,
         };
-        struct sigv4_signer signer = {
-            .creds = {cred.access_key, cred.secret_key, cred.session_token},
-            .region = a->cfg.region,
-            .service = a->cfg.service,
-            .now = a->cfg.now ? a->cfg.now() : time(NULL),
-            .opt = a->cfg.opt,
-            .cache = &a->key_cache,
-        };
+        struct sigv4_signer signer = signer_of(a, &cred);
         pthread_mutex_lock(&a->lock);
         rc = sigv4_sign_headers(&signer, &sr, &sig, err);
         pthread_mutex_unlock(&a->lock);
@@ -354,14 +360,7 @@ int aws_presign(struct aws *a, const struct aws_request *r, unsigned expires, st
             .nheaders = 1,
             .payload_hash = SIGV4_UNSIGNED_PAYLOAD,
         };
-        struct sigv4_signer signer = {
-            .creds = {cred.access_key, cred.secret_key, cred.session_token},
-            .region = a->cfg.region,
-            .service = a->cfg.service,
-            .now = a->cfg.now ? a->cfg.now() : time(NULL),
-            .opt = a->cfg.opt,
-            .cache = &a->key_cache,
-        };
+        struct sigv4_signer signer = signer_of(a, &cred);
         pthread_mutex_lock(&a->lock);
         rc = sigv4_presign(&signer, &sr, expires, &sig, err);
         pthread_mutex_unlock(&a->lock);

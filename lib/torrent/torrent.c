@@ -92,6 +92,37 @@ static void put_key(struct buf *b, const char *k)
     bencode_put_cstr(b, k);
 }
 
+/* The info dict from "meta version" on, in bencode's key order, and its end: what single-file
+ * and multi-file torrents share after their file fields. v1_pieces (NULL: zeros of the same
+ * width) holds npieces SHA-1s. */
+static void put_info_tail(struct buf *b, const struct torrent_opts *o, bool v1, bool v2,
+                          const char *name, uint64_t plen, const uint8_t *v1_pieces,
+                          uint64_t npieces)
+{
+    if (v2) {
+        put_key(b, "meta version");
+        bencode_put_int(b, 2);
+    }
+    put_key(b, "name");
+    bencode_put_cstr(b, name);
+    put_key(b, "piece length");
+    bencode_put_int(b, (int64_t)plen);
+    if (v1) {
+        put_key(b, "pieces");
+        buf_printf(b, "%llu:", (unsigned long long)(npieces * 20));
+        put_hashes(b, v1_pieces, npieces * 20);
+    }
+    if (o->private_) {
+        put_key(b, "private");
+        bencode_put_int(b, 1);
+    }
+    if (o->source) {
+        put_key(b, "source");
+        bencode_put_cstr(b, o->source);
+    }
+    bencode_end(b);
+}
+
 /* The top-level entries before "info" (sorted keys: announce .. creation date), all decided by
  * the options. */
 static void put_outer_head(struct buf *b, const struct torrent_opts *o)
@@ -176,28 +207,7 @@ static int encode(const char *name, uint64_t size, const struct torrent_opts *o,
         put_key(b, "length");
         bencode_put_int(b, (int64_t)size);
     }
-    if (v2) {
-        put_key(b, "meta version");
-        bencode_put_int(b, 2);
-    }
-    put_key(b, "name");
-    bencode_put_cstr(b, name);
-    put_key(b, "piece length");
-    bencode_put_int(b, (int64_t)plen);
-    if (v1) {
-        put_key(b, "pieces");
-        buf_printf(b, "%llu:", (unsigned long long)(npieces * 20));
-        put_hashes(b, h ? h->v1_pieces : NULL, npieces * 20);
-    }
-    if (o->private_) {
-        put_key(b, "private");
-        bencode_put_int(b, 1);
-    }
-    if (o->source) {
-        put_key(b, "source");
-        bencode_put_cstr(b, o->source);
-    }
-    bencode_end(b);
+    put_info_tail(b, o, v1, v2, name, plen, h ? h->v1_pieces : NULL, npieces);
     *info_end = b->len;
     if (v2) {
         put_key(b, "piece layers");
@@ -674,28 +684,7 @@ static int encode_files(const char *name, const struct source_part *files, size_
         put_key(b, "files");
         put_files_list(b, files, n, plen, pad);
     }
-    if (v2) {
-        put_key(b, "meta version");
-        bencode_put_int(b, 2);
-    }
-    put_key(b, "name");
-    bencode_put_cstr(b, name);
-    put_key(b, "piece length");
-    bencode_put_int(b, (int64_t)plen);
-    if (v1) {
-        put_key(b, "pieces");
-        buf_printf(b, "%llu:", (unsigned long long)(np1 * 20));
-        put_hashes(b, h ? h->v1 : NULL, np1 * 20);
-    }
-    if (o->private_) {
-        put_key(b, "private");
-        bencode_put_int(b, 1);
-    }
-    if (o->source) {
-        put_key(b, "source");
-        bencode_put_cstr(b, o->source);
-    }
-    bencode_end(b);
+    put_info_tail(b, o, v1, v2, name, plen, h ? h->v1 : NULL, np1);
     *info_end = b->len;
     if (v2) {
         put_key(b, "piece layers");
