@@ -847,8 +847,12 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
     memset(h, 0, sizeof(*h));
     if (!v2 && !pad) {
         /* pieces span files: hash them as one stream */
-        if ((rc = source_concat_open(name, name, files, n, &src, err)) == 0 &&
-            (rc = hasher_run(src, &ho, &r, err)) == 0) {
+        if ((rc = source_concat_open(name, name, files, n, &src, err)) == 0) {
+            if (o->span)
+                src->span = o->span;
+            src->parallel = o->parallel;
+        }
+        if (rc == 0 && (rc = hasher_run(src, &ho, &r, err)) == 0) {
             h->v1 = r.v1_pieces;
             r.v1_pieces = NULL;
         }
@@ -879,6 +883,8 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
     /* then the others, a file per thread */
     if (rc == 0) {
         unsigned nthreads = o->threads ? o->threads : hasher_default_threads();
+        if (o->threads == 0 && o->parallel > nthreads)
+            nthreads = o->parallel; /* network objects: more files in flight than cores */
         size_t small = 0;
         for (size_t i = 0; i < n; i++)
             small += files[i].size > 0 && files[i].size < BIG_FILE;
