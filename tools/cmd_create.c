@@ -1,5 +1,7 @@
 /* cmd_create.c — `s3torrent create`: hash a file or an S3 object into a .torrent. */
+#include "cache.h"
 #include "cli.h"
+#include "s3torrent/maker.h"
 #include "s3torrent/metainfo.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/store.h"
@@ -34,6 +36,12 @@ static void usage(FILE *f)
           "                             repeat for more\n"
           "      --exclude PATTERN      leave out files and directories whose path below DIR\n"
           "                             (or the prefix) matches PATTERN; repeat for more\n"
+          "      --cache PATH           prefixes: the torrent cache shared with s3torrentfs and\n"
+          "                             sync (default: the mount's, see s3torrentfs(8)); a v2\n"
+          "                             torrent takes each object's hashes from its single-file\n"
+          "                             torrent's entry at the same piece length, reading no\n"
+          "                             byte of it, and v2 and hybrid ones leave theirs there\n"
+          "      --no-cache             prefixes: read every object, store nothing locally\n"
           "      --pad                  v1: BEP 47 pad files after every file, so each starts a\n"
           "                             piece (v2 and hybrid always have them; plain v1 equals\n"
           "                             mktorrent's and transmission-create's)\n"
@@ -52,7 +60,7 @@ static void usage(FILE *f)
           f);
 }
 
-enum { OPT_JSON = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_PAD };
+enum { OPT_JSON = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_PAD, OPT_CACHE, OPT_NO_CACHE };
 
 #define MAX_PATTERNS 256
 
@@ -123,8 +131,8 @@ out:
 /* A multi-file torrent of a directory's files or a prefix's objects (docs/DESIGN.md §3). ws_key:
  * for a prefix, the path the web seed's directory URL is made from (NULL: BASE/). */
 static int create_set(struct source_dir *dir, const char *name, struct cli_recipe *rec,
-                      const char *ws_key, bool pad, unsigned threads, const char *out, bool force,
-                      bool json)
+                      const char *ws_key, const struct maker_files *mf, bool pad, unsigned threads,
+                      const char *out, bool force, bool json)
 {
     struct torrent_opts to;
     struct buf tb;
@@ -170,6 +178,8 @@ static int create_set(struct source_dir *dir, const char *name, struct cli_recip
     to.threads = threads;
     to.span = dir->span;
     to.parallel = dir->parallel;
+    if (mf != NULL)
+        maker_files_hooks(mf, &to);
     if (torrent_files_order(dir->parts, dir->n, to.meta, pad, &err) != 0) {
         cli_error(CLI_FAIL, "%s/%s", dir->display, err.msg);
         goto out;
@@ -200,12 +210,15 @@ static void skipped(void *arg, const char *key, const char *why)
 /* `create s3://BUCKET/PREFIX/`: one multi-file torrent of the objects below the prefix. */
 static int create_prefix(struct cli_s3 *g, const char *uri, const char *name,
                          struct cli_recipe *rec, const char *const *include, size_t ninclude,
-                         const char *const *exclude, size_t nexclude, bool pad, unsigned threads,
-                         const char *out, bool force, bool json)
+                         const char *const *exclude, size_t nexclude, const char *cache_path,
+                         bool no_cache, bool pad, unsigned threads, const char *out, bool force,
+                         bool json)
 {
     struct source_dir dir = {0};
     struct s3_client *s3;
     struct store *st = NULL;
+    struct cache *cache = NULL;
+    struct maker_cache mcache;
     char *bucket = NULL, *prefix = NULL;
     err_t err = {0};
     int rc = CLI_FAIL;
@@ -240,8 +253,14 @@ static int create_prefix(struct cli_s3 *g, const char *uri, const char *name,
     }
     if (pl)
         prefix[pl - 1] = '\0';
-    rc = create_set(&dir, name, rec, pl ? prefix : NULL, pad, threads, out, force, json);
+    if (!no_cache)
+        cache = cli_open_cache(cache_path);
+    cache_as_maker_cache(cache, &mcache);
+    struct maker mk = {st, cache ? &mcache : NULL, threads, 0, &g->log};
+    struct maker_files mf = {&mk, dir.parts};
+    rc = create_set(&dir, name, rec, pl ? prefix : NULL, &mf, pad, threads, out, force, json);
 out:
+    cache_close(cache);
     source_dir_free(&dir);
     store_free(st);
     free(bucket);
@@ -261,6 +280,8 @@ int cmd_create(int argc, char **argv)
         {"include", required_argument, NULL, OPT_INCLUDE},
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"pad", no_argument, NULL, OPT_PAD},
+        {"cache", required_argument, NULL, OPT_CACHE},
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -272,7 +293,8 @@ int cmd_create(int argc, char **argv)
     const char *out = NULL, *name = NULL;
     char *key = NULL, *ws = NULL;
     unsigned threads = 0;
-    bool force = false, json = false, pad = false;
+    const char *cache_path = NULL;
+    bool force = false, json = false, pad = false, no_cache = false;
     const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
     size_t ninclude = 0, nexclude = 0;
     struct stat st;
@@ -314,6 +336,12 @@ int cmd_create(int argc, char **argv)
         case OPT_PAD:
             pad = true;
             break;
+        case OPT_CACHE:
+            cache_path = optarg;
+            break;
+        case OPT_NO_CACHE:
+            no_cache = true;
+            break;
         case 'h':
             usage(stdout);
             rc = CLI_OK;
@@ -347,8 +375,8 @@ int cmd_create(int argc, char **argv)
     }
     rc = CLI_FAIL;
     if (is_prefix) {
-        rc = create_prefix(&g, arg, name, &rec, include, ninclude, exclude, nexclude, pad, threads,
-                           out, force, json);
+        rc = create_prefix(&g, arg, name, &rec, include, ninclude, exclude, nexclude, cache_path,
+                           no_cache, pad, threads, out, force, json);
         goto out;
     }
     if (is_dir) {
@@ -356,7 +384,7 @@ int cmd_create(int argc, char **argv)
         if (source_dir_scan(arg, include, ninclude, exclude, nexclude, &dir, &err) != 0)
             cli_error(CLI_FAIL, "%s", err.msg);
         else
-            rc = create_set(&dir, name, &rec, NULL, pad, threads, out, force, json);
+            rc = create_set(&dir, name, &rec, NULL, NULL, pad, threads, out, force, json);
         source_dir_free(&dir);
         goto out;
     }

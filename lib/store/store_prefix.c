@@ -25,6 +25,18 @@ static int open_pinned(void *arg, struct source **out, err_t *err)
     return store_open_source(p->st, p->name, p->key, &p->obj, 0, out, err);
 }
 
+bool store_prefix_part(const struct source_part *p, const char **bucket, const char **key,
+                       const struct store_object **obj)
+{
+    if (p->open != open_pinned)
+        return false;
+    const struct pinned *a = p->arg;
+    *bucket = a->name;
+    *key = a->key;
+    *obj = &a->obj;
+    return true;
+}
+
 struct scan {
     struct store *st;
     const char *bucket;

@@ -3,8 +3,8 @@
 make the same torrent, byte for byte, as `create DIR` of the same files (v1, v2, hybrid,
 --pad, --include/--exclude); directory markers, keys that cannot be paths and a file shadowed
 by a directory are left out as the mount leaves them out; an object replaced while it is hashed
-fails with a clear error; an empty prefix has nothing to share. Runs on s3rver, or on RGW with
-S3T_S3=rgw. S3TORRENT names the binary under test."""
+fails with a clear error; an empty prefix has nothing to share; a v2 session whose objects' hashes
+are in the cache reads no object. Runs on s3rver, or on RGW with S3T_S3=rgw. S3TORRENT names the binary under test."""
 import os
 import subprocess
 import tempfile
@@ -71,15 +71,17 @@ class Prefix(unittest.TestCase):
             args += ["--body", body]
         cls.s3.aws(*args)
 
-    def run_s3t(self, *args, endpoint=None):
+    def run_s3t(self, *args, endpoint=None, cache=None):
+        # never the user's cache: one per test run, or the one given
+        cache = cache or os.path.join(self.tmp.name, "cache.db")
         return subprocess.run([S3T, args[0], "--endpoint-url", endpoint or self.s3.url,
-                               *args[1:]], env=aws_env(), capture_output=True,
-                              cwd=self.tmp.name)
+                               "--cache", cache, *args[1:]], env=aws_env(),
+                              capture_output=True, cwd=self.tmp.name)
 
-    def create(self, target, *opts, endpoint=None):
+    def create(self, target, *opts, endpoint=None, cache=None):
         out = os.path.join(self.tmp.name, "out.torrent")
         p = self.run_s3t("create", "--force", "--no-date", "-o", out, *opts, target,
-                         endpoint=endpoint)
+                         endpoint=endpoint, cache=cache)
         if p.returncode != 0:
             raise AssertionError(f"create {target} {opts} failed: {p.stderr.decode()}")
         return rd(out), p.stderr.decode()
@@ -204,6 +206,45 @@ class Prefix(unittest.TestCase):
                          f"s3://{BUCKET}/up/set/")
         self.assertEqual(p.returncode, 2, p.stderr.decode())
         self.assertIn("the name must be the prefix's last segment, set", p.stderr.decode())
+
+    def ranged_gets(self, target, *opts, cache):
+        """The torrent made through a proxy, and how many object GETs it took."""
+        gets = []
+        lock = threading.Lock()
+
+        def hook(method, path, headers):
+            with lock:
+                if method == "GET" and "Range" in headers:
+                    gets.append(path)
+
+        proxy = FaultProxy(self.s3.port, hook=hook)
+        try:
+            data, _ = self.create(target, *opts, endpoint=proxy.url, cache=cache)
+        finally:
+            proxy.stop()
+        return data, len(gets)
+
+    def test_composed_from_the_cache(self):
+        target = f"s3://{BUCKET}/up/set/"
+        cache = os.path.join(self.tmp.name, "compose.db")
+        for meta in ("v2", "hybrid"):
+            with self.subTest(meta=meta):
+                opts = ("-l", "16K", "-m", meta)
+                scratch, _ = self.create(target, *opts, "--no-cache")
+                # a session of the same piece length hashed before leaves each object's v2
+                # hashes in the cache: a v2 session takes them and reads no object
+                first, n1 = self.ranged_gets(target, *opts, cache=cache)
+                again, n2 = self.ranged_gets(target, *opts, cache=cache)
+                self.assertEqual(first, scratch)
+                self.assertEqual(again, scratch)
+                self.assertGreater(n1, 0)
+                if meta == "v2":
+                    self.assertEqual(n2, 0)
+                else:  # hybrid v1 pieces span the pads: every object is read
+                    self.assertEqual(n2, n1)
+        # another piece length has other hashes: read again
+        _, n3 = self.ranged_gets(target, "-l", "32K", "-m", "v2", cache=cache)
+        self.assertGreater(n3, 0)
 
     def test_bucket_and_prefix_spellings(self):
         # s3://BUCKET/PREFIX without the '/' is an object; a missing one says so

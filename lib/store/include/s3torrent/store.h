@@ -137,6 +137,11 @@ int store_prefix_scan(struct store *st, const char *bucket, const char *prefix,
                       size_t nexclude, void (*skip)(void *arg, const char *key, const char *why),
                       void *skip_arg, struct source_dir *out, err_t *err);
 
+/* The object a part of store_prefix_scan's is (borrowed from it): true, or false for another
+ * kind of part. */
+bool store_prefix_part(const struct source_part *p, const char **bucket, const char **key,
+                       const struct store_object **obj);
+
 /* Frees a store of any kind (NULL is fine). */
 void store_free(struct store *st);
 

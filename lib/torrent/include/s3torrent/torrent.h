@@ -34,6 +34,14 @@ struct torrent_opts {
      * local files */
     uint64_t span;
     unsigned parallel;
+    /* multi-file v2: file i's hashes at piece length plen learned before (the cache of its
+     * single-file torrent); true with *h filled (size, piece length, v2 layer and root) skips
+     * reading it. May be NULL; never called for v1 pieces (a hybrid reads every file). */
+    bool (*known)(void *arg, size_t i, uint64_t plen, struct hasher_result *h);
+    /* multi-file v2 and hybrid: what hashing file i learned, to keep (v1 pieces, when there,
+     * are padded ones); may be NULL. Both are called from several threads at once. */
+    void (*learned)(void *arg, size_t i, const struct hasher_result *h);
+    void *known_arg;
     /* progress of hashing, as in struct hasher_opts; may be NULL */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
