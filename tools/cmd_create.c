@@ -1,6 +1,10 @@
 /* cmd_create.c — `s3torrent create`: hash a file or an S3 object into a .torrent. */
+#include "cache.h"
 #include "cli.h"
+#include "s3torrent/maker.h"
 #include "s3torrent/metainfo.h"
+#include "s3torrent/s3.h"
+#include "s3torrent/store.h"
 #include "s3torrent/torrent.h"
 #include "s3torrent/util.h"
 
@@ -14,25 +18,37 @@
 
 static void usage(FILE *f)
 {
-    fputs("Usage: s3torrent create [OPTIONS] FILE|DIR|s3://BUCKET/KEY\n"
+    fputs("Usage: s3torrent create [OPTIONS] FILE|DIR|s3://BUCKET/KEY|s3://BUCKET/PREFIX/\n"
           "\n"
           "Hash a local file, or an S3 object streamed through parallel ranged GETs (no\n"
           "temporary file), and write its torrent. A directory makes one multi-file torrent\n"
           "named after it, of every regular file below it (dot-files and empty files included;\n"
-          "symbolic links and empty directories left out), in the order of their paths.\n"
+          "symbolic links and empty directories left out), in the order of their paths. A\n"
+          "prefix (a URI ending in '/'; s3://BUCKET/ is the whole bucket) makes the same\n"
+          "torrent of every object below it, named after its last segment: zero-byte objects\n"
+          "are empty files; directory markers, keys that cannot be paths (an empty, '.' or\n"
+          "'..' segment, one over 255 bytes) and a key that is also a directory of others are\n"
+          "left out, each with a warning. An object changed while hashed fails the torrent.\n"
           "\n" CLI_RECIPE_HELP "\n"
-          "Directories:\n"
-          "      --include PATTERN      keep only files whose path below DIR matches PATTERN\n"
-          "                             (fnmatch(3), '*' matches '/' too); repeat for more\n"
+          "Directories and prefixes:\n"
+          "      --include PATTERN      keep only files whose path below DIR (or the prefix)\n"
+          "                             matches PATTERN (fnmatch(3), '*' matches '/' too);\n"
+          "                             repeat for more\n"
           "      --exclude PATTERN      leave out files and directories whose path below DIR\n"
-          "                             matches PATTERN; repeat for more\n"
+          "                             (or the prefix) matches PATTERN; repeat for more\n"
+          "      --cache PATH           prefixes: the torrent cache shared with s3torrentfs and\n"
+          "                             sync (default: the mount's, see s3torrentfs(8)); a v2\n"
+          "                             torrent takes each object's hashes from its single-file\n"
+          "                             torrent's entry at the same piece length, reading no\n"
+          "                             byte of it, and v2 and hybrid ones leave theirs there\n"
+          "      --no-cache             prefixes: read every object, store nothing locally\n"
           "      --pad                  v1: BEP 47 pad files after every file, so each starts a\n"
           "                             piece (v2 and hybrid always have them; plain v1 equals\n"
           "                             mktorrent's and transmission-create's)\n"
           "\n"
           "Output:\n"
-          "  -n, --name N               torrent name (default: the last segment of the key,\n"
-          "                             the file's name)\n"
+          "  -n, --name N               torrent name (default: the last segment of the key or\n"
+          "                             prefix, the file's or directory's name)\n"
           "  -j, --threads N            hashing threads (default: all cores; for S3, at least\n"
           "                             4 ranged GETs in flight)\n"
           "  -o, --output OUT           write to OUT, '-' for stdout (default: NAME.torrent)\n"
@@ -44,7 +60,7 @@ static void usage(FILE *f)
           f);
 }
 
-enum { OPT_JSON = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_PAD };
+enum { OPT_JSON = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_PAD, OPT_CACHE, OPT_NO_CACHE };
 
 #define MAX_PATTERNS 256
 
@@ -112,47 +128,46 @@ out:
     return rc;
 }
 
-/* `create DIR`: one multi-file torrent of the files below dir (docs/DESIGN.md §3). */
-static int create_dir(const char *path, const char *name, struct cli_recipe *rec,
-                      const char *const *include, size_t ninclude, const char *const *exclude,
-                      size_t nexclude, bool pad, unsigned threads, const char *out, bool force,
-                      bool json)
+/* A multi-file torrent of a directory's files or a prefix's objects (docs/DESIGN.md §3). ws_key:
+ * for a prefix, the path the web seed's directory URL is made from (NULL: BASE/). */
+static int create_set(struct source_dir *dir, const char *name, struct cli_recipe *rec,
+                      const char *ws_key, const struct maker_files *mf, bool pad, unsigned threads,
+                      const char *out, bool force, bool json)
 {
-    struct source_dir dir;
     struct torrent_opts to;
     struct buf tb;
     char *ws = NULL;
     err_t err = {0};
     int rc = CLI_FAIL;
     buf_init(&tb, (size_t)1 << 30);
-    if (source_dir_scan(path, include, ninclude, exclude, nexclude, &dir, &err) != 0) {
-        cli_error(CLI_FAIL, "%s", err.msg);
-        goto out;
-    }
     if (name == NULL)
-        name = dir.name;
+        name = dir->name;
     if (torrent_check_name(name, &err) != 0) {
-        cli_error(CLI_FAIL, "%s: %s (use --name)", dir.display, err.msg);
+        cli_error(CLI_FAIL, "%s: %s (use --name)", dir->display, err.msg);
         goto out;
     }
     uint64_t total = 0;
-    for (size_t i = 0; i < dir.n; i++)
-        total += dir.parts[i].size;
+    for (size_t i = 0; i < dir->n; i++)
+        total += dir->parts[i].size;
     if (total == 0) {
         /* docs/DESIGN.md §3: as for a zero-byte file, say so, don't fail */
-        fprintf(stderr, "s3torrent: %s: %s, nothing to share; no torrent written\n", dir.display,
-                dir.n ? "only empty files" : "no files");
+        fprintf(stderr, "s3torrent: %s: %s, nothing to share; no torrent written\n", dir->display,
+                dir->n ? "only empty files" : "no files");
         rc = CLI_OK;
         goto out;
     }
-    if (torrent_recipe_opts(&rec->b.r, name, dir.mtime, &to, &ws) != 0) {
+    if (torrent_recipe_opts(&rec->b.r, name, dir->mtime, &to, &ws) != 0) {
         cli_error(CLI_FAIL, "out of memory");
         goto out;
     }
-    free(ws); /* a directory's web seed is BASE/, to which clients add NAME/PATH (BEP 19) */
+    /* a set's web seed is a directory URL, to which clients add NAME/PATH (BEP 19): BASE/ for
+     * a local directory, BASE plus the prefix's parent for objects */
+    free(ws);
     ws = NULL;
     if (rec->b.r.webseed_base) {
-        if ((ws = torrent_webseed_dir(rec->b.r.webseed_base)) == NULL) {
+        ws = ws_key ? torrent_webseed_for(rec->b.r.webseed_base, ws_key, TORRENT_V2)
+                    : torrent_webseed_dir(rec->b.r.webseed_base);
+        if (ws == NULL) {
             cli_error(CLI_FAIL, "out of memory");
             goto out;
         }
@@ -161,8 +176,12 @@ static int create_dir(const char *path, const char *name, struct cli_recipe *rec
     }
     to.pad = pad;
     to.threads = threads;
-    if (torrent_files_order(dir.parts, dir.n, to.meta, pad, &err) != 0) {
-        cli_error(CLI_FAIL, "%s/%s", dir.display, err.msg);
+    to.span = dir->span;
+    to.parallel = dir->parallel;
+    if (mf != NULL)
+        maker_files_hooks(mf, &to);
+    if (torrent_files_order(dir->parts, dir->n, to.meta, pad, &err) != 0) {
+        cli_error(CLI_FAIL, "%s/%s", dir->display, err.msg);
         goto out;
     }
     struct cli_progress prog;
@@ -170,7 +189,7 @@ static int create_dir(const char *path, const char *name, struct cli_recipe *rec
     to.progress = cli_progress_cb;
     to.progress_arg = &prog;
     uint8_t ih1[20], ih2[32];
-    int hr = torrent_create_files(name, dir.parts, dir.n, &to, &tb, ih1, ih2, &err);
+    int hr = torrent_create_files(name, dir->parts, dir->n, &to, &tb, ih1, ih2, &err);
     cli_progress_end(&prog);
     if (hr != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
@@ -180,7 +199,72 @@ static int create_dir(const char *path, const char *name, struct cli_recipe *rec
 out:
     free(ws);
     buf_free(&tb);
+    return rc;
+}
+
+static void skipped(void *arg, const char *key, const char *why)
+{
+    fprintf(stderr, "s3torrent: s3://%s/%s: left out: %s\n", (const char *)arg, key, why);
+}
+
+/* `create s3://BUCKET/PREFIX/`: one multi-file torrent of the objects below the prefix. */
+static int create_prefix(struct cli_s3 *g, const char *uri, const char *name,
+                         struct cli_recipe *rec, const char *const *include, size_t ninclude,
+                         const char *const *exclude, size_t nexclude, const char *cache_path,
+                         bool no_cache, bool pad, unsigned threads, const char *out, bool force,
+                         bool json)
+{
+    struct source_dir dir = {0};
+    struct s3_client *s3;
+    struct store *st = NULL;
+    struct cache *cache = NULL;
+    struct maker_cache mcache;
+    char *bucket = NULL, *prefix = NULL;
+    err_t err = {0};
+    int rc = CLI_FAIL;
+    if (s3_parse_uri(uri, &bucket, &prefix, &err) != 0 || cli_s3_connect(g, &s3, &err) != 0) {
+        cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    if ((st = store_s3_new(s3)) == NULL) {
+        cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    if (store_prefix_scan(st, bucket, prefix, include, ninclude, exclude, nexclude, skipped, bucket,
+                          &dir, &err) != 0) {
+        cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    if (rec->b.r.webseed_base && name && strcmp(name, dir.name) != 0) {
+        /* clients fetch NAME/PATH below the web seed */
+        rc = cli_error(CLI_USAGE,
+                       "--name %s with --webseed: clients fetch a multi-file torrent's files "
+                       "as the web seed plus NAME/PATH, so the name must be the prefix's last "
+                       "segment, %s",
+                       name, dir.name);
+        goto out;
+    }
+    /* the web seed is BASE plus the prefix's parent; a bucket has none to point at */
+    size_t pl = strlen(prefix);
+    if (rec->b.r.webseed_base && pl == 0) {
+        rc = cli_error(CLI_USAGE, "--webseed needs a prefix: clients would fetch "
+                                  "BASE/NAME/PATH, and a whole bucket has no NAME in its keys");
+        goto out;
+    }
+    if (pl)
+        prefix[pl - 1] = '\0';
+    if (!no_cache)
+        cache = cli_open_cache(cache_path);
+    cache_as_maker_cache(cache, &mcache);
+    struct maker mk = {st, cache ? &mcache : NULL, threads, 0, &g->log};
+    struct maker_files mf = {&mk, dir.parts};
+    rc = create_set(&dir, name, rec, pl ? prefix : NULL, &mf, pad, threads, out, force, json);
+out:
+    cache_close(cache);
     source_dir_free(&dir);
+    store_free(st);
+    free(bucket);
+    free(prefix);
     return rc;
 }
 
@@ -196,6 +280,8 @@ int cmd_create(int argc, char **argv)
         {"include", required_argument, NULL, OPT_INCLUDE},
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"pad", no_argument, NULL, OPT_PAD},
+        {"cache", required_argument, NULL, OPT_CACHE},
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -207,7 +293,8 @@ int cmd_create(int argc, char **argv)
     const char *out = NULL, *name = NULL;
     char *key = NULL, *ws = NULL;
     unsigned threads = 0;
-    bool force = false, json = false, pad = false;
+    const char *cache_path = NULL;
+    bool force = false, json = false, pad = false, no_cache = false;
     const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
     size_t ninclude = 0, nexclude = 0;
     struct stat st;
@@ -249,6 +336,12 @@ int cmd_create(int argc, char **argv)
         case OPT_PAD:
             pad = true;
             break;
+        case OPT_CACHE:
+            cache_path = optarg;
+            break;
+        case OPT_NO_CACHE:
+            no_cache = true;
+            break;
         case 'h':
             usage(stdout);
             rc = CLI_OK;
@@ -259,8 +352,9 @@ int cmd_create(int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
-        cli_error(CLI_USAGE, "create needs exactly one FILE, DIR or s3://BUCKET/KEY (see "
-                             "s3torrent create --help)");
+        cli_error(CLI_USAGE,
+                  "create needs exactly one FILE, DIR, s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (see "
+                  "s3torrent create --help)");
         goto out;
     }
     if (name != NULL && torrent_check_name(name, &err) != 0) {
@@ -269,16 +363,29 @@ int cmd_create(int argc, char **argv)
     }
     if (cli_recipe_finish(&rec) != 0)
         goto out;
-    bool is_dir = strncmp(argv[optind], "s3://", 5) != 0 && stat(argv[optind], &st) == 0 &&
-                  S_ISDIR(st.st_mode);
-    if (!is_dir && (ninclude || nexclude || pad)) {
-        cli_error(CLI_USAGE, "--include, --exclude and --pad apply to a directory");
+    const char *arg = argv[optind];
+    bool is_s3 = strncmp(arg, "s3://", 5) == 0;
+    /* s3://BUCKET/PREFIX/ (and s3://BUCKET/, s3://BUCKET): the objects below it */
+    const char *after = is_s3 ? strchr(arg + 5, '/') : NULL;
+    bool is_prefix = is_s3 && (after == NULL || after[strlen(after) - 1] == '/');
+    bool is_dir = !is_s3 && stat(arg, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!is_dir && !is_prefix && (ninclude || nexclude || pad)) {
+        cli_error(CLI_USAGE, "--include, --exclude and --pad apply to a directory or a prefix");
         goto out;
     }
     rc = CLI_FAIL;
+    if (is_prefix) {
+        rc = create_prefix(&g, arg, name, &rec, include, ninclude, exclude, nexclude, cache_path,
+                           no_cache, pad, threads, out, force, json);
+        goto out;
+    }
     if (is_dir) {
-        rc = create_dir(argv[optind], name, &rec, include, ninclude, exclude, nexclude, pad,
-                        threads, out, force, json);
+        struct source_dir dir;
+        if (source_dir_scan(arg, include, ninclude, exclude, nexclude, &dir, &err) != 0)
+            cli_error(CLI_FAIL, "%s", err.msg);
+        else
+            rc = create_set(&dir, name, &rec, NULL, NULL, pad, threads, out, force, json);
+        source_dir_free(&dir);
         goto out;
     }
     if (cli_open_source(&g, argv[optind], &src, &key, &err) != 0) {
@@ -287,7 +394,6 @@ int cmd_create(int argc, char **argv)
     }
     if (name == NULL)
         name = src->name;
-    bool is_s3 = strncmp(argv[optind], "s3://", 5) == 0;
     if (src->size == 0) {
         /* docs/DESIGN.md §3: say so, don't fail */
         fprintf(stderr, "s3torrent: %s: zero-byte %s, nothing to share; no torrent written\n",

@@ -74,6 +74,9 @@ sparse file" \
 
 tier "S3 against s3rver: same bytes as files, listings, faults, secrets" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_s3.py
+tier "create s3://BUCKET/PREFIX/ against s3rver: same bytes as create DIR, key rules, a replaced \
+object" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_prefix.py
 
 tier "odd keys through create, verify, the mount, the Lambda and sync, against s3rver" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
@@ -138,6 +141,8 @@ versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/int
     Faults Secrets ClockSkew Tls
   tier "odd keys through every front end, against RGW" on_rgw /usr/bin/python3 \
     tests/integration/test_oddkeys.py
+  tier "create s3://BUCKET/PREFIX/ against RGW" on_rgw /usr/bin/python3 \
+    tests/integration/test_prefix.py
   tier "s3torrentfs mounted against RGW" on_rgw /usr/bin/python3 tests/integration/test_fs.py
   tier "s3torrent-lambda against RGW and dynalite" on_rgw /usr/bin/python3 \
     tests/integration/test_lambda.py

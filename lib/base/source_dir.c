@@ -16,7 +16,7 @@
 
 struct walk {
     const char *const *include, *const *exclude;
-    size_t ninclude, nexclude, cap;
+    size_t ninclude, nexclude;
     struct source_dir *out;
 };
 
@@ -43,21 +43,49 @@ static char *join(const char *a, const char *b)
     return s;
 }
 
-static int add(struct walk *w, char *full, char *rel, const struct stat *st, err_t *err)
+bool source_path_kept(const char *const *include, size_t ninclude, const char *const *exclude,
+                      size_t nexclude, const char *rel)
 {
-    struct source_dir *d = w->out;
+    if (matches(exclude, nexclude, rel))
+        return false;
+    if (nexclude) {
+        char *dir = strdup(rel);
+        bool out = dir == NULL;
+        for (char *s = dir ? strrchr(dir, '/') : NULL; s != NULL && !out; s = strrchr(dir, '/')) {
+            *s = '\0';
+            out = matches(exclude, nexclude, dir);
+        }
+        free(dir);
+        if (out)
+            return false;
+    }
+    return ninclude == 0 || matches(include, ninclude, rel);
+}
+
+int source_dir_push(struct source_dir *d, struct source_part **p, err_t *err)
+{
     if (d->n == MAX_PARTS)
         return err_set(err, E2BIG, "%s: more than %d files", d->display, MAX_PARTS);
-    if (d->n == w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 64;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 64;
         struct source_part *np = realloc(d->parts, nc * sizeof(*np));
         if (np == NULL)
             return err_set(err, ENOMEM, "out of memory");
         d->parts = np;
-        w->cap = nc;
+        d->cap = nc;
     }
-    struct source_part *p = &d->parts[d->n++];
-    memset(p, 0, sizeof(*p));
+    *p = &d->parts[d->n++];
+    memset(*p, 0, sizeof(**p));
+    return 0;
+}
+
+static int add(struct walk *w, char *full, char *rel, const struct stat *st, err_t *err)
+{
+    struct source_dir *d = w->out;
+    struct source_part *p;
+    int rc = source_dir_push(d, &p, err);
+    if (rc)
+        return rc;
     p->path = rel;
     p->arg = full;
     p->open = source_file_opener;
@@ -116,7 +144,7 @@ static int walk(struct walk *w, const char *full, const char *rel, int depth, er
 int source_dir_scan(const char *dir, const char *const *include, size_t ninclude,
                     const char *const *exclude, size_t nexclude, struct source_dir *out, err_t *err)
 {
-    struct walk w = {include, exclude, ninclude, nexclude, 0, out};
+    struct walk w = {include, exclude, ninclude, nexclude, out};
     struct stat st;
     memset(out, 0, sizeof(*out));
     size_t len = strlen(dir);

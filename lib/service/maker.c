@@ -7,10 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void fingerprint(enum torrent_meta meta, uint64_t plen, char out[64])
+{
+    snprintf(out, 64, "s3th1/%s/%llu", torrent_meta_name(meta), (unsigned long long)plen);
+}
+
 void maker_fingerprint(const struct torrent_recipe *r, uint64_t size, char out[64])
 {
-    uint64_t plen = r->piece_length ? r->piece_length : torrent_auto_piece_length(size);
-    snprintf(out, 64, "s3th1/%s/%llu", torrent_meta_name(r->meta), (unsigned long long)plen);
+    fingerprint(r->meta, r->piece_length ? r->piece_length : torrent_auto_piece_length(size), out);
 }
 
 void maker_result_free(struct maker_result *res)
@@ -158,4 +162,47 @@ int maker_make_known(const struct maker *mk, const char *bucket, const char *key
                      err_t *err)
 {
     return make(mk, bucket, key, obj, r, NULL, known, false, out, res, err);
+}
+
+/* --- multi-file torrents composed from the cache --- */
+
+static bool files_known(void *arg, size_t i, uint64_t plen, struct hasher_result *h)
+{
+    const struct maker_files *mf = arg;
+    const char *bucket, *key;
+    const struct store_object *obj;
+    char fp[64];
+    if (mf->mk->cache == NULL || !store_prefix_part(&mf->files[i], &bucket, &key, &obj))
+        return false;
+    /* a v2 torrent's entry, else a hybrid one's v2 part */
+    fingerprint(TORRENT_V2, plen, fp);
+    if (from_cache(mf->mk, bucket, key, obj, fp, h))
+        return true;
+    fingerprint(TORRENT_HYBRID, plen, fp);
+    return from_cache(mf->mk, bucket, key, obj, fp, h);
+}
+
+static void files_learned(void *arg, size_t i, const struct hasher_result *h)
+{
+    const struct maker_files *mf = arg;
+    const char *bucket, *key;
+    const struct store_object *obj;
+    char fp[64];
+    if (mf->mk->cache == NULL || !store_prefix_part(&mf->files[i], &bucket, &key, &obj) ||
+        h->v2_layer == NULL)
+        return;
+    /* the v2 part alone: a padded file's last v1 piece is not its single-file torrent's */
+    struct hasher_result v2 = *h;
+    v2.v1_pieces = NULL;
+    fingerprint(TORRENT_V2, h->piece_length, fp);
+    to_cache(mf->mk, bucket, key, obj, fp, &v2);
+}
+
+void maker_files_hooks(const struct maker_files *mf, struct torrent_opts *o)
+{
+    if (mf->mk->cache == NULL)
+        return;
+    o->known = files_known;
+    o->learned = files_learned;
+    o->known_arg = (void *)mf;
 }

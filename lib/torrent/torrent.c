@@ -755,17 +755,34 @@ struct file_run {
     err_t err;
 };
 
+/* File i's hashes as known before (torrent_opts.known), when they fit it. */
+static bool known_of(struct file_run *r, size_t i, uint64_t plen, struct hasher_result *res)
+{
+    const struct torrent_opts *o = r->o;
+    if (r->h->v1 || o->known == NULL || !o->known(o->known_arg, i, plen, res))
+        return false;
+    if (res->size == r->files[i].size && res->piece_length == plen && res->v2_layer != NULL &&
+        res->npieces == (res->size + plen - 1) / plen)
+        return true;
+    hasher_result_free(res);
+    return false;
+}
+
 /* Hashes file i into its slots. Returns 0 or an errno with err set. */
 static int hash_one(struct file_run *r, size_t i, const struct hasher_opts *ho, err_t *err)
 {
     struct source *src = NULL;
     struct hasher_result res;
     int rc;
-    if ((rc = open_part(&r->files[i], &src, err)) == 0)
-        rc = hasher_run(src, ho, &res, err);
-    source_free(src);
-    if (rc)
-        return rc;
+    if (!known_of(r, i, ho->piece_length, &res)) {
+        if ((rc = open_part(&r->files[i], &src, err)) == 0)
+            rc = hasher_run(src, ho, &res, err);
+        source_free(src);
+        if (rc)
+            return rc;
+        if (r->h->roots && r->o->learned)
+            r->o->learned(r->o->known_arg, i, &res);
+    }
     if (r->h->v1)
         memcpy(r->h->v1 + 20 * r->first[i], res.v1_pieces, 20 * res.npieces);
     if (r->h->roots) {
@@ -836,8 +853,12 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
     memset(h, 0, sizeof(*h));
     if (!v2 && !pad) {
         /* pieces span files: hash them as one stream */
-        if ((rc = source_concat_open(name, name, files, n, &src, err)) == 0 &&
-            (rc = hasher_run(src, &ho, &r, err)) == 0) {
+        if ((rc = source_concat_open(name, name, files, n, &src, err)) == 0) {
+            if (o->span)
+                src->span = o->span;
+            src->parallel = o->parallel;
+        }
+        if (rc == 0 && (rc = hasher_run(src, &ho, &r, err)) == 0) {
             h->v1 = r.v1_pieces;
             r.v1_pieces = NULL;
         }
@@ -868,6 +889,8 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
     /* then the others, a file per thread */
     if (rc == 0) {
         unsigned nthreads = o->threads ? o->threads : hasher_default_threads();
+        if (o->threads == 0 && o->parallel > nthreads)
+            nthreads = o->parallel; /* network objects: more files in flight than cores */
         size_t small = 0;
         for (size_t i = 0; i < n; i++)
             small += files[i].size > 0 && files[i].size < BIG_FILE;

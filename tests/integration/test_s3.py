@@ -119,7 +119,7 @@ class SameAsFile(S3Base):
             (f"s3://{BUCKET}/no/such/key.bin", "404"),
             ("s3://no-such-bucket/key.bin", "404"),
             ("s3://x!/key", "is not a bucket name (1 to 255 letters"),
-            (f"s3://{BUCKET}/dir/", "a prefix, not an object"),
+            ("s3://no-such-bucket/dir/", "NoSuchBucket"),  # a prefix (test_prefix.py): listed
         ]
         for target, needle in cases:
             with self.subTest(target=target):

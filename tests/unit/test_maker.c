@@ -362,6 +362,91 @@ START_TEST(test_known_hashes_are_kept)
 }
 END_TEST
 
+/* A session of objects (a prefix) composed from the cache: after the single-file v2 torrents of
+ * the same piece length were made, a v2 session reads no byte and is the torrent made from
+ * scratch; a hybrid session, hashed, leaves v2 entries a single-file v2 torrent is made from
+ * without a read. */
+static struct buf session(enum torrent_meta meta, struct source_dir *d, bool hooks)
+{
+    struct torrent_opts o = {.meta = meta, .piece_length = 16384, .no_date = true, .threads = 1};
+    struct maker_files mf = {&mk, d->parts};
+    struct buf b;
+    err_t err = {0};
+    buf_init(&b, 1u << 30);
+    if (hooks)
+        maker_files_hooks(&mf, &o);
+    ck_assert_int_eq(torrent_files_order(d->parts, d->n, meta, false, &err), 0);
+    ck_assert_msg(torrent_create_files("p", d->parts, d->n, &o, &b, NULL, NULL, &err) == 0, "%s",
+                  err.msg);
+    return b;
+}
+
+START_TEST(test_session_composed)
+{
+    static const size_t sizes[] = {50000, 16384, 1, 0, 100000};
+    static const char *const keys[] = {"p/a.bin", "p/d/b.bin", "p/c", "p/empty", "p/z.bin"};
+    for (size_t i = 0; i < 5; i++) {
+        uint8_t *data = content(sizes[i], (unsigned)i);
+        ck_assert_int_eq(store_mem_add(st, B, keys[i], data, sizes[i], 7), 0);
+        free(data);
+    }
+    struct source_dir d;
+    err_t err = {0};
+    ck_assert_int_eq(store_prefix_scan(st, B, "p/", NULL, 0, NULL, 0, NULL, NULL, &d, &err), 0);
+    struct buf scratch = session(TORRENT_V2, &d, false);
+    /* the single-file v2 torrents first */
+    struct torrent_recipe r = {.meta = TORRENT_V2, .piece_length = 16384};
+    for (size_t i = 0; i < 5; i++) {
+        if (sizes[i] == 0)
+            continue;
+        struct buf one = make(keys[i], &r, NULL, 0);
+        buf_free(&one);
+    }
+    unsigned reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    struct buf composed = session(TORRENT_V2, &d, true);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    ck_assert_uint_eq(composed.len, scratch.len);
+    ck_assert_int_eq(memcmp(composed.data, scratch.data, scratch.len), 0);
+    /* another piece length is not composed: the session reads */
+    struct torrent_opts o = {.meta = TORRENT_V2, .piece_length = 32768, .no_date = true};
+    struct maker_files mf = {&mk, d.parts};
+    struct buf other;
+    buf_init(&other, 1u << 30);
+    maker_files_hooks(&mf, &o);
+    ck_assert_int_eq(torrent_create_files("p", d.parts, d.n, &o, &other, NULL, NULL, &err), 0);
+    ck_assert_uint_gt(store_mem_calls(st, STORE_OP_READ, NULL), reads);
+    /* a hybrid session, hashed into an empty cache, leaves what a single-file v2 torrent needs */
+    mc_free(&mc);
+    memset(&mc, 0, sizeof(mc));
+    struct buf hybrid = session(TORRENT_HYBRID, &d, true);
+    ck_assert_uint_eq(mc.puts, 4);
+    reads = store_mem_calls(st, STORE_OP_READ, NULL);
+    for (size_t i = 0; i < 5; i++) {
+        struct store_object obj;
+        struct buf cached, fresh;
+        if (sizes[i] == 0)
+            continue;
+        buf_init(&cached, 1u << 30);
+        ck_assert_int_eq(store_head(st, B, keys[i], &obj, NULL, &err), 0);
+        ck_assert_msg(maker_cached(&mk, B, keys[i], &obj, &r, &cached, NULL, &err) == 0, "%s",
+                      keys[i]);
+        const struct maker_cache *keep = mk.cache;
+        mk.cache = NULL;
+        fresh = make(keys[i], &r, NULL, 0);
+        mk.cache = keep;
+        ck_assert_uint_eq(cached.len, fresh.len);
+        ck_assert_int_eq(memcmp(cached.data, fresh.data, fresh.len), 0);
+        buf_free(&cached);
+        buf_free(&fresh);
+    }
+    buf_free(&hybrid);
+    buf_free(&other);
+    buf_free(&composed);
+    buf_free(&scratch);
+    source_dir_free(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("maker");
@@ -374,6 +459,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_faults_leave_nothing);
     tcase_add_test(t, test_refusals);
     tcase_add_test(t, test_known_hashes_are_kept);
+    tcase_add_test(t, test_session_composed);
     suite_add_tcase(s, t);
     return s;
 }

@@ -12,6 +12,7 @@
 
 #include "s3torrent/hasher.h"
 #include "s3torrent/metainfo.h"
+#include "s3torrent/store_mem.h"
 #include "s3torrent/torrent.h"
 #include "s3torrent/verify.h"
 #include "testutil.h"
@@ -504,6 +505,89 @@ START_TEST(test_multi_layout)
 }
 END_TEST
 
+static void count_skip(void *arg, const char *key, const char *why)
+{
+    (void)key;
+    (void)why;
+    (*(unsigned *)arg)++;
+}
+
+/* store_prefix_scan: the objects below a prefix as parts, by the mount's rules (docs/DESIGN.md
+ * §5), opened pinned to the listed version (no HEAD), hashed like local files; a replaced object
+ * fails the hash */
+START_TEST(test_prefix_scan)
+{
+    struct store *st = store_mem_new();
+    static uint8_t data[70000], other[70000];
+    char long_key[300];
+    for (size_t i = 0; i < sizeof(data); i++) {
+        data[i] = (uint8_t)(i * 7 + i / 253);
+        other[i] = (uint8_t)~data[i];
+    }
+    snprintf(long_key, sizeof(long_key), "p/%0256d", 0);
+    static const char *const kept[] = {"p/x/1.bin", "p/a/b", "p/zero", "p/.dot"};
+    static const char *const skipped[] = {"p/a", "p/e//f", "p/./g", "p/../h"};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(store_mem_add(st, "b", kept[i], data, i == 2 ? 0 : 1000 * (i + 1), 5), 0);
+        ck_assert_int_eq(store_mem_add(st, "b", skipped[i], data, 10, 5), 0);
+    }
+    ck_assert_int_eq(store_mem_add(st, "b", long_key, data, 10, 5), 0);
+    ck_assert_int_eq(store_mem_add(st, "b", "p/x/", data, 0, 5), 0); /* a directory marker */
+    ck_assert_int_eq(store_mem_add(st, "b", "p/big.bin", data, sizeof(data), 9), 0);
+    ck_assert_int_eq(store_mem_add(st, "b", "p/sub/no.log", data, 10, 5), 0);
+    ck_assert_int_eq(store_mem_add(st, "b", "q/other", data, 10, 5), 0);
+    const char *exclude[] = {"sub"};
+    struct source_dir d;
+    unsigned nskip = 0;
+    err_t err = {0};
+    ck_assert_msg(
+        store_prefix_scan(st, "b", "p/", NULL, 0, exclude, 1, count_skip, &nskip, &d, &err) == 0,
+        "%s", err.msg);
+    ck_assert_str_eq(d.name, "p");
+    ck_assert_str_eq(d.display, "s3://b/p");
+    ck_assert_uint_eq(nskip, 5);
+    ck_assert_uint_eq(d.n, 5);
+    ck_assert_int_eq(d.mtime, 9);
+    ck_assert(d.span >= (1u << 20) && d.parallel > 1);
+    struct torrent_opts o = {.meta = TORRENT_V1, .piece_length = 16384, .no_date = true};
+    ck_assert_int_eq(torrent_files_order(d.parts, d.n, o.meta, false, &err), 0);
+    static const char *const order[] = {".dot", "a/b", "big.bin", "x/1.bin", "zero"};
+    for (size_t i = 0; i < d.n; i++)
+        ck_assert_str_eq(d.parts[i].path, order[i]);
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    ck_assert_msg(torrent_create_files("p", d.parts, d.n, &o, &b, NULL, NULL, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_HEAD, NULL), 0);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_READ, "zero"), 0);
+    /* the object replaced under the reader: the pinned version is gone */
+    for (int meta = TORRENT_V1; meta <= TORRENT_V2; meta++) {
+        struct store_mem_fault f = {.ops = STORE_OP_READ,
+                                    .key = "big.bin",
+                                    .times = 1,
+                                    .replace = other,
+                                    .replace_len = sizeof(other)};
+        ck_assert_int_eq(store_mem_fault(st, &f), 0);
+        o.meta = (enum torrent_meta)meta;
+        b.len = 0;
+        ck_assert_int_eq(torrent_create_files("p", d.parts, d.n, &o, &b, NULL, NULL, &err), ESTALE);
+        ck_assert_msg(strstr(err.msg, "s3://b/p/big.bin") != NULL, "%s", err.msg);
+        ck_assert_int_eq(store_mem_add(st, "b", "p/big.bin", data, sizeof(data), 9), 0);
+    }
+    buf_free(&b);
+    source_dir_free(&d);
+    /* a bucket's root is named after the bucket */
+    ck_assert_int_eq(store_prefix_scan(st, "b", "", NULL, 0, NULL, 0, NULL, NULL, &d, &err), 0);
+    ck_assert_str_eq(d.name, "b");
+    ck_assert_str_eq(d.display, "s3://b");
+    source_dir_free(&d);
+    ck_assert_int_eq(store_prefix_scan(st, "b", "p", NULL, 0, NULL, 0, NULL, NULL, &d, &err),
+                     EINVAL);
+    source_dir_free(&d);
+    store_free(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("torrent");
@@ -521,6 +605,7 @@ int main(void)
     tcase_add_test(tc, test_concat_source);
     tcase_add_test(tc, test_files_order);
     tcase_add_test(tc, test_multi_layout);
+    tcase_add_test(tc, test_prefix_scan);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

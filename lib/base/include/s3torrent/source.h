@@ -40,9 +40,9 @@ struct source {
  * ENOTSUP (source_dir_scan reads those). The caller frees *out with source_free. */
 int source_file_open(const char *path, struct source **out, err_t *err);
 
-/* One file of a set read as one (a directory's files; the objects under an S3 prefix would plug in
- * with an opener around source_s3_open_known): its path inside the set ('/'-separated), its size
- * and mtime as listed, and how to open it when its bytes are first needed. */
+/* One file of a set read as one (a directory's files; the objects under an S3 prefix, with an
+ * opener around store_open_source: store_prefix_scan): its path inside the set ('/'-separated), its
+ * size and mtime as listed, and how to open it when its bytes are first needed. */
 struct source_part {
     char *path;    /* relative to the set's root; NULL for a run of zeros (a BEP 47 pad) */
     uint64_t size; /* the bytes the part must have when opened */
@@ -76,8 +76,22 @@ struct source_dir {
     char *display; /* dir as given */
     int64_t mtime; /* the newest mtime of the files kept */
     struct source_part *parts;
-    size_t n;
+    size_t n, cap;
+    /* what hashing the parts wants, for torrent_opts: the bytes worth one stream and the
+     * streams worth running at once; 0 for local files (network objects want more) */
+    uint64_t span;
+    unsigned parallel;
 };
+
+/* Whether a file at rel (relative to the set's root) is kept as source_dir_scan keeps it: no
+ * exclude pattern matches it or one of its directories, and include is empty or one of its
+ * patterns matches it. */
+bool source_path_kept(const char *const *include, size_t ninclude, const char *const *exclude,
+                      size_t nexclude, const char *rel);
+
+/* Adds a zeroed part at the end of d->parts, in *p. Returns 0, ENOMEM, or E2BIG past the million
+ * files a torrent may list, with err set. Its path and arg are freed by source_dir_free. */
+int source_dir_push(struct source_dir *d, struct source_part **p, err_t *err);
 
 /* Walks dir. Returns 0, ENOTDIR when dir is not a directory, or another errno with err naming
  * the path that failed; the caller frees out with source_dir_free (also after a failure). */

@@ -71,6 +71,19 @@ int maker_make_known(const struct maker *mk, const char *bucket, const char *key
 
 void maker_result_free(struct maker_result *res);
 
+/* A multi-file torrent of objects (store_prefix_scan's parts, in the order they are hashed)
+ * composed from the cache (docs/DESIGN.md §3, §13): sets o->known and o->learned so a v2 session
+ * takes each object's hashes from its single-file v2 torrent's cache entry at the session's piece
+ * length (bucket, key, ETag, "s3th1/v2/PLEN"), reading no byte of it, and a v2 or hybrid session
+ * leaves there what it hashed, for the single-file torrents (create, sync, the mount). mk's cache
+ * must be thread-safe (the sqlite one is); without a cache nothing is set. mf, its maker and
+ * files must outlive the hashing. */
+struct maker_files {
+    const struct maker *mk;
+    const struct source_part *files;
+};
+void maker_files_hooks(const struct maker_files *mf, struct torrent_opts *o);
+
 /* The cache key part of the hashes of a torrent: the meta version and the piece length that
  * recipe r resolves to for an object of size bytes ("s3th1/v1/262144"); out holds 64 bytes. */
 void maker_fingerprint(const struct torrent_recipe *r, uint64_t size, char out[64]);

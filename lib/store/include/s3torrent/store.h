@@ -123,6 +123,25 @@ int store_head_part(struct store *st, const char *bucket, const char *key, const
 int store_presign_get(struct store *st, const char *bucket, const char *key,
                       const struct store_object *obj, unsigned expires, struct buf *b, err_t *err);
 
+/* The objects below prefix ("" for the whole bucket, else ending in '/'), as the parts of a
+ * multi-file torrent named after the prefix's last segment (the bucket for ""), paths relative
+ * to the prefix, each opened through store_open_source pinned to the version listed (no HEAD;
+ * a change while it is read is ESTALE). Directory markers (keys ending in '/') are left out
+ * silently; keys that cannot be paths (an empty, '.' or '..' segment, a segment over 255 bytes)
+ * and a file that is also a directory of other keys (the directory wins) are left out with a
+ * call to skip (may be NULL): the mount's rules (docs/DESIGN.md §5). include and exclude are
+ * source_path_kept's. Zero-byte objects are empty files. Returns 0 or an errno with err set; the
+ * caller frees out with source_dir_free (also after a failure); st must outlive out. */
+int store_prefix_scan(struct store *st, const char *bucket, const char *prefix,
+                      const char *const *include, size_t ninclude, const char *const *exclude,
+                      size_t nexclude, void (*skip)(void *arg, const char *key, const char *why),
+                      void *skip_arg, struct source_dir *out, err_t *err);
+
+/* The object a part of store_prefix_scan's is (borrowed from it): true, or false for another
+ * kind of part. */
+bool store_prefix_part(const struct source_part *p, const char **bucket, const char **key,
+                       const struct store_object **obj);
+
 /* Frees a store of any kind (NULL is fine). */
 void store_free(struct store *st);
 

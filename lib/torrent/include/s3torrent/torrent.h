@@ -29,6 +29,19 @@ struct torrent_opts {
     int64_t creation_date; /* used unless no_date */
     bool pad; /* multi-file v1: BEP 47 pad files as a hybrid has (docs/DESIGN.md §3) */
     unsigned threads;      /* hashing threads; 0: all cores */
+    /* multi-file, when the files are network objects (struct source_dir's): the bytes worth
+     * one stream over several of them and the streams (or files) worth reading at once; 0 for
+     * local files */
+    uint64_t span;
+    unsigned parallel;
+    /* multi-file v2: file i's hashes at piece length plen learned before (the cache of its
+     * single-file torrent); true with *h filled (size, piece length, v2 layer and root) skips
+     * reading it. May be NULL; never called for v1 pieces (a hybrid reads every file). */
+    bool (*known)(void *arg, size_t i, uint64_t plen, struct hasher_result *h);
+    /* multi-file v2 and hybrid: what hashing file i learned, to keep (v1 pieces, when there,
+     * are padded ones); may be NULL. Both are called from several threads at once. */
+    void (*learned)(void *arg, size_t i, const struct hasher_result *h);
+    void *known_arg;
     /* progress of hashing, as in struct hasher_opts; may be NULL */
     void (*progress)(void *arg, uint64_t done, uint64_t total);
     void *progress_arg;
@@ -92,8 +105,8 @@ int torrent_create(struct source *src, const char *name, const struct torrent_op
                    struct buf *out, uint8_t ih1[20], uint8_t ih2[32], err_t *err);
 
 /* Multi-file torrents (docs/DESIGN.md §3): files are source_parts (path inside the torrent, size,
- * opener), so the files below a local directory (source_dir_scan) and, later, the objects under
- * an S3 prefix lay out the same way. */
+ * opener), so the files below a local directory (source_dir_scan) and the objects under an S3
+ * prefix (store_prefix_scan) lay out the same way. */
 
 /* Sorts files into the order a torrent of (meta, pad) lists them: plain v1 by the bytes of their
  * whole paths (mktorrent's order), v2, hybrid and padded v1 by BEP 52's file tree (segment by
