@@ -13,6 +13,9 @@ the objects, s3torrentfs mounts them, and
   info-hash, and aria2c takes it and fetches the torrent's metadata from qBittorrent through
   opentracker (rTorrent 0.9 is not driven: it has no scriptable one-shot mode);
 - `sync --seed --client qbittorrent` makes a torrent and has qBittorrent seed it;
+- zero-read start: 20 objects with their .torrent objects in S3, behind a counting proxy under
+  a second mount: qBittorrent (skip_checking) and Deluge (seed mode) start seeding them all
+  having read at most one piece per torrent of the objects' data, Transmission reads every byte;
 - the daemons' passwords never appear in s3torrent's output, --debug included, and a wrong one
   is one line naming the variable to check.
 Every wait polls a condition, bounded. S3TORRENT and S3TORRENTFS name the binaries under test."""
@@ -26,6 +29,7 @@ import urllib.parse
 
 import libtorrent as lt
 
+from faultproxy import FaultProxy
 from mount import Mount
 from services import (Deluge, Opentracker, Qbittorrent, S3rver, Transmission, aws_env, content,
                       free_port, libtorrent_download, sha256_file, wait_for)
@@ -37,6 +41,7 @@ HYBRID = "qbt/hybrid take.bin"  # a materialized hybrid k.torrent in S3
 V2 = "qbt/v2 only.bin"          # a materialized v2-only k.torrent in S3
 V1 = "deluge/v1 é.bin"          # the mount's synthetic v1 torrent
 SYNCED = "sync/synced.bin"      # sync --seed makes its hybrid torrent
+MANY = [f"many/{i:02d}.bin" for i in range(20)]  # the zero-read start's objects
 SIZES = {HYBRID: 3 * 1048576 + 17, V2: 2 * 1048576 + 5, V1: 1048576 + 99, SYNCED: 700001}
 QBT_USER, QBT_PASSWORD = "seeder", "qb pa55:w0rd secret"
 DELUGE_PASSWORD = "deluge pa55 w0rd secret"
@@ -57,7 +62,7 @@ def setUpModule():
     t = S["tmp"].name
     S["daemons"] = []
     S["s3"] = S3rver(buckets=(BUCKET,))
-    S["mnt"] = None
+    S["mnt"] = S["mnt2"] = None
     try:
         start(t)
     except BaseException:
@@ -85,6 +90,25 @@ def start(t):
         S["torrent"][key] = rd(path)
     S["mnt"] = Mount(S["s3"].url, BUCKET, options=[f"trackers={S['tracker_url']}"])
     S["torrent"][V1] = rd(S["mnt"].path(V1 + ".torrent"))
+    for i, key in enumerate(MANY):
+        S["data"][key] = content(300001 + i, f"many{i}")
+        path = os.path.join(t, "up.bin")
+        with open(path, "wb") as f:
+            f.write(S["data"][key])
+        S["s3"].put(BUCKET, key, path)
+    # their .torrent objects, as sync leaves them (read straight from s3rver, not counted)
+    run_ok([S3T, "sync", "--no-cache", "--endpoint-url", S["s3"].url, "-l", "64K",
+            f"s3://{BUCKET}/many/"])
+    # the mount the zero-read test seeds from reads S3 through a counting proxy: the byte
+    # ranges of every GET of an object (not of its .torrent or a listing)
+    S["reads"] = []
+
+    def count(method, path, headers):
+        key = urllib.parse.unquote(path.split("?", 1)[0]).lstrip("/")
+        if method == "GET" and key.startswith(f"{BUCKET}/many/") and key.endswith(".bin"):
+            S["reads"].append((key, headers.get("Range")))
+    S["proxy"] = FaultProxy(S["s3"].port, hook=count)
+    S["mnt2"] = Mount(S["proxy"].url, BUCKET)
     S["ti"] = {k: lt.torrent_info(lt.bdecode(v)) for k, v in S["torrent"].items()}
     # what clients announce: v1 info-hashes, and v2 ones truncated to 20 bytes
     hashes = [str(S["ti"][k].info_hashes().v1) for k in (HYBRID, V1)]
@@ -103,6 +127,10 @@ def tearDownModule():
     for d in reversed(S.get("daemons", [])):
         d.stop()
     problems = S["mnt"].stop() if S.get("mnt") else []
+    if S.get("mnt2"):
+        problems += S["mnt2"].stop()
+    if S.get("proxy"):
+        S["proxy"].stop()
     S["s3"].stop()
     S["tmp"].cleanup()
     assert not problems, f"s3torrentfs logged: {problems}"
@@ -314,6 +342,56 @@ class SeedClients(unittest.TestCase):
                 self.assertIn(needle, errors[0])
                 self.assertNotIn("not-the-password", r.stderr)
                 self.assert_no_secret(r)
+
+    def read_bytes(self):
+        """Bytes of the many/ objects read through the second mount so far."""
+        total = 0
+        for key, rng in list(S["reads"]):
+            if rng is None:
+                total += len(S["data"][key.split("/", 1)[1]])
+            else:
+                first, last = rng.split("=", 1)[1].split("-")
+                total += int(last) - int(first) + 1
+        return total
+
+    def test_zero_read_start(self):
+        piece = 65536
+        uri = f"s3://{BUCKET}/many/"
+        mount = ["--mount-root", S["mnt2"].point]
+        # qBittorrent (skip_checking) and Deluge (seed mode): every torrent seeding at once
+        S["reads"].clear()
+        for client, url in (("qbittorrent", S["qbt"].url), ("deluge", S["deluge"].url)):
+            r = subprocess.run([S3T, "seed", "--client", client, "--rpc", url, "--endpoint-url",
+                                S["s3"].url, *mount, uri], env=client_env(),
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(r.stdout.count(": added ("), len(MANY), r.stdout)
+        ids = [str(lt.torrent_info(lt.bdecode(rd(S["mnt2"].path(k + ".torrent"))))
+                   .info_hashes().v1) for k in MANY]
+
+        def qbt_all():
+            got = S["qbt"].torrents(hashes="|".join(ids))
+            return len(got) == len(MANY) and all(t["progress"] == 1 for t in got)
+        wait_for("qBittorrent seeding the 20", qbt_all, S["qbt"].logs)
+
+        def deluge_all():
+            st = S["deluge"].call("core.get_torrents_status", {"id": ids}, ["state"])
+            return len(st) == len(MANY) and all(v["state"] == "Seeding" for v in st.values())
+        wait_for("Deluge seeding the 20", deluge_all, S["deluge"].logs)
+        self.assertLessEqual(self.read_bytes(), len(MANY) * piece, S["reads"][:50])
+        # Transmission checks every byte before it seeds
+        S["reads"].clear()
+        r = subprocess.run([S3T, "seed", "--client", "transmission", "--rpc", S["tr"].url,
+                            "--endpoint-url", S["s3"].url, *mount, uri], env=client_env(),
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        def tr_all():
+            got = S["tr"].call("torrent-get", ids=ids, fields=["percentDone", "status"])
+            return len(got["torrents"]) == len(MANY) and all(
+                t["percentDone"] == 1 and t["status"] == 6 for t in got["torrents"])
+        wait_for("Transmission seeding the 20", tr_all, S["tr"].logs)
+        self.assertGreaterEqual(self.read_bytes(), sum(len(S["data"][k]) for k in MANY))
 
     def test_usage(self):
         r = subprocess.run([S3T, "seed", "--client", "rtorrent", "--mount-root", "/",
