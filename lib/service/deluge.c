@@ -121,6 +121,8 @@ int deluge_call(struct deluge_client *c, const char *method, json_object *params
 {
     json_object *req = json_object_new_object(), *doc = NULL, *r;
     struct http_stream *hs = NULL;
+    const char *text = NULL;
+    size_t len = 0;
     struct buf body;
     err_t herr = {0};
     int rc = 0;
@@ -136,8 +138,7 @@ int deluge_call(struct deluge_client *c, const char *method, json_object *params
     json_object_object_add(req, "params",
                            params ? json_object_get(params) : json_object_new_array());
     json_object_object_add(req, "id", json_object_new_int64(id));
-    size_t len;
-    const char *text = json_object_to_json_string_length(
+    text = json_object_to_json_string_length(
         req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (text == NULL) {
         rc = err_set(err, ENOMEM, "out of memory");
@@ -187,6 +188,9 @@ int deluge_call(struct deluge_client *c, const char *method, json_object *params
     if (result)
         *result = r ? json_object_get(r) : NULL;
 out:
+    /* the serialised request may hold the password (auth.login): wipe it before it is freed */
+    if (text)
+        OPENSSL_cleanse((char *)text, len);
     json_object_put(doc);
     json_object_put(req);
     http_stream_close(hs);
