@@ -13,6 +13,9 @@
 #include "s3torrent/s3.h"
 #include "s3torrent/source.h"
 #include "s3torrent/torrent.h"
+#include "s3torrent/deluge.h"
+#include "s3torrent/qbt.h"
+#include "s3torrent/seedc.h"
 #include "s3torrent/trpc.h"
 
 /* Exit codes: 0 success, 1 failure (or mismatch), 2 usage error. */
@@ -140,24 +143,51 @@ int cli_recipe_option(struct cli_recipe *r, int c, const char *arg);
 int cli_recipe_finish(struct cli_recipe *r);
 void cli_recipe_free(struct cli_recipe *r);
 
-/* Seeding through a Transmission daemon (cmd_seed.c; sync --seed uses it too). */
-struct cli_seed_result {
-    bool added;                  /* false: the daemon had the info-hash already */
-    char info_hash[41];          /* v1, lower-case hex */
-    char download_dir[4096];     /* where the daemon seeds from */
-    struct trpc_torrent torrent; /* as the daemon names it */
+/* Seeding through a daemon (cmd_seed.c; sync --seed uses it too): --client and its address,
+ * credentials from the environment only. */
+struct cli_seed_opts {
+    enum seedc_kind kind;        /* --client; default SEEDC_TRANSMISSION */
+    const char *url;             /* --rpc; NULL: the client's variable, else its default */
+    const char *category, *tags; /* qBittorrent's --category and --tags */
 };
-/* A Transmission RPC client for url (NULL: $TRANSMISSION_RPC_URL, else the default), with the
- * user name and password of $TRANSMISSION_RPC_USERNAME / $TRANSMISSION_RPC_PASSWORD; http is
- * borrowed. Returns 0 or an errno with err set; the caller frees *out with trpc_client_free. */
-int cli_trpc_connect(const char *url, struct http_client *http, struct trpc_client **out,
+
+#define CLI_SEED_HELP                                                                              \
+    "  -C, --client NAME          the daemon: transmission (default), qbittorrent or deluge\n"     \
+    "  -r, --rpc URL              its address (default: the variable below, else the\n"            \
+    "                             client's default)\n"                                             \
+    "                               transmission: $TRANSMISSION_RPC_URL, else\n"                   \
+    "                               " TRPC_DEFAULT_URL ";\n"                                       \
+    "                               user and password from $TRANSMISSION_RPC_USERNAME and\n"       \
+    "                               $TRANSMISSION_RPC_PASSWORD\n"                                  \
+    "                               qbittorrent: the Web UI, $QBITTORRENT_URL, else\n"             \
+    "                               " QBT_DEFAULT_URL "; user and password from\n"                 \
+    "                               $QBITTORRENT_USERNAME and $QBITTORRENT_PASSWORD (none:\n"      \
+    "                               no login)\n"                                                   \
+    "                               deluge: deluge-web's JSON-RPC, $DELUGE_WEB_URL, else\n"        \
+    "                               " DELUGE_DEFAULT_URL "; password from\n"                       \
+    "                               $DELUGE_WEB_PASSWORD (default: deluge)\n"                      \
+    "      --category C           qbittorrent: put the torrents in category C\n"                   \
+    "      --tags T1,T2           qbittorrent: tag the torrents\n"
+
+enum { CLI_OPT_CATEGORY = 400, CLI_OPT_TAGS };
+#define CLI_SEED_OPTIONS                                                                           \
+    {"client", required_argument, NULL, 'C'}, {"rpc", required_argument, NULL, 'r'},               \
+        {"category", required_argument, NULL, CLI_OPT_CATEGORY},                                   \
+    {                                                                                              \
+        "tags", required_argument, NULL, CLI_OPT_TAGS                                              \
+    }
+
+/* Takes one seeding option (c, from getopt_long): 0 when taken, -1 when c is not one, CLI_USAGE
+ * after saying why its value is refused. */
+int cli_seed_option(struct cli_seed_opts *o, int c, const char *arg);
+/* The checks between seeding options once parsed: 0, or CLI_USAGE after saying why. */
+int cli_seed_check(const struct cli_seed_opts *o);
+
+/* Connects the daemon o names, with the credentials of its environment variables; http is
+ * borrowed. Returns 0 or an errno with err set (EINVAL: a bad URL or credentials, nothing
+ * tried); the caller frees *out with seedc_free. */
+int cli_seed_connect(const struct cli_seed_opts *o, struct http_client *http, struct seedc **out,
                      err_t *err);
-/* Has the daemon seed a v1 torrent (len bytes) from download_dir (absolute), which must hold the
- * torrent's file already: reports the info-hash as already there when torrent-get finds it (or
- * torrent-add says duplicate), else adds it, not paused. Returns 0 with *res filled, or an errno
- * with err set to one line (bad torrent, data missing from download_dir, the daemon's refusal). */
-int cli_seed_torrent(struct trpc_client *c, const uint8_t *torrent, size_t len,
-                     const char *download_dir, struct cli_seed_result *res, err_t *err);
 
 /* A mount's prefix as keys start with it: no leading '/', one trailing '/' ("" stays ""). The
  * caller frees the result; NULL when out of memory. */

@@ -1,5 +1,6 @@
-/* cmd_seed.c — `s3torrent seed`: hands the torrents of S3 objects to a Transmission daemon over
- * its RPC, so that it seeds them straight from the s3torrentfs mount. Idempotent. */
+/* cmd_seed.c — `s3torrent seed`: hands the torrents of S3 objects to a daemon (Transmission,
+ * qBittorrent or Deluge, lib/service/seedc.c), so that it seeds them straight from the
+ * s3torrentfs mount. Idempotent. */
 #include "cli.h"
 #include "s3torrent/metainfo.h"
 #include "s3torrent/torrent.h"
@@ -22,18 +23,18 @@ static void usage(FILE *f)
     fputs(
         "Usage: s3torrent seed [OPTIONS] --mount-root DIR s3://BUCKET/KEY|s3://BUCKET/PREFIX/ ...\n"
         "\n"
-        "Hand the torrents of S3 objects to a Transmission daemon over its RPC, so that it seeds\n"
-        "them straight from an s3torrentfs mount of the bucket at DIR. A PREFIX/ argument (one\n"
-        "ending in '/', or a bare bucket) names every object below it, at most 1000000, except\n"
+        "Hand the torrents of S3 objects to a BitTorrent daemon (Transmission, qBittorrent or\n"
+        "Deluge), so that it seeds them straight from an s3torrentfs mount of the bucket at\n"
+        "DIR. A PREFIX/ argument (one ending in '/', or a bare bucket) names every object below "
+        "it, at most 1000000, except\n"
         ".torrent keys and zero-byte objects. Each object's torrent is the S3 object KEY.torrent,\n"
         "or when there is none the mount's synthetic DIR/KEY.torrent; the daemon seeds from the\n"
         "object's directory in the mount. An info-hash the daemon has already is reported, not\n"
-        "added again. One line per object: added, already seeding, skipped, or failed: why.\n"
-        "\n"
-        "  -r, --rpc URL              Transmission RPC URL (default: $TRANSMISSION_RPC_URL, else\n"
-        "                             " TRPC_DEFAULT_URL ")\n"
-        "                             the user name and password come from\n"
-        "                             $TRANSMISSION_RPC_USERNAME and $TRANSMISSION_RPC_PASSWORD\n"
+        "added again. qBittorrent adds with skip_checking and Deluge in seed mode: they start\n"
+        "seeding without reading the data; Transmission checks every byte first. Transmission\n"
+        "before 4.0 takes no v2 or hybrid torrent (refused here, before adding). One line per\n"
+        "object: added, already seeding, skipped, or failed: why.\n"
+        "\n" CLI_SEED_HELP
         "  -m, --mount-root DIR       where s3torrentfs mounts the bucket (required)\n"
         "      --mount-prefix P       the mount shows s3://BUCKET/P as DIR (default: the whole\n"
         "                             bucket, as with s3torrentfs BUCKET:P)\n"
@@ -47,7 +48,7 @@ static void usage(FILE *f)
 
 struct seed_ctx {
     struct s3_client *s3;
-    struct trpc_client *rpc;
+    struct seedc *client;
     const char *root;   /* the mount root, absolute */
     const char *prefix; /* the mount's prefix, "" or ending in '/' */
     bool json;
@@ -56,7 +57,7 @@ struct seed_ctx {
 
 /* Reports one object: status is "added", "already seeding", "skipped" or "failed". */
 static void report(struct seed_ctx *x, const char *bucket, const char *key, const char *status,
-                   const struct cli_seed_result *res, const char *from, const char *why)
+                   const struct seedc_result *res, const char *from, const char *why)
 {
     if (x->json) {
         json_object *o = json_object_new_object();
@@ -69,8 +70,13 @@ static void report(struct seed_ctx *x, const char *bucket, const char *key, cons
         json_object_object_add(o, "status", json_object_new_string(status));
         if (res) {
             json_object_object_add(o, "info_hash", json_object_new_string(res->info_hash));
-            json_object_object_add(o, "id", json_object_new_int64(res->torrent.id));
-            json_object_object_add(o, "name", json_object_new_string(res->torrent.name));
+            json_object_object_add(o, "client",
+                                   json_object_new_string(seedc_kind_name(seedc_kind(x->client))));
+            if (seedc_kind(x->client) == SEEDC_TRANSMISSION)
+                json_object_object_add(o, "id", json_object_new_int64(strtoll(res->id, NULL, 10)));
+            else
+                json_object_object_add(o, "id", json_object_new_string(res->id));
+            json_object_object_add(o, "name", json_object_new_string(res->name));
             json_object_object_add(o, "download_dir", json_object_new_string(res->download_dir));
             json_object_object_add(o, "torrent_from", json_object_new_string(from));
         }
@@ -84,9 +90,12 @@ static void report(struct seed_ctx *x, const char *bucket, const char *key, cons
         printf("s3://%s/", bucket);
         cli_print_escaped(stdout, key);
         printf(": %s", status);
-        if (res)
-            printf(" (info-hash %s, Transmission id %lld, torrent from %s)", res->info_hash,
-                   (long long)res->torrent.id, from);
+        if (res && seedc_kind(x->client) == SEEDC_TRANSMISSION)
+            printf(" (info-hash %s, Transmission id %s, torrent from %s)", res->info_hash, res->id,
+                   from);
+        else if (res)
+            printf(" (info-hash %s, %s, torrent from %s)", res->info_hash,
+                   seedc_kind_name(seedc_kind(x->client)), from);
         if (why) {
             /* messages of the S3 client may start with the object's URI: said already */
             size_t bl = strlen(bucket), kl = strlen(key);
@@ -137,7 +146,7 @@ out:
 static void seed_object(struct seed_ctx *x, const char *bucket, const char *key, uint64_t size)
 {
     struct metainfo *m = NULL;
-    struct cli_seed_result res;
+    struct seedc_result res;
     const char *from = NULL;
     char file[PATH_MAX], tpath[PATH_MAX], dir[PATH_MAX];
     err_t err = {0};
@@ -188,7 +197,7 @@ static void seed_object(struct seed_ctx *x, const char *bucket, const char *key,
                 from, m->name, (unsigned long long)m->total_size);
         goto fail;
     }
-    if (cli_seed_torrent(x->rpc, m->raw, m->raw_len, dir, &res, &err) != 0)
+    if (seedc_seed(x->client, m->raw, m->raw_len, dir, &res, &err) != 0)
         goto fail;
     report(x, bucket, key, res.added ? "added" : "already seeding", &res, from, NULL);
     goto out;
@@ -262,74 +271,56 @@ out:
     free(l.sizes);
 }
 
-int cli_trpc_connect(const char *url, struct http_client *http, struct trpc_client **out,
+int cli_seed_connect(const struct cli_seed_opts *o, struct http_client *http, struct seedc **out,
                      err_t *err)
 {
-    const char *user = getenv("TRANSMISSION_RPC_USERNAME");
-    struct trpc_config tc = {
-        .url = url && *url ? url : getenv("TRANSMISSION_RPC_URL"),
+    /* the credentials come from the environment only: never an option, which ps shows */
+    static const char *const vars[][3] = {
+        [SEEDC_TRANSMISSION] = {"TRANSMISSION_RPC_URL", "TRANSMISSION_RPC_USERNAME",
+                                "TRANSMISSION_RPC_PASSWORD"},
+        [SEEDC_QBITTORRENT] = {"QBITTORRENT_URL", "QBITTORRENT_USERNAME", "QBITTORRENT_PASSWORD"},
+        [SEEDC_DELUGE] = {"DELUGE_WEB_URL", NULL, "DELUGE_WEB_PASSWORD"},
+    };
+    const char *user = vars[o->kind][1] ? getenv(vars[o->kind][1]) : NULL;
+    const char *pass = getenv(vars[o->kind][2]);
+    struct seedc_config sc = {
+        .kind = o->kind,
+        .url = o->url && *o->url ? o->url : getenv(vars[o->kind][0]),
         .username = user && *user ? user : NULL,
-        .password = getenv("TRANSMISSION_RPC_PASSWORD"),
+        .password = pass && (*pass || o->kind != SEEDC_DELUGE) ? pass : NULL,
+        .category = o->category,
+        .tags = o->tags,
         .http = http,
     };
-    return trpc_client_new(&tc, out, err);
+    return seedc_connect(&sc, out, err);
 }
 
-int cli_seed_torrent(struct trpc_client *c, const uint8_t *torrent, size_t len,
-                     const char *download_dir, struct cli_seed_result *res, err_t *err)
+int cli_seed_option(struct cli_seed_opts *o, int c, const char *arg)
 {
-    struct metainfo *m = NULL;
-    struct trpc_add_result add;
-    char path[PATH_MAX];
-    struct stat st;
-    bool found;
-    int rc;
-    memset(res, 0, sizeof(*res));
-    if ((rc = metainfo_parse(torrent, len, &m, err)))
-        goto out;
-    if (!m->v1) {
-        rc = err_set(err, EINVAL, "a v2-only torrent: Transmission seeds v1 torrents");
-        goto out;
+    switch (c) {
+    case 'C':
+        if (seedc_kind_parse(arg, &o->kind) != 0)
+            return cli_error(CLI_USAGE, "--client must be " SEEDC_KINDS ", not '%s'", arg);
+        return 0;
+    case 'r':
+        o->url = arg;
+        return 0;
+    case CLI_OPT_CATEGORY:
+        o->category = arg;
+        return 0;
+    case CLI_OPT_TAGS:
+        o->tags = arg;
+        return 0;
+    default:
+        return -1;
     }
-    util_hex(m->ih1, 20, res->info_hash);
-    if (download_dir[0] != '/' ||
-        (size_t)snprintf(res->download_dir, sizeof(res->download_dir), "%s", download_dir) >=
-            sizeof(res->download_dir)) {
-        rc = err_set(err, EINVAL, "the download directory must be an absolute path under %d bytes",
-                     PATH_MAX);
-        goto out;
-    }
-    if (strchr(m->name, '/') || strcmp(m->name, ".") == 0 || strcmp(m->name, "..") == 0) {
-        rc = err_set(err, EINVAL, "the torrent's name '%.200s' is not a file name", m->name);
-        goto out;
-    }
-    /* the daemon would find nothing to seed and wait for peers instead: say so now */
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", download_dir, m->name) >= sizeof(path)) {
-        rc = err_set(err, ENAMETOOLONG, "%s/%.200s: path too long", download_dir, m->name);
-        goto out;
-    }
-    if (stat(path, &st) != 0) {
-        rc = errno;
-        err_set(err, rc, "%s: %s", path, strerror(rc));
-        goto out;
-    }
-    if (m->multi ? !S_ISDIR(st.st_mode)
-                 : !S_ISREG(st.st_mode) || (uint64_t)st.st_size != m->total_size) {
-        rc = err_set(err, ESTALE, "%s does not hold the torrent's data (%llu bytes)", path,
-                     (unsigned long long)m->total_size);
-        goto out;
-    }
-    if ((rc = trpc_find(c, res->info_hash, &found, &res->torrent, err)))
-        goto out;
-    if (found)
-        goto out;
-    if ((rc = trpc_add(c, torrent, len, download_dir, &add, err)))
-        goto out;
-    res->added = !add.duplicate;
-    res->torrent = add.torrent;
-out:
-    metainfo_free(m);
-    return rc;
+}
+
+int cli_seed_check(const struct cli_seed_opts *o)
+{
+    if ((o->category || o->tags) && o->kind != SEEDC_QBITTORRENT)
+        return cli_error(CLI_USAGE, "--category and --tags go with --client qbittorrent");
+    return 0;
 }
 
 /* Normalises a mount prefix to "" or "p/": the form s3torrentfs BUCKET:PREFIX uses. */
@@ -337,7 +328,7 @@ int cmd_seed(int argc, char **argv)
 {
     enum { OPT_MOUNT_PREFIX = 1, OPT_JSON };
     static const struct option opts[] = {
-        {"rpc", required_argument, NULL, 'r'},
+        CLI_SEED_OPTIONS,
         {"mount-root", required_argument, NULL, 'm'},
         {"mount-prefix", required_argument, NULL, OPT_MOUNT_PREFIX},
         {"json", no_argument, NULL, OPT_JSON},
@@ -347,16 +338,19 @@ int cmd_seed(int argc, char **argv)
     };
     struct cli_s3 g = {0};
     struct seed_ctx x = {0};
-    const char *rpc = NULL, *mount_root = NULL, *mount_prefix = "";
+    struct cli_seed_opts so = {0};
+    const char *mount_root = NULL, *mount_prefix = "";
     char *root = NULL, *prefix = NULL, **buckets = NULL, **keys = NULL;
     int c, rc = CLI_FAIL, nargs = 0;
     err_t err = {0};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:m:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "C:r:m:h", opts, NULL)) != -1) {
+        int taken = cli_seed_option(&so, c, optarg);
+        if (taken > 0)
+            return taken;
+        if (taken == 0)
+            continue;
         switch (c) {
-        case 'r':
-            rpc = optarg;
-            break;
         case 'm':
             mount_root = optarg;
             break;
@@ -376,6 +370,8 @@ int cmd_seed(int argc, char **argv)
             return CLI_USAGE;
         }
     }
+    if (cli_seed_check(&so) != 0)
+        return CLI_USAGE;
     if (mount_root == NULL)
         return cli_error(CLI_USAGE, "seed needs --mount-root DIR (see s3torrent seed --help)");
     if (optind >= argc)
@@ -405,22 +401,18 @@ int cmd_seed(int argc, char **argv)
     }
     x.root = root;
     x.prefix = prefix;
-    char version[64];
     if (cli_s3_connect(&g, &x.s3, &err) != 0) {
         rc = cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
     }
-    int e = cli_trpc_connect(rpc, g.http, &x.rpc, &err);
+    int e = cli_seed_connect(&so, g.http, &x.client, &err);
     if (e != 0) {
-        /* a malformed --rpc URL or over-long credentials: nothing was tried */
+        /* EINVAL: a malformed --rpc URL or over-long credentials, nothing was tried */
         rc = cli_error(e == EINVAL ? CLI_USAGE : CLI_FAIL, "%s", err.msg);
         goto out;
     }
-    if (trpc_ping(x.rpc, version, sizeof(version), &err) != 0) {
-        rc = cli_error(CLI_FAIL, "%s", err.msg);
-        goto out;
-    }
-    log_msg(&g.log, LOG_DEBUG, "Transmission %s at %s", version, trpc_client_url(x.rpc));
+    log_msg(&g.log, LOG_DEBUG, "%s %s at %s", seedc_kind_name(so.kind), seedc_version(x.client),
+            seedc_url(x.client));
     for (int i = 0; i < nargs; i++) {
         size_t kl = strlen(keys[i]);
         if (kl == 0 || keys[i][kl - 1] == '/') {
@@ -445,7 +437,7 @@ out:
     free(keys);
     free(root);
     free(prefix);
-    trpc_client_free(x.rpc);
+    seedc_free(x.client);
     cli_s3_close(&g);
     return rc;
 }

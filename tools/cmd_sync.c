@@ -57,11 +57,8 @@ static void usage(FILE *f)
           "      --create-table         create the table first if missing (development)\n"
           "\n"
           "Seeding (as `s3torrent seed`, for every object synced):\n"
-          "      --seed                 hand each torrent to a Transmission daemon that seeds\n"
-          "                             it from the s3torrentfs mount\n"
-          "      --rpc URL              its RPC URL (default: $TRANSMISSION_RPC_URL, else\n"
-          "                             http://localhost:9091/transmission/rpc); credentials\n"
-          "                             from $TRANSMISSION_RPC_USERNAME/_PASSWORD\n"
+          "      --seed                 hand each torrent to a daemon that seeds it from the\n"
+          "                             s3torrentfs mount\n" CLI_SEED_HELP
           "      --mount-root DIR       where s3torrentfs mounts the bucket\n"
           "      --mount-prefix P       the prefix the mount shows at DIR (default: none)\n"
           "  -h, --help                 show this help\n"
@@ -81,7 +78,6 @@ enum {
     OPT_DDB_ENDPOINT,
     OPT_CREATE_TABLE,
     OPT_SEED,
-    OPT_RPC,
     OPT_MOUNT_ROOT,
     OPT_MOUNT_PREFIX,
 };
@@ -119,7 +115,7 @@ struct run {
     size_t counts[SYNC_FAILED + 1];
     uint64_t bytes_done;
     struct cli_progress prog;
-    struct trpc_client *trpc;  /* --seed */
+    struct seedc *client;      /* --seed */
     pthread_mutex_t seed_lock; /* one RPC exchange at a time */
     const char *mount_root;
     char *mount_prefix; /* normalised: "" or ends with '/' */
@@ -136,13 +132,13 @@ static int seed_one(struct run *r, const struct item *it, const struct buf *t, c
                        r->mount_prefix);
     const char *rel = it->key + pl, *slash = strrchr(rel, '/');
     char dir[4096];
-    struct cli_seed_result res;
+    struct seedc_result res;
     if (t->len == 0)
         return err_set(err, EIO, "s3://%s/%s.torrent: no bytes to seed", it->bucket, it->key);
     snprintf(dir, sizeof(dir), "%s%s%.*s", r->mount_root, slash ? "/" : "",
              slash ? (int)(slash - rel) : 0, rel);
     pthread_mutex_lock(&r->seed_lock);
-    int rc = cli_seed_torrent(r->trpc, t->data, t->len, dir, &res, err);
+    int rc = seedc_seed(r->client, t->data, t->len, dir, &res, err);
     pthread_mutex_unlock(&r->seed_lock);
     if (rc == 0)
         snprintf(what, wlen, "%s", res.added ? "added" : "already seeding");
@@ -290,8 +286,8 @@ static void sync_item(struct run *r, struct item *it)
     memcpy(obj.etag, it->etag, sizeof(obj.etag));
     buf_init(&t, TORRENT_MAX_SIZE);
     sync_object(&r->sc, it->bucket, it->key, it->known ? &obj : NULL, r->from_file, &res,
-                r->trpc ? &t : NULL);
-    if (r->trpc && !res.dry_run && res.action != SYNC_FAILED && res.action != SYNC_SKIPPED) {
+                r->client ? &t : NULL);
+    if (r->client && !res.dry_run && res.action != SYNC_FAILED && res.action != SYNC_SKIPPED) {
         err_t err = {0};
         if (seed_one(r, it, &t, seeded, sizeof(seeded), &err) != 0) {
             res.action = SYNC_FAILED;
@@ -381,7 +377,8 @@ static void print_summary(const struct run *r)
 struct sync_cmd {
     struct cli_recipe rec;
     struct cli_s3 g;
-    const char *rpc, *cache_path, *table, *key_attr, *ddb_endpoint, *mount_prefix;
+    struct cli_seed_opts so;
+    const char *cache_path, *table, *key_attr, *ddb_endpoint, *mount_prefix;
     bool seed, no_cache, create_table;
     unsigned jobs, threads;
     struct run r; /* also holds --from-file, --dry-run, --json and --mount-root */
@@ -420,7 +417,7 @@ static void sync_cmd_free(struct sync_cmd *s)
     cache_close(s->cache);
     store_free(s->store);
     ddb_client_free(s->d.ddb);
-    trpc_client_free(s->r.trpc);
+    seedc_free(s->r.client);
     free(s->r.mount_prefix);
     cli_recipe_free(&s->rec);
     cli_s3_close(&s->g);
@@ -474,9 +471,6 @@ static int sync_option(struct sync_cmd *s, int c, const char *arg)
     case OPT_SEED:
         s->seed = true;
         return 0;
-    case OPT_RPC:
-        s->rpc = arg;
-        return 0;
     case OPT_MOUNT_ROOT:
         s->r.mount_root = arg;
         return 0;
@@ -484,7 +478,7 @@ static int sync_option(struct sync_cmd *s, int c, const char *arg)
         s->mount_prefix = arg;
         return 0;
     default:
-        return -1;
+        return cli_seed_option(&s->so, c, arg);
     }
 }
 
@@ -506,7 +500,7 @@ static int sync_parse(struct sync_cmd *s, int argc, char **argv)
         {"ddb-endpoint-url", required_argument, NULL, OPT_DDB_ENDPOINT},
         {"create-table", no_argument, NULL, OPT_CREATE_TABLE},
         {"seed", no_argument, NULL, OPT_SEED},
-        {"rpc", required_argument, NULL, OPT_RPC},
+        CLI_SEED_OPTIONS,
         {"mount-root", required_argument, NULL, OPT_MOUNT_ROOT},
         {"mount-prefix", required_argument, NULL, OPT_MOUNT_PREFIX},
         {"help", no_argument, NULL, 'h'},
@@ -515,7 +509,7 @@ static int sync_parse(struct sync_cmd *s, int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "j:nh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_RECIPE_SHORT "j:nhC:r:", opts, NULL)) != -1) {
         int rr = cli_recipe_option(&s->rec, c, optarg);
         if (rr < 0)
             return CLI_USAGE;
@@ -553,6 +547,8 @@ static bool sync_check(struct sync_cmd *s, int argc, char **argv)
         cli_error(CLI_USAGE, "--seed needs --mount-root DIR, an absolute path");
         return false;
     }
+    if (cli_seed_check(&s->so) != 0)
+        return false;
     if (s->create_table && s->table == NULL) {
         cli_error(CLI_USAGE, "--create-table needs --ddb-table or DDB_TABLE");
         return false;
@@ -574,7 +570,7 @@ static bool sync_connect(struct sync_cmd *s)
         cli_error(CLI_FAIL, "out of memory");
         return false;
     }
-    if (s->seed && cli_trpc_connect(s->rpc, s->g.http, &s->r.trpc, &err) != 0) {
+    if (s->seed && cli_seed_connect(&s->so, s->g.http, &s->r.client, &err) != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
         return false;
     }
@@ -761,6 +757,7 @@ int cmd_status(int argc, char **argv)
         S("info_hash", it->info_hash);
         S("info_hash_v2", it->info_hash_v2);
         S("magnet", it->magnet);
+        S("magnet_v1", it->magnet_v1);
         N("piece_length", it->piece_length);
         N("piece_count", it->piece_count);
         S("meta_version", it->meta_version);
@@ -785,6 +782,8 @@ int cmd_status(int argc, char **argv)
                    it->info_hash_v2[0] ? it->info_hash_v2 : "-", it->meta_version,
                    (unsigned long long)it->piece_count, (unsigned long long)it->piece_length,
                    it->magnet);
+        if (it->magnet_v1[0])
+            printf("  magnet (v1 only): %s\n", it->magnet_v1);
         if (it->error[0])
             printf("  error: %s\n", it->error);
     }

@@ -14,6 +14,9 @@ packages=(
   transmission-daemon opentracker aria2
   # more clients downloading from `s3torrent serve`'s web seeds alone (test_serve_clients.py)
   qbittorrent-nox
+  # the daemons `s3torrent seed --client` drives (test_seed_clients.py): qbittorrent-nox
+  # above, Deluge's daemon and its web UI's JSON-RPC
+  deluged deluge-web
   # measuring; a clock moved for one process (the clock-skew tests); the mounts the benchmarks
   # compare with (tests/bench/fs.sh)
   time faketime s3fs rclone

@@ -98,6 +98,10 @@ tier "seeding: s3torrent seed, transmission-daemon, opentracker, aria2c" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
   /usr/bin/python3 tests/integration/test_seed.py
 
+tier "seed clients: qBittorrent (hybrid, v2) and Deluge from the mount, Transmission 3 refusing \
+hybrids, a v1-only magnet for aria2c" env S3TORRENT=build/tools/s3torrent \
+  S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_seed_clients.py
+
 tier "end to end: web seed only (aria2c from s3rver), hybrid from the mount (libtorrent), magnet" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
   /usr/bin/python3 tests/integration/test_e2e.py
@@ -242,8 +246,8 @@ fuzz_wait() { # fuzz_wait PID LOG: a fuzz target run in the background: its resu
   cat "$2"
   return "$rc"
 }
-set -- bencode metainfo s3xml credjson ddbjson trpc events fsconfig listen recipe hashes serve feed \
-  diskcache presign
+set -- bencode metainfo s3xml credjson ddbjson trpc seedc events fsconfig listen recipe hashes serve \
+  feed diskcache presign
 while [ $# -gt 0 ]; do
   if [ $# -gt 1 ]; then
     tests/fuzz/run.sh build-fuzz "$2" "$FUZZ_SECONDS" >"build-logs/fuzz-$2.log" 2>&1 &

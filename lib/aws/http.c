@@ -34,6 +34,7 @@ struct http_stream {
     struct http_client *client;
     struct conn *conn;
     struct curl_slist *hdrs;
+    curl_mime *mime; /* a multipart body */
     long status;
     bool headers_done, done, paused, failed_headers;
     CURLcode result;
@@ -296,7 +297,7 @@ int http_stream_open(struct http_client *c, const struct http_request *req,
     bool has_ct = false;
     for (size_t i = 0; i < req->nheaders; i++)
         has_ct |= strcasecmp(req->headers[i].name, "content-type") == 0;
-    if (!has_ct)
+    if (!has_ct && req->nparts == 0) /* a multipart body's Content-Type names its boundary */
         s->hdrs = curl_slist_append(s->hdrs, "Content-Type:");
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdrs);
@@ -322,6 +323,25 @@ int http_stream_open(struct http_client *c, const struct http_request *req,
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    if (req->nparts > 0) {
+        if ((s->mime = curl_mime_init(e)) == NULL) {
+            rc = err_set(err, ENOMEM, "HTTP: out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < req->nparts; i++) {
+            const struct http_part *p = &req->parts[i];
+            curl_mimepart *mp = curl_mime_addpart(s->mime);
+            if (mp == NULL || curl_mime_name(mp, p->name) != CURLE_OK ||
+                curl_mime_data(mp, p->data, p->len) != CURLE_OK ||
+                (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
+                (p->type && curl_mime_type(mp, p->type) != CURLE_OK)) {
+                rc = err_set(err, ENOMEM, "HTTP: out of memory");
+                goto fail;
+            }
+        }
+        curl_easy_setopt(e, CURLOPT_MIMEPOST, s->mime);
+    } else if (strcmp(req->method, "HEAD") != 0 && strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
@@ -417,6 +437,8 @@ void http_stream_close(struct http_stream *s)
         return;
     if (s->conn != NULL) {
         curl_multi_remove_handle(s->conn->multi, s->conn->easy);
+        if (s->mime)
+            curl_easy_setopt(s->conn->easy, CURLOPT_MIMEPOST, NULL);
         if (s->done && s->result == CURLE_OK) {
             conn_give(s->client, s->conn);
         } else {
@@ -425,7 +447,50 @@ void http_stream_close(struct http_stream *s)
         }
     }
     curl_slist_free_all(s->hdrs);
+    curl_mime_free(s->mime);
     free(s);
+}
+
+int http_stream_cookie(const struct http_stream *s, const char *name, char *out, size_t len)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < s->nh; i++) {
+        const char *v = s->hvalue[i];
+        if (strcasecmp(s->hname[i], "set-cookie") != 0)
+            continue;
+        v += strspn(v, " \t");
+        if (strncmp(v, name, nl) != 0 || v[nl] != '=')
+            continue;
+        v += nl + 1;
+        size_t n = strcspn(v, ";");
+        if (n >= len)
+            return E2BIG;
+        for (size_t j = 0; j < n; j++)
+            if ((unsigned char)v[j] <= 0x20 || v[j] == 0x7f)
+                return EPROTO;
+        memcpy(out, v, n);
+        out[n] = '\0';
+        return 0;
+    }
+    return ENOENT;
+}
+
+bool http_url_plain(const char *url)
+{
+    const char *rest;
+    if (strncmp(url, "http://", 7) == 0)
+        rest = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        rest = url + 8;
+    else
+        return false;
+    size_t auth_len = strcspn(rest, "/?#");
+    if (auth_len == 0 || memchr(rest, '@', auth_len) != NULL)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
 }
 
 long http_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double r)

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdint.h>
 
-int jsondoc_parse(const char *what, const void *body, size_t len, size_t max, int depth,
-                  json_object **out, err_t *err)
+int jsondoc_parse_any(const char *what, const void *body, size_t len, size_t max, int depth,
+                      json_object **out, err_t *err)
 {
     struct json_tokener *tok = NULL;
     json_object *doc = NULL;
@@ -32,14 +32,22 @@ int jsondoc_parse(const char *what, const void *body, size_t len, size_t max, in
             goto out;
         }
     }
-    if (!json_object_is_type(doc, json_type_object)) {
-        rc = err_set(err, EPROTO, "%s: the response is not a JSON object", what);
-        goto out;
-    }
     *out = doc;
     doc = NULL;
 out:
     json_object_put(doc);
     json_tokener_free(tok);
+    return rc;
+}
+
+int jsondoc_parse(const char *what, const void *body, size_t len, size_t max, int depth,
+                  json_object **out, err_t *err)
+{
+    int rc = jsondoc_parse_any(what, body, len, max, depth, out, err);
+    if (rc == 0 && !json_object_is_type(*out, json_type_object)) {
+        json_object_put(*out);
+        *out = NULL;
+        rc = err_set(err, EPROTO, "%s: the response is not a JSON object", what);
+    }
     return rc;
 }

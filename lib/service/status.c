@@ -25,15 +25,25 @@ static const char *const op_status[] = {"HASHING", "READY", "FAILED"};
 /* Attributes a write owns besides the version ones; a write removes those it does not set, so
  * an older version's torrent fields or error never outlive it. */
 static const char *const optional_attrs[] = {
-    "torrent_key", "info_hash",    "info_hash_v2", "magnet",      "piece_length",
-    "piece_count", "meta_version", "error",        "lease_until",
+    "torrent_key",  "info_hash",   "info_hash_v2", "magnet", "magnet_v1",
+    "piece_length", "piece_count", "meta_version", "error",  "lease_until",
 };
 
 static const char *const all_attrs[] = {
-    "status",       "bucket",    "object_key",   "etag",   "size",         "object_mtime",
-    "torrent_key",  "info_hash", "info_hash_v2", "magnet", "piece_length", "piece_count",
-    "meta_version", "attempts",  "error",        "source", "updated_at",   "lease_until",
+    "status",       "bucket",       "object_key",  "etag",         "size",
+    "object_mtime", "torrent_key",  "info_hash",   "info_hash_v2", "magnet",
+    "magnet_v1",    "piece_length", "piece_count", "meta_version", "attempts",
+    "error",        "source",       "updated_at",  "lease_until",
 };
+
+/* The place of name in optional_attrs (which holds it). */
+static size_t opt_index(const char *name)
+{
+    size_t i = 0;
+    while (strcmp(optional_attrs[i], name) != 0)
+        i++;
+    return i;
+}
 
 /* An UpdateItem being built: expression texts, and the placeholders they use (DynamoDB
  * refuses unused ones, so a placeholder is registered when first written). */
@@ -260,8 +270,8 @@ static int write_once(const struct status_store *st, const char *uri, const stru
     upd_set(&u, "updated_at", ddb_s(when));
     bool set[sizeof(optional_attrs) / sizeof(optional_attrs[0])] = {false};
     if (op == OP_READY) {
-        const char *sv[] = {t->torrent_key, t->info_hash, t->info_hash_v2, t->magnet};
-        for (size_t i = 0; i < 4; i++)
+        const char *sv[] = {t->torrent_key, t->info_hash, t->info_hash_v2, t->magnet, t->magnet_v1};
+        for (size_t i = 0; i < sizeof(sv) / sizeof(sv[0]); i++)
             if (sv[i] && *sv[i]) {
                 upd_set(&u, optional_attrs[i], ddb_s(sv[i]));
                 set[i] = true;
@@ -269,15 +279,16 @@ static int write_once(const struct status_store *st, const char *uri, const stru
         upd_set(&u, "piece_length", ddb_n_u64(t->piece_length));
         upd_set(&u, "piece_count", ddb_n_u64(t->piece_count));
         upd_set(&u, "meta_version", ddb_s(t->meta_version));
-        set[4] = set[5] = set[6] = true;
+        set[opt_index("piece_length")] = set[opt_index("piece_count")] =
+            set[opt_index("meta_version")] = true;
     } else if (op == OP_FAILED) {
         upd_set(&u, "error", ddb_s(error));
-        set[7] = true;
+        set[opt_index("error")] = true;
     } else if (op == OP_BEGIN) {
         upd_set(
             &u, "lease_until",
             ddb_n_i64(o->lease_until ? o->lease_until : (int64_t)now(st) + STATUS_LEASE_DEFAULT));
-        set[8] = true;
+        set[opt_index("lease_until")] = true;
     }
     for (size_t i = 0; i < sizeof(optional_attrs) / sizeof(optional_attrs[0]); i++)
         if (!set[i])
@@ -490,6 +501,7 @@ int status_get(const struct status_store *st, const char *bucket, const char *ke
         {"info_hash", out->info_hash, sizeof(out->info_hash)},
         {"info_hash_v2", out->info_hash_v2, sizeof(out->info_hash_v2)},
         {"magnet", out->magnet, sizeof(out->magnet)},
+        {"magnet_v1", out->magnet_v1, sizeof(out->magnet_v1)},
         {"meta_version", out->meta_version, sizeof(out->meta_version)},
         {"error", out->error, sizeof(out->error)},
         {"source", out->source, sizeof(out->source)},

@@ -306,7 +306,7 @@ out:
 struct made {
     const uint8_t *ih1, *ih2; /* NULL when the torrent has no such version */
     uint64_t piece_length, npieces;
-    char *magnet;
+    char *magnet, *magnet_v1; /* magnet_v1: btih alone, NULL without a v1 info-hash */
 };
 
 static int made_from_result(const struct sync_config *c, const char *key,
@@ -315,20 +315,25 @@ static int made_from_result(const struct sync_config *c, const char *key,
     struct torrent_opts o;
     char *ws = NULL;
     const char *slash = strrchr(key, '/');
-    *out = (struct made){r->v1 ? r->ih1 : NULL, r->v2 ? r->ih2 : NULL, r->piece_length, r->npieces,
-                         NULL};
-    if (torrent_recipe_opts(c->recipe, key, 0, &o, &ws) == 0)
+    *out = (struct made){
+        r->v1 ? r->ih1 : NULL, r->v2 ? r->ih2 : NULL, r->piece_length, r->npieces, NULL, NULL};
+    if (torrent_recipe_opts(c->recipe, key, 0, &o, &ws) == 0) {
         out->magnet = magnet_make(out->ih1, out->ih2, slash ? slash + 1 : key, o.trackers,
                                   o.ntrackers, o.webseeds, o.nwebseeds);
+        if (out->ih1)
+            out->magnet_v1 = magnet_make(out->ih1, NULL, slash ? slash + 1 : key, o.trackers,
+                                         o.ntrackers, o.webseeds, o.nwebseeds);
+    }
     free(ws);
-    return out->magnet ? 0 : ENOMEM;
+    return out->magnet && (out->magnet_v1 || !out->ih1) ? 0 : ENOMEM;
 }
 
 static int made_from_metainfo(const struct metainfo *m, struct made *out)
 {
-    *out = (struct made){m->v1 ? m->ih1 : NULL, m->v2 ? m->ih2 : NULL, m->piece_length, m->npieces,
-                         magnet_from_metainfo(m)};
-    return out->magnet ? 0 : ENOMEM;
+    *out = (struct made){m->v1 ? m->ih1 : NULL,   m->v2 ? m->ih2 : NULL,
+                         m->piece_length,         m->npieces,
+                         magnet_from_metainfo(m), magnet_v1_from_metainfo(m)};
+    return out->magnet && (out->magnet_v1 || !m->v1) ? 0 : ENOMEM;
 }
 
 static int put_torrent(const struct sync_config *c, const char *bucket, const char *tkey,
@@ -365,6 +370,7 @@ static int mark_ready(const struct sync_config *c, const struct status_object *s
         .info_hash = m->ih1 ? util_hex(m->ih1, 20, ih1) : NULL,
         .info_hash_v2 = m->ih2 ? util_hex(m->ih2, 32, ih2) : NULL,
         .magnet = m->magnet ? m->magnet : "",
+        .magnet_v1 = m->magnet_v1,
         .piece_length = m->piece_length,
         .piece_count = m->npieces,
         .meta_version = m->ih1 && m->ih2 ? "hybrid"
@@ -633,6 +639,7 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
         hand_back(j->torrent, &bytes);
 out:
     free(made.magnet);
+    free(made.magnet_v1);
     metainfo_free(m);
     buf_free(&bytes);
     return settled;
@@ -677,6 +684,7 @@ static int make_and_publish(struct job *j, const char *from_file)
     if (!res.cached && res.piece_length) /* made, and made by reading the object */
         j->out->hashed = j->obj.size;
     free(made.magnet);
+    free(made.magnet_v1);
     maker_result_free(&res);
     buf_free(&bytes);
     return rc;

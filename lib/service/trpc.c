@@ -30,25 +30,6 @@ struct trpc_client {
     int64_t tag;
 };
 
-/* True when url is http(s)://host... with no user:password@ and no control bytes or spaces. */
-static bool url_ok(const char *url)
-{
-    const char *rest;
-    if (strncmp(url, "http://", 7) == 0)
-        rest = url + 7;
-    else if (strncmp(url, "https://", 8) == 0)
-        rest = url + 8;
-    else
-        return false;
-    size_t auth_len = strcspn(rest, "/?#");
-    if (auth_len == 0 || memchr(rest, '@', auth_len) != NULL)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-        if (*p <= 0x20 || *p == 0x7f)
-            return false;
-    return true;
-}
-
 /* Makes "Basic base64(user:password)" into *out. Returns 0, EINVAL or ENOMEM with err set. */
 static int make_auth(const char *user, const char *pass, char **out, err_t *err)
 {
@@ -94,7 +75,7 @@ int trpc_client_new(const struct trpc_config *cfg, struct trpc_client **out, err
     const char *url = cfg->url && *cfg->url ? cfg->url : TRPC_DEFAULT_URL;
     int rc = 0;
     *out = NULL;
-    if (!url_ok(url)) {
+    if (!http_url_plain(url)) {
         /* the URL may carry a password: never echo it */
         rc = err_set(err, EINVAL,
                      "Transmission: the RPC URL must be http:// or https://HOST[:PORT]/PATH, "

@@ -46,3 +46,11 @@ char *magnet_from_metainfo(const struct metainfo *m)
                        (const char *const *)m->trackers, m->ntrackers,
                        (const char *const *)m->webseeds, m->nwebseeds);
 }
+
+char *magnet_v1_from_metainfo(const struct metainfo *m)
+{
+    if (!m->v1)
+        return NULL;
+    return magnet_make(m->ih1, NULL, m->name, (const char *const *)m->trackers, m->ntrackers,
+                       (const char *const *)m->webseeds, m->nwebseeds);
+}

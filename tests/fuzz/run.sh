@@ -57,6 +57,16 @@ if [ "$target" = trpc ]; then
   printf '{"arguments":{"torrents":[{"downloadDir":"/tmp/dl","hashString":"%s","id":1,"name":"x.bin"}]},"result":"success"}' $h >"$work/corpus/trpc-get"
   printf '{"arguments":{},"result":"invalid or corrupt torrent file"}' >"$work/corpus/trpc-bad"
 fi
+if [ "$target" = seedc ]; then
+  # answers of qBittorrent 4.5 (torrents/info) and deluge-web 2.0 (JSON-RPC), as on the wire
+  h=0123456789abcdef0123456789abcdef01234567
+  printf '[{"hash":"%s","name":"x.bin","save_path":"/mnt/rec/","state":"stalledUP"}]' $h >"$work/corpus/qbt-info"
+  printf '[]' >"$work/corpus/qbt-empty"
+  printf '{"result":true,"error":null,"id":7}' >"$work/corpus/deluge-login"
+  printf '{"result":null,"error":{"message":"Not authenticated","code":1},"id":7}' >"$work/corpus/deluge-auth"
+  printf '{"result":"%s","error":null,"id":7}' $h >"$work/corpus/deluge-added"
+  printf '{"result":[["abc","127.0.0.1",58846,"localclient"]],"error":null,"id":7}' >"$work/corpus/deluge-hosts"
+fi
 if [ "$target" = events ] || [ "$target" = listen ]; then
   # pushed notifications: Ceph RGW (raw keys) and MinIO (encoded keys, "s3:" event names)
   rec='"s3":{"bucket":{"name":"bkt","arn":"arn:aws:s3:::bkt"},"object":{"key":"%s","size":123,"eTag":"0123456789abcdef0123456789abcdef","metadata":[],"tags":[]}}'

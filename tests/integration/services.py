@@ -6,6 +6,7 @@ is for a condition (a port answering), bounded.
 S3(...) is the S3 a test uses: s3rver, or buckets on one RGW cluster shared by the whole test
 process when S3T_S3=rgw; both answer to the same interface (url, port, aws, put, stop)."""
 import atexit
+import base64
 import fcntl
 import hashlib
 import json
@@ -16,6 +17,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "node_modules", ".bin")
@@ -290,11 +294,11 @@ def terminate(proc, timeout_s=30):
             proc.wait()
 
 
-def libtorrent_download(ti, save_path, timeout_s=60, settings=None):
-    """Has python3-libtorrent download torrent_info ti into save_path from its web seeds alone
-    (no DHT, LSD or peers; its trackers, if any, are expected to answer nothing); settings are
-    more session settings. Returns the torrent's status once seeding, or once timeout_s passed
-    without (the caller asserts)."""
+def libtorrent_download(ti, save_path, timeout_s=60, settings=None, peers=()):
+    """Has python3-libtorrent download torrent_info ti into save_path from its web seeds and the
+    (host, port) peers given (no DHT, LSD or PEX; its trackers, if any, are expected to answer
+    nothing); settings are more session settings. Returns the torrent's status once seeding, or
+    once timeout_s passed without (the caller asserts)."""
     import libtorrent as lt
     ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
                       "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
@@ -304,7 +308,14 @@ def libtorrent_download(ti, save_path, timeout_s=60, settings=None):
     atp.save_path = save_path
     h = ses.add_torrent(atp)
     deadline = time.monotonic() + timeout_s
+    dialled = 0.0
     while not h.status().is_seeding and time.monotonic() < deadline:
+        # a peer that turned the first connection away (a torrent it is still starting) is
+        # dialled again, as a tracker's next answer would have it
+        if peers and h.status().num_peers == 0 and time.monotonic() - dialled > 1:
+            for peer in peers:
+                h.connect_peer(peer)
+            dialled = time.monotonic()
         time.sleep(0.1)
     return h.status()
 
@@ -330,3 +341,246 @@ def libtorrent_check(ti, save_path, timeout_s=60):
             if isinstance(a, lt.torrent_checked_alert):
                 return h.status()
     raise AssertionError("libtorrent never finished checking")
+
+
+# ---- BitTorrent daemons, each with a temporary profile on loopback ports, DHT, LSD, PEX and
+# port mapping off; stop() ends it, logs() is its output for a failing assertion ----
+
+NO_PROXY_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _tail(path, n=4000):
+    try:
+        with open(path, "rb") as f:
+            return f.read()[-n:].decode(errors="replace")
+    except OSError as e:
+        return f"({path}: {e})"
+
+
+class _Daemon:
+    def _spawn(self, args, name, env=None):
+        self.logpath = os.path.join(self.dir, name + ".log")
+        self.log = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env or NO_PROXY_ENV)
+        return self.proc
+
+    def logs(self):
+        self.log.flush()
+        return f"--- {os.path.basename(self.logpath)}\n{_tail(self.logpath)}"
+
+    def stop(self):
+        terminate(self.proc)
+        self.log.close()
+
+
+class Opentracker(_Daemon):
+    """opentracker on a loopback port tracking the whitelisted v1 info-hashes (hex); url."""
+
+    def __init__(self, parent, hashes, port=None):
+        self.dir = tempfile.mkdtemp(prefix="tracker-", dir=parent)
+        # started as root it reads the list as nobody: the list and its directories readable
+        for d in (parent, self.dir):
+            os.chmod(d, os.stat(d).st_mode | 0o011)
+        wl = os.path.join(self.dir, "whitelist")
+        with open(wl, "w") as f:
+            f.write("".join(h + "\n" for h in hashes))
+        os.chmod(wl, 0o644)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/announce"
+        self._spawn(["opentracker", "-i", "127.0.0.1", "-p", str(self.port), "-P", str(self.port),
+                     "-w", wl], "opentracker")
+        wait_port(self.port, self.proc, "opentracker")
+
+
+class Qbittorrent(_Daemon):
+    """qbittorrent-nox with its Web UI on url, a login (user, password) required also from
+    localhost, and peers on peer_port."""
+
+    def __init__(self, parent, user, password):
+        self.dir = tempfile.mkdtemp(prefix="qbt-", dir=parent)
+        self.save = os.path.join(self.dir, "downloads")
+        os.mkdir(self.save)
+        self.port, self.peer_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.user, self.password = user, password
+        salt = os.urandom(16)
+        key = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 100000, 64)
+        pbkdf2 = f"@ByteArray({base64.b64encode(salt).decode()}:{base64.b64encode(key).decode()})"
+        conf = os.path.join(self.dir, "qBittorrent", "config")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "qBittorrent.conf"), "w") as f:
+            f.write("[LegalNotice]\nAccepted=true\n\n"
+                    "[BitTorrent]\nSession\\DHTEnabled=false\nSession\\LSDEnabled=false\n"
+                    f"Session\\PeXEnabled=false\nSession\\Port={self.peer_port}\n"
+                    "Session\\QueueingSystemEnabled=false\nSession\\MultiConnectionsPerIp=true\n"
+                    f"Session\\DefaultSavePath={self.save}\n\n"
+                    "[Preferences]\nWebUI\\Address=127.0.0.1\n"
+                    f"WebUI\\Port={self.port}\nWebUI\\LocalHostAuth=true\n"
+                    f"WebUI\\Username={user}\nWebUI\\Password_PBKDF2=\"{pbkdf2}\"\n"
+                    "WebUI\\CSRFProtection=false\nWebUI\\HostHeaderValidation=false\n"
+                    "Connection\\UPnP=false\n")
+        self._spawn(["qbittorrent-nox", f"--profile={self.dir}", f"--webui-port={self.port}"],
+                     "qbittorrent-nox", dict(NO_PROXY_ENV, HOME=self.dir))
+        self.cookie = None
+        try:
+            wait_port(self.port, self.proc, "qbittorrent-nox", timeout=60)
+            answer = self.call("auth/login", {"username": user, "password": password})
+            assert answer == b"Ok.", answer
+        except BaseException:
+            print(self.logs())
+            self.stop()
+            raise
+
+    def call(self, api, form=None):
+        """One Web API v2 call (a POST when form is given) with our own session."""
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(f"{self.url}/api/v2/{api}", data=data)
+        if self.cookie:
+            req.add_header("Cookie", self.cookie)
+        with OPENER.open(req, timeout=30) as r:
+            sid = r.headers.get("Set-Cookie", "")
+            if sid.startswith("SID="):
+                self.cookie = sid.split(";")[0]
+            return r.read()
+
+    def torrents(self, **query):
+        return json.loads(self.call("torrents/info" +
+                                    ("?" + urllib.parse.urlencode(query) if query else "")))
+
+
+class Deluge(_Daemon):
+    """deluged and deluge-web (JSON-RPC at url, password web_password) sharing one config
+    directory: the web UI knows the daemon (hostlist.conf) but is not connected to it. Peers
+    on peer_port."""
+
+    def __init__(self, parent, web_password):
+        self.dir = tempfile.mkdtemp(prefix="deluge-", dir=parent)
+        self.cfg = os.path.join(self.dir, "config")
+        self.save = os.path.join(self.dir, "downloads")
+        os.mkdir(self.cfg)
+        os.mkdir(self.save)
+        self.daemon_port, self.web_port, self.peer_port = free_port(), free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}/json"
+        daemon_pw = hashlib.sha1(os.urandom(16)).hexdigest()
+
+        def conf(name, version, values):
+            with open(os.path.join(self.cfg, name), "w") as f:
+                f.write(json.dumps({"file": version, "format": 1}) + json.dumps(values))
+        conf("core.conf", 1, {
+            "dht": False, "lsd": False, "upnp": False, "natpmp": False, "utpex": False,
+            "random_port": False, "listen_ports": [self.peer_port, self.peer_port],
+            "listen_interface": "127.0.0.1", "outgoing_interface": "",
+            "download_location": self.save, "new_release_check": False,
+            "daemon_port": self.daemon_port, "allow_remote": False,
+            "max_active_seeding": -1, "max_active_limit": -1, "max_active_downloading": -1,
+            "dont_count_slow_torrents": True,
+            # plain handshakes only: a leecher's failed MSE attempt would hold the one
+            # connection libtorrent allows an address while it retries in plain
+            "enc_in_policy": 2, "enc_out_policy": 2})
+        salt = hashlib.sha1(os.urandom(16)).hexdigest()
+        conf("web.conf", 2, {
+            "port": self.web_port, "interface": "127.0.0.1", "https": False,
+            "pwd_salt": salt,
+            "pwd_sha1": hashlib.sha1((salt + web_password).encode()).hexdigest(),
+            "first_login": False, "default_daemon": "", "show_session_speed": False})
+        with open(os.path.join(self.cfg, "auth"), "w") as f:
+            f.write(f"localclient:{daemon_pw}:10\n")
+        conf("hostlist.conf", 3, {"hosts": [[hashlib.sha1(os.urandom(8)).hexdigest(),
+                                             "127.0.0.1", self.daemon_port, "localclient",
+                                             daemon_pw]]})
+        self._spawn(["deluged", "-d", "-c", self.cfg, "-p", str(self.daemon_port), "-u",
+                     "127.0.0.1", "-i", "127.0.0.1", "-L", "info"], "deluged")
+        self.daemon_proc, self.daemon_logpath, self.daemon_log = self.proc, self.logpath, self.log
+        try:
+            wait_port(self.daemon_port, self.proc, "deluged", timeout=60)
+            self._spawn(["deluge-web", "-d", "-c", self.cfg, "-p", str(self.web_port), "-i",
+                         "127.0.0.1", "-L", "info"], "deluge-web")
+            wait_port(self.web_port, self.proc, "deluge-web", timeout=60)
+        except BaseException:
+            print(self.logs())
+            self.stop()
+            raise
+        self.cookie, self.id = None, 0
+        assert self.call("auth.login", web_password) is True
+
+    def call(self, method, *params):
+        """One JSON-RPC call of our own (independent of lib/service/deluge.c); its result."""
+        self.id += 1
+        req = urllib.request.Request(self.url, data=json.dumps(
+            {"method": method, "params": list(params), "id": self.id}).encode(),
+            headers={"Content-Type": "application/json"})
+        if self.cookie:
+            req.add_header("Cookie", self.cookie)
+        with OPENER.open(req, timeout=30) as r:
+            c = r.headers.get("Set-Cookie", "")
+            if c.startswith("_session_id="):
+                self.cookie = c.split(";")[0]
+            answer = json.load(r)
+        if answer.get("error"):
+            raise AssertionError(f"deluge-web: {method}: {answer['error']}")
+        return answer["result"]
+
+    def logs(self):
+        self.daemon_log.flush()
+        web = super().logs() if self.proc is not self.daemon_proc else ""
+        return f"--- deluged\n{_tail(self.daemon_logpath)}\n{web}"
+
+    def stop(self):
+        if self.proc is not self.daemon_proc:
+            super().stop()
+        terminate(self.daemon_proc)
+        self.daemon_log.close()
+
+
+class Transmission(_Daemon):
+    """transmission-daemon with RPC auth (user, password) at url."""
+
+    def __init__(self, parent, user, password):
+        self.dir = tempfile.mkdtemp(prefix="tr-", dir=parent)
+        cfg, self.save = os.path.join(self.dir, "config"), os.path.join(self.dir, "downloads")
+        os.mkdir(cfg)
+        os.mkdir(self.save)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/transmission/rpc"
+        self._spawn(["transmission-daemon", "-f", "-g", cfg, "--rpc-bind-address", "127.0.0.1",
+                     "-p", str(port), "-t", "-u", user, "-v", password, "--no-dht", "--no-lpd",
+                     "--no-portmap", "--peerport", str(free_port()), "--no-incomplete-dir",
+                     "-w", self.save], "transmission-daemon")
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.sid = None
+
+        def answers():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"transmission-daemon exited: {self.logs()}")
+            try:
+                return self.call("session-get")["version"]
+            except OSError:
+                return None
+        try:
+            self.version = wait_for("transmission-daemon RPC answering", answers, self.logs)
+        except BaseException:
+            self.stop()
+            raise
+
+    def call(self, method, **arguments):
+        """One RPC call of our own (independent of lib/service/trpc.c); its arguments."""
+        body = json.dumps({"method": method, "arguments": arguments}).encode()
+        for _ in range(3):
+            headers = {"Content-Type": "application/json", "Authorization": self.auth}
+            if self.sid:
+                headers["X-Transmission-Session-Id"] = self.sid
+            try:
+                with OPENER.open(urllib.request.Request(self.url, data=body, headers=headers),
+                                 timeout=10) as r:
+                    answer = json.load(r)
+            except urllib.error.HTTPError as e:
+                if e.code == 409:
+                    self.sid = e.headers["X-Transmission-Session-Id"]
+                    continue
+                raise
+            if answer["result"] != "success":
+                raise AssertionError(f"{method}: {answer['result']}")
+            return answer["arguments"]
+        raise AssertionError(f"{method}: 409 three times")

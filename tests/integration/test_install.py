@@ -133,6 +133,10 @@ class CmakeInstall(unittest.TestCase):
         self.assertEqual(self.complete("s3torrent serve --redi"),
                          ["--redirect", "--redirect-expires"])
         self.assertEqual(self.complete("s3torrent --ver"), ["--version"])
+        self.assertEqual(self.complete("s3torrent seed --client q"), ["qbittorrent"])
+        self.assertEqual(self.complete("s3torrent sync -C "),
+                         ["deluge", "qbittorrent", "transmission"])
+        self.assertEqual(self.complete("s3torrent magnet --v1"), ["--v1-only"])
         here = os.getcwd()
         try:
             os.chdir(self.usr)

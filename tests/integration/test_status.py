@@ -23,7 +23,7 @@ HASH2 = "b" * 64
 READY_ATTRS = {
     "s3_uri": "S", "status": "S", "bucket": "S", "object_key": "S", "etag": "S", "size": "N",
     "object_mtime": "N", "torrent_key": "S", "info_hash": "S", "info_hash_v2": "S",
-    "magnet": "S", "piece_length": "N", "piece_count": "N", "meta_version": "S",
+    "magnet": "S", "magnet_v1": "S", "piece_length": "N", "piece_count": "N", "meta_version": "S",
     "attempts": "N", "source": "S", "updated_at": "S",
 }
 EXISTS = 3  # the driver's exit code for EEXIST
@@ -68,7 +68,8 @@ class StatusTest(unittest.TestCase):
     def ready(self, key, etag, mtime, want=0, v2=True, **kw):
         args = self.version(etag, mtime) + [
             "--torrent-key", key + ".torrent", "--info-hash", HASH1,
-            "--magnet", f"magnet:?xt=urn:btih:{HASH1}&dn={key}", "--piece-length", "262144",
+            "--magnet", f"magnet:?xt=urn:btih:{HASH1}&dn={key}",
+            "--magnet-v1", f"magnet:?xt=urn:btih:{HASH1}&dn={key}", "--piece-length", "262144",
             "--piece-count", "4", "--meta-version", "hybrid" if v2 else "v1"]
         if v2:
             args += ["--info-hash-v2", HASH2]
@@ -147,14 +148,15 @@ class StatusTest(unittest.TestCase):
             "etag": "0123456789abcdef0123456789abcdef-3", "size": "1000",
             "object_mtime": "1714560000", "torrent_key": key + ".torrent",
             "info_hash": HASH1, "info_hash_v2": HASH2,
-            "magnet": f"magnet:?xt=urn:btih:{HASH1}&dn={key}", "piece_length": "262144",
+            "magnet": f"magnet:?xt=urn:btih:{HASH1}&dn={key}",
+            "magnet_v1": f"magnet:?xt=urn:btih:{HASH1}&dn={key}", "piece_length": "262144",
             "piece_count": "4", "meta_version": "hybrid", "attempts": "1", "source": "sync",
             "updated_at": "2024-05-01T12:00:00Z"})
         self.assertRegex(value["updated_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         # the C reader agrees
         mine = self.get(key)
-        self.assertEqual((mine["status"], mine["info_hash_v2"], mine["size"]),
-                         ("READY", HASH2, 1000))
+        self.assertEqual((mine["status"], mine["info_hash_v2"], mine["size"], mine["magnet_v1"]),
+                         ("READY", HASH2, 1000, f"magnet:?xt=urn:btih:{HASH1}&dn={key}"))
 
     def test_v1_ready_has_no_v2_hash(self):
         self.ready("v1only.bin", "e1", 100, v2=False)
@@ -220,7 +222,8 @@ class StatusTest(unittest.TestCase):
         item = self.cli_item(key)
         self.assertEqual(item["etag"], {"S": "e2"})
         self.assertEqual(item["attempts"], {"N": "1"})
-        for gone in ("info_hash", "info_hash_v2", "magnet", "torrent_key", "piece_length",
+        for gone in ("info_hash", "info_hash_v2", "magnet", "magnet_v1", "torrent_key",
+                     "piece_length",
                      "piece_count", "meta_version", "error"):
             self.assertNotIn(gone, item)
 

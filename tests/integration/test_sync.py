@@ -97,6 +97,17 @@ class SyncBase(unittest.TestCase):
                 key = it["object_key"]["S"]
                 head = self.head_meta(key + ".torrent")
                 self.assertEqual(head["Metadata"]["s3torrent-source-etag"], it["etag"]["S"])
+                # the v1-only magnet beside the full one: btih alone, the rest the same
+                if "info_hash" in it:
+                    ih, full = it["info_hash"]["S"], it["magnet"]["S"]
+                    v1 = it["magnet_v1"]["S"]
+                    self.assertTrue(v1.startswith(f"magnet:?xt=urn:btih:{ih}&dn="), v1)
+                    self.assertNotIn("btmh", v1)
+                    if "info_hash_v2" in it:
+                        full = full.replace(f"&xt=urn:btmh:1220{it['info_hash_v2']['S']}", "")
+                    self.assertEqual(v1, full)
+                else:
+                    self.assertNotIn("magnet_v1", it)
 
 
 class PrefixSync(SyncBase):

@@ -24,14 +24,15 @@ static time_t fixed_now(void)
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: status_driver --endpoint URL --table T [--key-attr A] [--region R]\n"
-           "                     [--now UNIX] create|begin|ready|failed|get [s3://bucket/key]\n"
-           "  begin, ready, failed: --etag E --mtime M [--size N] [--source sync|lambda]\n"
-           "                        [--lease-until UNIX] (begin)\n"
-           "  ready:  --torrent-key K --info-hash H [--info-hash-v2 H2] --magnet M\n"
-           "          --piece-length N --piece-count N --meta-version v1|v2|hybrid\n"
-           "  failed: --error MESSAGE\n"
-           "Prints one JSON object. Exit 0 ok, 1 failure, 2 usage, 3 EEXIST, 4 ENOENT, 5 EBUSY.\n");
+        f,
+        "usage: status_driver --endpoint URL --table T [--key-attr A] [--region R]\n"
+        "                     [--now UNIX] create|begin|ready|failed|get [s3://bucket/key]\n"
+        "  begin, ready, failed: --etag E --mtime M [--size N] [--source sync|lambda]\n"
+        "                        [--lease-until UNIX] (begin)\n"
+        "  ready:  --torrent-key K --info-hash H [--info-hash-v2 H2] --magnet M [--magnet-v1 M1]\n"
+        "          --piece-length N --piece-count N --meta-version v1|v2|hybrid\n"
+        "  failed: --error MESSAGE\n"
+        "Prints one JSON object. Exit 0 ok, 1 failure, 2 usage, 3 EEXIST, 4 ENOENT, 5 EBUSY.\n");
 }
 
 static int report(int rc, const err_t *err)
@@ -80,6 +81,7 @@ static void print_item(const struct status_item *it, const char *key_attr)
     put_s(o, "info_hash", it->info_hash);
     put_s(o, "info_hash_v2", it->info_hash_v2);
     put_s(o, "magnet", it->magnet);
+    put_s(o, "magnet_v1", it->magnet_v1);
     put_n(o, "piece_length", (int64_t)it->piece_length);
     put_n(o, "piece_count", (int64_t)it->piece_count);
     put_s(o, "meta_version", it->meta_version);
@@ -108,6 +110,7 @@ int main(int argc, char **argv)
         {"info-hash", required_argument, NULL, 'i'},
         {"info-hash-v2", required_argument, NULL, 'I'},
         {"magnet", required_argument, NULL, 'M'},
+        {"magnet-v1", required_argument, NULL, 'V'},
         {"piece-length", required_argument, NULL, 'l'},
         {"piece-count", required_argument, NULL, 'c'},
         {"meta-version", required_argument, NULL, 'v'},
@@ -165,6 +168,9 @@ int main(int argc, char **argv)
             break;
         case 'M':
             t.magnet = optarg;
+            break;
+        case 'V':
+            t.magnet_v1 = optarg;
             break;
         case 'l':
             t.piece_length = strtoull(optarg, NULL, 10);

@@ -28,6 +28,15 @@ struct http_header {
     const char *name, *value;
 };
 
+/* One part of a multipart/form-data body (RFC 7578), built by libcurl's MIME API. */
+struct http_part {
+    const char *name;     /* the form field */
+    const char *filename; /* NULL: a plain field; else sent as a file of this name */
+    const char *type;     /* NULL: libcurl's default */
+    const void *data;
+    size_t len;
+};
+
 struct http_request {
     const char *method; /* GET, HEAD, PUT, POST */
     const char *url;
@@ -35,6 +44,8 @@ struct http_request {
     size_t nheaders;
     const void *body; /* PUT/POST payload, may be NULL */
     size_t body_len;
+    const struct http_part *parts; /* nparts > 0: a multipart/form-data POST instead of body */
+    size_t nparts;
 };
 
 /* Requests by method, in the order of http_method_names. */
@@ -67,6 +78,10 @@ const char *http_stream_header(const struct http_stream *s, const char *name);
 /* The i-th response header (from 0): 0 with *name and *value set, or ENOENT past the end. */
 int http_stream_header_at(const struct http_stream *s, size_t i, const char **name,
                           const char **value);
+/* Copies the value of the cookie called name from the response's Set-Cookie headers into out
+ * (len bytes, NUL-terminated). Returns 0, ENOENT when none sets it, or E2BIG / EPROTO when its
+ * value does not fit or holds control bytes, spaces or ';'. */
+int http_stream_cookie(const struct http_stream *s, const char *name, char *out, size_t len);
 /* Reads up to n body bytes into dst, blocking until n bytes or the end; *got < n only at the
  * end of the body. Returns 0 or a positive errno (ECONNRESET, ETIMEDOUT, EPIPE for a body cut
  * short, EIO) with err set. */
@@ -75,6 +90,11 @@ int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got,
 int http_stream_read_all(struct http_stream *s, struct buf *b, err_t *err);
 /* Ends the exchange. An unfinished transfer drops its connection instead of pooling it. */
 void http_stream_close(struct http_stream *s);
+
+/* True when url is http:// or https://HOST... without user:password@, spaces or control bytes:
+ * the form the daemon clients take (credentials come apart, never inside a URL that may be
+ * printed). */
+bool http_url_plain(const char *url);
 
 /* Full-jitter exponential backoff (AWS standard retry mode): a delay in [0, min(cap,
  * base * 2^attempt)) milliseconds, from the random value r in [0, 1). */

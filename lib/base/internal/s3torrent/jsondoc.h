@@ -15,4 +15,8 @@
 int jsondoc_parse(const char *what, const void *body, size_t len, size_t max, int depth,
                   json_object **out, err_t *err);
 
+/* The same for a document of any type (an array, a string, a number, null...). */
+int jsondoc_parse_any(const char *what, const void *body, size_t len, size_t max, int depth,
+                      json_object **out, err_t *err);
+
 #endif

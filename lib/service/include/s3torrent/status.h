@@ -44,6 +44,7 @@ struct status_torrent {
     const char *info_hash;    /* v1 hex; NULL for a v2-only torrent */
     const char *info_hash_v2; /* v2 hex (full SHA-256); NULL for v1 */
     const char *magnet;
+    const char *magnet_v1; /* btih alone (v1 and hybrid; NULL for v2-only): magnet_v1 */
     uint64_t piece_length;
     uint64_t piece_count;
     const char *meta_version; /* "v1", "v2", "hybrid" */
@@ -78,6 +79,7 @@ struct status_item {
     char info_hash[41];
     char info_hash_v2[65];
     char magnet[8192];
+    char magnet_v1[8192];
     uint64_t piece_length;
     uint64_t piece_count;
     char meta_version[16];
