@@ -241,12 +241,13 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 }
 
 /* The stream's read-ahead for a read of size bytes at off: 0 until the stream has read
- * OPS_KERNEL_READAHEAD bytes in a row (as much as the kernel's own read-ahead reads past a piece
- * a client reads in order), then twice the bytes read, up to max. A read within SLACK of its own
+ * STREAM_START bytes in a row (more than the kernel's own read-ahead reads past a piece a client
+ * reads in order), then twice the bytes read, up to max. A read within SLACK of its own
  * sizes of where the stream continues is still in the stream: the kernel sends the reads of its
  * window in parallel, and they may arrive out of order. Anything else starts a new stream (a
  * piece-shaped reader: reads of 16 KiB at random places fetch one block each). */
-#define SLACK 4
+#define STREAM_START (4u << 20)
+#define SLACK        4
 static uint64_t stream_ahead(struct handle *h, uint64_t off, size_t size, uint64_t max)
 {
     uint64_t slack = (uint64_t)SLACK * size;
@@ -261,7 +262,7 @@ static uint64_t stream_ahead(struct handle *h, uint64_t off, size_t size, uint64
         h->next_off = off + size;
     }
     pthread_mutex_unlock(&h->lock);
-    if (run < OPS_KERNEL_READAHEAD)
+    if (run < STREAM_START)
         return 0;
     return run < max / 2 ? 2 * run : max;
 }
