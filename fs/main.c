@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,8 @@ static void usage(const char *prog)
            "    -o umask=OOO           mode mask, octal (default 022)\n"
            "    -o allow_other         let other users in (default_permissions is always on)\n"
            "Reads:\n"
-           "    -o read_ahead=SIZE     read-ahead of sequential readers (default 32M)\n"
+           "    -o read_ahead=SIZE     read-ahead of a sequential reader, at most; it grows\n"
+           "                           with the stream (default 32M)\n"
            "    -o block_cache=SIZE    object data held in memory (default 64M)\n"
            "    -o disk_cache=DIR      also keep object data in DIR (made 0700; kept across\n"
            "                           mounts, each file checked before use) (default: none)\n"
@@ -162,6 +164,58 @@ static int setup(struct fs *fs)
         }
     }
     return 0;
+}
+
+/* Whether mountinfo's field f (spaces, tabs, newlines and backslashes as \ooo) names path. */
+static bool mountinfo_is(const char *f, const char *path)
+{
+    while (*f && *path) {
+        char c = *f++;
+        if (c == '\\' && f[0] >= '0' && f[0] <= '3' && f[1] >= '0' && f[1] <= '7' && f[2] >= '0' &&
+            f[2] <= '7') {
+            c = (char)((f[0] - '0') * 64 + (f[1] - '0') * 8 + (f[2] - '0'));
+            f += 3;
+        }
+        if (c != *path++)
+            return false;
+    }
+    return *f == '\0' && *path == '\0';
+}
+
+/* Widens the kernel's read-ahead window of the mount at mountpoint to OPS_KERNEL_READAHEAD: a new
+ * bdi starts at 128 KiB, and the kernel never sends a read larger than its window, so a
+ * sequential reader costs the daemon one request per 128 KiB (docs/DESIGN.md §16). Written before
+ * the kernel's INIT is answered, which keeps the smaller of the two (op_init asks for the same).
+ * The sysfs file is root's: for other users this logs and leaves the window as it is. */
+static void widen_readahead(struct fs *fs, const char *mountpoint)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[8192], dev[32] = "";
+    while (f && fgets(line, sizeof(line), f)) {
+        char mm[32], point[4096];
+        /* ID PARENT MAJOR:MINOR ROOT POINT ...; the last match is the mount on top */
+        if (sscanf(line, "%*s %*s %31s %*s %4095s", mm, point) == 2 &&
+            mountinfo_is(point, mountpoint))
+            snprintf(dev, sizeof(dev), "%s", mm);
+    }
+    if (f)
+        fclose(f);
+    if (*dev == '\0') {
+        log_msg(&fs->log, LOG_INFO, "read-ahead: %s not in /proc/self/mountinfo", mountpoint);
+        return;
+    }
+    char path[96];
+    snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+    FILE *w = fopen(path, "w");
+    int ok = w && fprintf(w, "%u\n", OPS_KERNEL_READAHEAD >> 10) > 0;
+    if (w && fclose(w) != 0)
+        ok = 0;
+    if (ok)
+        log_msg(&fs->log, LOG_DEBUG, "read-ahead: %s is %u", path, OPS_KERNEL_READAHEAD >> 10);
+    else
+        log_msg(&fs->log, LOG_INFO,
+                "read-ahead: cannot write %s (%s): the kernel reads 128 KiB at a time", path,
+                strerror(errno));
 }
 
 /* The parts with threads of their own: the block cache's fetchers and the torrent prefetchers.
@@ -271,6 +325,7 @@ int main(int argc, char *argv[])
         goto out;
     if (fuse_mount(fuse, fo.mountpoint) != 0)
         goto out;
+    widen_readahead(&fs, fo.mountpoint);
     if (fuse_daemonize(fo.foreground) != 0) {
         fuse_unmount(fuse);
         goto out;

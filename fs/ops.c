@@ -23,8 +23,8 @@ struct handle {
     /* the kernel may send reads of one handle in parallel: the read-ahead heuristic below is
      * the only mutable state of a handle, and this lock guards it */
     pthread_mutex_t lock;
-    uint64_t next_off; /* where a sequential reader continues */
-    unsigned streak;   /* consecutive sequential reads */
+    uint64_t next_off; /* where the stream continues */
+    uint64_t run;      /* bytes read in a row up to next_off */
     uint8_t *bytes;    /* META_TORRENT */
     size_t len;
 };
@@ -32,6 +32,16 @@ struct handle {
 static struct fs *ctx(void)
 {
     return fuse_get_context()->private_data;
+}
+
+/* Asks for the kernel's largest reads: libfuse already offers requests of 1 MiB (max_pages from
+ * its buffer), and the kernel's read-ahead window, the smaller of the mount's bdi read_ahead_kb
+ * and this reply, bounds every read it sends (docs/DESIGN.md §16). */
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    (void)cfg;
+    conn->max_readahead = OPS_KERNEL_READAHEAD;
+    return ctx();
 }
 
 static void fill_stat(struct fs *fs, const struct meta_entry *e, struct stat *st)
@@ -230,6 +240,33 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     return 0;
 }
 
+/* The stream's read-ahead for a read of size bytes at off: 0 until the stream has read
+ * STREAM_START bytes in a row (more than the kernel's own read-ahead reads past a piece a client
+ * reads in order), then twice the bytes read, up to max. A read within SLACK of its own
+ * sizes of where the stream continues is still in the stream: the kernel sends the reads of its
+ * window in parallel, and they may arrive out of order. Anything else starts a new stream (a
+ * piece-shaped reader: reads of 16 KiB at random places fetch one block each). */
+#define STREAM_START (4u << 20)
+#define SLACK        4
+static uint64_t stream_ahead(struct handle *h, uint64_t off, size_t size, uint64_t max)
+{
+    uint64_t slack = (uint64_t)SLACK * size;
+    pthread_mutex_lock(&h->lock);
+    bool near = h->next_off > 0 && off + size + slack >= h->next_off && off <= h->next_off + slack;
+    uint64_t run = near ? h->run : 0;
+    if (near && off + size > h->next_off) {
+        h->run += off + size - h->next_off;
+        h->next_off = off + size;
+    } else if (!near) {
+        h->run = size;
+        h->next_off = off + size;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (run < STREAM_START)
+        return 0;
+    return run < max / 2 ? 2 * run : max;
+}
+
 static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
@@ -244,16 +281,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off, struct f
         atomic_fetch_add(&fs->metrics.read_bytes[FSM_TORRENT], n);
         return (int)n;
     }
-    /* read-ahead only for a reader that keeps going forward */
-    pthread_mutex_lock(&h->lock);
-    if ((uint64_t)off == h->next_off)
-        h->streak++;
-    else
-        h->streak = 0;
-    h->next_off = (uint64_t)off + size;
-    bool sequential = h->streak >= 2;
-    pthread_mutex_unlock(&h->lock);
-    uint64_t ahead = sequential ? live_get(&fs->live)->read_ahead : 0;
+    /* read-ahead grows with a sequential stream (docs/DESIGN.md §16) */
+    uint64_t ahead = stream_ahead(h, (uint64_t)off, size, live_get(&fs->live)->read_ahead);
     long n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, (uint8_t *)buf, ahead);
     atomic_fetch_add(&fs->metrics.reads[FSM_DATA], 1);
     if (n < 0)
@@ -382,6 +411,7 @@ static int rofs_setxattr(const char *p, const char *n, const char *v, size_t s, 
 }
 
 const struct fuse_operations ops_table = {
+    .init = op_init,
     .getattr = op_getattr,
     .opendir = op_opendir,
     .readdir = op_readdir,

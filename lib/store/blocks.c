@@ -27,6 +27,7 @@ struct block {
     uint64_t index;
     enum state state;
     int readers; /* copying out; not evictable */
+    bool read;   /* copied out at least once: read-ahead not yet read is evicted last */
     uint8_t *data;
     size_t len;
     struct block *hnext;
@@ -174,17 +175,22 @@ static void destroy(struct blocks *b, struct block *k)
     free(k);
 }
 
-/* Evicts ready, unused blocks, least recently used first, until under budget. Lock held. */
+/* Evicts ready, unused blocks, least recently used first, until under budget: first those read
+ * at least once, then read-ahead nobody has read yet. A block read ahead is claimed before the
+ * reader reads the blocks in front of it, so by age alone it went first, and a sequential
+ * reader whose read-ahead filled half the budget fetched most blocks twice. Lock held. */
 static void evict(struct blocks *b)
 {
-    for (struct lru_node *n = lru_oldest(&b->lru), *newer; n && b->used > b->budget; n = newer) {
-        struct block *k = BLOCK(n);
-        newer = n->newer;
-        if (k->state == READY && k->readers == 0) {
-            unhash(b, k);
-            destroy(b, k);
+    for (int pass = 0; pass < 2 && b->used > b->budget; pass++)
+        for (struct lru_node *n = lru_oldest(&b->lru), *newer; n && b->used > b->budget;
+             n = newer) {
+            struct block *k = BLOCK(n);
+            newer = n->newer;
+            if (k->state == READY && k->readers == 0 && (k->read || pass == 1)) {
+                unhash(b, k);
+                destroy(b, k);
+            }
         }
-    }
 }
 
 /* Claims block index of o: returns it LOADING and owned by the caller (*fetch set), or the
@@ -535,6 +541,7 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
         memcpy(dst + done, k->data + from, n);
         pthread_mutex_lock(&b->lock);
         k->readers--;
+        k->read = true;
         done += n;
         i++;
     }

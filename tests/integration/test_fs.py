@@ -874,6 +874,104 @@ class Metrics(unittest.TestCase):
         tmp.cleanup()
 
 
+class ReadSizes(unittest.TestCase):
+    """The mount's reads (docs/DESIGN.md §16): a sequential reader gets requests of 1 MiB from the
+    kernel (the mount widens its read-ahead window; as root, who may write the bdi's
+    read_ahead_kb) and read-ahead that grows with the stream, so a file costs a few large GETs,
+    each byte fetched once; reads of 16 KiB at random places fetch one block each and no
+    read-ahead."""
+
+    SIZE = 24 * 1048576 + 5
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = S3(buckets=(BUCKET,))
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = {}
+        for key in ("seq.bin", "random.bin"):
+            path = os.path.join(cls.tmp.name, "up.bin")
+            cls.data[key] = content(cls.SIZE, len(key) + 80)
+            with open(path, "wb") as f:
+                f.write(cls.data[key])
+            cls.s3.put(BUCKET, key, path)
+        cls.gets, cls.lock = [], threading.Lock()
+
+        def hook(method, path, headers):
+            if method == "GET" and "?" not in path:
+                with cls.lock:
+                    cls.gets.append((path.rsplit("/", 1)[1], headers.get("Range")))
+        cls.proxy = FaultProxy(cls.s3.port, hook=hook)
+        cls.mfile = os.path.join(cls.tmp.name, "s3torrentfs.prom")
+        # a block cache smaller than the file: read-ahead not yet read must outlive the blocks
+        # already read (lib/store/blocks.c evict), or most blocks are fetched twice
+        cls.mnt = Mount(cls.proxy.url, BUCKET, options=[f"metrics_file={cls.mfile}",
+                                                        "metrics_interval=1", "block_cache=8M"])
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.mnt.stop()
+        cls.proxy.stop()
+        cls.s3.stop()
+        cls.tmp.cleanup()
+        if problems or cls.mnt.proc.returncode != 0:
+            raise AssertionError(f"daemon exit {cls.mnt.proc.returncode}: {problems}")
+
+    def ranges(self, key):
+        """The byte ranges of the GETs of key so far, as (first, last) pairs."""
+        with self.lock:
+            got = [r for k, r in self.gets if k == key]
+        out = []
+        for r in got:
+            self.assertIsNotNone(r, f"a GET of {key} without a Range")
+            first, last = r[len("bytes="):].split("-")
+            out.append((int(first), int(last)))
+        return sorted(out)
+
+    def reads(self, want):
+        """The mount's data reads, once its metrics file shows want bytes read."""
+        got = wait_for("the metrics file to show the reads",
+                       lambda: (m := read_metrics(self.mfile)) and
+                       m['s3torrentfs_read_bytes_total{file="data"}'] >= want and m, timeout=30)
+        return got['s3torrentfs_reads_total{file="data"}']
+
+    def test_a_sequential_read_is_a_few_large_gets(self):
+        before = self.reads(0)
+        with open(self.mnt.path("seq.bin"), "rb", buffering=0) as f:
+            got = b"".join(iter(lambda: f.read(4 << 20), b""))
+        self.assertEqual(got, self.data["seq.bin"])
+        ranges = self.ranges("seq.bin")
+        blocks = (self.SIZE + 1048575) // 1048576
+        print(f"  {len(ranges)} GETs for {blocks} blocks: "
+              f"{[(b - a + 1) >> 20 for a, b in ranges]} MiB")
+        # each byte once, and in runs: at most the first blocks alone (before the stream is
+        # known), then runs of 4 MiB (lib/store/blocks.c RUN_MAX)
+        covered = 0
+        for first, last in ranges:
+            self.assertEqual(first, covered, "a gap or a byte fetched twice")
+            covered = last + 1
+        self.assertEqual(covered, self.SIZE)
+        self.assertLessEqual(len(ranges), 4 + (blocks + 3) // 4)
+        if os.geteuid() == 0:  # the bdi's read_ahead_kb is root's to write
+            # requests of 1 MiB, not the kernel's default 128 KiB (which made 8 times as many)
+            self.assertLessEqual(self.reads(self.SIZE) - before, blocks + 1)
+
+    def test_random_16k_reads_fetch_one_block_each(self):
+        data = self.data["random.bin"]
+        offsets = [(i * 7919 % 24) * 1048576 + (i * 104729) % (1048576 - 16384)
+                   for i in range(1, 12)]
+        self.assertEqual(len({o >> 20 for o in offsets}), len(offsets))
+        fd = os.open(self.mnt.path("random.bin"), os.O_RDONLY)
+        try:
+            for off in offsets:
+                self.assertEqual(os.pread(fd, 16384, off), data[off:off + 16384])
+        finally:
+            os.close(fd)
+        ranges = self.ranges("random.bin")
+        # one GET of the one block each read is in: no read-ahead
+        self.assertEqual(ranges, sorted(((o >> 20) << 20, ((o >> 20) << 20) + 1048575)
+                                        for o in offsets))
+
+
 class KilledDuringGeneration(unittest.TestCase):
     """kill -9 of the daemon while it hashes a torrent, then a remount on the same cache: the
     cache is intact (what was cached before is served without a GET), and no truncated torrent
