@@ -593,6 +593,7 @@ static bool sync_connect(struct sync_cmd *s)
     s->r.sc.recipe = &s->rec.b.r;
     s->r.sc.status = s->table ? &s->d.st : NULL;
     s->r.sc.source = "sync";
+    s->r.sc.wait_leases = true; /* a concurrent sync's object is waited for, not failed */
     s->r.sc.log = &s->g.log;
     return true;
 }

@@ -690,9 +690,9 @@ static int make_and_publish(struct job *j, const char *from_file)
     return rc;
 }
 
-int sync_object(const struct sync_config *c, const char *bucket, const char *key,
-                const struct store_object *known, const char *from_file, struct sync_result *out,
-                struct buf *torrent)
+static int sync_once(const struct sync_config *c, const char *bucket, const char *key,
+                     const struct store_object *known, const char *from_file,
+                     struct sync_result *out, struct buf *torrent)
 {
     struct store *st = c->maker->store;
     struct job j = {.c = c, .bucket = bucket, .key = key, .torrent = torrent, .out = out};
@@ -750,4 +750,24 @@ out:
     free(tmeta);
     free(tkey);
     return out->action == SYNC_FAILED ? (rc ? rc : EIO) : 0;
+}
+
+int sync_object(const struct sync_config *c, const char *bucket, const char *key,
+                const struct store_object *known, const char *from_file, struct sync_result *out,
+                struct buf *torrent)
+{
+    for (unsigned round = 0;; round++) {
+        int rc = sync_once(c, bucket, key, known, from_file, out, torrent);
+        if (rc != EBUSY || !c->wait_leases)
+            return rc;
+        /* another worker hashes this version under a lease that runs: its torrent is what this
+         * one would make, so wait for it (READY: up to date; FAILED or an expired lease: ours
+         * to take over), polling with a growing pause */
+        if (round == 0)
+            log_msg(c->log, LOG_INFO, "s3://%s/%s: waiting for another worker: %s", bucket, key,
+                    out->why);
+        struct timespec pause = {.tv_sec = round < 4 ? 1 << round : 10};
+        nanosleep(&pause, NULL);
+        known = NULL; /* HEAD again: the version may have changed meanwhile */
+    }
 }

@@ -26,6 +26,10 @@ struct sync_config {
      * deadline); 0: 15 minutes and a second per 20 MB of the object. Another writer leaves a
      * version under a running lease alone (EBUSY, a temporary failure). */
     int64_t lease_until;
+    /* A version under another writer's running lease: wait until that writer is done and
+     * report what it left (sync: every object done when it exits), instead of failing at once
+     * with EBUSY (the Lambda: SQS brings the message back). */
+    bool wait_leases;
 };
 
 enum sync_action {
