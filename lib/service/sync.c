@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* A sync names no deadline: its lease is a minute and a second per 20 MB of the object, so a
+ * sync killed mid-way holds up a rerun for about that long, not for a quarter of an hour. */
+#define SYNC_LEASE_S 60
 #include <unistd.h>
 
 #define META_SOURCE_ETAG "s3torrent-source-etag"
@@ -733,7 +737,7 @@ static int sync_once(const struct sync_config *c, const char *bucket, const char
                                   j.obj.mtime,
                                   c->source,
                                   c->lease_until ? c->lease_until
-                                                 : (int64_t)time(NULL) + STATUS_LEASE_DEFAULT +
+                                                 : (int64_t)time(NULL) + SYNC_LEASE_S +
                                                        (int64_t)(j.obj.size / 20000000)};
 
     int hr = store_head(st, bucket, tkey, &tobj, tmeta, &err);

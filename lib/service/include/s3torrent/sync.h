@@ -23,7 +23,7 @@ struct sync_config {
     bool dry_run;                      /* decide and report, change nothing */
     const struct logger *log;
     /* Unix seconds until which a HASHING status is this writer's lease (the Lambda: its
-     * deadline); 0: 15 minutes and a second per 20 MB of the object. Another writer leaves a
+     * deadline); 0: a minute and a second per 20 MB of the object. Another writer leaves a
      * version under a running lease alone (EBUSY, a temporary failure). */
     int64_t lease_until;
     /* A version under another writer's running lease: wait until that writer is done and
