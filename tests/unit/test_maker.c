@@ -4,6 +4,7 @@
  * store (errors, short reads, an object replaced mid-hash) never leave a torrent or a cache
  * entry behind. */
 #include <check.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,10 @@ static char *ident(const char *bucket, const char *key, const char *etag, const 
     return s;
 }
 
+/* The maker calls its cache from hashing threads (a multi-file torrent's files), as the sqlite
+ * cache allows: one lock, like it. */
+static pthread_mutex_t mc_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int mc_get(void *arg, const char *bucket, const char *key, const char *etag, const char *fp,
                   struct buf *out, err_t *err)
 {
@@ -41,6 +46,7 @@ static int mc_get(void *arg, const char *bucket, const char *key, const char *et
     char *id = ident(bucket, key, etag, fp);
     int rc = ENOENT;
     (void)err;
+    pthread_mutex_lock(&mc_lock);
     c->gets++;
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->e[i].id, id) == 0) {
@@ -48,6 +54,7 @@ static int mc_get(void *arg, const char *bucket, const char *key, const char *et
             c->hits++;
             rc = 0;
         }
+    pthread_mutex_unlock(&mc_lock);
     free(id);
     return rc;
 }
@@ -57,12 +64,14 @@ static int mc_put(void *arg, const char *bucket, const char *key, const char *et
 {
     struct memcache *c = arg;
     (void)err;
+    pthread_mutex_lock(&mc_lock);
     ck_assert_uint_lt(c->n, 64);
     c->puts++;
     c->e[c->n].id = ident(bucket, key, etag, fp);
     buf_init(&c->e[c->n].v, 1u << 30);
     buf_put(&c->e[c->n].v, data, len);
     c->n++;
+    pthread_mutex_unlock(&mc_lock);
     return 0;
 }
 
