@@ -434,7 +434,7 @@ if ON_RGW:
                                          hashlib.sha256(data).hexdigest())
                     # the old version deleted: its web seed is gone
                     s3.aws("s3api", "delete-object", "--bucket", bucket, "--key", key,
-                           "--version-id", vid)
+                           "--version-id=" + vid)
                     status, _, body = srv.request(
                         "GET", urllib.parse.urlsplit(old_url).path + "take%201%20%2B.bin")
                     self.assertEqual(status, 410, body)
@@ -690,7 +690,7 @@ if ON_RGW:
                                      new)
                     # the old version deleted: gone, not redirected
                     s3.aws("s3api", "delete-object", "--bucket", bucket, "--key", key,
-                           "--version-id", vid)
+                           "--version-id=" + vid)
                     status, h, body = srv.request("GET", pinned)
                     self.assertEqual(status, 410, body)
                     self.assertNotIn("location", h)
