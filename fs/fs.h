@@ -18,6 +18,7 @@ struct meta;
 struct blocks;
 struct diskcache;
 struct tgen;
+struct dirt;
 
 /* What a mount keeps from start to unmount. */
 struct fs_config {
@@ -49,6 +50,7 @@ struct fs {
     struct blocks *blocks;
     struct diskcache *disk; /* behind blocks, or NULL */
     struct tgen *tgen;
+    struct dirt *dirt;        /* directories' DIR.torrent (dir_torrents) */
     struct fsmetrics metrics; /* what readers did (metrics.h) */
 };
 

@@ -18,8 +18,12 @@ struct fs_settings {
     unsigned uid, gid, umask;
     uint64_t read_ahead;       /* bytes prefetched ahead of a sequential reader */
     unsigned max_generations;  /* torrents hashed at once */
+    unsigned dir_torrents;     /* depth of the directories given a DIR.torrent; 0: none */
     struct fs_settings *older; /* retired snapshots, freed at unmount */
 };
+
+/* The deepest dir_torrents: a path of 64 directories below a mount's root. */
+#define DIR_TORRENTS_MAX 64
 
 /* The current snapshot; settings_publish replaces it (the old ones stay valid until unmount). */
 struct live {

@@ -1,6 +1,7 @@
 /* main.c — s3torrentfs: mounts BUCKET[:PREFIX] read-only, every object beside its synthetic
  * .torrent. Resolves the options (settings.c), builds the shared state, runs FUSE. */
 #include "s3torrent/blocks.h"
+#include "dirtorrents.h"
 #include "fs.h"
 #include "meta.h"
 #include "ops.h"
@@ -85,6 +86,12 @@ static void usage(const char *prog)
            "    -o prefetch_torrents[=N]  make torrents of listed objects in the background,\n"
            "                           N at a time (default off; 2 when given without N)\n"
            "    -o max_generations=N   torrents hashed at once on demand (default 2)\n"
+           "Directory torrents:\n"
+           "    -o dir_torrents=DEPTH  beside each directory DEPTH levels below the mount's\n"
+           "                           root (1: those in the root), a synthetic DIR.torrent:\n"
+           "                           the multi-file torrent `s3torrent create\n"
+           "                           s3://BUCKET/PREFIX/` makes of the objects below it\n"
+           "                           (default 0: none)\n"
            "Metrics (Prometheus text, for node_exporter's textfile collector):\n"
            "    -o metrics_file=PATH   write the mount's counters to PATH (atomically) every\n"
            "                           metrics_interval seconds and at unmount (default off)\n"
@@ -231,7 +238,13 @@ static int start_workers(struct fs *fs)
                              .prefetchers = cfg->prefetch_torrents};
     fs->blocks = blocks_new(fs->store, cfg->bucket, &fs->log, cfg->block_cache, BLOCK_SIZE, 8);
     fs->tgen = tgen_new(&tc);
-    if (!fs->blocks || !fs->tgen)
+    struct dirt_config dc = {.store = fs->store,
+                             .bucket = cfg->bucket,
+                             .cache = fs->cache,
+                             .log = &fs->log,
+                             .live = &fs->live};
+    fs->dirt = dirt_new(&dc);
+    if (!fs->blocks || !fs->tgen || !fs->dirt)
         return ENOMEM;
     if (fs->disk)
         blocks_set_disk(fs->blocks, fs->disk);
@@ -240,6 +253,7 @@ static int start_workers(struct fs *fs)
 
 static void teardown(struct fs *fs)
 {
+    dirt_free(fs->dirt);
     tgen_free(fs->tgen);
     blocks_free(fs->blocks);
     diskcache_free(fs->disk);

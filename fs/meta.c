@@ -165,6 +165,7 @@ struct listing {
     const struct fs_settings *set; /* torrent sizes */
     const char *prefix;
     size_t plen;
+    unsigned depth; /* of the directories listed: 1 for those in the mount's root */
     struct meta_entry *v;
     size_t n, cap;
     size_t hidden;
@@ -270,6 +271,36 @@ static bool ends_with_torrent(const char *s)
     return n >= 8 && strcmp(s + n - 8, ".torrent") == 0;
 }
 
+/* Adds a synthetic DIR.torrent beside each directory among the first real entries (dir_torrents
+ * names their depth), unless a real object or directory has that name, or DIR cannot be a
+ * torrent's name or ends in .torrent (as for objects). Returns 0 or ENOMEM. */
+static int add_dir_torrents(struct listing *l, size_t real)
+{
+    for (size_t i = 0; i < real; i++) {
+        const char *name = l->v[i].name;
+        if (l->v[i].kind != META_DIR || ends_with_torrent(name) ||
+            strlen(name) + 8 > NAME_MAX_BYTES || torrent_check_name(name, NULL) != 0)
+            continue;
+        char tname[NAME_MAX_BYTES + 1];
+        snprintf(tname, sizeof(tname), "%s.torrent", name);
+        struct meta_entry key = {.name = tname};
+        if (bsearch(&key, l->v, real, sizeof(l->v[0]), by_name) != NULL)
+            continue; /* a real object (or directory) of that name wins */
+        struct meta_entry *t = push(l);
+        if (t == NULL)
+            return ENOMEM;
+        name = l->v[i].name; /* push may have moved the array */
+        t->kind = META_DIR_TORRENT;
+        t->name = strdup(tname);
+        size_t kl = l->plen + strlen(name) + 2;
+        if ((t->key = malloc(kl)) != NULL)
+            snprintf(t->key, kl, "%s%s/", l->prefix, name);
+        if (!t->name || !t->key)
+            return ENOMEM;
+    }
+    return 0;
+}
+
 /* Applies docs/DESIGN.md §5 to the raw entries: directories win over files of the same name, real
  * .torrent objects over synthetic ones; adds a synthetic k.torrent beside each object k. */
 static int finish_listing(struct listing *l)
@@ -328,6 +359,8 @@ static int finish_listing(struct listing *l)
             l->n--;
         }
     }
+    if (l->set->dir_torrents == l->depth && add_dir_torrents(l, real) != 0)
+        return ENOMEM;
     qsort(l->v, l->n, sizeof(l->v[0]), by_name);
     return 0;
 }
@@ -339,7 +372,10 @@ static int fetch(struct meta *m, struct rec *r, struct snapshot **out, err_t *er
                         .set = live_get(c->live),
                         .prefix = r->prefix,
                         .plen = strlen(r->prefix),
+                        .depth = 1,
                         .warned = r->warned};
+    for (const char *p = r->prefix + strlen(c->prefix); *p; p++)
+        l.depth += *p == '/';
     struct store_list_cb cb = {.object = on_object, .prefix = on_prefix, .ctx = &l};
     int rc = store_list(c->store, c->bucket, r->prefix, "/", &cb, err);
     if (rc == 0 && l.failed)

@@ -13,14 +13,17 @@
 #include "s3torrent/log.h"
 #include "s3torrent/store.h"
 
-enum meta_kind { META_DIR, META_FILE, META_TORRENT };
+/* META_DIR_TORRENT: a directory's synthetic DIR.torrent (dir_torrents, docs/DESIGN.md §5);
+ * its size and date are not in the listing (fs/dirtorrents.h has them). */
+enum meta_kind { META_DIR, META_FILE, META_TORRENT, META_DIR_TORRENT };
 
 struct meta_entry {
     char *name;
     enum meta_kind kind;
     uint64_t size; /* FILE: the object's; TORRENT: the torrent's exact size */
     int64_t mtime;
-    char *key;            /* FILE and TORRENT: the object's key (the source object for TORRENT) */
+    char *key;            /* FILE and TORRENT: the object's key (the source object for TORRENT);
+                           * DIR_TORRENT: the directory's prefix, ending in '/' */
     char *etag;           /* FILE and TORRENT: the object's ETag */
     uint64_t object_size; /* TORRENT: the source object's size */
 };

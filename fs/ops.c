@@ -3,6 +3,7 @@
  * the torrent service; every call that would change something is EROFS. */
 #include "ops.h"
 #include "s3torrent/blocks.h"
+#include "dirtorrents.h"
 #include "fs.h"
 #include "meta.h"
 #include "torrents.h"
@@ -16,7 +17,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-/* One open file: an object (its blocks) or a synthetic torrent (its bytes). */
+/* One open file: an object (its blocks) or a synthetic torrent (its bytes). A directory's
+ * torrent is a META_TORRENT handle too. */
 struct handle {
     enum meta_kind kind;
     struct blocks_obj *obj; /* META_FILE */
@@ -63,13 +65,23 @@ static void fill_stat(struct fs *fs, const struct meta_entry *e, struct stat *st
     st->st_blksize = 1 << 20;
 }
 
+/* meta_lookup, with a directory torrent's size and date (not in the listing) filled in. */
+static int lookup(struct fs *fs, const char *path, struct meta_entry *e, err_t *err)
+{
+    int rc = meta_lookup(fs->meta, path, e, err);
+    if (rc == 0 && e->kind == META_DIR_TORRENT &&
+        (rc = dirt_stat(fs->dirt, e->key, &e->size, &e->mtime, err)) != 0)
+        meta_entry_clear(e);
+    return rc;
+}
+
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
     struct meta_entry e;
     err_t err = {0};
     (void)fi;
-    int rc = meta_lookup(fs->meta, path, &e, &err);
+    int rc = lookup(fs, path, &e, &err);
     if (rc == ENOENT)
         return -ENOENT;
     if (rc) {
@@ -123,7 +135,10 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     for (size_t i = off > 2 ? (size_t)off - 2 : 0; i < d->n; i++) {
         struct stat st;
         fill_stat(fs, &d->entries[i], &st);
-        if (fill(buf, d->entries[i].name, &st, (off_t)(i + 3), plus ? FUSE_FILL_DIR_PLUS : 0))
+        /* a directory torrent's size takes a listing of its own: the kernel asks for it in a
+         * lookup, when it wants it */
+        bool attrs = plus && d->entries[i].kind != META_DIR_TORRENT;
+        if (fill(buf, d->entries[i].name, &st, (off_t)(i + 3), attrs ? FUSE_FILL_DIR_PLUS : 0))
             break;
     }
     return 0;
@@ -177,7 +192,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     err_t err = {0};
     if ((fi->flags & O_ACCMODE) != O_RDONLY)
         return -EROFS;
-    int rc = meta_lookup(fs->meta, path, &e, &err);
+    int rc = lookup(fs, path, &e, &err);
     if (rc == ENOENT)
         return -ENOENT;
     if (rc) {
@@ -189,11 +204,22 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         meta_entry_clear(&e);
         return -ENOMEM;
     }
-    h->kind = e.kind;
+    h->kind = e.kind == META_DIR_TORRENT ? META_TORRENT : e.kind;
     pthread_mutex_init(&h->lock, NULL);
     bool resized = false;
     if (e.kind == META_DIR) {
         rc = EISDIR;
+    } else if (e.kind == META_DIR_TORRENT) {
+        /* listed again: a changed object below the directory changes its torrent */
+        struct buf b;
+        buf_init(&b, (size_t)1 << 30);
+        if ((rc = dirt_get(fs->dirt, e.key, &b, &err)) == 0) {
+            h->bytes = buf_steal(&b, &h->len);
+        } else if (rc != ENOENT) {
+            log_msg(&fs->log, LOG_ERR, "%s", err.msg);
+            rc = EIO;
+        }
+        buf_free(&b);
     } else if ((rc = revalidate(fs, path, &e, &resized, &err)) != 0) {
         if (rc != ENOENT) {
             log_msg(&fs->log, LOG_ERR, "%s", err.msg);

@@ -59,6 +59,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("prefetch_torrents=%s", prefetch_torrents),
     OPT("prefetch_torrents", prefetch_flag),
     OPT("max_generations=%s", max_generations),
+    OPT("dir_torrents=%s", dir_torrents),
     OPT("metrics_file=%s", metrics_file),
     OPT("metrics_interval=%s", metrics_interval),
     OPT("-h", show_help),
@@ -94,6 +95,7 @@ static const size_t str_fields[] = {
     offsetof(struct settings_opts, disk_cache_max),
     offsetof(struct settings_opts, prefetch_torrents),
     offsetof(struct settings_opts, max_generations),
+    offsetof(struct settings_opts, dir_torrents),
     offsetof(struct settings_opts, addressing_style),
     offsetof(struct settings_opts, metrics_file),
     offsetof(struct settings_opts, metrics_interval),
@@ -353,6 +355,8 @@ static int check_values(const struct settings_opts *o, err_t *err)
     if ((o->prefetch_torrents &&
          parse_count("prefetch_torrents", o->prefetch_torrents, 64, &u, err)) ||
         (o->max_generations && parse_count("max_generations", o->max_generations, 64, &u, err)) ||
+        (o->dir_torrents &&
+         parse_count("dir_torrents", o->dir_torrents, DIR_TORRENTS_MAX, &u, err)) ||
         (o->metrics_interval &&
          parse_count("metrics_interval", o->metrics_interval, 86400, &u, err)))
         return EINVAL;
@@ -495,6 +499,8 @@ static int resolve_live(const struct settings_opts *cmd, const struct settings_o
         TRY(config_parse_size("read_ahead", v, &s->read_ahead, err));
     if ((v = pick(cmd->max_generations, file->max_generations)))
         TRY(parse_count("max_generations", v, 64, &s->max_generations, err));
+    if ((v = pick(cmd->dir_torrents, file->dir_torrents)))
+        TRY(parse_count("dir_torrents", v, DIR_TORRENTS_MAX, &s->dir_torrents, err));
     if (rc == 0 && s->max_generations == 0)
         rc = err_set(err, EINVAL, "max_generations must be at least 1");
 

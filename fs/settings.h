@@ -16,7 +16,7 @@ struct settings_opts {
     char *ttl, *negative_ttl;
     char *trackers, *webseed, *piece_length, *meta_version, *source, *comment;
     char *uid, *gid, *umask;
-    char *read_ahead, *block_cache, *prefetch_torrents, *max_generations;
+    char *read_ahead, *block_cache, *prefetch_torrents, *max_generations, *dir_torrents;
     char *disk_cache, *disk_cache_max;
     char *addressing_style;
     char *metrics_file, *metrics_interval;

@@ -156,23 +156,9 @@ static int create_set(struct source_dir *dir, const char *name, struct cli_recip
         rc = CLI_OK;
         goto out;
     }
-    if (torrent_recipe_opts(&rec->b.r, name, dir->mtime, &to, &ws) != 0) {
+    if (torrent_recipe_set_opts(&rec->b.r, name, ws_key, dir->mtime, &to, &ws) != 0) {
         cli_error(CLI_FAIL, "out of memory");
         goto out;
-    }
-    /* a set's web seed is a directory URL, to which clients add NAME/PATH (BEP 19): BASE/ for
-     * a local directory, BASE plus the prefix's parent for objects */
-    free(ws);
-    ws = NULL;
-    if (rec->b.r.webseed_base) {
-        ws = ws_key ? torrent_webseed_for(rec->b.r.webseed_base, ws_key, TORRENT_V2)
-                    : torrent_webseed_dir(rec->b.r.webseed_base);
-        if (ws == NULL) {
-            cli_error(CLI_FAIL, "out of memory");
-            goto out;
-        }
-        to.webseeds = (const char *const *)&ws;
-        to.nwebseeds = 1;
     }
     to.pad = pad;
     to.threads = threads;

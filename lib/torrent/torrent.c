@@ -404,6 +404,26 @@ int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t
     return 0;
 }
 
+int torrent_recipe_set_opts(const struct torrent_recipe *r, const char *name,
+                            const char *prefix_key, int64_t mtime, struct torrent_opts *opts,
+                            char **webseed)
+{
+    struct torrent_recipe bare = *r;
+    bare.webseed_base = NULL;
+    int rc = torrent_recipe_opts(&bare, name, mtime, opts, webseed);
+    if (rc != 0 || r->webseed_base == NULL)
+        return rc;
+    /* clients add NAME/PATH to a set's web seed (BEP 19): BASE/ for local files; for objects,
+     * BASE plus the prefix's parent, as for a v2 object at prefix_key */
+    *webseed = prefix_key ? torrent_webseed_for(r->webseed_base, prefix_key, TORRENT_V2)
+                          : torrent_webseed_dir(r->webseed_base);
+    if (*webseed == NULL)
+        return ENOMEM;
+    opts->webseeds = (const char *const *)webseed;
+    opts->nwebseeds = 1;
+    return 0;
+}
+
 /* --- multi-file torrents (docs/DESIGN.md §3) --- */
 
 /* BEP 52's order: segment by segment, each compared by its bytes; a path before the paths it is
@@ -698,15 +718,22 @@ static int encode_files(const char *name, const struct source_part *files, size_
     return 0;
 }
 
+int torrent_layout_files(const char *name, const struct source_part *files, size_t n,
+                         const struct torrent_opts *opts, struct buf *out, err_t *err)
+{
+    size_t s, e, before = out->len;
+    int rc = encode_files(name, files, n, opts, NULL, out, &s, &e, err);
+    if (rc != 0)
+        out->len = before;
+    return rc;
+}
+
 uint64_t torrent_size_files(const char *name, const struct source_part *files, size_t n,
                             const struct torrent_opts *opts)
 {
     struct buf b;
-    size_t s, e;
     buf_init_counter(&b);
-    if (encode_files(name, files, n, opts, NULL, &b, &s, &e, NULL) != 0)
-        return 0;
-    return b.len;
+    return torrent_layout_files(name, files, n, opts, &b, NULL) == 0 ? b.len : 0;
 }
 
 /* Progress over several hasher runs: each reports its own bytes; base counts those before. */

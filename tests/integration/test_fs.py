@@ -279,6 +279,157 @@ class ChangedObject(unittest.TestCase):
             tmp.cleanup()
 
 
+DIRS_BUCKET = "fsdirs"
+
+# the objects of the directory-torrent tests: a session of several files (nested, a space and
+# unicode, an empty file), a nested directory (depth 2), a directory
+# with a real DIR.torrent object, one with only an empty object, and one changed by a test
+SESSION = {
+    "sess/cam1.bin": 300001,
+    "sess/audio/track 1.wav": 70000,
+    "sess/été/notes.txt": 100,
+    "sess/empty": 0,
+    "top/readme.txt": 50,  # s3rver lists top/ only with an object right below it
+    "top/mid/leaf.bin": 5000,
+    "top/mid/other.bin": 6000,
+    "coll/a.bin": 1000,
+    "coll.torrent": 64,
+    "zeros/z": 0,
+    "live/a.bin": 200000,
+    "live/b.bin": 9000,
+}
+MANY = 1200  # objects of many/: more than a listing's page of 1000, as a session can have
+
+
+def create_prefix(endpoint, prefix, *opts):
+    """The torrent `s3torrent create s3://BUCKET/PREFIX/` makes: what DIR.torrent must be."""
+    p = subprocess.run([S3T, "create", "--no-cache", "--endpoint-url", endpoint, "-o", "-", *opts,
+                        f"s3://{DIRS_BUCKET}/{prefix}"], env=aws_env(), capture_output=True)
+    if p.returncode != 0:
+        raise AssertionError(f"s3torrent create {prefix}: {p.stderr.decode()}")
+    return p.stdout
+
+
+class DirTorrents(unittest.TestCase):
+    """-o dir_torrents=1: each directory of the mount's root has a DIR.torrent equal to `create
+    s3://BUCKET/PREFIX/` with the same options, its size known before it is read; libtorrent
+    checks the mounted directory with it; a changed object changes it; a remount reads it from
+    the cache; off by default."""
+    HYBRID = ["--meta-version", "hybrid", "--piece-length", "64K",
+              "--webseed", "http://seed.example/base/"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = S3(buckets=(DIRS_BUCKET,))
+        cls.tmp = tempfile.TemporaryDirectory()
+        path = os.path.join(cls.tmp.name, "up.bin")
+        for key, size in SESSION.items():
+            with open(path, "wb") as f:
+                f.write(content(size, len(key)))
+            cls.s3.put(DIRS_BUCKET, key, path)
+        many = os.path.join(cls.tmp.name, "many")
+        os.mkdir(many)
+        for i in range(MANY):
+            with open(os.path.join(many, f"f{i:04d}.bin"), "wb") as f:
+                f.write(content(1 + i * 7, i))
+        cls.s3.aws("s3", "cp", "--only-show-errors", "--recursive", many,
+                   f"s3://{DIRS_BUCKET}/many/")
+        cls.proxy = FaultProxy(cls.s3.port)
+        cls.cache = os.path.join(cls.tmp.name, "cache", "torrents.db")
+        cls.v1 = Mount(cls.proxy.url, DIRS_BUCKET, cache=cls.cache,
+                       options=["dir_torrents=1", "ttl=1", "negative_ttl=1"])
+        cls.hybrid = Mount(cls.proxy.url, DIRS_BUCKET,
+                           options=["dir_torrents=1", "meta_version=hybrid", "piece_length=64K",
+                                    "webseed=http://seed.example/base/"])
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.v1.stop() + cls.hybrid.stop()
+        cls.proxy.stop()
+        cls.s3.stop()
+        cls.tmp.cleanup()
+        if problems:
+            raise AssertionError(f"daemon log: {problems}")
+
+    def test_equal_to_create_and_size_before_reading(self):
+        for m, opts in ((self.v1, []), (self.hybrid, self.HYBRID)):
+            for d in ("sess", "top", "many"):
+                with self.subTest(dir=d, opts=opts):
+                    t = m.path(d + ".torrent")
+                    size = os.stat(t).st_size  # before any read: laid out, not hashed
+                    got = rd(t)
+                    self.assertEqual(size, len(got))
+                    self.assertEqual(got, create_prefix(self.s3.url, d + "/", *opts))
+                    self.assertEqual(os.stat(t).st_size, len(got))
+
+    def test_listed_at_the_depth_asked_only(self):
+        names = os.listdir(self.v1.path())
+        for d in ("sess", "top", "many", "live"):
+            self.assertIn(d + ".torrent", names)
+        self.assertNotIn("mid.torrent", os.listdir(self.v1.path("top")))
+        self.assertFalse(os.path.exists(self.v1.path("top", "mid.torrent")))
+        # only empty objects: nothing to share, no torrent (as for a zero-byte object)
+        self.assertFalse(os.path.exists(self.v1.path("zeros.torrent")))
+        info = lt.bdecode(rd(self.v1.path("sess.torrent")))[b"info"]
+        paths = sorted(b"/".join(f[b"path"]).decode() for f in info[b"files"])
+        self.assertEqual(paths, ["audio/track 1.wav", "cam1.bin", "empty", "été/notes.txt"])
+        self.assertEqual(info[b"name"], b"sess")
+
+    def test_a_real_object_wins(self):
+        self.assertEqual(rd(self.v1.path("coll.torrent")), content(64, len("coll.torrent")))
+
+    def test_libtorrent_checks_the_mounted_directory(self):
+        for m in (self.v1, self.hybrid):
+            with self.subTest(meta=m is self.v1 and "v1" or "hybrid"):
+                ti = lt.torrent_info(lt.bdecode(rd(m.path("sess.torrent"))))
+                st = libtorrent_check(ti, m.path(), timeout_s=120)
+                self.assertEqual(st.progress, 1.0)
+
+    def test_remount_reads_no_object(self):
+        want = rd(self.v1.path("sess.torrent"))
+        gets, lock, hook = object_gets()
+        m2 = Mount(self.proxy.url, DIRS_BUCKET, cache=self.cache, options=["dir_torrents=1"])
+        self.proxy.hook = hook
+        try:
+            got = rd(m2.path("sess.torrent"))
+        finally:
+            self.proxy.hook = None
+            self.assertEqual(m2.stop(), [])
+        self.assertEqual(got, want)
+        with lock:
+            self.assertEqual(gets, [])
+
+    def test_a_changed_object_changes_it(self):
+        t = self.v1.path("live.torrent")
+        first = rd(t)
+        self.assertEqual(first, create_prefix(self.s3.url, "live/"))
+        # the same size, other bytes: only the ETag says it changed
+        path = os.path.join(self.tmp.name, "new.bin")
+        with open(path, "wb") as f:
+            f.write(content(9000, 99))
+        self.s3.put(DIRS_BUCKET, "live/b.bin", path)
+        want = create_prefix(self.s3.url, "live/")
+        self.assertNotEqual(want, first)
+        # the DIR.torrent is listed again when opened: the new version at once, and stat after
+        # it says the size that was read
+        got = rd(t)
+        self.assertEqual(got, want)
+        self.assertEqual(os.stat(t).st_size, len(got))
+        ti = lt.torrent_info(lt.bdecode(got))
+        wait_for("the new object in the mount",
+                 lambda: rd(self.v1.path("live", "b.bin")) == content(9000, 99))
+        self.assertEqual(libtorrent_check(ti, self.v1.path()).progress, 1.0)
+
+    def test_off_by_default(self):
+        m = Mount(self.s3.url, DIRS_BUCKET)
+        try:
+            self.assertIn("sess", os.listdir(m.path()))
+            self.assertNotIn("sess.torrent", os.listdir(m.path()))
+            self.assertFalse(os.path.exists(m.path("sess.torrent")))
+        finally:
+            self.assertEqual(m.stop(), [])
+
+
 class HiddenKeys(unittest.TestCase):
     """Keys s3rver cannot store (a//b, .., names over 255 bytes) come through a rewritten
     listing."""

@@ -69,7 +69,7 @@ static char *names(const char *path, size_t *hidden)
     out[0] = '\0';
     for (size_t i = 0; i < d->n; i++)
         o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s:%c", i ? " " : "", d->entries[i].name,
-                              "DFT"[d->entries[i].kind]);
+                              "DFTR"[d->entries[i].kind]);
     if (hidden)
         *hidden = d->hidden;
     meta_dir_release(meta, d);
@@ -117,6 +117,44 @@ START_TEST(test_rules)
 }
 END_TEST
 
+/* dir_torrents=DEPTH: a DIR.torrent (kind R) beside each directory DEPTH levels below the
+ * mount's root, unless a real object or directory has its name or DIR cannot be a torrent's
+ * name; none at other depths, none when off. */
+START_TEST(test_dir_torrents)
+{
+    start("root/");
+    add("root/s/a.bin", 10);
+    add("root/s/deep/b.bin", 10);
+    add("root/c/x", 1);
+    add("root/c.torrent", 3); /* a real one wins */
+    add("root/d/x", 1);
+    add("root/d.torrent/y", 1); /* a directory of that name wins too, and has none itself */
+    add("root/ctl\x01/x", 1);   /* no torrent can be named after it */
+    add("root/f.bin", 4);
+    ck_assert_str_eq(names("/", NULL), "c:D c.torrent:F ctl\x01:D d:D d.torrent:D f.bin:F "
+                                       "f.bin.torrent:T s:D");
+    meta_flush(meta);
+    set.dir_torrents = 1;
+    ck_assert_str_eq(names("/", NULL), "c:D c.torrent:F ctl\x01:D d:D d.torrent:D f.bin:F "
+                                       "f.bin.torrent:T s:D s.torrent:R");
+    ck_assert_str_eq(names("/s", NULL), "a.bin:F a.bin.torrent:T deep:D");
+    struct meta_entry e;
+    err_t err = {0};
+    ck_assert_int_eq(meta_lookup(meta, "/s.torrent", &e, &err), 0);
+    ck_assert_int_eq(e.kind, META_DIR_TORRENT);
+    ck_assert_str_eq(e.key, "root/s/");
+    meta_entry_clear(&e);
+    meta_flush(meta);
+    set.dir_torrents = 2;
+    ck_assert_str_eq(names("/s", NULL), "a.bin:F a.bin.torrent:T deep:D deep.torrent:R");
+    ck_assert_int_eq(meta_lookup(meta, "/s/deep.torrent", &e, &err), 0);
+    ck_assert_str_eq(e.key, "root/s/deep/");
+    meta_entry_clear(&e);
+    ck_assert_int_eq(meta_lookup(meta, "/s.torrent", &e, &err), ENOENT);
+    stop();
+}
+END_TEST
+
 START_TEST(test_ttl_forget_flush)
 {
     start("");
@@ -158,6 +196,7 @@ static Suite *suite(void)
     Suite *s = suite_create("meta");
     TCase *t = tcase_create("listings");
     tcase_add_test(t, test_rules);
+    tcase_add_test(t, test_dir_torrents);
     tcase_add_test(t, test_ttl_forget_flush);
     tcase_add_test(t, test_prefix_and_failure);
     suite_add_tcase(s, t);

@@ -460,6 +460,19 @@ START_TEST(test_multi_layout)
     ck_assert_int_eq(torrent_files_order(p, N, o.meta, false, &err), 0);
     ck_assert_msg(torrent_create_files("top", p, N, &o, &b, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(b.len, torrent_size_files("top", p, N, &o));
+    /* the layout is the same bytes with every hash zeroed */
+    struct buf lay;
+    size_t differ = 0;
+    buf_init(&lay, 1u << 20);
+    ck_assert_int_eq(torrent_layout_files("top", p, N, &o, &lay, &err), 0);
+    ck_assert_uint_eq(lay.len, b.len);
+    for (size_t i = 0; i < b.len; i++)
+        if (lay.data[i] != b.data[i]) {
+            ck_assert_uint_eq(lay.data[i], 0);
+            differ++;
+        }
+    ck_assert_uint_gt(differ, 20);
+    buf_free(&lay);
     /* files hashed a file per thread: the same bytes whatever the thread count */
     for (unsigned threads = 1; threads <= 8; threads *= 8) {
         struct buf again;
@@ -502,6 +515,36 @@ START_TEST(test_multi_layout)
         unlink(paths[i]);
         free(paths[i]);
     }
+}
+END_TEST
+
+/* A set's options: the recipe's, with the web seed a directory URL (BASE plus the prefix's
+ * parent for objects, BASE/ for local files), none without a base. */
+START_TEST(test_set_opts)
+{
+    struct torrent_recipe r = {
+        .meta = TORRENT_HYBRID, .webseed_base = "http://h/b/", .comment = "c"};
+    struct torrent_opts o;
+    char *ws;
+    ck_assert_int_eq(torrent_recipe_set_opts(&r, "s1", "rec/s1", 5, &o, &ws), 0);
+    ck_assert_uint_eq(o.nwebseeds, 1);
+    ck_assert_str_eq(o.webseeds[0], "http://h/b/rec/");
+    ck_assert_str_eq(o.comment, "c");
+    ck_assert_int_eq(o.creation_date, 5);
+    ck_assert_int_eq(o.meta, TORRENT_HYBRID);
+    free(ws);
+    ck_assert_int_eq(torrent_recipe_set_opts(&r, "s1", "top", 5, &o, &ws), 0);
+    ck_assert_str_eq(o.webseeds[0], "http://h/b/");
+    free(ws);
+    ck_assert_int_eq(torrent_recipe_set_opts(&r, "s1", NULL, 5, &o, &ws), 0);
+    char *dir = torrent_webseed_dir("http://h/b/");
+    ck_assert_str_eq(o.webseeds[0], dir);
+    free(dir);
+    free(ws);
+    r.webseed_base = NULL;
+    ck_assert_int_eq(torrent_recipe_set_opts(&r, "s1", "rec/s1", 5, &o, &ws), 0);
+    ck_assert_uint_eq(o.nwebseeds, 0);
+    ck_assert_ptr_null(ws);
 }
 END_TEST
 
@@ -605,6 +648,7 @@ int main(void)
     tcase_add_test(tc, test_concat_source);
     tcase_add_test(tc, test_files_order);
     tcase_add_test(tc, test_multi_layout);
+    tcase_add_test(tc, test_set_opts);
     tcase_add_test(tc, test_prefix_scan);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -128,6 +128,13 @@ int torrent_create_files(const char *name, const struct source_part *files, size
 uint64_t torrent_size_files(const char *name, const struct source_part *files, size_t n,
                             const struct torrent_opts *opts);
 
+/* Writes into out the torrent torrent_create_files would write for files, with every hash
+ * zeroed: its length is torrent_size_files's, and its bytes fix everything in the torrent but
+ * what the files hold (a cache key, with the files' versions). Returns 0 or an errno with err
+ * set (out unchanged then). */
+int torrent_layout_files(const char *name, const struct source_part *files, size_t n,
+                         const struct torrent_opts *opts, struct buf *out, err_t *err);
+
 /* The web seed (BEP 19) of a multi-file torrent: BASE ending in '/', since clients append the
  * torrent's name and each file's path. The caller frees it; NULL when out of memory. */
 char *torrent_webseed_dir(const char *base);
@@ -149,6 +156,15 @@ struct torrent_recipe {
  * opts points at), with created_by set to this version. Returns 0 or ENOMEM. */
 int torrent_recipe_opts(const struct torrent_recipe *r, const char *key, int64_t mtime,
                         struct torrent_opts *opts, char **webseed);
+
+/* Fills opts for a multi-file torrent named name of files whose newest mtime is mtime, as
+ * torrent_recipe_opts does for an object, with the web seed a directory URL clients complete
+ * with NAME/PATH (BEP 19): BASE plus prefix_key's parent for the objects under an S3 prefix
+ * (prefix_key: the prefix without its trailing '/', "rec/s1"), BASE/ for local files (NULL).
+ * Returns 0 or ENOMEM; the caller frees *webseed, which opts points at. */
+int torrent_recipe_set_opts(const struct torrent_recipe *r, const char *name,
+                            const char *prefix_key, int64_t mtime, struct torrent_opts *opts,
+                            char **webseed);
 
 /* BASE + key, each segment percent-encoded (RFC 3986 unreserved and '/' kept). The caller frees
  * the result; NULL when out of memory. */
