@@ -226,7 +226,7 @@ tier "build (ThreadSanitizer)" contrib/dev/build.sh build-tsan -DS3T_TSAN=ON -DS
 tier "unit tests of the concurrent parts under TSan (block cache and its disk tier, torrent single \
 flight, maker, worker pool, the hasher over files read as one)" \
   env TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
-  -R "^(blocks|diskcache|tgen|maker|sync|handler|meta|pool|torrent)$"
+  -R "^(blocks|diskcache|tgen|dirt|maker|sync|handler|meta|pool|torrent)$"
 tier "s3torrentfs under TSan (64 concurrent torrent opens, SIGHUP, kill -9, ...)" \
   env TSAN_OPTIONS=halt_on_error=0 S3TORRENT=build-tsan/tools/s3torrent \
   S3TORRENTFS=build-tsan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py

@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fs_config fixed;
     struct fs_settings *live = NULL;
     if (settings_resolve(&cmd, &file, &fixed, &live, &err) == 0) {
-        if (live->max_generations == 0 || fixed.bucket == NULL || fixed.prefix == NULL)
+        if (live->max_generations == 0 || live->dir_torrents > DIR_TORRENTS_MAX ||
+            fixed.bucket == NULL || fixed.prefix == NULL)
             abort();
         fs_config_clear(&fixed);
         settings_free(live);
