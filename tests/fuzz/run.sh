@@ -23,6 +23,7 @@ fsconfig)
   cp "$here/../../contrib/config/s3torrentfs.conf" "$work/corpus/"
   printf 'bucket = b:p/\nprivate = false\ntrackers = http://a/x, udp://b:1/y\numask = 077\n' >"$work/corpus/c1"
   printf 'ttl = 1e308\nnegative_ttl = nan\npiece_length = 16Ki\nmeta_version = hybrid\n' >"$work/corpus/c2"
+  printf 'dir_torrents = 64\nmax_generations = 1\n' >"$work/corpus/c3"
   ;;
 recipe)
   # the first byte picks the field (meta, piece length, tracker, trackers, web seed, ...)
