@@ -5,9 +5,8 @@ the objects, s3torrentfs mounts them, and
   skip_checking; python3-libtorrent, given qBittorrent's listen port as its only peer,
   downloads each and gets the object's bytes;
 - Deluge (deluged behind deluge-web's JSON-RPC, the web UI not yet connected to the daemon)
-  is handed a v1 torrent in seed mode and seeds it from the mount, announced to opentracker
-  (no client downloads from it here: Debian 12's deluged 2.0.3 on libtorrent 2.0.8 closes every
-  peer connection after the handshake, aria2c's and libtorrent's alike; not diagnosed yet);
+  is handed a v1 torrent in seed mode and seeds it from the mount, announced to opentracker;
+  aria2c, finding it through the tracker, downloads the object's bytes from it;
 - transmission-daemon 3.00 is refused a hybrid torrent before anything is added, in one line
   that names the clients that take it;
 - the v1-only magnet of the hybrid (`magnet --v1-only`) holds urn:btih alone, with the v1
@@ -229,12 +228,39 @@ class SeedClients(unittest.TestCase):
         self.assertIn(f"{uri}: already seeding", r.stdout)
 
         def seeding():
-            s = S["deluge"].call("core.get_torrent_status", ih, ["state", "progress"])
+            s = S["deluge"].call("core.get_torrent_status", ih,
+                                 ["state", "progress", "tracker_status"])
             if s.get("state") == "Error":
                 raise AssertionError(f"Deluge: {s}\n{S['deluge'].logs()}")
-            return s if s.get("state") == "Seeding" else None
+            # seeding, and announced to the tracker, where the leecher finds it
+            return s if s.get("state") == "Seeding" and \
+                s.get("tracker_status", "").endswith("Announce OK") else None
         st = wait_for("Deluge seeding", seeding, S["deluge"].logs)
         self.assertEqual(st["progress"], 100)
+        # aria2c gets the object from Deluge, found through the tracker. It comes from
+        # 127.0.0.2: deluged dials its own address, which the tracker hands it, and then takes
+        # every other peer from 127.0.0.1 for itself (see services.Deluge)
+        dl = tempfile.mkdtemp(dir=S["tmp"].name)
+        tfile = os.path.join(dl, "v1.torrent")
+        with open(tfile, "wb") as f:
+            f.write(S["torrent"][V1])
+        a = subprocess.run(
+            ["aria2c", "--interface=127.0.0.2", "--seed-time=0", f"--dir={dl}",
+             "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+             "--enable-peer-exchange=false", "--disable-ipv6=true",
+             f"--listen-port={free_port()}", "--file-allocation=none",
+             "--bt-tracker-connect-timeout=10", "--bt-tracker-timeout=10",
+             f"--bt-stop-timeout={TIMEOUT}", "--summary-interval=0",
+             "--console-log-level=warn", "--no-conf", tfile],
+            capture_output=True, text=True, timeout=TIMEOUT + 30)
+        self.assertEqual(a.returncode, 0, a.stdout + a.stderr + S["deluge"].logs())
+        self.assertEqual(sha256_file(os.path.join(dl, os.path.basename(V1))),
+                         hashlib.sha256(S["data"][V1]).hexdigest())
+        # the bytes came from Deluge (the only peer), which counts them uploaded (its status
+        # is refreshed from libtorrent's a moment later)
+        wait_for("Deluge counting the upload", lambda: S["deluge"].call(
+            "core.get_torrent_status", ih, ["total_uploaded"])["total_uploaded"] >= SIZES[V1],
+            S["deluge"].logs)
 
     def test_v1_only_magnet_of_a_hybrid(self):
         path = os.path.join(S["tmp"].name, "hybrid-magnet.torrent")
