@@ -98,8 +98,8 @@ tier "seeding: s3torrent seed, transmission-daemon, opentracker, aria2c" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
   /usr/bin/python3 tests/integration/test_seed.py
 
-tier "seed clients: qBittorrent (hybrid, v2) and Deluge from the mount, Transmission 3 refusing \
-hybrids, a v1-only magnet for aria2c" env S3TORRENT=build/tools/s3torrent \
+tier "seed clients: qBittorrent (hybrid, v2) and Deluge (v1, to aria2c) from the mount, \
+Transmission 3 refusing hybrids, a v1-only magnet for aria2c, 200 torrents' zero-read start" env S3TORRENT=build/tools/s3torrent \
   S3TORRENTFS=build/fs/s3torrentfs /usr/bin/python3 tests/integration/test_seed_clients.py
 
 tier "end to end: web seed only (aria2c from s3rver), hybrid from the mount (libtorrent), magnet" \

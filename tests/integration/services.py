@@ -294,6 +294,21 @@ def terminate(proc, timeout_s=30):
             proc.wait()
 
 
+def read_metrics(path):
+    """A Prometheus text file as {"name{labels}": value}; {} while it does not exist."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
 def libtorrent_download(ti, save_path, timeout_s=60, settings=None, peers=()):
     """Has python3-libtorrent download torrent_info ti into save_path from its web seeds and the
     (host, port) peers given (no DHT, LSD or PEX; its trackers, if any, are expected to answer
@@ -453,7 +468,12 @@ class Qbittorrent(_Daemon):
 class Deluge(_Daemon):
     """deluged and deluge-web (JSON-RPC at url, password web_password) sharing one config
     directory: the web UI knows the daemon (hostlist.conf) but is not connected to it. Peers
-    on peer_port."""
+    on peer_port, on 127.0.0.1.
+
+    A leecher must come from another loopback address (127.0.0.2): a tracker hands deluged its
+    own address, deluged dials itself, and libtorrent, which Deluge 2.0 leaves at one
+    connection per IP address, closes every other peer from 127.0.0.1 as that same peer
+    ("connected to ourselves")."""
 
     def __init__(self, parent, web_password):
         self.dir = tempfile.mkdtemp(prefix="deluge-", dir=parent)
@@ -475,10 +495,7 @@ class Deluge(_Daemon):
             "download_location": self.save, "new_release_check": False,
             "daemon_port": self.daemon_port, "allow_remote": False,
             "max_active_seeding": -1, "max_active_limit": -1, "max_active_downloading": -1,
-            "dont_count_slow_torrents": True,
-            # plain handshakes only: a leecher's failed MSE attempt would hold the one
-            # connection libtorrent allows an address while it retries in plain
-            "enc_in_policy": 2, "enc_out_policy": 2})
+            "dont_count_slow_torrents": True})
         salt = hashlib.sha1(os.urandom(16)).hexdigest()
         conf("web.conf", 2, {
             "port": self.web_port, "interface": "127.0.0.1", "https": False,

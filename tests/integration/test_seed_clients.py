@@ -5,18 +5,19 @@ the objects, s3torrentfs mounts them, and
   skip_checking; python3-libtorrent, given qBittorrent's listen port as its only peer,
   downloads each and gets the object's bytes;
 - Deluge (deluged behind deluge-web's JSON-RPC, the web UI not yet connected to the daemon)
-  is handed a v1 torrent in seed mode and seeds it from the mount, announced to opentracker
-  (no client downloads from it here: Debian 12's deluged 2.0.3 on libtorrent 2.0.8 closes every
-  peer connection after the handshake, aria2c's and libtorrent's alike; not diagnosed yet);
+  is handed a v1 torrent in seed mode and seeds it from the mount, announced to opentracker;
+  aria2c, finding it through the tracker, downloads the object's bytes from it;
 - transmission-daemon 3.00 is refused a hybrid torrent before anything is added, in one line
   that names the clients that take it;
 - the v1-only magnet of the hybrid (`magnet --v1-only`) holds urn:btih alone, with the v1
   info-hash, and aria2c takes it and fetches the torrent's metadata from qBittorrent through
   opentracker (rTorrent 0.9 is not driven: it has no scriptable one-shot mode);
 - `sync --seed --client qbittorrent` makes a torrent and has qBittorrent seed it;
-- zero-read start: 20 objects with their .torrent objects in S3, behind a counting proxy under
-  a second mount: qBittorrent (skip_checking) and Deluge (seed mode) start seeding them all
-  having read at most one piece per torrent of the objects' data, Transmission reads every byte;
+- zero-read start: 200 objects of about 100 kB with their .torrent objects in S3, behind a
+  counting proxy under a second mount that writes its metrics file: qBittorrent (skip_checking)
+  and Deluge (seed mode) start seeding all 200 having read at most one piece (16 KiB) of each
+  object, Transmission reads every byte of every one; the proxy counts each object's bytes, the
+  mount's metrics the fetches and bytes read (they show the proxy's bytes fetched);
 - the daemons' passwords never appear in s3torrent's output, --debug included, and a wrong one
   is one line naming the variable to check.
 Every wait polls a condition, bounded. S3TORRENT and S3TORRENTFS name the binaries under test."""
@@ -33,7 +34,7 @@ import libtorrent as lt
 from faultproxy import FaultProxy
 from mount import Mount
 from services import (Deluge, Opentracker, Qbittorrent, S3rver, Transmission, aws_env, content,
-                      free_port, libtorrent_download, sha256_file, wait_for)
+                      free_port, libtorrent_download, read_metrics, sha256_file, wait_for)
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "clientsbucket"
@@ -42,7 +43,9 @@ HYBRID = "qbt/hybrid take.bin"  # a materialized hybrid k.torrent in S3
 V2 = "qbt/v2 only.bin"          # a materialized v2-only k.torrent in S3
 V1 = "deluge/v1 é.bin"          # the mount's synthetic v1 torrent
 SYNCED = "sync/synced.bin"      # sync --seed makes its hybrid torrent
-MANY = [f"many/{i:02d}.bin" for i in range(20)]  # the zero-read start's objects
+MANY = [f"many/{i:03d}.bin" for i in range(200)]  # the zero-read start's objects
+MANY_PIECE = 16384  # their torrents' piece length
+MANY_TIMEOUT = 600  # seconds for a client to take the 200 and seed them
 SIZES = {HYBRID: 3 * 1048576 + 17, V2: 2 * 1048576 + 5, V1: 1048576 + 99, SYNCED: 700001}
 QBT_USER, QBT_PASSWORD = "seeder", "qb pa55:w0rd secret"
 DELUGE_PASSWORD = "deluge pa55 w0rd secret"
@@ -91,25 +94,31 @@ def start(t):
         S["torrent"][key] = rd(path)
     S["mnt"] = Mount(S["s3"].url, BUCKET, options=[f"trackers={S['tracker_url']}"])
     S["torrent"][V1] = rd(S["mnt"].path(V1 + ".torrent"))
+    # the zero-read start's objects, one level deep (s3rver lists deeper keys wrongly), in one
+    # upload
+    many = os.path.join(t, "many")
+    os.mkdir(many)
     for i, key in enumerate(MANY):
-        S["data"][key] = content(300001 + i, f"many{i}")
-        path = os.path.join(t, "up.bin")
-        with open(path, "wb") as f:
+        S["data"][key] = content(100001 + i, f"many{i}")
+        with open(os.path.join(t, key), "wb") as f:
             f.write(S["data"][key])
-        S["s3"].put(BUCKET, key, path)
+    S["s3"].aws("s3", "cp", "--only-show-errors", "--recursive", many, f"s3://{BUCKET}/many/")
     # their .torrent objects, as sync leaves them (read straight from s3rver, not counted)
-    run_ok([S3T, "sync", "--no-cache", "--endpoint-url", S["s3"].url, "-l", "64K",
-            f"s3://{BUCKET}/many/"])
-    # the mount the zero-read test seeds from reads S3 through a counting proxy: the byte
-    # ranges of every GET of an object (not of its .torrent or a listing)
+    run_ok([S3T, "sync", "--no-cache", "--endpoint-url", S["s3"].url, "-l",
+            str(MANY_PIECE), f"s3://{BUCKET}/many/"], timeout=MANY_TIMEOUT)
+    # the mount the zero-read test seeds from reads S3 through a counting proxy: the key and
+    # byte range of every GET of an object (a version of it, not a listing); it writes its
+    # metrics
     S["reads"] = []
 
     def count(method, path, headers):
-        key = urllib.parse.unquote(path.split("?", 1)[0]).lstrip("/")
-        if method == "GET" and key.startswith(f"{BUCKET}/many/") and key.endswith(".bin"):
-            S["reads"].append((key, headers.get("Range")))
+        key = urllib.parse.unquote(path.split("?", 1)[0]).split("/", 2)[2:]
+        if method == "GET" and key and key[0]:
+            S["reads"].append((key[0], headers.get("Range")))
     S["proxy"] = FaultProxy(S["s3"].port, hook=count)
-    S["mnt2"] = Mount(S["proxy"].url, BUCKET)
+    S["metrics"] = os.path.join(t, "s3torrentfs.prom")
+    S["mnt2"] = Mount(S["proxy"].url, BUCKET,
+                      options=[f"metrics_file={S['metrics']}", "metrics_interval=1"])
     S["ti"] = {k: lt.torrent_info(lt.bdecode(v)) for k, v in S["torrent"].items()}
     # what clients announce: v1 info-hashes, and v2 ones truncated to 20 bytes
     hashes = [str(S["ti"][k].info_hashes().v1) for k in (HYBRID, V1)]
@@ -137,8 +146,8 @@ def tearDownModule():
     assert not problems, f"s3torrentfs logged: {problems}"
 
 
-def run_ok(args, **kw):
-    p = subprocess.run(args, env=aws_env(), capture_output=True, text=True, timeout=TIMEOUT, **kw)
+def run_ok(args, timeout=TIMEOUT, **kw):
+    p = subprocess.run(args, env=aws_env(), capture_output=True, text=True, timeout=timeout, **kw)
     assert p.returncode == 0, p.stdout + p.stderr
     return p
 
@@ -229,12 +238,39 @@ class SeedClients(unittest.TestCase):
         self.assertIn(f"{uri}: already seeding", r.stdout)
 
         def seeding():
-            s = S["deluge"].call("core.get_torrent_status", ih, ["state", "progress"])
+            s = S["deluge"].call("core.get_torrent_status", ih,
+                                 ["state", "progress", "tracker_status"])
             if s.get("state") == "Error":
                 raise AssertionError(f"Deluge: {s}\n{S['deluge'].logs()}")
-            return s if s.get("state") == "Seeding" else None
+            # seeding, and announced to the tracker, where the leecher finds it
+            return s if s.get("state") == "Seeding" and \
+                s.get("tracker_status", "").endswith("Announce OK") else None
         st = wait_for("Deluge seeding", seeding, S["deluge"].logs)
         self.assertEqual(st["progress"], 100)
+        # aria2c gets the object from Deluge, found through the tracker. It comes from
+        # 127.0.0.2: deluged dials its own address, which the tracker hands it, and then takes
+        # every other peer from 127.0.0.1 for itself (see services.Deluge)
+        dl = tempfile.mkdtemp(dir=S["tmp"].name)
+        tfile = os.path.join(dl, "v1.torrent")
+        with open(tfile, "wb") as f:
+            f.write(S["torrent"][V1])
+        a = subprocess.run(
+            ["aria2c", "--interface=127.0.0.2", "--seed-time=0", f"--dir={dl}",
+             "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+             "--enable-peer-exchange=false", "--disable-ipv6=true",
+             f"--listen-port={free_port()}", "--file-allocation=none",
+             "--bt-tracker-connect-timeout=10", "--bt-tracker-timeout=10",
+             f"--bt-stop-timeout={TIMEOUT}", "--summary-interval=0",
+             "--console-log-level=warn", "--no-conf", tfile],
+            capture_output=True, text=True, timeout=TIMEOUT + 30)
+        self.assertEqual(a.returncode, 0, a.stdout + a.stderr + S["deluge"].logs())
+        self.assertEqual(sha256_file(os.path.join(dl, os.path.basename(V1))),
+                         hashlib.sha256(S["data"][V1]).hexdigest())
+        # the bytes came from Deluge (the only peer), which counts them uploaded (its status
+        # is refreshed from libtorrent's a moment later)
+        wait_for("Deluge counting the upload", lambda: S["deluge"].call(
+            "core.get_torrent_status", ih, ["total_uploaded"])["total_uploaded"] >= SIZES[V1],
+            S["deluge"].logs)
 
     def test_v1_only_magnet_of_a_hybrid(self):
         path = os.path.join(S["tmp"].name, "hybrid-magnet.torrent")
@@ -319,55 +355,105 @@ class SeedClients(unittest.TestCase):
                 self.assertNotIn("not-the-password", r.stderr)
                 self.assert_no_secret(r)
 
-    def read_bytes(self):
-        """Bytes of the many/ objects read through the second mount so far."""
-        total = 0
-        for key, rng in list(S["reads"]):
-            if rng is None:
-                total += len(S["data"][key.split("/", 1)[1]])
-            else:
-                first, last = rng.split("=", 1)[1].split("-")
-                total += int(last) - int(first) + 1
-        return total
+    def reads(self, since=0):
+        """Bytes of each object that the second mount's GETs brought from S3, from the since-th
+        GET on (the ranges asked for, within the object): the many/ objects and their .torrent
+        objects."""
+        got = dict.fromkeys(MANY, 0)
+        for key, rng in S["reads"][since:]:
+            size = len(S["data"][key]) if key in S["data"] else os.path.getsize(
+                S["mnt2"].path(key))
+            first, last = 0, size - 1
+            if rng is not None:
+                first, last = (int(x) for x in rng.split("=", 1)[1].split("-"))
+            got[key] = got.get(key, 0) + max(0, min(last, size - 1) - first + 1)
+        return got
+
+    def metrics(self):
+        """The second mount's metrics once its file (rewritten every second) shows the object
+        bytes the proxy saw it fetch."""
+        last = {}
+
+        def settled():
+            last.clear()
+            last.update(read_metrics(S["metrics"]))
+            want = sum(self.reads().values())
+            return last if last.get("s3torrentfs_data_fetched_bytes_total") == want else None
+        try:
+            return wait_for("the metrics file to show what the proxy saw", settled, timeout=60)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: the proxy saw {sum(self.reads().values())} bytes, the "
+                                 f"mount's metrics {last}") from None
 
     def test_zero_read_start(self):
-        piece = 65536
+        n = len(MANY)
         uri = f"s3://{BUCKET}/many/"
         mount = ["--mount-root", S["mnt2"].point]
+        ids = [str(lt.torrent_info(lt.bdecode(rd(S["mnt2"].path(k + ".torrent"))))
+                   .info_hashes().v1) for k in MANY]
+        torrents = sum(os.path.getsize(S["mnt2"].path(k + ".torrent")) for k in MANY)
         # qBittorrent (skip_checking) and Deluge (seed mode): every torrent seeding at once
-        S["reads"].clear()
+        since, base = len(S["reads"]), self.metrics()
         for client, url in (("qbittorrent", S["qbt"].url), ("deluge", S["deluge"].url)):
             r = subprocess.run([S3T, "seed", "--client", client, "--rpc", url, "--endpoint-url",
                                 S["s3"].url, *mount, uri], env=client_env(),
-                               capture_output=True, text=True, timeout=TIMEOUT)
+                               capture_output=True, text=True, timeout=MANY_TIMEOUT)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-            self.assertEqual(r.stdout.count(": added ("), len(MANY), r.stdout)
-        ids = [str(lt.torrent_info(lt.bdecode(rd(S["mnt2"].path(k + ".torrent"))))
-                   .info_hashes().v1) for k in MANY]
+            self.assertEqual(r.stdout.count(": added ("), n, r.stdout)
 
         def qbt_all():
             got = S["qbt"].torrents(hashes="|".join(ids))
-            return len(got) == len(MANY) and all(t["progress"] == 1 for t in got)
-        wait_for("qBittorrent seeding the 20", qbt_all, S["qbt"].logs)
+            return len(got) == n and all(t["progress"] == 1 for t in got)
+        wait_for(f"qBittorrent seeding the {n}", qbt_all, S["qbt"].logs, timeout=MANY_TIMEOUT)
 
         def deluge_all():
             st = S["deluge"].call("core.get_torrents_status", {"id": ids}, ["state"])
-            return len(st) == len(MANY) and all(v["state"] == "Seeding" for v in st.values())
-        wait_for("Deluge seeding the 20", deluge_all, S["deluge"].logs)
-        self.assertLessEqual(self.read_bytes(), len(MANY) * piece, S["reads"][:50])
-        # Transmission checks every byte before it seeds
-        S["reads"].clear()
+            return len(st) == n and all(v["state"] == "Seeding" for v in st.values())
+        wait_for(f"Deluge seeding the {n}", deluge_all, S["deluge"].logs, timeout=MANY_TIMEOUT)
+        # at most one piece of each object read, by the proxy's count and the mount's own (which
+        # counts the .torrent objects the clients were given as data too)
+        m = self.metrics()
+        reads = self.reads(since)
+        over = {k: reads[k] for k in MANY if reads[k] > MANY_PIECE}
+        self.assertEqual(over, {}, S["reads"][since:][:50])
+        fetches = m["s3torrentfs_data_fetches_total"] - base["s3torrentfs_data_fetches_total"]
+        fetched = (m["s3torrentfs_data_fetched_bytes_total"]
+                   - base["s3torrentfs_data_fetched_bytes_total"])
+        self.assertLessEqual(fetches, 2 * n)
+        self.assertLessEqual(fetched, n * MANY_PIECE + torrents)
+        print(f"  qBittorrent and Deluge: {sum(reads[k] for k in MANY)} bytes of the {n} objects "
+              f"read, {fetched:.0f} fetched with their torrents")
+        # Transmission checks every byte of every object before it seeds
+        since, base = len(S["reads"]), m
         r = subprocess.run([S3T, "seed", "--client", "transmission", "--rpc", S["tr"].url,
                             "--endpoint-url", S["s3"].url, *mount, uri], env=client_env(),
-                           capture_output=True, text=True, timeout=TIMEOUT)
+                           capture_output=True, text=True, timeout=MANY_TIMEOUT)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.count(": added ("), n, r.stdout)
 
         def tr_all():
             got = S["tr"].call("torrent-get", ids=ids, fields=["percentDone", "status"])
-            return len(got["torrents"]) == len(MANY) and all(
+            return len(got["torrents"]) == n and all(
                 t["percentDone"] == 1 and t["status"] == 6 for t in got["torrents"])
-        wait_for("Transmission seeding the 20", tr_all, S["tr"].logs)
-        self.assertGreaterEqual(self.read_bytes(), sum(len(S["data"][k]) for k in MANY))
+        wait_for(f"Transmission seeding the {n}", tr_all, S["tr"].logs, timeout=MANY_TIMEOUT)
+        m = self.metrics()
+        reads = self.reads(since)
+        short = {k: reads[k] for k in MANY if reads[k] < len(S["data"][k])}
+        self.assertEqual(short, {})
+        size = sum(len(S["data"][k]) for k in MANY)
+        self.assertGreaterEqual(m["s3torrentfs_data_fetched_bytes_total"]
+                                - base["s3torrentfs_data_fetched_bytes_total"], size)
+        # and the mount answered them all (the file may have been written between the last
+        # fetch and the last read)
+        data, got = 's3torrentfs_read_bytes_total{file="data"}', []
+
+        def counted():
+            got[:] = [read_metrics(S["metrics"])[data] - base[data]]
+            return got[0] >= size
+        try:
+            wait_for("the metrics file to count every byte read", counted, timeout=60)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {got[0]:.0f} of {size} bytes") from None
 
     def test_usage(self):
         r = subprocess.run([S3T, "seed", "--client", "rtorrent", "--mount-root", "/",
