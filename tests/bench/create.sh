@@ -9,8 +9,9 @@
 #   BENCH_SIZE_MB  size of the test file in MiB (default 2048)
 #   BENCH_DIR_MB   bytes of the directory in MiB (default 4096)
 #   BENCH_DIR_FILES
-#                  files in the directory (default 1000): sizes from 1 KiB to 64 MiB spread
-#                  log-uniformly, the same tree every run, in nested folders
+#                  files in the directory (default 1000): sizes from 1 KiB to 64 MiB (or an
+#                  eighth of BENCH_DIR_MB, if less), spread nearly log-uniformly, the same tree
+#                  every run, in nested folders
 #   BENCH_DIR      where to make the temporary work dir (default $TMPDIR or /tmp)
 #   S3TORRENT      s3torrent binary to use (default: Release build in $BUILD_DIR)
 #   BUILD_DIR      build dir, relative to the repo root (default build-bench)
@@ -179,25 +180,29 @@ file_case() {
     rm -f data.bin
 }
 
-# The directory: DIR_FILES files whose sizes spread log-uniformly from 1 KiB to 64 MiB (a fixed
-# seed), scaled to DIR_MB MiB in all, in folders two deep; the bytes are one pseudo-random
+# The directory: DIR_FILES files whose sizes spread (nearly) log-uniformly from 1 KiB to 64 MiB,
+# DIR_MB MiB in all, in a fixed order, in folders two deep; the bytes are one pseudo-random
 # stream cut into files, so no two files are alike.
 make_tree() {
     random_bytes "$((DIR_MB * 1048576))" | "$PY" -c '
 import math, os, random, sys
 files, total = int(sys.argv[1]), int(sys.argv[2]) * 1048576
-lo, hi = 1024, 64 << 20
-rng = random.Random(16)
-raw = [math.exp(rng.uniform(math.log(lo), math.log(hi))) for _ in range(files)]
-# scale the spread to the total, keeping every size within [lo, hi]
-k = total / sum(raw)
-for _ in range(60):
-    sizes = [min(hi, max(lo, int(r * k))) for r in raw]
-    s = sum(sizes)
-    if s == total:
-        break
-    k *= total / s
-sizes[max(range(files), key=lambda i: sizes[i] if sizes[i] < hi else -1)] += total - sum(sizes)
+lo, hi = 1024, min(64 << 20, total // 8)  # a smaller tree (BENCH_DIR_MB) has smaller files
+# quantile q of the spread: lo * (hi/lo)^(q^p), q evenly spaced over [0, 1] (so the smallest
+# file is 1 KiB and the largest 64 MiB), p = 1 being log-uniform; p is the one that makes the
+# total (1,000 log-uniform files would hold 6 GiB, so p is a little over 1 for 4 GiB)
+def spread(p):
+    return [int(lo * (hi / lo) ** ((i / (files - 1)) ** p)) for i in range(files)]
+p_lo, p_hi = 0.05, 20.0
+for _ in range(100):
+    p = (p_lo + p_hi) / 2
+    if sum(spread(p)) > total:
+        p_lo = p
+    else:
+        p_hi = p
+sizes = spread(p_hi)
+sizes[files // 2] += total - sum(sizes)  # the rounding, on a middle-sized file
+random.Random(16).shuffle(sizes)  # the same order every run
 src = sys.stdin.buffer
 for i, n in enumerate(sizes):
     d = os.path.join("session", f"cam {i % 7}", f"take-{i % 13:02d}")
@@ -207,7 +212,8 @@ for i, n in enumerate(sizes):
             b = src.read(min(n, 1 << 20))
             f.write(b)
             n -= len(b)
-print(f"{files} files, {min(sizes)} to {max(sizes)} bytes, {sum(sizes)} in all")
+print(f"{files} files, {min(sizes)} to {max(sizes)} bytes, {sum(sizes)} in all "
+      f"(log-uniform spread to the power {p_hi:.3f})")
 ' "$DIR_FILES" "$DIR_MB"
 }
 
@@ -230,7 +236,7 @@ dir_case() {
         "$PY" -c "$LT_CREATE" "$WORK/session" "$PIECE" dlt.torrent
 
     echo
-    printf '%s files, %s MiB in all (sizes log-uniform, 1 KiB to 64 MiB at most), piece length 1 MiB, %s cores\n' \
+    printf '%s files, %s MiB in all (1 KiB to 64 MiB, nearly log-uniform), piece length 1 MiB, %s cores\n' \
         "$DIR_FILES" "$DIR_MB" "$NPROC"
     echo
     printf '%-22s %9s %9s %9s %12s\n' tool seconds MB/s 'x limit' 'peak RSS MiB'
