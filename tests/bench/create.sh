@@ -52,29 +52,34 @@ sha_rate() {
     calc "$kb * 1000"
 }
 
-declare -A SECS RSS
+declare -A SECS RSS CPU
 # bench NAME OUT CMD...: run CMD 3 times (removing OUT before each run);
-# SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB.
+# SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB,
+# CPU[NAME] = least CPU time (user + system) in seconds: on a loaded machine the wall time
+# follows each tool's share of the cores (its thread count), the CPU time what it spent.
 bench() {
-    local name=$1 out=$2 t0 t1 t rss best="" peak=0
+    local name=$1 out=$2 t0 t1 t rss cpu best="" least="" peak=0
     shift 2
     for _ in 1 2 3; do
         rm -f "$out"
         t0=$(date +%s.%N)
-        if ! /usr/bin/time -f '%M' -o rss.txt "$@" >log.txt 2>&1; then
+        if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
             echo "$name failed:" >&2
             cat log.txt >&2
             exit 1
         fi
         t1=$(date +%s.%N)
         t=$(calc "$t1 - $t0")
-        rss=$(tail -n 1 rss.txt)
+        read -r rss u sy < <(tail -n 1 rss.txt)
+        cpu=$(calc "$u + $sy")
         if [[ -z "$best" ]] || (($(calc "$t < $best"))); then best=$t; fi
+        if [[ -z "$least" ]] || (($(calc "$cpu < $least"))); then least=$cpu; fi
         if ((rss > peak)); then peak=$rss; fi
     done
     SECS[$name]=$best
     RSS[$name]=$peak
-    printf '  %-22s %8.3f s\n' "$name" "$best"
+    CPU[$name]=$least
+    printf '  %-22s %8.3f s (CPU %.3f s)\n' "$name" "$best" "$least"
 }
 
 info_hash() { # info_hash KEY FILE: a hash from `s3torrent show --json`
@@ -108,10 +113,11 @@ limits() {
 }
 
 row() { # row NAME LIMIT
-    local s=${SECS[$1]} rss=-
+    local s=${SECS[$1]} rss=- cpu=-
     [[ -n "${RSS[$1]:-}" ]] && rss=$(printf '%.1f' "$(calc "${RSS[$1]} / 1024")")
-    printf '%-22s %9.3f %9.0f %9.2f %12s\n' "$1" "$s" "$(calc "$SIZE / $s / 1e6")" \
-        "$(calc "$s / ${SECS[$2]}")" "$rss"
+    [[ -n "${CPU[$1]:-}" ]] && cpu=$(printf '%.3f' "${CPU[$1]}")
+    printf '%-22s %9.3f %9.0f %9.2f %12s %9s\n' "$1" "$s" "$(calc "$SIZE / $s / 1e6")" \
+        "$(calc "$s / ${SECS[$2]}")" "$rss" "$cpu"
 }
 ratio() { printf '%.2f' "$(calc "${SECS[$1]} / ${SECS[$2]}")"; }
 
@@ -139,7 +145,7 @@ file_case() {
     printf '%s MiB file, piece length 1 MiB, %s cores; SHA-1 %.0f MB/s, SHA-256 %.0f MB/s (openssl speed)\n' \
         "$SIZE_MB" "$NPROC" "$(calc "$SHA1_RATE / 1e6")" "$(calc "$SHA256_RATE / 1e6")"
     echo
-    printf '%-22s %9s %9s %9s %12s\n' tool seconds MB/s 'x limit' 'peak RSS MiB'
+    printf '%-22s %9s %9s %9s %12s %9s\n' tool seconds MB/s 'x limit' 'peak RSS MiB' 'CPU s'
     row read-only-dd sha1-limit
     row sha1-limit sha1-limit
     row s3torrent-v1 sha1-limit
@@ -239,7 +245,7 @@ dir_case() {
     printf '%s files, %s MiB in all (1 KiB to 64 MiB, nearly log-uniform), piece length 1 MiB, %s cores\n' \
         "$DIR_FILES" "$DIR_MB" "$NPROC"
     echo
-    printf '%-22s %9s %9s %9s %12s\n' tool seconds MB/s 'x limit' 'peak RSS MiB'
+    printf '%-22s %9s %9s %9s %12s %9s\n' tool seconds MB/s 'x limit' 'peak RSS MiB' 'CPU s'
     local SIZE=$bytes # for row
     row read-only-cat sha1-limit
     row sha1-limit sha1-limit
@@ -253,6 +259,9 @@ dir_case() {
     echo "directory v1: s3torrent / mktorrent = $(ratio s3torrent-v1 mktorrent) (target <= 1)"
     echo "directory hybrid: s3torrent / (sha1+sha256 limit) = $(ratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
     echo "directory hybrid: libtorrent / s3torrent = $(ratio libtorrent-hybrid s3torrent-hybrid)"
+    cratio() { printf '%.2f' "$(calc "${CPU[$1]} / ${CPU[$2]}")"; }
+    echo "CPU time: s3torrent-v1 / mktorrent = $(cratio s3torrent-v1 mktorrent)," \
+        "s3torrent-hybrid / libtorrent-hybrid = $(cratio s3torrent-hybrid libtorrent-hybrid)"
     if [[ "$(info_hash info_hash dhy.torrent) $(info_hash info_hash_v2 dhy.torrent)" == \
         "$(info_hash info_hash dlt.torrent) $(info_hash info_hash_v2 dlt.torrent)" ]]; then
         echo "directory hybrid info-hashes, s3torrent vs libtorrent: same"
