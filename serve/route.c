@@ -136,13 +136,47 @@ static bool strip_suffix(char *key, size_t keylen)
     return true;
 }
 
+/* A pin of the newest Last-Modified: Unix seconds, decimal digits with no leading zero (so a
+ * time has one URL). Returns the seconds, or -1. */
+static long long pin_seconds(const char *e)
+{
+    long long v = 0;
+    if (*e == '\0' || (*e == '0' && e[1] != '\0') || strlen(e) > 12) /* past the year 30000 */
+        return -1;
+    for (; *e; e++) {
+        if (*e < '0' || *e > '9')
+            return -1;
+        v = v * 10 + (*e - '0');
+    }
+    return v;
+}
+
+/* The torrent of a prefix, /BUCKET/PREFIX/?torrent: r->key holds PREFIX without its last '/'
+ * (keylen bytes). */
+static enum route_kind prefix_torrent(const struct route_scope *scopes, size_t nscopes,
+                                      struct route *r, size_t keylen)
+{
+    if (r->etag[0] || r->version[0] || r->newest >= 0)
+        return fail(r, 400, "a prefix's torrent is of its current objects: no pin");
+    if (keylen == 0)
+        return fail(r, 404, "a bucket has no torrent: name a prefix (/BUCKET/PREFIX/?torrent)");
+    if (keylen + 1 > ROUTE_KEY_MAX)
+        return fail(r, 414, "a prefix longer than %d bytes", ROUTE_KEY_MAX - 1);
+    r->key[keylen++] = '/';
+    r->key[keylen] = '\0';
+    if (find_scope(scopes, nscopes, r->bucket, r->key) == NULL)
+        return fail(r, 404, "this prefix is outside the prefixes served");
+    r->kind = ROUTE_PREFIX_TORRENT;
+    return r->kind;
+}
+
 /* The feed of a prefix, /BUCKET/ or /BUCKET/PREFIX/: r->key holds PREFIX without its last
  * '/' (keylen bytes; slash_end: the path ended in '/'). */
 static enum route_kind feed_path(const struct route_scope *scopes, size_t nscopes, struct route *r,
                                  size_t keylen, bool slash_end, enum want w)
 {
-    if (r->etag[0] || r->version[0])
-        return fail(r, 400, "a feed is of the current objects: no /~e/ or /~v/ pin");
+    if (r->etag[0] || r->version[0] || r->newest >= 0)
+        return fail(r, 400, "a feed is of the current objects: no /~e/, /~v/ or /~m/ pin");
     if (keylen > 0 && !slash_end)
         return fail(r, 404, "a feed is of a prefix, ending in '/'");
     if (keylen + 1 > ROUTE_KEY_MAX)
@@ -165,7 +199,7 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
                                    struct route *r, const char *p, const char *end, enum want w)
 {
     char seg[ROUTE_KEY_MAX + 1];
-    enum { PIN_OR_BUCKET, ETAG, VERSION, BUCKET, KEY } want = PIN_OR_BUCKET;
+    enum { PIN_OR_BUCKET, ETAG, VERSION, NEWEST, BUCKET, KEY } want = PIN_OR_BUCKET;
     size_t keylen = 0;
     bool torrent = w == WANT_TORRENT, feed = w == WANT_RSS || w == WANT_MANIFEST;
     while (p <= end) {
@@ -173,17 +207,19 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
         size_t n = slash ? (size_t)(slash - p) : (size_t)(end - p);
         if (n == 0 && slash == NULL && want == KEY && feed)
             return feed_path(scopes, nscopes, r, keylen, keylen > 0, w);
+        if (n == 0 && slash == NULL && want == KEY && torrent)
+            return prefix_torrent(scopes, nscopes, r, keylen);
         if (n == 0 && slash == NULL && (want == KEY || want == PIN_OR_BUCKET))
             return fail(r, 404,
-                        keylen > 0 ? "a prefix, not an object (its feeds are ?rss and ?manifest)"
+                        keylen > 0 ? "a prefix, not an object (see ?torrent, ?rss and ?manifest)"
                                    : "no object named (/BUCKET/KEY)");
         long len = segment(r, p, n, seg, sizeof(seg));
         if (len < 0)
             return ROUTE_ERROR;
         switch (want) {
         case PIN_OR_BUCKET:
-            if (strcmp(seg, "~e") == 0 || strcmp(seg, "~v") == 0) {
-                want = seg[1] == 'e' ? ETAG : VERSION;
+            if (strcmp(seg, "~e") == 0 || strcmp(seg, "~v") == 0 || strcmp(seg, "~m") == 0) {
+                want = seg[1] == 'e' ? ETAG : seg[1] == 'v' ? VERSION : NEWEST;
                 break;
             }
             /* fall through */
@@ -203,6 +239,11 @@ static enum route_kind object_path(const struct route_scope *scopes, size_t nsco
             if ((size_t)len >= sizeof(r->version) || !pin_ok(seg, true))
                 return fail(r, 400, "a malformed version id after /~v/");
             memcpy(r->version, seg, (size_t)len + 1);
+            want = BUCKET;
+            break;
+        case NEWEST:
+            if ((r->newest = pin_seconds(seg)) < 0)
+                return fail(r, 400, "a malformed time after /~m/ (Unix seconds)");
             want = BUCKET;
             break;
         case KEY:
@@ -253,6 +294,7 @@ enum route_kind route_parse(const struct route_scope *scopes, size_t nscopes, co
                             const char *target, struct route *r)
 {
     memset(r, 0, sizeof(*r));
+    r->newest = -1;
     bool preflight = false;
     enum want w;
     if (strcmp(method, "HEAD") == 0)

@@ -5,8 +5,11 @@
  *   /BUCKET/KEY                   the object's bytes (a web seed, BEP 19), current version
  *   /~e/ETAG/BUCKET/KEY           the same, pinned: only while the object's ETag is ETAG
  *   /~v/VERSION/BUCKET/KEY        the same, of that version (versioned buckets)
+ *   /~m/SECONDS/BUCKET/KEY        the same, while its Last-Modified is at most SECONDS (Unix
+ *                                 time): the web seed of a prefix's torrent
  *   /BUCKET/KEY?torrent           the object's torrent (S3's retired GetObjectTorrent)
  *   /BUCKET/KEY.torrent           the same
+ *   /BUCKET/PREFIX/?torrent       the multi-file torrent of every object below PREFIX
  *   /BUCKET/PREFIX/?rss           an RSS 2.0 feed of the newest torrents under PREFIX
  *   /BUCKET/PREFIX/?manifest      a JSON manifest of every object's info-hashes under PREFIX
  *   /metrics                      Prometheus text
@@ -32,13 +35,14 @@ struct route_scope {
 };
 
 enum route_kind {
-    ROUTE_ERROR,     /* answer status with text */
-    ROUTE_OBJECT,    /* the bytes of bucket/key */
-    ROUTE_TORRENT,   /* the torrent of bucket/key */
-    ROUTE_METRICS,   /* /metrics */
-    ROUTE_PREFLIGHT, /* OPTIONS: a CORS preflight, answered with no body */
-    ROUTE_RSS,       /* the feed of bucket/key, key being a prefix ("" or ending in '/') */
-    ROUTE_MANIFEST,  /* the manifest of the same */
+    ROUTE_ERROR,          /* answer status with text */
+    ROUTE_OBJECT,         /* the bytes of bucket/key */
+    ROUTE_TORRENT,        /* the torrent of bucket/key */
+    ROUTE_METRICS,        /* /metrics */
+    ROUTE_PREFLIGHT,      /* OPTIONS: a CORS preflight, answered with no body */
+    ROUTE_RSS,            /* the feed of bucket/key, key being a prefix ("" or ending in '/') */
+    ROUTE_MANIFEST,       /* the manifest of the same */
+    ROUTE_PREFIX_TORRENT, /* the multi-file torrent of bucket/key, key a prefix ending in '/' */
 };
 
 struct route {
@@ -48,6 +52,7 @@ struct route {
     char key[ROUTE_KEY_MAX + 1]; /* the key, or the feed's prefix */
     char etag[ROUTE_ETAG_MAX];   /* the pinned ETag; "" for the current version */
     char version[ROUTE_VERSION_MAX]; /* the pinned version id; "" for the current version */
+    long long newest;          /* the newest Last-Modified pinned (Unix seconds); -1 for none */
     unsigned status;           /* ROUTE_ERROR: 400, 404, 405 or 414 */
     char text[160];            /* ROUTE_ERROR: one line, printable */
 };

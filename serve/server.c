@@ -188,6 +188,11 @@ static int head_pinned(struct server *s, const struct route *rt, struct store_ob
         return err_set(err, ESTALE,
                        "the object changed since this URL was made (ETag %.64s, now %.64s)",
                        rt->etag, obj->etag);
+    if (rt->newest >= 0 && obj->mtime > rt->newest)
+        return err_set(err, ESTALE,
+                       "the object changed since this URL's torrent was made (Last-Modified "
+                       "%lld, after %lld)",
+                       (long long)obj->mtime, rt->newest);
     return 0;
 }
 
@@ -299,20 +304,21 @@ static enum MHD_Result serve_object(struct server *s, struct MHD_Connection *con
     else
         snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, a.first,
                  a.first + a.len - 1, obj.size);
-    const char *const headers[] = {
-        MHD_HTTP_HEADER_ETAG,
-        etag,
-        MHD_HTTP_HEADER_LAST_MODIFIED,
-        date,
-        MHD_HTTP_HEADER_ACCEPT_RANGES,
-        "bytes",
-        MHD_HTTP_HEADER_CACHE_CONTROL,
-        rt->etag[0] || rt->version[0] ? "public, max-age=31536000, immutable" : "public, no-cache",
-        "Access-Control-Expose-Headers",
-        CORS_EXPOSE,
-        MHD_HTTP_HEADER_CONTENT_RANGE,
-        a.status == 206 || a.status == 416 ? crange : NULL,
-        NULL};
+    const char *const headers[] = {MHD_HTTP_HEADER_ETAG,
+                                   etag,
+                                   MHD_HTTP_HEADER_LAST_MODIFIED,
+                                   date,
+                                   MHD_HTTP_HEADER_ACCEPT_RANGES,
+                                   "bytes",
+                                   MHD_HTTP_HEADER_CACHE_CONTROL,
+                                   rt->etag[0] || rt->version[0] || rt->newest >= 0
+                                       ? "public, max-age=31536000, immutable"
+                                       : "public, no-cache",
+                                   "Access-Control-Expose-Headers",
+                                   CORS_EXPOSE,
+                                   MHD_HTTP_HEADER_CONTENT_RANGE,
+                                   a.status == 206 || a.status == 416 ? crange : NULL,
+                                   NULL};
     if (a.status != 200 && a.status != 206) {
         count(s, K_OBJECT, a.status);
         log_answer(s, method, target, a.status, NULL);
@@ -410,6 +416,68 @@ static int make_bytes(struct server *s, const char *bucket, const char *key,
     return maker_make(mk, bucket, key, obj, r, NULL, out, res, err);
 }
 
+/* Joins the flight id (single flight): when another request is making that torrent, waits for
+ * it, appends its bytes to out and returns NULL with *rc its result; else, when create, returns
+ * a new flight, which this request makes and then lands (NULL with *rc ENOMEM when out of
+ * memory); else returns NULL with *rc -1. */
+static struct flight *flight_join(struct server *s, const char *id, bool create, struct buf *out,
+                                  int *rc, err_t *err)
+{
+    struct flight *f;
+    pthread_mutex_lock(&s->lock);
+    for (f = s->flights; f && strcmp(f->id, id) != 0; f = f->next)
+        ;
+    if (f != NULL) { /* another request is making it: wait and copy */
+        f->waiters++;
+        while (!f->done)
+            pthread_cond_wait(&s->landed, &s->lock);
+        *rc = f->rc == 0 ? buf_put(out, f->bytes.data, f->bytes.len) : f->rc;
+        if (f->rc != 0)
+            err_set(err, f->rc, "making the torrent failed (see the log)");
+        if (--f->waiters == 0) {
+            buf_free(&f->bytes);
+            free(f);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+    }
+    if (!create) {
+        pthread_mutex_unlock(&s->lock);
+        *rc = -1;
+        return NULL;
+    }
+    if ((f = calloc(1, sizeof(*f))) == NULL) {
+        pthread_mutex_unlock(&s->lock);
+        *rc = err_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(f->id, sizeof(f->id), "%s", id);
+    buf_init(&f->bytes, TORRENT_MAX);
+    f->waiters = 1;
+    f->next = s->flights;
+    s->flights = f;
+    pthread_mutex_unlock(&s->lock);
+    return f;
+}
+
+/* Ends flight f, made with result rc (its bytes in f->bytes), for the requests waiting. */
+static void flight_land(struct server *s, struct flight *f, int rc)
+{
+    pthread_mutex_lock(&s->lock);
+    struct flight **pp = &s->flights;
+    while (*pp != f)
+        pp = &(*pp)->next;
+    *pp = f->next;
+    f->rc = rc;
+    f->done = true;
+    pthread_cond_broadcast(&s->landed);
+    if (--f->waiters == 0) {
+        buf_free(&f->bytes);
+        free(f);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Makes the torrent of bucket/key at obj, its web seed this server's URL pinned to obj's ETag,
  * into out. One request makes it; the same request meanwhile waits and shares the bytes.
  * cached_only: answer from the cache (or a generation in flight) alone, else ENOENT. */
@@ -425,11 +493,10 @@ static int make_torrent(struct server *s, const char *bucket, const char *key,
     int rc;
     snprintf(id, sizeof(id), "%s\n%s\n%s\n%s", bucket, key, obj->etag, obj->version_id);
 
-    pthread_mutex_lock(&s->lock);
-    for (f = s->flights; f && strcmp(f->id, id) != 0; f = f->next)
-        ;
-    if (f == NULL && cached_only) {
-        pthread_mutex_unlock(&s->lock);
+    f = flight_join(s, id, !cached_only, out, &rc, err);
+    if (f == NULL && rc != -1)
+        return rc;
+    if (f == NULL) { /* cached_only, and no flight */
         if (webseed_base(s, bucket, obj, &base) != 0) {
             buf_free(&base);
             return err_set(err, ENOMEM, "out of memory");
@@ -442,31 +509,6 @@ static int make_torrent(struct server *s, const char *bucket, const char *key,
         buf_free(&base);
         return rc;
     }
-    if (f != NULL) { /* another request is making it: wait and copy */
-        f->waiters++;
-        while (!f->done)
-            pthread_cond_wait(&s->landed, &s->lock);
-        rc = f->rc == 0 ? buf_put(out, f->bytes.data, f->bytes.len) : f->rc;
-        if (f->rc != 0)
-            err_set(err, f->rc, "making the torrent failed (see the log)");
-        if (--f->waiters == 0) {
-            buf_free(&f->bytes);
-            free(f);
-        }
-        pthread_mutex_unlock(&s->lock);
-        return rc;
-    }
-    if ((f = calloc(1, sizeof(*f))) == NULL) {
-        pthread_mutex_unlock(&s->lock);
-        return err_set(err, ENOMEM, "out of memory");
-    }
-    snprintf(f->id, sizeof(f->id), "%s", id);
-    buf_init(&f->bytes, TORRENT_MAX);
-    f->waiters = 1;
-    f->next = s->flights;
-    s->flights = f;
-    pthread_mutex_unlock(&s->lock);
-
     if (webseed_base(s, bucket, obj, &base) != 0) {
         rc = err_set(err, ENOMEM, "out of memory");
     } else {
@@ -481,20 +523,7 @@ static int make_torrent(struct server *s, const char *bucket, const char *key,
     }
     maker_result_free(&res);
     buf_free(&base);
-
-    pthread_mutex_lock(&s->lock);
-    struct flight **pp = &s->flights;
-    while (*pp != f)
-        pp = &(*pp)->next;
-    *pp = f->next;
-    f->rc = rc;
-    f->done = true;
-    pthread_cond_broadcast(&s->landed);
-    if (--f->waiters == 0) {
-        buf_free(&f->bytes);
-        free(f);
-    }
-    pthread_mutex_unlock(&s->lock);
+    flight_land(s, f, rc);
     return rc;
 }
 
@@ -512,6 +541,102 @@ static enum MHD_Result serve_torrent(struct server *s, struct MHD_Connection *co
         return answer_error(s, con, K_TORRENT, method, target, store_status(rc), err.msg);
     buf_init(&t, TORRENT_MAX);
     if ((rc = make_torrent(s, rt->bucket, rt->key, &obj, false, &t, &err)) != 0) {
+        buf_free(&t);
+        return answer_error(s, con, K_TORRENT, method, target,
+                            rc == EINVAL ? 422 : store_status(rc), err.msg);
+    }
+    count(s, K_TORRENT, 200);
+    log_answer(s, method, target, 200, NULL);
+    const char *const headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL};
+    enum MHD_Result res = answer_text(con, 200, "application/x-bittorrent", t.data, t.len, headers);
+    buf_free(&t);
+    return res;
+}
+
+static void prefix_skipped(void *arg, const char *key, const char *why)
+{
+    struct server *s = arg;
+    char k[300];
+    log_msg(s->c->log, LOG_INFO, "a prefix's torrent leaves out %s: %s",
+            util_escape(k, sizeof(k), key, 256), why);
+}
+
+/* The torrent of the objects below bucket/prefix (ending in '/') as `create
+ * s3://BUCKET/PREFIX/` makes it with the server's recipe, into out (docs/DESIGN.md §14). Its web
+ * seed is PUBLIC_URL/~m/NEWEST/BUCKET/ and the prefix's parent, NEWEST the newest Last-Modified
+ * listed: clients add NAME/PATH, so each file is /~m/NEWEST/BUCKET/PREFIX/PATH, which the server
+ * answers while the object is no newer than the torrent. Returns 0 or an errno with err set. */
+static int make_prefix_torrent(struct server *s, const char *bucket, const char *prefix,
+                               struct buf *out, err_t *err)
+{
+    struct source_dir dir = {0};
+    struct torrent_opts to;
+    struct torrent_recipe r = *s->c->recipe;
+    struct maker_result res = {0};
+    struct buf base;
+    struct flight *f;
+    char *ws = NULL, *parent = NULL, id[sizeof(f->id)];
+    int rc;
+    buf_init(&base, 4096);
+    snprintf(id, sizeof(id), "%s\n%s\n\nprefix", bucket, prefix);
+    if ((f = flight_join(s, id, true, out, &rc, err)) == NULL)
+        goto out;
+    if ((rc = store_prefix_scan(s->c->maker->store, bucket, prefix, NULL, 0, NULL, 0,
+                                prefix_skipped, s, &dir, err)) != 0) {
+        if (rc != ENOENT)
+            atomic_fetch_add(&s->m.store_errors, 1);
+        goto land;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < dir.n; i++)
+        total += dir.parts[i].size;
+    if (total == 0) {
+        rc = err_set(err, ENOENT, "s3://%s/%s: %s, no torrent", bucket, prefix,
+                     dir.n ? "only empty objects" : "no objects");
+        goto land;
+    }
+    r.webseed_base = NULL;
+    if ((rc = torrent_recipe_opts(&r, dir.name, dir.mtime, &to, &ws)) != 0) {
+        rc = err_set(err, rc, "out of memory");
+        goto land;
+    }
+    free(ws);
+    buf_printf(&base, "%s/~m/%lld/", public_url(s), (long long)dir.mtime);
+    uri_encode(&base, bucket, strlen(bucket), false);
+    buf_put(&base, "/", 2); /* with the NUL */
+    if (base.err || (parent = strndup(prefix, strlen(prefix) - 1)) == NULL ||
+        (ws = torrent_webseed_for((const char *)base.data, parent, TORRENT_V2)) == NULL) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto land;
+    }
+    to.webseeds = (const char *const *)&ws;
+    to.nwebseeds = 1;
+    rc = maker_make_prefix(s->c->maker, bucket, prefix, dir.name, &dir, &to, &f->bytes, &res, err);
+    if (rc == 0) {
+        atomic_fetch_add(&s->m.torrents_made, 1);
+        if (!res.cached)
+            atomic_fetch_add(&s->m.torrents_hashed, 1);
+        rc = buf_put(out, f->bytes.data, f->bytes.len);
+    }
+land:
+    flight_land(s, f, rc);
+out:
+    free(ws);
+    free(parent);
+    buf_free(&base);
+    source_dir_free(&dir);
+    return rc;
+}
+
+static enum MHD_Result serve_prefix_torrent(struct server *s, struct MHD_Connection *con,
+                                            const struct route *rt, const char *method,
+                                            const char *target)
+{
+    struct buf t;
+    err_t err = {0};
+    buf_init(&t, TORRENT_MAX);
+    int rc = make_prefix_torrent(s, rt->bucket, rt->key, &t, &err);
+    if (rc != 0) {
         buf_free(&t);
         return answer_error(s, con, K_TORRENT, method, target,
                             rc == EINVAL ? 422 : store_status(rc), err.msg);
@@ -743,6 +868,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return serve_metrics(s, con, method, target);
     case ROUTE_TORRENT:
         return serve_torrent(s, con, &rt, method, target);
+    case ROUTE_PREFIX_TORRENT:
+        return serve_prefix_torrent(s, con, &rt, method, target);
     case ROUTE_OBJECT:
         return serve_object(s, con, &rt, method, target);
     case ROUTE_RSS:

@@ -129,10 +129,12 @@ out:
 }
 
 /* A multi-file torrent of a directory's files or a prefix's objects (docs/DESIGN.md §3). ws_key:
- * for a prefix, the path the web seed's directory URL is made from (NULL: BASE/). */
+ * for a prefix, the path the web seed's directory URL is made from (NULL: BASE/). mk: for a
+ * prefix (bucket/prefix, ending in '/' or ""), the maker; NULL for a directory. */
 static int create_set(struct source_dir *dir, const char *name, struct cli_recipe *rec,
-                      const char *ws_key, const struct maker_files *mf, bool pad, unsigned threads,
-                      const char *out, bool force, bool json)
+                      const char *ws_key, const struct maker *mk, const char *bucket,
+                      const char *prefix, bool pad, unsigned threads, const char *out, bool force,
+                      bool json)
 {
     struct torrent_opts to;
     struct buf tb;
@@ -164,24 +166,27 @@ static int create_set(struct source_dir *dir, const char *name, struct cli_recip
     to.threads = threads;
     to.span = dir->span;
     to.parallel = dir->parallel;
-    if (mf != NULL)
-        maker_files_hooks(mf, &to);
-    if (torrent_files_order(dir->parts, dir->n, to.meta, pad, &err) != 0) {
-        cli_error(CLI_FAIL, "%s/%s", dir->display, err.msg);
-        goto out;
-    }
     struct cli_progress prog;
     cli_progress_init(&prog, "hashing");
     to.progress = cli_progress_cb;
     to.progress_arg = &prog;
-    uint8_t ih1[20], ih2[32];
-    int hr = torrent_create_files(name, dir->parts, dir->n, &to, &tb, ih1, ih2, &err);
+    struct maker_result res = {0};
+    int hr;
+    if (mk != NULL) { /* a prefix: the maker's, as `s3torrent serve` makes it */
+        hr = maker_make_prefix(mk, bucket, prefix, name, dir, &to, &tb, &res, &err);
+    } else if ((hr = torrent_files_order(dir->parts, dir->n, to.meta, pad, &err)) != 0) {
+        cli_progress_end(&prog);
+        cli_error(CLI_FAIL, "%s/%s", dir->display, err.msg);
+        goto out;
+    } else {
+        hr = torrent_create_files(name, dir->parts, dir->n, &to, &tb, res.ih1, res.ih2, &err);
+    }
     cli_progress_end(&prog);
     if (hr != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
     }
-    rc = write_out(name, out, force, json, &to, &tb, ih1, ih2);
+    rc = write_out(name, out, force, json, &to, &tb, res.ih1, res.ih2);
 out:
     free(ws);
     buf_free(&tb);
@@ -205,7 +210,7 @@ static int create_prefix(struct cli_s3 *g, const char *uri, const char *name,
     struct store *st = NULL;
     struct cache *cache = NULL;
     struct maker_cache mcache;
-    char *bucket = NULL, *prefix = NULL;
+    char *bucket = NULL, *prefix = NULL, *parent = NULL;
     err_t err = {0};
     int rc = CLI_FAIL;
     if (s3_parse_uri(uri, &bucket, &prefix, &err) != 0 || cli_s3_connect(g, &s3, &err) != 0) {
@@ -237,15 +242,17 @@ static int create_prefix(struct cli_s3 *g, const char *uri, const char *name,
                                   "BASE/NAME/PATH, and a whole bucket has no NAME in its keys");
         goto out;
     }
-    if (pl)
-        prefix[pl - 1] = '\0';
+    if (pl && (parent = strndup(prefix, pl - 1)) == NULL) {
+        rc = cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
     if (!no_cache)
         cache = cli_open_cache(cache_path);
     cache_as_maker_cache(cache, &mcache);
     struct maker mk = {st, cache ? &mcache : NULL, threads, 0, &g->log};
-    struct maker_files mf = {&mk, dir.parts};
-    rc = create_set(&dir, name, rec, pl ? prefix : NULL, &mf, pad, threads, out, force, json);
+    rc = create_set(&dir, name, rec, parent, &mk, bucket, prefix, pad, threads, out, force, json);
 out:
+    free(parent);
     cache_close(cache);
     source_dir_free(&dir);
     store_free(st);
@@ -370,7 +377,8 @@ int cmd_create(int argc, char **argv)
         if (source_dir_scan(arg, include, ninclude, exclude, nexclude, &dir, &err) != 0)
             cli_error(CLI_FAIL, "%s", err.msg);
         else
-            rc = create_set(&dir, name, &rec, NULL, NULL, pad, threads, out, force, json);
+            rc = create_set(&dir, name, &rec, NULL, NULL, NULL, NULL, pad, threads, out, force,
+                            json);
         source_dir_free(&dir);
         goto out;
     }

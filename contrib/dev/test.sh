@@ -122,6 +122,9 @@ damaged files fetched again, the cap kept" env S3TORRENT=build/tools/s3torrent \
 tier "s3torrent serve as real clients' only source, against s3rver: qBittorrent (v1, hybrid, \
 v2-only, its RSS reader), Transmission, WebTorrent" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_clients.py
+tier "s3torrent serve of a prefix's multi-file torrent, against s3rver: libtorrent and qBittorrent \
+(padded hybrid) and aria2c (v1) download a session from web seeds alone" \
+  env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_sessions.py
 tier "s3torrent serve against hostile clients (raw requests, ranges, slowloris, 10,000 connections, \
 clients leaving mid-answer), against s3rver" \
   env S3TORRENT=build/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_hostile.py
@@ -158,6 +161,8 @@ versioning, private objects, replaced objects" on_rgw /usr/bin/python3 tests/int
     /usr/bin/python3 tests/integration/test_serve.py
   tier "s3torrent serve to qBittorrent, Transmission, WebTorrent against RGW (a private bucket)" \
     on_rgw /usr/bin/python3 tests/integration/test_serve_clients.py
+  tier "s3torrent serve of a prefix's multi-file torrent to libtorrent, qBittorrent and aria2c \
+against RGW (a private bucket)" on_rgw /usr/bin/python3 tests/integration/test_serve_sessions.py
   bg_join
 else
   tier "RGW starts (contrib/dev/rgw.sh)" sh -c 'cat build-logs/rgw-start.log; false'
@@ -208,6 +213,8 @@ tier "s3torrent-lambda --listen under ASan+UBSan" env S3TORRENT=build-asan/tools
   tests/integration/test_listen.py
 tier "s3torrent serve under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   /usr/bin/python3 tests/integration/test_serve.py
+tier "s3torrent serve of a prefix's multi-file torrent under ASan+UBSan" \
+  env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_sessions.py
 tier "s3torrent serve against hostile clients under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_serve_hostile.py
 tier "disk block cache under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \

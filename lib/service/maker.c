@@ -3,9 +3,13 @@
 #include "s3torrent/maker.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "s3torrent/metainfo.h"
+#include "s3torrent/util.h"
 
 static void fingerprint(enum torrent_meta meta, uint64_t plen, char out[64])
 {
@@ -205,4 +209,102 @@ void maker_files_hooks(const struct maker_files *mf, struct torrent_opts *o)
     o->known = files_known;
     o->learned = files_learned;
     o->known_arg = (void *)mf;
+}
+
+/* --- the torrent of a prefix --- */
+
+/* The cache key of a prefix's torrent: etag, the hex SHA-256 of the name and the listing (every
+ * path, size and ETag, in torrent order); fp, "s3tset1/" and 32 hex digits of a digest of what
+ * else decides its bytes (the info dict's options and the outer digest). Returns 0 or EIO. */
+static int set_key(const char *name, const struct source_dir *dir, const struct torrent_opts *o,
+                   char etag[65], char fp[64])
+{
+    uint8_t md[32];
+    char outer[TORRENT_OUTER_HEX], opts[256];
+    unsigned len;
+    int rc = EIO;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c == NULL || torrent_outer_digest(o, outer) != 0 ||
+        EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(c, name, strlen(name) + 1) != 1)
+        goto out;
+    for (size_t i = 0; i < dir->n; i++) {
+        const char *bucket, *key;
+        const struct store_object *obj;
+        char size[24];
+        const struct source_part *p = &dir->parts[i];
+        snprintf(size, sizeof(size), "%llu", (unsigned long long)p->size);
+        if (!store_prefix_part(p, &bucket, &key, &obj) ||
+            EVP_DigestUpdate(c, p->path, strlen(p->path) + 1) != 1 ||
+            EVP_DigestUpdate(c, size, strlen(size) + 1) != 1 ||
+            EVP_DigestUpdate(c, obj->etag, strlen(obj->etag) + 1) != 1)
+            goto out;
+    }
+    if (EVP_DigestFinal_ex(c, md, &len) != 1)
+        goto out;
+    util_hex(md, 32, etag);
+    snprintf(opts, sizeof(opts), "%s\n%s\n%llu\n%d\n%d\n%s", outer, torrent_meta_name(o->meta),
+             (unsigned long long)o->piece_length, o->pad, o->private_, o->source ? o->source : "");
+    if (EVP_Digest(opts, strlen(opts), md, NULL, EVP_sha256(), NULL) != 1)
+        goto out;
+    memcpy(fp, "s3tset1/", 8);
+    util_hex(md, 16, fp + 8);
+    rc = 0;
+out:
+    EVP_MD_CTX_free(c);
+    return rc;
+}
+
+int maker_make_prefix(const struct maker *mk, const char *bucket, const char *prefix,
+                      const char *name, struct source_dir *dir, const struct torrent_opts *o,
+                      struct buf *out, struct maker_result *res, err_t *err)
+{
+    struct maker_result mine, *x = res ? res : &mine;
+    struct maker_files mf = {mk, dir->parts};
+    struct torrent_opts to = *o;
+    struct buf b;
+    char etag[65], fp[64];
+    bool keyed = false;
+    int rc;
+    memset(x, 0, sizeof(*x));
+    buf_init(&b, TORRENT_MAX_SIZE);
+    to.threads = mk->threads;
+    to.span = dir->span;
+    to.parallel = dir->parallel;
+    x->v1 = o->meta & TORRENT_V1;
+    x->v2 = o->meta & TORRENT_V2;
+    if ((rc = torrent_files_order(dir->parts, dir->n, o->meta, o->pad, err)) != 0) {
+        err_prefix(err, "%s/", dir->display); /* err names the file */
+        goto out;
+    }
+    keyed = mk->cache && set_key(name, dir, &to, etag, fp) == 0;
+    if (keyed) {
+        err_t cerr = {0};
+        int g = mk->cache->get(mk->cache->arg, bucket, prefix, etag, fp, &b, &cerr);
+        struct metainfo *m = NULL;
+        if (g == 0 && metainfo_parse(b.data, b.len, &m, &cerr) == 0) {
+            memcpy(x->ih1, m->ih1, sizeof(x->ih1));
+            memcpy(x->ih2, m->ih2, sizeof(x->ih2));
+            x->cached = true;
+            metainfo_free(m);
+            rc = buf_put(out, b.data, b.len);
+            goto out;
+        }
+        if (g != ENOENT)
+            log_msg(mk->log, LOG_WARNING, "torrent cache: s3://%s/%s: %s", bucket, prefix,
+                    cerr.msg[0] ? cerr.msg : "unusable entry, hashing again");
+        b.len = 0;
+    }
+    maker_files_hooks(&mf, &to);
+    if ((rc = torrent_create_files(name, dir->parts, dir->n, &to, &b, x->ih1, x->ih2, err)) != 0)
+        goto out;
+    if (keyed) {
+        err_t cerr = {0};
+        if (mk->cache->put(mk->cache->arg, bucket, prefix, etag, fp, b.data, b.len, &cerr) != 0)
+            log_msg(mk->log, LOG_WARNING, "torrent cache: %s", cerr.msg);
+    }
+    rc = buf_put(out, b.data, b.len);
+out:
+    buf_free(&b);
+    return rc;
 }

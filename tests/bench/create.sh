@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Benchmark of `s3torrent create` against mktorrent, transmission-create and libtorrent
-# on one page-cached file, measured against this machine's SHA-1/SHA-256 limits (openssl speed).
+# on one page-cached file, and against mktorrent and libtorrent on a page-cached directory of
+# many files (issue 16's session case), measured against this machine's SHA-1/SHA-256 limits
+# (openssl speed).
 #
 # Usage: tests/bench/create.sh
+#   BENCH_CASES    which cases: "file", "dir" or "file dir" (default)
 #   BENCH_SIZE_MB  size of the test file in MiB (default 2048)
+#   BENCH_DIR_MB   bytes of the directory in MiB (default 4096)
+#   BENCH_DIR_FILES
+#                  files in the directory (default 1000): sizes from 1 KiB to 64 MiB (or an
+#                  eighth of BENCH_DIR_MB, if less), spread nearly log-uniformly, the same tree
+#                  every run, in nested folders
 #   BENCH_DIR      where to make the temporary work dir (default $TMPDIR or /tmp)
 #   S3TORRENT      s3torrent binary to use (default: Release build in $BUILD_DIR)
 #   BUILD_DIR      build dir, relative to the repo root (default build-bench)
@@ -13,8 +21,11 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bench_init S3TORRENT
 
+CASES=${BENCH_CASES:-file dir}
 SIZE_MB=${BENCH_SIZE_MB:-2048}
 SIZE=$((SIZE_MB * 1048576))
+DIR_MB=${BENCH_DIR_MB:-4096}
+DIR_FILES=${BENCH_DIR_FILES:-1000}
 PIECE=1048576
 
 bench_need openssl mktorrent transmission-create /usr/bin/time "$PY"
@@ -25,10 +36,11 @@ bench_build S3TORRENT=tools/s3torrent
 bench_work s3t-bench
 trap 'rm -rf "$WORK"' EXIT
 
-echo "making a $SIZE_MB MiB file of pseudo-random data in $WORK ..."
-head -c "$SIZE" /dev/zero |
-    openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 >data.bin
-cat data.bin >/dev/null # into the page cache
+# random_bytes N: N pseudo-random bytes on stdout (AES-CTR of zeros: the same every run)
+random_bytes() {
+    head -c "$1" /dev/zero |
+        openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000
+}
 
 # sha_rate ALG: bytes/s of ALG over 1 MiB buffers on all cores, from openssl speed.
 # The last line looks like "sha1   3186622.46k" (1000s of bytes per second).
@@ -40,29 +52,34 @@ sha_rate() {
     calc "$kb * 1000"
 }
 
-declare -A SECS RSS
+declare -A SECS RSS CPU
 # bench NAME OUT CMD...: run CMD 3 times (removing OUT before each run);
-# SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB.
+# SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB,
+# CPU[NAME] = least CPU time (user + system) in seconds: on a loaded machine the wall time
+# follows each tool's share of the cores (its thread count), the CPU time what it spent.
 bench() {
-    local name=$1 out=$2 t0 t1 t rss best="" peak=0
+    local name=$1 out=$2 t0 t1 t rss cpu best="" least="" peak=0
     shift 2
     for _ in 1 2 3; do
         rm -f "$out"
         t0=$(date +%s.%N)
-        if ! /usr/bin/time -f '%M' -o rss.txt "$@" >log.txt 2>&1; then
+        if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
             echo "$name failed:" >&2
             cat log.txt >&2
             exit 1
         fi
         t1=$(date +%s.%N)
         t=$(calc "$t1 - $t0")
-        rss=$(tail -n 1 rss.txt)
+        read -r rss u sy < <(tail -n 1 rss.txt)
+        cpu=$(calc "$u + $sy")
         if [[ -z "$best" ]] || (($(calc "$t < $best"))); then best=$t; fi
+        if [[ -z "$least" ]] || (($(calc "$cpu < $least"))); then least=$cpu; fi
         if ((rss > peak)); then peak=$rss; fi
     done
     SECS[$name]=$best
     RSS[$name]=$peak
-    printf '  %-22s %8.3f s\n' "$name" "$best"
+    CPU[$name]=$least
+    printf '  %-22s %8.3f s (CPU %.3f s)\n' "$name" "$best" "$least"
 }
 
 info_hash() { # info_hash KEY FILE: a hash from `s3torrent show --json`
@@ -88,70 +105,185 @@ fi
 echo "measuring SHA-1 and SHA-256 throughput on $NPROC cores (openssl speed) ..."
 SHA1_RATE=$(sha_rate sha1)
 SHA256_RATE=$(sha_rate sha256)
-SECS[sha1-limit]=$(calc "$SIZE / $SHA1_RATE")
-SECS[hybrid-limit]=$(calc "$SIZE / $SHA1_RATE + $SIZE / $SHA256_RATE")
 
-echo "timing (best of 3) ..."
-# The cost of reading the page-cached file at all, with no hashing: what no tool can avoid.
-bench read-only-dd none \
-    dd if=data.bin of=/dev/null bs=1M status=none
-bench s3torrent-v1 out.torrent \
-    "$S3TORRENT" create --no-date --piece-length 1M -o out.torrent --force data.bin
-bench mktorrent mk.torrent \
-    mktorrent -t "$NPROC" -l 20 -o mk.torrent data.bin
-bench transmission-create tc.torrent \
-    transmission-create -s 1024 -o tc.torrent data.bin
-bench s3torrent-hybrid hy.torrent \
-    "$S3TORRENT" create --no-date --piece-length 1M --meta-version hybrid -o hy.torrent --force data.bin
-bench libtorrent-hybrid lt.torrent \
-    "$PY" -c "$LT_CREATE" "$WORK/data.bin" "$PIECE" lt.torrent
-
-echo
-printf '%s MiB file, piece length 1 MiB, %s cores; SHA-1 %.0f MB/s, SHA-256 %.0f MB/s (openssl speed)\n' \
-    "$SIZE_MB" "$NPROC" "$(calc "$SHA1_RATE / 1e6")" "$(calc "$SHA256_RATE / 1e6")"
-echo
-printf '%-22s %9s %9s %9s %12s\n' tool seconds MB/s 'x limit' 'peak RSS MiB'
-row() { # row NAME LIMIT
-    local s=${SECS[$1]} rss=-
-    [[ -n "${RSS[$1]:-}" ]] && rss=$(printf '%.1f' "$(calc "${RSS[$1]} / 1024")")
-    printf '%-22s %9.3f %9.0f %9.2f %12s\n' "$1" "$s" "$(calc "$SIZE / $s / 1e6")" \
-        "$(calc "$s / ${SECS[$2]}")" "$rss"
+# limits BYTES: the SHA-1 and SHA-1+SHA-256 times of BYTES on every core
+limits() {
+    SECS[sha1-limit]=$(calc "$1 / $SHA1_RATE")
+    SECS[hybrid-limit]=$(calc "$1 / $SHA1_RATE + $1 / $SHA256_RATE")
 }
-row read-only-dd sha1-limit
-row sha1-limit sha1-limit
-row s3torrent-v1 sha1-limit
-row mktorrent sha1-limit
-row transmission-create sha1-limit
-row hybrid-limit hybrid-limit
-row s3torrent-hybrid hybrid-limit
-row libtorrent-hybrid hybrid-limit
-echo
 
+row() { # row NAME LIMIT
+    local s=${SECS[$1]} rss=- cpu=-
+    [[ -n "${RSS[$1]:-}" ]] && rss=$(printf '%.1f' "$(calc "${RSS[$1]} / 1024")")
+    [[ -n "${CPU[$1]:-}" ]] && cpu=$(printf '%.3f' "${CPU[$1]}")
+    printf '%-22s %9.3f %9.0f %9.2f %12s %9s\n' "$1" "$s" "$(calc "$SIZE / $s / 1e6")" \
+        "$(calc "$s / ${SECS[$2]}")" "$rss" "$cpu"
+}
 ratio() { printf '%.2f' "$(calc "${SECS[$1]} / ${SECS[$2]}")"; }
-echo "v1: s3torrent / sha1-limit = $(ratio s3torrent-v1 sha1-limit) (target <= 1.10)"
-printf 'v1: s3torrent / (sha1-limit + one read of the file spread over %s cores) = %.2f\n' "$NPROC" \
-    "$(calc "${SECS[s3torrent-v1]} / (${SECS[sha1-limit]} + ${SECS[read-only-dd]} / $NPROC)")"
-echo "mktorrent / s3torrent = $(ratio mktorrent s3torrent-v1)"
-echo "transmission-create / s3torrent = $(ratio transmission-create s3torrent-v1)"
-echo "hybrid: s3torrent / (sha1+sha256 limit) = $(ratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
-echo "libtorrent / s3torrent hybrid = $(ratio libtorrent-hybrid s3torrent-hybrid) (target >= 1.9)"
-printf 'peak RSS of s3torrent = %.1f MiB (target < 64)\n' \
-    "$(calc "(${RSS[s3torrent-v1]} > ${RSS[s3torrent-hybrid]} ? ${RSS[s3torrent-v1]} : ${RSS[s3torrent-hybrid]}) / 1024")"
-echo
 
-# Informational: libtorrent's hybrid torrent of the same file should have the same info-hashes.
-if [[ "$(info_hash info_hash hy.torrent) $(info_hash info_hash_v2 hy.torrent)" == \
-    "$(info_hash info_hash lt.torrent) $(info_hash info_hash_v2 lt.torrent)" ]]; then
-    echo "hybrid info-hashes, s3torrent vs libtorrent: same"
-else
-    echo "hybrid info-hashes, s3torrent vs libtorrent: differ (informational)"
-fi
+file_case() {
+    echo "making a $SIZE_MB MiB file of pseudo-random data in $WORK ..."
+    random_bytes "$SIZE" >data.bin
+    cat data.bin >/dev/null # into the page cache
+    limits "$SIZE"
+    echo "timing (best of 3) ..."
+    # The cost of reading the page-cached file at all, with no hashing: what no tool can avoid.
+    bench read-only-dd none \
+        dd if=data.bin of=/dev/null bs=1M status=none
+    bench s3torrent-v1 out.torrent \
+        "$S3TORRENT" create --no-date --piece-length 1M -o out.torrent --force data.bin
+    bench mktorrent mk.torrent \
+        mktorrent -t "$NPROC" -l 20 -o mk.torrent data.bin
+    bench transmission-create tc.torrent \
+        transmission-create -s 1024 -o tc.torrent data.bin
+    bench s3torrent-hybrid hy.torrent \
+        "$S3TORRENT" create --no-date --piece-length 1M --meta-version hybrid -o hy.torrent --force data.bin
+    bench libtorrent-hybrid lt.torrent \
+        "$PY" -c "$LT_CREATE" "$WORK/data.bin" "$PIECE" lt.torrent
 
-ours=$(info_hash info_hash out.torrent)
-theirs=$(info_hash info_hash mk.torrent)
-if [[ -n "$ours" && "$ours" == "$theirs" ]]; then
-    echo "v1 info-hash, s3torrent vs mktorrent: MATCH ($ours)"
-else
-    echo "v1 info-hash, s3torrent vs mktorrent: MISMATCH (s3torrent '$ours', mktorrent '$theirs')"
-    exit 1
-fi
+    echo
+    printf '%s MiB file, piece length 1 MiB, %s cores; SHA-1 %.0f MB/s, SHA-256 %.0f MB/s (openssl speed)\n' \
+        "$SIZE_MB" "$NPROC" "$(calc "$SHA1_RATE / 1e6")" "$(calc "$SHA256_RATE / 1e6")"
+    echo
+    printf '%-22s %9s %9s %9s %12s %9s\n' tool seconds MB/s 'x limit' 'peak RSS MiB' 'CPU s'
+    row read-only-dd sha1-limit
+    row sha1-limit sha1-limit
+    row s3torrent-v1 sha1-limit
+    row mktorrent sha1-limit
+    row transmission-create sha1-limit
+    row hybrid-limit hybrid-limit
+    row s3torrent-hybrid hybrid-limit
+    row libtorrent-hybrid hybrid-limit
+    echo
+
+    echo "v1: s3torrent / sha1-limit = $(ratio s3torrent-v1 sha1-limit) (target <= 1.10)"
+    printf 'v1: s3torrent / (sha1-limit + one read of the file spread over %s cores) = %.2f\n' "$NPROC" \
+        "$(calc "${SECS[s3torrent-v1]} / (${SECS[sha1-limit]} + ${SECS[read-only-dd]} / $NPROC)")"
+    echo "mktorrent / s3torrent = $(ratio mktorrent s3torrent-v1)"
+    echo "transmission-create / s3torrent = $(ratio transmission-create s3torrent-v1)"
+    echo "hybrid: s3torrent / (sha1+sha256 limit) = $(ratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
+    echo "libtorrent / s3torrent hybrid = $(ratio libtorrent-hybrid s3torrent-hybrid) (target >= 1.9)"
+    printf 'peak RSS of s3torrent = %.1f MiB (target < 64)\n' \
+        "$(calc "(${RSS[s3torrent-v1]} > ${RSS[s3torrent-hybrid]} ? ${RSS[s3torrent-v1]} : ${RSS[s3torrent-hybrid]}) / 1024")"
+    echo
+
+    # Informational: libtorrent's hybrid torrent of the same file should have the same info-hashes.
+    if [[ "$(info_hash info_hash hy.torrent) $(info_hash info_hash_v2 hy.torrent)" == \
+        "$(info_hash info_hash lt.torrent) $(info_hash info_hash_v2 lt.torrent)" ]]; then
+        echo "hybrid info-hashes, s3torrent vs libtorrent: same"
+    else
+        echo "hybrid info-hashes, s3torrent vs libtorrent: differ (informational)"
+    fi
+
+    ours=$(info_hash info_hash out.torrent)
+    theirs=$(info_hash info_hash mk.torrent)
+    if [[ -n "$ours" && "$ours" == "$theirs" ]]; then
+        echo "v1 info-hash, s3torrent vs mktorrent: MATCH ($ours)"
+    else
+        echo "v1 info-hash, s3torrent vs mktorrent: MISMATCH (s3torrent '$ours', mktorrent '$theirs')"
+        exit 1
+    fi
+    rm -f data.bin
+}
+
+# The directory: DIR_FILES files whose sizes spread (nearly) log-uniformly from 1 KiB to 64 MiB,
+# DIR_MB MiB in all, in a fixed order, in folders two deep; the bytes are one pseudo-random
+# stream cut into files, so no two files are alike.
+make_tree() {
+    random_bytes "$((DIR_MB * 1048576))" | "$PY" -c '
+import math, os, random, sys
+files, total = int(sys.argv[1]), int(sys.argv[2]) * 1048576
+lo, hi = 1024, min(64 << 20, total // 8)  # a smaller tree (BENCH_DIR_MB) has smaller files
+# quantile q of the spread: lo * (hi/lo)^(q^p), q evenly spaced over [0, 1] (so the smallest
+# file is 1 KiB and the largest 64 MiB), p = 1 being log-uniform; p is the one that makes the
+# total (1,000 log-uniform files would hold 6 GiB, so p is a little over 1 for 4 GiB)
+def spread(p):
+    return [int(lo * (hi / lo) ** ((i / (files - 1)) ** p)) for i in range(files)]
+p_lo, p_hi = 0.05, 20.0
+for _ in range(100):
+    p = (p_lo + p_hi) / 2
+    if sum(spread(p)) > total:
+        p_lo = p
+    else:
+        p_hi = p
+sizes = spread(p_hi)
+sizes[files // 2] += total - sum(sizes)  # the rounding, on a middle-sized file
+random.Random(16).shuffle(sizes)  # the same order every run
+src = sys.stdin.buffer
+for i, n in enumerate(sizes):
+    d = os.path.join("session", f"cam {i % 7}", f"take-{i % 13:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"clip {i:04d}.bin"), "wb") as f:
+        while n:
+            b = src.read(min(n, 1 << 20))
+            f.write(b)
+            n -= len(b)
+print(f"{files} files, {min(sizes)} to {max(sizes)} bytes, {sum(sizes)} in all "
+      f"(log-uniform spread to the power {p_hi:.3f})")
+' "$DIR_FILES" "$DIR_MB"
+}
+
+dir_case() {
+    local bytes=$((DIR_MB * 1048576))
+    echo "making a directory of $DIR_FILES files, $DIR_MB MiB, in $WORK ..."
+    make_tree
+    find session -type f -exec cat {} + >/dev/null # into the page cache
+    limits "$bytes"
+    echo "timing (best of 3) ..."
+    bench read-only-cat none sh -c 'find session -type f -exec cat {} + >/dev/null'
+    bench s3torrent-v1 dv1.torrent \
+        "$S3TORRENT" create --no-date --piece-length 1M -o dv1.torrent --force session
+    bench mktorrent dmk.torrent \
+        mktorrent -t "$NPROC" -l 20 -o dmk.torrent session
+    bench s3torrent-hybrid dhy.torrent \
+        "$S3TORRENT" create --no-date --piece-length 1M --meta-version hybrid -o dhy.torrent \
+        --force session
+    bench libtorrent-hybrid dlt.torrent \
+        "$PY" -c "$LT_CREATE" "$WORK/session" "$PIECE" dlt.torrent
+
+    echo
+    printf '%s files, %s MiB in all (1 KiB to 64 MiB, nearly log-uniform), piece length 1 MiB, %s cores\n' \
+        "$DIR_FILES" "$DIR_MB" "$NPROC"
+    echo
+    printf '%-22s %9s %9s %9s %12s %9s\n' tool seconds MB/s 'x limit' 'peak RSS MiB' 'CPU s'
+    local SIZE=$bytes # for row
+    row read-only-cat sha1-limit
+    row sha1-limit sha1-limit
+    row s3torrent-v1 sha1-limit
+    row mktorrent sha1-limit
+    row hybrid-limit hybrid-limit
+    row s3torrent-hybrid hybrid-limit
+    row libtorrent-hybrid hybrid-limit
+    echo
+    echo "directory v1: s3torrent / sha1-limit = $(ratio s3torrent-v1 sha1-limit) (target <= 1.15)"
+    echo "directory v1: s3torrent / mktorrent = $(ratio s3torrent-v1 mktorrent) (target <= 1)"
+    echo "directory hybrid: s3torrent / (sha1+sha256 limit) = $(ratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
+    echo "directory hybrid: libtorrent / s3torrent = $(ratio libtorrent-hybrid s3torrent-hybrid)"
+    cratio() { printf '%.2f' "$(calc "${CPU[$1]} / ${CPU[$2]}")"; }
+    echo "CPU time: s3torrent-v1 / mktorrent = $(cratio s3torrent-v1 mktorrent)," \
+        "s3torrent-hybrid / libtorrent-hybrid = $(cratio s3torrent-hybrid libtorrent-hybrid)"
+    if [[ "$(info_hash info_hash dhy.torrent) $(info_hash info_hash_v2 dhy.torrent)" == \
+        "$(info_hash info_hash dlt.torrent) $(info_hash info_hash_v2 dlt.torrent)" ]]; then
+        echo "directory hybrid info-hashes, s3torrent vs libtorrent: same"
+    else
+        echo "directory hybrid info-hashes, s3torrent vs libtorrent: differ (informational)"
+    fi
+    local ours theirs
+    ours=$(info_hash info_hash dv1.torrent)
+    theirs=$(info_hash info_hash dmk.torrent)
+    if [[ -n "$ours" && "$ours" == "$theirs" ]]; then
+        echo "directory v1 info-hash, s3torrent vs mktorrent: MATCH ($ours)"
+    else
+        echo "directory v1 info-hash, s3torrent vs mktorrent: MISMATCH (s3torrent '$ours', mktorrent '$theirs')"
+        exit 1
+    fi
+    rm -rf session
+}
+
+for c in $CASES; do
+    case $c in
+    file) file_case ;;
+    dir) dir_case ;;
+    *) echo "BENCH_CASES: unknown case '$c' (file, dir)" >&2; exit 2 ;;
+    esac
+done

@@ -2,7 +2,8 @@
  * serve/cond.c; docs/DESIGN.md §14), as the server calls them: the method and target, then the
  * validators and Range against the object found. Any request gets one route of a known kind:
  * an error of a known status with one printable line, or a bucket served and a key that is a
- * clean path (no empty, "." or ".." segment, no control byte), or for a feed a prefix served;
+ * clean path (no empty, "." or ".." segment, no control byte) with one pin at most, or for a
+ * feed or a prefix's torrent a prefix served (a prefix's torrent: never the bucket, no pin);
  * and the bytes a 206 or 200 names lie inside the object.
  *
  * Input: "METHOD TARGET\n", then up to six lines (Range, If-Range, If-Match, If-None-Match,
@@ -90,6 +91,8 @@ static void check_route(const struct route *r)
         /* fall through */
     case ROUTE_OBJECT:
     case ROUTE_TORRENT:
+        if (r->newest < -1 || (r->newest >= 0 && (r->etag[0] || r->version[0])))
+            abort(); /* one pin at most, and a time is never negative */
         if (strcmp(r->bucket, "media") != 0 &&
             !(strcmp(r->bucket, "rec") == 0 && strncmp(r->key, "public/", 7) == 0))
             abort();
@@ -98,6 +101,11 @@ static void check_route(const struct route *r)
     case ROUTE_RSS:
     case ROUTE_MANIFEST:
         if (r->head)
+            abort();
+        check_prefix(r);
+        break;
+    case ROUTE_PREFIX_TORRENT: /* a prefix, never the whole bucket, and no pin */
+        if (r->key[0] == '\0' || r->etag[0] || r->version[0] || r->newest >= 0)
             abort();
         check_prefix(r);
         break;

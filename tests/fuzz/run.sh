@@ -91,6 +91,8 @@ if [ "$target" = serve ]; then
   printf 'GET /media/a.bin.torrent\nbytes=-10\n"0123abcd-2"\n\nW/"x", "0123abcd-2"\n' >"$work/corpus/s3"
   printf 'GET /media/%%2E%%2E/a%%2Fb\nbytes=5-\nSun, 06 Nov 1994 08:49:37 GMT\n*\n\nSun, 06 Nov 1994 08:49:37 GMT\n\n\377' >"$work/corpus/s4"
   printf 'OPTIONS /metrics\n' >"$work/corpus/s5"
+  printf 'GET /rec/public/take%%201/?torrent\n' >"$work/corpus/s6"
+  printf 'GET /~m/1700000000/media/take/%%C3%%A9t%%C3%%A9.wav\nbytes=0-16383\n' >"$work/corpus/s7"
 fi
 if [ "$target" = feed ]; then
   # listings: one key per line

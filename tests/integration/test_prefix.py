@@ -4,7 +4,8 @@ make the same torrent, byte for byte, as `create DIR` of the same files (v1, v2,
 --pad, --include/--exclude); directory markers, keys that cannot be paths and a file shadowed
 by a directory are left out as the mount leaves them out; an object replaced while it is hashed
 fails with a clear error; an empty prefix has nothing to share; a v2 session whose objects' hashes
-are in the cache reads no object. Runs on s3rver, or on RGW with S3T_S3=rgw. S3TORRENT names the binary under test."""
+are in the cache reads no object, and a session made before with the same options and the same
+listing (paths, sizes, ETags) is its own cache entry (no object read, v2 or hybrid). Runs on s3rver, or on RGW with S3T_S3=rgw. S3TORRENT names the binary under test."""
 import os
 import subprocess
 import tempfile
@@ -234,17 +235,23 @@ class Prefix(unittest.TestCase):
             with self.subTest(meta=meta):
                 opts = ("-l", "16K", "-m", meta)
                 scratch, _ = self.create(target, *opts, "--no-cache")
+                other, _ = self.create(target, *opts, "-c", "another", "--no-cache")
                 # a session of the same piece length hashed before leaves each object's v2
-                # hashes in the cache: a v2 session takes them and reads no object
+                # hashes in the cache: a v2 session takes them and reads no object (another
+                # comment, so that the torrent's own cache entry does not answer)
                 first, n1 = self.ranged_gets(target, *opts, cache=cache)
-                again, n2 = self.ranged_gets(target, *opts, cache=cache)
+                again, n2 = self.ranged_gets(target, *opts, "-c", "another", cache=cache)
                 self.assertEqual(first, scratch)
-                self.assertEqual(again, scratch)
+                self.assertEqual(again, other)
                 self.assertGreater(n1, 0)
                 if meta == "v2":
                     self.assertEqual(n2, 0)
                 else:  # hybrid v1 pieces span the pads: every object is read
                     self.assertEqual(n2, n1)
+                # the same torrent again: its own entry (the listing's paths, sizes and ETags
+                # unchanged), no object read
+                same, n4 = self.ranged_gets(target, *opts, cache=cache)
+                self.assertEqual((same, n4), (scratch, 0))
         # another piece length has other hashes: read again
         _, n3 = self.ranged_gets(target, "-l", "32K", "-m", "v2", cache=cache)
         self.assertGreater(n3, 0)

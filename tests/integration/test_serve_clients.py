@@ -106,8 +106,9 @@ class Qbt:
     """qbittorrent-nox with a temporary profile: the legal notice accepted and the Web UI
     open to localhost without a login in its configuration file, DHT, LSD and PEX off."""
 
-    def __init__(self, name):
-        self.dir = tempfile.mkdtemp(prefix=name + "-", dir=S["tmp"].name)
+    def __init__(self, name, parent=None):
+        """parent: the folder its profile goes in (default: the module's temporary folder)."""
+        self.dir = tempfile.mkdtemp(prefix=name + "-", dir=parent or S["tmp"].name)
         self.save = os.path.join(self.dir, "downloads")
         os.mkdir(self.save)
         self.port, peer = free_port(), free_port()

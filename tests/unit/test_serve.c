@@ -4,6 +4,7 @@
  * expected answers are RFC 9110's, read off the RFC, not off the code. */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cond.h"
@@ -120,6 +121,28 @@ START_TEST(test_routes)
         {"GET", "/~e//media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
         {"GET", "/~e/abc", ROUTE_ERROR, NULL, NULL, NULL, 404},
         {"GET", "/~e/abc/other/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        /* a prefix's torrent, and the web seed of its files pinned to a Last-Modified */
+        {"GET", "/media/dir/sub/?torrent", ROUTE_PREFIX_TORRENT, "media", "dir/sub/", "", 0},
+        {"HEAD", "/media/a%20b/?torrent=", ROUTE_PREFIX_TORRENT, "media", "a b/", "", 0},
+        {"GET", "/rec/public/take/?torrent", ROUTE_PREFIX_TORRENT, "rec", "public/take/", "", 0},
+        {"GET", "/rec/public/?torrent", ROUTE_PREFIX_TORRENT, "rec", "public/", "", 0},
+        {"OPTIONS", "/media/dir/?torrent", ROUTE_PREFLIGHT, "media", "dir/", "", 0},
+        {"GET", "/media/?torrent", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/rec/?torrent", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/rec/private/?torrent", ROUTE_ERROR, NULL, NULL, NULL, 404},
+        {"GET", "/media/dir//?torrent", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/media/../?torrent", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~e/abc/media/dir/?torrent", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m/1700000000/media/dir/?torrent", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m/1700000000/media/dir/a.bin", ROUTE_OBJECT, "media", "dir/a.bin", "", 0},
+        {"HEAD", "/~m/0/rec/public/a.bin", ROUTE_OBJECT, "rec", "public/a.bin", "", 0},
+        {"GET", "/~m/1700000000/media/?rss", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m/01/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m/-1/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m/1e9/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m/1234567890123/media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m//media/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 400},
+        {"GET", "/~m/17/other/a.bin", ROUTE_ERROR, NULL, NULL, NULL, 404},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct route r;
@@ -136,6 +159,9 @@ START_TEST(test_routes)
             ck_assert_str_eq(r.bucket, cases[i].bucket);
             ck_assert_str_eq(r.key, cases[i].key);
             ck_assert_str_eq(r.etag, cases[i].etag);
+            ck_assert(r.newest == (strncmp(cases[i].target, "/~m/", 4) == 0
+                                       ? strtoll(cases[i].target + 4, NULL, 10)
+                                       : -1));
         }
     }
 }

@@ -84,6 +84,19 @@ struct maker_files {
 };
 void maker_files_hooks(const struct maker_files *mf, struct torrent_opts *o);
 
+/* The multi-file torrent named name of the objects below bucket/prefix that store_prefix_scan
+ * listed in dir (put in order here by torrent_files_order), made as o says (the caller sets its
+ * web seeds, pad and progress; threads come from mk), appended to out (docs/DESIGN.md §3, §13):
+ * the torrent's own cache entry when this listing (every path, size and ETag) was made with the
+ * same options before (key prefix, ETag a digest of the listing, fingerprint "s3tset1/" and a
+ * digest of the options), else hashed with each object's hashes composed from the cache
+ * (maker_files_hooks) and kept there. res (may be NULL) gets the versions, the info-hashes and
+ * whether it was cached. Returns 0 or an errno with err set: EINVAL when the files hold no
+ * byte or a path cannot be in a torrent, ESTALE when an object changed while it was read. */
+int maker_make_prefix(const struct maker *mk, const char *bucket, const char *prefix,
+                      const char *name, struct source_dir *dir, const struct torrent_opts *o,
+                      struct buf *out, struct maker_result *res, err_t *err);
+
 /* The cache key part of the hashes of a torrent: the meta version and the piece length that
  * recipe r resolves to for an object of size bytes ("s3th1/v1/262144"); out holds 64 bytes. */
 void maker_fingerprint(const struct torrent_recipe *r, uint64_t size, char out[64]);
