@@ -96,6 +96,7 @@ struct item {
     uint64_t size;
     int64_t mtime;
     bool known; /* listed; else sync_object asks S3 */
+    char tetag[128]; /* the listed KEY.torrent's ETag; "" when none was listed */
 };
 
 struct run {
@@ -156,6 +157,7 @@ static int queue_item(struct run *r, const char *bucket, const char *key, const 
         return ENOMEM;
     if (from) {
         memcpy(it.etag, from->etag, sizeof(it.etag));
+        memcpy(it.tetag, from->tetag, sizeof(it.tetag));
         it.size = from->size;
         it.mtime = from->mtime;
         it.known = true;
@@ -202,23 +204,66 @@ static void close_queue(struct run *r)
     pthread_mutex_unlock(&r->q_lock);
 }
 
+/* A listing gives each object's ETag and its KEY.torrent's, which sorts after KEY with few keys
+ * between (KEY.a, KEY.b/...): an object is held back until the listing has passed the place of
+ * its .torrent, so that sync knows both without a HEAD (docs/DESIGN.md §4). At most HOLD_MAX
+ * wait; the oldest then goes without (a HEAD finds its .torrent). */
+#define HOLD_MAX 64
+
 struct list_ctx {
     struct run *r;
     const char *bucket;
     size_t torrents;
+    struct item held[HOLD_MAX]; /* in listing order from held[0]; keys owned */
+    size_t nheld;
 };
+
+/* strcmp(KEY ".torrent", other) */
+static int tkey_cmp(const char *key, const char *other)
+{
+    size_t kl = strlen(key);
+    int c = strncmp(key, other, kl);
+    return c != 0 ? c : strcmp(".torrent", other + kl);
+}
+
+/* Queues the held objects whose .torrent sorts before key (NULL: all of them), and the oldest
+ * anyway while more than keep are held. Returns 0 or ENOMEM. */
+static int release_held(struct list_ctx *l, const char *key, size_t keep)
+{
+    size_t n = 0;
+    int rc = 0;
+    while (n < l->nheld &&
+           (key == NULL || l->nheld - n > keep || tkey_cmp(l->held[n].key, key) < 0)) {
+        struct item *it = &l->held[n++];
+        if (rc == 0)
+            rc = queue_item(l->r, l->bucket, it->key, it);
+        free(it->key);
+    }
+    memmove(l->held, l->held + n, (l->nheld - n) * sizeof(l->held[0]));
+    l->nheld -= n;
+    return rc;
+}
 
 static int on_object(void *ctx, const char *key, const struct store_object *o, err_t *err)
 {
     struct list_ctx *l = ctx;
     if (sync_is_torrent_key(key)) {
-        l->torrents++; /* outputs, not inputs */
-        return 0;
+        l->torrents++; /* outputs, not inputs: its ETag goes to its object, if held */
+        size_t bl = strlen(key) - strlen(".torrent");
+        for (size_t i = 0; i < l->nheld; i++)
+            if (strlen(l->held[i].key) == bl && strncmp(l->held[i].key, key, bl) == 0)
+                snprintf(l->held[i].tetag, sizeof(l->held[i].tetag), "%s", o->etag);
     }
-    struct item it = {.size = o->size, .mtime = o->mtime};
-    snprintf(it.etag, sizeof(it.etag), "%s", o->etag);
-    if (queue_item(l->r, l->bucket, key, &it) != 0)
+    if (release_held(l, key, HOLD_MAX - 1) != 0)
         return err_set(err, ENOMEM, "out of memory");
+    if (sync_is_torrent_key(key))
+        return 0;
+    struct item *it = &l->held[l->nheld];
+    *it = (struct item){.bucket = l->bucket, .size = o->size, .mtime = o->mtime, .known = true};
+    snprintf(it->etag, sizeof(it->etag), "%s", o->etag);
+    if ((it->key = strdup(key)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    l->nheld++;
     return 0;
 }
 
@@ -285,7 +330,8 @@ static void sync_item(struct run *r, struct item *it)
     char seeded[64] = "";
     memcpy(obj.etag, it->etag, sizeof(obj.etag));
     buf_init(&t, TORRENT_MAX_SIZE);
-    sync_object(&r->sc, it->bucket, it->key, it->known ? &obj : NULL, r->from_file, &res,
+    sync_listed(&r->sc, it->bucket, it->key, it->known ? &obj : NULL,
+                it->known && it->tetag[0] ? it->tetag : NULL, r->from_file, &res,
                 r->client ? &t : NULL);
     if (r->client && !res.dry_run && res.action != SYNC_FAILED && res.action != SYNC_SKIPPED) {
         err_t err = {0};
@@ -345,10 +391,18 @@ static int run_objects(struct run *r, struct store *store, const struct logger *
     for (int i = 0; i < nargs && lr == 0; i++) {
         size_t kl = strlen(keys[i]);
         if (kl == 0 || keys[i][kl - 1] == '/') {
-            struct list_ctx l = {r, buckets[i], 0};
-            struct store_list_cb cb = {.object = on_object, .ctx = &l};
+            struct list_ctx *l = calloc(1, sizeof(*l));
+            if (l == NULL) {
+                lr = err_set(err, ENOMEM, "out of memory");
+                break;
+            }
+            *l = (struct list_ctx){.r = r, .bucket = buckets[i]};
+            struct store_list_cb cb = {.object = on_object, .ctx = l};
             lr = store_list(store, buckets[i], keys[i], NULL, &cb, err);
-            log_msg(log, LOG_INFO, "%s: %zu .torrent objects left out", args[i], l.torrents);
+            if (release_held(l, NULL, 0) != 0 && lr == 0) /* what was listed is synced */
+                lr = err_set(err, ENOMEM, "out of memory");
+            log_msg(log, LOG_INFO, "%s: %zu .torrent objects left out", args[i], l->torrents);
+            free(l);
         } else if (queue_item(r, buckets[i], keys[i], NULL) != 0) {
             lr = err_set(err, ENOMEM, "out of memory");
         }

@@ -523,11 +523,10 @@ out:
     return changed;
 }
 
-/* True when the .torrent's metadata records the outer fields the recipe gives this object now
- * (docs/DESIGN.md §4): it is up to date without being read. */
-static bool same_outer(const struct job *j, const struct store_meta *tmeta)
+/* True when have (may be NULL), a .torrent's outer digest, is that of the outer fields the
+ * recipe gives this object now (docs/DESIGN.md §4): it is up to date without being read. */
+static bool outer_is(const struct job *j, const char *have)
 {
-    const char *have = store_meta_get(tmeta, META_OUTER);
     char want[TORRENT_OUTER_HEX];
     struct torrent_opts o;
     char *ws = NULL;
@@ -535,6 +534,91 @@ static bool same_outer(const struct job *j, const struct store_meta *tmeta)
                 torrent_outer_digest(&o, want) == 0 && strcmp(have, want) == 0;
     free(ws);
     return same;
+}
+
+static bool same_outer(const struct job *j, const struct store_meta *tmeta)
+{
+    return outer_is(j, store_meta_get(tmeta, META_OUTER));
+}
+
+/* --- what this host's cache knows of the .torrent objects it wrote or found up to date ---
+ *
+ * The entry (bucket, KEY.torrent, that .torrent's ETag, "sync-seen:TABLE") says the .torrent of
+ * that ETag is ours for the object's version (source ETag, Last-Modified), with that outer
+ * digest and those info-hashes, and that TABLE ("" with no status table) records it READY. A
+ * listing gives both ETags, so an up-to-date object then costs no request of its own
+ * (docs/DESIGN.md §4); whatever the entry does not match takes the HEAD path. */
+#define SEEN_FIELDS 5
+
+static void seen_fingerprint(const struct sync_config *c, char *fp, size_t n)
+{
+    snprintf(fp, n, "sync-seen:%s", c->status ? c->status->table : "");
+}
+
+/* Records that the .torrent of ETag tetag, with outer digest outer, is up to date for j's object
+ * (j->out has its info-hashes) and READY in the status table. A failure only costs a HEAD. */
+static void remember(const struct job *j, const char *tetag, const char *outer)
+{
+    const struct maker_cache *mc = j->c->maker->cache;
+    if (mc == NULL || j->c->dry_run || tetag == NULL || outer == NULL)
+        return;
+    char fp[320];
+    struct buf v;
+    err_t err = {0};
+    seen_fingerprint(j->c, fp, sizeof(fp));
+    buf_init(&v, 4096);
+    buf_printf(&v, "%s\n%lld\n%s\n%s\n%s\n", j->obj.etag, (long long)j->obj.mtime, outer,
+               j->out->info_hash, j->out->info_hash_v2);
+    if (v.err == 0 && mc->put(mc->arg, j->bucket, j->tkey, tetag, fp, v.data, v.len, &err) != 0)
+        log_msg(j->c->log, LOG_WARNING, "cache: %s", err.msg);
+    buf_free(&v);
+}
+
+/* True when the cache knows the listed .torrent (ETag tetag) as up to date for j's object and
+ * recipe, and READY in the status table: j->out then says up-to-date, with no request made. */
+static bool seen_up_to_date(struct job *j, const char *tetag)
+{
+    const struct maker_cache *mc = j->c->maker->cache;
+    char fp[320], *f[SEEN_FIELDS];
+    size_t n = 0;
+    struct buf v;
+    err_t err = {0};
+    bool ok = false;
+    if (mc == NULL || tetag == NULL || tetag[0] == '\0')
+        return false;
+    seen_fingerprint(j->c, fp, sizeof(fp));
+    buf_init(&v, 4096);
+    if (mc->get(mc->arg, j->bucket, j->tkey, tetag, fp, &v, &err) != 0 || buf_put(&v, "", 1) != 0)
+        goto out;
+    for (char *s = (char *)v.data, *nl; n < SEEN_FIELDS && (nl = strchr(s, '\n')); s = nl + 1) {
+        *nl = '\0';
+        f[n++] = s;
+    }
+    ok = n == SEEN_FIELDS && strcmp(f[0], j->obj.etag) == 0 &&
+         (j->c->recipe->no_date || strtoll(f[1], NULL, 10) == j->obj.mtime) && outer_is(j, f[2]) &&
+         strlen(f[3]) < sizeof(j->out->info_hash) && strlen(f[4]) < sizeof(j->out->info_hash_v2) &&
+         (f[3][0] || f[4][0]);
+    if (ok) {
+        j->out->action = SYNC_UP_TO_DATE;
+        snprintf(j->out->info_hash, sizeof(j->out->info_hash), "%s", f[3]);
+        snprintf(j->out->info_hash_v2, sizeof(j->out->info_hash_v2), "%s", f[4]);
+    }
+out:
+    buf_free(&v);
+    return ok;
+}
+
+/* The ETag S3 gives a single-part PUT of bytes (their MD5, in hex): what a later listing shows
+ * for the .torrent just written, unless the bucket encrypts with KMS (then the HEAD path
+ * learns the real one). */
+static void put_etag(const struct buf *bytes, char out[33])
+{
+    unsigned char md[16];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(bytes->data, bytes->len, md, &mdlen, EVP_md5(), NULL) && mdlen == 16)
+        util_hex(md, 16, out);
+    else
+        out[0] = '\0';
 }
 
 /* What an existing KEY.torrent calls for: up to date (its source ETag is the object's, and the
@@ -603,6 +687,8 @@ static bool settle_existing(struct job *j, const struct store_object *tobj,
             *rc = fail(j->out, &err, *rc);
         if (*rc == 0 && !c->dry_run)
             hand_back(j->torrent, &bytes);
+        if (*rc == 0 && same) /* and READY: it was, or was recorded just now */
+            remember(j, tobj->etag, store_meta_get(tmeta, META_OUTER));
         settled = true;
         goto out;
     }
@@ -682,8 +768,12 @@ static int make_and_publish(struct job *j, const char *from_file)
                 log_msg(c->log, LOG_WARNING, "recording FAILED: %s", ferr.msg);
         }
     } else {
+        char tetag[33], outer[TORRENT_OUTER_HEX];
         fill_hashes(j->out, &made);
         hand_back(j->torrent, &bytes);
+        put_etag(&bytes, tetag);
+        if (tetag[0] && torrent_outer_digest_of(bytes.data, bytes.len, outer) == 0)
+            remember(j, tetag, outer);
     }
     if (!res.cached && res.piece_length) /* made, and made by reading the object */
         j->out->hashed = j->obj.size;
@@ -695,8 +785,8 @@ static int make_and_publish(struct job *j, const char *from_file)
 }
 
 static int sync_once(const struct sync_config *c, const char *bucket, const char *key,
-                     const struct store_object *known, const char *from_file,
-                     struct sync_result *out, struct buf *torrent)
+                     const struct store_object *known, const char *listed_tetag,
+                     const char *from_file, struct sync_result *out, struct buf *torrent)
 {
     struct store *st = c->maker->store;
     struct job j = {.c = c, .bucket = bucket, .key = key, .torrent = torrent, .out = out};
@@ -740,6 +830,9 @@ static int sync_once(const struct sync_config *c, const char *bucket, const char
                                                  : (int64_t)time(NULL) + SYNC_LEASE_S +
                                                        (int64_t)(j.obj.size / 20000000)};
 
+    if (known && listed_tetag && torrent == NULL && from_file == NULL &&
+        seen_up_to_date(&j, listed_tetag))
+        goto out;
     int hr = store_head(st, bucket, tkey, &tobj, tmeta, &err);
     if (hr != 0 && hr != ENOENT) {
         rc = fail(out, &err, hr);
@@ -756,12 +849,12 @@ out:
     return out->action == SYNC_FAILED ? (rc ? rc : EIO) : 0;
 }
 
-int sync_object(const struct sync_config *c, const char *bucket, const char *key,
-                const struct store_object *known, const char *from_file, struct sync_result *out,
-                struct buf *torrent)
+int sync_listed(const struct sync_config *c, const char *bucket, const char *key,
+                const struct store_object *known, const char *torrent_etag, const char *from_file,
+                struct sync_result *out, struct buf *torrent)
 {
     for (unsigned round = 0;; round++) {
-        int rc = sync_once(c, bucket, key, known, from_file, out, torrent);
+        int rc = sync_once(c, bucket, key, known, torrent_etag, from_file, out, torrent);
         if (rc != EBUSY || !c->wait_leases)
             return rc;
         /* another worker hashes this version under a lease that runs: its torrent is what this
@@ -773,5 +866,13 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
         struct timespec pause = {.tv_sec = round < 4 ? 1 << round : 10};
         nanosleep(&pause, NULL);
         known = NULL; /* HEAD again: the version may have changed meanwhile */
+        torrent_etag = NULL;
     }
+}
+
+int sync_object(const struct sync_config *c, const char *bucket, const char *key,
+                const struct store_object *known, const char *from_file, struct sync_result *out,
+                struct buf *torrent)
+{
+    return sync_listed(c, bucket, key, known, NULL, from_file, out, torrent);
 }

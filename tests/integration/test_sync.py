@@ -170,24 +170,29 @@ class PrefixSync(SyncBase):
         # ranged GETs of object data: none for the two the mount had cached
         self.assertLess(gets, sum(1 for s in keys.values() if s) * 3)
 
-        # a second run: nothing to do, no PUT, no GET but the listing's: not even of a .torrent,
-        # whose s3torrent-outer metadata says its outer fields are the options'
-        proxy = FaultProxy(self.s3.port)
-        object_gets = []
-        proxy.hook = lambda m, path, h: object_gets.append(path) if (
-            m == "GET" and "list-type" not in path) else None
+        # a second run: nothing to do, and no request but the listing's: the cache knows each
+        # .torrent by the ETag the listing gives (the MD5 of what sync PUT) as up to date for
+        # its object's ETag, the options' outer fields and a READY item (no HEAD, no GetItem)
+        ups = self.nothing_to_do_pass()
+        self.assertEqual(ups, set(keys) - {"rec/empty.bin"})
+
+        # without the cache: a HEAD per object, which teaches a new cache the same
+        self.cache = os.path.join(self.dir, "cache", "other.db")
         try:
-            t0 = time.monotonic()
-            p, res = self.sync("-j", "4", f"s3://{BUCKET}/rec/", s3=proxy.url)
-            took = time.monotonic() - t0
-            puts = proxy.by_method.get("PUT", 0)
+            (s3_requests, ddb_gets), res = self.counted_sync("-j", "4", f"s3://{BUCKET}/rec/")
+            self.assertEqual({k for k, r in res.items() if r["action"] == "up-to-date"}, ups)
+            self.assertEqual(s3_requests.count("HEAD"), len(ups))
+            self.assertEqual(ddb_gets, len(ups))
+            self.assertEqual(self.nothing_to_do_pass(), ups)
         finally:
-            proxy.stop()
-        self.assertEqual({r["action"] for k, r in res.items() if k != "rec/empty.bin"},
-                         {"up-to-date"})
-        self.assertEqual(puts, 0)
-        self.assertEqual(object_gets, [])
-        print(f"\n  nothing-to-do rerun of 51 objects: {took:.2f} s", end=" ")
+            self.cache = type(self).cache
+
+        # a .torrent someone else overwrote has another ETag: sync looks at it again
+        self.s3.aws("s3api", "put-object", "--bucket", BUCKET, "--key", "rec/05.bin.torrent",
+                    "--body", os.path.join(self.dir, "up.bin"))
+        _, res = self.sync(f"s3://{BUCKET}/rec/")
+        self.assertEqual(res["rec/05.bin"]["action"], "replaced")
+        self.assertEqual(self.get("rec/05.bin.torrent"), self.create("rec/05.bin"))
 
         # one object changes: only it is redone
         self.put("rec/03.bin", content(5555, "changed"))
@@ -199,6 +204,35 @@ class PrefixSync(SyncBase):
         self.assertEqual(self.item("rec/03.bin")["etag"]["S"],
                          self.head_meta("rec/03.bin")["ETag"].strip('"'))
         self.ready_items_have_torrents()
+
+    def counted_sync(self, *args):
+        """sync through counting proxies: ([S3 request methods but listings], DynamoDB
+        GetItem count), its results."""
+        s3_requests, ddb_gets = [], []
+        proxy = FaultProxy(self.s3.port)
+        proxy.hook = lambda m, path, h: s3_requests.append(m) if "list-type" not in path else None
+        dproxy = FaultProxy(self.ddb.port)
+        dproxy.hook = lambda m, path, h: ddb_gets.append(1) if (
+            h.get("X-Amz-Target", "").endswith(".GetItem")) else None
+        try:
+            _, res = self.sync(*args, s3=proxy.url, ddb=dproxy.url)
+        finally:
+            proxy.stop()
+            dproxy.stop()
+        return (s3_requests, len(ddb_gets)), res
+
+    def nothing_to_do_pass(self):
+        """A sync of rec/ with nothing to do: no request but the listing's. Returns the keys
+        it found up to date."""
+        t0 = time.monotonic()
+        (s3_requests, ddb_gets), res = self.counted_sync("-j", "4", f"s3://{BUCKET}/rec/")
+        took = time.monotonic() - t0
+        self.assertEqual({r["action"] for k, r in res.items() if k != "rec/empty.bin"},
+                         {"up-to-date"})
+        self.assertEqual(s3_requests, [])
+        self.assertEqual(ddb_gets, 0)
+        print(f"\n  nothing-to-do rerun of {len(res)} objects: {took:.2f} s", end=" ")
+        return {k for k, r in res.items() if r["action"] == "up-to-date"}
 
     def test_reupload_of_the_same_bytes(self):
         """The same bytes uploaded again (same ETag, a later Last-Modified), with no cache: sync

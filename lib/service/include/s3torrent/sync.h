@@ -65,6 +65,16 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
                 const struct store_object *known, const char *from_file, struct sync_result *out,
                 struct buf *torrent);
 
+/* Like sync_object, for an object a listing saw (known) together with its KEY.torrent, of ETag
+ * torrent_etag (NULL: none listed). When this host's cache (the maker's) knows that .torrent as
+ * the one sync wrote or found up to date for this version of the object, with the outer fields
+ * the recipe gives now and READY in the same status table, the object is up to date with no
+ * request of its own: no HEAD, no status read (docs/DESIGN.md §4). Anything else takes the
+ * sync_object path, which teaches the cache. */
+int sync_listed(const struct sync_config *c, const char *bucket, const char *key,
+                const struct store_object *known, const char *torrent_etag, const char *from_file,
+                struct sync_result *out, struct buf *torrent);
+
 /* True for keys that never get a torrent of their own (docs/DESIGN.md §4). */
 bool sync_is_torrent_key(const char *key);
 
