@@ -146,53 +146,25 @@ static int create_set(struct source_dir *dir, const char *name, struct cli_recip
         cli_error(CLI_FAIL, "%s: %s (use --name)", dir->display, err.msg);
         goto out;
     }
-    uint64_t total = 0;
-    for (size_t i = 0; i < dir->n; i++)
-        total += dir->parts[i].size;
-    if (total == 0) {
+    struct cli_progress prog;
+    cli_progress_init(&prog, "hashing");
+    struct maker_set ms = {ws_key, mf, pad, threads, cli_progress_cb, &prog};
+    uint8_t ih1[20], ih2[32];
+    int hr = maker_make_set(&ms, dir, name, &rec->b.r, &tb, ih1, ih2, &err);
+    cli_progress_end(&prog);
+    if (hr == ENODATA) {
         /* docs/DESIGN.md §3: as for a zero-byte file, say so, don't fail */
-        fprintf(stderr, "s3torrent: %s: %s, nothing to share; no torrent written\n", dir->display,
-                dir->n ? "only empty files" : "no files");
+        fprintf(stderr, "s3torrent: %s; no torrent written\n", err.msg);
         rc = CLI_OK;
         goto out;
     }
-    if (torrent_recipe_opts(&rec->b.r, name, dir->mtime, &to, &ws) != 0) {
-        cli_error(CLI_FAIL, "out of memory");
-        goto out;
-    }
-    /* a set's web seed is a directory URL, to which clients add NAME/PATH (BEP 19): BASE/ for
-     * a local directory, BASE plus the prefix's parent for objects */
-    free(ws);
-    ws = NULL;
-    if (rec->b.r.webseed_base) {
-        ws = ws_key ? torrent_webseed_for(rec->b.r.webseed_base, ws_key, TORRENT_V2)
-                    : torrent_webseed_dir(rec->b.r.webseed_base);
-        if (ws == NULL) {
-            cli_error(CLI_FAIL, "out of memory");
-            goto out;
-        }
-        to.webseeds = (const char *const *)&ws;
-        to.nwebseeds = 1;
-    }
-    to.pad = pad;
-    to.threads = threads;
-    to.span = dir->span;
-    to.parallel = dir->parallel;
-    if (mf != NULL)
-        maker_files_hooks(mf, &to);
-    if (torrent_files_order(dir->parts, dir->n, to.meta, pad, &err) != 0) {
-        cli_error(CLI_FAIL, "%s/%s", dir->display, err.msg);
-        goto out;
-    }
-    struct cli_progress prog;
-    cli_progress_init(&prog, "hashing");
-    to.progress = cli_progress_cb;
-    to.progress_arg = &prog;
-    uint8_t ih1[20], ih2[32];
-    int hr = torrent_create_files(name, dir->parts, dir->n, &to, &tb, ih1, ih2, &err);
-    cli_progress_end(&prog);
     if (hr != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
+        goto out;
+    }
+    /* what write_out shows (--json): the options the torrent was made with */
+    if (torrent_recipe_opts(&rec->b.r, name, dir->mtime, &to, &ws) != 0) {
+        cli_error(CLI_FAIL, "out of memory");
         goto out;
     }
     rc = write_out(name, out, force, json, &to, &tb, ih1, ih2);
