@@ -737,9 +737,10 @@ out:
 
 static void status_usage(FILE *f)
 {
-    fputs("Usage: s3torrent status [OPTIONS] s3://BUCKET/KEY\n"
+    fputs("Usage: s3torrent status [OPTIONS] s3://BUCKET/KEY | s3://BUCKET/PREFIX/\n"
           "\n"
-          "Print the object's status item from DynamoDB.\n"
+          "Print the object's status item from DynamoDB (a prefix's: its torrent's, made by\n"
+          "sync --prefix-torrents).\n"
           "\n"
           "      --json                 the item as JSON\n"
           "      --ddb-table T          the table (default: $DDB_TABLE)\n"
@@ -842,6 +843,8 @@ int cmd_status(int argc, char **argv)
         S("error", it->error);
         S("source", it->source);
         S("updated_at", it->updated_at);
+        if (it->file_count) /* a prefix's item */
+            N("file_count", it->file_count);
 #undef S
 #undef N
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
@@ -861,6 +864,8 @@ int cmd_status(int argc, char **argv)
                    it->magnet);
         if (it->magnet_v1[0])
             printf("  magnet (v1 only): %s\n", it->magnet_v1);
+        if (it->file_count)
+            printf("  files: %llu\n", (unsigned long long)it->file_count);
         if (it->error[0])
             printf("  error: %s\n", it->error);
     }
