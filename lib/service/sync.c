@@ -807,7 +807,8 @@ int sync_set_digest(struct sync_set_file *files, size_t n, char out[65])
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char d[32];
     bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    qsort(files, n, sizeof(*files), cmp_file);
+    if (n > 1) /* qsort takes no NULL, even for none */
+        qsort(files, n, sizeof(*files), cmp_file);
     for (size_t i = 0; ok && i < n; i++)
         ok = EVP_DigestUpdate(md, files[i].rel, strlen(files[i].rel) + 1) &&
              EVP_DigestUpdate(md, files[i].etag, strlen(files[i].etag)) &&
@@ -837,7 +838,8 @@ int sync_set_diff(const struct sync_set_file *now, size_t n, struct sync_set_fil
     size_t i = 0, j = 0;
     bool ok = true;
     memset(out, 0, sizeof(*out));
-    qsort(before, nb, sizeof(*before), cmp_file);
+    if (nb > 1)
+        qsort(before, nb, sizeof(*before), cmp_file);
     while (ok && (i < n || j < nb)) {
         int c = i == n ? 1 : j == nb ? -1 : strcmp(now[i].rel, before[j].rel);
         if (c < 0)
