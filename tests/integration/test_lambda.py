@@ -432,6 +432,36 @@ class PrefixRule(LambdaBase):
         self.assertEqual(self.head("sess.torrent")["LastModified"], after)
         self.assertEqual(self.item("sess/")["updated_at"], it["updated_at"])
 
+    def put_item(self, item):
+        subprocess.run([AWS, "--endpoint-url", self.ddb.url, "dynamodb", "put-item",
+                        "--table-name", TABLE, "--item", json.dumps(item)],
+                       env=aws_env(), capture_output=True, check=True)
+
+    def test_a_running_lease_is_left_alone(self):
+        """Another worker's HASHING lease on the prefix (for another set): the object's torrent
+        is made, the prefix's is left to it, and the SQS message comes back; once the lease has
+        run out, the redelivery makes it."""
+        self.put("lease/a.bin", content(5000, "lease"))
+        held = {"s3_uri": {"S": f"s3://{BUCKET}/lease/"}, "status": {"S": "HASHING"},
+                "bucket": {"S": BUCKET}, "object_key": {"S": "lease/"},
+                "etag": {"S": "0" * 64}, "size": {"N": "1"}, "object_mtime": {"N": "1"},
+                "attempts": {"N": "1"}, "lease_until": {"N": str(int(time.time()) + 3600)}}
+        self.put_item(held)
+        body = json.dumps({"Records": [s3_record("lease/a.bin")]})
+        kind, resp, _ = self.call({"Records": [sqs_record("m-lease", body)]})
+        self.assertEqual((kind, resp), ("response",
+                                        {"batchItemFailures": [{"itemIdentifier": "m-lease"}]}))
+        self.assert_synced("lease/a.bin")
+        self.assertIsNone(self.get("lease.torrent"))
+        self.assertEqual(self.item("lease/")["etag"]["S"], "0" * 64)
+        held["lease_until"] = {"N": str(int(time.time()) - 1)}
+        self.put_item(held)
+        kind, resp, _ = self.call({"Records": [sqs_record("m-lease", body)]})
+        self.assertEqual((kind, resp), ("response", {"batchItemFailures": []}))
+        self.assertEqual(self.get("lease.torrent"), self.create_prefix("lease/"))
+        it = self.item("lease/")
+        self.assertEqual((it["status"]["S"], it["attempts"]["N"]), ("READY", "1"))
+
 
 class Concurrency(LambdaBase):
     """A batch of 10 objects is worked on by several threads (OBJECT_CONCURRENCY, default 4):
