@@ -611,35 +611,39 @@ int status_set_failed(const struct status_store *st, const struct status_object 
                         err);
 }
 
+int status_item_files(json_object *item, const char *uri,
+                      int (*each)(void *arg, const char *rel, const char *etag), void *arg,
+                      err_t *err)
+{
+    json_object *files, *m;
+    if (item == NULL || !json_object_object_get_ex(item, "files", &files) ||
+        !json_object_object_get_ex(files, "M", &m) || !json_object_is_type(m, json_type_object))
+        return ENOENT;
+    json_object_object_foreach(m, rel, v)
+    {
+        json_object *sv;
+        int rc;
+        if (!json_object_object_get_ex(v, "S", &sv) || !json_object_is_type(sv, json_type_string))
+            return err_set(err, EPROTO, "status of %s: files[%.200s] is no string", uri, rel);
+        if ((rc = each(arg, rel, json_object_get_string(sv))))
+            return rc;
+    }
+    return 0;
+}
+
 int status_set_files(const struct status_store *st, const char *bucket, const char *prefix,
                      int (*each)(void *arg, const char *rel, const char *etag), void *arg,
                      err_t *err)
 {
-    json_object *doc = NULL, *item = NULL, *files, *m;
+    json_object *doc = NULL, *item = NULL;
     char *uri = NULL;
     int rc;
     if ((rc = check_store(st, err)))
         return rc;
     if ((uri = make_uri(bucket, prefix)) == NULL)
         return err_set(err, ENOMEM, "out of memory");
-    if ((rc = get_item(st, uri, &doc, &item, err)))
-        goto out;
-    if (item == NULL || !json_object_object_get_ex(item, "files", &files) ||
-        !json_object_object_get_ex(files, "M", &m) || !json_object_is_type(m, json_type_object)) {
-        rc = ENOENT;
-        goto out;
-    }
-    json_object_object_foreach(m, rel, v)
-    {
-        json_object *sv;
-        if (!json_object_object_get_ex(v, "S", &sv) || !json_object_is_type(sv, json_type_string)) {
-            rc = err_set(err, EPROTO, "status of %s: files[%s] is no string", uri, rel);
-            goto out;
-        }
-        if ((rc = each(arg, rel, json_object_get_string(sv))))
-            goto out;
-    }
-out:
+    if ((rc = get_item(st, uri, &doc, &item, err)) == 0)
+        rc = status_item_files(item, uri, each, arg, err);
     json_object_put(doc);
     free(uri);
     return rc;

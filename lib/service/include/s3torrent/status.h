@@ -99,6 +99,11 @@ int status_set_files(const struct status_store *st, const char *bucket, const ch
                      int (*each)(void *arg, const char *rel, const char *etag), void *arg,
                      err_t *err);
 
+/* status_set_files over an item already read (item may be NULL: ENOENT); uri names it in err. */
+int status_item_files(json_object *item, const char *uri,
+                      int (*each)(void *arg, const char *rel, const char *etag), void *arg,
+                      err_t *err);
+
 /* One item as read back. Absent attributes are "" or 0. */
 struct status_item {
     char uri[1100];
