@@ -90,8 +90,11 @@ void handler_item(const struct handler_rules *rules, const struct sync_config *s
     rc = sync_object(sc, it->bucket, it->key, &obj, NULL, &s->res, NULL);
     o->action = sync_action_name(s->res.action);
     o->info_hash = s->res.info_hash[0] ? s->res.info_hash : s->res.info_hash_v2;
+    struct sync_result pres; /* then its prefix's torrent, under a prefix rule */
     if (s->res.action == SYNC_FAILED) {
         outcome_errno(o, s, rc, s->res.why);
+    } else if ((rc = sync_ruled_prefix(sc, it->bucket, it->key, &pres))) {
+        outcome_errno(o, s, rc, pres.why);
     } else if (s->res.action == SYNC_SKIPPED) {
         o->code = EVENTS_SKIPPED;
         o->message = s->res.why;

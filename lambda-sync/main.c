@@ -44,6 +44,7 @@ struct lambda {
     struct handler_rules rules; /* S3_BUCKET, EXCLUDE_PREFIXES */
     struct recipe built; /* owns what recipe points at */
     struct torrent_recipe recipe;
+    unsigned prefix_depth; /* PREFIX_TORRENTS: sync_config.prefix_depth */
     /* --listen: a failed object's status item is written FAILED here too (when sync_object
      * could not, or did not get that far), since the sender, answered 200, does not retry */
     bool record_failures;
@@ -75,6 +76,10 @@ static void usage(FILE *f)
           "  AWS_LAMBDA_RUNTIME_API  the Runtime API (set by Lambda; not for --event, --listen)\n"
           "  S3_BUCKET          comma-separated buckets it may work on (default: any)\n"
           "  EXCLUDE_PREFIXES   comma-separated key prefixes it leaves alone\n"
+          "  PREFIX_TORRENTS    DEPTH (1 to 16): after an object's torrent, also makes again\n"
+          "                     PREFIX.torrent of the prefix of DEPTH segments it is under\n"
+          "                     (a/b/ for a/b/c.wav with 2), when stale, as `s3torrent sync\n"
+          "                     --prefix-torrents DEPTH` does (default: none)\n"
           "  DDB_TABLE          status table (default: no status items)\n"
           "  DDB_KEY_ATTR       its partition key attribute (default s3_uri)\n"
           "  TRACKERS           comma-separated announce URLs (default: built-in public list)\n"
@@ -134,6 +139,14 @@ static int lambda_init(struct lambda *L, err_t *err)
         ((L->rules.nexclude = config_split_list(v, &L->rules.exclude)) == 0 &&
          L->rules.exclude == NULL))
         return err_set(err, ENOMEM, "out of memory");
+    if ((v = env("PREFIX_TORRENTS"))) {
+        char *end;
+        unsigned long d = strtoul(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end || d < 1 || d > 16)
+            return err_set(err, EINVAL, "PREFIX_TORRENTS must be a number from 1 to 16, not '%s'",
+                           v);
+        L->prefix_depth = (unsigned)d;
+    }
     L->table = env("DDB_TABLE");
     L->key_attr = env("DDB_KEY_ATTR");
 
@@ -361,6 +374,7 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         /* the hashing is this invocation's until its deadline: a second delivery of the same
          * object meanwhile backs off (a temporary failure: SQS brings it back later) */
         .lease_until = deadline_ms > 0 ? deadline_ms / 1000 + 1 : 0,
+        .prefix_depth = L->prefix_depth,
     };
     outs = calloc(b->n ? b->n : 1, sizeof(*outs));
     slots = calloc(b->n ? b->n : 1, sizeof(*slots));

@@ -148,45 +148,30 @@ static int create_set(struct source_dir *dir, const char *name, struct cli_recip
         cli_error(CLI_FAIL, "%s: %s (use --name)", dir->display, err.msg);
         goto out;
     }
-    uint64_t total = 0;
-    for (size_t i = 0; i < dir->n; i++)
-        total += dir->parts[i].size;
-    if (total == 0) {
+    struct cli_progress prog;
+    cli_progress_init(&prog, "hashing");
+    struct maker_files mf = {mk, dir->parts};
+    struct maker_set ms = {ws_key, mk ? &mf : NULL, bucket,          prefix,
+                           pad,    threads,         cli_progress_cb, &prog};
+    uint8_t ih1[20], ih2[32];
+    int hr = maker_make_set(&ms, dir, name, &rec->b.r, &tb, ih1, ih2, &err);
+    cli_progress_end(&prog);
+    if (hr == ENODATA) {
         /* docs/DESIGN.md §3: as for a zero-byte file, say so, don't fail */
-        fprintf(stderr, "s3torrent: %s: %s, nothing to share; no torrent written\n", dir->display,
-                dir->n ? "only empty files" : "no files");
+        fprintf(stderr, "s3torrent: %s; no torrent written\n", err.msg);
         rc = CLI_OK;
         goto out;
     }
-    if (torrent_recipe_set_opts(&rec->b.r, name, ws_key, dir->mtime, &to, &ws) != 0) {
-        cli_error(CLI_FAIL, "out of memory");
-        goto out;
-    }
-    to.pad = pad;
-    to.threads = threads;
-    to.span = dir->span;
-    to.parallel = dir->parallel;
-    struct cli_progress prog;
-    cli_progress_init(&prog, "hashing");
-    to.progress = cli_progress_cb;
-    to.progress_arg = &prog;
-    struct maker_result res = {0};
-    int hr;
-    if (mk != NULL) { /* a prefix: the maker's, as `s3torrent serve` makes it */
-        hr = maker_make_prefix(mk, bucket, prefix, name, dir, &to, &tb, &res, &err);
-    } else if ((hr = torrent_files_order(dir->parts, dir->n, to.meta, pad, &err)) != 0) {
-        cli_progress_end(&prog);
-        cli_error(CLI_FAIL, "%s/%s", dir->display, err.msg);
-        goto out;
-    } else {
-        hr = torrent_create_files(name, dir->parts, dir->n, &to, &tb, res.ih1, res.ih2, &err);
-    }
-    cli_progress_end(&prog);
     if (hr != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);
         goto out;
     }
-    rc = write_out(name, out, force, json, &to, &tb, res.ih1, res.ih2);
+    /* what write_out shows (--json): the options the torrent was made with */
+    if (torrent_recipe_opts(&rec->b.r, name, dir->mtime, &to, &ws) != 0) {
+        cli_error(CLI_FAIL, "out of memory");
+        goto out;
+    }
+    rc = write_out(name, out, force, json, &to, &tb, ih1, ih2);
 out:
     free(ws);
     buf_free(&tb);

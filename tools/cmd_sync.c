@@ -34,6 +34,19 @@ static void usage(FILE *f)
           "metadata, e.g. made by transmission-create) that verifies against the object:\n"
           "adopted byte for byte; one that does not, or a stale one: replaced; none: created.\n"
           "A URI ending in '/' (or a bare bucket) means every object below it.\n"
+          "\n"
+          "Prefix torrents (a session's files as one multi-file torrent):\n"
+          "      --prefix-torrents DEPTH  every prefix of DEPTH segments (1: a/, 2: a/b/; 1 to\n"
+          "                             16) under which an object is synced also gets\n"
+          "                             PREFIX.torrent (a/b.torrent for a/b/), of every object\n"
+          "                             below it but keys ending in .torrent: the torrent that\n"
+          "                             `create --exclude '*.torrent' s3://BUCKET/PREFIX/` makes\n"
+          "                             with the same options. Its metadata\n"
+          "                             s3torrent-source-set (a digest of the sorted keys and\n"
+          "                             ETags) and -source-count tell from the listing alone\n"
+          "                             when a new, changed or removed key makes it stale; it\n"
+          "                             is then made again, and its status item (key\n"
+          "                             s3://BUCKET/PREFIX/) names those keys\n"
           "\n" CLI_RECIPE_HELP "\n"
           "Running:\n"
           "  -j, --jobs N               objects in parallel (default 2)\n"
@@ -80,6 +93,7 @@ enum {
     OPT_SEED,
     OPT_MOUNT_ROOT,
     OPT_MOUNT_PREFIX,
+    OPT_PREFIX_TORRENTS,
 };
 
 /* Objects flow from the listing to the workers through a ring of SYNC_WINDOW items, so memory
@@ -120,7 +134,35 @@ struct run {
     pthread_mutex_t seed_lock; /* one RPC exchange at a time */
     const char *mount_root;
     char *mount_prefix; /* normalised: "" or ends with '/' */
+    /* --prefix-torrents: the prefixes the listed keys are under, each once, synced after the
+     * objects (listing order keeps a prefix's keys together) */
+    struct ruled {
+        const char *bucket;
+        char *prefix;
+    } * ruled;
+    size_t nruled;
+    size_t pcounts[SYNC_FAILED + 1];
 };
+
+/* Notes the prefix the rule puts key under, once. Returns 0 or ENOMEM. */
+static int note_prefix(struct run *r, const char *bucket, const char *key)
+{
+    size_t len = sync_rule_prefix(key, r->sc.prefix_depth);
+    if (len == 0)
+        return 0;
+    for (size_t i = r->nruled; i-- > 0;)
+        if (strcmp(r->ruled[i].bucket, bucket) == 0 && strlen(r->ruled[i].prefix) == len &&
+            strncmp(r->ruled[i].prefix, key, len) == 0)
+            return 0;
+    struct ruled *n = realloc(r->ruled, (r->nruled + 1) * sizeof(*n));
+    if (n == NULL)
+        return ENOMEM;
+    r->ruled = n;
+    if ((n[r->nruled].prefix = strndup(key, len)) == NULL)
+        return ENOMEM;
+    n[r->nruled++].bucket = bucket;
+    return 0;
+}
 
 /* --seed: hands the object's .torrent (now in S3, bytes t) to the daemon, with the object's
  * directory under the mount as its download dir. Returns 0 or an errno with err set. */
@@ -254,7 +296,7 @@ static int on_object(void *ctx, const char *key, const struct store_object *o, e
             if (strlen(l->held[i].key) == bl && strncmp(l->held[i].key, key, bl) == 0)
                 snprintf(l->held[i].tetag, sizeof(l->held[i].tetag), "%s", o->etag);
     }
-    if (release_held(l, key, HOLD_MAX - 1) != 0)
+    if (note_prefix(l->r, l->bucket, key) != 0 || release_held(l, key, HOLD_MAX - 1) != 0)
         return err_set(err, ENOMEM, "out of memory");
     if (sync_is_torrent_key(key))
         return 0;
@@ -267,11 +309,17 @@ static int on_object(void *ctx, const char *key, const struct store_object *o, e
     return 0;
 }
 
+/* One line of what became of an object, or of a prefix's torrent (it->key ends in '/'). */
 static void report(struct run *r, const struct item *it, const struct sync_result *res,
                    const char *seeded)
 {
+    size_t kl = strlen(it->key);
+    bool prefix = kl > 0 && it->key[kl - 1] == '/';
+    /* a prefix's why names the keys that made its torrent stale */
+    const char *reason =
+        res->action == SYNC_SKIPPED || (prefix && res->action == SYNC_REPLACED) ? res->why : "";
     pthread_mutex_lock(&r->out_lock);
-    r->counts[res->action]++;
+    (prefix ? r->pcounts : r->counts)[res->action]++;
     r->bytes_done += res->size;
     cli_progress_end(&r->prog);
     if (r->json) {
@@ -290,10 +338,15 @@ static void report(struct run *r, const struct item *it, const struct sync_resul
         json_object_object_add(o, "size", json_object_new_int64((int64_t)res->size));
         if (seeded && seeded[0])
             json_object_object_add(o, "seeded", json_object_new_string(seeded));
+        if (prefix) {
+            char tkey[1100];
+            snprintf(tkey, sizeof(tkey), "%.*s.torrent", (int)kl - 1, it->key);
+            json_object_object_add(o, "torrent_key", json_object_new_string(tkey));
+        }
         if (res->action == SYNC_FAILED)
             json_object_object_add(o, "error", json_object_new_string(res->why));
-        else if (res->action == SYNC_SKIPPED)
-            json_object_object_add(o, "reason", json_object_new_string(res->why));
+        else if (reason[0])
+            json_object_object_add(o, "reason", json_object_new_string(reason));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
@@ -303,9 +356,8 @@ static void report(struct run *r, const struct item *it, const struct sync_resul
         printf("%-11s s3://%s/", sync_action_name(res->action), it->bucket);
         cli_print_escaped(stdout, it->key);
         printf("%s%s%s%s%s%s\n", res->info_hash[0] || res->info_hash_v2[0] ? " " : "",
-               res->info_hash[0] ? res->info_hash : res->info_hash_v2,
-               res->action == SYNC_SKIPPED ? ": " : "", res->action == SYNC_SKIPPED ? res->why : "",
-               seeded && seeded[0] ? ", seeding: " : "", seeded ? seeded : "");
+               res->info_hash[0] ? res->info_hash : res->info_hash_v2, reason[0] ? ": " : "",
+               reason, seeded && seeded[0] ? ", seeding: " : "", seeded ? seeded : "");
     }
     fflush(stdout);
     size_t done = 0, n = atomic_load(&r->n);
@@ -403,7 +455,8 @@ static int run_objects(struct run *r, struct store *store, const struct logger *
                 lr = err_set(err, ENOMEM, "out of memory");
             log_msg(log, LOG_INFO, "%s: %zu .torrent objects left out", args[i], l->torrents);
             free(l);
-        } else if (queue_item(r, buckets[i], keys[i], NULL) != 0) {
+        } else if (note_prefix(r, buckets[i], keys[i]) != 0 ||
+                   queue_item(r, buckets[i], keys[i], NULL) != 0) {
             lr = err_set(err, ENOMEM, "out of memory");
         }
     }
@@ -413,6 +466,14 @@ static int run_objects(struct run *r, struct store *store, const struct logger *
         pthread_join(tids[i], NULL);
     free(tids);
     cli_progress_end(&r->prog);
+    /* then the prefixes' torrents, once their objects are done (what a v2 prefix torrent is
+     * composed from is in the cache by then), one at a time: each hashes with every thread */
+    for (size_t i = 0; i < r->nruled; i++) {
+        struct item it = {.bucket = r->ruled[i].bucket, .key = r->ruled[i].prefix};
+        struct sync_result res;
+        sync_prefix(&r->sc, it.bucket, it.key, &res);
+        report(r, &it, &res, NULL);
+    }
     return lr;
 }
 
@@ -424,6 +485,12 @@ static void print_summary(const struct run *r)
             atomic_load(&r->n), r->counts[SYNC_CREATED], r->counts[SYNC_UP_TO_DATE],
             r->counts[SYNC_ADOPTED], r->counts[SYNC_REPLACED], r->counts[SYNC_SKIPPED],
             r->counts[SYNC_FAILED], r->sc.dry_run ? " (dry run: nothing changed)" : "");
+    if (r->sc.prefix_depth)
+        fprintf(stderr,
+                "s3torrent: %zu prefix torrents: %zu created, %zu up-to-date, %zu replaced, "
+                "%zu skipped, %zu failed\n",
+                r->nruled, r->pcounts[SYNC_CREATED], r->pcounts[SYNC_UP_TO_DATE],
+                r->pcounts[SYNC_REPLACED], r->pcounts[SYNC_SKIPPED], r->pcounts[SYNC_FAILED]);
 }
 
 /* What sync's command line says, and what its run holds: one struct, so that parsing, checking,
@@ -473,6 +540,9 @@ static void sync_cmd_free(struct sync_cmd *s)
     ddb_client_free(s->d.ddb);
     seedc_free(s->r.client);
     free(s->r.mount_prefix);
+    for (size_t i = 0; i < s->r.nruled; i++)
+        free(s->r.ruled[i].prefix);
+    free(s->r.ruled);
     cli_recipe_free(&s->rec);
     cli_s3_close(&s->g);
     pthread_mutex_destroy(&s->r.out_lock);
@@ -531,6 +601,11 @@ static int sync_option(struct sync_cmd *s, int c, const char *arg)
     case OPT_MOUNT_PREFIX:
         s->mount_prefix = arg;
         return 0;
+    case OPT_PREFIX_TORRENTS:
+        if (cli_parse_uint(arg, 16, &s->r.sc.prefix_depth) != 0)
+            return cli_error(CLI_USAGE, "--prefix-torrents must be a number from 1 to 16, not '%s'",
+                             arg);
+        return 0;
     default:
         return cli_seed_option(&s->so, c, arg);
     }
@@ -557,6 +632,7 @@ static int sync_parse(struct sync_cmd *s, int argc, char **argv)
         CLI_SEED_OPTIONS,
         {"mount-root", required_argument, NULL, OPT_MOUNT_ROOT},
         {"mount-prefix", required_argument, NULL, OPT_MOUNT_PREFIX},
+        {"prefix-torrents", required_argument, NULL, OPT_PREFIX_TORRENTS},
         {"help", no_argument, NULL, 'h'},
         CLI_S3_OPTIONS,
         {NULL, 0, NULL, 0},
@@ -689,7 +765,7 @@ static int sync_run(struct sync_cmd *s, char **args, bool any_prefix)
         print_summary(&s->r);
     if (lr)
         return CLI_FAIL;
-    return s->r.counts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
+    return s->r.counts[SYNC_FAILED] || s->r.pcounts[SYNC_FAILED] ? CLI_FAIL : CLI_OK;
 }
 
 int cmd_sync(int argc, char **argv)
@@ -715,9 +791,10 @@ out:
 
 static void status_usage(FILE *f)
 {
-    fputs("Usage: s3torrent status [OPTIONS] s3://BUCKET/KEY\n"
+    fputs("Usage: s3torrent status [OPTIONS] s3://BUCKET/KEY | s3://BUCKET/PREFIX/\n"
           "\n"
-          "Print the object's status item from DynamoDB.\n"
+          "Print the object's status item from DynamoDB (a prefix's: its torrent's, made by\n"
+          "sync --prefix-torrents).\n"
           "\n"
           "      --json                 the item as JSON\n"
           "      --ddb-table T          the table (default: $DDB_TABLE)\n"
@@ -820,6 +897,8 @@ int cmd_status(int argc, char **argv)
         S("error", it->error);
         S("source", it->source);
         S("updated_at", it->updated_at);
+        if (it->file_count) /* a prefix's item */
+            N("file_count", it->file_count);
 #undef S
 #undef N
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
@@ -839,6 +918,8 @@ int cmd_status(int argc, char **argv)
                    it->magnet);
         if (it->magnet_v1[0])
             printf("  magnet (v1 only): %s\n", it->magnet_v1);
+        if (it->file_count)
+            printf("  files: %llu\n", (unsigned long long)it->file_count);
         if (it->error[0])
             printf("  error: %s\n", it->error);
     }

@@ -194,7 +194,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 tier "unit tests under ASan+UBSan" ctest --test-dir build-asan --output-on-failure
 bg_tier "s3torrent sync under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_sync.py \
-  Foreign FromFile PrefixSync.test_dry_run_changes_nothing Robustness.test_concurrent_syncs_agree \
+  Foreign FromFile PrefixSync.test_dry_run_changes_nothing PrefixTorrents \
+  Robustness.test_concurrent_syncs_agree \
   Streaming
 tier "command-line errors under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py BadInput

@@ -30,10 +30,10 @@ static const char *const optional_attrs[] = {
 };
 
 static const char *const all_attrs[] = {
-    "status",       "bucket",       "object_key",  "etag",         "size",
-    "object_mtime", "torrent_key",  "info_hash",   "info_hash_v2", "magnet",
-    "magnet_v1",    "piece_length", "piece_count", "meta_version", "attempts",
-    "error",        "source",       "updated_at",  "lease_until",
+    "status",      "bucket",       "object_key",   "etag",      "size",          "object_mtime",
+    "torrent_key", "info_hash",    "info_hash_v2", "magnet",    "magnet_v1",     "piece_length",
+    "piece_count", "meta_version", "attempts",     "error",     "source",        "updated_at",
+    "lease_until", "file_count",   "files",        "stale_new", "stale_changed", "stale_removed",
 };
 
 /* The place of name in optional_attrs (which holds it). */
@@ -125,6 +125,56 @@ static void upd_add(struct upd *u, const char *attr, json_object *v)
 
 static time_t now(const struct status_store *st);
 
+/* "no HASHING lease of another writer runs" (the lease clause of a BEGIN) */
+static void cond_no_lease(struct upd *u, const struct status_store *st)
+{
+    struct buf *b = &u->cond;
+    buf_printf(b, "(");
+    name_ref(u, b, "status", "status");
+    buf_printf(b, " <> ");
+    val_ref(u, b, "hashing", ddb_s("HASHING"));
+    buf_printf(b, " OR attribute_not_exists(");
+    name_ref(u, b, "lease_until", "lease_until");
+    buf_printf(b, ") OR ");
+    name_ref(u, b, "lease_until", "lease_until");
+    buf_printf(b, " < ");
+    val_ref(u, b, "now", ddb_n_i64((int64_t)now(st)));
+    buf_printf(b, ")");
+}
+
+/* A prefix's item (docs/DESIGN.md §6): its version is the set digest alone (a removed key has
+ * no date), so FRESH is no item, or another set's with no lease running; SAME is this set's. */
+static void upd_cond_set(struct upd *u, enum cond c, enum op op, const struct status_object *o,
+                         const struct status_store *st, const char *key_attr)
+{
+    struct buf *b = &u->cond;
+    if (c == COND_FRESH) {
+        buf_printf(b, "attribute_not_exists(");
+        name_ref(u, b, "k", key_attr);
+        buf_printf(b, ") OR (");
+        name_ref(u, b, "etag", "etag");
+        buf_printf(b, " <> ");
+        val_ref(u, b, "etag", ddb_s(o->etag));
+        buf_printf(b, " AND ");
+        cond_no_lease(u, st);
+        buf_printf(b, ")");
+        return;
+    }
+    name_ref(u, b, "etag", "etag");
+    buf_printf(b, " = ");
+    val_ref(u, b, "etag", ddb_s(o->etag));
+    if (c == COND_SAME_NOT_READY) {
+        buf_printf(b, " AND ");
+        name_ref(u, b, "status", "status");
+        buf_printf(b, " <> ");
+        val_ref(u, b, "ready", ddb_s("READY"));
+    }
+    if (c == COND_SAME_NOT_READY && op == OP_BEGIN) {
+        buf_printf(b, " AND ");
+        cond_no_lease(u, st);
+    }
+}
+
 static void upd_cond(struct upd *u, enum cond c, enum op op, const struct status_object *o,
                      const struct status_store *st, const char *key_attr)
 {
@@ -158,17 +208,8 @@ static void upd_cond(struct upd *u, enum cond c, enum op op, const struct status
     }
     if (c == COND_SAME_NOT_READY && op == OP_BEGIN) {
         /* a lease: a version being hashed by another writer whose lease runs is left to it */
-        buf_printf(b, " AND (");
-        name_ref(u, b, "status", "status");
-        buf_printf(b, " <> ");
-        val_ref(u, b, "hashing", ddb_s("HASHING"));
-        buf_printf(b, " OR attribute_not_exists(");
-        name_ref(u, b, "lease_until", "lease_until");
-        buf_printf(b, ") OR ");
-        name_ref(u, b, "lease_until", "lease_until");
-        buf_printf(b, " < ");
-        val_ref(u, b, "now", ddb_n_i64((int64_t)now(st)));
-        buf_printf(b, ")");
+        buf_put(b, both, strlen(both));
+        cond_no_lease(u, st);
     }
 }
 
@@ -247,10 +288,69 @@ out:
     return rc;
 }
 
-/* One conditional UpdateItem. Returns 0, EEXIST when its condition failed, or another errno. */
+/* {"L": [{"S": key}, ...]} of at most STATUS_STALE_MAX keys, or NULL when out of memory. */
+static json_object *key_list(const char *const *keys, size_t n)
+{
+    json_object *l = json_object_new_array(), *v = json_object_new_object();
+    for (size_t i = 0; l && i < n && i < STATUS_STALE_MAX; i++)
+        if (json_object_array_add(l, ddb_s(keys[i])) != 0) {
+            json_object_put(l);
+            l = NULL;
+        }
+    if (v == NULL || ddb_add(v, "L", l) != 0) {
+        json_object_put(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* {"M": {rel: {"S": etag}, ...}}, or NULL when out of memory. */
+static json_object *files_map(const struct status_set *set)
+{
+    json_object *m = json_object_new_object(), *v = json_object_new_object();
+    for (size_t i = 0; m && i < set->nfiles; i++)
+        if (ddb_add(m, set->rel[i], ddb_s(set->etags[i])) != 0) {
+            json_object_put(m);
+            m = NULL;
+        }
+    if (v == NULL || ddb_add(v, "M", m) != 0) {
+        json_object_put(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* A prefix's attributes besides an object's: the file count, the files map on READY (a BEGIN
+ * or FAILED keeps the map of the torrent still in S3), and the keys that made it stale. */
+static void upd_set_attrs(struct upd *u, enum op op, const struct status_set *set)
+{
+    upd_set(u, "file_count", ddb_n_u64(set->file_count));
+    size_t bytes = 0;
+    for (size_t i = 0; i < set->nfiles; i++)
+        bytes += strlen(set->rel[i]) + strlen(set->etags[i]);
+    if (op == OP_READY && set->nfiles > 0 && bytes <= STATUS_FILES_MAX)
+        upd_set(u, "files", files_map(set));
+    else if (op == OP_READY)
+        upd_remove(u, "files");
+    const struct {
+        const char *attr;
+        const char *const *keys;
+        size_t n;
+    } lists[] = {{"stale_new", set->added, set->nadded},
+                 {"stale_changed", set->changed, set->nchanged},
+                 {"stale_removed", set->removed, set->nremoved}};
+    for (size_t i = 0; i < 3; i++)
+        if (lists[i].n)
+            upd_set(u, lists[i].attr, key_list(lists[i].keys, lists[i].n));
+        else
+            upd_remove(u, lists[i].attr);
+}
+
+/* One conditional UpdateItem (set: a prefix's, else NULL). Returns 0, EEXIST when its condition
+ * failed, or another errno. */
 static int write_once(const struct status_store *st, const char *uri, const struct status_object *o,
-                      enum op op, enum cond c, const struct status_torrent *t, const char *error,
-                      err_t *err)
+                      enum op op, enum cond c, const struct status_torrent *t,
+                      const struct status_set *pset, const char *error, err_t *err)
 {
     struct upd u;
     json_object *req = NULL;
@@ -293,12 +393,17 @@ static int write_once(const struct status_store *st, const char *uri, const stru
     for (size_t i = 0; i < sizeof(optional_attrs) / sizeof(optional_attrs[0]); i++)
         if (!set[i])
             upd_remove(&u, optional_attrs[i]);
+    if (pset)
+        upd_set_attrs(&u, op, pset);
     /* attempts count tries at this version: a new version starts again at 1 */
     if (c == COND_FRESH)
         upd_set(&u, "attempts", ddb_n_u64(1));
     else if (op == OP_BEGIN)
         upd_add(&u, "attempts", ddb_n_u64(1));
-    upd_cond(&u, c, op, o, st, key_attr(st));
+    if (pset)
+        upd_cond_set(&u, c, op, o, st, key_attr(st));
+    else
+        upd_cond(&u, c, op, o, st, key_attr(st));
 
     struct buf expr;
     buf_init(&expr, 3 * EXPR_MAX);
@@ -384,8 +489,41 @@ out:
     return rc;
 }
 
+/* why_not for a prefix's item: EBUSY while another writer's lease runs, EEXIST when it is READY
+ * for this set already (or, for READY, another set's item came first), else EAGAIN. */
+static int why_not_set(const struct status_store *st, const char *uri,
+                       const struct status_object *o, enum op op, err_t *err)
+{
+    json_object *doc = NULL, *item = NULL;
+    int rc = get_item(st, uri, &doc, &item, err);
+    if (rc || item == NULL) {
+        json_object_put(doc);
+        return rc ? rc : EAGAIN;
+    }
+    const char *etag = ddb_item_s(item, "etag"), *status = ddb_item_s(item, "status");
+    bool ours = etag && strcmp(etag, o->etag) == 0;
+    int64_t lease = 0;
+    if (status && strcmp(status, "HASHING") == 0 &&
+        ddb_item_i64(item, "lease_until", &lease) == 0 && lease >= (int64_t)now(st) &&
+        (op == OP_BEGIN || !ours)) {
+        char until[32];
+        iso8601((time_t)lease, until);
+        rc = err_set(err, EBUSY,
+                     "%s is being made by another worker (set %.12s), whose lease runs until "
+                     "%s: left to it",
+                     uri, etag ? etag : "?", until);
+    } else if (ours && op != OP_READY && status && strcmp(status, "READY") == 0)
+        rc = err_set(err, EEXIST, "status of %s (set %.12s) not set to %s: it is READY already",
+                     uri, o->etag, op_status[op]);
+    else
+        rc = EAGAIN;
+    json_object_put(doc);
+    return rc;
+}
+
 static int write_status(const struct status_store *st, const struct status_object *o, enum op op,
-                        const struct status_torrent *t, const char *error, err_t *err)
+                        const struct status_torrent *t, const struct status_set *set,
+                        const char *error, err_t *err)
 {
     /* the likely case first: a new version begins, a known one ends */
     static const enum cond order[][2] = {
@@ -403,11 +541,12 @@ static int write_status(const struct status_store *st, const struct status_objec
         return err_set(err, ENOMEM, "out of memory");
     for (unsigned round = 0; round < WRITE_ROUNDS; round++) {
         for (int i = 0; i < 2; i++) {
-            rc = write_once(st, uri, o, op, order[op][i], t, error, err);
+            rc = write_once(st, uri, o, op, order[op][i], t, set, error, err);
             if (rc != EEXIST)
                 goto out;
         }
-        if ((rc = why_not(st, uri, o, op, err)) != EAGAIN)
+        rc = set ? why_not_set(st, uri, o, op, err) : why_not(st, uri, o, op, err);
+        if (rc != EAGAIN)
             goto out;
     }
     rc = err_set(err, EAGAIN, "ETag %s: the item kept changing under other writers", o->etag);
@@ -420,11 +559,11 @@ out:
 
 int status_begin(const struct status_store *st, const struct status_object *o, err_t *err)
 {
-    return write_status(st, o, OP_BEGIN, NULL, NULL, err);
+    return write_status(st, o, OP_BEGIN, NULL, NULL, NULL, err);
 }
 
-int status_ready(const struct status_store *st, const struct status_object *o,
-                 const struct status_torrent *t, err_t *err)
+/* READY needs the torrent's fields: EINVAL (err set) when one is missing, else 0. */
+static int torrent_check(const struct status_object *o, const struct status_torrent *t, err_t *err)
 {
     if (t == NULL || !t->torrent_key || !*t->torrent_key || !t->magnet || !*t->magnet ||
         !t->meta_version || !*t->meta_version ||
@@ -433,13 +572,81 @@ int status_ready(const struct status_store *st, const struct status_object *o,
                        "status of s3://%s/%s: READY needs the torrent key, an "
                        "info-hash, the magnet link and the meta version",
                        o->bucket ? o->bucket : "", o->key ? o->key : "");
-    return write_status(st, o, OP_READY, t, NULL, err);
+    return 0;
+}
+
+int status_ready(const struct status_store *st, const struct status_object *o,
+                 const struct status_torrent *t, err_t *err)
+{
+    if (torrent_check(o, t, err))
+        return EINVAL;
+    return write_status(st, o, OP_READY, t, NULL, NULL, err);
 }
 
 int status_failed(const struct status_store *st, const struct status_object *o, const char *error,
                   err_t *err)
 {
-    return write_status(st, o, OP_FAILED, NULL, error && *error ? error : "unknown error", err);
+    return write_status(st, o, OP_FAILED, NULL, NULL, error && *error ? error : "unknown error",
+                        err);
+}
+
+int status_set_begin(const struct status_store *st, const struct status_object *o,
+                     const struct status_set *set, err_t *err)
+{
+    return write_status(st, o, OP_BEGIN, NULL, set, NULL, err);
+}
+
+int status_set_ready(const struct status_store *st, const struct status_object *o,
+                     const struct status_torrent *t, const struct status_set *set, err_t *err)
+{
+    if (torrent_check(o, t, err))
+        return EINVAL;
+    return write_status(st, o, OP_READY, t, set, NULL, err);
+}
+
+int status_set_failed(const struct status_store *st, const struct status_object *o,
+                      const struct status_set *set, const char *error, err_t *err)
+{
+    return write_status(st, o, OP_FAILED, NULL, set, error && *error ? error : "unknown error",
+                        err);
+}
+
+int status_item_files(json_object *item, const char *uri,
+                      int (*each)(void *arg, const char *rel, const char *etag), void *arg,
+                      err_t *err)
+{
+    json_object *files, *m;
+    if (item == NULL || !json_object_object_get_ex(item, "files", &files) ||
+        !json_object_object_get_ex(files, "M", &m) || !json_object_is_type(m, json_type_object))
+        return ENOENT;
+    json_object_object_foreach(m, rel, v)
+    {
+        json_object *sv;
+        int rc;
+        if (!json_object_object_get_ex(v, "S", &sv) || !json_object_is_type(sv, json_type_string))
+            return err_set(err, EPROTO, "status of %s: files[%.200s] is no string", uri, rel);
+        if ((rc = each(arg, rel, json_object_get_string(sv))))
+            return rc;
+    }
+    return 0;
+}
+
+int status_set_files(const struct status_store *st, const char *bucket, const char *prefix,
+                     int (*each)(void *arg, const char *rel, const char *etag), void *arg,
+                     err_t *err)
+{
+    json_object *doc = NULL, *item = NULL;
+    char *uri = NULL;
+    int rc;
+    if ((rc = check_store(st, err)))
+        return rc;
+    if ((uri = make_uri(bucket, prefix)) == NULL)
+        return err_set(err, ENOMEM, "out of memory");
+    if ((rc = get_item(st, uri, &doc, &item, err)) == 0)
+        rc = status_item_files(item, uri, each, arg, err);
+    json_object_put(doc);
+    free(uri);
+    return rc;
 }
 
 /* Copies string attribute name of item into dst; EOVERFLOW when it does not fit. */
@@ -513,9 +720,10 @@ int status_get(const struct status_store *st, const char *bucket, const char *ke
                          strs[i].name, strs[i].cap - 1);
             goto out;
         }
-    int64_t v[5];
-    const char *nums[] = {"size", "object_mtime", "piece_length", "piece_count", "attempts"};
-    for (size_t i = 0; i < 5; i++)
+    int64_t v[6];
+    const char *nums[] = {"size",        "object_mtime", "piece_length",
+                          "piece_count", "attempts",     "file_count"};
+    for (size_t i = 0; i < 6; i++)
         if ((rc = get_n(item, nums[i], &v[i], i != 1))) {
             rc = err_set(err, rc, "status of %s: attribute %s is not a number of the right kind",
                          uri, nums[i]);
@@ -526,6 +734,7 @@ int status_get(const struct status_store *st, const char *bucket, const char *ke
     out->piece_length = (uint64_t)v[2];
     out->piece_count = (uint64_t)v[3];
     out->attempts = (uint64_t)v[4];
+    out->file_count = (uint64_t)v[5];
 out:
     json_object_put(doc);
     free(uri);

@@ -876,3 +876,498 @@ int sync_object(const struct sync_config *c, const char *bucket, const char *key
 {
     return sync_listed(c, bucket, key, known, NULL, from_file, out, torrent);
 }
+
+/* Prefix torrents (docs/DESIGN.md §4, §6): PREFIX.torrent, the multi-file torrent of the objects
+ * below PREFIX/ (its own .torrent objects left out), kept up to date by the digest of the set of
+ * (key, ETag) it covers, which the listing alone gives. */
+
+#define META_SOURCE_SET   "s3torrent-source-set"
+#define META_SOURCE_COUNT "s3torrent-source-count"
+
+size_t sync_rule_prefix(const char *key, unsigned depth)
+{
+    size_t len = 0;
+    if (depth == 0 || sync_is_torrent_key(key))
+        return 0;
+    for (unsigned d = 0; d < depth; d++) {
+        const char *slash = strchr(key + len, '/');
+        if (slash == NULL || slash == key + len)
+            return 0; /* too shallow, or an empty segment: no prefix a torrent can be named after */
+        len = (size_t)(slash - key) + 1;
+    }
+    return key[len] ? len : 0; /* "a/" itself is a directory marker, not a key below it */
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+    return strcmp(((const struct sync_set_file *)a)->rel, ((const struct sync_set_file *)b)->rel);
+}
+
+int sync_set_digest(struct sync_set_file *files, size_t n, char out[65])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char d[32];
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    if (n > 1) /* qsort takes no NULL, even for none */
+        qsort(files, n, sizeof(*files), cmp_file);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(md, files[i].rel, strlen(files[i].rel) + 1) &&
+             EVP_DigestUpdate(md, files[i].etag, strlen(files[i].etag)) &&
+             EVP_DigestUpdate(md, "\n", 1);
+    ok = ok && EVP_DigestFinal_ex(md, d, NULL);
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return ENOMEM;
+    util_hex(d, 32, out);
+    return 0;
+}
+
+/* Appends s to a list of *n strings at *list. Returns false when out of memory. */
+static bool push_str(const char ***list, size_t *n, const char *s)
+{
+    const char **l = realloc(*list, (*n + 1) * sizeof(*l));
+    if (l == NULL)
+        return false;
+    l[(*n)++] = s;
+    *list = l;
+    return true;
+}
+
+int sync_set_diff(const struct sync_set_file *now, size_t n, struct sync_set_file *before,
+                  size_t nb, struct sync_set_diff *out)
+{
+    size_t i = 0, j = 0;
+    bool ok = true;
+    memset(out, 0, sizeof(*out));
+    if (nb > 1)
+        qsort(before, nb, sizeof(*before), cmp_file);
+    while (ok && (i < n || j < nb)) {
+        int c = i == n ? 1 : j == nb ? -1 : strcmp(now[i].rel, before[j].rel);
+        if (c < 0)
+            ok = push_str(&out->added, &out->nadded, now[i++].rel);
+        else if (c > 0)
+            ok = push_str(&out->removed, &out->nremoved, before[j++].rel);
+        else {
+            if (strcmp(now[i].etag, before[j].etag) != 0)
+                ok = push_str(&out->changed, &out->nchanged, now[i].rel);
+            i++;
+            j++;
+        }
+    }
+    if (!ok) {
+        sync_set_diff_free(out);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+void sync_set_diff_free(struct sync_set_diff *d)
+{
+    free(d->added);
+    free(d->changed);
+    free(d->removed);
+    memset(d, 0, sizeof(*d));
+}
+
+/* One prefix being synced. */
+struct set_job {
+    const struct sync_config *c;
+    const char *bucket, *prefix;
+    char *tkey, *name_key;       /* PREFIX.torrent; the prefix without its '/' */
+    struct source_dir dir;       /* store_prefix_scan's */
+    struct sync_set_file *files; /* dir's, sorted by relative key */
+    char digest[65];
+    struct status_object so;
+    struct status_set set;
+    struct sync_set_file *before; /* the item's files map (strings owned) */
+    size_t nbefore;
+    struct sync_set_diff diff;
+    char **keys; /* the diff's keys, full (prefix + relative) */
+    size_t nkeys;
+    struct sync_result *out;
+};
+
+static void left_out(void *arg, const char *key, const char *why)
+{
+    const struct set_job *j = arg;
+    log_msg(j->c->log, LOG_WARNING, "s3://%s/%s: left out of %s: %s", j->bucket, key, j->tkey, why);
+}
+
+static int take_before(void *arg, const char *rel, const char *etag)
+{
+    struct set_job *j = arg;
+    if (j->nbefore % 64 == 0) {
+        struct sync_set_file *b = realloc(j->before, (j->nbefore + 64) * sizeof(*b));
+        if (b == NULL)
+            return ENOMEM;
+        j->before = b;
+    }
+    char *r = strdup(rel), *e = strdup(etag);
+    if (r == NULL || e == NULL) {
+        free(r);
+        free(e);
+        return ENOMEM;
+    }
+    j->before[j->nbefore++] = (struct sync_set_file){r, e};
+    return 0;
+}
+
+/* The full keys of the diff's list l (n of them) into j->keys, and *full pointing at them. */
+static bool full_keys(struct set_job *j, const char **l, size_t n, const char *const **full)
+{
+    size_t pl = strlen(j->prefix), first = j->nkeys;
+    for (size_t i = 0; i < n; i++) {
+        char *k = malloc(pl + strlen(l[i]) + 1);
+        if (k == NULL)
+            return false;
+        memcpy(k, j->prefix, pl);
+        strcpy(k + pl, l[i]);
+        j->keys[j->nkeys++] = k;
+    }
+    *full = (const char *const *)j->keys + first;
+    return true;
+}
+
+/* Which change made the torrent stale, from the item's files map (none: nothing to say): into
+ * j->set's lists and out->why. A failure only costs the explanation. */
+static void explain(struct set_job *j)
+{
+    err_t err = {0};
+    int rc = status_set_files(j->c->status, j->bucket, j->prefix, take_before, j, &err);
+    if (rc != 0) {
+        if (rc != ENOENT)
+            log_msg(j->c->log, LOG_INFO, "s3://%s/%s: which keys changed is unknown: %s", j->bucket,
+                    j->prefix, rc == ENOMEM ? "out of memory" : err.msg);
+        return;
+    }
+    if (sync_set_diff(j->files, j->dir.n, j->before, j->nbefore, &j->diff) != 0)
+        return;
+    size_t total = j->diff.nadded + j->diff.nchanged + j->diff.nremoved;
+    if ((j->keys = calloc(total ? total : 1, sizeof(*j->keys))) == NULL ||
+        !full_keys(j, j->diff.added, j->diff.nadded, &j->set.added) ||
+        !full_keys(j, j->diff.changed, j->diff.nchanged, &j->set.changed) ||
+        !full_keys(j, j->diff.removed, j->diff.nremoved, &j->set.removed))
+        return;
+    j->set.nadded = j->diff.nadded;
+    j->set.nchanged = j->diff.nchanged;
+    j->set.nremoved = j->diff.nremoved;
+    struct buf why;
+    buf_init(&why, sizeof(j->out->why) - 1);
+    const struct {
+        const char *what;
+        const char *const *keys;
+        size_t n;
+    } parts[] = {{"new", j->set.added, j->set.nadded},
+                 {"changed", j->set.changed, j->set.nchanged},
+                 {"removed", j->set.removed, j->set.nremoved}};
+    for (size_t p = 0; p < 3; p++)
+        for (size_t i = 0; i < parts[p].n; i++)
+            buf_printf(&why, "%s%s%s%s",
+                       why.len == 0 ? ""
+                       : i == 0     ? "; "
+                                    : ", ",
+                       i == 0 ? parts[p].what : "", i == 0 ? " " : "", parts[p].keys[i]);
+    snprintf(j->out->why, sizeof(j->out->why), "%.*s", (int)why.len, (const char *)why.data);
+    buf_free(&why);
+}
+
+/* True when the prefix's item says READY for this set. */
+static bool set_ready(const struct set_job *j)
+{
+    struct status_item *it = calloc(1, sizeof(*it));
+    bool ready = it && status_get(j->c->status, j->bucket, j->prefix, it, NULL) == 0 &&
+                 strcmp(it->status, "READY") == 0 && strcmp(it->etag, j->digest) == 0;
+    free(it);
+    return ready;
+}
+
+static void status_of(const struct made *m, const char *tkey, char ih1[41], char ih2[65],
+                      struct status_torrent *t)
+{
+    *t = (struct status_torrent){
+        .torrent_key = tkey,
+        .info_hash = m->ih1 ? util_hex(m->ih1, 20, ih1) : NULL,
+        .info_hash_v2 = m->ih2 ? util_hex(m->ih2, 32, ih2) : NULL,
+        .magnet = m->magnet ? m->magnet : "",
+        .magnet_v1 = m->magnet_v1,
+        .piece_length = m->piece_length,
+        .piece_count = m->npieces,
+        .meta_version = m->ih1 && m->ih2 ? "hybrid"
+                        : m->ih2         ? "v2"
+                                         : "v1",
+    };
+}
+
+/* READY for the set, with the torrent bytes (parsed here) and the files map. */
+static int set_mark_ready(struct set_job *j, const struct buf *bytes, err_t *err)
+{
+    struct metainfo *m = NULL;
+    struct made made = {0};
+    struct status_torrent t;
+    char ih1[41], ih2[65];
+    int rc = metainfo_parse(bytes->data, bytes->len, &m, err);
+    if (rc == 0 && (rc = made_from_metainfo(m, &made)) != 0)
+        err_set(err, rc, "out of memory");
+    if (rc == 0) {
+        fill_hashes(j->out, &made);
+        status_of(&made, j->tkey, ih1, ih2, &t);
+        j->set.rel = NULL;
+        /* the files map: relative keys and ETags, side by side */
+        const char **rel = calloc(j->dir.n + 1, sizeof(*rel)),
+                   **etags = calloc(j->dir.n + 1, sizeof(*etags));
+        for (size_t i = 0; rel && etags && i < j->dir.n; i++) {
+            rel[i] = j->files[i].rel;
+            etags[i] = j->files[i].etag;
+        }
+        if (rel && etags) {
+            j->set.rel = rel;
+            j->set.etags = etags;
+            j->set.nfiles = j->dir.n;
+        }
+        rc = j->c->status ? status_set_ready(j->c->status, &j->so, &t, &j->set, err) : 0;
+        if (rc == EEXIST) {
+            log_msg(j->c->log, LOG_INFO, "s3://%s/%s: %s", j->bucket, j->prefix, err->msg);
+            rc = 0; /* another listing's item came first: it is not ours to change */
+        }
+        free(rel);
+        free(etags);
+        j->set.rel = j->set.etags = NULL;
+        j->set.nfiles = 0;
+    }
+    free(made.magnet);
+    free(made.magnet_v1);
+    metainfo_free(m);
+    return rc;
+}
+
+static int put_set_torrent(struct set_job *j, const struct buf *bytes, const uint8_t *ih1,
+                           const uint8_t *ih2, err_t *err)
+{
+    char h1[41], h2[65], mt[24], count[24], outer[TORRENT_OUTER_HEX];
+    struct http_header meta[7];
+    size_t n = 0;
+    meta[n++] = (struct http_header){META_SOURCE_SET, j->digest};
+    snprintf(count, sizeof(count), "%zu", j->dir.n);
+    meta[n++] = (struct http_header){META_SOURCE_COUNT, count};
+    snprintf(mt, sizeof(mt), "%lld", (long long)j->dir.mtime);
+    meta[n++] = (struct http_header){META_SOURCE_MTIME, mt};
+    if (ih1)
+        meta[n++] = (struct http_header){META_INFOHASH, util_hex(ih1, 20, h1)};
+    if (ih2)
+        meta[n++] = (struct http_header){META_INFOHASH_V2, util_hex(ih2, 32, h2)};
+    meta[n++] = (struct http_header){META_VERSION, S3T_VERSION};
+    if (torrent_outer_digest_of(bytes->data, bytes->len, outer) == 0)
+        meta[n++] = (struct http_header){META_OUTER, outer};
+    return store_put(j->c->maker->store, j->bucket, j->tkey, bytes->data, bytes->len,
+                     "application/x-bittorrent", meta, n, err);
+}
+
+/* Makes the set's torrent and publishes it under the prefix's lease: HASHING, the torrent with
+ * its metadata, READY; a failure after HASHING is recorded FAILED. */
+static int set_make(struct set_job *j)
+{
+    const struct sync_config *c = j->c;
+    struct maker_files mf = {c->maker, j->dir.parts};
+    struct maker_set ms = {.ws_key = j->name_key,
+                           .files = &mf,
+                           .bucket = j->bucket,
+                           .prefix = j->prefix,
+                           .threads = c->maker->threads};
+    uint8_t ih1[20], ih2[32];
+    struct buf bytes;
+    err_t err = {0};
+    bool began = false;
+    int rc = 0;
+    if (c->status) {
+        int sr = status_set_begin(c->status, &j->so, &j->set, &err);
+        if (sr == EEXIST) { /* another worker made this very set meanwhile */
+            j->out->action = SYNC_UP_TO_DATE;
+            j->out->why[0] = '\0';
+            return 0;
+        }
+        if (sr != 0)
+            return fail(j->out, &err, sr);
+        began = true;
+    }
+    buf_init(&bytes, TORRENT_MAX_SIZE);
+    if ((rc = maker_make_set(&ms, &j->dir, j->dir.name, c->recipe, &bytes,
+                             c->recipe->meta & TORRENT_V1 ? ih1 : NULL,
+                             c->recipe->meta & TORRENT_V2 ? ih2 : NULL, &err)) ||
+        (rc = put_set_torrent(j, &bytes, c->recipe->meta & TORRENT_V1 ? ih1 : NULL,
+                              c->recipe->meta & TORRENT_V2 ? ih2 : NULL, &err)) ||
+        (rc = set_mark_ready(j, &bytes, &err))) {
+        rc = fail(j->out, &err, rc);
+        if (began) {
+            err_t ferr = {0};
+            if (status_set_failed(c->status, &j->so, &j->set, j->out->why, &ferr) != 0)
+                log_msg(c->log, LOG_WARNING, "recording FAILED: %s", ferr.msg);
+        }
+    } else {
+        j->out->hashed = j->out->size; /* at most: the cache may have given some files */
+    }
+    buf_free(&bytes);
+    return rc;
+}
+
+/* Settles an existing PREFIX.torrent of this set (its source-set and outer digest are ours):
+ * up to date; READY recorded when the item does not say so yet. Returns the errno. */
+static int set_up_to_date(struct set_job *j, const struct store_object *tobj,
+                          const struct store_meta *tmeta)
+{
+    const char *h1 = store_meta_get(tmeta, META_INFOHASH);
+    const char *h2 = store_meta_get(tmeta, META_INFOHASH_V2);
+    struct buf bytes;
+    err_t err = {0};
+    int rc = 0;
+    j->out->action = SYNC_UP_TO_DATE;
+    snprintf(j->out->info_hash, sizeof(j->out->info_hash), "%s", h1 ? h1 : "");
+    snprintf(j->out->info_hash_v2, sizeof(j->out->info_hash_v2), "%s", h2 ? h2 : "");
+    if (j->c->status == NULL || j->c->dry_run || set_ready(j))
+        return 0;
+    buf_init(&bytes, TORRENT_MAX_SIZE);
+    if ((rc = store_get_all(j->c->maker->store, j->bucket, j->tkey, tobj->etag, &bytes, &err)) ||
+        (rc = set_mark_ready(j, &bytes, &err)))
+        rc = fail(j->out, &err, rc);
+    buf_free(&bytes);
+    return rc;
+}
+
+static int set_once(const struct sync_config *c, const char *bucket, const char *prefix,
+                    struct sync_result *out)
+{
+    static const char *const exclude[] = {"*.torrent"}; /* sync's own outputs: docs/DESIGN.md §4 */
+    struct set_job j = {.c = c, .bucket = bucket, .prefix = prefix, .out = out};
+    struct store_meta *tmeta = calloc(1, sizeof(*tmeta));
+    struct store_object tobj;
+    char outer[TORRENT_OUTER_HEX];
+    err_t err = {0};
+    size_t pl = strlen(prefix);
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->dry_run = c->dry_run;
+    if (pl < 2 || prefix[pl - 1] != '/') {
+        err_set(&err, EINVAL, "s3://%s/%s: a prefix torrent needs a prefix ending in '/'", bucket,
+                prefix);
+        rc = fail(out, &err, EINVAL);
+        goto out;
+    }
+    if (tmeta == NULL || (j.tkey = malloc(pl + 8)) == NULL ||
+        (j.name_key = strndup(prefix, pl - 1)) == NULL) {
+        err_set(&err, ENOMEM, "out of memory");
+        rc = fail(out, &err, ENOMEM);
+        goto out;
+    }
+    snprintf(j.tkey, pl + 8, "%s.torrent", j.name_key);
+    if ((rc = store_prefix_scan(c->maker->store, bucket, prefix, NULL, 0, exclude, 1, left_out, &j,
+                                &j.dir, &err)) ||
+        (j.dir.n && (j.files = calloc(j.dir.n, sizeof(*j.files))) == NULL && (rc = ENOMEM))) {
+        if (rc == ENOMEM && err.code == 0)
+            err_set(&err, ENOMEM, "out of memory");
+        rc = fail(out, &err, rc);
+        goto out;
+    }
+    for (size_t i = 0; i < j.dir.n; i++) {
+        const char *b, *k;
+        const struct store_object *o;
+        store_prefix_part(&j.dir.parts[i], &b, &k, &o);
+        j.files[i] = (struct sync_set_file){j.dir.parts[i].path, o->etag};
+        out->size += o->size;
+    }
+    if (sync_set_digest(j.files, j.dir.n, j.digest) != 0) {
+        err_set(&err, ENOMEM, "out of memory");
+        rc = fail(out, &err, ENOMEM);
+        goto out;
+    }
+    const char *name_bad = NULL;
+    if (torrent_check_name(j.dir.name, &err) != 0)
+        name_bad = err.msg;
+    if (name_bad || out->size == 0 || strlen(j.tkey) > S3_MAX_KEY) {
+        out->action = SYNC_SKIPPED;
+        snprintf(out->why, sizeof(out->why), "%s",
+                 name_bad         ? name_bad
+                 : out->size == 0 ? "no byte below the prefix: nothing to share"
+                                  : "PREFIX.torrent would pass S3's key limit");
+        goto out;
+    }
+    if ((rc = maker_set_outer(&j.dir, j.dir.name, c->recipe, j.name_key, outer, &err))) {
+        rc = fail(out, &err, rc);
+        goto out;
+    }
+    j.so = (struct status_object){bucket,
+                                  prefix,
+                                  j.digest,
+                                  out->size,
+                                  j.dir.mtime,
+                                  c->source,
+                                  c->lease_until ? c->lease_until
+                                                 : (int64_t)time(NULL) + SYNC_LEASE_S +
+                                                       (int64_t)(out->size / 20000000)};
+    j.set.file_count = j.dir.n;
+    int hr = store_head(c->maker->store, bucket, j.tkey, &tobj, tmeta, &err);
+    if (hr != 0 && hr != ENOENT) {
+        rc = fail(out, &err, hr);
+        goto out;
+    }
+    const char *have = hr == 0 ? store_meta_get(tmeta, META_SOURCE_SET) : NULL;
+    const char *have_outer = hr == 0 ? store_meta_get(tmeta, META_OUTER) : NULL;
+    if (have && strcmp(have, j.digest) == 0 && have_outer && strcmp(have_outer, outer) == 0) {
+        rc = set_up_to_date(&j, &tobj, tmeta);
+        goto out;
+    }
+    out->action = hr == 0 ? SYNC_REPLACED : SYNC_CREATED;
+    if (hr == 0 && c->status)
+        explain(&j);
+    if (!c->dry_run)
+        rc = set_make(&j);
+out:
+    for (size_t i = 0; i < j.nkeys; i++)
+        free(j.keys[i]);
+    free(j.keys);
+    sync_set_diff_free(&j.diff);
+    for (size_t i = 0; i < j.nbefore; i++) {
+        free((char *)j.before[i].rel);
+        free((char *)j.before[i].etag);
+    }
+    free(j.before);
+    free(j.files);
+    source_dir_free(&j.dir);
+    free(j.tkey);
+    free(j.name_key);
+    free(tmeta);
+    return out->action == SYNC_FAILED ? (rc ? rc : EIO) : 0;
+}
+
+int sync_prefix(const struct sync_config *c, const char *bucket, const char *prefix,
+                struct sync_result *out)
+{
+    for (unsigned round = 0;; round++) {
+        int rc = set_once(c, bucket, prefix, out);
+        if (rc != EBUSY || !c->wait_leases)
+            return rc;
+        if (round == 0)
+            log_msg(c->log, LOG_INFO, "s3://%s/%s: waiting for another worker: %s", bucket, prefix,
+                    out->why);
+        struct timespec pause = {.tv_sec = round < 4 ? 1 << round : 10};
+        nanosleep(&pause, NULL);
+    }
+}
+
+int sync_ruled_prefix(const struct sync_config *c, const char *bucket, const char *key,
+                      struct sync_result *out)
+{
+    size_t len = sync_rule_prefix(key, c->prefix_depth);
+    char *prefix = len ? strndup(key, len) : NULL;
+    int rc = 0;
+    memset(out, 0, sizeof(*out));
+    out->action = SYNC_SKIPPED;
+    if (len && prefix == NULL) {
+        err_t err = {0};
+        err_set(&err, ENOMEM, "out of memory");
+        return fail(out, &err, ENOMEM);
+    }
+    if (prefix)
+        rc = sync_prefix(c, bucket, prefix, out);
+    free(prefix);
+    return rc;
+}

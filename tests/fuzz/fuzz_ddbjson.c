@@ -1,13 +1,23 @@
 /* fuzz_ddbjson.c — libFuzzer target for DynamoDB answers and error bodies (json-c underneath):
- * any input is a JSON object or a one-line reason, and error fields stay one line. */
+ * any input is a JSON object or a one-line reason, and error fields stay one line; a prefix
+ * item's files map is walked as sync does. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "s3torrent/aws.h"
 #include "s3torrent/ddb.h"
+#include "s3torrent/status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* what sync's prefix torrents take from a prefix's item: strings, one line of error */
+static int each_file(void *arg, const char *rel, const char *etag)
+{
+    *(size_t *)arg += strlen(rel) + strlen(etag);
+    return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int64_t v;
             (void)ddb_item_s(item, "status");
             (void)ddb_item_i64(item, "size", &v);
+            size_t n = 0;
+            int rc = status_item_files(item, "s3://b/p/", each_file, &n, &err);
+            if (rc != 0 && rc != ENOENT && (err.msg[0] == '\0' || strchr(err.msg, '\n')))
+                abort();
         }
         json_object_put(doc);
     }

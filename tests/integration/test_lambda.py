@@ -5,6 +5,7 @@ with a poisoned message, Batch Operations 1.0 and 2.0, a malformed event followe
 a deadline too short to start anything, init errors, one-shot --event, and the peak RSS of one
 large object. Torrents are compared with `s3torrent create` of the same object (what `sync`
 writes). S3TORRENT_LAMBDA and S3TORRENT name the binaries under test."""
+import datetime
 import json
 import os
 import random
@@ -374,6 +375,92 @@ class Runtime(LambdaBase):
         self.assertEqual(self.item(key)["status"]["S"], "READY")
         # it must fit a 256 MB function whatever the object's size (a bound, not a timing)
         self.assertLess(rss_kib, 128 * 1024)
+
+
+class PrefixRule(LambdaBase):
+    """PREFIX_TORRENTS=1: an event for a key below a prefix makes its object torrent, then the
+    prefix's PREFIX.torrent (equal to `create --exclude '*.torrent' s3://BUCKET/PREFIX/`), under
+    the prefix's lease, with a READY item that names a new key; the same event again writes
+    nothing; a key at the top is in no prefix."""
+    RUNTIME_ENV = {"PREFIX_TORRENTS": "1"}
+
+    def create_prefix(self, prefix):
+        p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
+                            "--exclude", "*.torrent", f"s3://{BUCKET}/{prefix}"],
+                           env=self.env(), capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout
+
+    def head(self, key):
+        return json.loads(self.s3.aws("s3api", "head-object", "--bucket", BUCKET, "--key",
+                                      key).stdout)
+
+    def test_event_makes_the_prefix_torrent_again(self):
+        self.put("sess/a.wav", content(300000, "a"))
+        self.put("sess/b.wav", content(200000, "b"))
+        self.put("top.bin", content(1000, "top"))
+        kind, resp, _ = self.call({"Records": [s3_record("sess/a.wav"), s3_record("top.bin")]})
+        self.assertEqual(kind, "response", resp)
+        self.assertEqual({r["key"]: r["action"] for r in resp["results"]},
+                         {"sess/a.wav": "created", "top.bin": "created"})
+        self.assert_synced("sess/a.wav")
+        self.assertEqual(self.get("sess.torrent"), self.create_prefix("sess/"))
+        it = self.item("sess/")
+        self.assertEqual((it["status"]["S"], it["source"]["S"], it["file_count"]["N"]),
+                         ("READY", "lambda", "2"))
+        self.assertEqual(it["etag"]["S"], self.head("sess.torrent")["Metadata"]
+                         ["s3torrent-source-set"])
+        self.assertNotIn("lease_until", it)
+        self.assertIsNone(self.get("top.torrent"))
+
+        self.put("sess/c.wav", content(100000, "c"))
+        kind, resp, _ = self.call({"Records": [s3_record("sess/c.wav")]})
+        self.assertEqual((kind, resp["results"][0]["action"]), ("response", "created"), resp)
+        self.assertEqual(self.get("sess.torrent"), self.create_prefix("sess/"))
+        it = self.item("sess/")
+        self.assertEqual((it["status"]["S"], it["file_count"]["N"]), ("READY", "3"))
+        self.assertEqual(it["stale_new"], {"L": [{"S": "sess/c.wav"}]})
+        after = self.head("sess.torrent")["LastModified"]
+
+        # delivered again, a second later (Last-Modified and updated_at are in seconds): both
+        # torrents are up to date, and nothing is written to S3 or the item
+        made = datetime.datetime.fromisoformat(after).timestamp()
+        while time.time() < made + 1.1:
+            time.sleep(0.05)
+        kind, resp, _ = self.call({"Records": [s3_record("sess/c.wav")]})
+        self.assertEqual((kind, resp["results"][0]["action"]), ("response", "up-to-date"), resp)
+        self.assertEqual(self.head("sess.torrent")["LastModified"], after)
+        self.assertEqual(self.item("sess/")["updated_at"], it["updated_at"])
+
+    def put_item(self, item):
+        subprocess.run([AWS, "--endpoint-url", self.ddb.url, "dynamodb", "put-item",
+                        "--table-name", TABLE, "--item", json.dumps(item)],
+                       env=aws_env(), capture_output=True, check=True)
+
+    def test_a_running_lease_is_left_alone(self):
+        """Another worker's HASHING lease on the prefix (for another set): the object's torrent
+        is made, the prefix's is left to it, and the SQS message comes back; once the lease has
+        run out, the redelivery makes it."""
+        self.put("lease/a.bin", content(5000, "lease"))
+        held = {"s3_uri": {"S": f"s3://{BUCKET}/lease/"}, "status": {"S": "HASHING"},
+                "bucket": {"S": BUCKET}, "object_key": {"S": "lease/"},
+                "etag": {"S": "0" * 64}, "size": {"N": "1"}, "object_mtime": {"N": "1"},
+                "attempts": {"N": "1"}, "lease_until": {"N": str(int(time.time()) + 3600)}}
+        self.put_item(held)
+        body = json.dumps({"Records": [s3_record("lease/a.bin")]})
+        kind, resp, _ = self.call({"Records": [sqs_record("m-lease", body)]})
+        self.assertEqual((kind, resp), ("response",
+                                        {"batchItemFailures": [{"itemIdentifier": "m-lease"}]}))
+        self.assert_synced("lease/a.bin")
+        self.assertIsNone(self.get("lease.torrent"))
+        self.assertEqual(self.item("lease/")["etag"]["S"], "0" * 64)
+        held["lease_until"] = {"N": str(int(time.time()) - 1)}
+        self.put_item(held)
+        kind, resp, _ = self.call({"Records": [sqs_record("m-lease", body)]})
+        self.assertEqual((kind, resp), ("response", {"batchItemFailures": []}))
+        self.assertEqual(self.get("lease.torrent"), self.create_prefix("lease/"))
+        it = self.item("lease/")
+        self.assertEqual((it["status"]["S"], it["attempts"]["N"]), ("READY", "1"))
 
 
 class Concurrency(LambdaBase):

@@ -404,6 +404,166 @@ START_TEST(test_known_hashes_of_our_torrent)
 }
 END_TEST
 
+/* The prefix rule: the prefix of DEPTH segments a key is below, or none. */
+START_TEST(test_rule_prefix)
+{
+    static const struct {
+        const char *key;
+        unsigned depth;
+        size_t len;
+    } cases[] = {
+        {"a/b/c.wav", 1, 2}, {"a/b/c.wav", 2, 4}, {"a/b/c.wav", 3, 0}, {"a.wav", 1, 0},
+        {"a/b/c.wav", 0, 0}, {"a//b.wav", 2, 0},  {"/x.wav", 1, 0},    {"a/b.torrent", 1, 0},
+        {"a/", 1, 0},        {"a/b/", 1, 2},      {"sess/x y", 1, 5},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(sync_rule_prefix(cases[i].key, cases[i].depth) == cases[i].len, "%s at %u",
+                      cases[i].key, cases[i].depth);
+}
+END_TEST
+
+/* The set digest is SHA-256 over "REL NUL ETAG LF" sorted by the bytes of REL, whatever the
+ * order given (the value is Python's hashlib over the same lines). */
+START_TEST(test_set_digest)
+{
+    struct sync_set_file f[] = {{"b/c.bin", "e2"}, {"a.bin", "e1"}, {"a b", "e3"}};
+    char d[65];
+    ck_assert_int_eq(sync_set_digest(f, 3, d), 0);
+    ck_assert_str_eq(d, "eb3712e07837f8e0170eaf1358a495c3912a16780ecce0dfa0baae6f362b182f");
+    ck_assert_str_eq(f[0].rel, "a b");
+    struct sync_set_file g[] = {{"a.bin", "e1"}, {"a b", "e3"}, {"b/c.bin", "e2x"}};
+    char d2[65];
+    ck_assert_int_eq(sync_set_digest(g, 3, d2), 0);
+    ck_assert_str_ne(d, d2); /* one ETag differs */
+    ck_assert_int_eq(sync_set_digest(NULL, 0, d2), 0);
+    ck_assert_str_eq(d2, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+END_TEST
+
+START_TEST(test_set_diff)
+{
+    struct sync_set_file now[] = {{"a", "1"}, {"b", "2"}, {"d", "4"}, {"e", "5"}};
+    struct sync_set_file before[] = {{"e", "5"}, {"c", "3"}, {"b", "9"}, {"a", "1"}, {"f", "6"}};
+    struct sync_set_diff d;
+    ck_assert_int_eq(sync_set_diff(now, 4, before, 5, &d), 0);
+    ck_assert_uint_eq(d.nadded, 1);
+    ck_assert_str_eq(d.added[0], "d");
+    ck_assert_uint_eq(d.nchanged, 1);
+    ck_assert_str_eq(d.changed[0], "b");
+    ck_assert_uint_eq(d.nremoved, 2);
+    ck_assert_str_eq(d.removed[0], "c");
+    ck_assert_str_eq(d.removed[1], "f");
+    sync_set_diff_free(&d);
+    ck_assert_int_eq(sync_set_diff(now, 4, NULL, 0, &d), 0);
+    ck_assert_uint_eq(d.nadded, 4);
+    ck_assert_uint_eq(d.nchanged + d.nremoved, 0);
+    sync_set_diff_free(&d);
+}
+END_TEST
+
+/* What create --exclude '*.torrent' s3://B/PREFIX/ makes with the recipe (maker_make_set over
+ * store_prefix_scan). */
+static void expected_set(const char *prefix, struct buf *out)
+{
+    static const char *const ex[] = {"*.torrent"};
+    struct source_dir dir;
+    struct maker_set ms = {.threads = 2};
+    char ws[64];
+    snprintf(ws, sizeof(ws), "%.*s", (int)strlen(prefix) - 1, prefix);
+    ms.ws_key = ws;
+    ck_assert_int_eq(store_prefix_scan(st, B, prefix, NULL, 0, ex, 1, NULL, NULL, &dir, NULL), 0);
+    ck_assert_int_eq(maker_make_set(&ms, &dir, dir.name, &recipe, out, NULL, NULL, NULL), 0);
+    source_dir_free(&dir);
+}
+
+/* A prefix torrent: made (the objects' own .torrent left out), up to date with one listing and
+ * one HEAD (no GET, no PUT), made again for a new, a changed and a removed key; a prefix with
+ * no byte is skipped; no rule, nothing. */
+START_TEST(test_prefix_torrent)
+{
+    recipe.meta = TORRENT_HYBRID;
+    add("s/a.bin", 70000, 1);
+    add("s/b.bin", 40000, 2);
+    add("s/empty", 0, 3);
+    add("s2.bin", 1000, 4);
+    ck_assert_int_eq(sync1("s/a.bin", NULL, NULL), SYNC_CREATED); /* s/a.bin.torrent */
+    struct sync_result res;
+    ck_assert_int_eq(sync_prefix(&sc, B, "s/", &res), 0);
+    ck_assert_int_eq(res.action, SYNC_CREATED);
+    ck_assert_uint_eq(res.size, 110000);
+    size_t len;
+    struct store_meta meta;
+    const uint8_t *p = store_mem_data(st, B, "s.torrent", &len, &meta);
+    ck_assert_ptr_nonnull(p);
+    struct buf want;
+    buf_init(&want, 1u << 26);
+    expected_set("s/", &want);
+    ck_assert(len == want.len && memcmp(p, want.data, len) == 0);
+    buf_free(&want);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-source-count"), "3");
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-infohash"), res.info_hash);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-infohash-v2"), res.info_hash_v2);
+    struct store_object oa, ob, oe;
+    ck_assert_int_eq(store_head(st, B, "s/a.bin", &oa, NULL, NULL), 0);
+    ck_assert_int_eq(store_head(st, B, "s/b.bin", &ob, NULL, NULL), 0);
+    ck_assert_int_eq(store_head(st, B, "s/empty", &oe, NULL, NULL), 0);
+    struct sync_set_file f[] = {{"a.bin", oa.etag}, {"b.bin", ob.etag}, {"empty", oe.etag}};
+    char d[65];
+    ck_assert_int_eq(sync_set_digest(f, 3, d), 0);
+    ck_assert_str_eq(store_meta_get(&meta, "s3torrent-source-set"), d);
+
+    unsigned puts = store_mem_calls(st, STORE_OP_PUT, NULL);
+    unsigned gets = store_mem_calls(st, STORE_OP_GET | STORE_OP_READ, NULL);
+    ck_assert_int_eq(sync_prefix(&sc, B, "s/", &res), 0);
+    ck_assert_int_eq(res.action, SYNC_UP_TO_DATE);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_GET | STORE_OP_READ, NULL), gets);
+
+    /* new, changed, removed: each made again, equal to create's */
+    for (int step = 0; step < 3; step++) {
+        if (step == 0)
+            add("s/c.bin", 30000, 5);
+        else if (step == 1)
+            add("s/b.bin", 40000, 6);
+        else
+            ck_assert_int_eq(store_mem_remove(st, B, "s/a.bin"), 0);
+        ck_assert_int_eq(sync_prefix(&sc, B, "s/", &res), 0);
+        ck_assert_int_eq(res.action, SYNC_REPLACED);
+        p = store_mem_data(st, B, "s.torrent", &len, NULL);
+        buf_init(&want, 1u << 26);
+        expected_set("s/", &want);
+        ck_assert(len == want.len && memcmp(p, want.data, len) == 0);
+        buf_free(&want);
+    }
+
+    /* dry run: decided, not done */
+    add("s/d.bin", 1000, 7);
+    puts = store_mem_calls(st, STORE_OP_PUT, NULL);
+    sc.dry_run = true;
+    ck_assert_int_eq(sync_prefix(&sc, B, "s/", &res), 0);
+    ck_assert_int_eq(res.action, SYNC_REPLACED);
+    ck_assert(res.dry_run);
+    ck_assert_uint_eq(store_mem_calls(st, STORE_OP_PUT, NULL), puts);
+    sc.dry_run = false;
+
+    add("z/empty", 0, 8);
+    ck_assert_int_eq(sync_prefix(&sc, B, "z/", &res), 0);
+    ck_assert_int_eq(res.action, SYNC_SKIPPED);
+    ck_assert_ptr_null(store_mem_data(st, B, "z.torrent", &len, NULL));
+    ck_assert_int_eq(sync_prefix(&sc, B, "s", &res), EINVAL);
+    ck_assert_int_eq(res.action, SYNC_FAILED);
+
+    /* the Lambda's call: the rule's prefix, or nothing */
+    ck_assert_int_eq(sync_ruled_prefix(&sc, B, "s/c.bin", &res), 0);
+    ck_assert_int_eq(res.action, SYNC_SKIPPED); /* no rule */
+    sc.prefix_depth = 1;
+    ck_assert_int_eq(sync_ruled_prefix(&sc, B, "s2.bin", &res), 0);
+    ck_assert_int_eq(res.action, SYNC_SKIPPED); /* in no prefix */
+    ck_assert_int_eq(sync_ruled_prefix(&sc, B, "s/c.bin", &res), 0);
+    ck_assert_int_eq(res.action, SYNC_REPLACED); /* s/d.bin is new */
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sync");
@@ -420,6 +580,10 @@ static Suite *suite(void)
     tcase_add_test(t, test_outer_fields_changed_no_read);
     tcase_add_test(t, test_outer_digest_absent);
     tcase_add_test(t, test_known_hashes_of_our_torrent);
+    tcase_add_test(t, test_rule_prefix);
+    tcase_add_test(t, test_set_digest);
+    tcase_add_test(t, test_set_diff);
+    tcase_add_test(t, test_prefix_torrent);
     suite_add_tcase(s, t);
     return s;
 }

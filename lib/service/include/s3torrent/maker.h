@@ -97,6 +97,33 @@ int maker_make_prefix(const struct maker *mk, const char *bucket, const char *pr
                       const char *name, struct source_dir *dir, const struct torrent_opts *o,
                       struct buf *out, struct maker_result *res, err_t *err);
 
+/* How a set's torrent is made beyond the recipe (docs/DESIGN.md §3). */
+struct maker_set {
+    const char *ws_key;              /* a prefix without its '/': the web seed is BASE plus its
+                                      * parent; NULL: BASE/ (a directory) */
+    const struct maker_files *files; /* composes from the cache (maker_files_hooks); may be NULL */
+    const char *bucket, *prefix;     /* with files: the objects' prefix (ending in '/', or ""):
+                                      * the torrent is maker_make_prefix's, cached whole */
+    bool pad;                        /* v1: BEP 47 pad files */
+    unsigned threads;                /* 0: all cores */
+    void (*progress)(void *arg, uint64_t done, uint64_t total); /* may be NULL */
+    void *progress_arg;
+};
+
+/* Appends the multi-file torrent of dir's files (source_dir_scan's or store_prefix_scan's; sorted
+ * here into the torrent's order), named name and made as recipe r says, dated with the newest
+ * file, to out; ih1 and ih2 (either may be NULL) get the info-hashes. The one way `create DIR`,
+ * `create s3://BUCKET/PREFIX/` and sync's prefix torrents make one, so they agree byte for byte.
+ * Returns 0, ENODATA when the files hold no byte (nothing to share), or an errno with err set. */
+int maker_make_set(const struct maker_set *s, struct source_dir *dir, const char *name,
+                   const struct torrent_recipe *r, struct buf *out, uint8_t ih1[20],
+                   uint8_t ih2[32], err_t *err);
+
+/* The s3torrent-outer digest (docs/DESIGN.md §4) that maker_make_set would give dir's torrent,
+ * without hashing. Returns 0 or ENOMEM with err set. */
+int maker_set_outer(const struct source_dir *dir, const char *name, const struct torrent_recipe *r,
+                    const char *ws_key, char out[TORRENT_OUTER_HEX], err_t *err);
+
 /* The cache key part of the hashes of a torrent: the meta version and the piece length that
  * recipe r resolves to for an object of size bytes ("s3th1/v1/262144"); out holds 64 bytes. */
 void maker_fingerprint(const struct torrent_recipe *r, uint64_t size, char out[64]);

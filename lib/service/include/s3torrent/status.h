@@ -66,6 +66,44 @@ int status_ready(const struct status_store *st, const struct status_object *o,
 int status_failed(const struct status_store *st, const struct status_object *o, const char *error,
                   err_t *err);
 
+/* A prefix's item (docs/DESIGN.md §6): an object's attributes for the set of objects below the
+ * prefix (the key is s3://BUCKET/PREFIX/, etag the set digest, size the bytes of all, object_mtime
+ * the newest Last-Modified), plus these. Its version is the digest alone: a write for another set
+ * replaces the item unless another writer's HASHING lease runs. */
+#define STATUS_STALE_MAX 100         /* keys kept in each stale_ list */
+#define STATUS_FILES_MAX (256 << 10) /* bytes of keys and ETags over which the map is left out */
+struct status_set {
+    uint64_t file_count;
+    /* the files map, relative key -> ETag, written on READY (the torrent's set) */
+    const char *const *rel, *const *etags;
+    size_t nfiles;
+    /* the keys whose change made the torrent stale (stale_new, stale_changed, stale_removed) */
+    const char *const *added, *const *changed, *const *removed;
+    size_t nadded, nchanged, nremoved;
+};
+
+/* status_begin, status_ready and status_failed for a prefix's item. Return 0, EBUSY when another
+ * writer's lease runs, EEXIST (READY already for this set; for READY, another set's item), or
+ * another errno with err set. */
+int status_set_begin(const struct status_store *st, const struct status_object *o,
+                     const struct status_set *set, err_t *err);
+int status_set_ready(const struct status_store *st, const struct status_object *o,
+                     const struct status_torrent *t, const struct status_set *set, err_t *err);
+int status_set_failed(const struct status_store *st, const struct status_object *o,
+                      const struct status_set *set, const char *error, err_t *err);
+
+/* Calls each(arg, relative key, ETag) for the files map of the item of s3://bucket/prefix, in no
+ * order, stopping at a non-zero return (returned). Returns 0, ENOENT when there is no item or no
+ * map, or another errno with err set. */
+int status_set_files(const struct status_store *st, const char *bucket, const char *prefix,
+                     int (*each)(void *arg, const char *rel, const char *etag), void *arg,
+                     err_t *err);
+
+/* status_set_files over an item already read (item may be NULL: ENOENT); uri names it in err. */
+int status_item_files(json_object *item, const char *uri,
+                      int (*each)(void *arg, const char *rel, const char *etag), void *arg,
+                      err_t *err);
+
 /* One item as read back. Absent attributes are "" or 0. */
 struct status_item {
     char uri[1100];
@@ -87,6 +125,7 @@ struct status_item {
     char error[1024];
     char source[16];
     char updated_at[32]; /* 2024-05-01T12:00:00Z */
+    uint64_t file_count; /* a prefix's */
 };
 
 /* Reads the item of s3://bucket/key (a strongly consistent read). Returns 0 with *out filled,

@@ -30,6 +30,9 @@ struct sync_config {
      * report what it left (sync: every object done when it exits), instead of failing at once
      * with EBUSY (the Lambda: SQS brings the message back). */
     bool wait_leases;
+    /* The prefix rule (docs/DESIGN.md §4): every prefix of this many segments ("a/" is 1,
+     * "a/b/" 2) with objects below it gets PREFIX.torrent (sync_ruled_prefix); 0: none. */
+    unsigned prefix_depth;
 };
 
 enum sync_action {
@@ -85,5 +88,48 @@ bool sync_is_torrent_key(const char *key);
  * when there is no such .torrent, or another errno with err set. */
 int sync_known_hashes(struct store *st, const char *bucket, const char *key,
                       const struct store_object *obj, struct hasher_result *out, err_t *err);
+
+/* Prefix torrents (docs/DESIGN.md §4): PREFIX.torrent beside the objects below PREFIX/. */
+
+/* The length of the prefix of key that a rule of depth segments covers ("a/b/" of "a/b/c.wav"
+ * for 2, including its '/'), or 0 when none does: depth 0 (no rule), a key with no more than
+ * depth segments, an empty segment on the way, or a .torrent key. */
+size_t sync_rule_prefix(const char *key, unsigned depth);
+
+/* One file of a set: its key relative to the prefix and its ETag (borrowed). */
+struct sync_set_file {
+    const char *rel, *etag;
+};
+
+/* The set digest, s3torrent-source-set: the hex SHA-256 of the lines "REL NUL ETAG LF" of files
+ * sorted by the bytes of rel (sorted here, in place), into out. Returns 0 or ENOMEM. */
+int sync_set_digest(struct sync_set_file *files, size_t n, char out[65]);
+
+/* Relative keys (borrowed from now and before) that are new, changed (another ETag) or removed
+ * in now (sorted by rel) against before (sorted here). Returns 0 or ENOMEM; free out with
+ * sync_set_diff_free. */
+struct sync_set_diff {
+    const char **added, **changed, **removed;
+    size_t nadded, nchanged, nremoved;
+};
+int sync_set_diff(const struct sync_set_file *now, size_t n, struct sync_set_file *before,
+                  size_t nb, struct sync_set_diff *out);
+void sync_set_diff_free(struct sync_set_diff *d);
+
+/* Brings s3://bucket/PREFIX.torrent (prefix ends in '/') and the prefix's status item up to
+ * date: the multi-file torrent of every object below the prefix but keys ending in ".torrent",
+ * byte for byte what `create --exclude '*.torrent' s3://BUCKET/PREFIX/` makes with the same
+ * recipe. Up to date when its s3torrent-source-set is the listing's digest and its
+ * s3torrent-outer the recipe's (one listing and one HEAD); else made again under the prefix's
+ * HASHING lease, with the keys that changed in the item and in out->why (REPLACED). SKIPPED: a
+ * prefix with no byte or no valid name. Returns 0 unless the action is SYNC_FAILED (the errno). */
+int sync_prefix(const struct sync_config *c, const char *bucket, const char *prefix,
+                struct sync_result *out);
+
+/* What the Lambda does after an object's torrent: sync_prefix of the prefix c->prefix_depth
+ * puts key under (sync_rule_prefix), or nothing (out->action SYNC_SKIPPED) when none does.
+ * Returns sync_prefix's result. */
+int sync_ruled_prefix(const struct sync_config *c, const char *bucket, const char *key,
+                      struct sync_result *out);
 
 #endif
