@@ -1,7 +1,8 @@
 /* dirtorrents.c — directory torrents. A plan lists the directory's objects as `create` does
- * (store_prefix_scan), lays the torrent out with zeroed hashes (its exact size, before any byte
- * is read) and names what it covers: a digest of that layout and of every object's ETag, which
- * keys the cache. One generation per directory at a time, at most max_generations at once. */
+ * (store_prefix_scan) and lays the torrent out with zeroed hashes (its exact size, before any
+ * byte is read); the maker makes it as `create s3://BUCKET/PREFIX/` does (maker_make_prefix:
+ * cached whole, keyed by the listing). One generation per directory at a time, at most
+ * max_generations at once. */
 #include "dirtorrents.h"
 #include "cache.h"
 #include "s3torrent/maker.h"
@@ -9,7 +10,6 @@
 #include "s3torrent/util.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,8 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SLOTS       256 /* directories whose size is remembered (direct-mapped) */
-#define FINGERPRINT "s3tdir1"
+#define SLOTS 256 /* directories whose size is remembered (direct-mapped) */
 
 /* What the last listing of one directory said its torrent is. */
 struct slot {
@@ -54,7 +53,6 @@ struct plan {
     struct torrent_opts to;
     char *ws;
     struct buf layout; /* the torrent with zeroed hashes */
-    char digest[65];   /* hex SHA-256 of the layout and the objects' ETags */
 };
 
 static double now_s(void)
@@ -106,28 +104,6 @@ static void plan_free(struct plan *p)
     buf_free(&p->layout);
 }
 
-/* The digest of what p's torrent covers: its layout (names, paths, sizes, options), then each
- * object's ETag (what the files hold), in the torrent's order. Returns 0 or EIO. */
-static int plan_digest(struct plan *p)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t md[32];
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(ctx, p->layout.data, p->layout.len);
-    for (size_t i = 0; ok && i < p->dir.n; i++) {
-        const char *bucket, *key;
-        const struct store_object *obj;
-        ok = store_prefix_part(&p->dir.parts[i], &bucket, &key, &obj) &&
-             EVP_DigestUpdate(ctx, obj->etag, strlen(obj->etag) + 1);
-    }
-    ok = ok && EVP_DigestFinal_ex(ctx, md, NULL);
-    EVP_MD_CTX_free(ctx);
-    if (!ok)
-        return EIO;
-    util_hex(md, sizeof(md), p->digest);
-    return 0;
-}
-
 /* Lists prefix and lays out its torrent under set. Returns 0, ENOENT when it has none, or
  * another errno with err set; the caller frees p with plan_free (also after a failure). */
 static int plan_make(struct dirt *d, const struct fs_settings *set, const char *prefix,
@@ -170,8 +146,6 @@ static int plan_make(struct dirt *d, const struct fs_settings *set, const char *
         log_msg(c->log, LOG_WARNING, "%s: no directory torrent: %s", p->dir.display, why.msg);
         return ENOENT;
     }
-    if (plan_digest(p) != 0)
-        return err_set(err, EIO, "%s: cannot digest the directory", p->dir.display);
     return 0;
 }
 
@@ -202,26 +176,12 @@ int dirt_stat(struct dirt *d, const char *prefix, uint64_t *size, int64_t *mtime
 }
 
 /* Appends p's torrent from the cache to out: true, or false (out unchanged) when it is not
- * there or not whole. */
-static bool from_cache(struct dirt *d, const char *prefix, const struct plan *p, struct buf *out)
+ * there. */
+static bool from_cache(struct dirt *d, const char *prefix, struct plan *p, struct buf *out)
 {
     err_t err = {0};
-    size_t before = out->len;
-    if (d->cfg.cache == NULL)
-        return false;
-    int rc = cache_get(d->cfg.cache, d->cfg.bucket, prefix, p->digest, FINGERPRINT, out, &err);
-    if (rc == ENOENT)
-        return false;
-    size_t n = out->len - before;
-    /* its size is the layout's, or less for a v2 one whose files share a piece layer */
-    if (rc == 0 && (n == p->layout.len || ((p->to.meta & TORRENT_V2) && n < p->layout.len)) &&
-        out->data[before] == 'd' && out->data[out->len - 1] == 'e')
-        return true;
-    out->len = before;
-    log_msg(d->cfg.log, LOG_WARNING,
-            "s3://%s/%s: cached directory torrent unusable, made again%s%s", d->cfg.bucket, prefix,
-            rc ? ": " : "", rc ? err.msg : "");
-    return false;
+    return maker_prefix_cached(&d->maker, d->cfg.bucket, prefix, p->dir.name, &p->dir, &p->to, out,
+                               NULL, &err) == 0;
 }
 
 static bool is_busy(const struct dirt *d, const char *prefix)
@@ -232,24 +192,11 @@ static bool is_busy(const struct dirt *d, const char *prefix)
     return false;
 }
 
-/* Makes p's torrent by hashing into out, and keeps it in the cache. */
+/* Makes p's torrent into out (the maker keeps it in the cache, whole and per object). */
 static int make(struct dirt *d, const char *prefix, struct plan *p, struct buf *out, err_t *err)
 {
-    size_t before = out->len;
-    struct maker_files mf = {&d->maker, p->dir.parts};
-    if (d->cfg.cache)
-        maker_files_hooks(&mf, &p->to);
-    int rc =
-        torrent_create_files(p->dir.name, p->dir.parts, p->dir.n, &p->to, out, NULL, NULL, err);
-    if (rc != 0)
-        out->len = before;
-    if (rc == 0 && d->cfg.cache) {
-        err_t cerr = {0};
-        if (cache_put(d->cfg.cache, d->cfg.bucket, prefix, p->digest, FINGERPRINT,
-                      out->data + before, out->len - before, &cerr) != 0)
-            log_msg(d->cfg.log, LOG_WARNING, "%s", cerr.msg);
-    }
-    return rc;
+    return maker_make_prefix(&d->maker, d->cfg.bucket, prefix, p->dir.name, &p->dir, &p->to, out,
+                             NULL, err);
 }
 
 int dirt_get(struct dirt *d, const char *prefix, struct buf *out, err_t *err)

@@ -255,46 +255,78 @@ out:
     return rc;
 }
 
+/* The part of a prefix torrent's making both calls share: the options with mk's threads and
+ * dir's reads, the files in torrent order, and the cache key (*keyed false: no cache, or no key).
+ * Returns 0 or an errno with err set (a path no torrent can hold). */
+static int prefix_prepare(const struct maker *mk, const char *name, struct source_dir *dir,
+                          const struct torrent_opts *o, struct torrent_opts *to,
+                          struct maker_result *x, char etag[65], char fp[64], bool *keyed,
+                          err_t *err)
+{
+    int rc;
+    memset(x, 0, sizeof(*x));
+    *to = *o;
+    to->threads = mk->threads;
+    to->span = dir->span;
+    to->parallel = dir->parallel;
+    x->v1 = o->meta & TORRENT_V1;
+    x->v2 = o->meta & TORRENT_V2;
+    if ((rc = torrent_files_order(dir->parts, dir->n, o->meta, o->pad, err)) != 0) {
+        err_prefix(err, "%s/", dir->display); /* err names the file */
+        return rc;
+    }
+    *keyed = mk->cache && set_key(name, dir, to, etag, fp) == 0;
+    return 0;
+}
+
+int maker_prefix_cached(const struct maker *mk, const char *bucket, const char *prefix,
+                        const char *name, struct source_dir *dir, const struct torrent_opts *o,
+                        struct buf *out, struct maker_result *res, err_t *err)
+{
+    struct maker_result mine, *x = res ? res : &mine;
+    struct torrent_opts to;
+    struct metainfo *m = NULL;
+    struct buf b;
+    char etag[65], fp[64];
+    bool keyed;
+    err_t cerr = {0};
+    int rc = prefix_prepare(mk, name, dir, o, &to, x, etag, fp, &keyed, err);
+    if (rc != 0 || !keyed)
+        return rc ? rc : ENOENT;
+    buf_init(&b, TORRENT_MAX_SIZE);
+    int g = mk->cache->get(mk->cache->arg, bucket, prefix, etag, fp, &b, &cerr);
+    if (g == 0 && metainfo_parse(b.data, b.len, &m, &cerr) == 0) {
+        memcpy(x->ih1, m->ih1, sizeof(x->ih1));
+        memcpy(x->ih2, m->ih2, sizeof(x->ih2));
+        x->cached = true;
+        metainfo_free(m);
+        rc = buf_put(out, b.data, b.len) ? err_set(err, ENOMEM, "out of memory") : 0;
+    } else {
+        if (g != ENOENT)
+            log_msg(mk->log, LOG_WARNING, "torrent cache: s3://%s/%s: %s", bucket, prefix,
+                    cerr.msg[0] ? cerr.msg : "unusable entry, hashing again");
+        rc = ENOENT;
+    }
+    buf_free(&b);
+    return rc;
+}
+
 int maker_make_prefix(const struct maker *mk, const char *bucket, const char *prefix,
                       const char *name, struct source_dir *dir, const struct torrent_opts *o,
                       struct buf *out, struct maker_result *res, err_t *err)
 {
     struct maker_result mine, *x = res ? res : &mine;
     struct maker_files mf = {mk, dir->parts};
-    struct torrent_opts to = *o;
+    struct torrent_opts to;
     struct buf b;
     char etag[65], fp[64];
-    bool keyed = false;
-    int rc;
-    memset(x, 0, sizeof(*x));
+    bool keyed;
+    int rc = maker_prefix_cached(mk, bucket, prefix, name, dir, o, out, x, err);
+    if (rc != ENOENT)
+        return rc;
+    if ((rc = prefix_prepare(mk, name, dir, o, &to, x, etag, fp, &keyed, err)) != 0)
+        return rc;
     buf_init(&b, TORRENT_MAX_SIZE);
-    to.threads = mk->threads;
-    to.span = dir->span;
-    to.parallel = dir->parallel;
-    x->v1 = o->meta & TORRENT_V1;
-    x->v2 = o->meta & TORRENT_V2;
-    if ((rc = torrent_files_order(dir->parts, dir->n, o->meta, o->pad, err)) != 0) {
-        err_prefix(err, "%s/", dir->display); /* err names the file */
-        goto out;
-    }
-    keyed = mk->cache && set_key(name, dir, &to, etag, fp) == 0;
-    if (keyed) {
-        err_t cerr = {0};
-        int g = mk->cache->get(mk->cache->arg, bucket, prefix, etag, fp, &b, &cerr);
-        struct metainfo *m = NULL;
-        if (g == 0 && metainfo_parse(b.data, b.len, &m, &cerr) == 0) {
-            memcpy(x->ih1, m->ih1, sizeof(x->ih1));
-            memcpy(x->ih2, m->ih2, sizeof(x->ih2));
-            x->cached = true;
-            metainfo_free(m);
-            rc = buf_put(out, b.data, b.len);
-            goto out;
-        }
-        if (g != ENOENT)
-            log_msg(mk->log, LOG_WARNING, "torrent cache: s3://%s/%s: %s", bucket, prefix,
-                    cerr.msg[0] ? cerr.msg : "unusable entry, hashing again");
-        b.len = 0;
-    }
     maker_files_hooks(&mf, &to);
     if ((rc = torrent_create_files(name, dir->parts, dir->n, &to, &b, x->ih1, x->ih2, err)) != 0)
         goto out;
@@ -303,7 +335,7 @@ int maker_make_prefix(const struct maker *mk, const char *bucket, const char *pr
         if (mk->cache->put(mk->cache->arg, bucket, prefix, etag, fp, b.data, b.len, &cerr) != 0)
             log_msg(mk->log, LOG_WARNING, "torrent cache: %s", cerr.msg);
     }
-    rc = buf_put(out, b.data, b.len);
+    rc = buf_put(out, b.data, b.len) ? err_set(err, ENOMEM, "out of memory") : 0;
 out:
     buf_free(&b);
     return rc;

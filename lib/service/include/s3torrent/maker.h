@@ -97,6 +97,12 @@ int maker_make_prefix(const struct maker *mk, const char *bucket, const char *pr
                       const char *name, struct source_dir *dir, const struct torrent_opts *o,
                       struct buf *out, struct maker_result *res, err_t *err);
 
+/* Like maker_make_prefix, from the torrent's own cache entry alone: ENOENT (err untouched) when
+ * it is not cached (or there is no cache), and no object is read. */
+int maker_prefix_cached(const struct maker *mk, const char *bucket, const char *prefix,
+                        const char *name, struct source_dir *dir, const struct torrent_opts *o,
+                        struct buf *out, struct maker_result *res, err_t *err);
+
 /* How a set's torrent is made beyond the recipe (docs/DESIGN.md §3). */
 struct maker_set {
     const char *ws_key;              /* a prefix without its '/': the web seed is BASE plus its
