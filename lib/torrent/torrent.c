@@ -312,6 +312,7 @@ int torrent_hash(struct source *src, const struct torrent_opts *opts, struct has
         .piece_length = plen,
         .v1 = opts->meta & TORRENT_V1,
         .v2 = opts->meta & TORRENT_V2,
+        .v1_padded = opts->meta & TORRENT_V1, /* for the cache: composing a padded session */
         .threads = opts->threads,
         .progress = opts->progress,
         .progress_arg = opts->progress_arg,
@@ -755,14 +756,18 @@ struct file_run {
     err_t err;
 };
 
-/* File i's hashes as known before (torrent_opts.known), when they fit it. */
+/* File i's hashes as known before (torrent_opts.known), when they fit it: every hash the
+ * torrent needs, v1 ones with the padded last piece. */
 static bool known_of(struct file_run *r, size_t i, uint64_t plen, struct hasher_result *res)
 {
     const struct torrent_opts *o = r->o;
-    if (r->h->v1 || o->known == NULL || !o->known(o->known_arg, i, plen, res))
+    bool v1 = r->h->v1 != NULL, v2 = r->h->roots != NULL;
+    enum torrent_meta need = (enum torrent_meta)((v1 ? TORRENT_V1 : 0) | (v2 ? TORRENT_V2 : 0));
+    if (o->known == NULL || !o->known(o->known_arg, i, need, plen, res))
         return false;
-    if (res->size == r->files[i].size && res->piece_length == plen && res->v2_layer != NULL &&
-        res->npieces == (res->size + plen - 1) / plen)
+    if (res->size == r->files[i].size && res->piece_length == plen &&
+        res->npieces == (res->size + plen - 1) / plen && (!v2 || res->v2_layer != NULL) &&
+        (!v1 || (res->v1_pieces != NULL && res->has_v1_padded)))
         return true;
     hasher_result_free(res);
     return false;
@@ -780,11 +785,14 @@ static int hash_one(struct file_run *r, size_t i, const struct hasher_opts *ho, 
         source_free(src);
         if (rc)
             return rc;
-        if (r->h->roots && r->o->learned)
+        if (r->o->learned)
             r->o->learned(r->o->known_arg, i, &res);
     }
-    if (r->h->v1)
-        memcpy(r->h->v1 + 20 * r->first[i], res.v1_pieces, 20 * res.npieces);
+    if (r->h->v1) {
+        /* the file is followed by a pad: its last piece ends in the pad's zeros */
+        memcpy(r->h->v1 + 20 * r->first[i], res.v1_pieces, 20 * (res.npieces - 1));
+        memcpy(r->h->v1 + 20 * (r->first[i] + res.npieces - 1), res.v1_padded, 20);
+    }
     if (r->h->roots) {
         memcpy(r->h->roots[i], res.v2_root, 32);
         if (res.npieces > 1) {
@@ -842,7 +850,7 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
         .piece_length = plen,
         .v1 = v1,
         .v2 = v2,
-        .v1_pad = pad,
+        .v1_padded = pad,
         .threads = o->threads,
         .progress = o->progress ? progress_add : NULL,
         .progress_arg = &sum,
