@@ -544,6 +544,24 @@ START_TEST(test_hybrid_session_composed)
     ck_assert_uint_eq(mc.puts, puts + 4); /* the four files with a short last piece */
     assert_same_session(TORRENT_HYBRID, &d, false);
     source_dir_free(&d);
+    /* a lone file has no pad: its last piece stays the unpadded one, composed or not */
+    uint8_t *data = content(50000, 3);
+    ck_assert_int_eq(store_mem_add(st, B, "q/only.bin", data, 50000, 7), 0);
+    free(data);
+    ck_assert_int_eq(store_prefix_scan(st, B, "q/", NULL, 0, NULL, 0, NULL, NULL, &d, &err), 0);
+    struct buf one = make("q/only.bin", &r, NULL, 0);
+    assert_same_session(TORRENT_HYBRID, &d, false);
+    struct buf lone = padded_session(TORRENT_HYBRID, &d, true);
+    struct metainfo *m1 = NULL, *m2 = NULL;
+    ck_assert_int_eq(metainfo_parse(one.data, one.len, &m1, &err), 0);
+    ck_assert_int_eq(metainfo_parse(lone.data, lone.len, &m2, &err), 0);
+    ck_assert_uint_eq(m1->npieces, m2->npieces);
+    ck_assert_int_eq(memcmp(m1->pieces, m2->pieces, 20 * m1->npieces), 0);
+    metainfo_free(m1);
+    metainfo_free(m2);
+    buf_free(&lone);
+    buf_free(&one);
+    source_dir_free(&d);
 }
 END_TEST
 
