@@ -37,10 +37,12 @@ static void usage(FILE *f)
           "      --exclude PATTERN      leave out files and directories whose path below DIR\n"
           "                             (or the prefix) matches PATTERN; repeat for more\n"
           "      --cache PATH           prefixes: the torrent cache shared with s3torrentfs and\n"
-          "                             sync (default: the mount's, see s3torrentfs(8)); a v2\n"
-          "                             torrent takes each object's hashes from its single-file\n"
-          "                             torrent's entry at the same piece length, reading no\n"
-          "                             byte of it, and v2 and hybrid ones leave theirs there\n"
+          "                             sync (default: the mount's, see s3torrentfs(8)); a v2,\n"
+          "                             hybrid or padded v1 torrent takes each object's hashes\n"
+          "                             from its single-file torrent's entry at the same piece\n"
+          "                             length, reading no byte of it, and leaves theirs there.\n"
+          "                             s3://BUCKET/KEY: only when given, the object's hashes\n"
+          "                             from and into that cache\n"
           "      --no-cache             prefixes: read every object, store nothing locally\n"
           "      --pad                  v1: BEP 47 pad files after every file, so each starts a\n"
           "                             piece (v2 and hybrid always have them; plain v1 equals\n"
@@ -181,6 +183,59 @@ out:
 static void skipped(void *arg, const char *key, const char *why)
 {
     fprintf(stderr, "s3torrent: s3://%s/%s: left out: %s\n", (const char *)arg, key, why);
+}
+
+/* `create s3://BUCKET/KEY --cache PATH`: the object's hashes from the cache, else hashed (as to
+ * says, with its progress) from the version HEAD gave and kept there through the maker
+ * (docs/DESIGN.md §13), for the mount, sync and a session of the same piece length to compose
+ * from. Returns 0 with *h filled (the caller frees it) or an errno with err set. */
+static int hash_object(struct cli_s3 *g, const char *uri, const struct torrent_recipe *r,
+                       const struct torrent_opts *to, struct cache *cache, struct hasher_result *h,
+                       err_t *err)
+{
+    struct s3_client *s3;
+    struct store *st = NULL;
+    struct store_object obj;
+    struct maker_cache mcache;
+    struct maker_result res;
+    struct source *src = NULL;
+    struct buf b;
+    char *bucket = NULL, *key = NULL;
+    int rc;
+    buf_init(&b, TORRENT_MAX_SIZE);
+    memset(h, 0, sizeof(*h));
+    if ((rc = s3_parse_uri(uri, &bucket, &key, err)) || (rc = cli_s3_connect(g, &s3, err)))
+        goto out;
+    if ((st = store_s3_new(s3)) == NULL) {
+        rc = err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = store_head(st, bucket, key, &obj, NULL, err)))
+        goto out;
+    cache_as_maker_cache(cache, &mcache);
+    struct maker mk = {.store = st, .cache = &mcache, .threads = to->threads, .log = &g->log};
+    err_t kerr = {0};
+    if (maker_cached(&mk, bucket, key, &obj, r, &b, &res, &kerr) == 0) {
+        *h = res.hashes;
+        memset(&res.hashes, 0, sizeof(res.hashes));
+        maker_result_free(&res);
+        goto out;
+    }
+    if ((rc = store_open_source(st, bucket, key, &obj, 0, &src, err)) ||
+        (rc = torrent_hash(src, to, h, err)))
+        goto out;
+    /* kept in the cache; a failure there only costs the next call a read */
+    if (maker_make_known(&mk, bucket, key, &obj, r, h, &b, NULL, &kerr) != 0)
+        fprintf(stderr, "s3torrent: warning: %s; not kept in the cache\n", kerr.msg);
+out:
+    if (rc)
+        hasher_result_free(h);
+    source_free(src);
+    buf_free(&b);
+    store_free(st);
+    free(bucket);
+    free(key);
+    return rc;
 }
 
 /* `create s3://BUCKET/PREFIX/`: one multi-file torrent of the objects below the prefix. */
@@ -403,7 +458,18 @@ int cmd_create(int argc, char **argv)
     to.progress = cli_progress_cb;
     to.progress_arg = &prog;
     uint8_t ih1[20], ih2[32];
-    int hr = torrent_create(src, name, &to, &tb, ih1, ih2, &err);
+    int hr;
+    /* an object with an explicit cache: hashes from it, or hashed into it */
+    struct cache *cache = is_s3 && cache_path && !no_cache ? cli_open_cache(cache_path) : NULL;
+    if (cache) {
+        struct hasher_result h;
+        if ((hr = hash_object(&g, arg, &rec.b.r, &to, cache, &h, &err)) == 0)
+            hr = torrent_encode_hashed(name, &to, &h, &tb, ih1, ih2, &err);
+        hasher_result_free(&h);
+        cache_close(cache);
+    } else {
+        hr = torrent_create(src, name, &to, &tb, ih1, ih2, &err);
+    }
     cli_progress_end(&prog);
     if (hr != 0) {
         cli_error(CLI_FAIL, "%s", err.msg);

@@ -201,6 +201,9 @@ tier "command-line errors under ASan+UBSan" \
   env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_peers.py BadInput
 tier "multi-file torrents under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   /usr/bin/python3 tests/integration/test_multifile.py MultiFile
+tier "sessions composed from the torrent cache under ASan+UBSan" \
+  env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 tests/integration/test_prefix.py \
+  Prefix.test_composed_from_the_cache Prefix.test_object_from_the_cache
 # all S3 tests but the 4 GiB object (hashed by the release build above)
 tier "S3 under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent /usr/bin/python3 \
   tests/integration/test_s3.py SameAsFile Listing Faults Secrets

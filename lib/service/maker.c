@@ -52,6 +52,42 @@ static bool from_cache(const struct maker *mk, const char *bucket, const char *k
     return ok;
 }
 
+/* Keeps of h what a torrent of meta needs: false (h freed) when that is not there. */
+static bool fit(struct hasher_result *h, enum torrent_meta meta)
+{
+    bool v1 = meta & TORRENT_V1, v2 = meta & TORRENT_V2;
+    if ((v1 && h->v1_pieces == NULL) || (v2 && h->v2_layer == NULL)) {
+        hasher_result_free(h);
+        return false;
+    }
+    if (!v1) {
+        free(h->v1_pieces);
+        h->v1_pieces = NULL;
+        h->has_v1_padded = false;
+    }
+    if (!v2) {
+        free(h->v2_layer);
+        h->v2_layer = NULL;
+    }
+    return true;
+}
+
+/* The cached hashes a torrent of meta at piece length plen needs: its own entry, else a hybrid
+ * torrent's (which has both versions). */
+static bool from_cache_as(const struct maker *mk, const char *bucket, const char *key,
+                          const struct store_object *obj, enum torrent_meta meta, uint64_t plen,
+                          struct hasher_result *h)
+{
+    char fp[64];
+    fingerprint(meta, plen, fp);
+    if (from_cache(mk, bucket, key, obj, fp, h) && fit(h, meta))
+        return true;
+    if (meta == TORRENT_HYBRID)
+        return false;
+    fingerprint(TORRENT_HYBRID, plen, fp);
+    return from_cache(mk, bucket, key, obj, fp, h) && fit(h, meta);
+}
+
 static void to_cache(const struct maker *mk, const char *bucket, const char *key,
                      const struct store_object *obj, const char *fp, const struct hasher_result *h)
 {
@@ -116,7 +152,8 @@ static int make(const struct maker *mk, const char *bucket, const char *key,
     maker_fingerprint(r, obj->size, fp);
     uint64_t plen = r->piece_length ? r->piece_length : torrent_auto_piece_length(obj->size);
     bool learned = take_known(known, r, obj->size, plen, &x->hashes);
-    x->cached = learned || (cache && from_cache(mk, bucket, key, obj, fp, &x->hashes));
+    x->cached =
+        learned || (cache && from_cache_as(mk, bucket, key, obj, r->meta, plen, &x->hashes));
     if (learned && cache)
         to_cache(mk, bucket, key, obj, fp, &x->hashes);
     if (!x->cached && cached_only) {
@@ -170,20 +207,15 @@ int maker_make_known(const struct maker *mk, const char *bucket, const char *key
 
 /* --- multi-file torrents composed from the cache --- */
 
-static bool files_known(void *arg, size_t i, uint64_t plen, struct hasher_result *h)
+static bool files_known(void *arg, size_t i, enum torrent_meta need, uint64_t plen,
+                        struct hasher_result *h)
 {
     const struct maker_files *mf = arg;
     const char *bucket, *key;
     const struct store_object *obj;
-    char fp[64];
     if (mf->mk->cache == NULL || !store_prefix_part(&mf->files[i], &bucket, &key, &obj))
         return false;
-    /* a v2 torrent's entry, else a hybrid one's v2 part */
-    fingerprint(TORRENT_V2, plen, fp);
-    if (from_cache(mf->mk, bucket, key, obj, fp, h))
-        return true;
-    fingerprint(TORRENT_HYBRID, plen, fp);
-    return from_cache(mf->mk, bucket, key, obj, fp, h);
+    return from_cache_as(mf->mk, bucket, key, obj, need, plen, h);
 }
 
 static void files_learned(void *arg, size_t i, const struct hasher_result *h)
@@ -192,14 +224,14 @@ static void files_learned(void *arg, size_t i, const struct hasher_result *h)
     const char *bucket, *key;
     const struct store_object *obj;
     char fp[64];
-    if (mf->mk->cache == NULL || !store_prefix_part(&mf->files[i], &bucket, &key, &obj) ||
-        h->v2_layer == NULL)
+    if (mf->mk->cache == NULL || !store_prefix_part(&mf->files[i], &bucket, &key, &obj))
         return;
-    /* the v2 part alone: a padded file's last v1 piece is not its single-file torrent's */
-    struct hasher_result v2 = *h;
-    v2.v1_pieces = NULL;
-    fingerprint(TORRENT_V2, h->piece_length, fp);
-    to_cache(mf->mk, bucket, key, obj, fp, &v2);
+    /* what the file's own torrent of these versions hashes (its v1 pieces are unpadded; the
+     * padded last one rides along) */
+    fingerprint(
+        (enum torrent_meta)((h->v1_pieces ? TORRENT_V1 : 0) | (h->v2_layer ? TORRENT_V2 : 0)),
+        h->piece_length, fp);
+    to_cache(mf->mk, bucket, key, obj, fp, h);
 }
 
 void maker_files_hooks(const struct maker_files *mf, struct torrent_opts *o)

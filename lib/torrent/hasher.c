@@ -62,9 +62,25 @@ static void report(struct run *r, uint64_t add)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The last piece's SHA-1 as if zeros filled it to the piece length, from sha1 holding its bytes
+ * (pad, a context of its own, is left with the copy). */
+static void padded_last(struct hasher_result *res, const EVP_MD_CTX *sha1, EVP_MD_CTX *pad)
+{
+    uint64_t plen = res->piece_length, tail = res->size % plen;
+    EVP_MD_CTX_copy_ex(pad, sha1);
+    for (uint64_t z = tail ? plen - tail : 0; z > 0;) {
+        size_t zn = z < CHUNK ? (size_t)z : CHUNK;
+        EVP_DigestUpdate(pad, zero_chunk, zn);
+        z -= zn;
+    }
+    EVP_DigestFinal_ex(pad, res->v1_padded, NULL);
+    res->has_v1_padded = true;
+}
+
 /* Hashes pieces [first, last) into their slots. */
-static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *scratch, EVP_MD_CTX *sha1,
-                    const EVP_MD *md1, struct merkle *m, uint8_t *leaves, err_t *err)
+static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *scratch,
+                    EVP_MD_CTX *sha1, EVP_MD_CTX *pad, const EVP_MD *md1, struct merkle *m,
+                    uint8_t *leaves, err_t *err)
 {
     struct hasher_result *res = r->res;
     const uint64_t plen = res->piece_length;
@@ -101,12 +117,8 @@ static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *scrat
                 }
             at += take;
             if (pos + at == piece_end) {
-                if (r->opts->v1 && r->opts->v1_pad && piece_end == res->size)
-                    for (uint64_t z = plen - (piece_end - piece * plen); z > 0;) {
-                        size_t zn = z < CHUNK ? (size_t)z : CHUNK;
-                        EVP_DigestUpdate(sha1, zero_chunk, zn);
-                        z -= zn;
-                    }
+                if (r->opts->v1 && r->opts->v1_padded && piece_end == res->size)
+                    padded_last(res, sha1, pad);
                 if (r->opts->v1) {
                     EVP_DigestFinal_ex(sha1, res->v1_pieces + 20 * piece, NULL);
                     EVP_DigestInit_ex(sha1, md1, NULL);
@@ -136,11 +148,12 @@ static void *worker_main(void *arg)
     err_t err = {0};
     uint8_t *chunk = malloc(CHUNK);
     uint8_t *leaves = malloc(r->opts->v2 ? (r->res->piece_length / MERKLE_BLOCK) * 32 : 32);
-    EVP_MD_CTX *sha1 = EVP_MD_CTX_new();
+    EVP_MD_CTX *sha1 = EVP_MD_CTX_new(), *pad = EVP_MD_CTX_new();
     EVP_MD *md1 = EVP_MD_fetch(NULL, "SHA1", NULL);
     struct merkle *m = merkle_new();
 
-    if (chunk == NULL || leaves == NULL || sha1 == NULL || md1 == NULL || m == NULL) {
+    if (chunk == NULL || leaves == NULL || sha1 == NULL || pad == NULL || md1 == NULL ||
+        m == NULL) {
         err_set(&err, ENOMEM, "%s: out of memory for hashing", r->src->display);
         fail(r, &err);
         goto out;
@@ -153,7 +166,7 @@ static void *worker_main(void *arg)
         uint64_t last = first + r->pieces_per_job;
         if (last > r->res->npieces)
             last = r->res->npieces;
-        if (hash_job(r, first, last, chunk, sha1, md1, m, leaves, &err)) {
+        if (hash_job(r, first, last, chunk, sha1, pad, md1, m, leaves, &err)) {
             fail(r, &err);
             break;
         }
@@ -161,6 +174,7 @@ static void *worker_main(void *arg)
 out:
     merkle_free(m);
     EVP_MD_free(md1);
+    EVP_MD_CTX_free(pad);
     EVP_MD_CTX_free(sha1);
     free(leaves);
     free(chunk);
@@ -278,9 +292,13 @@ void hasher_result_free(struct hasher_result *res)
 }
 
 /* The packed form: "s3th1" then size, piece length and piece count as 8-byte big-endian
- * numbers, a flags byte (1: v1, 2: v2), then the v1 pieces, the v2 layer and the v2 root. */
-#define PACK_MAGIC "s3th1"
-#define PACK_HEAD  (5 + 3 * 8 + 1)
+ * numbers, a flags byte (1: v1, 2: v2, 4: the padded last v1 piece follows), then the v1
+ * pieces, the v2 layer and the v2 root, then the padded last piece. Flag 4 is there only for v1
+ * with a short last piece (else the last piece is the padded one), so an entry packed before it
+ * existed still reads: it only lacks what composing a padded multi-file torrent needs. */
+#define PACK_MAGIC  "s3th1"
+#define PACK_HEAD   (5 + 3 * 8 + 1)
+#define PACK_PADDED 4
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -303,7 +321,9 @@ int hasher_result_pack(const struct hasher_result *res, struct buf *out)
     put_be64(head + 5, res->size);
     put_be64(head + 13, res->piece_length);
     put_be64(head + 21, res->npieces);
-    head[29] = (uint8_t)((res->v1_pieces ? 1 : 0) | (res->v2_layer ? 2 : 0));
+    bool padded = res->v1_pieces && res->has_v1_padded && res->size % res->piece_length != 0;
+    head[29] =
+        (uint8_t)((res->v1_pieces ? 1 : 0) | (res->v2_layer ? 2 : 0) | (padded ? PACK_PADDED : 0));
     buf_put(out, head, sizeof(head));
     if (res->v1_pieces)
         buf_put(out, res->v1_pieces, 20 * res->npieces);
@@ -311,6 +331,8 @@ int hasher_result_pack(const struct hasher_result *res, struct buf *out)
         buf_put(out, res->v2_layer, 32 * res->npieces);
         buf_put(out, res->v2_root, 32);
     }
+    if (padded)
+        buf_put(out, res->v1_padded, 20);
     return out->err;
 }
 
@@ -324,11 +346,13 @@ int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res
     res->npieces = get_be64(p + 21);
     unsigned flags = p[29];
     uint64_t plen = res->piece_length;
-    if (res->size == 0 || plen < 16384 || (plen & (plen - 1)) != 0 || flags == 0 || flags > 3 ||
+    bool short_tail = plen != 0 && res->size % plen != 0;
+    if (res->size == 0 || plen < 16384 || (plen & (plen - 1)) != 0 || (flags & 3) == 0 ||
+        flags > 7 || ((flags & PACK_PADDED) && (!(flags & 1) || !short_tail)) ||
         res->npieces != (res->size + plen - 1) / plen || res->npieces > (1u << 26))
         return err_set(err, EPROTO, "packed hashes: inconsistent numbers");
     size_t want = PACK_HEAD + ((flags & 1) ? 20 * res->npieces : 0) +
-                  ((flags & 2) ? 32 * res->npieces + 32 : 0);
+                  ((flags & 2) ? 32 * res->npieces + 32 : 0) + ((flags & PACK_PADDED) ? 20 : 0);
     if (len != want)
         return err_set(err, EPROTO, "packed hashes: %zu bytes, expected %zu", len, want);
     p += PACK_HEAD;
@@ -341,10 +365,16 @@ int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res
     if (flags & 1) {
         memcpy(res->v1_pieces, p, 20 * res->npieces);
         p += 20 * res->npieces;
+        /* a whole last piece is its own padded form */
+        res->has_v1_padded = !short_tail || (flags & PACK_PADDED);
+        memcpy(res->v1_padded, res->v1_pieces + 20 * (res->npieces - 1), 20);
     }
     if (flags & 2) {
         memcpy(res->v2_layer, p, 32 * res->npieces);
         memcpy(res->v2_root, p + 32 * res->npieces, 32);
+        p += 32 * res->npieces + 32;
     }
+    if (flags & PACK_PADDED)
+        memcpy(res->v1_padded, p, 20);
     return 0;
 }

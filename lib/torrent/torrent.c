@@ -312,6 +312,7 @@ int torrent_hash(struct source *src, const struct torrent_opts *opts, struct has
         .piece_length = plen,
         .v1 = opts->meta & TORRENT_V1,
         .v2 = opts->meta & TORRENT_V2,
+        .v1_padded = opts->meta & TORRENT_V1, /* for the cache: composing a padded session */
         .threads = opts->threads,
         .progress = opts->progress,
         .progress_arg = opts->progress_arg,
@@ -773,6 +774,7 @@ struct file_run {
     struct files_hashes *h;
     const uint64_t *first; /* each file's first v1 piece */
     const struct torrent_opts *o;
+    bool pad; /* files are followed by pads (not a lone one) */
     uint64_t total;
     atomic_size_t next;
     atomic_int failed;
@@ -782,14 +784,20 @@ struct file_run {
     err_t err;
 };
 
-/* File i's hashes as known before (torrent_opts.known), when they fit it. */
-static bool known_of(struct file_run *r, size_t i, uint64_t plen, struct hasher_result *res)
+/* File i's hashes as known before (torrent_opts.known), when they fit it: every hash the
+ * torrent needs, v1 ones with the padded last piece when the file is padded. */
+static bool known_of(struct file_run *r, size_t i, const struct hasher_opts *ho,
+                     struct hasher_result *res)
 {
+    uint64_t plen = ho->piece_length;
     const struct torrent_opts *o = r->o;
-    if (r->h->v1 || o->known == NULL || !o->known(o->known_arg, i, plen, res))
+    bool v1 = r->h->v1 != NULL, v2 = r->h->roots != NULL;
+    enum torrent_meta need = (enum torrent_meta)((v1 ? TORRENT_V1 : 0) | (v2 ? TORRENT_V2 : 0));
+    if (o->known == NULL || !o->known(o->known_arg, i, need, plen, res))
         return false;
-    if (res->size == r->files[i].size && res->piece_length == plen && res->v2_layer != NULL &&
-        res->npieces == (res->size + plen - 1) / plen)
+    if (res->size == r->files[i].size && res->piece_length == plen &&
+        res->npieces == (res->size + plen - 1) / plen && (!v2 || res->v2_layer != NULL) &&
+        (!v1 || (res->v1_pieces != NULL && (res->has_v1_padded || !r->pad))))
         return true;
     hasher_result_free(res);
     return false;
@@ -801,17 +809,21 @@ static int hash_one(struct file_run *r, size_t i, const struct hasher_opts *ho, 
     struct source *src = NULL;
     struct hasher_result res;
     int rc;
-    if (!known_of(r, i, ho->piece_length, &res)) {
+    if (!known_of(r, i, ho, &res)) {
         if ((rc = open_part(&r->files[i], &src, err)) == 0)
             rc = hasher_run(src, ho, &res, err);
         source_free(src);
         if (rc)
             return rc;
-        if (r->h->roots && r->o->learned)
+        if (r->o->learned)
             r->o->learned(r->o->known_arg, i, &res);
     }
-    if (r->h->v1)
+    if (r->h->v1) {
+        /* a padded file's last piece ends in the pad's zeros (a lone file has no pad) */
         memcpy(r->h->v1 + 20 * r->first[i], res.v1_pieces, 20 * res.npieces);
+        if (r->pad)
+            memcpy(r->h->v1 + 20 * (r->first[i] + res.npieces - 1), res.v1_padded, 20);
+    }
     if (r->h->roots) {
         memcpy(r->h->roots[i], res.v2_root, 32);
         if (res.npieces > 1) {
@@ -869,7 +881,7 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
         .piece_length = plen,
         .v1 = v1,
         .v2 = v2,
-        .v1_pad = pad,
+        .v1_padded = pad || (v2 && o->learned != NULL), /* a lone file's: for the cache */
         .threads = o->threads,
         .progress = o->progress ? progress_add : NULL,
         .progress_arg = &sum,
@@ -903,7 +915,8 @@ static int hash_files(const char *name, const struct source_part *files, size_t 
     }
     for (size_t i = 0; i < n; i++)
         first[i + 1] = first[i] + (files[i].size + plen - 1) / plen;
-    struct file_run fr = {.files = files, .n = n, .h = h, .first = first, .o = o, .total = total};
+    struct file_run fr = {
+        .files = files, .n = n, .h = h, .first = first, .o = o, .pad = pad, .total = total};
     pthread_mutex_init(&fr.lock, NULL);
     /* large files one after another, each with every thread */
     for (size_t i = 0; i < n && rc == 0; i++) {

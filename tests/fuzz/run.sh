@@ -36,6 +36,9 @@ hashes)
   # packed hashes (docs/DESIGN.md §13): one v1 piece of 1000 bytes, and two hybrid pieces
   python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 1000, 16384, 1, 1) + bytes(20))' >"$work/corpus/h1"
   python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 20000, 16384, 2, 3) + bytes(40 + 64 + 32))' >"$work/corpus/h2"
+  # with flag 4: the padded last v1 piece follows (a short last piece), v1 and hybrid
+  python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 1000, 16384, 1, 5) + bytes(40))' >"$work/corpus/h3"
+  python3 -c 'import sys,struct; sys.stdout.buffer.write(b"s3th1" + struct.pack(">QQQB", 20000, 16384, 2, 7) + bytes(40 + 64 + 32 + 20))' >"$work/corpus/h4"
   ;;
 diskcache)
   # disk cache files (lib/store/internal/diskcache_file.h): a 1000-byte block and an empty one

@@ -404,6 +404,114 @@ START_TEST(test_concat_source)
 }
 END_TEST
 
+/* The padded last v1 piece (hasher_opts.v1_padded) is the SHA-1 of the file's tail followed by
+ * zeros up to the piece length, whatever the thread count and with v2 or not, while the pieces
+ * stay those of the single-file torrent; a whole last piece is its own padded form. */
+START_TEST(test_padded_last_piece)
+{
+    static const uint64_t sizes[] = {1, 16383, 3 * 65536 + 1234, 4 * 65536};
+    const uint64_t plen = 65536;
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        char *path = tu_make_file(sizes[s], (unsigned)s);
+        uint64_t last = (sizes[s] - 1) / plen * plen, tail = sizes[s] - last;
+        uint8_t *piece = calloc(1, plen), want[20], unpadded[20];
+        int fd = open(path, O_RDONLY);
+        ck_assert_int_eq(pread(fd, piece, tail, (off_t)last), (ssize_t)tail);
+        close(fd);
+        EVP_Digest(piece, plen, want, NULL, EVP_sha1(), NULL);
+        EVP_Digest(piece, tail, unpadded, NULL, EVP_sha1(), NULL);
+        for (unsigned threads = 1; threads <= 3; threads += 2)
+            for (int v2 = 0; v2 <= 1; v2++) {
+                struct source *src;
+                struct hasher_result h;
+                err_t err = {0};
+                struct hasher_opts ho = {.piece_length = plen,
+                                         .v1 = true,
+                                         .v2 = v2,
+                                         .v1_padded = true,
+                                         .threads = threads};
+                ck_assert_int_eq(source_file_open(path, &src, &err), 0);
+                ck_assert_msg(hasher_run(src, &ho, &h, &err) == 0, "%s", err.msg);
+                ck_assert(h.has_v1_padded);
+                ck_assert_msg(memcmp(h.v1_padded, want, 20) == 0, "size %llu",
+                              (unsigned long long)sizes[s]);
+                ck_assert(memcmp(h.v1_pieces + 20 * (h.npieces - 1), unpadded, 20) == 0);
+                hasher_result_free(&h);
+                source_free(src);
+            }
+        /* not asked for: not there */
+        struct source *src;
+        struct hasher_result h;
+        err_t err = {0};
+        struct hasher_opts ho = {.piece_length = plen, .v1 = true, .threads = 1};
+        ck_assert_int_eq(source_file_open(path, &src, &err), 0);
+        ck_assert_int_eq(hasher_run(src, &ho, &h, &err), 0);
+        ck_assert(!h.has_v1_padded);
+        hasher_result_free(&h);
+        source_free(src);
+        free(piece);
+        unlink(path);
+        free(path);
+    }
+}
+END_TEST
+
+/* The cache's packed form keeps the padded last piece, and an entry packed before it was kept
+ * (no flag 4, no trailing 20 bytes) still reads: without it when the last piece is short, with
+ * the last piece itself when that is whole. */
+START_TEST(test_packed_round_trip)
+{
+    static const uint64_t sizes[] = {100000, 131072};
+    for (size_t s = 0; s < 2; s++)
+        for (int meta = TORRENT_V1; meta <= TORRENT_HYBRID; meta++) {
+            char *path = tu_make_file(sizes[s], 3);
+            struct source *src;
+            struct hasher_result h, back, old;
+            struct buf b;
+            err_t err = {0};
+            struct torrent_opts o = {.meta = (enum torrent_meta)meta, .piece_length = 32768};
+            ck_assert_int_eq(source_file_open(path, &src, &err), 0);
+            ck_assert_msg(torrent_hash(src, &o, &h, &err) == 0, "%s", err.msg);
+            ck_assert(h.has_v1_padded == ((meta & TORRENT_V1) != 0));
+            buf_init(&b, 1u << 20);
+            ck_assert_int_eq(hasher_result_pack(&h, &b), 0);
+            bool extra = (meta & TORRENT_V1) && sizes[s] % 32768 != 0;
+            size_t plain = 30 + ((meta & TORRENT_V1) ? 20 * h.npieces : 0) +
+                           ((meta & TORRENT_V2) ? 32 * h.npieces + 32 : 0);
+            ck_assert_uint_eq(b.len, plain + (extra ? 20 : 0));
+            ck_assert_msg(hasher_result_unpack(b.data, b.len, &back, &err) == 0, "%s", err.msg);
+            ck_assert(back.has_v1_padded == h.has_v1_padded);
+            if (h.has_v1_padded)
+                ck_assert(memcmp(back.v1_padded, h.v1_padded, 20) == 0);
+            ck_assert((back.v1_pieces == NULL) == (h.v1_pieces == NULL));
+            ck_assert((back.v2_layer == NULL) == (h.v2_layer == NULL));
+            if (h.v1_pieces)
+                ck_assert(memcmp(back.v1_pieces, h.v1_pieces, 20 * h.npieces) == 0);
+            if (h.v2_layer)
+                ck_assert(memcmp(back.v2_layer, h.v2_layer, 32 * h.npieces) == 0 &&
+                          memcmp(back.v2_root, h.v2_root, 32) == 0);
+            /* the form of before: flags 1 and 2 only */
+            b.data[29] &= 3;
+            ck_assert_int_eq(hasher_result_unpack(b.data, plain, &old, &err), 0);
+            ck_assert(old.has_v1_padded == ((meta & TORRENT_V1) && !extra));
+            if (old.has_v1_padded)
+                ck_assert(memcmp(old.v1_padded, h.v1_padded, 20) == 0);
+            hasher_result_free(&old);
+            /* flag 4 where no padded piece can be: refused */
+            b.data[29] |= 4;
+            buf_put(&b, h.v1_padded, 20);
+            if (!extra)
+                ck_assert_int_eq(hasher_result_unpack(b.data, plain + 20, &old, &err), EPROTO);
+            hasher_result_free(&back);
+            hasher_result_free(&h);
+            buf_free(&b);
+            source_free(src);
+            unlink(path);
+            free(path);
+        }
+}
+END_TEST
+
 /* The two orders of docs/DESIGN.md §3 and the names refused. */
 START_TEST(test_files_order)
 {
@@ -646,6 +754,8 @@ int main(void)
     tcase_add_test(tc, test_names_and_webseeds);
     tcase_add_test(tc, test_outer_digest);
     tcase_add_test(tc, test_concat_source);
+    tcase_add_test(tc, test_padded_last_piece);
+    tcase_add_test(tc, test_packed_round_trip);
     tcase_add_test(tc, test_files_order);
     tcase_add_test(tc, test_multi_layout);
     tcase_add_test(tc, test_set_opts);

@@ -72,12 +72,13 @@ int maker_make_known(const struct maker *mk, const char *bucket, const char *key
 void maker_result_free(struct maker_result *res);
 
 /* A multi-file torrent of objects (store_prefix_scan's parts, in the order they are hashed)
- * composed from the cache (docs/DESIGN.md §3, §13): sets o->known and o->learned so a v2 session
- * takes each object's hashes from its single-file v2 torrent's cache entry at the session's piece
- * length (bucket, key, ETag, "s3th1/v2/PLEN"), reading no byte of it, and a v2 or hybrid session
- * leaves there what it hashed, for the single-file torrents (create, sync, the mount). mk's cache
- * must be thread-safe (the sqlite one is); without a cache nothing is set. mf, its maker and
- * files must outlive the hashing. */
+ * composed from the cache (docs/DESIGN.md §3, §13): sets o->known and o->learned so a v2, hybrid
+ * or padded v1 session takes each object's hashes from its single-file torrent's cache entry at
+ * the session's piece length (bucket, key, ETag, "s3th1/META/PLEN", else "s3th1/hybrid/PLEN"),
+ * reading no byte of it (v1 needs an entry that kept the padded last piece), and leaves there
+ * what it hashed, for the single-file torrents (create, sync, the mount). mk's cache must be
+ * thread-safe (the sqlite one is); without a cache nothing is set. mf, its maker and files must
+ * outlive the hashing. */
 struct maker_files {
     const struct maker *mk;
     const struct source_part *files;

@@ -14,9 +14,10 @@
 struct hasher_opts {
     uint64_t piece_length; /* power of two >= 16 KiB */
     bool v1, v2;           /* which hashes to compute */
-    /* v1: hash the last piece as if zeros filled it to the piece length (the file is followed
-     * by a BEP 47 pad file in a multi-file torrent) */
-    bool v1_pad;
+    /* v1: also the SHA-1 of the last piece followed by zeros up to the piece length
+     * (hasher_result.v1_padded), what the file's last piece is in a multi-file torrent that
+     * pads it (BEP 47); at most one piece of zeros more to hash */
+    bool v1_padded;
     unsigned threads;      /* 0: the number of online cores */
     /* Called from worker threads, one at a time, at most about ten times a second, and once
      * at the end with done == total. May be NULL. */
@@ -29,6 +30,11 @@ struct hasher_result {
     uint8_t *v1_pieces; /* 20 * npieces bytes, or NULL without v1 */
     uint8_t *v2_layer;  /* 32 * npieces bytes of piece hashes, or NULL without v2 */
     uint8_t v2_root[32];
+    /* v1 with hasher_opts.v1_padded: has_v1_padded, and v1_padded is the SHA-1 of the last
+     * piece followed by zeros up to the piece length (v1_pieces ends with the unpadded one, as a
+     * single-file torrent has it; the same when the size is a multiple of the piece length) */
+    bool has_v1_padded;
+    uint8_t v1_padded[20];
 };
 
 /* Hashes all of src. Returns 0 or a positive errno with err set; on success the caller frees
@@ -38,10 +44,11 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
 void hasher_result_free(struct hasher_result *res);
 
 /* Appends res in a packed form that hasher_result_unpack reads back (what the torrent cache keeps:
- * the part of a torrent only hashing can learn). Returns 0 or out's error. */
+ * the part of a torrent only hashing can learn, v1_padded included). Returns 0 or out's error. */
 int hasher_result_pack(const struct hasher_result *res, struct buf *out);
 
-/* Reads a packed result, checking that every length agrees. Returns 0 (free res with
+/* Reads a packed result, checking that every length agrees; one packed before v1_padded was kept
+ * reads with has_v1_padded false when the last piece is short. Returns 0 (free res with
  * hasher_result_free) or EPROTO/ENOMEM with err set. */
 int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res, err_t *err);
 

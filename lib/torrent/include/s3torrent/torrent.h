@@ -34,12 +34,15 @@ struct torrent_opts {
      * local files */
     uint64_t span;
     unsigned parallel;
-    /* multi-file v2: file i's hashes at piece length plen learned before (the cache of its
-     * single-file torrent); true with *h filled (size, piece length, v2 layer and root) skips
-     * reading it. May be NULL; never called for v1 pieces (a hybrid reads every file). */
-    bool (*known)(void *arg, size_t i, uint64_t plen, struct hasher_result *h);
-    /* multi-file v2 and hybrid: what hashing file i learned, to keep (v1 pieces, when there,
-     * are padded ones); may be NULL. Both are called from several threads at once. */
+    /* multi-file v2, hybrid and padded v1: file i's hashes at piece length plen learned before
+     * (the cache of its single-file torrent); true with *h filled (size, piece length, and what
+     * need says: the v2 layer and root, the v1 pieces with has_v1_padded) skips reading it.
+     * May be NULL; never called for plain v1, whose pieces span files. */
+    bool (*known)(void *arg, size_t i, enum torrent_meta need, uint64_t plen,
+                  struct hasher_result *h);
+    /* the same layouts: what hashing file i learned, to keep (v1 pieces as a single-file
+     * torrent has them, with v1_padded); may be NULL. Both are called from several threads at
+     * once. */
     void (*learned)(void *arg, size_t i, const struct hasher_result *h);
     void *known_arg;
     /* progress of hashing, as in struct hasher_opts; may be NULL */
