@@ -20,7 +20,7 @@ import libtorrent as lt
 
 from faultproxy import FaultProxy
 from mount import Mount
-from services import S3, aws_env, libtorrent_check, wait_for
+from services import S3, aws_env, libtorrent_check, read_metrics, wait_for
 
 S3T = os.path.abspath(os.environ.get("S3TORRENT", "build/tools/s3torrent"))
 BUCKET = "fsbucket"
@@ -783,21 +783,6 @@ class Prefetch(unittest.TestCase):
             proxy.stop()
             s3.stop()
             tmp.cleanup()
-
-
-def read_metrics(path):
-    """A Prometheus text file as {"name{labels}": value}; {} while it does not exist."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
 
 
 class Metrics(unittest.TestCase):
