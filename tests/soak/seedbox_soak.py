@@ -10,11 +10,12 @@ both caches evict all the time, and writes its metrics file. qbittorrent-nox see
 own torrents of the objects (`s3torrent seed --client qbittorrent`: added without a check, so
 every byte it sends is read through the mount when a peer asks), announced to opentracker.
 3 python3-libtorrent downloaders, each a fresh session per torrent, take random torrents, find
-qBittorrent through the tracker and download them whole; a downloader is never a source to
-another (qBittorrent is their only peer, by IP filter). Meanwhile qBittorrent is made to drop 5
-idle torrents every 10 s and `s3torrent seed` adds them again (so its files are opened afresh,
-the kernel's page cache of them is dropped and the reads reach the mount), and a torrent the
-client stopped on a read error is resumed and counted.
+qBittorrent through the tracker (or dial it, when the tracker does not have it yet) and download
+them whole; a downloader never unchokes a peer, so all their bytes come from qBittorrent.
+Meanwhile, as memory pressure on a host seeding terabytes would, the kernel's page cache of the
+objects is dropped every 2 s, so qBittorrent's reads reach the daemon; every 10 s qBittorrent
+drops 5 idle torrents and `s3torrent seed` adds them again; a torrent the client stopped on a
+read error is resumed and counted.
 
 Wrong bytes are what the downloaders' piece checks rejected (libtorrent's total_failed_bytes:
 qBittorrent sent bytes the torrent's hashes refuse) plus bytes of a finished file unlike the
@@ -30,8 +31,8 @@ Bounds, sampled all along (every 0.2 s) and at the end:
   rest the daemon holds whatever the load: its code and libraries (libcurl, OpenSSL, sqlite,
   libfuse), the eight fetchers' and the FUSE threads' stacks, malloc's per-thread arenas,
   sqlite's page cache, the disk cache's index (about 80 bytes a file), listings and the open
-  torrents (about 20 bytes a piece): 100 MiB (its RSS right after mounting is about 10 MiB;
-  the rest is slack for allocator fragmentation). Not checked on a sanitizer build, whose
+  torrents (about 20 bytes a piece): 100 MiB (its RSS right after mounting is 13 MiB; the
+  rest is slack for malloc's arenas and fragmentation). Not checked on a sanitizer build, whose
   quarantine alone keeps 256 MiB of freed memory.
 
 Prints one summary line; exits 1 on a wrong byte, a stalled download, an RSS or disk cache
@@ -103,8 +104,9 @@ class Soak:
         self.work = work
         self.s3 = self.proxy = self.mnt = self.tracker = self.qbt = None
         self.lock = threading.Lock()
-        self.stats = {"downloads": 0, "bytes": 0, "wrong": 0, "stalled": 0, "rotations": 0,
-                      "resumed": 0, "evictions": 0, "evict_errors": 0, "rss_peak": 0, "disk_peak": 0, "rss_samples": 0}
+        self.stats = {"downloads": 0, "bytes": 0, "wrong": 0, "stalled": 0, "slowest": 0.0,
+                      "rotations": 0, "resumed": 0, "evictions": 0, "evict_errors": 0,
+                      "rss_peak": 0, "disk_peak": 0}
         self.problems = []  # what fails the soak, as it happened
         self.inflight = {}  # key -> downloads of it running now
         self.rotating = set()  # keys qBittorrent is dropping and getting again
@@ -166,6 +168,16 @@ class Soak:
         with self.lock:
             self.problems.append(what)
 
+    def guarded(self, fn, *args):
+        """Runs a thread's body; an exception it raises fails the soak instead of ending the
+        thread unseen."""
+        def run():
+            try:
+                fn(*args)
+            except Exception as e:
+                self.fail(f"{fn.__name__}: {e!r}")
+        return threading.Thread(target=run)
+
     def downloader(self, n, stop):
         rng = random.Random(n)
         keys = sorted(self.data)
@@ -178,8 +190,10 @@ class Soak:
             # it finds qBittorrent through the tracker, or dials it when the tracker has no
             # peer yet (a torrent just added again); it never unchokes a peer, so another
             # downloader's bytes all come from qBittorrent
+            t0 = time.monotonic()
             st = libtorrent_download(self.ti[key], save, DL_TIMEOUT, peers=[peer],
                                      settings={"unchoke_slots_limit": 0})
+            took = time.monotonic() - t0
             with self.lock:
                 self.inflight[key] -= 1
             wrong = st.total_failed_bytes
@@ -202,6 +216,7 @@ class Soak:
                 if st.is_seeding:
                     self.stats["downloads"] += 1
                     self.stats["bytes"] += len(self.data[key])
+                    self.stats["slowest"] = max(self.stats["slowest"], took)
             subprocess.run(["rm", "-rf", save], check=True)
 
     def rotator(self, stop):
@@ -268,7 +283,6 @@ class Soak:
             with self.lock:
                 self.stats["rss_peak"] = max(self.stats["rss_peak"], rss)
                 self.stats["disk_peak"] = max(self.stats["disk_peak"], disk)
-                self.stats["rss_samples"] += 1
             if disk > DISK_CACHE_MAX:
                 self.fail(f"the disk cache holds {disk} bytes, over its cap {DISK_CACHE_MAX}")
             if rss > RSS_BOUND and not SANITIZED:
@@ -304,11 +318,8 @@ def main():
         s.start()
         t0 = time.monotonic()
         stop = t0 + args.seconds
-        threads = [threading.Thread(target=s.downloader, args=(i, stop))
-                   for i in range(DOWNLOADERS)]
-        threads += [threading.Thread(target=s.rotator, args=(stop,)),
-                    threading.Thread(target=s.evictor, args=(stop,)),
-                    threading.Thread(target=s.sampler, args=(stop,))]
+        threads = [s.guarded(s.downloader, i, stop) for i in range(DOWNLOADERS)]
+        threads += [s.guarded(f, stop) for f in (s.rotator, s.evictor, s.sampler)]
         for t in threads:
             t.start()
         for t in threads:
@@ -330,10 +341,12 @@ def main():
     print(f"seedbox soak: {took:.0f} s, {DOWNLOADERS} downloaders, {OBJECTS} torrents seeded by "
           f"qBittorrent from the mount: {st['downloads']} downloads, "
           f"{st['bytes'] / MIB:.0f} MiB verified, {st['wrong']} wrong bytes, "
-          f"{st['stalled']} stalled; {s.proxy.counts['requests']} S3 requests, "
+          f"{st['stalled']} stalled, the slowest took {st['slowest']:.1f} s; "
+          f"{s.proxy.counts['requests']} S3 requests, "
           f"{s.proxy.counts['faults']} faults injected {s.proxy.injected}; "
           f"{st['rotations'] * ROTATE} torrents dropped and added again, {st['resumed']} resumed "
-          f"after an error, page cache dropped {st['evictions']} times; s3torrentfs: peak RSS {hwm / MIB:.1f} MiB ({bound}), "
+          f"after an error, page cache dropped {st['evictions']} times ({st['evict_errors']} "
+          f"opens failed); s3torrentfs: peak RSS {hwm / MIB:.1f} MiB ({bound}), "
           f"disk cache peak {st['disk_peak'] / MIB:.1f} MiB (cap {DISK_CACHE_MAX / MIB:.0f}, "
           f"{m.get('s3torrentfs_disk_cache_evictions_total', 0):.0f} evictions, "
           f"{disk_hits:.0f} hits), "
