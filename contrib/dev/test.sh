@@ -220,6 +220,9 @@ tier "disk block cache under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torren
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
+bg_tier "seedbox soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" \
+  env S3TORRENT=build-asan/tools/s3torrent S3TORRENTFS=build-asan/fs/s3torrentfs \
+  /usr/bin/python3 tests/soak/seedbox_soak.py --seconds "${SOAK_SECONDS:-60}"
 tier "soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/soak/fs_soak.py \
   --seconds "${SOAK_SECONDS:-60}"
