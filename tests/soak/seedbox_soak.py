@@ -17,10 +17,12 @@ objects is dropped every 2 s, so qBittorrent's reads reach the daemon; every 10 
 drops 5 idle torrents and `s3torrent seed` adds them again; a torrent the client stopped on a
 read error is resumed and counted.
 
-Wrong bytes are what the downloaders' piece checks rejected (libtorrent's total_failed_bytes:
-qBittorrent sent bytes the torrent's hashes refuse) plus bytes of a finished file unlike the
-uploaded object (compared byte for byte when its SHA-256 differs). A fault may slow a download,
-never fail it: a download not done within DL_TIMEOUT s fails the soak.
+Wrong bytes are bytes read from the mount unlike the object's, wherever a check finds them:
+qBittorrent (which added the torrents unchecked) checks each piece the first time a peer asks
+for it, and drops one that fails, so its torrent is no longer complete; the downloaders'
+libtorrent refuses pieces that fail the torrent's hashes (total_failed_bytes); and a finished
+file is compared with the uploaded object (byte for byte when its SHA-256 differs). A fault
+may slow a download, never fail it: a download not done within DL_TIMEOUT s fails the soak.
 
 Bounds, sampled all along (every 0.2 s) and at the end:
 - the disk cache directory's files (temporaries included: a write reserves its room first)
@@ -110,6 +112,7 @@ class Soak:
         self.problems = []  # what fails the soak, as it happened
         self.inflight = {}  # key -> downloads of it running now
         self.rotating = set()  # keys qBittorrent is dropping and getting again
+        self.refused = {}  # qBittorrent's id -> bytes its piece checks refused
 
     def start(self):
         self.s3 = S3(buckets=(BUCKET,))
@@ -219,19 +222,34 @@ class Soak:
                     self.stats["slowest"] = max(self.stats["slowest"], took)
             subprocess.run(["rm", "-rf", save], check=True)
 
+    def check_client(self):
+        """Resumes the torrents qBittorrent stopped on a read error; counts the bytes of those
+        it no longer has whole: added without a check, it checks a piece the first time a peer
+        asks for it, and one that fails (bytes read from the mount unlike the object's) is
+        dropped and left to download, never sent."""
+        errored = []
+        for t in self.qbt.torrents():
+            if t["state"] == "error":
+                errored.append(t["hash"])
+            elif t["progress"] < 1 and not t["state"].startswith("checking"):
+                if t["hash"] not in self.refused:
+                    self.fail(f"{self.key_of[t['hash']]}: qBittorrent's piece check refused "
+                              f"{t['amount_left']} bytes read from the mount")
+                self.refused[t["hash"]] = max(self.refused.get(t["hash"], 0), t["amount_left"])
+        if errored:
+            print(f"seedbox soak: qBittorrent stopped on errors: {errored}", file=sys.stderr)
+            self.qbt.call("torrents/resume", {"hashes": "|".join(errored)})
+            self.stats["resumed"] += len(errored)
+
     def rotator(self, stop):
-        """Every ROTATE_EVERY s: resumes torrents the client stopped on an error, and has it
-        drop ROTATE idle torrents (files kept) that `s3torrent seed` then adds again."""
+        """Every ROTATE_EVERY s: checks the client's torrents (check_client), and has it drop
+        ROTATE idle torrents (files kept) that `s3torrent seed` then adds again."""
         rng = random.Random(99)
         while time.monotonic() < stop:
             time.sleep(min(ROTATE_EVERY, max(0, stop - time.monotonic())))
             if time.monotonic() >= stop:
                 break
-            errored = [t["hash"] for t in self.qbt.torrents() if t["state"] == "error"]
-            if errored:
-                print(f"seedbox soak: qBittorrent stopped on errors: {errored}", file=sys.stderr)
-                self.qbt.call("torrents/resume", {"hashes": "|".join(errored)})
-                self.stats["resumed"] += len(errored)
+            self.check_client()
             with self.lock:
                 idle = [k for k in sorted(self.data) if not self.inflight.get(k)]
                 picked = rng.sample(idle, min(ROTATE, len(idle)))
@@ -325,6 +343,7 @@ def main():
         for t in threads:
             t.join()
         took = time.monotonic() - t0
+        s.check_client()
         alive = s.mnt.proc.poll() is None
         hwm = proc_memory(s.mnt.proc.pid)["VmHWM"] if alive else 0
         disk_end = dir_bytes(s.disk_cache)
@@ -336,11 +355,13 @@ def main():
     st["disk_peak"] = max(st["disk_peak"], disk_end)
     fetched = m.get("s3torrentfs_data_fetched_bytes_total", 0)
     served = m.get('s3torrentfs_read_bytes_total{file="data"}', 0)
+    refused = sum(s.refused.values())
     disk_hits = m.get('s3torrentfs_block_cache_hits_total{tier="disk"}', 0)
     bound = "not checked: sanitizer build" if SANITIZED else f"bound {RSS_BOUND / MIB:.0f}"
     print(f"seedbox soak: {took:.0f} s, {DOWNLOADERS} downloaders, {OBJECTS} torrents seeded by "
           f"qBittorrent from the mount: {st['downloads']} downloads, "
-          f"{st['bytes'] / MIB:.0f} MiB verified, {st['wrong']} wrong bytes, "
+          f"{st['bytes'] / MIB:.0f} MiB verified, {st['wrong'] + refused} wrong bytes ({refused} "
+          f"refused by qBittorrent's piece checks, {st['wrong']} by the downloaders'), "
           f"{st['stalled']} stalled, the slowest took {st['slowest']:.1f} s; "
           f"{s.proxy.counts['requests']} S3 requests, "
           f"{s.proxy.counts['faults']} faults injected {s.proxy.injected}; "
