@@ -72,6 +72,7 @@ FUSE_THREADS = 10  # libfuse 3.12+'s default max_threads for fuse_loop_mt
 RSS_BOUND = BLOCK_CACHE + 2 * MIB * FUSE_THREADS + 64 * MIB
 DOWNLOADERS = 3
 DL_TIMEOUT = 180  # seconds one download may take, faults and all
+SLOW = 30  # a download that took longer is described on stderr
 ROTATE_EVERY, ROTATE = 10, 5
 EVICT_EVERY = 2
 USER, PASSWORD = "soak", "soak pa55 w0rd"
@@ -199,6 +200,11 @@ class Soak:
             took = time.monotonic() - t0
             with self.lock:
                 self.inflight[key] -= 1
+            if took > SLOW:  # not a failure: what it looked like, for whoever reads the log
+                print(f"seedbox soak: {key} took {took:.0f} s: {st.num_peers} peers, "
+                      f"{st.total_payload_download} bytes received, "
+                      f"{st.total_redundant_bytes} redundant; qBittorrent: "
+                      f"{self.qbt.torrents(hashes=self.tid[key])}", file=sys.stderr, flush=True)
             wrong = st.total_failed_bytes
             if not st.is_seeding:
                 self.fail(f"{key}: not downloaded within {DL_TIMEOUT} s (progress "
