@@ -267,10 +267,12 @@ class Soak:
                          lambda: not self.qbt.torrents(hashes="|".join(
                              self.tid[k] for k in picked)), self.qbt.logs, timeout=60)
                 self.seed(*(f"s3://{BUCKET}/{k}" for k in picked))
+                # complete again; not waiting for its announce (tens of seconds after a stop):
+                # a downloader dials qBittorrent meanwhile
                 for k in picked:
                     wait_for(f"qBittorrent seeding {k} again",
-                             lambda: self.qbt.seeding(self.tid[k]), self.qbt.logs,
-                             timeout=DL_TIMEOUT)
+                             lambda: self.qbt.seeding(self.tid[k], announced=False),
+                             self.qbt.logs, timeout=DL_TIMEOUT)
                 self.stats["rotations"] += 1
             except (AssertionError, OSError) as e:
                 self.fail(f"re-adding {picked}: {e}")
