@@ -109,7 +109,7 @@ class Soak:
         self.lock = threading.Lock()
         self.stats = {"downloads": 0, "bytes": 0, "wrong": 0, "stalled": 0, "slowest": 0.0,
                       "rotations": 0, "resumed": 0, "evictions": 0, "evict_errors": 0,
-                      "rss_peak": 0, "disk_peak": 0}
+                      "disk_peak": 0}
         self.problems = []  # what fails the soak, as it happened
         self.inflight = {}  # key -> downloads of it running now
         self.rotating = set()  # keys qBittorrent is dropping and getting again
@@ -307,7 +307,6 @@ class Soak:
                 return
             disk = dir_bytes(self.disk_cache)
             with self.lock:
-                self.stats["rss_peak"] = max(self.stats["rss_peak"], rss)
                 self.stats["disk_peak"] = max(self.stats["disk_peak"], disk)
             if disk > DISK_CACHE_MAX:
                 self.fail(f"the disk cache holds {disk} bytes, over its cap {DISK_CACHE_MAX}")
@@ -339,7 +338,6 @@ def main():
     # opentracker and qBittorrent, started as root, may read in there as another user
     os.chmod(tmp.name, 0o755)
     s = Soak(tmp.name)
-    logged = []
     try:
         s.start()
         t0 = time.monotonic()
@@ -357,8 +355,8 @@ def main():
         disk_end = dir_bytes(s.disk_cache)
     finally:
         logged = s.stop()
-    m = read_metrics(s.mfile)
-    tmp.cleanup()
+        m = read_metrics(s.mfile) if s.mnt else {}  # written a last time at unmount
+        tmp.cleanup()
     st = s.stats
     st["disk_peak"] = max(st["disk_peak"], disk_end)
     fetched = m.get("s3torrentfs_data_fetched_bytes_total", 0)
