@@ -170,6 +170,11 @@ fi
 rgw_stop
 trap - EXIT
 
+# the seedbox soak waits on its downloads as much as it works: beside the other soak and the demo
+bg_tier "seedbox soak: qBittorrent seeds 50 torrents from the mount (disk cache at its cap, 5% 5xx, \
+1% resets) to 3 libtorrent downloaders; 0 wrong bytes, RSS bounded (${SOAK_SECONDS:-60}s)" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
+  /usr/bin/python3 tests/soak/seedbox_soak.py --seconds "${SOAK_SECONDS:-60}"
 tier "soak: 8 readers of the mount under 5% 5xx, 1% resets, latency spikes (${SOAK_SECONDS:-60}s)" \
   env S3TORRENT=build/tools/s3torrent S3TORRENTFS=build/fs/s3torrentfs \
   /usr/bin/python3 tests/soak/fs_soak.py --seconds "${SOAK_SECONDS:-60}"
@@ -226,6 +231,9 @@ tier "disk block cache under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torren
 tier "s3torrentfs under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/integration/test_fs.py
 
+bg_tier "seedbox soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" \
+  env S3TORRENT=build-asan/tools/s3torrent S3TORRENTFS=build-asan/fs/s3torrentfs \
+  /usr/bin/python3 tests/soak/seedbox_soak.py --seconds "${SOAK_SECONDS:-60}"
 tier "soak under ASan+UBSan (${SOAK_SECONDS:-60}s)" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENTFS=build-asan/fs/s3torrentfs /usr/bin/python3 tests/soak/fs_soak.py \
   --seconds "${SOAK_SECONDS:-60}"

@@ -19,8 +19,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import libtorrent as lt  # noqa: E402
 from mount import Mount  # noqa: E402
-from services import (S3, Qbittorrent, Transmission, aws_env, sha256_file,  # noqa: E402
-                      wait_for)
+from services import (S3, Qbittorrent, Transmission, aws_env, proc_memory,  # noqa: E402
+                      read_metrics, sha256_file, wait_for)
 
 S3T = os.path.abspath(os.environ["S3TORRENT"])
 SIZE_MB = int(os.environ.get("BENCH_SIZE_MB", "256"))
@@ -100,25 +100,6 @@ def first_byte(ti, save, peer, t0):
     raise RuntimeError(f"no byte of {ti.name()} from {peer} within {TMO} s")
 
 
-def metrics(path):
-    """The metrics file's samples: {name with labels: value}."""
-    out = {}
-    with open(path) as f:
-        for line in f:
-            if line.strip() and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = float(value)
-    return out
-
-
-def vm_hwm(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -145,13 +126,8 @@ def seedbox(s3, work, ti, digest, disk_cache):
         if "torrent from s3" not in p.stdout:
             raise RuntimeError(f"not the torrent made for it: {p.stdout}")
 
-        def seeding():
-            got = qbt.torrents(hashes=tid)
-            if got and got[0]["state"] in ("error", "missingFiles"):
-                raise RuntimeError(f"qBittorrent: {got[0]}\n{qbt.logs()}")
-            return got and got[0]["progress"] == 1 and \
-                got[0]["state"] not in ("checkingUP", "checkingResumeData")
-        wait_for("qBittorrent seeding the object", seeding, qbt.logs, timeout=TMO)
+        wait_for("qBittorrent seeding the object", lambda: qbt.seeding(tid, announced=False),
+                 qbt.logs, timeout=TMO)
         secs = []
         for i in range(CLIENTS):
             save = tempfile.mkdtemp(prefix=f"dl{i}-", dir=work)
@@ -171,14 +147,14 @@ def seedbox(s3, work, ti, digest, disk_cache):
         up = wait_for("qBittorrent counting the uploads",
                       lambda: (lambda u: u if u >= CLIENTS * SIZE else None)(
                           qbt.torrents(hashes=tid)[0]["uploaded"]), qbt.logs, timeout=60)
-        rss = vm_hwm(mnt.proc.pid)
+        rss = proc_memory(mnt.proc.pid)["VmHWM"]
     finally:
         if qbt:
             qbt.stop()  # it holds files of the mount open
         problems = mnt.stop()  # writes the metrics file a last time
     if problems:
         log(f"  s3torrentfs logged: {problems[:5]}")
-    m = metrics(mfile)
+    m = read_metrics(mfile)
     fetched = m["s3torrentfs_data_fetched_bytes_total"]
     gets = m.get('s3torrentfs_s3_requests_total{method="GET"}', 0)
     return {"name": name, "fetched": fetched, "uploaded": up, "gets": gets,

@@ -273,6 +273,30 @@ def wait_for(what, cond, log=None, timeout=120, every=0.2):
                          (f"\n{log()}" if log else ""))
 
 
+def read_metrics(path):
+    """A Prometheus text file (the mount's metrics_file) as {"name{labels}": value}; {} while it
+    does not exist."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def proc_memory(pid):
+    """A process's resident memory from /proc/PID/status, in bytes: {"VmRSS": now, "VmHWM":
+    its peak}."""
+    with open(f"/proc/{pid}/status") as f:
+        return {m.group(1): int(m.group(2)) * 1024
+                for m in re.finditer(r"^(VmRSS|VmHWM):\s+(\d+) kB", f.read(), re.M)}
+
+
 def daemon_log(path=None):
     """A file for a daemon's stdout and stderr that the test may read while the daemon runs:
     O_APPEND, so the daemon always writes at the end whatever offset the test's reads leave
@@ -463,6 +487,23 @@ class Qbittorrent(_Daemon):
     def torrents(self, **query):
         return json.loads(self.call("torrents/info" +
                                     ("?" + urllib.parse.urlencode(query) if query else "")))
+
+    def seeding(self, tid, announced=True):
+        """Torrent tid (qBittorrent's id: libtorrent's get_best(), 40 hex digits) once complete,
+        past its checks and, when announced, once its tracker answered (so leechers find it
+        there): its torrents/info entry, else None. Raises on an error state."""
+        got = self.torrents(hashes=tid)
+        if not got:
+            return None
+        t = got[0]
+        if t["state"] in ("error", "missingFiles"):
+            raise AssertionError(f"qBittorrent: {t}\n{self.logs()}")
+        if t["progress"] != 1 or t["state"] in ("checkingUP", "checkingResumeData"):
+            return None
+        if not announced:
+            return t
+        trackers = json.loads(self.call(f"torrents/trackers?hash={tid}"))
+        return t if any(tr["status"] == 2 for tr in trackers) else None
 
 
 class Deluge(_Daemon):

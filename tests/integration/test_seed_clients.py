@@ -175,21 +175,8 @@ class SeedClients(unittest.TestCase):
             self.assertNotIn(secret, r.stdout + r.stderr)
 
     def qbt_seeding(self, tid, announced=True):
-        def ready():
-            got = S["qbt"].torrents(hashes=tid)
-            if not got:
-                return None
-            t = got[0]
-            if t["state"] in ("error", "missingFiles"):
-                raise AssertionError(f"qBittorrent: {t}\n{S['qbt'].logs()}")
-            if t["progress"] != 1 or t["state"] in ("checkingUP", "checkingResumeData"):
-                return None
-            if not announced:
-                return t
-            # it announced to the tracker: libtorrent has the torrent started, taking peers
-            trackers = json.loads(S["qbt"].call(f"torrents/trackers?hash={tid}"))
-            return t if any(tr["status"] == 2 for tr in trackers) else None
-        return wait_for(f"qBittorrent seeding {tid}", ready, S["qbt"].logs)
+        return wait_for(f"qBittorrent seeding {tid}", lambda: S["qbt"].seeding(tid, announced),
+                        S["qbt"].logs)
 
     def test_qbittorrent_hybrid_and_v2(self):
         for key in (HYBRID, V2):
