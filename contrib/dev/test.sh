@@ -247,7 +247,7 @@ fuzz_wait() { # fuzz_wait PID LOG: a fuzz target run in the background: its resu
   return "$rc"
 }
 set -- bencode metainfo s3xml credjson ddbjson trpc seedc events fsconfig listen recipe hashes serve \
-  feed diskcache presign
+  feed diskcache presign fanout
 while [ $# -gt 0 ]; do
   if [ $# -gt 1 ]; then
     tests/fuzz/run.sh build-fuzz "$2" "$FUZZ_SECONDS" >"build-logs/fuzz-$2.log" 2>&1 &
