@@ -110,6 +110,11 @@ tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite"
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_lambda.py
 
+# a 1 GiB object hashed in runs by 4 runtimes (4 minutes here, mostly waiting on timeouts)
+bg_tier "s3torrent-lambda fan-out: 1 GiB in runs through a fake SQS to 4 runtimes, one killed" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
+  /usr/bin/python3 tests/integration/test_lambda_fanout.py
+
 tier "s3torrent-lambda --listen (RGW/MinIO pushes over HTTP) against s3rver and dynalite" \
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_listen.py
@@ -203,6 +208,9 @@ tier "DynamoDB status items under ASan+UBSan" \
 tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_lambda.py
+bg_tier "s3torrent-lambda fan-out under ASan+UBSan (512 MiB)" env FANOUT_MIB=512 \
+  S3TORRENT=build-asan/tools/s3torrent S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda \
+  /usr/bin/python3 tests/integration/test_lambda_fanout.py
 tier "s3torrent-lambda --listen under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_listen.py
