@@ -669,7 +669,7 @@ static int assemble(const struct fanout_ctx *x, const struct fanout_run *r, err_
 }
 
 int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *assembled,
-                  err_t *err)
+                  uint64_t *hashed, err_t *err)
 {
     const struct status_store *st = x->sc->status;
     struct status_item *it = calloc(1, sizeof(*it));
@@ -677,6 +677,7 @@ int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *
     bool done = false;
     int rc;
     *assembled = false;
+    *hashed = 0;
     if (st == NULL) {
         free(it);
         return err_set(err, EINVAL, "a run message, but no status table (DDB_TABLE)");
@@ -709,8 +710,15 @@ int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *
         return rc;
     if (!done) {
         struct hasher_result h;
-        if ((rc = hash_run(x, r, &h, err)))
+        if ((rc = hash_run(x, r, &h, err)) == ESTALE) {
+            /* the object changed under the plan: its new version has an event of its own */
+            log_msg(x->sc->log, LOG_WARNING, "%s: run %" PRIu64 " of %" PRIu64 " dropped: %s", uri,
+                    r->run + 1, r->runs, err->msg);
+            return 0;
+        }
+        if (rc)
             return rc;
+        *hashed = h.size;
         rc = put_run(x, r, &h, err);
         hasher_result_free(&h);
         if (rc)
@@ -767,11 +775,11 @@ int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *
 }
 
 int fanout_handle(const struct fanout_ctx *x, const struct fanout_batch *b, char **response,
-                  size_t *failed, err_t *err)
+                  struct fanout_tally *t, err_t *err)
 {
     json_object *resp = json_object_new_object(), *fails = json_object_new_array();
     *response = NULL;
-    *failed = 0;
+    memset(t, 0, sizeof(*t));
     if (resp == NULL || fails == NULL || ddb_add(resp, "batchItemFailures", fails)) {
         json_object_put(resp);
         return err_set(err, ENOMEM, "out of memory");
@@ -780,10 +788,18 @@ int fanout_handle(const struct fanout_ctx *x, const struct fanout_batch *b, char
         const struct fanout_run *r = &b->runs[i];
         err_t rerr = {0};
         bool assembled;
+        uint64_t hashed;
+        int64_t t0 = handler_now_ms();
         lamlog_object(r->bucket, r->key);
-        int rc = fanout_do_run(x, r, &assembled, &rerr);
+        int rc = fanout_do_run(x, r, &assembled, &hashed, &rerr);
+        if (hashed) {
+            t->bytes_hashed += hashed;
+            t->hash_ms += (double)(handler_now_ms() - t0);
+        }
         lamlog_outcome(rc ? "run-failed" : assembled ? "created" : "run-done");
         if (rc == 0) {
+            t->done++;
+            t->made += assembled;
             log_msg(x->sc->log, LOG_INFO, "run %" PRIu64 " of %" PRIu64 " of s3://%s/%s done%s",
                     r->run + 1, r->runs, r->bucket, r->key,
                     assembled ? ": the torrent is made" : "");
@@ -797,7 +813,7 @@ int fanout_handle(const struct fanout_ctx *x, const struct fanout_batch *b, char
                 json_object_put(resp);
                 return err_set(err, ENOMEM, "out of memory");
             }
-            (*failed)++;
+            t->failed++;
         }
         lamlog_outcome(NULL);
         lamlog_object(NULL, NULL);

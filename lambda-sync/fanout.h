@@ -75,15 +75,23 @@ int fanout_hand_out(void *arg, const struct status_object *so, err_t *err);
 
 /* Does run r: hashes its pieces unless its item has them, records them, counts it done, and
  * assembles the torrent when it was the last. *assembled tells whether this invocation wrote
- * the torrent. Returns 0 when the run is done (or void: the object moved on), EBUSY when
- * another invocation holds its lease, or another errno with err set (the message comes back). */
+ * the torrent; *hashed the bytes it read. Returns 0 when the run is done (or void: the object moved
+ * on), EBUSY when another invocation holds its lease, or another errno with err set (the message
+ * comes back). */
 int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *assembled,
-                  err_t *err);
+                  uint64_t *hashed, err_t *err);
+
+/* What an invocation of runs did. */
+struct fanout_tally {
+    unsigned done, failed, made; /* runs done, runs to retry, torrents assembled */
+    uint64_t bytes_hashed;
+    double hash_ms; /* time spent on the runs that were hashed */
+};
 
 /* Does the runs of batch b one after another: *response gets the SQS answer (the caller frees
- * it), {"batchItemFailures": [...]} naming the runs to retry, and *failed their number. Logs a
- * line per run. Returns 0, or ENOMEM with err set. */
+ * it), {"batchItemFailures": [...]} naming the runs to retry; *t the counts. Logs a line per
+ * run. Returns 0, or ENOMEM with err set. */
 int fanout_handle(const struct fanout_ctx *x, const struct fanout_batch *b, char **response,
-                  size_t *failed, err_t *err);
+                  struct fanout_tally *t, err_t *err);
 
 #endif

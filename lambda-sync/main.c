@@ -384,21 +384,37 @@ static void invocation_setup(const struct lambda *L, int64_t deadline_ms, const 
     };
 }
 
-/* An SQS batch of fan-out runs (fanout.h): answered with the runs to retry. */
+/* An SQS batch of fan-out runs (fanout.h): answered with the runs to retry; its metrics line
+ * counts the runs done, the torrents made and the bytes hashed. */
 static int handle_runs(const struct lambda *L, const struct fanout_batch *b, int64_t deadline_ms,
                        const char *trace_id, char **response, err_t *err)
 {
     struct status_store st;
     struct maker maker;
     struct sync_config cfg;
-    size_t failed;
+    struct fanout_tally t;
+    int64_t started = handler_now_ms();
     invocation_setup(L, deadline_ms, trace_id, &st, &maker, &cfg);
     struct fanout_ctx fx = {.f = &L->fanout, .sc = &cfg, .deadline_ms = deadline_ms};
     log_msg(&L->log, LOG_INFO, "fan-out event: %zu runs", b->n);
-    int rc = fanout_handle(&fx, b, response, &failed, err);
-    if (rc == 0 && failed)
+    int rc = fanout_handle(&fx, b, response, &t, err);
+    if (rc)
+        return rc;
+    if (t.failed)
         log_msg(&L->log, LOG_WARNING, "summary: %s", *response);
-    return rc;
+    struct emf_counts counts = {.created = t.made,
+                                .failed_temporary = t.failed,
+                                .runs = t.bytes_hashed ? 1 : 0,
+                                .runs_done = t.done,
+                                .bytes_hashed = t.bytes_hashed,
+                                .hash_ms = t.hash_ms};
+    char *doc =
+        emf_document(env("AWS_LAMBDA_FUNCTION_NAME") ? env("AWS_LAMBDA_FUNCTION_NAME") : PROG,
+                     handler_now_ms(), &counts, (double)(handler_now_ms() - started));
+    if (doc)
+        lamlog_raw(doc);
+    free(doc);
+    return 0;
 }
 
 /* Handles one parsed payload, the work of one invocation or one --listen request: *response

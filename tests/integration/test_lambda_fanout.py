@@ -89,6 +89,12 @@ class FanOut(LambdaBase):
         self.assertEqual(hashed, {str(i) for i in range(1, runs + 1)})
         for secret in (SECRET, SESSION_TOKEN, "Signature="):
             self.assertNotIn(secret, text)
+        # the metrics lines (Embedded Metric Format) count the plan, the runs and the torrent
+        docs = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+        self.assertEqual(sum(d["ObjectsFannedOut"] for d in docs), 1)
+        self.assertEqual(sum(d["ObjectsCreated"] for d in docs), 1)
+        self.assertGreaterEqual(sum(d["FanOutRunsDone"] for d in docs), runs)
+        self.assertGreaterEqual(sum(d["BytesHashed"] for d in docs), MIB << 20)
         print(f"\n[fanout] {MIB} MiB in {runs} runs, {len(esm.invocations)} run invocations",
               flush=True)
         return runs
