@@ -15,7 +15,9 @@ void emf_count(struct emf_counts *c, const struct events_outcome *o, const struc
 {
     switch (o->code) {
     case EVENTS_DONE:
-        if (res && res->action == SYNC_CREATED)
+        if (res && res->handed_out)
+            c->fanned_out++;
+        else if (res && res->action == SYNC_CREATED)
             c->created++;
         else if (res && res->action == SYNC_UP_TO_DATE)
             c->up_to_date++;
@@ -100,6 +102,8 @@ char *emf_document(const char *function_name, int64_t timestamp_ms, const struct
         {"ObjectsFailedPermanent", c->failed_permanent},
         {"DeadlineDeferrals", c->deferred},
         {"HashingRuns", c->runs},
+        {"ObjectsFannedOut", c->fanned_out},
+        {"FanOutRunsDone", c->runs_done},
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)

@@ -14,6 +14,8 @@ struct emf_counts {
     unsigned created, up_to_date, adopted, replaced, skipped;
     unsigned failed_temporary, failed_permanent, deferred; /* deferred: the deadline */
     unsigned runs;                                         /* objects read and hashed */
+    unsigned fanned_out; /* objects handed out in runs (the fan-out) */
+    unsigned runs_done;  /* fan-out runs done by this invocation (hashed, or found hashed) */
     uint64_t bytes_hashed;
     double hash_ms; /* time spent on the objects that were hashed */
 };

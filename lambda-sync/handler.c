@@ -73,7 +73,9 @@ void handler_item(const struct handler_rules *rules, const struct sync_config *s
         o->message = why;
         return;
     }
-    if (!time_for(deadline_ms, it->has_size, it->size))
+    /* with the fan-out, an object too big for the time left is handed out in runs */
+    bool fanout = sc->hand_out != NULL;
+    if (!time_for(deadline_ms, it->has_size && !fanout, it->size))
         goto not_done;
     /* the HEAD pins the version sync_object works on, and tells its size up front */
     int rc = store_head(sc->maker->store, it->bucket, it->key, &obj, NULL, &err);
@@ -85,13 +87,17 @@ void handler_item(const struct handler_rules *rules, const struct sync_config *s
     snprintf(s->etag, sizeof(s->etag), "%s", obj.etag);
     s->mtime = obj.mtime;
     s->size = obj.size;
-    if (!time_for(deadline_ms, true, obj.size))
+    if (!time_for(deadline_ms, !fanout, obj.size))
         goto not_done;
     rc = sync_object(sc, it->bucket, it->key, &obj, NULL, &s->res, NULL);
     o->action = sync_action_name(s->res.action);
     o->info_hash = s->res.info_hash[0] ? s->res.info_hash : s->res.info_hash_v2;
     struct sync_result pres; /* then its prefix's torrent, under a prefix rule */
-    if (s->res.action == SYNC_FAILED) {
+    if (s->res.handed_out) {
+        o->code = EVENTS_DONE;
+        o->action = "fanned-out";
+        o->message = "hashed in runs by other invocations (the fan-out)";
+    } else if (s->res.action == SYNC_FAILED) {
         outcome_errno(o, s, rc, s->res.why);
     } else if ((rc = sync_ruled_prefix(sc, it->bucket, it->key, &pres))) {
         outcome_errno(o, s, rc, pres.why);

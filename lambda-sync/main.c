@@ -3,6 +3,7 @@
  * and the same work for S3 event notifications pushed over HTTP (--listen). */
 #include "emf.h"
 #include "events.h"
+#include "fanout.h"
 #include "handler.h"
 #include "lamlog.h"
 #include "listen.h"
@@ -48,6 +49,7 @@ struct lambda {
     /* --listen: a failed object's status item is written FAILED here too (when sync_object
      * could not, or did not get that far), since the sender, answered 200, does not retry */
     bool record_failures;
+    struct fanout fanout; /* fanout.sqs NULL: no fan-out (FANOUT_QUEUE_URL unset) */
 };
 
 static void usage(FILE *f)
@@ -90,6 +92,14 @@ static void usage(FILE *f)
           "                     date\n"
           "  SOURCE, COMMENT    the info source field, the comment (default: none)\n"
           "  OBJECT_CONCURRENCY objects of one event worked on at once (default 4)\n"
+          "  FANOUT_QUEUE_URL   the function's own SQS queue: an object too big for the time\n"
+          "                     left is hashed there in runs of whole pieces by other\n"
+          "                     invocations, the last of which makes the torrent (needs\n"
+          "                     DDB_TABLE; default: none, every object in one invocation)\n"
+          "  FANOUT_BYTES       fan out objects over this size even when they fit (default 8G)\n"
+          "  RUN_BYTES          the most one run hashes (default 2G; less when the time an\n"
+          "                     invocation has fits less at HASH_RATE, with half to spare)\n"
+          "  HASH_RATE          bytes a second the plan counts on (default 50M)\n"
           "  AWS_LAMBDA_LOG_FORMAT  Text (default) or JSON: one JSON object per line with\n"
           "                     timestamp, level, message, requestId, object and outcome\n"
           "  AWS_LAMBDA_LOG_LEVEL   TRACE, DEBUG, INFO (default), WARN, ERROR or FATAL\n"
@@ -149,6 +159,24 @@ static int lambda_init(struct lambda *L, err_t *err)
     }
     L->table = env("DDB_TABLE");
     L->key_attr = env("DDB_KEY_ATTR");
+    L->fanout = (struct fanout){.queue_url = env("FANOUT_QUEUE_URL"),
+                                .fanout_bytes = 8ull << 30,
+                                .run_bytes = 2ull << 30,
+                                .rate = 50ull * 1000 * 1000};
+    if ((v = env("FANOUT_BYTES")) &&
+        (rc = config_parse_size("FANOUT_BYTES", v, &L->fanout.fanout_bytes, err)))
+        return rc;
+    if ((v = env("RUN_BYTES")) &&
+        (rc = config_parse_size("RUN_BYTES", v, &L->fanout.run_bytes, err)))
+        return rc;
+    if ((v = env("HASH_RATE")) && (rc = config_parse_size("HASH_RATE", v, &L->fanout.rate, err)))
+        return rc;
+    if (L->fanout.rate == 0)
+        return err_set(err, EINVAL, "HASH_RATE: must be more than 0");
+    if (L->fanout.queue_url && !L->table)
+        return err_set(err, EINVAL,
+                       "FANOUT_QUEUE_URL needs DDB_TABLE: the runs keep their "
+                       "hashes in the status table");
 
     struct http_opts ho = {.ca_bundle = env("AWS_CA_BUNDLE"), .log = &L->log};
     struct cred_chain_opts co = {.http = NULL};
@@ -168,16 +196,23 @@ static int lambda_init(struct lambda *L, err_t *err)
         if ((rc = ddb_client_new(&dc, &L->ddb, err)))
             return rc;
     }
+    if (L->fanout.queue_url) {
+        static const struct ddb_service sqs = {"SQS", "sqs", "AWS_ENDPOINT_URL_SQS", "AmazonSQS."};
+        struct ddb_config qc = {.http = L->http, .creds = L->creds, .service = &sqs};
+        if ((rc = ddb_client_new(&qc, &L->fanout.sqs, err)))
+            return rc;
+    }
     struct cred c;
     rc = cred_chain_get(L->creds, &c, err);
     cred_wipe(&c);
     if (rc)
         return err_prefix(err, "credentials");
     log_msg(&L->log, LOG_INFO,
-            "ready: %s torrents, %zu trackers, buckets: %s, status: %s, credentials: %s",
+            "ready: %s torrents, %zu trackers, buckets: %s, status: %s, fan-out: %s, "
+            "credentials: %s",
             torrent_meta_name(L->recipe.meta), L->recipe.ntrackers,
             L->rules.nallow ? env("S3_BUCKET") : "any", L->table ? L->table : "none",
-            cred_chain_source(L->creds));
+            L->fanout.queue_url ? L->fanout.queue_url : "none", cred_chain_source(L->creds));
     return 0;
 }
 
@@ -186,6 +221,7 @@ static void lambda_free(struct lambda *L)
     store_free(L->store);
     s3_client_free(L->s3);
     ddb_client_free(L->ddb);
+    ddb_client_free(L->fanout.sqs);
     cred_chain_free(L->creds);
     http_client_free(L->http);
     free(L->rules.allow);
@@ -330,6 +366,71 @@ static void run_items(struct batch_run *r)
     pthread_mutex_destroy(&r->lock);
 }
 
+/* What an invocation works with: the warm clients of L with its trace id, the status store, a
+ * maker over L's store (no cache on Lambda: nothing survives, and no temporary files) and the
+ * sync configuration, whose lease is the invocation's deadline. */
+static void invocation_setup(const struct lambda *L, int64_t deadline_ms, const char *trace_id,
+                             struct status_store *st, struct maker *maker, struct sync_config *cfg)
+{
+    /* the warm clients of L, with this invocation's trace id (runtime mode: one invocation at
+     * a time; --listen passes none and leaves them alone) */
+    if (trace_id) {
+        s3_client_set_trace_id(L->s3, *trace_id ? trace_id : NULL);
+        if (L->ddb)
+            ddb_client_set_trace_id(L->ddb, *trace_id ? trace_id : NULL);
+        if (L->fanout.sqs)
+            ddb_client_set_trace_id(L->fanout.sqs, *trace_id ? trace_id : NULL);
+    }
+    if (L->table)
+        *st = (struct status_store){.ddb = L->ddb, .table = L->table, .key_attr = L->key_attr};
+    /* no cache on Lambda: nothing survives, and no temporary files */
+    *maker = (struct maker){.store = L->store, .log = &L->log};
+    *cfg = (struct sync_config){
+        .maker = maker,
+        .recipe = &L->recipe,
+        .status = L->table ? st : NULL,
+        .source = "lambda",
+        .log = &L->log,
+        /* the hashing is this invocation's until its deadline: a second delivery of the same
+         * object meanwhile backs off (a temporary failure: SQS brings it back later) */
+        .lease_until = deadline_ms > 0 ? deadline_ms / 1000 + 1 : 0,
+        .prefix_depth = L->prefix_depth,
+    };
+}
+
+/* An SQS batch of fan-out runs (fanout.h): answered with the runs to retry; its metrics line
+ * counts the runs done, the torrents made and the bytes hashed. */
+static int handle_runs(const struct lambda *L, const struct fanout_batch *b, int64_t deadline_ms,
+                       const char *trace_id, char **response, err_t *err)
+{
+    struct status_store st;
+    struct maker maker;
+    struct sync_config cfg;
+    struct fanout_tally t;
+    int64_t started = handler_now_ms();
+    invocation_setup(L, deadline_ms, trace_id, &st, &maker, &cfg);
+    struct fanout_ctx fx = {.f = &L->fanout, .sc = &cfg, .deadline_ms = deadline_ms};
+    log_msg(&L->log, LOG_INFO, "fan-out event: %zu runs", b->n);
+    int rc = fanout_handle(&fx, b, response, &t, err);
+    if (rc)
+        return rc;
+    if (t.failed)
+        log_msg(&L->log, LOG_WARNING, "summary: %s", *response);
+    struct emf_counts counts = {.created = t.made,
+                                .failed_temporary = t.failed,
+                                .runs = t.bytes_hashed ? 1 : 0,
+                                .runs_done = t.done,
+                                .bytes_hashed = t.bytes_hashed,
+                                .hash_ms = t.hash_ms};
+    char *doc =
+        emf_document(env("AWS_LAMBDA_FUNCTION_NAME") ? env("AWS_LAMBDA_FUNCTION_NAME") : PROG,
+                     handler_now_ms(), &counts, (double)(handler_now_ms() - started));
+    if (doc)
+        lamlog_raw(doc);
+    free(doc);
+    return 0;
+}
+
 /* Handles one parsed payload, the work of one invocation or one --listen request: *response
  * gets the JSON to answer with (the caller frees it) and *fail whether the invocation is to be
  * reported failed (its message in fail_msg, which may be NULL with fail_len 0); t (may be NULL)
@@ -353,29 +454,14 @@ static int handle_batch(const struct lambda *L, const struct events_batch *b, in
         memset(t, 0, sizeof(*t));
     log_msg(&L->log, LOG_INFO, "%s event: %zu objects, %zu records ignored",
             events_kind_name(b->kind), b->n, b->ignored);
-    /* the warm clients of L, with this invocation's trace id (runtime mode: one invocation at
-     * a time; --listen passes none and leaves them alone) */
-    if (trace_id) {
-        s3_client_set_trace_id(L->s3, *trace_id ? trace_id : NULL);
-        if (L->ddb)
-            ddb_client_set_trace_id(L->ddb, *trace_id ? trace_id : NULL);
+    struct maker maker;
+    struct sync_config cfg;
+    invocation_setup(L, deadline_ms, trace_id, &st, &maker, &cfg);
+    struct fanout_ctx fx = {.f = &L->fanout, .sc = &cfg, .deadline_ms = deadline_ms};
+    if (L->fanout.sqs && L->table) {
+        cfg.hand_out = fanout_hand_out;
+        cfg.hand_out_arg = &fx;
     }
-    if (L->table)
-        st = (struct status_store){.ddb = L->ddb, .table = L->table, .key_attr = L->key_attr};
-    struct store *store = L->store;
-    /* no cache on Lambda: nothing survives, and no temporary files */
-    struct maker maker = {.store = store, .log = &L->log};
-    struct sync_config cfg = {
-        .maker = &maker,
-        .recipe = &L->recipe,
-        .status = L->table ? &st : NULL,
-        .source = "lambda",
-        .log = &L->log,
-        /* the hashing is this invocation's until its deadline: a second delivery of the same
-         * object meanwhile backs off (a temporary failure: SQS brings it back later) */
-        .lease_until = deadline_ms > 0 ? deadline_ms / 1000 + 1 : 0,
-        .prefix_depth = L->prefix_depth,
-    };
     outs = calloc(b->n ? b->n : 1, sizeof(*outs));
     slots = calloc(b->n ? b->n : 1, sizeof(*slots));
     if (outs == NULL || slots == NULL) {
@@ -447,9 +533,16 @@ static int handle(const struct lambda *L, const void *event, size_t len, int64_t
                   size_t fail_len, err_t *err)
 {
     struct events_batch b;
+    struct fanout_batch fb;
     int rc;
     *response = NULL;
     *fail = false;
+    if ((rc = fanout_parse_event(event, len, &fb, err)) != ENOENT) {
+        if (rc == 0)
+            rc = handle_runs(L, &fb, deadline_ms, trace_id, response, err);
+        fanout_batch_free(&fb);
+        return rc;
+    }
     if ((rc = events_parse(event, len, &b, err)) == 0)
         rc = handle_batch(L, &b, deadline_ms, trace_id, response, fail, fail_msg, fail_len, NULL,
                           err);

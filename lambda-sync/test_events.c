@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "fanout.h"
 #include "listen.h"
 #include "s3torrent/netaddr.h"
 #include "testutil.h"
@@ -472,6 +473,60 @@ START_TEST(listen_addresses)
 }
 END_TEST
 
+/* The fan-out's run messages: one read back as written; an SQS event of runs alone is runs,
+ * one with an S3 notification is the usual events (ENOENT); a run that does not fit its object is
+ * refused with one line. */
+START_TEST(fanout_messages)
+{
+    struct fanout_run r = {.size = (1ull << 30) + 5,
+                           .mtime = 1700000000,
+                           .piece_length = 524288,
+                           .meta = 3,
+                           .run = 7,
+                           .runs = 8,
+                           .run_pieces = 256},
+                      back;
+    snprintf(r.bucket, sizeof(r.bucket), "b");
+    snprintf(r.key, sizeof(r.key), "rec/\"odd\" key é.wav");
+    snprintf(r.etag, sizeof(r.etag), "0123456789abcdef0123456789abcdef-8");
+    char *json;
+    err_t err = {0};
+    ck_assert_int_eq(fanout_run_json(&r, &json), 0);
+    ck_assert_int_eq(fanout_parse_run(json, strlen(json), &back, &err), 0);
+    ck_assert_mem_eq(&back, &r, sizeof(r));
+    /* as SQS delivers it: the body a JSON string in each record */
+    json_object *body = json_object_new_string(json);
+    char ev[8192];
+    snprintf(ev, sizeof(ev),
+             "{\"Records\": [{\"messageId\": \"m1\", \"eventSource\": \"aws:sqs\", \"body\": %s},"
+             " {\"messageId\": \"m2\", \"eventSource\": \"aws:sqs\", \"body\": %s}]}",
+             json_object_to_json_string(body), json_object_to_json_string(body));
+    struct fanout_batch b;
+    ck_assert_int_eq(fanout_parse_event(ev, strlen(ev), &b, &err), 0);
+    ck_assert_uint_eq(b.n, 2);
+    ck_assert_str_eq(b.ids[1], "m2");
+    ck_assert_str_eq(b.runs[0].key, r.key);
+    fanout_batch_free(&b);
+    snprintf(ev, sizeof(ev),
+             "{\"Records\": [{\"messageId\": \"m1\", \"eventSource\": \"aws:sqs\", \"body\": %s},"
+             " {\"messageId\": \"m2\", \"eventSource\": \"aws:sqs\", \"body\": "
+             "\"{\\\"Records\\\": []}\"}]}",
+             json_object_to_json_string(body));
+    ck_assert_int_eq(fanout_parse_event(ev, strlen(ev), &b, &err), ENOENT);
+    json_object_put(body);
+    free(json);
+    /* 8 runs of 256 pieces is not 2049 pieces over 300 */
+    r.run_pieces = 300;
+    ck_assert_int_eq(fanout_run_json(&r, &json), 0);
+    ck_assert_int_eq(fanout_parse_run(json, strlen(json), &back, &err), EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "run_pieces"));
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    free(json);
+    const char *s3 = "{\"Records\": [{\"eventSource\": \"aws:s3\"}]}";
+    ck_assert_int_eq(fanout_parse_run(s3, strlen(s3), &back, &err), ENOENT);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("events");
@@ -485,6 +540,7 @@ int main(void)
     tcase_add_test(tc, rgw_push);
     tcase_add_test(tc, rgw_key_limit);
     tcase_add_test(tc, unknown_source_named);
+    tcase_add_test(tc, fanout_messages);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("listen");
     tcase_add_loop_test(tl, listen_requests, 0, (int)(sizeof(requests) / sizeof(requests[0])));

@@ -110,6 +110,11 @@ tier "s3torrent-lambda through a local Runtime API, against s3rver and dynalite"
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_lambda.py
 
+# a 1 GiB object hashed in runs by 4 runtimes (4 minutes here, mostly waiting on timeouts)
+bg_tier "s3torrent-lambda fan-out: 1 GiB in runs through a fake SQS to 4 runtimes, one killed" \
+  env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
+  /usr/bin/python3 tests/integration/test_lambda_fanout.py
+
 tier "s3torrent-lambda --listen (RGW/MinIO pushes over HTTP) against s3rver and dynalite" \
   env S3TORRENT=build/tools/s3torrent S3TORRENT_LAMBDA=build/lambda-sync/s3torrent-lambda \
   /usr/bin/python3 tests/integration/test_listen.py
@@ -217,6 +222,9 @@ tier "DynamoDB status items under ASan+UBSan" \
 tier "s3torrent-lambda under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_lambda.py
+bg_tier "s3torrent-lambda fan-out under ASan+UBSan (512 MiB)" env FANOUT_MIB=512 \
+  S3TORRENT=build-asan/tools/s3torrent S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda \
+  /usr/bin/python3 tests/integration/test_lambda_fanout.py
 tier "s3torrent-lambda --listen under ASan+UBSan" env S3TORRENT=build-asan/tools/s3torrent \
   S3TORRENT_LAMBDA=build-asan/lambda-sync/s3torrent-lambda /usr/bin/python3 \
   tests/integration/test_listen.py
@@ -266,7 +274,7 @@ fuzz_wait() { # fuzz_wait PID LOG: a fuzz target run in the background: its resu
   return "$rc"
 }
 set -- bencode metainfo s3xml credjson ddbjson trpc seedc events fsconfig listen recipe hashes serve \
-  feed diskcache presign
+  feed diskcache presign fanout
 while [ $# -gt 0 ]; do
   if [ $# -gt 1 ]; then
     tests/fuzz/run.sh build-fuzz "$2" "$FUZZ_SECONDS" >"build-logs/fuzz-$2.log" 2>&1 &

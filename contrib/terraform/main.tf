@@ -1,6 +1,7 @@
 # main.tf — s3torrent-lambda on AWS: the function (provided.al2023, the zip of
 # contrib/lambda/package.sh), its status table, least-privilege IAM, and S3 -> SQS (+ DLQ) -> Lambda
-# or, with use_sqs = false, S3 notifications straight to the function.
+# or, with use_sqs = false, S3 notifications straight to the function; with fanout = true (the
+# default), the function's own runs queue (+ DLQ) for objects too big for one invocation.
 
 terraform {
   required_version = ">= 1.3"
@@ -29,6 +30,8 @@ locals {
       META_VERSION     = var.meta_version
       PIECE_LENGTH     = var.piece_length
       EXCLUDE_PREFIXES = join(",", var.exclude_prefixes)
+      FANOUT_QUEUE_URL = var.fanout ? aws_sqs_queue.runs[0].url : ""
+      RUN_BYTES        = var.fanout ? var.run_bytes : ""
     } : k => v if v != ""
   }
 }
@@ -47,6 +50,12 @@ resource "aws_dynamodb_table" "status" {
 
   point_in_time_recovery {
     enabled = true
+  }
+
+  # the fan-out's run items (s3torrent-run/...) carry expires_at: gone a week after their run
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
   }
 
   tags = var.tags
@@ -117,6 +126,25 @@ data "aws_iam_policy_document" "lambda" {
       sid       = "ConsumeQueue"
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
       resources = [aws_sqs_queue.events[0].arn]
+    }
+  }
+
+  # the fan-out: it sends runs to its own queue alone, and consumes them
+  dynamic "statement" {
+    for_each = var.fanout ? [1] : []
+    content {
+      sid       = "SendRuns"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.runs[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.fanout ? [1] : []
+    content {
+      sid       = "ConsumeRuns"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+      resources = [aws_sqs_queue.runs[0].arn]
     }
   }
 }
@@ -212,6 +240,43 @@ resource "aws_lambda_event_source_mapping" "sqs" {
   batch_size       = var.sqs_batch_size
   # the runtime answers {"batchItemFailures": [...]}: only those messages come back
   function_response_types = ["ReportBatchItemFailures"]
+}
+
+# ---- the fan-out (docs/DESIGN.md §10): runs of a large object, sent by the function itself ----
+
+resource "aws_sqs_queue" "runs_dlq" {
+  count                     = var.fanout ? 1 : 0
+  name                      = "${var.function_name}-runs-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+resource "aws_sqs_queue" "runs" {
+  count = var.fanout ? 1 : 0
+  name  = "${var.function_name}-runs"
+  # a run whose invocation dies or times out comes back once this is over: at least the
+  # function timeout, so a live run is never given twice
+  visibility_timeout_seconds = local.visibility_timeout
+  message_retention_seconds  = 345600
+  sqs_managed_sse_enabled    = true
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.runs_dlq[0].arn
+    maxReceiveCount     = var.sqs_max_receive_count
+  })
+  tags = var.tags
+}
+
+resource "aws_lambda_event_source_mapping" "runs" {
+  count            = var.fanout ? 1 : 0
+  event_source_arn = aws_sqs_queue.runs[0].arn
+  function_name    = aws_lambda_function.s3torrent.arn
+  # one run per invocation: each is up to RUN_BYTES of hashing
+  batch_size              = 1
+  function_response_types = ["ReportBatchItemFailures"]
+  scaling_config {
+    maximum_concurrency = var.fanout_concurrency
+  }
 }
 
 # ---- variant 2 (use_sqs = false): S3 invokes the function directly ----

@@ -24,3 +24,8 @@ output "role_arn" {
   description = "The function's execution role."
   value       = aws_iam_role.lambda.arn
 }
+
+output "runs_queue_url" {
+  description = "The fan-out's runs queue (FANOUT_QUEUE_URL; empty without fanout)."
+  value       = var.fanout ? aws_sqs_queue.runs[0].url : ""
+}

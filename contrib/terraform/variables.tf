@@ -122,3 +122,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "fanout" {
+  description = "Hash objects too big for one invocation in runs through the function's own SQS queue (docs/DESIGN.md §10); false: such objects are not started."
+  type        = bool
+  default     = true
+}
+
+variable "run_bytes" {
+  description = "The most one run of a fan-out hashes (RUN_BYTES, a size such as 2G); empty: the runtime's default."
+  type        = string
+  default     = ""
+}
+
+variable "fanout_concurrency" {
+  description = "Runs of fan-outs hashed at once (the runs event source mapping's maximum concurrency, 2 to 1000)."
+  type        = number
+  default     = 10
+}

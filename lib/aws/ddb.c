@@ -17,6 +17,7 @@
 struct ddb_client {
     struct ddb_config cfg;
     struct config_service svc;
+    struct ddb_service api; /* cfg.service, or DynamoDB's */
     char *url; /* scheme://host/ */
     char *trace_id;
     unsigned attempts;
@@ -31,7 +32,10 @@ int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t 
     if (c == NULL)
         return err_set(err, ENOMEM, "out of memory");
     c->cfg = *cfg;
-    if ((rc = config_service("DynamoDB", "dynamodb", "AWS_ENDPOINT_URL_DYNAMODB", cfg->endpoint,
+    c->api = cfg->service ? *cfg->service
+                          : (struct ddb_service){"DynamoDB", "dynamodb",
+                                                 "AWS_ENDPOINT_URL_DYNAMODB", DDB_TARGET};
+    if ((rc = config_service(c->api.name, c->api.signing, c->api.endpoint_env, cfg->endpoint,
                              cfg->region, cfg->max_attempts, &c->svc, err)))
         goto fail;
     c->trace_id = cfg->trace_id ? strdup(cfg->trace_id) : NULL;
@@ -46,7 +50,7 @@ int ddb_client_new(const struct ddb_config *cfg, struct ddb_client **out, err_t 
         .http = cfg->http,
         .creds = cfg->creds,
         .region = c->svc.region,
-        .service = "dynamodb",
+        .service = c->api.signing,
         .opt = SIGV4_OPTIONS_GENERIC,
         .trace_id = c->trace_id,
         .now = cfg->now,
@@ -306,15 +310,17 @@ int ddb_call(struct ddb_client *c, const char *op, json_object *request, json_ob
         char name[256];
         util_scrub_copy(name, sizeof(name), json_object_get_string(table),
                         (size_t)json_object_get_string_len(table));
-        snprintf(what, sizeof(what), "DynamoDB %.64s on table %s", op, name);
+        snprintf(what, sizeof(what), "%s %.64s on table %s", c->api.name, op, name);
     } else {
-        snprintf(what, sizeof(what), "DynamoDB %.64s", op);
+        snprintf(what, sizeof(what), "%s %.64s", c->api.name, op);
     }
-    if (strlen(op) + sizeof(DDB_TARGET) > sizeof(target) ||
+    if (strlen(op) + strlen(c->api.target_prefix) + 1 > sizeof(target) ||
         strspn(op, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(op) ||
         *op == '\0')
-        return err_set(err, EINVAL, "DynamoDB: '%.64s' is not an operation name", op);
-    snprintf(target, sizeof(target), DDB_TARGET "%s", op);
+        return err_set(err, EINVAL, "%s: '%.64s' is not an operation name", c->api.name, op);
+    size_t tp = strlen(c->api.target_prefix);
+    memcpy(target, c->api.target_prefix, tp);
+    memcpy(target + tp, op, strlen(op) + 1);
     size_t len = 2;
     const char *body = "{}";
     if (request)

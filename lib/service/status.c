@@ -25,15 +25,17 @@ static const char *const op_status[] = {"HASHING", "READY", "FAILED"};
 /* Attributes a write owns besides the version ones; a write removes those it does not set, so
  * an older version's torrent fields or error never outlive it. */
 static const char *const optional_attrs[] = {
-    "torrent_key",  "info_hash",   "info_hash_v2", "magnet", "magnet_v1",
-    "piece_length", "piece_count", "meta_version", "error",  "lease_until",
+    "torrent_key",  "info_hash",   "info_hash_v2",   "magnet", "magnet_v1",
+    "piece_length", "piece_count", "meta_version",   "error",  "lease_until",
+    "runs",         "runs_done",   "assemble_until",
 };
 
 static const char *const all_attrs[] = {
-    "status",      "bucket",       "object_key",   "etag",      "size",          "object_mtime",
-    "torrent_key", "info_hash",    "info_hash_v2", "magnet",    "magnet_v1",     "piece_length",
-    "piece_count", "meta_version", "attempts",     "error",     "source",        "updated_at",
-    "lease_until", "file_count",   "files",        "stale_new", "stale_changed", "stale_removed",
+    "status",      "bucket",       "object_key",     "etag",      "size",          "object_mtime",
+    "torrent_key", "info_hash",    "info_hash_v2",   "magnet",    "magnet_v1",     "piece_length",
+    "piece_count", "meta_version", "attempts",       "error",     "source",        "updated_at",
+    "lease_until", "file_count",   "files",          "stale_new", "stale_changed", "stale_removed",
+    "runs",        "runs_done",    "assemble_until",
 };
 
 /* The place of name in optional_attrs (which holds it). */
@@ -381,6 +383,10 @@ static int write_once(const struct status_store *st, const char *uri, const stru
         upd_set(&u, "meta_version", ddb_s(t->meta_version));
         set[opt_index("piece_length")] = set[opt_index("piece_count")] =
             set[opt_index("meta_version")] = true;
+        if (t->runs) {
+            upd_set(&u, "runs", ddb_n_u64(t->runs));
+            set[opt_index("runs")] = true;
+        }
     } else if (op == OP_FAILED) {
         upd_set(&u, "error", ddb_s(error));
         set[opt_index("error")] = true;
@@ -720,10 +726,10 @@ int status_get(const struct status_store *st, const char *bucket, const char *ke
                          strs[i].name, strs[i].cap - 1);
             goto out;
         }
-    int64_t v[6];
-    const char *nums[] = {"size",        "object_mtime", "piece_length",
-                          "piece_count", "attempts",     "file_count"};
-    for (size_t i = 0; i < 6; i++)
+    int64_t v[7];
+    const char *nums[] = {"size",     "object_mtime", "piece_length", "piece_count",
+                          "attempts", "file_count",   "runs"};
+    for (size_t i = 0; i < 7; i++)
         if ((rc = get_n(item, nums[i], &v[i], i != 1))) {
             rc = err_set(err, rc, "status of %s: attribute %s is not a number of the right kind",
                          uri, nums[i]);
@@ -735,6 +741,7 @@ int status_get(const struct status_store *st, const char *bucket, const char *ke
     out->piece_count = (uint64_t)v[3];
     out->attempts = (uint64_t)v[4];
     out->file_count = (uint64_t)v[5];
+    out->runs = (uint64_t)v[6];
 out:
     json_object_put(doc);
     free(uri);

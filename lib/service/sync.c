@@ -380,6 +380,7 @@ static int mark_ready(const struct sync_config *c, const struct status_object *s
         .meta_version = m->ih1 && m->ih2 ? "hybrid"
                         : m->ih2         ? "v2"
                                          : "v1",
+        .runs = c->known ? c->known_runs : 0,
     };
     int rc = status_ready(c->status, so, &t, err);
     if (rc == EEXIST) {
@@ -747,15 +748,31 @@ static int make_and_publish(struct job *j, const char *from_file)
     bool began = false;
     int rc;
 
-    if (c->status) {
+    if (c->status && c->known) {
+        began = true; /* the fan-out's: its lease is the caller's */
+    } else if (c->status) {
         int sr = status_begin(c->status, &j->so, &err);
         if (sr != 0 && sr != EEXIST)
             return fail(j->out, &err, sr);
         began = sr == 0;
     }
+    if (c->hand_out && (began || !c->status) && from_file == NULL && !j->has_known && !c->known) {
+        rc = c->hand_out(c->hand_out_arg, &j->so, &err);
+        if (rc == 0) {
+            j->out->handed_out = true;
+            return 0;
+        }
+        if (rc != ENOTSUP) {
+            rc = fail(j->out, &err, rc);
+            err_t ferr = {0};
+            if (began && status_failed(c->status, &j->so, j->out->why, &ferr) != 0)
+                log_msg(c->log, LOG_WARNING, "recording FAILED: %s", ferr.msg);
+            return rc;
+        }
+    }
+    const struct hasher_result *known = c->known ? c->known : j->has_known ? &j->known : NULL;
     buf_init(&bytes, TORRENT_MAX_SIZE);
-    if ((rc = make_bytes(c, j->bucket, j->key, &j->obj, from_file, j->has_known ? &j->known : NULL,
-                         &bytes, &res, &err)) ||
+    if ((rc = make_bytes(c, j->bucket, j->key, &j->obj, from_file, known, &bytes, &res, &err)) ||
         (rc = made_from_result(c, j->key, &res, &made)) ||
         (rc = put_torrent(c, j->bucket, j->tkey, j->obj.etag, j->obj.mtime, &bytes, &made, &err)) ||
         (rc = mark_ready(c, &j->so, j->tkey, &made, &err))) {

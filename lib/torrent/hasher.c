@@ -187,6 +187,8 @@ unsigned hasher_default_threads(void)
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
+static int v2_root_of_layer(struct hasher_result *res);
+
 int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher_result *res,
                err_t *err)
 {
@@ -259,19 +261,8 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
     if (opts->v2) {
         if (res->npieces == 1) {
             memcpy(res->v2_root, res->v2_layer, 32);
-        } else {
-            struct merkle *m = merkle_new();
-            uint8_t pad[32], *scratch = malloc(res->npieces * 32);
-            if (m == NULL || scratch == NULL) {
-                merkle_free(m);
-                free(scratch);
-                goto nomem;
-            }
-            merkle_pad(m, merkle_log2(plen / MERKLE_BLOCK), pad);
-            merkle_root(m, res->v2_layer, res->npieces, merkle_pow2(res->npieces), pad, scratch,
-                        res->v2_root);
-            merkle_free(m);
-            free(scratch);
+        } else if (v2_root_of_layer(res) != 0) {
+            goto nomem;
         }
     }
     if (opts->progress)
@@ -282,6 +273,60 @@ nomem:
 fail:
     hasher_result_free(res);
     return rc;
+}
+
+/* The v2 root of res from its piece layer (npieces > 1). Returns 0 or ENOMEM. */
+static int v2_root_of_layer(struct hasher_result *res)
+{
+    struct merkle *m = merkle_new();
+    uint8_t pad[32], *scratch = malloc(res->npieces * 32);
+    int rc = m && scratch ? 0 : ENOMEM;
+    if (rc == 0) {
+        merkle_pad(m, merkle_log2(res->piece_length / MERKLE_BLOCK), pad);
+        merkle_root(m, res->v2_layer, res->npieces, merkle_pow2(res->npieces), pad, scratch,
+                    res->v2_root);
+    }
+    merkle_free(m);
+    free(scratch);
+    return rc;
+}
+
+int hasher_result_join(const struct hasher_result *parts, size_t n, struct hasher_result *out,
+                       err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return err_set(err, EINVAL, "no runs to join");
+    const uint64_t plen = parts[0].piece_length;
+    const bool v1 = parts[0].v1_pieces != NULL, v2 = parts[0].v2_layer != NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct hasher_result *p = &parts[i];
+        if (p->piece_length != plen || (p->v1_pieces != NULL) != v1 ||
+            (p->v2_layer != NULL) != v2 || p->npieces == 0 ||
+            p->npieces != (p->size + plen - 1) / plen || (n > 1 && p->npieces < 2) ||
+            (i + 1 < n && p->size != p->npieces * plen))
+            return err_set(err, EINVAL, "run %zu of %zu does not fit the others", i, n);
+        out->size += p->size;
+        out->npieces += p->npieces;
+    }
+    out->piece_length = plen;
+    if ((v1 && (out->v1_pieces = malloc(out->npieces * 20)) == NULL) ||
+        (v2 && (out->v2_layer = malloc(out->npieces * 32)) == NULL))
+        goto nomem;
+    for (size_t i = 0, at = 0; i < n; at += parts[i].npieces, i++) {
+        if (v1)
+            memcpy(out->v1_pieces + 20 * at, parts[i].v1_pieces, 20 * parts[i].npieces);
+        if (v2)
+            memcpy(out->v2_layer + 32 * at, parts[i].v2_layer, 32 * parts[i].npieces);
+    }
+    if (v2 && out->npieces == 1)
+        memcpy(out->v2_root, out->v2_layer, 32);
+    else if (v2 && v2_root_of_layer(out) != 0)
+        goto nomem;
+    return 0;
+nomem:
+    hasher_result_free(out);
+    return err_set(err, ENOMEM, "out of memory");
 }
 
 void hasher_result_free(struct hasher_result *res)

@@ -18,7 +18,7 @@ grep -v '^#' "$here/../data/bencode/cases.tsv" | cut -f1 | head -40 |
   awk '{ f = sprintf("%s/corpus/case%02d", "'"$work"'", NR); printf "%s", $0 > f; close(f) }'
 case "$target" in
 s3xml) cp "$here/../data/fixtures/"*.xml "$work/corpus/" ;;
-credjson | ddbjson | trpc | events | listen) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
+credjson | ddbjson | trpc | events | listen | fanout) cp "$here/../data/fixtures/"*.json "$work/corpus/" ;;
 fsconfig)
   cp "$here/../../contrib/config/s3torrentfs.conf" "$work/corpus/"
   printf 'bucket = b:p/\nprivate = false\ntrackers = http://a/x, udp://b:1/y\numask = 077\n' >"$work/corpus/c1"

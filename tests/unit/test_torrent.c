@@ -512,6 +512,61 @@ START_TEST(test_packed_round_trip)
 }
 END_TEST
 
+/* The fan-out's runs joined (hasher_result_join) are the whole file hashed at once, v1 and v2:
+ * runs of whole pieces, the last one taking the rest; a lone piece among runs is refused. */
+START_TEST(test_join_runs)
+{
+    const uint64_t plen = 32768, len = 37 * plen + 123;
+    static const uint64_t runs[][2] = {{0, 10}, {10, 10}, {20, 18}}; /* first piece, pieces */
+    char *whole = tu_make_file(len, 5);
+    uint8_t *bytes = malloc(len);
+    FILE *f = fopen(whole, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(bytes, 1, len, f), len);
+    fclose(f);
+    struct hasher_opts ho = {.piece_length = plen, .v1 = true, .v2 = true, .threads = 2};
+    struct hasher_result want, got, parts[3];
+    struct source *src;
+    err_t err = {0};
+    ck_assert_int_eq(source_file_open(whole, &src, &err), 0);
+    ck_assert_msg(hasher_run(src, &ho, &want, &err) == 0, "%s", err.msg);
+    source_free(src);
+    for (size_t i = 0; i < 3; i++) {
+        char path[] = "/tmp/s3t-run-XXXXXX";
+        int fd = mkstemp(path);
+        uint64_t off = runs[i][0] * plen, n = i == 2 ? len - off : runs[i][1] * plen;
+        ck_assert_int_eq(write(fd, bytes + off, n), (ssize_t)n);
+        close(fd);
+        ck_assert_int_eq(source_file_open(path, &src, &err), 0);
+        ck_assert_msg(hasher_run(src, &ho, &parts[i], &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(parts[i].npieces, runs[i][1]);
+        source_free(src);
+        unlink(path);
+    }
+    ck_assert_msg(hasher_result_join(parts, 3, &got, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(got.size, want.size);
+    ck_assert_uint_eq(got.npieces, want.npieces);
+    ck_assert_mem_eq(got.v1_pieces, want.v1_pieces, 20 * want.npieces);
+    ck_assert_mem_eq(got.v2_layer, want.v2_layer, 32 * want.npieces);
+    ck_assert_mem_eq(got.v2_root, want.v2_root, 32);
+    hasher_result_free(&got);
+    /* the last run's pieces, a run short: the middle one is not whole pieces */
+    parts[1].size -= 1;
+    ck_assert_int_eq(hasher_result_join(parts, 3, &got, &err), EINVAL);
+    parts[1].size += 1;
+    /* a one-piece run among others (its v2 tree would be as narrow as its leaves) */
+    parts[2].npieces = 1;
+    parts[2].size = plen;
+    ck_assert_int_eq(hasher_result_join(parts, 3, &got, &err), EINVAL);
+    for (size_t i = 0; i < 3; i++)
+        hasher_result_free(&parts[i]);
+    hasher_result_free(&want);
+    unlink(whole);
+    free(whole);
+    free(bytes);
+}
+END_TEST
+
 /* The two orders of docs/DESIGN.md §3 and the names refused. */
 START_TEST(test_files_order)
 {
@@ -757,6 +812,7 @@ int main(void)
     tcase_add_test(tc, test_padded_last_piece);
     tcase_add_test(tc, test_packed_round_trip);
     tcase_add_test(tc, test_files_order);
+    tcase_add_test(tc, test_join_runs);
     tcase_add_test(tc, test_multi_layout);
     tcase_add_test(tc, test_set_opts);
     tcase_add_test(tc, test_prefix_scan);

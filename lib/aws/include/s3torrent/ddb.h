@@ -19,7 +19,18 @@
 #define DDB_TARGET       "DynamoDB_20120810."
 #define DDB_CONTENT_TYPE "application/x-amz-json-1.0"
 
+/* Another AWS service of the same JSON 1.0 protocol (one signed POST to "/" with X-Amz-Target,
+ * errors by __type), which this client then speaks instead of DynamoDB: SQS's SendMessageBatch
+ * for the Lambda's fan-out (docs/DESIGN.md §10). */
+struct ddb_service {
+    const char *name;          /* in messages: "SQS" */
+    const char *signing;       /* SigV4 service and endpoint prefix: "sqs" */
+    const char *endpoint_env;  /* "AWS_ENDPOINT_URL_SQS" */
+    const char *target_prefix; /* "AmazonSQS." */
+};
+
 struct ddb_config {
+    const struct ddb_service *service; /* NULL: DynamoDB */
     /* NULL: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, else
      * https://dynamodb.REGION.amazonaws.com */
     const char *endpoint;

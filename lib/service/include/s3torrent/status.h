@@ -48,6 +48,7 @@ struct status_torrent {
     uint64_t piece_length;
     uint64_t piece_count;
     const char *meta_version; /* "v1", "v2", "hybrid" */
+    uint64_t runs; /* the runs the Lambda's fan-out hashed it in (docs/DESIGN.md §10); 0: one */
 };
 
 /* HASHING: sets the version attributes, source and updated_at, and adds 1 to attempts
@@ -122,6 +123,7 @@ struct status_item {
     uint64_t piece_count;
     char meta_version[16];
     uint64_t attempts;
+    uint64_t runs; /* READY after a fan-out: its runs; 0 otherwise */
     char error[1024];
     char source[16];
     char updated_at[32]; /* 2024-05-01T12:00:00Z */

@@ -33,6 +33,17 @@ struct sync_config {
     /* The prefix rule (docs/DESIGN.md §4): every prefix of this many segments ("a/" is 1,
      * "a/b/" 2) with objects below it gets PREFIX.torrent (sync_ruled_prefix); 0: none. */
     unsigned prefix_depth;
+    /* The Lambda's fan-out (docs/DESIGN.md §10). hand_out (may be NULL) is called once this
+     * writer's HASHING lease on the version is taken, for an object it would hash from the
+     * store: it returns 0 when the hashing was handed out to runs elsewhere (out->handed_out:
+     * no torrent yet, the lease stays), ENOTSUP to hash it here, or an errno with err set. */
+    int (*hand_out)(void *arg, const struct status_object *so, err_t *err);
+    void *hand_out_arg;
+    /* The hashes of this version made elsewhere, in known_runs runs (the fan-out's last run):
+     * the torrent is laid out from them with no read, and READY records the runs. The caller
+     * holds the version's HASHING lease already, so no HASHING is written. NULL: none. */
+    const struct hasher_result *known;
+    uint64_t known_runs;
 };
 
 enum sync_action {
@@ -53,6 +64,7 @@ struct sync_result {
     uint64_t hashed;        /* bytes read and hashed (made or verified): 0 when known hashes or
                              * an up-to-date torrent did */
     char why[512];          /* SKIPPED: the rule; FAILED: the error (one line) */
+    bool handed_out;        /* the config's hand_out took the hashing: no torrent yet */
 };
 
 /* The action's name as reports show it ("created", "up-to-date", ...). */

@@ -43,6 +43,16 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
                err_t *err);
 void hasher_result_free(struct hasher_result *res);
 
+/* Joins the results of one file hashed in runs of whole pieces (the Lambda's fan-out,
+ * docs/DESIGN.md §10): parts[0, n) in file order, of one piece length and the same versions,
+ * every part but a lone one of at least two pieces (a part of one piece is hashed as a file of
+ * one piece, whose v2 tree is only as wide as its leaves) and every part but the last a whole
+ * number of pieces. out gets their pieces end to end, the file's size and its v2 root: what
+ * hasher_run gives for the whole file. Returns 0 (free out with hasher_result_free), or EINVAL
+ * / ENOMEM with err set. */
+int hasher_result_join(const struct hasher_result *parts, size_t n, struct hasher_result *out,
+                       err_t *err);
+
 /* Appends res in a packed form that hasher_result_unpack reads back (what the torrent cache keeps:
  * the part of a torrent only hashing can learn, v1_padded included). Returns 0 or out's error. */
 int hasher_result_pack(const struct hasher_result *res, struct buf *out);
