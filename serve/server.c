@@ -527,6 +527,25 @@ static int make_torrent(struct server *s, const char *bucket, const char *key,
     return rc;
 }
 
+/* The answer to a torrent request: t (freed here) when rc is 0, else the error. */
+static enum MHD_Result answer_torrent(struct server *s, struct MHD_Connection *con,
+                                      const char *method, const char *target, int rc, struct buf *t,
+                                      const err_t *err)
+{
+    if (rc != 0) {
+        buf_free(t);
+        return answer_error(s, con, K_TORRENT, method, target,
+                            rc == EINVAL ? 422 : store_status(rc), err->msg);
+    }
+    count(s, K_TORRENT, 200);
+    log_answer(s, method, target, 200, NULL);
+    const char *const headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL};
+    enum MHD_Result res =
+        answer_text(con, 200, "application/x-bittorrent", t->data, t->len, headers);
+    buf_free(t);
+    return res;
+}
+
 static enum MHD_Result serve_torrent(struct server *s, struct MHD_Connection *con,
                                      const struct route *rt, const char *method, const char *target)
 {
@@ -540,17 +559,8 @@ static enum MHD_Result serve_torrent(struct server *s, struct MHD_Connection *co
     if (rc != 0)
         return answer_error(s, con, K_TORRENT, method, target, store_status(rc), err.msg);
     buf_init(&t, TORRENT_MAX);
-    if ((rc = make_torrent(s, rt->bucket, rt->key, &obj, false, &t, &err)) != 0) {
-        buf_free(&t);
-        return answer_error(s, con, K_TORRENT, method, target,
-                            rc == EINVAL ? 422 : store_status(rc), err.msg);
-    }
-    count(s, K_TORRENT, 200);
-    log_answer(s, method, target, 200, NULL);
-    const char *const headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL};
-    enum MHD_Result res = answer_text(con, 200, "application/x-bittorrent", t.data, t.len, headers);
-    buf_free(&t);
-    return res;
+    rc = make_torrent(s, rt->bucket, rt->key, &obj, false, &t, &err);
+    return answer_torrent(s, con, method, target, rc, &t, &err);
 }
 
 static void prefix_skipped(void *arg, const char *key, const char *why)
@@ -636,17 +646,7 @@ static enum MHD_Result serve_prefix_torrent(struct server *s, struct MHD_Connect
     err_t err = {0};
     buf_init(&t, TORRENT_MAX);
     int rc = make_prefix_torrent(s, rt->bucket, rt->key, &t, &err);
-    if (rc != 0) {
-        buf_free(&t);
-        return answer_error(s, con, K_TORRENT, method, target,
-                            rc == EINVAL ? 422 : store_status(rc), err.msg);
-    }
-    count(s, K_TORRENT, 200);
-    log_answer(s, method, target, 200, NULL);
-    const char *const headers[] = {MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL};
-    enum MHD_Result res = answer_text(con, 200, "application/x-bittorrent", t.data, t.len, headers);
-    buf_free(&t);
-    return res;
+    return answer_torrent(s, con, method, target, rc, &t, &err);
 }
 
 static int feed_object(void *ctx, const char *key, const struct store_object *obj, err_t *err)

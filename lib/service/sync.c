@@ -362,14 +362,11 @@ static int put_torrent(const struct sync_config *c, const char *bucket, const ch
                      "application/x-bittorrent", meta, n, err);
 }
 
-/* READY, with everything §6 records about the torrent. */
-static int mark_ready(const struct sync_config *c, const struct status_object *so, const char *tkey,
-                      const struct made *m, err_t *err)
+/* What a status item records of the torrent m, named tkey (ih1, ih2: room for the hex). */
+static void status_of(const struct made *m, const char *tkey, char ih1[41], char ih2[65],
+                      struct status_torrent *t)
 {
-    if (c->status == NULL || c->dry_run)
-        return 0;
-    char ih1[41], ih2[65];
-    struct status_torrent t = {
+    *t = (struct status_torrent){
         .torrent_key = tkey,
         .info_hash = m->ih1 ? util_hex(m->ih1, 20, ih1) : NULL,
         .info_hash_v2 = m->ih2 ? util_hex(m->ih2, 32, ih2) : NULL,
@@ -380,8 +377,19 @@ static int mark_ready(const struct sync_config *c, const struct status_object *s
         .meta_version = m->ih1 && m->ih2 ? "hybrid"
                         : m->ih2         ? "v2"
                                          : "v1",
-        .runs = c->known ? c->known_runs : 0,
     };
+}
+
+/* READY, with everything §6 records about the torrent. */
+static int mark_ready(const struct sync_config *c, const struct status_object *so, const char *tkey,
+                      const struct made *m, err_t *err)
+{
+    if (c->status == NULL || c->dry_run)
+        return 0;
+    char ih1[41], ih2[65];
+    struct status_torrent t;
+    status_of(m, tkey, ih1, ih2, &t);
+    t.runs = c->known ? c->known_runs : 0;
     int rc = status_ready(c->status, so, &t, err);
     if (rc == EEXIST) {
         log_msg(c->log, LOG_INFO, "s3://%s/%s: %s", so->bucket, so->key, err ? err->msg : "");
@@ -1096,23 +1104,6 @@ static bool set_ready(const struct set_job *j)
                  strcmp(it->status, "READY") == 0 && strcmp(it->etag, j->digest) == 0;
     free(it);
     return ready;
-}
-
-static void status_of(const struct made *m, const char *tkey, char ih1[41], char ih2[65],
-                      struct status_torrent *t)
-{
-    *t = (struct status_torrent){
-        .torrent_key = tkey,
-        .info_hash = m->ih1 ? util_hex(m->ih1, 20, ih1) : NULL,
-        .info_hash_v2 = m->ih2 ? util_hex(m->ih2, 32, ih2) : NULL,
-        .magnet = m->magnet ? m->magnet : "",
-        .magnet_v1 = m->magnet_v1,
-        .piece_length = m->piece_length,
-        .piece_count = m->npieces,
-        .meta_version = m->ih1 && m->ih2 ? "hybrid"
-                        : m->ih2         ? "v2"
-                                         : "v1",
-    };
 }
 
 /* READY for the set, with the torrent bytes (parsed here) and the files map. */
