@@ -318,21 +318,6 @@ def terminate(proc, timeout_s=30):
             proc.wait()
 
 
-def read_metrics(path):
-    """A Prometheus text file as {"name{labels}": value}; {} while it does not exist."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
 def libtorrent_download(ti, save_path, timeout_s=60, settings=None, peers=()):
     """Has python3-libtorrent download torrent_info ti into save_path from its web seeds and the
     (host, port) peers given (no DHT, LSD or PEX; its trackers, if any, are expected to answer

@@ -13,7 +13,7 @@ import unittest
 
 import test_lambda as tl
 from mount import Mount
-from services import ODD_KEYS, aws_env, free_port
+from services import ODD_KEYS, free_port
 from test_listen import request, start_listen
 
 BUCKET = tl.BUCKET
