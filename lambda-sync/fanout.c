@@ -496,8 +496,8 @@ static void win_destroy(struct source *s)
     source_free(((struct window *)s)->in);
 }
 
-static const struct source_ops window_ops = {win_open, win_next, win_close, win_finish,
-                                             win_destroy};
+static const struct source_ops window_ops = {win_open,  win_next,   NULL,
+                                             win_close, win_finish, win_destroy};
 
 /* Hashes run r's pieces from the store. Returns 0 (free res) or an errno with err set. */
 static int hash_run(const struct fanout_ctx *x, const struct fanout_run *r,

@@ -43,8 +43,10 @@ struct http_stream {
     size_t hlen;
     const char *hname[MAX_HEADERS], *hvalue[MAX_HEADERS];
     size_t nh;
-    /* where the write callback puts body bytes */
+    /* where the write callback puts body bytes: copied to dst, or handed to sink in place */
     uint8_t *dst;
+    http_sink_fn sink;
+    void *sink_arg;
     size_t dst_left;
     uint8_t spill[SPILL];
     size_t spill_off, spill_len;
@@ -192,8 +194,12 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     }
     if (s->dst_left > 0) {
         c = n < s->dst_left ? n : s->dst_left;
-        memcpy(s->dst, p, c);
-        s->dst += c;
+        if (s->sink) {
+            s->sink(s->sink_arg, (const uint8_t *)p, c);
+        } else {
+            memcpy(s->dst, p, c);
+            s->dst += c;
+        }
         s->dst_left -= c;
     }
     if (c < n) {
@@ -389,14 +395,21 @@ int http_stream_header_at(const struct http_stream *s, size_t i, const char **na
     return 0;
 }
 
-int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got, err_t *err)
+/* What http_stream_read and http_stream_feed share: n bytes to dst, or to sink. */
+static int take(struct http_stream *s, uint8_t *dst, http_sink_fn sink, void *arg, size_t n,
+                size_t *got, err_t *err)
 {
     size_t have = s->spill_len < n ? s->spill_len : n;
     int rc = 0;
-    memcpy(dst, s->spill + s->spill_off, have);
+    if (sink && have)
+        sink(arg, s->spill + s->spill_off, have);
+    else if (have)
+        memcpy(dst, s->spill + s->spill_off, have);
     s->spill_off += have;
     s->spill_len -= have;
-    s->dst = dst + have;
+    s->dst = sink ? NULL : dst + have;
+    s->sink = sink;
+    s->sink_arg = arg;
     s->dst_left = n - have;
     while (s->dst_left > 0 && !s->done) {
         if (s->paused) {
@@ -412,8 +425,21 @@ int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got,
         rc = pump(s, err);
     *got = n - s->dst_left;
     s->dst = NULL;
+    s->sink = NULL;
+    s->sink_arg = NULL;
     s->dst_left = 0;
     return rc;
+}
+
+int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got, err_t *err)
+{
+    return take(s, dst, NULL, NULL, n, got, err);
+}
+
+int http_stream_feed(struct http_stream *s, size_t n, http_sink_fn sink, void *arg, size_t *got,
+                     err_t *err)
+{
+    return take(s, NULL, sink, arg, n, got, err);
 }
 
 int http_stream_read_all(struct http_stream *s, struct buf *b, err_t *err)

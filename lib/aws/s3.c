@@ -20,10 +20,10 @@
 
 #define MAX_QUERY   8
 #define MAX_HEADERS 24
-/* Bytes one ranged GET covers: large parts cost the server less per byte, but every stream
- * should get a couple of them so none idles at the end. */
+/* The smallest ranged GET a hasher makes (its source's span): the hasher starts with parts
+ * up to 16 times larger (fewer requests) and shrinks them to this as the object runs out, so the
+ * streams finish together (docs/DESIGN.md §4, Ranged GETs). */
 #define PART_MIN (8u << 20)
-#define PART_MAX (128u << 20)
 
 struct s3_client {
     struct s3_config cfg;
@@ -677,9 +677,10 @@ static int open_part(struct s3_source *src, struct s3_stream *st, err_t *err)
     return rc;
 }
 
-/* Fills dst[0, n) from the stream, reopening the ranged GET where a body broke off. */
-static int range_read(struct s3_source *src, struct s3_stream *st, uint8_t *dst, size_t n,
-                      err_t *err)
+/* Fills dst[0, n) from the stream (or, with dst NULL, hands the n bytes to sink as they
+ * arrive), reopening the ranged GET where a body broke off. */
+static int range_read(struct s3_source *src, struct s3_stream *st, uint8_t *dst,
+                      source_sink_fn sink, void *arg, size_t n, err_t *err)
 {
     const char *display = src->base.display;
     size_t filled = 0;
@@ -690,7 +691,8 @@ static int range_read(struct s3_source *src, struct s3_stream *st, uint8_t *dst,
         if (st->hs == NULL && (rc = open_part(src, st, err)))
             return rc;
         size_t want = n - filled, got = 0;
-        rc = http_stream_read(st->hs, dst + filled, want, &got, err);
+        rc = dst ? http_stream_read(st->hs, dst + filled, want, &got, err)
+                 : http_stream_feed(st->hs, want, sink, arg, &got, err);
         filled += got;
         st->off += got;
         if (got > 0)
@@ -719,7 +721,13 @@ static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scr
                           const uint8_t **data, err_t *err)
 {
     *data = scratch;
-    return range_read((struct s3_source *)s, stream, scratch, n, err);
+    return range_read((struct s3_source *)s, stream, scratch, NULL, NULL, n, err);
+}
+
+static int s3_stream_feed(struct source *s, void *stream, size_t n, source_sink_fn sink, void *arg,
+                          err_t *err)
+{
+    return range_read((struct s3_source *)s, stream, NULL, sink, arg, n, err);
 }
 
 int source_s3_read_range(struct source *s, uint64_t off, const struct iovec *iov, unsigned iovcnt,
@@ -736,7 +744,8 @@ int source_s3_read_range(struct source *s, uint64_t off, const struct iovec *iov
     int rc = 0;
     for (unsigned i = 0; rc == 0 && i < iovcnt; i++) /* one GET: the stream goes on */
         if (iov[i].iov_len > 0)
-            rc = range_read((struct s3_source *)s, &st, iov[i].iov_base, iov[i].iov_len, err);
+            rc = range_read((struct s3_source *)s, &st, iov[i].iov_base, NULL, NULL, iov[i].iov_len,
+                            err);
     http_stream_close(st.hs);
     return rc;
 }
@@ -764,7 +773,7 @@ static void s3_destroy(struct source *s)
 }
 
 static const struct source_ops s3_ops = {
-    s3_stream_open, s3_stream_next, s3_stream_close, s3_finish, s3_destroy,
+    s3_stream_open, s3_stream_next, s3_stream_feed, s3_stream_close, s3_finish, s3_destroy,
 };
 
 static int open_source(struct s3_client *s3, const char *bucket, const char *key,
@@ -804,9 +813,7 @@ static int open_source(struct s3_client *s3, const char *bucket, const char *key
     src->base.size = known->size;
     src->base.mtime = known->mtime;
     src->base.parallel = parallel ? parallel : 4;
-    uint64_t span = known->size / (2 * src->base.parallel);
-    span = span < PART_MIN ? PART_MIN : span > PART_MAX ? PART_MAX : span;
-    src->base.span = span & ~(uint64_t)((1u << 20) - 1); /* whole MiB: ranges stay aligned */
+    src->base.span = PART_MIN; /* whole MiB: ranges stay aligned */
     *out = &src->base;
     return 0;
 fail:

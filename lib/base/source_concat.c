@@ -192,7 +192,8 @@ static void concat_destroy(struct source *s)
 }
 
 static const struct source_ops concat_ops = {
-    concat_stream_open, concat_stream_next, concat_stream_close, concat_finish, concat_destroy,
+    concat_stream_open,  concat_stream_next, NULL,
+    concat_stream_close, concat_finish,      concat_destroy,
 };
 
 int source_concat_open(const char *name, const char *display, const struct source_part *parts,

@@ -79,7 +79,7 @@ static void file_destroy(struct source *s)
 }
 
 static const struct source_ops file_ops = {
-    file_stream_open, file_stream_next, file_stream_close, file_finish, file_destroy,
+    file_stream_open, file_stream_next, NULL, file_stream_close, file_finish, file_destroy,
 };
 
 int source_file_open(const char *path, struct source **out, err_t *err)

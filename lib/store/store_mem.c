@@ -408,8 +408,8 @@ static void src_destroy(struct source *s)
     free(x->key);
 }
 
-static const struct source_ops msource_ops = {src_open, src_next, src_close, src_finish,
-                                              src_destroy};
+static const struct source_ops msource_ops = {src_open,  src_next,   NULL,
+                                              src_close, src_finish, src_destroy};
 
 static int mem_open_source(struct store *st, const char *bucket, const char *key,
                            const struct store_object *obj, unsigned parallel, struct source **out,

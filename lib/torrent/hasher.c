@@ -15,6 +15,7 @@
 
 #define CHUNK       (1u << 20) /* bytes read per call: a multiple of MERKLE_BLOCK */
 #define MAX_THREADS 256
+#define GUIDED_MAX  16 /* a network source's largest part, in spans */
 
 static const uint8_t zero_chunk[CHUNK]; /* what pads hash as */
 
@@ -22,8 +23,9 @@ struct run {
     struct source *src;
     const struct hasher_opts *opts;
     struct hasher_result *res;
-    uint64_t pieces_per_job, njobs;
-    atomic_uint_fast64_t next_job;
+    uint64_t pieces_per_job; /* a job's pieces (the least, for a network source) */
+    unsigned nthreads;
+    atomic_uint_fast64_t next_piece;
     atomic_uint_fast64_t done_bytes;
     atomic_int failed;
     pthread_mutex_t lock; /* guards err and progress calls */
@@ -77,106 +79,178 @@ static void padded_last(struct hasher_result *res, const EVP_MD_CTX *sha1, EVP_M
     res->has_v1_padded = true;
 }
 
-/* Hashes pieces [first, last) into their slots. */
-static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *scratch,
-                    EVP_MD_CTX *sha1, EVP_MD_CTX *pad, const EVP_MD *md1, struct merkle *m,
-                    uint8_t *leaves, err_t *err)
+/* One job's hashing state: bytes go in by consume, in pieces of any size, in order. */
+struct feed {
+    struct run *r;
+    uint64_t pos, end, piece, piece_end;
+    EVP_MD_CTX *sha1, *pad;
+    const EVP_MD *md1;
+    struct merkle *m;
+    uint8_t *leaves;
+    size_t nleaves;
+    uint8_t carry[MERKLE_BLOCK]; /* v2: the start of a leaf that arrived split */
+    size_t ncarry;
+};
+
+/* v2: the 16 KiB leaves of p[0, n), bytes of the current piece; a partial leaf waits in carry
+ * (leaves start at multiples of MERKLE_BLOCK from the piece's start). */
+static void feed_leaves(struct feed *f, const uint8_t *p, size_t n)
 {
-    struct hasher_result *res = r->res;
+    if (f->ncarry > 0) {
+        size_t k = MERKLE_BLOCK - f->ncarry < n ? MERKLE_BLOCK - f->ncarry : n;
+        memcpy(f->carry + f->ncarry, p, k);
+        f->ncarry += k;
+        p += k;
+        n -= k;
+        if (f->ncarry < MERKLE_BLOCK)
+            return;
+        merkle_leaf(f->m, f->carry, MERKLE_BLOCK, f->leaves + 32 * f->nleaves++);
+        f->ncarry = 0;
+    }
+    for (; n >= MERKLE_BLOCK; p += MERKLE_BLOCK, n -= MERKLE_BLOCK)
+        merkle_leaf(f->m, p, MERKLE_BLOCK, f->leaves + 32 * f->nleaves++);
+    memcpy(f->carry, p, n);
+    f->ncarry = n;
+}
+
+/* Hashes the job's next n bytes (a source_sink_fn). */
+static void consume(void *arg, const uint8_t *p, size_t n)
+{
+    struct feed *f = arg;
+    const struct hasher_opts *o = f->r->opts;
+    struct hasher_result *res = f->r->res;
     const uint64_t plen = res->piece_length;
-    const uint64_t off = first * plen;
-    const uint64_t end = last * plen < res->size ? last * plen : res->size;
-    const size_t blocks_per_piece = (size_t)(plen / MERKLE_BLOCK); /* v2 only */
     static const uint8_t zero[32];
+    while (n > 0) {
+        size_t take = f->piece_end - f->pos < n ? (size_t)(f->piece_end - f->pos) : n;
+        if (o->v1)
+            EVP_DigestUpdate(f->sha1, p, take);
+        if (o->v2)
+            feed_leaves(f, p, take);
+        f->pos += take;
+        p += take;
+        n -= take;
+        if (f->pos < f->piece_end)
+            continue;
+        if (o->v1 && o->v1_padded && f->piece_end == res->size)
+            padded_last(res, f->sha1, f->pad);
+        if (o->v1) {
+            EVP_DigestFinal_ex(f->sha1, res->v1_pieces + 20 * f->piece, NULL);
+            EVP_DigestInit_ex(f->sha1, f->md1, NULL);
+        }
+        if (o->v2) {
+            if (f->ncarry > 0) /* the file's short last leaf */
+                merkle_leaf(f->m, f->carry, f->ncarry, f->leaves + 32 * f->nleaves++);
+            f->ncarry = 0;
+            /* a file of one piece has a tree only as wide as its own leaves */
+            size_t width =
+                res->npieces == 1 ? (size_t)merkle_pow2(f->nleaves) : (size_t)(plen / MERKLE_BLOCK);
+            merkle_root(f->m, f->leaves, f->nleaves, width, zero, f->leaves,
+                        res->v2_layer + 32 * f->piece);
+            f->nleaves = 0;
+        }
+        f->piece++;
+        f->piece_end = f->piece_end + plen < f->end ? f->piece_end + plen : f->end;
+    }
+}
+
+/* Hashes pieces [first, last) into their slots: a source that can feed hands its bytes to the
+ * hash where they arrive; the others are read into scratch first. */
+static int hash_job(struct run *r, uint64_t first, uint64_t last, uint8_t *scratch, struct feed *f,
+                    err_t *err)
+{
+    struct source *src = r->src;
+    const uint64_t plen = r->res->piece_length;
+    const uint64_t off = first * plen;
+    const uint64_t end = last * plen < r->res->size ? last * plen : r->res->size;
     void *stream = NULL;
-    int rc = r->src->ops->stream_open(r->src, off, end - off, &stream, err);
+    int rc = src->ops->stream_open(src, off, end - off, &stream, err);
     if (rc)
         return rc;
 
-    uint64_t pos = off, piece = first;
-    uint64_t piece_end = off + plen < end ? off + plen : end;
-    size_t nleaves = 0;
+    f->pos = off;
+    f->end = end;
+    f->piece = first;
+    f->piece_end = off + plen < end ? off + plen : end;
+    f->nleaves = f->ncarry = 0;
     if (r->opts->v1)
-        EVP_DigestInit_ex(sha1, md1, NULL);
-    while (pos < end && !atomic_load(&r->failed)) {
+        EVP_DigestInit_ex(f->sha1, f->md1, NULL);
+    for (uint64_t pos = off; pos < end && !atomic_load(&r->failed);) {
         size_t n = end - pos < CHUNK ? (size_t)(end - pos) : CHUNK;
-        const uint8_t *chunk;
-        if ((rc = r->src->ops->stream_next(r->src, stream, n, scratch, &chunk, err)))
-            break;
-        size_t at = 0;
-        while (at < n) {
-            size_t take = (size_t)(piece_end - (pos + at));
-            if (take > n - at)
-                take = n - at;
-            if (r->opts->v1)
-                EVP_DigestUpdate(sha1, chunk + at, take);
-            if (r->opts->v2)
-                for (size_t b = 0; b < take; b += MERKLE_BLOCK) {
-                    size_t bl = take - b < MERKLE_BLOCK ? take - b : MERKLE_BLOCK;
-                    merkle_leaf(m, chunk + at + b, bl, leaves + 32 * nleaves++);
-                }
-            at += take;
-            if (pos + at == piece_end) {
-                if (r->opts->v1 && r->opts->v1_padded && piece_end == res->size)
-                    padded_last(res, sha1, pad);
-                if (r->opts->v1) {
-                    EVP_DigestFinal_ex(sha1, res->v1_pieces + 20 * piece, NULL);
-                    EVP_DigestInit_ex(sha1, md1, NULL);
-                }
-                if (r->opts->v2) {
-                    /* a file of one piece has a tree only as wide as its own leaves */
-                    size_t width =
-                        res->npieces == 1 ? (size_t)merkle_pow2(nleaves) : blocks_per_piece;
-                    merkle_root(m, leaves, nleaves, width, zero, leaves,
-                                res->v2_layer + 32 * piece);
-                    nleaves = 0;
-                }
-                piece++;
-                piece_end = piece_end + plen < end ? piece_end + plen : end;
-            }
+        if (src->ops->stream_feed) {
+            if ((rc = src->ops->stream_feed(src, stream, n, consume, f, err)))
+                break;
+        } else {
+            const uint8_t *chunk;
+            if ((rc = src->ops->stream_next(src, stream, n, scratch, &chunk, err)))
+                break;
+            consume(f, chunk, n);
         }
         pos += n;
         report(r, n);
     }
-    r->src->ops->stream_close(r->src, stream);
+    src->ops->stream_close(src, stream);
     return rc;
+}
+
+/* The next job's pieces, [*first, *last); false when none are left. A source read over the
+ * network (parallel set) gets parts that shrink as the object runs out: large at first (fewer
+ * requests), then down to its span, so the last parts finish together and no long part is
+ * left running alone at the end. Local files get runs of span bytes. */
+static bool next_job(struct run *r, uint64_t *first, uint64_t *last)
+{
+    uint64_t cur = atomic_load(&r->next_piece), n = r->res->npieces, take;
+    do {
+        if (cur >= n || atomic_load(&r->failed))
+            return false;
+        take = r->pieces_per_job;
+        if (r->src->parallel) {
+            take = (n - cur) / (2 * r->nthreads);
+            if (take < r->pieces_per_job)
+                take = r->pieces_per_job;
+            if (take > GUIDED_MAX * r->pieces_per_job)
+                take = GUIDED_MAX * r->pieces_per_job;
+        }
+        if (take > n - cur)
+            take = n - cur;
+    } while (!atomic_compare_exchange_weak(&r->next_piece, &cur, cur + take));
+    *first = cur;
+    *last = cur + take;
+    return true;
 }
 
 static void *worker_main(void *arg)
 {
     struct run *r = ((struct worker *)arg)->run;
     err_t err = {0};
-    uint8_t *chunk = malloc(CHUNK);
+    /* a source that feeds needs no read buffer */
+    uint8_t *chunk = r->src->ops->stream_feed ? NULL : malloc(CHUNK);
+    struct feed *f = calloc(1, sizeof(*f));
     uint8_t *leaves = malloc(r->opts->v2 ? (r->res->piece_length / MERKLE_BLOCK) * 32 : 32);
     EVP_MD_CTX *sha1 = EVP_MD_CTX_new(), *pad = EVP_MD_CTX_new();
     EVP_MD *md1 = EVP_MD_fetch(NULL, "SHA1", NULL);
     struct merkle *m = merkle_new();
 
-    if (chunk == NULL || leaves == NULL || sha1 == NULL || pad == NULL || md1 == NULL ||
-        m == NULL) {
+    if ((chunk == NULL && !r->src->ops->stream_feed) || f == NULL || leaves == NULL ||
+        sha1 == NULL || pad == NULL || md1 == NULL || m == NULL) {
         err_set(&err, ENOMEM, "%s: out of memory for hashing", r->src->display);
         fail(r, &err);
         goto out;
     }
-    for (;;) {
-        uint64_t job = atomic_fetch_add(&r->next_job, 1);
-        if (job >= r->njobs || atomic_load(&r->failed))
-            break;
-        uint64_t first = job * r->pieces_per_job;
-        uint64_t last = first + r->pieces_per_job;
-        if (last > r->res->npieces)
-            last = r->res->npieces;
-        if (hash_job(r, first, last, chunk, sha1, pad, md1, m, leaves, &err)) {
+    *f = (struct feed){.r = r, .sha1 = sha1, .pad = pad, .md1 = md1, .m = m, .leaves = leaves};
+    uint64_t first, last;
+    while (next_job(r, &first, &last))
+        if (hash_job(r, first, last, chunk, f, &err)) {
             fail(r, &err);
             break;
         }
-    }
 out:
     merkle_free(m);
     EVP_MD_free(md1);
     EVP_MD_CTX_free(pad);
     EVP_MD_CTX_free(sha1);
     free(leaves);
+    free(f);
     free(chunk);
     return NULL;
 }
@@ -225,9 +299,10 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
     r.res = res;
     /* a job covers whole pieces and at least the span the source wants per stream */
     r.pieces_per_job = src->span > plen ? (src->span + plen - 1) / plen : 1;
-    r.njobs = (res->npieces + r.pieces_per_job - 1) / r.pieces_per_job;
-    if (nthreads > r.njobs)
-        nthreads = (unsigned)r.njobs;
+    uint64_t njobs = (res->npieces + r.pieces_per_job - 1) / r.pieces_per_job;
+    if (nthreads > njobs)
+        nthreads = (unsigned)njobs;
+    r.nthreads = nthreads;
     pthread_mutex_init(&r.lock, NULL);
     clock_gettime(CLOCK_MONOTONIC, &r.last_progress);
 

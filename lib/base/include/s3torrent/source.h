@@ -12,6 +12,9 @@
 
 struct source;
 
+/* Where stream_feed hands bytes: in order, in pieces of any size, valid only during the call. */
+typedef void (*source_sink_fn)(void *arg, const uint8_t *data, size_t len);
+
 struct source_ops {
     /* Starts a sequential read of [off, off + len). Returns 0 or a positive errno. */
     int (*stream_open)(struct source *s, uint64_t off, uint64_t len, void **stream, err_t *err);
@@ -20,6 +23,12 @@ struct source_ops {
      * close. Returns 0 or a positive errno (ESTALE when the object changed under the reader). */
     int (*stream_next)(struct source *s, void *stream, size_t n, uint8_t *scratch,
                        const uint8_t **data, err_t *err);
+    /* Optional (NULL: use stream_next): hands the next n bytes of the stream to sink as they
+     * arrive, with no copy (an S3 object's bytes straight from the transport's receive
+     * buffer). Returns 0 or a positive errno as stream_next; after a failure sink may have
+     * seen part of the n bytes. */
+    int (*stream_feed)(struct source *s, void *stream, size_t n, source_sink_fn sink, void *arg,
+                       err_t *err);
     void (*stream_close)(struct source *s, void *stream);
     /* Checks, after the last read, that the object is still the one that was read. */
     int (*finish)(struct source *s, err_t *err);
