@@ -401,10 +401,10 @@ static int take(struct http_stream *s, uint8_t *dst, http_sink_fn sink, void *ar
 {
     size_t have = s->spill_len < n ? s->spill_len : n;
     int rc = 0;
-    if (sink && have)
-        sink(arg, s->spill + s->spill_off, have);
-    else if (have)
+    if (have && dst)
         memcpy(dst, s->spill + s->spill_off, have);
+    else if (have)
+        sink(arg, s->spill + s->spill_off, have);
     s->spill_off += have;
     s->spill_len -= have;
     s->dst = sink ? NULL : dst + have;
