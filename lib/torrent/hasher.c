@@ -16,6 +16,11 @@
 #define CHUNK       (1u << 20) /* bytes read per call: a multiple of MERKLE_BLOCK */
 #define MAX_THREADS 256
 #define GUIDED_MAX  16 /* a network source's largest part, in spans */
+/* A network source's streams: each holds about 1 MiB (libcurl's 256 KiB receive buffer, the
+ * 512 KiB spill behind a paused transfer, the response head), so at most 16 MiB of them. */
+#define STREAMS_MAX  16
+#define RAMP_TICK_MS 150  /* how often the ramp measures throughput */
+#define RAMP_GAIN    1.10 /* a stream more stays only if throughput grew by this much */
 
 static const uint8_t zero_chunk[CHUNK]; /* what pads hash as */
 
@@ -24,8 +29,11 @@ struct run {
     const struct hasher_opts *opts;
     struct hasher_result *res;
     uint64_t pieces_per_job; /* a job's pieces (the least, for a network source) */
-    unsigned nthreads;
+    _Atomic unsigned nthreads; /* workers started (grows for a network source) */
     atomic_uint_fast64_t next_piece;
+    pthread_mutex_t ctl;  /* guards running, with ended */
+    pthread_cond_t ended; /* a worker ended */
+    unsigned running;
     atomic_uint_fast64_t done_bytes;
     atomic_int failed;
     pthread_mutex_t lock; /* guards err and progress calls */
@@ -205,7 +213,7 @@ static bool next_job(struct run *r, uint64_t *first, uint64_t *last)
             return false;
         take = r->pieces_per_job;
         if (r->src->parallel) {
-            take = (n - cur) / (2 * r->nthreads);
+            take = (n - cur) / (2 * atomic_load(&r->nthreads));
             if (take < r->pieces_per_job)
                 take = r->pieces_per_job;
             if (take > GUIDED_MAX * r->pieces_per_job)
@@ -252,7 +260,36 @@ out:
     free(leaves);
     free(f);
     free(chunk);
+    pthread_mutex_lock(&r->ctl);
+    r->running--;
+    pthread_cond_signal(&r->ended);
+    pthread_mutex_unlock(&r->ctl);
     return NULL;
+}
+
+void hasher_ramp_init(struct hasher_ramp *rp, unsigned n, unsigned max)
+{
+    /* the first tick sees the streams connect: only the second one counts */
+    *rp = (struct hasher_ramp){.n = n, .max = max, .settle = 1, .frozen = n >= max};
+}
+
+bool hasher_ramp_tick(struct hasher_ramp *rp, double rate)
+{
+    if (rp->frozen)
+        return false;
+    if (rp->settle > 0) { /* the stream added last tick is still connecting */
+        rp->settle--;
+        return false;
+    }
+    if (rp->best > 0 && rate < rp->best * RAMP_GAIN) {
+        rp->frozen = true; /* the last stream added gave too little: the transport is full */
+        return false;
+    }
+    rp->best = rate > rp->best ? rate : rp->best;
+    rp->n++;
+    rp->settle = 1;
+    rp->frozen = rp->n >= rp->max;
+    return true;
 }
 
 unsigned hasher_default_threads(void)
@@ -306,23 +343,76 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
     pthread_mutex_init(&r.lock, NULL);
     clock_gettime(CLOCK_MONOTONIC, &r.last_progress);
 
-    workers = calloc(nthreads, sizeof(*workers));
-    if (workers == NULL) {
-        pthread_mutex_destroy(&r.lock);
-        goto nomem;
-    }
+    /* a network source with the thread count left to us starts with its streams and adds one
+     * while each added one still raises the throughput (the ramp), up to STREAMS_MAX */
+    unsigned cap = nthreads;
+    if (opts->threads == 0 && src->parallel && njobs > nthreads)
+        cap = njobs < STREAMS_MAX ? (unsigned)njobs : STREAMS_MAX;
+    if (cap < nthreads)
+        cap = nthreads;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&r.ctl, NULL);
+    pthread_cond_init(&r.ended, &ca);
+    pthread_condattr_destroy(&ca);
+    workers = calloc(cap, sizeof(*workers));
     unsigned started = 0;
-    for (unsigned i = 1; i < nthreads; i++) {
+    pthread_mutex_lock(&r.ctl);
+    for (unsigned i = 0; workers != NULL && i < nthreads; i++) {
         workers[i].run = &r;
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0)
             break;
-        started = i;
+        started = i + 1;
+        r.running++;
     }
-    workers[0].run = &r;
-    worker_main(&workers[0]);
-    for (unsigned i = 1; i <= started; i++)
+    atomic_store(&r.nthreads, started);
+    struct hasher_ramp ramp;
+    hasher_ramp_init(&ramp, started, cap);
+    uint64_t last_done = 0;
+    struct timespec last_tick;
+    clock_gettime(CLOCK_MONOTONIC, &last_tick);
+    while (r.running > 0) {
+        if (ramp.frozen) {
+            pthread_cond_wait(&r.ended, &r.ctl);
+            continue;
+        }
+        struct timespec until = last_tick, now;
+        until.tv_nsec += RAMP_TICK_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&r.ended, &r.ctl, &until);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec < until.tv_sec ||
+            (now.tv_sec == until.tv_sec && now.tv_nsec < until.tv_nsec))
+            continue; /* a worker ended before the tick */
+        double dt = (double)(now.tv_sec - last_tick.tv_sec) +
+                    (double)(now.tv_nsec - last_tick.tv_nsec) / 1e9;
+        uint64_t done = atomic_load(&r.done_bytes);
+        last_tick = now;
+        bool more = hasher_ramp_tick(&ramp, (double)(done - last_done) / dt);
+        last_done = done;
+        if (!more || atomic_load(&r.next_piece) >= res->npieces || atomic_load(&r.failed))
+            continue;
+        workers[started].run = &r;
+        if (pthread_create(&workers[started].tid, NULL, worker_main, &workers[started]) != 0) {
+            ramp.frozen = true;
+            continue;
+        }
+        r.running++;
+        atomic_store(&r.nthreads, ++started);
+    }
+    pthread_mutex_unlock(&r.ctl);
+    for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i].tid, NULL);
+    pthread_cond_destroy(&r.ended);
+    pthread_mutex_destroy(&r.ctl);
     pthread_mutex_destroy(&r.lock);
+    if (started == 0 && !atomic_load(&r.failed)) {
+        err_set(&r.err, workers ? EAGAIN : ENOMEM, "%s: cannot start a hashing thread",
+                src->display);
+        atomic_store(&r.failed, 1);
+    }
     free(workers);
 
     if (atomic_load(&r.failed)) {

@@ -507,6 +507,37 @@ START_TEST(test_fed_fragments_identical)
 }
 END_TEST
 
+/* The ramp of a network source's streams: the first tick (streams connecting) is not judged; a
+ * stream is added while the one added last raised the throughput by 10%, and never past max;
+ * once one does not pay, no more are added. */
+START_TEST(test_stream_ramp)
+{
+    struct hasher_ramp rp;
+    hasher_ramp_init(&rp, 4, 6);
+    ck_assert(!hasher_ramp_tick(&rp, 10)); /* connecting */
+    ck_assert(hasher_ramp_tick(&rp, 100)); /* 5 */
+    ck_assert_uint_eq(rp.n, 5);
+    ck_assert(!hasher_ramp_tick(&rp, 50)); /* the 5th connecting */
+    ck_assert(hasher_ramp_tick(&rp, 120)); /* +20%: 6 */
+    ck_assert_uint_eq(rp.n, 6);
+    ck_assert(rp.frozen); /* max */
+    ck_assert(!hasher_ramp_tick(&rp, 1000));
+    ck_assert_uint_eq(rp.n, 6);
+
+    hasher_ramp_init(&rp, 4, 16);
+    ck_assert(!hasher_ramp_tick(&rp, 0));
+    ck_assert(hasher_ramp_tick(&rp, 100));
+    ck_assert(!hasher_ramp_tick(&rp, 100));
+    ck_assert(!hasher_ramp_tick(&rp, 105)); /* +5% does not pay: frozen at 5 */
+    ck_assert(rp.frozen);
+    ck_assert(!hasher_ramp_tick(&rp, 500));
+    ck_assert_uint_eq(rp.n, 5);
+
+    hasher_ramp_init(&rp, 8, 8); /* no room: never grows */
+    ck_assert(rp.frozen && !hasher_ramp_tick(&rp, 0) && !hasher_ramp_tick(&rp, 100));
+}
+END_TEST
+
 /* The padded last v1 piece (hasher_opts.v1_padded) is the SHA-1 of the file's tail followed by
  * zeros up to the piece length, whatever the thread count and with v2 or not, while the pieces
  * stay those of the single-file torrent; a whole last piece is its own padded form. */
@@ -914,6 +945,7 @@ int main(void)
     tcase_add_test(tc, test_concat_source);
     tcase_add_test(tc, test_padded_last_piece);
     tcase_add_test(tc, test_fed_fragments_identical);
+    tcase_add_test(tc, test_stream_ramp);
     tcase_add_test(tc, test_packed_round_trip);
     tcase_add_test(tc, test_files_order);
     tcase_add_test(tc, test_join_runs);

@@ -62,6 +62,19 @@ int hasher_result_pack(const struct hasher_result *res, struct buf *out);
  * hasher_result_free) or EPROTO/ENOMEM with err set. */
 int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res, err_t *err);
 
+/* How hasher_run grows the streams of a network source (hasher_opts.threads 0, source.parallel
+ * set; here for tests): it starts n, measures the throughput every tick, and adds a stream while
+ * the last one added raised it by 10% or more, up to max; the first tick after a start or an
+ * added stream only lets it connect. Once a stream more does not pay, it stays frozen. */
+struct hasher_ramp {
+    unsigned n, max, settle;
+    double best; /* the best throughput seen, bytes a second */
+    bool frozen;
+};
+void hasher_ramp_init(struct hasher_ramp *rp, unsigned n, unsigned max);
+/* One tick's throughput in; true when a stream should be added (rp->n counts it). */
+bool hasher_ramp_tick(struct hasher_ramp *rp, double rate);
+
 /* The number of online cores (at least 1). */
 unsigned hasher_default_threads(void);
 
