@@ -496,8 +496,18 @@ static void win_destroy(struct source *s)
     source_free(((struct window *)s)->in);
 }
 
+static int win_feed(struct source *s, void *stream, size_t n, source_sink_fn sink, void *arg,
+                    err_t *err)
+{
+    struct window *w = (struct window *)s;
+    return w->in->ops->stream_feed(w->in, stream, n, sink, arg, err);
+}
+
+/* the second for a source that feeds (an S3 object's): its bytes go to the hash uncopied */
 static const struct source_ops window_ops = {win_open,  win_next,   NULL,
                                              win_close, win_finish, win_destroy};
+static const struct source_ops window_feed_ops = {win_open,  win_next,   win_feed,
+                                                  win_close, win_finish, win_destroy};
 
 /* Hashes run r's pieces from the store. Returns 0 (free res) or an errno with err set. */
 static int hash_run(const struct fanout_ctx *x, const struct fanout_run *r,
@@ -521,7 +531,7 @@ static int hash_run(const struct fanout_ctx *x, const struct fanout_run *r,
         source_free(in);
         return err_set(err, ENOMEM, "out of memory");
     }
-    w->base.ops = &window_ops;
+    w->base.ops = in->ops->stream_feed ? &window_feed_ops : &window_ops;
     w->in = in;
     w->off = first * r->piece_length;
     w->base.size = first + count == (r->size + r->piece_length - 1) / r->piece_length
