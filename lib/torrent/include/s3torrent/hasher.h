@@ -1,6 +1,7 @@
 /* hasher.h — the hashing pipeline: N worker threads pull whole pieces from a byte source and
  * write each piece's SHA-1 (v1) and merkle piece hash (v2) into its own slot, so the result
- * never depends on thread count or timing. Memory is one fixed chunk buffer per worker. */
+ * never depends on thread count or timing. Memory is one fixed chunk buffer per worker (none
+ * for a source that feeds its bytes: source_ops.stream_feed). */
 #ifndef S3TORRENT_HASHER_H
 #define S3TORRENT_HASHER_H
 
