@@ -274,7 +274,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
  * piece-shaped reader: reads of 16 KiB at random places fetch one block each). */
 #define STREAM_START (4u << 20)
 #define SLACK        4
-static uint64_t stream_ahead(struct handle *h, uint64_t off, size_t size, uint64_t max)
+static uint64_t stream_ahead(struct handle *h, uint64_t off, size_t size, uint64_t max,
+                             uint64_t *in_row)
 {
     uint64_t slack = (uint64_t)SLACK * size;
     pthread_mutex_lock(&h->lock);
@@ -288,34 +289,68 @@ static uint64_t stream_ahead(struct handle *h, uint64_t off, size_t size, uint64
         h->next_off = off + size;
     }
     pthread_mutex_unlock(&h->lock);
+    *in_row = run;
     if (run < STREAM_START)
         return 0;
     return run < max / 2 ? 2 * run : max;
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+/* A read answered with a buffer of our own, which libfuse sends and then frees: a stream that
+ * has read more than the block cache holds takes whole blocks out of the cache instead of
+ * copying them (they would be evicted before any re-read; the kernel's page cache keeps them),
+ * which saves a copy and a fresh buffer per read (docs/DESIGN.md §16). */
+static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+                       struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+    struct fuse_bufvec *bv = malloc(sizeof(*bv));
+    uint8_t *mem = NULL;
+    long n = 0;
     (void)path;
+    if (bv == NULL)
+        return -ENOMEM;
+    *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(0);
     if (h->kind == META_TORRENT) {
-        if ((uint64_t)off >= h->len)
-            return 0;
-        size_t n = h->len - (size_t)off < size ? h->len - (size_t)off : size;
-        memcpy(buf, h->bytes + off, n);
-        atomic_fetch_add(&fs->metrics.reads[FSM_TORRENT], 1);
-        atomic_fetch_add(&fs->metrics.read_bytes[FSM_TORRENT], n);
+        if ((uint64_t)off < h->len) {
+            n = (long)(h->len - (size_t)off < size ? h->len - (size_t)off : size);
+            if ((mem = malloc((size_t)n)) == NULL)
+                n = -ENOMEM;
+            else
+                memcpy(mem, h->bytes + off, (size_t)n);
+        }
+        if (n >= 0) {
+            atomic_fetch_add(&fs->metrics.reads[FSM_TORRENT], 1);
+            atomic_fetch_add(&fs->metrics.read_bytes[FSM_TORRENT], (unsigned long long)n);
+        }
+    } else {
+        /* read-ahead grows with a sequential stream (docs/DESIGN.md §16) */
+        uint64_t in_row;
+        uint64_t ahead =
+            stream_ahead(h, (uint64_t)off, size, live_get(&fs->live)->read_ahead, &in_row);
+        if (in_row > fs->cfg.block_cache)
+            n = blocks_take(fs->blocks, h->obj, (uint64_t)off, size, &mem, ahead);
+        if (n == 0) {
+            if ((mem = malloc(size)) == NULL)
+                n = -ENOMEM;
+            else
+                n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, mem, ahead);
+        }
+        atomic_fetch_add(&fs->metrics.reads[FSM_DATA], 1);
+        if (n < 0)
+            atomic_fetch_add(&fs->metrics.read_errors[FSM_DATA], 1);
+        else
+            atomic_fetch_add(&fs->metrics.read_bytes[FSM_DATA], (unsigned long long)n);
+    }
+    if (n < 0) {
+        free(mem);
+        free(bv);
         return (int)n;
     }
-    /* read-ahead grows with a sequential stream (docs/DESIGN.md §16) */
-    uint64_t ahead = stream_ahead(h, (uint64_t)off, size, live_get(&fs->live)->read_ahead);
-    long n = blocks_read(fs->blocks, h->obj, (uint64_t)off, size, (uint8_t *)buf, ahead);
-    atomic_fetch_add(&fs->metrics.reads[FSM_DATA], 1);
-    if (n < 0)
-        atomic_fetch_add(&fs->metrics.read_errors[FSM_DATA], 1);
-    else
-        atomic_fetch_add(&fs->metrics.read_bytes[FSM_DATA], (unsigned long long)n);
-    return (int)n;
+    bv->buf[0].mem = mem;
+    bv->buf[0].size = (size_t)n;
+    *bufp = bv;
+    return 0;
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
@@ -443,7 +478,7 @@ const struct fuse_operations ops_table = {
     .readdir = op_readdir,
     .releasedir = op_releasedir,
     .open = op_open,
-    .read = op_read,
+    .read_buf = op_read_buf,
     .release = op_release,
     .statfs = op_statfs,
     .access = op_access,

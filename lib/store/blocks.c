@@ -478,6 +478,42 @@ static void queue_ahead(struct blocks *b, struct blocks_obj *o, uint64_t first, 
     }
 }
 
+/* Queues read-ahead of the ahead bytes after block last. Lock held. */
+static void read_ahead(struct blocks *b, struct blocks_obj *o, uint64_t last, uint64_t ahead)
+{
+    uint64_t nblocks = (o->pin.size + b->block_size - 1) / b->block_size;
+    if (ahead == 0 || last + 1 >= nblocks)
+        return;
+    uint64_t until = last + (ahead + b->block_size - 1) / b->block_size;
+    queue_ahead(b, o, last + 1, until < nblocks ? until : nblocks - 1, nblocks);
+}
+
+long blocks_take(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len, uint8_t **out,
+                 uint64_t ahead)
+{
+    if (off >= o->pin.size || off % b->block_size != 0)
+        return 0;
+    uint64_t i = off / b->block_size;
+    long n = 0;
+    pthread_mutex_lock(&b->lock);
+    read_ahead(b, o, i, ahead);
+    struct block *k;
+    while ((k = find(b, o, i)) != NULL && k->state == LOADING)
+        pthread_cond_wait(&b->changed, &b->lock);
+    /* readers also counts a block still being written to the disk cache */
+    if (k != NULL && k->readers == 0 && !k->read && k->len <= len) {
+        unhash(b, k);
+        *out = k->data;
+        n = (long)k->len;
+        b->used -= b->block_size;
+        b->stats.hits++;
+        k->data = NULL; /* the caller's now */
+        destroy(b, k);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
 long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len, uint8_t *dst,
                  uint64_t ahead)
 {
@@ -487,15 +523,11 @@ long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t le
     if (len > size - off)
         len = (size_t)(size - off);
     uint64_t first = off / b->block_size, last = (off + len - 1) / b->block_size;
-    uint64_t nblocks = (size + b->block_size - 1) / b->block_size;
     size_t done = 0;
     int rc = 0;
 
     pthread_mutex_lock(&b->lock);
-    if (ahead > 0) {
-        uint64_t until = last + (ahead + b->block_size - 1) / b->block_size;
-        queue_ahead(b, o, last + 1, until < nblocks ? until : nblocks - 1, nblocks);
-    }
+    read_ahead(b, o, last, ahead);
     for (uint64_t i = first; i <= last && rc == 0;) {
         struct job *j;
         if (find(b, o, i) == NULL && (j = steal(b, o, i)) != NULL) {

@@ -12,6 +12,8 @@
 #                  files in the directory (default 1000): sizes from 1 KiB to 64 MiB (or an
 #                  eighth of BENCH_DIR_MB, if less), spread nearly log-uniformly, the same tree
 #                  every run, in nested folders
+#   BENCH_ROUNDS   rounds (default 5): each runs every tool once, and each ratio is the median
+#                  of the rounds' ratios (paired runs)
 #   BENCH_DIR      where to make the temporary work dir (default $TMPDIR or /tmp)
 #   S3TORRENT      s3torrent binary to use (default: Release build in $BUILD_DIR)
 #   BUILD_DIR      build dir, relative to the repo root (default build-bench)
@@ -42,44 +44,61 @@ random_bytes() {
         openssl enc -aes-128-ctr -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000
 }
 
-# sha_rate ALG: bytes/s of ALG over 1 MiB buffers on all cores, from openssl speed.
+# sha_rate ALG: bytes/s of ALG over 1 MiB buffers on all cores, from openssl speed (2 s).
 # The last line looks like "sha1   3186622.46k" (1000s of bytes per second).
 sha_rate() {
     local kb
-    kb=$(openssl speed -evp "$1" -multi "$NPROC" -bytes 1048576 -seconds 3 2>/dev/null |
+    kb=$(openssl speed -evp "$1" -multi "$NPROC" -bytes 1048576 -seconds 2 2>/dev/null |
         awk 'tolower($1) ~ /^(evp|sha)/ && $NF ~ /^[0-9.]+k$/ { v = $NF } END { sub(/k$/, "", v); print v }')
     [[ -n "$kb" ]] || { echo "cannot parse openssl speed output for $1" >&2; exit 1; }
     calc "$kb * 1000"
 }
 
-declare -A SECS RSS CPU
-# bench NAME OUT CMD...: run CMD 3 times (removing OUT before each run);
-# SECS[NAME] = fastest wall time in seconds, RSS[NAME] = largest peak RSS in KiB,
-# CPU[NAME] = least CPU time (user + system) in seconds: on a loaded machine the wall time
-# follows each tool's share of the cores (its thread count), the CPU time what it spent.
-bench() {
-    local name=$1 out=$2 t0 t1 t rss cpu best="" least="" peak=0
+ROUNDS=${BENCH_ROUNDS:-5}
+declare -A TIMES CPUS RSS
+# run NAME OUT CMD...: one timed run of CMD (OUT removed first). Appends its wall seconds to
+# TIMES[NAME] and its CPU seconds (user + system) to CPUS[NAME], one word a round, and keeps the
+# largest peak RSS (KiB) in RSS[NAME]. Every round runs every tool once, one after the other, so
+# a ratio is taken within a round (paired) and the table gives the median over the rounds.
+run() {
+    local name=$1 out=$2 t0 t1 rss u sy
     shift 2
-    for _ in 1 2 3; do
-        rm -f "$out"
-        t0=$(date +%s.%N)
-        if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
-            echo "$name failed:" >&2
-            cat log.txt >&2
-            exit 1
-        fi
-        t1=$(date +%s.%N)
-        t=$(calc "$t1 - $t0")
-        read -r rss u sy < <(tail -n 1 rss.txt)
-        cpu=$(calc "$u + $sy")
-        if [[ -z "$best" ]] || (($(calc "$t < $best"))); then best=$t; fi
-        if [[ -z "$least" ]] || (($(calc "$cpu < $least"))); then least=$cpu; fi
-        if ((rss > peak)); then peak=$rss; fi
-    done
-    SECS[$name]=$best
-    RSS[$name]=$peak
-    CPU[$name]=$least
-    printf '  %-22s %8.3f s (CPU %.3f s)\n' "$name" "$best" "$least"
+    rm -f "$out"
+    t0=$EPOCHREALTIME
+    if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
+        echo "$name failed:" >&2
+        cat log.txt >&2
+        exit 1
+    fi
+    t1=$EPOCHREALTIME
+    read -r rss u sy < <(tail -n 1 rss.txt)
+    TIMES[$name]+="$(calc "$t1 - $t0") "
+    CPUS[$name]+="$(calc "$u + $sy") "
+    if ((rss > ${RSS[$name]:-0})); then RSS[$name]=$rss; fi
+}
+
+median() { # median WORD...: the median of numbers
+    printf '%s\n' "$@" | sort -g |
+        awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# pratio A B: the median over the rounds of A's time / B's time in the same round
+pratio() {
+    local -a a b q=()
+    read -ra a <<<"${TIMES[$1]}"
+    read -ra b <<<"${TIMES[$2]}"
+    for i in "${!a[@]}"; do q+=("$(calc "${a[$i]} / ${b[$i]}")"); done
+    printf '%.2f' "$(median "${q[@]}")"
+}
+
+# rounds: the ratios of one round each, for the record
+rounds() { # rounds LABEL A B
+    local -a a b
+    read -ra a <<<"${TIMES[$2]}"
+    read -ra b <<<"${TIMES[$3]}"
+    printf '  %-34s' "$1"
+    for i in "${!a[@]}"; do printf ' %.2f' "$(calc "${a[$i]} / ${b[$i]}")"; done
+    echo
 }
 
 info_hash() { # info_hash KEY FILE: a hash from `s3torrent show --json`
@@ -102,50 +121,58 @@ if (($(calc "$load > 0.5"))); then
     echo "warning: load average is $load; other processes may skew the timings" >&2
 fi
 
-echo "measuring SHA-1 and SHA-256 throughput on $NPROC cores (openssl speed) ..."
-SHA1_RATE=$(sha_rate sha1)
-SHA256_RATE=$(sha_rate sha256)
-
-# limits BYTES: the SHA-1 and SHA-1+SHA-256 times of BYTES on every core
+# limits BYTES: appends this round's SHA-1 and SHA-1+SHA-256 times of BYTES on every core
+# (openssl speed, measured again each round, so a limit and the tools share the machine's state)
 limits() {
-    SECS[sha1-limit]=$(calc "$1 / $SHA1_RATE")
-    SECS[hybrid-limit]=$(calc "$1 / $SHA1_RATE + $1 / $SHA256_RATE")
+    local r1 r256
+    r1=$(sha_rate sha1)
+    r256=$(sha_rate sha256)
+    TIMES[sha1-limit]+="$(calc "$1 / $r1") "
+    TIMES[hybrid-limit]+="$(calc "$1 / $r1 + $1 / $r256") "
+    SHA_RATES+=" $r1/$r256"
 }
 
-row() { # row NAME LIMIT
-    local s=${SECS[$1]} rss=- cpu=-
+row() { # row NAME LIMIT: median wall seconds, MB/s, the paired ratio to LIMIT, RSS, CPU
+    local -a t c=()
+    read -ra t <<<"${TIMES[$1]}"
+    local s rss=- cpu=-
+    s=$(median "${t[@]}")
     [[ -n "${RSS[$1]:-}" ]] && rss=$(printf '%.1f' "$(calc "${RSS[$1]} / 1024")")
-    [[ -n "${CPU[$1]:-}" ]] && cpu=$(printf '%.3f' "${CPU[$1]}")
-    printf '%-22s %9.3f %9.0f %9.2f %12s %9s\n' "$1" "$s" "$(calc "$SIZE / $s / 1e6")" \
-        "$(calc "$s / ${SECS[$2]}")" "$rss" "$cpu"
+    if [[ -n "${CPUS[$1]:-}" ]]; then
+        read -ra c <<<"${CPUS[$1]}"
+        cpu=$(printf '%.3f' "$(median "${c[@]}")")
+    fi
+    printf '%-22s %9.3f %9.0f %9s %12s %9s\n' "$1" "$s" "$(calc "$SIZE / $s / 1e6")" \
+        "$(pratio "$1" "$2")" "$rss" "$cpu"
 }
-ratio() { printf '%.2f' "$(calc "${SECS[$1]} / ${SECS[$2]}")"; }
+header() {
+    printf '%-22s %9s %9s %9s %12s %9s\n' tool 'median s' MB/s 'x limit' 'peak RSS MiB' 'median CPU s'
+}
 
 file_case() {
     echo "making a $SIZE_MB MiB file of pseudo-random data in $WORK ..."
     random_bytes "$SIZE" >data.bin
     cat data.bin >/dev/null # into the page cache
-    limits "$SIZE"
-    echo "timing (best of 3) ..."
-    # The cost of reading the page-cached file at all, with no hashing: what no tool can avoid.
-    bench read-only-dd none \
-        dd if=data.bin of=/dev/null bs=1M status=none
-    bench s3torrent-v1 out.torrent \
-        "$S3TORRENT" create --no-date --piece-length 1M -o out.torrent --force data.bin
-    bench mktorrent mk.torrent \
-        mktorrent -t "$NPROC" -l 20 -o mk.torrent data.bin
-    bench transmission-create tc.torrent \
-        transmission-create -s 1024 -o tc.torrent data.bin
-    bench s3torrent-hybrid hy.torrent \
-        "$S3TORRENT" create --no-date --piece-length 1M --meta-version hybrid -o hy.torrent --force data.bin
-    bench libtorrent-hybrid lt.torrent \
-        "$PY" -c "$LT_CREATE" "$WORK/data.bin" "$PIECE" lt.torrent
+    TIMES=() CPUS=() RSS=() SHA_RATES=""
+    echo "timing ($ROUNDS rounds, each tool once a round) ..."
+    for ((i = 1; i <= ROUNDS; i++)); do
+        limits "$SIZE"
+        # the cost of reading the page-cached file at all, with no hashing: what no tool avoids
+        run read-only-dd none dd if=data.bin of=/dev/null bs=1M status=none
+        run s3torrent-v1 out.torrent \
+            "$S3TORRENT" create --no-date --piece-length 1M -o out.torrent --force data.bin
+        run mktorrent mk.torrent mktorrent -t "$NPROC" -l 20 -o mk.torrent data.bin
+        run transmission-create tc.torrent transmission-create -s 1024 -o tc.torrent data.bin
+        run s3torrent-hybrid hy.torrent "$S3TORRENT" create --no-date --piece-length 1M \
+            --meta-version hybrid -o hy.torrent --force data.bin
+        run libtorrent-hybrid lt.torrent "$PY" -c "$LT_CREATE" "$WORK/data.bin" "$PIECE" lt.torrent
+    done
 
     echo
-    printf '%s MiB file, piece length 1 MiB, %s cores; SHA-1 %.0f MB/s, SHA-256 %.0f MB/s (openssl speed)\n' \
-        "$SIZE_MB" "$NPROC" "$(calc "$SHA1_RATE / 1e6")" "$(calc "$SHA256_RATE / 1e6")"
+    printf '%s MiB file, piece length 1 MiB, %s cores; SHA-1/SHA-256 bytes/s each round (openssl speed):%s\n' \
+        "$SIZE_MB" "$NPROC" "$SHA_RATES"
     echo
-    printf '%-22s %9s %9s %9s %12s %9s\n' tool seconds MB/s 'x limit' 'peak RSS MiB' 'CPU s'
+    header
     row read-only-dd sha1-limit
     row sha1-limit sha1-limit
     row s3torrent-v1 sha1-limit
@@ -155,14 +182,17 @@ file_case() {
     row s3torrent-hybrid hybrid-limit
     row libtorrent-hybrid hybrid-limit
     echo
-
-    echo "v1: s3torrent / sha1-limit = $(ratio s3torrent-v1 sha1-limit) (target <= 1.10)"
-    printf 'v1: s3torrent / (sha1-limit + one read of the file spread over %s cores) = %.2f\n' "$NPROC" \
-        "$(calc "${SECS[s3torrent-v1]} / (${SECS[sha1-limit]} + ${SECS[read-only-dd]} / $NPROC)")"
-    echo "mktorrent / s3torrent = $(ratio mktorrent s3torrent-v1)"
-    echo "transmission-create / s3torrent = $(ratio transmission-create s3torrent-v1)"
-    echo "hybrid: s3torrent / (sha1+sha256 limit) = $(ratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
-    echo "libtorrent / s3torrent hybrid = $(ratio libtorrent-hybrid s3torrent-hybrid) (target >= 1.9)"
+    echo "each round's ratio:"
+    rounds "s3torrent-v1 / mktorrent" s3torrent-v1 mktorrent
+    rounds "s3torrent-v1 / sha1-limit" s3torrent-v1 sha1-limit
+    rounds "s3torrent-hybrid / hybrid-limit" s3torrent-hybrid hybrid-limit
+    echo
+    echo "medians of the $ROUNDS paired rounds:"
+    echo "v1: s3torrent / mktorrent = $(pratio s3torrent-v1 mktorrent) (target <= 0.95)"
+    echo "v1: s3torrent / sha1-limit = $(pratio s3torrent-v1 sha1-limit) (target <= 1.20)"
+    echo "hybrid: s3torrent / (sha1+sha256 limit) = $(pratio s3torrent-hybrid hybrid-limit) (target <= 1.10)"
+    echo "transmission-create / s3torrent = $(pratio transmission-create s3torrent-v1)"
+    echo "libtorrent / s3torrent hybrid = $(pratio libtorrent-hybrid s3torrent-hybrid) (target >= 1.9)"
     printf 'peak RSS of s3torrent = %.1f MiB (target < 64)\n' \
         "$(calc "(${RSS[s3torrent-v1]} > ${RSS[s3torrent-hybrid]} ? ${RSS[s3torrent-v1]} : ${RSS[s3torrent-hybrid]}) / 1024")"
     echo
@@ -228,25 +258,25 @@ dir_case() {
     echo "making a directory of $DIR_FILES files, $DIR_MB MiB, in $WORK ..."
     make_tree
     find session -type f -exec cat {} + >/dev/null # into the page cache
-    limits "$bytes"
-    echo "timing (best of 3) ..."
-    bench read-only-cat none sh -c 'find session -type f -exec cat {} + >/dev/null'
-    bench s3torrent-v1 dv1.torrent \
-        "$S3TORRENT" create --no-date --piece-length 1M -o dv1.torrent --force session
-    bench mktorrent dmk.torrent \
-        mktorrent -t "$NPROC" -l 20 -o dmk.torrent session
-    bench s3torrent-hybrid dhy.torrent \
-        "$S3TORRENT" create --no-date --piece-length 1M --meta-version hybrid -o dhy.torrent \
-        --force session
-    bench libtorrent-hybrid dlt.torrent \
-        "$PY" -c "$LT_CREATE" "$WORK/session" "$PIECE" dlt.torrent
+    TIMES=() CPUS=() RSS=() SHA_RATES=""
+    echo "timing ($ROUNDS rounds, each tool once a round) ..."
+    for ((i = 1; i <= ROUNDS; i++)); do
+        limits "$bytes"
+        run read-only-cat none sh -c 'find session -type f -exec cat {} + >/dev/null'
+        run s3torrent-v1 dv1.torrent \
+            "$S3TORRENT" create --no-date --piece-length 1M -o dv1.torrent --force session
+        run mktorrent dmk.torrent mktorrent -t "$NPROC" -l 20 -o dmk.torrent session
+        run s3torrent-hybrid dhy.torrent "$S3TORRENT" create --no-date --piece-length 1M \
+            --meta-version hybrid -o dhy.torrent --force session
+        run libtorrent-hybrid dlt.torrent "$PY" -c "$LT_CREATE" "$WORK/session" "$PIECE" dlt.torrent
+    done
 
     echo
     printf '%s files, %s MiB in all (1 KiB to 64 MiB, nearly log-uniform), piece length 1 MiB, %s cores\n' \
         "$DIR_FILES" "$DIR_MB" "$NPROC"
     echo
-    printf '%-22s %9s %9s %9s %12s %9s\n' tool seconds MB/s 'x limit' 'peak RSS MiB' 'CPU s'
     local SIZE=$bytes # for row
+    header
     row read-only-cat sha1-limit
     row sha1-limit sha1-limit
     row s3torrent-v1 sha1-limit
@@ -255,13 +285,11 @@ dir_case() {
     row s3torrent-hybrid hybrid-limit
     row libtorrent-hybrid hybrid-limit
     echo
-    echo "directory v1: s3torrent / sha1-limit = $(ratio s3torrent-v1 sha1-limit) (target <= 1.15)"
-    echo "directory v1: s3torrent / mktorrent = $(ratio s3torrent-v1 mktorrent) (target <= 1)"
-    echo "directory hybrid: s3torrent / (sha1+sha256 limit) = $(ratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
-    echo "directory hybrid: libtorrent / s3torrent = $(ratio libtorrent-hybrid s3torrent-hybrid)"
-    cratio() { printf '%.2f' "$(calc "${CPU[$1]} / ${CPU[$2]}")"; }
-    echo "CPU time: s3torrent-v1 / mktorrent = $(cratio s3torrent-v1 mktorrent)," \
-        "s3torrent-hybrid / libtorrent-hybrid = $(cratio s3torrent-hybrid libtorrent-hybrid)"
+    echo "medians of the $ROUNDS paired rounds:"
+    echo "directory v1: s3torrent / sha1-limit = $(pratio s3torrent-v1 sha1-limit) (target <= 1.15)"
+    echo "directory v1: s3torrent / mktorrent = $(pratio s3torrent-v1 mktorrent) (target <= 1)"
+    echo "directory hybrid: s3torrent / (sha1+sha256 limit) = $(pratio s3torrent-hybrid hybrid-limit) (target <= 1.15)"
+    echo "directory hybrid: libtorrent / s3torrent = $(pratio libtorrent-hybrid s3torrent-hybrid)"
     if [[ "$(info_hash info_hash dhy.torrent) $(info_hash info_hash_v2 dhy.torrent)" == \
         "$(info_hash info_hash dlt.torrent) $(info_hash info_hash_v2 dlt.torrent)" ]]; then
         echo "directory hybrid info-hashes, s3torrent vs libtorrent: same"

@@ -1,7 +1,7 @@
 /* test_blocks.c — the block cache (lib/store/blocks.c) over the in-memory store: bytes at any
  * offset, hits and the counters, LRU eviction, one fetch for concurrent readers of a block,
- * read-ahead in one ranged read, many readers within the budget, a replaced object, and faults (an
- * error, a short read) that are never cached. */
+ * read-ahead in one ranged read, many readers within the budget, a replaced object, faults (an
+ * error, a short read) that are never cached, and whole blocks taken out for a long stream. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -222,6 +222,41 @@ START_TEST(test_many_readers_bounded)
 }
 END_TEST
 
+/* blocks_take hands over a whole cached block nobody has read, and only that: it never fetches,
+ * and the block is then gone from the cache (the next read fetches it again). */
+START_TEST(test_take_whole_unread_blocks)
+{
+    struct blocks *b = blocks_new(st, B, NULL, 64 * BS, BS, 1);
+    struct blocks_obj *o = blocks_obj_get(b, "obj", &pin);
+    uint8_t *mem = NULL;
+    ck_assert_int_eq(blocks_take(b, o, 0, BS, &mem, 0), 0); /* not cached: no fetch */
+    ck_assert_uint_eq(reads(), 0);
+    /* the reader fetches blocks 0-3 with one GET (its read-ahead run) and reads block 0 */
+    uint8_t got[16];
+    ck_assert_int_eq(blocks_read(b, o, 0, sizeof(got), got, 3 * BS), (long)sizeof(got));
+    ck_assert_uint_eq(reads(), 1);
+    ck_assert_int_eq(blocks_take(b, o, 0, BS, &mem, 0), 0);        /* read already: kept */
+    ck_assert_int_eq(blocks_take(b, o, BS + 1, BS, &mem, 0), 0);   /* not a block's start */
+    ck_assert_int_eq(blocks_take(b, o, BS, BS - 1, &mem, 0), 0);   /* not all of it */
+    ck_assert_int_eq(blocks_take(b, o, 2 * SIZE, BS, &mem, 0), 0); /* past the end */
+    struct blocks_stats before, after;
+    blocks_stats(b, &before);
+    ck_assert_int_eq(blocks_take(b, o, BS, 2 * BS, &mem, 0), BS);
+    ck_assert_ptr_nonnull(mem);
+    ck_assert(memcmp(mem, data + BS, BS) == 0);
+    free(mem);
+    blocks_stats(b, &after);
+    ck_assert_uint_eq(after.bytes, before.bytes - BS);
+    ck_assert_uint_eq(reads(), 1);
+    read_ok(b, o, BS, 10); /* taken out: fetched again */
+    ck_assert_uint_eq(reads(), 2);
+    read_ok(b, o, 2 * BS, 10); /* its neighbours are still cached */
+    ck_assert_uint_eq(reads(), 2);
+    blocks_obj_release(b, o);
+    blocks_free(b);
+}
+END_TEST
+
 /* An error and a short read fail the read and are not cached: the next read fetches again. */
 START_TEST(test_faults_not_cached)
 {
@@ -282,6 +317,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_faults_not_cached);
     tcase_add_test(t, test_many_readers_bounded);
     tcase_add_test(t, test_replaced_object);
+    tcase_add_test(t, test_take_whole_unread_blocks);
     suite_add_tcase(s, t);
     return s;
 }

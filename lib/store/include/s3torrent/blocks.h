@@ -53,6 +53,15 @@ void blocks_set_disk(struct blocks *b, struct diskcache *dc);
 long blocks_read(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len, uint8_t *dst,
                  uint64_t ahead);
 
+/* For a sequential reader whose stream outruns the cache (its blocks would be evicted before
+ * any re-read): when [off, off + len) starts a block and holds all of it, and that block is
+ * cached (or being fetched: it waits) and nobody has read or is reading it, takes the block out
+ * of the cache and hands its buffer to the caller, who frees it with free(); *out is set and the
+ * block's bytes returned. Queues read-ahead as blocks_read does. Returns 0 when it did not take
+ * one (the caller then reads with blocks_read), and never fetches. */
+long blocks_take(struct blocks *b, struct blocks_obj *o, uint64_t off, size_t len, uint8_t **out,
+                 uint64_t ahead);
+
 /* The shared entry of (key, pin's ETag), referenced for the caller: an existing one or a new one.
  * NULL when out of memory. */
 struct blocks_obj *blocks_obj_get(struct blocks *b, const char *key,
