@@ -24,6 +24,22 @@
 
 static const uint8_t zero_chunk[CHUNK]; /* what pads hash as */
 
+/* The streams of every run in this process that may ramp, all together: a process hashing many
+ * objects at once (sync -j, the Lambda, the mount's prefetchers) grows to STREAMS_MAX streams in
+ * all, not to that many per object; each run's first streams always start. */
+static atomic_uint streams_now;
+
+/* One stream more from the process's budget; false when it is spent. */
+static bool ramp_reserve(void)
+{
+    unsigned cur = atomic_load(&streams_now);
+    do {
+        if (cur >= STREAMS_MAX)
+            return false;
+    } while (!atomic_compare_exchange_weak(&streams_now, &cur, cur + 1));
+    return true;
+}
+
 struct run {
     struct source *src;
     const struct hasher_opts *opts;
@@ -367,6 +383,8 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
         r.running++;
     }
     atomic_store(&r.nthreads, started);
+    if (cap > nthreads)
+        atomic_fetch_add(&streams_now, started);
     struct hasher_ramp ramp;
     hasher_ramp_init(&ramp, started, cap);
     uint64_t last_done = 0;
@@ -394,8 +412,13 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
         last_done = done;
         if (!more || atomic_load(&r.next_piece) >= res->npieces || atomic_load(&r.failed))
             continue;
+        if (!ramp_reserve()) {
+            ramp.frozen = true; /* other runs of this process took the streams */
+            continue;
+        }
         workers[started].run = &r;
         if (pthread_create(&workers[started].tid, NULL, worker_main, &workers[started]) != 0) {
+            atomic_fetch_sub(&streams_now, 1);
             ramp.frozen = true;
             continue;
         }
@@ -405,6 +428,8 @@ int hasher_run(struct source *src, const struct hasher_opts *opts, struct hasher
     pthread_mutex_unlock(&r.ctl);
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i].tid, NULL);
+    if (cap > nthreads)
+        atomic_fetch_sub(&streams_now, started);
     pthread_cond_destroy(&r.ended);
     pthread_mutex_destroy(&r.ctl);
     pthread_mutex_destroy(&r.lock);

@@ -3,6 +3,7 @@
  * digest. */
 #include <check.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -414,9 +415,17 @@ struct feeder {
     long delay_ns; /* before each call: a transport's latency */
 };
 
+/* Streams open at once over every feeder, and the most seen (test_ramp_process_budget). */
+static unsigned feeds_open, feeds_max;
+
 static int feeder_open(struct source *s, uint64_t off, uint64_t len, void **st, err_t *err)
 {
     struct source *in = ((struct feeder *)s)->inner;
+    unsigned now = __atomic_add_fetch(&feeds_open, 1, __ATOMIC_SEQ_CST);
+    unsigned max = __atomic_load_n(&feeds_max, __ATOMIC_SEQ_CST);
+    while (now > max && !__atomic_compare_exchange_n(&feeds_max, &max, now, false, __ATOMIC_SEQ_CST,
+                                                     __ATOMIC_SEQ_CST))
+        ;
     return in->ops->stream_open(in, off, len, st, err);
 }
 
@@ -450,6 +459,7 @@ static int feeder_feed(struct source *s, void *st, size_t n, source_sink_fn sink
 static void feeder_close(struct source *s, void *st)
 {
     struct source *in = ((struct feeder *)s)->inner;
+    __atomic_sub_fetch(&feeds_open, 1, __ATOMIC_SEQ_CST);
     in->ops->stream_close(in, st);
 }
 
@@ -466,6 +476,47 @@ static void feeder_destroy(struct source *s)
 
 static const struct source_ops feeder_ops = {feeder_open,  feeder_next,   feeder_feed,
                                              feeder_close, feeder_finish, feeder_destroy};
+
+/* One slow network-like source of the file at path (100 ms a call, 16 KiB pieces: a run lasts
+ * long past the ramp's first added stream, which comes on its second tick), hashed with the
+ * thread count left to the hasher. */
+static void *ramp_run(void *path)
+{
+    struct feeder *f = calloc(1, sizeof(*f));
+    err_t err = {0};
+    struct hasher_result h;
+    struct hasher_opts ho = {.piece_length = 16384, .v1 = true};
+    ck_assert_int_eq(source_file_open(path, &f->inner, &err), 0);
+    f->base =
+        (struct source){.ops = &feeder_ops, .size = f->inner->size, .span = 16384, .parallel = 4};
+    f->delay_ns = 100 * 1000 * 1000;
+    ck_assert_msg(hasher_run(&f->base, &ho, &h, &err) == 0, "%s", err.msg);
+    hasher_result_free(&h);
+    source_free(&f->base);
+    return NULL;
+}
+
+/* The ramp adds streams to a run alone, but four runs at once (sync -j 4) start their four each,
+ * sixteen in all, and none adds more: the process's streams stay within one run's sixteen. */
+START_TEST(test_ramp_process_budget)
+{
+    char *path = tu_make_file(8 << 20, 5);
+    feeds_max = 0;
+    ramp_run(path);
+    ck_assert_msg(feeds_max > 4, "a run alone grew to %u streams", feeds_max);
+
+    pthread_t t[4];
+    feeds_max = 0;
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, ramp_run, path), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_msg(feeds_max == 16, "four runs at once had %u streams", feeds_max);
+    ck_assert_uint_eq(feeds_open, 0);
+    unlink(path);
+    free(path);
+}
+END_TEST
 
 /* Bytes fed in fragments that split leaves and pieces anywhere, in parts that shrink as the
  * source runs out (a network source's), hash as the same bytes read whole: v1 (and its padded
@@ -958,6 +1009,7 @@ int main(void)
     tcase_add_test(tc, test_padded_last_piece);
     tcase_add_test(tc, test_fed_fragments_identical);
     tcase_add_test(tc, test_stream_ramp);
+    tcase_add_test(tc, test_ramp_process_budget);
     tcase_add_test(tc, test_packed_round_trip);
     tcase_add_test(tc, test_files_order);
     tcase_add_test(tc, test_join_runs);

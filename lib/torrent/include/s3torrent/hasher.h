@@ -66,7 +66,9 @@ int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res
 /* How hasher_run grows the streams of a network source (hasher_opts.threads 0, source.parallel
  * set; here for tests): it starts n, measures the throughput every tick, and adds a stream while
  * the last one added raised it by 10% or more, up to max; the first tick after a start or an
- * added stream only lets it connect. Once a stream more does not pay, it stays frozen. */
+ * added stream only lets it connect. Once a stream more does not pay, it stays frozen. The runs of
+ * a process share the 16: objects hashed at once each start their n, and the ramps add streams
+ * only while the process has fewer than 16 in all. */
 struct hasher_ramp {
     unsigned n, max, settle;
     double best; /* the best throughput seen, bytes a second */
