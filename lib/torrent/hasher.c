@@ -493,7 +493,7 @@ int hasher_result_join(const struct hasher_result *parts, size_t n, struct hashe
         const struct hasher_result *p = &parts[i];
         if (p->piece_length != plen || (p->v1_pieces != NULL) != v1 ||
             (p->v2_layer != NULL) != v2 || p->npieces == 0 ||
-            p->npieces != (p->size + plen - 1) / plen || (n > 1 && p->npieces < 2) ||
+            p->npieces != p->size / plen + (p->size % plen != 0) || (n > 1 && p->npieces < 2) ||
             (i + 1 < n && p->size != p->npieces * plen))
             return err_set(err, EINVAL, "run %zu of %zu does not fit the others", i, n);
         out->size += p->size;
@@ -584,7 +584,7 @@ int hasher_result_unpack(const uint8_t *p, size_t len, struct hasher_result *res
     bool short_tail = plen != 0 && res->size % plen != 0;
     if (res->size == 0 || plen < 16384 || (plen & (plen - 1)) != 0 || (flags & 3) == 0 ||
         flags > 7 || ((flags & PACK_PADDED) && (!(flags & 1) || !short_tail)) ||
-        res->npieces != (res->size + plen - 1) / plen || res->npieces > (1u << 26))
+        res->npieces != res->size / plen + (res->size % plen != 0) || res->npieces > (1u << 26))
         return err_set(err, EPROTO, "packed hashes: inconsistent numbers");
     size_t want = PACK_HEAD + ((flags & 1) ? 20 * res->npieces : 0) +
                   ((flags & 2) ? 32 * res->npieces + 32 : 0) + ((flags & PACK_PADDED) ? 20 : 0);

@@ -709,6 +709,24 @@ START_TEST(test_packed_round_trip)
 }
 END_TEST
 
+/* A packed header whose size plus piece length passes 2^64 (found by fuzz_hashes): the piece
+ * count it claims, 0, must not pass as that of the wrapped sum. */
+START_TEST(test_packed_size_overflow)
+{
+    uint8_t p[30 + 32 + 32] = "s3th1";
+    struct hasher_result res;
+    err_t err = {0};
+    memset(p + 5, 0xff, 5); /* size 0xffffffffff000000 */
+    p[14] = 0x40;           /* piece length 2^54 */
+    p[29] = 3;              /* v1 and v2, 0 pieces */
+    ck_assert_int_eq(hasher_result_unpack(p, 30 + 32, &res, &err), EPROTO);
+    ck_assert_int_eq(hasher_result_unpack(p, 30, &res, &err), EPROTO);
+    p[29] = 1;
+    ck_assert_int_eq(hasher_result_unpack(p, 30, &res, &err), EPROTO);
+    ck_assert_msg(strstr(err.msg, "inconsistent") != NULL, "%s", err.msg);
+}
+END_TEST
+
 /* The fan-out's runs joined (hasher_result_join) are the whole file hashed at once, v1 and v2:
  * runs of whole pieces, the last one taking the rest; a lone piece among runs is refused. */
 START_TEST(test_join_runs)
@@ -1011,6 +1029,7 @@ int main(void)
     tcase_add_test(tc, test_stream_ramp);
     tcase_add_test(tc, test_ramp_process_budget);
     tcase_add_test(tc, test_packed_round_trip);
+    tcase_add_test(tc, test_packed_size_overflow);
     tcase_add_test(tc, test_files_order);
     tcase_add_test(tc, test_join_runs);
     tcase_add_test(tc, test_multi_layout);
