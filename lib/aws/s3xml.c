@@ -31,6 +31,8 @@ enum kind { KIND_LIST, KIND_ERROR };
 #define MARK_BASE     0x10FF00u
 #define FILTER_SLICE  4096u /* input bytes filtered per expat call */
 #define RAW_EXPANSION 8u    /* one byte of a field grows to at most 8 (two marks) */
+/* one input byte grows to at most two references (a control byte: MARK_REF, then its own) */
+#define FILTER_EXPANSION (2u * (sizeof(MARK_REF) - 1))
 #define RAW_MAX       (S3XML_KEY_MAX * RAW_EXPANSION)
 
 /* What the element at a given depth is, as far as text collection is concerned. */
@@ -130,7 +132,7 @@ struct s3xml {
      * until the next byte tells, and the filtered output on its way to expat */
     char pend[16];
     size_t pend_len;
-    char out[FILTER_SLICE * 8 + 64];
+    char out[(FILTER_SLICE + 1) * FILTER_EXPANSION]; /* + the bytes held back from before */
     char dec[S3XML_KEY_MAX + 1]; /* a key, decoded for delivery */
 
     /* listing */
