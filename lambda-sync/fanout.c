@@ -496,7 +496,7 @@ static void win_destroy(struct source *s)
     source_free(((struct window *)s)->in);
 }
 
-static int win_feed(struct source *s, void *stream, size_t n, source_sink_fn sink, void *arg,
+static int win_feed(struct source *s, void *stream, size_t n, buf_sink_fn sink, void *arg,
                     err_t *err)
 {
     struct window *w = (struct window *)s;

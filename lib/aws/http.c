@@ -45,7 +45,7 @@ struct http_stream {
     size_t nh;
     /* where the write callback puts body bytes: copied to dst, or handed to sink in place */
     uint8_t *dst;
-    http_sink_fn sink;
+    buf_sink_fn sink;
     void *sink_arg;
     size_t dst_left;
     uint8_t spill[SPILL];
@@ -396,7 +396,7 @@ int http_stream_header_at(const struct http_stream *s, size_t i, const char **na
 }
 
 /* What http_stream_read and http_stream_feed share: n bytes to dst, or to sink. */
-static int take(struct http_stream *s, uint8_t *dst, http_sink_fn sink, void *arg, size_t n,
+static int take(struct http_stream *s, uint8_t *dst, buf_sink_fn sink, void *arg, size_t n,
                 size_t *got, err_t *err)
 {
     size_t have = s->spill_len < n ? s->spill_len : n;
@@ -436,7 +436,7 @@ int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got,
     return take(s, dst, NULL, NULL, n, got, err);
 }
 
-int http_stream_feed(struct http_stream *s, size_t n, http_sink_fn sink, void *arg, size_t *got,
+int http_stream_feed(struct http_stream *s, size_t n, buf_sink_fn sink, void *arg, size_t *got,
                      err_t *err)
 {
     return take(s, NULL, sink, arg, n, got, err);

@@ -679,8 +679,8 @@ static int open_part(struct s3_source *src, struct s3_stream *st, err_t *err)
 
 /* Fills dst[0, n) from the stream (or, with dst NULL, hands the n bytes to sink as they
  * arrive), reopening the ranged GET where a body broke off. */
-static int range_read(struct s3_source *src, struct s3_stream *st, uint8_t *dst,
-                      source_sink_fn sink, void *arg, size_t n, err_t *err)
+static int range_read(struct s3_source *src, struct s3_stream *st, uint8_t *dst, buf_sink_fn sink,
+                      void *arg, size_t n, err_t *err)
 {
     const char *display = src->base.display;
     size_t filled = 0;
@@ -724,7 +724,7 @@ static int s3_stream_next(struct source *s, void *stream, size_t n, uint8_t *scr
     return range_read((struct s3_source *)s, stream, scratch, NULL, NULL, n, err);
 }
 
-static int s3_stream_feed(struct source *s, void *stream, size_t n, source_sink_fn sink, void *arg,
+static int s3_stream_feed(struct source *s, void *stream, size_t n, buf_sink_fn sink, void *arg,
                           err_t *err)
 {
     return range_read((struct s3_source *)s, stream, NULL, sink, arg, n, err);

@@ -137,7 +137,7 @@ static void feed_leaves(struct feed *f, const uint8_t *p, size_t n)
     f->ncarry = n;
 }
 
-/* Hashes the job's next n bytes (a source_sink_fn). */
+/* Hashes the job's next n bytes (a buf_sink_fn). */
 static void consume(void *arg, const uint8_t *p, size_t n)
 {
     struct feed *f = arg;

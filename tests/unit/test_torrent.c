@@ -436,7 +436,7 @@ static int feeder_next(struct source *s, void *st, size_t n, uint8_t *scratch, c
     return in->ops->stream_next(in, st, n, scratch, data, err);
 }
 
-static int feeder_feed(struct source *s, void *st, size_t n, source_sink_fn sink, void *arg,
+static int feeder_feed(struct source *s, void *st, size_t n, buf_sink_fn sink, void *arg,
                        err_t *err)
 {
     static const size_t frag[] = {1, 7, 16385, 5000, 65539, 16383};

@@ -86,11 +86,9 @@ int http_stream_cookie(const struct http_stream *s, const char *name, char *out,
  * end of the body. Returns 0 or a positive errno (ECONNRESET, ETIMEDOUT, EPIPE for a body cut
  * short, EIO) with err set. */
 int http_stream_read(struct http_stream *s, uint8_t *dst, size_t n, size_t *got, err_t *err);
-/* Where http_stream_feed hands body bytes: in order, in pieces of any size, straight from
- * libcurl's receive buffer (valid only during the call). */
-typedef void (*http_sink_fn)(void *arg, const uint8_t *data, size_t len);
-/* As http_stream_read, but hands the bytes to sink as they arrive instead of copying them. */
-int http_stream_feed(struct http_stream *s, size_t n, http_sink_fn sink, void *arg, size_t *got,
+/* As http_stream_read, but hands the bytes to sink as they arrive, straight from libcurl's
+ * receive buffer, instead of copying them. */
+int http_stream_feed(struct http_stream *s, size_t n, buf_sink_fn sink, void *arg, size_t *got,
                      err_t *err);
 /* Reads the rest of the body into b (whose max caps it: EFBIG past it). Returns 0 or errno. */
 int http_stream_read_all(struct http_stream *s, struct buf *b, err_t *err);

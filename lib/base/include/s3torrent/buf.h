@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Where a producer hands bytes without copying them: in order, in pieces of any size, valid only
+ * during the call (a source's stream_feed, the HTTP layer's http_stream_feed). */
+typedef void (*buf_sink_fn)(void *arg, const uint8_t *data, size_t len);
+
 struct buf {
     uint8_t *data;
     size_t len, cap, max;

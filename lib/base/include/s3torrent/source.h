@@ -8,12 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "s3torrent/buf.h"
 #include "s3torrent/err.h"
 
 struct source;
-
-/* Where stream_feed hands bytes: in order, in pieces of any size, valid only during the call. */
-typedef void (*source_sink_fn)(void *arg, const uint8_t *data, size_t len);
 
 struct source_ops {
     /* Starts a sequential read of [off, off + len). Returns 0 or a positive errno. */
@@ -27,7 +25,7 @@ struct source_ops {
      * arrive, with no copy (an S3 object's bytes straight from the transport's receive
      * buffer). Returns 0 or a positive errno as stream_next; after a failure sink may have
      * seen part of the n bytes. */
-    int (*stream_feed)(struct source *s, void *stream, size_t n, source_sink_fn sink, void *arg,
+    int (*stream_feed)(struct source *s, void *stream, size_t n, buf_sink_fn sink, void *arg,
                        err_t *err);
     void (*stream_close)(struct source *s, void *stream);
     /* Checks, after the last read, that the object is still the one that was read. */
