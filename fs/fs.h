@@ -3,6 +3,7 @@
 #ifndef S3TORRENTFS_FS_H
 #define S3TORRENTFS_FS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -37,6 +38,8 @@ struct fs_config {
     unsigned metrics_interval;  /* seconds between two writes of metrics_file */
 };
 
+struct handle;
+
 struct fs {
     struct fs_config cfg;
     struct live live; /* what SIGHUP can change */
@@ -52,6 +55,10 @@ struct fs {
     struct tgen *tgen;
     struct dirt *dirt;        /* directories' DIR.torrent (dir_torrents) */
     struct fsmetrics metrics; /* what readers did (metrics.h) */
+    /* files open now (ops.c): the kernel drops the releases of files still open when the
+     * connection ends, so the daemon frees what is left itself (ops_close_all) */
+    pthread_mutex_t handles_lock;
+    struct handle *handles;
 };
 
 #endif

@@ -254,6 +254,8 @@ static int start_workers(struct fs *fs)
 
 static void teardown(struct fs *fs)
 {
+    ops_close_all(fs);
+    pthread_mutex_destroy(&fs->handles_lock);
     dirt_free(fs->dirt);
     tgen_free(fs->tgen);
     blocks_free(fs->blocks);
@@ -281,6 +283,7 @@ int main(int argc, char *argv[])
     err_t err = {0};
     int rc = 1;
 
+    pthread_mutex_init(&fs.handles_lock, NULL);
     /* Buffers of a megabyte, the blocks and libfuse's buffer for each read, from the heap and
      * kept there once freed, not mapped afresh by malloc each time: filling a new mapping faults
      * every page, a fifth of the daemon's CPU on a sequential read. Two arenas: with one per

@@ -29,6 +29,7 @@ struct handle {
     uint64_t run;      /* bytes read in a row up to next_off */
     uint8_t *bytes;    /* META_TORRENT */
     size_t len;
+    struct handle *prev, *next; /* on fs->handles, under fs->handles_lock */
 };
 
 static struct fs *ctx(void)
@@ -252,6 +253,12 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     }
     atomic_fetch_add(&fs->metrics.opens[h->kind == META_TORRENT ? FSM_TORRENT : FSM_DATA], 1);
     atomic_fetch_add(&fs->metrics.open_files, 1);
+    pthread_mutex_lock(&fs->handles_lock);
+    h->next = fs->handles;
+    if (h->next)
+        h->next->prev = h;
+    fs->handles = h;
+    pthread_mutex_unlock(&fs->handles_lock);
     fi->fh = (uint64_t)(uintptr_t)h;
     /* no keep_cache: a new version may have the same size and Last-Modified second as the
      * old one, so the kernel must not serve the old pages; the block cache, keyed by ETag,
@@ -353,17 +360,43 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
     return 0;
 }
 
-static int op_release(const char *path, struct fuse_file_info *fi)
+static void handle_free(struct fs *fs, struct handle *h)
 {
-    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-    (void)path;
     if (h->obj)
-        blocks_obj_release(ctx()->blocks, h->obj);
-    atomic_fetch_sub(&ctx()->metrics.open_files, 1);
+        blocks_obj_release(fs->blocks, h->obj);
+    atomic_fetch_sub(&fs->metrics.open_files, 1);
     free(h->bytes);
     pthread_mutex_destroy(&h->lock);
     free(h);
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    struct fs *fs = ctx();
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+    (void)path;
+    pthread_mutex_lock(&fs->handles_lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->handles = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&fs->handles_lock);
+    handle_free(fs, h);
     return 0;
+}
+
+void ops_close_all(struct fs *fs)
+{
+    pthread_mutex_lock(&fs->handles_lock);
+    struct handle *h = fs->handles;
+    fs->handles = NULL;
+    pthread_mutex_unlock(&fs->handles_lock);
+    for (struct handle *next; h != NULL; h = next) {
+        next = h->next;
+        handle_free(fs, h);
+    }
 }
 
 static int op_statfs(const char *path, struct statvfs *st)

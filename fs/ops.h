@@ -15,4 +15,9 @@
 /* The operation table; fuse's private_data is the struct fs. */
 extern const struct fuse_operations ops_table;
 
+struct fs;
+/* Frees the handles of files still open once the FUSE loop has ended (their releases never
+ * came); before the block cache is freed, as handles hold its objects. */
+void ops_close_all(struct fs *fs);
+
 #endif

@@ -87,6 +87,7 @@ class Mount:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.final_output = self.output()  # the log, exit reports included, once closed
         problems = self.problems()
         self.log.close()
         return problems

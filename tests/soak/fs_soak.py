@@ -140,6 +140,10 @@ def main():
     unexpected = [p for p in problems if "Sanitizer" in p or "runtime error" in p]
     if stats["wrong"] or not alive or unexpected or reads == 0:
         print(f"soak: FAILED (daemon alive: {alive}; {unexpected[:5]})", file=sys.stderr)
+        if unexpected:  # the sanitizer's report, whole: where it was allocated or went wrong
+            log = m.final_output
+            report = log[log.find("=="):] if "==" in log else log
+            print(report[:20000], file=sys.stderr)
         return 1
     return 0
 
