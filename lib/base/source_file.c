@@ -1,23 +1,125 @@
-/* source_file.c — the local-file byte source: pread into the worker's buffer. Not mmap: a file
- * truncated under us must be an error message, never a SIGBUS, and mapping measured no faster. */
+/* source_file.c — the local-file byte source. A file of MAP_MIN bytes or more is mapped whole
+ * and hashed where the page cache holds it, with no copy into a buffer (v1 create of a 2 GiB
+ * file: 0.80 s with pread, 0.77 s mapped; docs/DESIGN.md §4); each chunk's pages leave the
+ * mapping once the reader moves on, so the resident set stays a chunk per stream. A file
+ * truncated under the mapping faults with SIGBUS where it no longer has pages: the guard below
+ * maps a page of zeros there and marks the source, and finish() reports the change, an error
+ * line and never a crash. Smaller files, or a process whose guard slots are taken, use pread. */
 #include "s3torrent/source.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define MAP_MIN     (4u << 20) /* smaller files: pread (a mapping per file costs more) */
+#define GUARD_SLOTS 64         /* mappings open at once in a process */
+
+/* The mappings the SIGBUS guard answers for: [lo, hi), hit set when it had to fill a page. A
+ * slot is claimed by a compare-and-swap on lo and its hi is set after; freed hi first. */
+struct guard {
+    _Atomic uintptr_t lo, hi;
+    atomic_bool hit;
+};
+
+static struct guard guards[GUARD_SLOTS];
+static struct sigaction guard_prev; /* the SIGBUS action before ours */
+static uintptr_t guard_page;
+static bool guard_ready;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void guard_on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (size_t i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t lo = atomic_load(&guards[i].lo), hi = atomic_load(&guards[i].hi);
+        if (a < lo || a >= hi)
+            continue;
+        /* the file lost this page: zeros in its place, and the source knows (mmap is a plain
+         * system call here, safe in a handler as on every Linux libc) */
+        void *page = (void *)(a & ~(guard_page - 1));
+        if (mmap(page, guard_page, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
+            MAP_FAILED)
+            break;
+        atomic_store(&guards[i].hit, true);
+        return;
+    }
+    /* not one of ours: what would have happened without the guard */
+    if (guard_prev.sa_flags & SA_SIGINFO) {
+        guard_prev.sa_sigaction(sig, si, uc);
+    } else if (guard_prev.sa_handler != SIG_DFL && guard_prev.sa_handler != SIG_IGN) {
+        guard_prev.sa_handler(sig);
+    } else { /* default: the process ends, as it would have */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+static void guard_init(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = guard_on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    guard_page = pg > 0 ? (uintptr_t)pg : 4096;
+    guard_ready = sigaction(SIGBUS, &sa, &guard_prev) == 0;
+}
+
+/* A slot for [p, p + len), or NULL when the guard cannot be had (then no mapping). */
+static struct guard *guard_add(const void *p, size_t len)
+{
+    pthread_once(&guard_once, guard_init);
+    if (!guard_ready)
+        return NULL;
+    for (size_t i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t free_lo = 0;
+        if (atomic_compare_exchange_strong(&guards[i].lo, &free_lo, (uintptr_t)p)) {
+            atomic_store(&guards[i].hit, false);
+            atomic_store(&guards[i].hi, (uintptr_t)p + len);
+            return &guards[i];
+        }
+    }
+    return NULL;
+}
+
+static void guard_remove(struct guard *g)
+{
+    atomic_store(&g->hi, 0);
+    atomic_store(&g->lo, 0);
+}
 
 struct file_source {
     struct source base;
     int fd;
     struct stat st;
+    uint8_t *map; /* the whole file, or NULL: pread */
+    struct guard *guard;
 };
 
 struct file_stream {
     uint64_t off, end;
+    uint64_t held_off; /* the mapped bytes the reader holds now, dropped at the next read */
+    size_t held;
 };
+
+/* Takes the pages of the bytes the reader has finished with out of the mapping (the page cache
+ * keeps them). A page shared with a neighbouring range is only mapped again if read again. */
+static void file_drop(struct file_source *f, struct file_stream *fs)
+{
+    if (fs->held == 0)
+        return;
+    uint64_t lo = fs->held_off & ~(uint64_t)(guard_page - 1);
+    madvise(f->map + lo, (size_t)(fs->held_off + fs->held - lo), MADV_DONTNEED);
+    fs->held = 0;
+}
 
 static int file_stream_open(struct source *s, uint64_t off, uint64_t len, void **stream, err_t *err)
 {
@@ -37,6 +139,14 @@ static int file_stream_next(struct source *s, void *stream, size_t n, uint8_t *b
     struct file_stream *fs = stream;
     if (n > fs->end - fs->off)
         return err_set(err, EINVAL, "%s: read past the range", s->display);
+    if (f->map) {
+        file_drop(f, fs);
+        *data = f->map + fs->off;
+        fs->held_off = fs->off;
+        fs->held = n;
+        fs->off += n;
+        return 0;
+    }
     *data = buf;
     while (n > 0) {
         ssize_t r = pread(f->fd, buf, n, (off_t)fs->off);
@@ -55,7 +165,9 @@ static int file_stream_next(struct source *s, void *stream, size_t n, uint8_t *b
 
 static void file_stream_close(struct source *s, void *stream)
 {
-    (void)s;
+    struct file_source *f = (struct file_source *)s;
+    if (f->map)
+        file_drop(f, stream);
     free(stream);
 }
 
@@ -63,6 +175,10 @@ static int file_finish(struct source *s, err_t *err)
 {
     struct file_source *f = (struct file_source *)s;
     struct stat st;
+    if (f->guard && atomic_load(&f->guard->hit)) /* a truncation, or an I/O error of a page */
+        return err_set(err, ESTALE,
+                       "%s: file shrank while hashing, or a page of it could not be read",
+                       s->display);
     if (fstat(f->fd, &st) != 0)
         return err_set(err, errno, "%s: %s", s->display, strerror(errno));
     if (st.st_size != f->st.st_size || st.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
@@ -74,6 +190,10 @@ static int file_finish(struct source *s, err_t *err)
 static void file_destroy(struct source *s)
 {
     struct file_source *f = (struct file_source *)s;
+    if (f->map) {
+        guard_remove(f->guard);
+        munmap(f->map, (size_t)f->st.st_size);
+    }
     if (f->fd >= 0)
         close(f->fd);
 }
@@ -119,6 +239,13 @@ int source_file_open(const char *path, struct source **out, err_t *err)
         goto fail;
     }
     posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((uint64_t)f->st.st_size >= MAP_MIN && (uint64_t)f->st.st_size <= SIZE_MAX) {
+        void *m = mmap(NULL, (size_t)f->st.st_size, PROT_READ, MAP_SHARED, f->fd, 0);
+        if (m != MAP_FAILED && (f->guard = guard_add(m, (size_t)f->st.st_size)) != NULL)
+            f->map = m;
+        else if (m != MAP_FAILED)
+            munmap(m, (size_t)f->st.st_size);
+    }
     *out = &f->base;
     return 0;
 fail:
