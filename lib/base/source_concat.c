@@ -229,8 +229,3 @@ int source_concat_open(const char *name, const char *display, const struct sourc
     *out = &c->base;
     return 0;
 }
-
-int source_file_opener(void *arg, struct source **out, err_t *err)
-{
-    return source_file_open(arg, out, err);
-}

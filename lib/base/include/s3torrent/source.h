@@ -59,7 +59,7 @@ struct source_part {
     void *arg; /* the opener's: a local path for source_file_opener */
 };
 
-/* An opener for source_part: arg is a local path (a char *). */
+/* An opener for source_part: arg is a local path (a char *), read with pread, never mapped. */
 int source_file_opener(void *arg, struct source **out, err_t *err);
 
 /* A source whose bytes are parts[0, n) one after another. Each part is opened on first read
