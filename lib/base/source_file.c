@@ -1,6 +1,6 @@
 /* source_file.c — the local-file byte source. A file of MAP_MIN bytes or more is mapped whole
  * and hashed where the page cache holds it, with no copy into a buffer (v1 create of a 2 GiB
- * file: 0.80 s with pread, 0.77 s mapped; docs/DESIGN.md §4); each chunk's pages leave the
+ * file: 0.81 s with pread, 0.79 s mapped; docs/DESIGN.md §4); each chunk's pages leave the
  * mapping once the reader moves on, so the resident set stays a chunk per stream. A file
  * truncated under the mapping faults with SIGBUS where it no longer has pages: the guard below
  * maps a page of zeros there and marks the source, and finish() reports the change, an error
