@@ -17,10 +17,11 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-/* One open file: an object (its blocks) or a synthetic torrent (its bytes). A directory's
- * torrent is a META_TORRENT handle too. */
+/* One open file or directory: an object (its blocks), a synthetic torrent (its bytes) or a
+ * listing snapshot (opendir). A directory's torrent is a META_TORRENT handle too. */
 struct handle {
     enum meta_kind kind;
+    struct meta_dir *dir;   /* META_DIR: the listing snapshot an opendir reads */
     struct blocks_obj *obj; /* META_FILE */
     /* the kernel may send reads of one handle in parallel: the read-ahead heuristic below is
      * the only mutable state of a handle, and this lock guards it */
@@ -94,6 +95,43 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     return 0;
 }
 
+/* Puts h on the list of open handles (see ops_close_all). */
+static void handle_track(struct fs *fs, struct handle *h)
+{
+    pthread_mutex_lock(&fs->handles_lock);
+    h->next = fs->handles;
+    if (h->next)
+        h->next->prev = h;
+    fs->handles = h;
+    pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void handle_untrack(struct fs *fs, struct handle *h)
+{
+    pthread_mutex_lock(&fs->handles_lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->handles = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void handle_free(struct fs *fs, struct handle *h)
+{
+    if (h->dir) {
+        meta_dir_release(fs->meta, h->dir);
+    } else {
+        if (h->obj)
+            blocks_obj_release(fs->blocks, h->obj);
+        atomic_fetch_sub(&fs->metrics.open_files, 1);
+    }
+    free(h->bytes);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
 static int op_opendir(const char *path, struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
@@ -114,7 +152,16 @@ static int op_opendir(const char *path, struct fuse_file_info *fi)
         return -EIO;
     }
     /* the handle keeps this snapshot: offsets stay stable however long the listing is */
-    fi->fh = (uint64_t)(uintptr_t)d;
+    struct handle *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        meta_dir_release(fs->meta, d);
+        return -ENOMEM;
+    }
+    h->kind = META_DIR;
+    h->dir = d;
+    pthread_mutex_init(&h->lock, NULL);
+    handle_track(fs, h);
+    fi->fh = (uint64_t)(uintptr_t)h;
     for (size_t i = 0; i < d->n; i++)
         if (d->entries[i].kind == META_TORRENT)
             tgen_prefetch(fs->tgen, &d->entries[i]);
@@ -125,7 +172,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
     struct fs *fs = ctx();
-    struct meta_dir *d = (struct meta_dir *)(uintptr_t)fi->fh;
+    const struct meta_dir *d = ((struct handle *)(uintptr_t)fi->fh)->dir;
     (void)path;
     bool plus = flags & FUSE_READDIR_PLUS;
     /* offsets: 1 is ".", 2 is "..", 3 + i is entry i */
@@ -147,8 +194,10 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 
 static int op_releasedir(const char *path, struct fuse_file_info *fi)
 {
+    struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     (void)path;
-    meta_dir_release(ctx()->meta, (struct meta_dir *)(uintptr_t)fi->fh);
+    handle_untrack(ctx(), h);
+    handle_free(ctx(), h);
     return 0;
 }
 
@@ -253,12 +302,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     }
     atomic_fetch_add(&fs->metrics.opens[h->kind == META_TORRENT ? FSM_TORRENT : FSM_DATA], 1);
     atomic_fetch_add(&fs->metrics.open_files, 1);
-    pthread_mutex_lock(&fs->handles_lock);
-    h->next = fs->handles;
-    if (h->next)
-        h->next->prev = h;
-    fs->handles = h;
-    pthread_mutex_unlock(&fs->handles_lock);
+    handle_track(fs, h);
     fi->fh = (uint64_t)(uintptr_t)h;
     /* no keep_cache: a new version may have the same size and Last-Modified second as the
      * old one, so the kernel must not serve the old pages; the block cache, keyed by ETag,
@@ -360,29 +404,12 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
     return 0;
 }
 
-static void handle_free(struct fs *fs, struct handle *h)
-{
-    if (h->obj)
-        blocks_obj_release(fs->blocks, h->obj);
-    atomic_fetch_sub(&fs->metrics.open_files, 1);
-    free(h->bytes);
-    pthread_mutex_destroy(&h->lock);
-    free(h);
-}
-
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     (void)path;
-    pthread_mutex_lock(&fs->handles_lock);
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        fs->handles = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    pthread_mutex_unlock(&fs->handles_lock);
+    handle_untrack(fs, h);
     handle_free(fs, h);
     return 0;
 }

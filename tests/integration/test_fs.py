@@ -8,6 +8,7 @@ import concurrent.futures
 import errno
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -1207,8 +1208,8 @@ class Lifecycle(unittest.TestCase):
             s3.stop()
 
     def test_sigterm_with_files_open(self):
-        """The kernel never sends the releases of files still open when the connection ends:
-        the daemon frees them itself (under ASan a handle left behind is a leak report)."""
+        """The kernel never sends the releases of files still open when the connection ends: the
+        daemon frees them itself (under ASan a handle left behind is a leak report)."""
         s3 = S3(buckets=(BUCKET,))
         tmp = tempfile.TemporaryDirectory()
         path = os.path.join(tmp.name, "o.bin")
@@ -1236,6 +1237,36 @@ class Lifecycle(unittest.TestCase):
             s3.stop()
             tmp.cleanup()
         self.assertEqual(problems, [])
+
+    def test_sigterm_with_a_directory_open(self):
+        """The same for a directory: the daemon releases the listing snapshot an open directory
+        holds. libfuse itself keeps its own buffer of that directory (freed only by the release
+        that never comes): under ASan that one leak is libfuse's, and no leak may be ours."""
+        s3 = S3(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        path = os.path.join(tmp.name, "o.bin")
+        with open(path, "wb") as f:
+            f.write(content(1000, 4))
+        s3.put(BUCKET, "o.bin", path)
+        m = Mount(s3.url, BUCKET)
+        try:
+            with os.scandir(m.point) as dirs:
+                self.assertEqual(next(dirs).name, "o.bin")
+                os.kill(m.proc.pid, signal.SIGTERM)
+                m.proc.wait(timeout=30)
+                self.assertFalse(os.path.ismount(m.point))
+        finally:
+            m.stop()
+            s3.stop()
+            tmp.cleanup()
+        log = m.final_output
+        # a leak report's blocks; ours are the ones with a frame in our sources (file.c:line)
+        blocks = re.split(r"\n(?=(?:Direct|Indirect) leak)", log)
+        ours = [b for b in blocks[1:] if re.search(r"\.c:\d+", b)]
+        self.assertEqual(ours, [])
+        self.assertFalse(re.search(r"runtime error|ERROR: AddressSanitizer", log), log)
+        leaked = "LeakSanitizer" in log
+        self.assertEqual(m.proc.returncode, 1 if leaked else 0, log)
 
     def test_cache_file_modes(self):
         s3 = S3(buckets=(BUCKET,))
