@@ -33,6 +33,9 @@ enum kind { KIND_LIST, KIND_ERROR };
 #define RAW_EXPANSION 8u    /* one byte of a field grows to at most 8 (two marks) */
 /* one input byte grows to at most two references (a control byte: MARK_REF, then its own) */
 #define FILTER_EXPANSION (2u * (sizeof(MARK_REF) - 1))
+/* the filter's output for one slice: its bytes, a reference held back from the slice before
+ * (flushed by the first byte), and sprintf's NUL after the last reference */
+#define FILTER_OUT    ((FILTER_SLICE + 1) * FILTER_EXPANSION + 1)
 #define RAW_MAX       (S3XML_KEY_MAX * RAW_EXPANSION)
 
 /* What the element at a given depth is, as far as text collection is concerned. */
@@ -132,7 +135,7 @@ struct s3xml {
      * until the next byte tells, and the filtered output on its way to expat */
     char pend[16];
     size_t pend_len;
-    char out[(FILTER_SLICE + 1) * FILTER_EXPANSION]; /* + the bytes held back from before */
+    char *out; /* FILTER_OUT bytes, an allocation of its own so that a sanitizer sees its end */
     char dec[S3XML_KEY_MAX + 1]; /* a key, decoded for delivery */
 
     /* listing */
@@ -617,6 +620,8 @@ static int create(enum kind kind, size_t max_bytes, struct s3xml **out, err_t *e
     struct s3xml *x = calloc(1, sizeof(*x));
     if (x == NULL)
         goto nomem;
+    if ((x->out = malloc(FILTER_OUT)) == NULL)
+        goto nomem;
     x->kind = kind;
     x->max_bytes = max_bytes;
     /* a held entry takes a few bytes more than its XML at worst */
@@ -834,6 +839,7 @@ void s3xml_free(struct s3xml *x)
     if (x->p != NULL)
         XML_ParserFree(x->p);
     buf_free(&x->held);
+    free(x->out);
     free(x);
 }
 
