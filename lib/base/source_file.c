@@ -20,6 +20,8 @@
 
 #define MAP_MIN     (4u << 20) /* smaller files: pread (a mapping per file costs more) */
 #define GUARD_SLOTS 64         /* mappings open at once in a process */
+/* what a guard hit means: a truncation, or an I/O error on a page (a file on a network mount) */
+#define PAGES_LOST "file shrank while hashing, or a page of it could not be read"
 
 /* The mappings the SIGBUS guard answers for: [lo, hi), hit set when it had to fill a page. A
  * slot is claimed by a compare-and-swap on lo and its hi is set after; freed hi first. */
@@ -37,9 +39,11 @@ static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
 static void guard_on_sigbus(int sig, siginfo_t *si, void *uc)
 {
     uintptr_t a = (uintptr_t)si->si_addr;
-    for (size_t i = 0; i < GUARD_SLOTS; i++) {
-        uintptr_t lo = atomic_load(&guards[i].lo), hi = atomic_load(&guards[i].hi);
-        if (a < lo || a >= hi)
+    /* only a fault has an address: a SIGBUS sent by kill or sigqueue is never ours */
+    for (size_t i = 0; si->si_code > 0 && i < GUARD_SLOTS; i++) {
+        /* hi read again after lo: a slot freed and claimed again in between is skipped */
+        uintptr_t hi = atomic_load(&guards[i].hi), lo = atomic_load(&guards[i].lo);
+        if (a < lo || a >= hi || atomic_load(&guards[i].hi) != hi)
             continue;
         /* the file lost this page: zeros in its place, and the source knows (mmap is a plain
          * system call here, safe in a handler as on every Linux libc) */
@@ -55,6 +59,8 @@ static void guard_on_sigbus(int sig, siginfo_t *si, void *uc)
         guard_prev.sa_sigaction(sig, si, uc);
     } else if (guard_prev.sa_handler != SIG_DFL && guard_prev.sa_handler != SIG_IGN) {
         guard_prev.sa_handler(sig);
+    } else if (guard_prev.sa_handler == SIG_IGN && si->si_code <= 0) {
+        /* a sent SIGBUS the process ignored: still ignored */
     } else { /* default: the process ends, as it would have */
         signal(sig, SIG_DFL);
         raise(sig);
@@ -141,6 +147,8 @@ static int file_stream_next(struct source *s, void *stream, size_t n, uint8_t *b
         return err_set(err, EINVAL, "%s: read past the range", s->display);
     if (f->map) {
         file_drop(f, fs);
+        if (atomic_load(&f->guard->hit)) /* no use reading on */
+            return err_set(err, ESTALE, "%s: " PAGES_LOST, s->display);
         *data = f->map + fs->off;
         fs->held_off = fs->off;
         fs->held = n;
@@ -175,10 +183,8 @@ static int file_finish(struct source *s, err_t *err)
 {
     struct file_source *f = (struct file_source *)s;
     struct stat st;
-    if (f->guard && atomic_load(&f->guard->hit)) /* a truncation, or an I/O error of a page */
-        return err_set(err, ESTALE,
-                       "%s: file shrank while hashing, or a page of it could not be read",
-                       s->display);
+    if (f->guard && atomic_load(&f->guard->hit))
+        return err_set(err, ESTALE, "%s: " PAGES_LOST, s->display);
     if (fstat(f->fd, &st) != 0)
         return err_set(err, errno, "%s: %s", s->display, strerror(errno));
     if (st.st_size != f->st.st_size || st.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
