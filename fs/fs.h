@@ -12,6 +12,7 @@
 #include "live.h"
 #include "metrics.h"
 #include "s3torrent/log.h"
+#include "s3torrent/lru.h"
 #include "s3torrent/s3.h"
 #include "s3torrent/store.h"
 
@@ -38,8 +39,6 @@ struct fs_config {
     unsigned metrics_interval;  /* seconds between two writes of metrics_file */
 };
 
-struct handle;
-
 struct fs {
     struct fs_config cfg;
     struct live live; /* what SIGHUP can change */
@@ -55,10 +54,10 @@ struct fs {
     struct tgen *tgen;
     struct dirt *dirt;        /* directories' DIR.torrent (dir_torrents) */
     struct fsmetrics metrics; /* what readers did (metrics.h) */
-    /* files open now (ops.c): the kernel drops the releases of files still open when the
+    /* files and directories open now (ops.c): the kernel drops their releases when the
      * connection ends, so the daemon frees what is left itself (ops_close_all) */
     pthread_mutex_t handles_lock;
-    struct handle *handles;
+    struct lru handles;
 };
 
 #endif

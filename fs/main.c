@@ -284,6 +284,7 @@ int main(int argc, char *argv[])
     int rc = 1;
 
     pthread_mutex_init(&fs.handles_lock, NULL);
+    lru_init(&fs.handles);
     /* Buffers of a megabyte, the blocks and libfuse's buffer for each read, from the heap and
      * kept there once freed, not mapped afresh by malloc each time: filling a new mapping faults
      * every page, a fifth of the daemon's CPU on a sequential read. Two arenas: with one per

@@ -30,7 +30,7 @@ struct handle {
     uint64_t run;      /* bytes read in a row up to next_off */
     uint8_t *bytes;    /* META_TORRENT */
     size_t len;
-    struct handle *prev, *next; /* on fs->handles, under fs->handles_lock */
+    struct lru_node node; /* on fs->handles, under fs->handles_lock */
 };
 
 static struct fs *ctx(void)
@@ -95,26 +95,14 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     return 0;
 }
 
-/* Puts h on the list of open handles (see ops_close_all). */
-static void handle_track(struct fs *fs, struct handle *h)
+/* Puts h on the list of open handles, or takes it off (see ops_close_all). */
+static void handle_track(struct fs *fs, struct handle *h, bool on)
 {
     pthread_mutex_lock(&fs->handles_lock);
-    h->next = fs->handles;
-    if (h->next)
-        h->next->prev = h;
-    fs->handles = h;
-    pthread_mutex_unlock(&fs->handles_lock);
-}
-
-static void handle_untrack(struct fs *fs, struct handle *h)
-{
-    pthread_mutex_lock(&fs->handles_lock);
-    if (h->prev)
-        h->prev->next = h->next;
+    if (on)
+        lru_touch(&fs->handles, &h->node);
     else
-        fs->handles = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
+        lru_remove(&fs->handles, &h->node);
     pthread_mutex_unlock(&fs->handles_lock);
 }
 
@@ -160,7 +148,7 @@ static int op_opendir(const char *path, struct fuse_file_info *fi)
     h->kind = META_DIR;
     h->dir = d;
     pthread_mutex_init(&h->lock, NULL);
-    handle_track(fs, h);
+    handle_track(fs, h, true);
     fi->fh = (uint64_t)(uintptr_t)h;
     for (size_t i = 0; i < d->n; i++)
         if (d->entries[i].kind == META_TORRENT)
@@ -196,7 +184,7 @@ static int op_releasedir(const char *path, struct fuse_file_info *fi)
 {
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     (void)path;
-    handle_untrack(ctx(), h);
+    handle_track(ctx(), h, false);
     handle_free(ctx(), h);
     return 0;
 }
@@ -302,7 +290,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     }
     atomic_fetch_add(&fs->metrics.opens[h->kind == META_TORRENT ? FSM_TORRENT : FSM_DATA], 1);
     atomic_fetch_add(&fs->metrics.open_files, 1);
-    handle_track(fs, h);
+    handle_track(fs, h, true);
     fi->fh = (uint64_t)(uintptr_t)h;
     /* no keep_cache: a new version may have the same size and Last-Modified second as the
      * old one, so the kernel must not serve the old pages; the block cache, keyed by ETag,
@@ -409,7 +397,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     struct fs *fs = ctx();
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     (void)path;
-    handle_untrack(fs, h);
+    handle_track(fs, h, false);
     handle_free(fs, h);
     return 0;
 }
@@ -417,13 +405,9 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 void ops_close_all(struct fs *fs)
 {
     pthread_mutex_lock(&fs->handles_lock);
-    struct handle *h = fs->handles;
-    fs->handles = NULL;
+    for (struct lru_node *n; (n = lru_pop(&fs->handles)) != NULL;)
+        handle_free(fs, LRU_ENTRY(n, struct handle, node));
     pthread_mutex_unlock(&fs->handles_lock);
-    for (struct handle *next; h != NULL; h = next) {
-        next = h->next;
-        handle_free(fs, h);
-    }
 }
 
 static int op_statfs(const char *path, struct statvfs *st)

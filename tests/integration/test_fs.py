@@ -836,7 +836,6 @@ class CredentialRefresh(unittest.TestCase):
             ecs.shutdown()
             ecs.server_close()
             s3.stop()
-            tmp.cleanup()
         self.assertEqual(problems, [])
         self.assertEqual(failures, 0)
         self.assertGreater(reads, 20)
@@ -1207,16 +1206,20 @@ class Lifecycle(unittest.TestCase):
             m.stop()
             s3.stop()
 
+    def one_object_mounted(self, size):
+        """A server holding o.bin of size bytes, and a mount of its bucket."""
+        s3 = S3(buckets=(BUCKET,))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "o.bin")
+            with open(path, "wb") as f:
+                f.write(content(size, 3))
+            s3.put(BUCKET, "o.bin", path)
+        return s3, Mount(s3.url, BUCKET)
+
     def test_sigterm_with_files_open(self):
         """The kernel never sends the releases of files still open when the connection ends: the
         daemon frees them itself (under ASan a handle left behind is a leak report)."""
-        s3 = S3(buckets=(BUCKET,))
-        tmp = tempfile.TemporaryDirectory()
-        path = os.path.join(tmp.name, "o.bin")
-        with open(path, "wb") as f:
-            f.write(content(300000, 3))
-        s3.put(BUCKET, "o.bin", path)
-        m = Mount(s3.url, BUCKET)
+        s3, m = self.one_object_mounted(300000)
         held = []
         try:
             for name in ("o.bin", "o.bin.torrent"):
@@ -1235,20 +1238,13 @@ class Lifecycle(unittest.TestCase):
                 except OSError:
                     pass
             s3.stop()
-            tmp.cleanup()
         self.assertEqual(problems, [])
 
     def test_sigterm_with_a_directory_open(self):
         """The same for a directory: the daemon releases the listing snapshot an open directory
         holds. libfuse itself keeps its own buffer of that directory (freed only by the release
         that never comes): under ASan that one leak is libfuse's, and no leak may be ours."""
-        s3 = S3(buckets=(BUCKET,))
-        tmp = tempfile.TemporaryDirectory()
-        path = os.path.join(tmp.name, "o.bin")
-        with open(path, "wb") as f:
-            f.write(content(1000, 4))
-        s3.put(BUCKET, "o.bin", path)
-        m = Mount(s3.url, BUCKET)
+        s3, m = self.one_object_mounted(1000)
         try:
             with os.scandir(m.point) as dirs:
                 self.assertEqual(next(dirs).name, "o.bin")
@@ -1258,7 +1254,6 @@ class Lifecycle(unittest.TestCase):
         finally:
             m.stop()
             s3.stop()
-            tmp.cleanup()
         log = m.final_output
         # a leak report's blocks; ours are the ones with a frame in our sources (file.c:line)
         blocks = re.split(r"\n(?=(?:Direct|Indirect) leak)", log)
