@@ -120,6 +120,13 @@ static void handle_free(struct fs *fs, struct handle *h)
     free(h);
 }
 
+/* What a release does: off the list, then freed. */
+static void handle_close(struct fs *fs, struct handle *h)
+{
+    handle_track(fs, h, false);
+    handle_free(fs, h);
+}
+
 static int op_opendir(const char *path, struct fuse_file_info *fi)
 {
     struct fs *fs = ctx();
@@ -184,8 +191,7 @@ static int op_releasedir(const char *path, struct fuse_file_info *fi)
 {
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     (void)path;
-    handle_track(ctx(), h, false);
-    handle_free(ctx(), h);
+    handle_close(ctx(), h);
     return 0;
 }
 
@@ -397,8 +403,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     struct fs *fs = ctx();
     struct handle *h = (struct handle *)(uintptr_t)fi->fh;
     (void)path;
-    handle_track(fs, h, false);
-    handle_free(fs, h);
+    handle_close(fs, h);
     return 0;
 }
 

@@ -4,7 +4,8 @@
  * mapping once the reader moves on, so the resident set stays a chunk per stream. A file
  * truncated under the mapping faults with SIGBUS where it no longer has pages: the guard below
  * maps a page of zeros there and marks the source, and finish() reports the change, an error
- * line and never a crash. Smaller files, or a process whose guard slots are taken, use pread. */
+ * line and never a crash. Smaller files, a directory's files (source_file_opener), and files
+ * opened while all guard slots are taken use pread. */
 #include "s3torrent/source.h"
 
 #include <errno.h>
