@@ -214,6 +214,20 @@ bench_server_ticks() {
     echo "$sum"
 }
 
+# bench_server_idle: waits until the server has used under 5% of a core for a whole second (at
+# most 120 s), so no contender is timed while it still digests earlier uploads; says how long.
+bench_server_idle() {
+    local t0=$EPOCHREALTIME s0 s1 i
+    for ((i = 0; i < 120; i++)); do
+        s0=$(bench_server_ticks)
+        sleep 1
+        s1=$(bench_server_ticks)
+        (((s1 - s0) * 20 < CLK_TCK)) && break
+    done
+    printf '  server idle after %.0f s (%s CPU-s in its last second)\n' \
+        "$(calc "$EPOCHREALTIME - $t0")" "$(calc "($s1 - $s0) / $CLK_TCK")"
+}
+
 bench_obj_url() {
     if [[ $SERVER == rgw ]]; then
         "$AWS" --endpoint-url "$URL" s3 presign --expires-in 604800 "s3://$1/$2"

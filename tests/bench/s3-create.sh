@@ -10,7 +10,8 @@
 #   BENCH_DIR      where to make the temporary work dir (default $TMPDIR or /tmp)
 #   S3TORRENT      s3torrent binary to use (default: Release build in $BUILD_DIR)
 #   BUILD_DIR      build dir, relative to the repo root (default build-bench)
-#   BENCH_RUNS     timed runs of each contender, the median reported (default 3)
+#   BENCH_RUNS     rounds (default 5): each runs every contender once, in turn, and each ratio
+#                  is the median of the rounds' ratios (paired runs)
 # Needs: cmake, openssl, mktorrent, transmission-cli, awscli (/usr/bin/aws), curl, strace,
 # GNU time, s3rver in node_modules and Ceph's RGW (contrib/dev/deps.sh).
 # The old pipeline's time does not include deleting its downloaded copy (done after each run).
@@ -28,7 +29,7 @@ bench_build S3TORRENT=tools/s3torrent
 bench_servers
 
 SIZE_MB=${BENCH_SIZE_MB:-$SERVER_MB}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 SIZE=$((SIZE_MB * 1048576))
 BUCKET=bench
 KEY=obj.bin
@@ -75,34 +76,46 @@ declare -A LABEL=(
     [b]='(b) aws s3 cp + transmission-create'
     [c]='(c) 4 ranged curl GETs'
 )
-# bench NAME OUT CMD...: run CMD $RUNS times (removing OUT before each run, and $SCRATCH after
-# each run, untimed); SECS[NAME] = the median wall time in seconds, RSS[NAME] = the largest peak
-# RSS in KiB; USR, SYS, CPU = the user, system and both CPU seconds and SRV = the server's CPU
-# seconds, of the median run.
-bench() {
-    local name=$1 out=$2 t0 t1 rss s0 s1 peak=0 i rows=()
+# once NAME OUT CMD...: one timed run of CMD (OUT removed before it, $SCRATCH after it, untimed);
+# appends "wall user sys server" to ROWS[NAME], one line a run, and keeps the largest peak RSS
+# (KiB) in RSS[NAME].
+declare -A ROWS
+once() {
+    local name=$1 out=$2 t0 t1 rss u s s0 s1
     shift 2
-    for ((i = 0; i < RUNS; i++)); do
-        rm -f "$out"
-        s0=$(bench_server_ticks)
-        t0=$(date +%s.%N)
-        if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
-            echo "$name failed:" >&2
-            cat log.txt >&2
-            exit 1
-        fi
-        t1=$(date +%s.%N)
-        s1=$(bench_server_ticks)
-        if [[ -n "${SCRATCH:-}" ]]; then rm -f "$SCRATCH"; fi
-        read -r rss u s < <(tail -n 1 rss.txt)
-        rows+=("$(calc "$t1 - $t0") $u $s $(calc "($s1 - $s0) / $CLK_TCK")")
-        if ((rss > peak)); then peak=$rss; fi
-    done
-    read -r "SECS[$name]" "USR[$name]" "SYS[$name]" "SRV[$name]" < <(printf '%s\n' "${rows[@]}" |
+    rm -f "$out"
+    s0=$(bench_server_ticks)
+    t0=$EPOCHREALTIME
+    if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
+        echo "$name failed:" >&2
+        cat log.txt >&2
+        exit 1
+    fi
+    t1=$EPOCHREALTIME
+    s1=$(bench_server_ticks)
+    if [[ -n "${SCRATCH:-}" ]]; then rm -f "$SCRATCH"; fi
+    read -r rss u s < <(tail -n 1 rss.txt)
+    ROWS[$name]+="$(calc "$t1 - $t0") $u $s $(calc "($s1 - $s0) / $CLK_TCK")"$'\n'
+    if ((rss > ${RSS[$name]:-0})); then RSS[$name]=$rss; fi
+}
+
+# settle NAME: SECS[NAME] = the median wall time over the rounds; USR, SYS, CPU = the user,
+# system and both CPU seconds and SRV = the server's CPU seconds, of the median run.
+settle() {
+    read -r "SECS[$1]" "USR[$1]" "SYS[$1]" "SRV[$1]" < <(printf '%s' "${ROWS[$1]}" |
         sort -g | sed -n "$(((RUNS + 1) / 2))p")
-    CPU[$name]=$(calc "${USR[$name]} + ${SYS[$name]}")
-    RSS[$name]=$peak
-    printf '  %-36s %8.3f s %7.2f CPU s\n' "${LABEL[$name]}" "${SECS[$name]}" "${CPU[$name]}"
+    CPU[$1]=$(calc "${USR[$1]} + ${SYS[$1]}")
+}
+
+# round_ratios X Y: X's wall time over Y's in each round, in round order.
+round_ratios() {
+    paste -d' ' <(printf '%s' "${ROWS[$1]}" | cut -d' ' -f1) <(printf '%s' "${ROWS[$2]}" | cut -d' ' -f1) |
+        awk '{ printf "%.2f ", $1 / $2 }'
+}
+
+# median_ratio X Y: the median over the rounds of X's wall time over Y's (paired runs).
+median_ratio() {
+    round_ratios "$1" "$2" | tr ' ' '\n' | grep . | sort -g | sed -n "$(((RUNS + 1) / 2))p"
 }
 
 info_hash() { # info_hash FILE: the v1 info-hash from `s3torrent show --json`
@@ -125,14 +138,21 @@ for p in "${pids[@]}"; do wait "$p"; done'
 OLD_PIPELINE='"$1" --endpoint-url "$2" s3 cp --only-show-errors "$3" local.bin
 transmission-create -o b.torrent local.bin'
 
+bench_server_idle
 LOAD_TIMING=$(cut -d' ' -f1 /proc/loadavg)
-echo "timing (median of $RUNS; load average now $LOAD_TIMING) ..."
-bench a a.torrent \
-    "$S3TORRENT" create --no-date --force -o a.torrent --endpoint-url "$URL" "s3://$BUCKET/$KEY"
-SCRATCH=local.bin bench b b.torrent \
-    bash -ec "$OLD_PIPELINE" _ "$AWS" "$URL" "s3://$BUCKET/$KEY"
-bench c none \
-    bash -ec "$CURL_GETS" _ "$OBJ_URL" "${RANGES[@]}"
+echo "timing ($RUNS rounds, each running every contender once, in turn; load average now $LOAD_TIMING) ..."
+for ((round = 1; round <= RUNS; round++)); do
+    once a a.torrent \
+        "$S3TORRENT" create --no-date --force -o a.torrent --endpoint-url "$URL" "s3://$BUCKET/$KEY"
+    SCRATCH=local.bin once b b.torrent \
+        bash -ec "$OLD_PIPELINE" _ "$AWS" "$URL" "s3://$BUCKET/$KEY"
+    once c none \
+        bash -ec "$CURL_GETS" _ "$OBJ_URL" "${RANGES[@]}"
+    printf '  round %d:' "$round"
+    for k in a b c; do printf ' (%s) %.3f s' "$k" "$(printf '%s' "${ROWS[$k]}" | tail -n 1 | cut -d' ' -f1)"; done
+    echo
+done
+for k in a b c; do settle "$k"; done
 got=$(awk '/^[0-9]+$/ { s += $1 } END { printf "%.0f\n", s }' log.txt)
 if ((got != SIZE)); then
     echo "(c) downloaded $got bytes, expected $SIZE:" >&2
@@ -166,13 +186,16 @@ row a
 row b
 row c
 printf '%-36s %8s %7s %12s %7s %7s %7.2f\n' '(d) openssl dgst -sha1, page-cached' - - - - - "$SHA_CPU"
-echo "(medians of $RUNS runs; CPU and $SERVER_NAME CPU seconds are those of the median run; (b)'s time excludes deleting its copy)"
+echo "(medians of $RUNS rounds; CPU and $SERVER_NAME CPU seconds are those of the median run; (b)'s time excludes deleting its copy)"
 echo
 
 LIMIT_CPU=$(calc "$SHA_CPU + ${CPU[c]}")
-ratio() { printf '%.2f' "$(calc "${SECS[$1]} / ${SECS[$2]}")"; }
-echo "(b) old pipeline / (a) s3torrent = $(ratio b a) (target >= 3)"
-echo "(a) s3torrent / (c) 4 ranged curl GETs, wall = $(ratio a c) (target <= 1.25)"
+echo "each round's ratio:"
+echo "  (b) / (a)  $(round_ratios b a)"
+echo "  (a) / (c)  $(round_ratios a c)"
+echo "medians of the $RUNS paired rounds:"
+echo "(b) old pipeline / (a) s3torrent = $(median_ratio b a) (target >= 3)"
+echo "(a) s3torrent / (c) 4 ranged curl GETs, wall = $(median_ratio a c) (target <= 1.25)"
 printf '(a) s3torrent CPU / ((d) SHA-1 + (c) curl CPU) = %.2f / %.2f = %.2f (target <= 1.10)\n' \
     "${CPU[a]}" "$LIMIT_CPU" "$(calc "${CPU[a]} / $LIMIT_CPU")"
 printf 'peak RSS of s3torrent = %.1f MiB (target < 64)\n' "$(calc "${RSS[a]} / 1024")"
