@@ -1,7 +1,8 @@
 /* source_file.c — the local-file byte source. A file of MAP_MIN bytes or more is mapped whole
  * and hashed where the page cache holds it, with no copy into a buffer (v1 create of a 2 GiB
- * file: 0.81 s with pread, 0.79 s mapped; docs/DESIGN.md §4); each chunk's pages leave the
- * mapping once the reader moves on, so the resident set stays a chunk per stream. A file
+ * file: 0.81 s with pread, 0.79 s mapped; docs/DESIGN.md §4); a stream's pages leave the
+ * mapping MAP_SPAN bytes at a time once read, so the resident set stays that much and a chunk
+ * per stream. A file
  * truncated under the mapping faults with SIGBUS where it no longer has pages: the guard below
  * maps a page of zeros there and marks the source, and finish() reports the change, an error
  * line and never a crash. Smaller files, a directory's files (source_file_opener), and files
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #define MAP_MIN     (4u << 20) /* smaller files: pread (a mapping per file costs more) */
+#define MAP_SPAN    (8u << 20) /* a mapped stream's pages leave the mapping this many at a time */
 #define GUARD_SLOTS 64         /* mappings open at once in a process */
 /* what a guard hit means: a truncation, or an I/O error on a page (a file on a network mount) */
 #define PAGES_LOST "file shrank while hashing, or a page of it could not be read"
@@ -113,15 +115,17 @@ struct file_source {
 
 struct file_stream {
     uint64_t off, end;
-    uint64_t held_off; /* the mapped bytes the reader holds now, dropped at the next read */
-    size_t held;
+    uint64_t held_off; /* mapped bytes read and not yet dropped: [held_off, held_off + held) */
+    uint64_t held;
 };
 
 /* Takes the pages of the bytes the reader has finished with out of the mapping (the page cache
- * keeps them). A page shared with a neighbouring range is only mapped again if read again. */
-static void file_drop(struct file_source *f, struct file_stream *fs)
+ * keeps them), once they make MAP_SPAN bytes (every call: one TLB flush on every core the
+ * process runs on) or when force is set. A page shared with a neighbouring range is only mapped
+ * again if read again. */
+static void file_drop(struct file_source *f, struct file_stream *fs, bool force)
 {
-    if (fs->held == 0)
+    if (fs->held == 0 || (!force && fs->held < MAP_SPAN))
         return;
     uint64_t lo = fs->held_off & ~(uint64_t)(guard_page - 1);
     madvise(f->map + lo, (size_t)(fs->held_off + fs->held - lo), MADV_DONTNEED);
@@ -147,12 +151,13 @@ static int file_stream_next(struct source *s, void *stream, size_t n, uint8_t *b
     if (n > fs->end - fs->off)
         return err_set(err, EINVAL, "%s: read past the range", s->display);
     if (f->map) {
-        file_drop(f, fs);
+        file_drop(f, fs, false);
         if (atomic_load(&f->guard->hit)) /* no use reading on */
             return err_set(err, ESTALE, "%s: " PAGES_LOST, s->display);
         *data = f->map + fs->off;
-        fs->held_off = fs->off;
-        fs->held = n;
+        if (fs->held == 0)
+            fs->held_off = fs->off;
+        fs->held += n;
         fs->off += n;
         return 0;
     }
@@ -176,7 +181,7 @@ static void file_stream_close(struct source *s, void *stream)
 {
     struct file_source *f = (struct file_source *)s;
     if (f->map)
-        file_drop(f, stream);
+        file_drop(f, stream, true);
     free(stream);
 }
 
@@ -249,9 +254,10 @@ static int file_open(const char *path, bool map, struct source **out, err_t *err
     posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     if (map && (uint64_t)f->st.st_size >= MAP_MIN && (uint64_t)f->st.st_size <= SIZE_MAX) {
         void *m = mmap(NULL, (size_t)f->st.st_size, PROT_READ, MAP_SHARED, f->fd, 0);
-        if (m != MAP_FAILED && (f->guard = guard_add(m, (size_t)f->st.st_size)) != NULL)
+        if (m != MAP_FAILED && (f->guard = guard_add(m, (size_t)f->st.st_size)) != NULL) {
             f->map = m;
-        else if (m != MAP_FAILED)
+            f->base.span = MAP_SPAN; /* runs of pieces as long as a drop */
+        } else if (m != MAP_FAILED)
             munmap(m, (size_t)f->st.st_size);
     }
     *out = &f->base;
