@@ -1,6 +1,7 @@
 /* fanout.c — objects of any size on Lambda: the plan, the runs, their items and the assembly
  * (docs/DESIGN.md §10, "Fan-out"). */
 #include "fanout.h"
+#include "events.h"
 #include "handler.h"
 #include "lamlog.h"
 
@@ -784,6 +785,30 @@ int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *
     return 0;
 }
 
+/* Run r failed with rc, for good: records its object FAILED (for the plan's version, unless it
+ * is READY or a newer version's item is there). Returns whether that was done or not needed,
+ * so the run need not come back; false leaves it to SQS to deliver again. */
+static bool record_failed(const struct fanout_ctx *x, const struct fanout_run *r, int rc,
+                          const char *why)
+{
+    if (events_errno_temporary(rc))
+        return false;
+    struct status_object so = {.bucket = r->bucket,
+                               .key = r->key,
+                               .etag = r->etag,
+                               .size = r->size,
+                               .mtime = r->mtime,
+                               .source = "lambda"};
+    char line[1200];
+    snprintf(line, sizeof(line), "run %" PRIu64 " of %" PRIu64 ": %s", r->run + 1, r->runs, why);
+    err_t ferr = {0};
+    int fr = status_failed(x->sc->status, &so, line, &ferr);
+    if (fr == 0 || fr == EEXIST)
+        return true;
+    log_msg(x->sc->log, LOG_ERR, "recording FAILED: %s", ferr.msg);
+    return false;
+}
+
 int fanout_handle(const struct fanout_ctx *x, const struct fanout_batch *b, char **response,
                   struct fanout_tally *t, err_t *err)
 {
@@ -813,6 +838,9 @@ int fanout_handle(const struct fanout_ctx *x, const struct fanout_batch *b, char
             log_msg(x->sc->log, LOG_INFO, "run %" PRIu64 " of %" PRIu64 " of s3://%s/%s done%s",
                     r->run + 1, r->runs, r->bucket, r->key,
                     assembled ? ": the torrent is made" : "");
+        } else if (x->sc->status && record_failed(x, r, rc, rerr.msg)) {
+            log_msg(x->sc->log, LOG_ERR, "%s: recorded FAILED, not retried", rerr.msg);
+            t->failed_permanent++;
         } else {
             /* the message comes back after its visibility timeout: the run alone is retried */
             log_msg(x->sc->log, rc == EBUSY ? LOG_WARNING : LOG_ERR, "%s", rerr.msg);

@@ -84,13 +84,16 @@ int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *
 /* What an invocation of runs did. */
 struct fanout_tally {
     unsigned done, failed, made; /* runs done, runs to retry, torrents assembled */
+    unsigned failed_permanent;   /* runs no retry would help, their object recorded FAILED */
     uint64_t bytes_hashed;
     double hash_ms; /* time spent on the runs that were hashed */
 };
 
 /* Does the runs of batch b one after another: *response gets the SQS answer (the caller frees
- * it), {"batchItemFailures": [...]} naming the runs to retry; *t the counts. Logs a line per
- * run. Returns 0, or ENOMEM with err set. */
+ * it), {"batchItemFailures": [...]} naming the runs to retry; *t the counts. A run that fails
+ * for good (events_errno_temporary: access denied, the object gone, ...) records its object
+ * FAILED with the reason, and is not retried; the plan's other runs then find it no longer
+ * HASHING and are dropped. Logs a line per run. Returns 0, or ENOMEM with err set. */
 int fanout_handle(const struct fanout_ctx *x, const struct fanout_batch *b, char **response,
                   struct fanout_tally *t, err_t *err);
 

@@ -418,6 +418,7 @@ static int handle_runs(const struct lambda *L, const struct fanout_batch *b, int
         log_msg(&L->log, LOG_WARNING, "summary: %s", *response);
     struct emf_counts counts = {.created = t.made,
                                 .failed_temporary = t.failed,
+                                .failed_permanent = t.failed_permanent,
                                 .runs = t.bytes_hashed ? 1 : 0,
                                 .runs_done = t.done,
                                 .bytes_hashed = t.bytes_hashed,

@@ -5,7 +5,8 @@ runs through the function's own SQS queue (fake_sqs.py: the queue and Lambda's e
 mapping) to 4 runtime processes polling one local Runtime API (fake_lambda_api.py). The torrent
 is byte-identical to `s3torrent create` of the object, READY is written once, and the status item
 records the runs; a runtime killed (SIGKILL) in the middle of a run leaves that run to come back
-after its visibility timeout, with the same result. S3TORRENT_LAMBDA and S3TORRENT name the
+after its visibility timeout, with the same result; a run S3 denies records the object FAILED
+and is not retried. S3TORRENT_LAMBDA and S3TORRENT name the
 binaries under test; FANOUT_MIB overrides the object's size (default 1024)."""
 import json
 import os
@@ -157,6 +158,53 @@ class FanOut(LambdaBase):
                 p.kill()
                 p.wait()
             for f in vlogs + logs:
+                f.close()
+            api.stop()
+            sqs.stop()
+            proxy.stop()
+
+    def test_3_run_denied_is_recorded_failed(self):
+        """A run that fails for good (here S3 denies its ranged GETs: AccessDenied) records the
+        object FAILED with the reason, once, and no run comes back: another delivery would get
+        the same answer. Before, every run went back to the queue until SQS gave up, and the
+        object stayed HASHING until its lease ran out."""
+        key = "fan/denied.bin"
+        path = os.path.join(self.dir, "denied.bin")
+        with open(path, "wb") as f:
+            f.write(content(64 << 20, 9))
+        self.s3.put(BUCKET, key, path)
+        os.unlink(path)
+        denied = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                  b'<Message>Access Denied</Message><RequestId>fanout-test</RequestId></Error>')
+        proxy = FaultProxy(self.s3.port, override=lambda method, path: (403, denied)
+                           if method == "GET" and path.split("?")[0].endswith("/" + key) else None)
+        api, sqs = FakeLambdaApi(deadline_ms=DEADLINE_MS), FakeSqs()
+        esm = EventSourceMapping(sqs, api, concurrency=2)
+        # 1 MiB/s planned: 20 s of each 30 s invocation hash 20 MiB, so 64 MiB is 4 runs
+        procs, logs = self.start(api, sqs, 2, "v1",
+                                 {"AWS_ENDPOINT_URL_S3": proxy.url, "HASH_RATE": "1M"})
+        try:
+            kind, resp, _ = self.api_call(api, {"Records": [s3_record(key)]})
+            self.assertEqual(resp["results"][0]["action"], "fanned-out", resp)
+            item = wait_for("the object recorded FAILED and every run answered",
+                            lambda: (lambda i: i if i and i["status"]["S"] == "FAILED"
+                                     and not sqs.messages else None)(self.item(key)),
+                            timeout=120, every=0.5)
+            self.assertGreaterEqual(sqs.sent, 2)
+            self.assertRegex(item["error"]["S"], r"^run \d+ of %d: .*AccessDenied" % sqs.sent)
+            self.assertNotIn("lease_until", item)
+            self.assertEqual(esm.max_receives(), 1, "a run that failed for good came back")
+            self.assertIsNone(self.get(key + ".torrent"))
+            text = self.text(logs)
+            self.assertEqual(len(re.findall(r"recorded FAILED, not retried", text)), 1, text)
+            docs = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+            self.assertEqual(sum(d.get("ObjectsFailedPermanent", 0) for d in docs), 1)
+        finally:
+            esm.stop()
+            for p in procs:
+                p.kill()
+                p.wait()
+            for f in logs:
                 f.close()
             api.stop()
             sqs.stop()
