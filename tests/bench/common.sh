@@ -214,6 +214,22 @@ bench_server_ticks() {
     echo "$sum"
 }
 
+# bench_timed NAME CMD...: one run of CMD under GNU time, its output in log.txt (a failure
+# prints it and stops the bench); TIMED = "WALL_S PEAK_RSS_KIB USER_S SYS_S".
+bench_timed() {
+    local name=$1 t0 t1 rss u s
+    shift
+    t0=$EPOCHREALTIME
+    if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
+        echo "$name failed:" >&2
+        cat log.txt >&2
+        exit 1
+    fi
+    t1=$EPOCHREALTIME
+    read -r rss u s < <(tail -n 1 rss.txt)
+    TIMED="$(calc "$t1 - $t0") $rss $u $s"
+}
+
 # bench_server_idle: waits until the server has used under 5% of a core for a whole second (at
 # most 120 s), so no contender is timed while it still digests earlier uploads; says how long.
 bench_server_idle() {

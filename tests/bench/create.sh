@@ -61,18 +61,12 @@ declare -A TIMES CPUS RSS
 # largest peak RSS (KiB) in RSS[NAME]. Every round runs every tool once, one after the other, so
 # a ratio is taken within a round (paired) and the table gives the median over the rounds.
 run() {
-    local name=$1 out=$2 t0 t1 rss u sy
+    local name=$1 out=$2 wall rss u sy
     shift 2
     rm -f "$out"
-    t0=$EPOCHREALTIME
-    if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
-        echo "$name failed:" >&2
-        cat log.txt >&2
-        exit 1
-    fi
-    t1=$EPOCHREALTIME
-    read -r rss u sy < <(tail -n 1 rss.txt)
-    TIMES[$name]+="$(calc "$t1 - $t0") "
+    bench_timed "$name" "$@"
+    read -r wall rss u sy <<<"$TIMED"
+    TIMES[$name]+="$wall "
     CPUS[$name]+="$(calc "$u + $sy") "
     if ((rss > ${RSS[$name]:-0})); then RSS[$name]=$rss; fi
 }

@@ -81,21 +81,15 @@ declare -A LABEL=(
 # (KiB) in RSS[NAME].
 declare -A ROWS
 once() {
-    local name=$1 out=$2 t0 t1 rss u s s0 s1
+    local name=$1 out=$2 wall rss u s s0 s1
     shift 2
     rm -f "$out"
     s0=$(bench_server_ticks)
-    t0=$EPOCHREALTIME
-    if ! /usr/bin/time -f '%M %U %S' -o rss.txt "$@" >log.txt 2>&1; then
-        echo "$name failed:" >&2
-        cat log.txt >&2
-        exit 1
-    fi
-    t1=$EPOCHREALTIME
+    bench_timed "$name" "$@"
     s1=$(bench_server_ticks)
     if [[ -n "${SCRATCH:-}" ]]; then rm -f "$SCRATCH"; fi
-    read -r rss u s < <(tail -n 1 rss.txt)
-    ROWS[$name]+="$(calc "$t1 - $t0") $u $s $(calc "($s1 - $s0) / $CLK_TCK")"$'\n'
+    read -r wall rss u s <<<"$TIMED"
+    ROWS[$name]+="$wall $u $s $(calc "($s1 - $s0) / $CLK_TCK")"$'\n'
     if ((rss > ${RSS[$name]:-0})); then RSS[$name]=$rss; fi
 }
 

@@ -136,6 +136,27 @@ class LambdaBase(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         return p.stdout
 
+    @staticmethod
+    def text(logs):
+        """What the runtimes wrote to their log files so far."""
+        out = ""
+        for f in logs:
+            f.flush()
+            f.seek(0)
+            out += f.read()
+        return out
+
+    @staticmethod
+    def end(procs, logs, *servers):
+        """Kills the runtime processes, closes their logs and stops the fakes and proxies."""
+        for p in procs:
+            p.kill()
+            p.wait()
+        for f in logs:
+            f.close()
+        for s in servers:
+            s.stop()
+
     def item(self, key, bucket=BUCKET):
         p = subprocess.run([AWS, "--endpoint-url", self.ddb.url, "dynamodb", "get-item",
                             "--table-name", TABLE, "--consistent-read", "--key",
@@ -542,23 +563,13 @@ class DuplicateDelivery(LambdaBase):
             self.assertEqual((kind3, json.loads(body3)), ("response", {"batchItemFailures": []}))
             with lock:
                 self.assertEqual(sum(ranges), size, "the redelivery read the object again")
-            text = ""
-            for f in logs:
-                f.flush()
-                f.seek(0)
-                text += f.read()
+            text = self.text(logs)
             self.assertIn("is being hashed by another worker", text)
             for secret in (SECRET, SESSION_TOKEN, "Signature="):
                 self.assertNotIn(secret, text)
         finally:
             release.set()
-            for p in procs:
-                p.kill()
-                p.wait()
-            for f in logs:
-                f.close()
-            api.stop()
-            proxy.stop()
+            self.end(procs, logs, api, proxy)
 
 
 # CloudWatch's units (the Embedded Metric Format takes these and no other)

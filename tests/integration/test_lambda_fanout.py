@@ -60,15 +60,6 @@ class FanOut(LambdaBase):
                                           stderr=subprocess.STDOUT))
         return procs, logs
 
-    @staticmethod
-    def text(logs):
-        out = ""
-        for f in logs:
-            f.flush()
-            f.seek(0)
-            out += f.read()
-        return out
-
     def check(self, key, logs, esm, sqs):
         """The torrent, the status item and the logs after the fan-out of key."""
         item = wait_for("READY", lambda: (lambda i: i if i and i["status"]["S"] == "READY"
@@ -114,13 +105,7 @@ class FanOut(LambdaBase):
             self.assertEqual(esm.max_receives(), 1)  # nothing failed: no run came back
         finally:
             esm.stop()
-            for p in procs:
-                p.kill()
-                p.wait()
-            for f in logs:
-                f.close()
-            api.stop()
-            sqs.stop()
+            self.end(procs, logs, api, sqs)
 
     def test_2_killed_runtime_hybrid(self):
         """The first runtime reads the object through a proxy that holds its GETs: it is killed
@@ -154,14 +139,7 @@ class FanOut(LambdaBase):
         finally:
             gone.set()
             esm.stop()
-            for p in victim + procs:
-                p.kill()
-                p.wait()
-            for f in vlogs + logs:
-                f.close()
-            api.stop()
-            sqs.stop()
-            proxy.stop()
+            self.end(victim + procs, vlogs + logs, api, sqs, proxy)
 
     def test_3_run_denied_is_recorded_failed(self):
         """A run that fails for good (here S3 denies its ranged GETs: AccessDenied) records the
@@ -201,14 +179,7 @@ class FanOut(LambdaBase):
             self.assertEqual(sum(d.get("ObjectsFailedPermanent", 0) for d in docs), 1)
         finally:
             esm.stop()
-            for p in procs:
-                p.kill()
-                p.wait()
-            for f in logs:
-                f.close()
-            api.stop()
-            sqs.stop()
-            proxy.stop()
+            self.end(procs, logs, api, sqs, proxy)
 
     @staticmethod
     def api_call(api, event, **kw):
