@@ -655,24 +655,6 @@ static int gather(const struct fanout_ctx *x, const struct fanout_run *r, struct
     return rc;
 }
 
-/* Under the prefix rule (PREFIX_TORRENTS), the torrent of the prefix r's object is in, as the
- * single-invocation path makes it after an object's own (sync_ruled_prefix): up to date, or
- * made again. Returns 0, or an errno with err set. */
-static int ruled_prefix(const struct fanout_ctx *x, const struct fanout_run *r, err_t *err)
-{
-    struct sync_result pres;
-    if (x->sc->prefix_depth == 0)
-        return 0;
-    int rc = sync_ruled_prefix(x->sc, r->bucket, r->key, &pres);
-    if (rc)
-        return err_set(err, rc, "%s", pres.why);
-    if (pres.action != SYNC_SKIPPED)
-        log_msg(x->sc->log, LOG_INFO, "%s s3://%s/%.*s %s", sync_action_name(pres.action),
-                r->bucket, (int)sync_rule_prefix(r->key, x->sc->prefix_depth), r->key,
-                pres.info_hash[0] ? pres.info_hash : pres.info_hash_v2);
-    return 0;
-}
-
 /* Lays the torrent out from the runs' hashes, PUTs it and writes READY (sync_object). */
 static int assemble(const struct fanout_ctx *x, const struct fanout_run *r, err_t *err)
 {
@@ -694,7 +676,7 @@ static int assemble(const struct fanout_ctx *x, const struct fanout_run *r, err_
     log_msg(x->sc->log, LOG_INFO, "%s s3://%s/%s %s (from %" PRIu64 " runs)",
             sync_action_name(res.action), r->bucket, r->key,
             res.info_hash[0] ? res.info_hash : res.info_hash_v2, r->runs);
-    return ruled_prefix(x, r, err);
+    return 0;
 }
 
 int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *assembled,
@@ -716,12 +698,9 @@ int fanout_do_run(const struct fanout_ctx *x, const struct fanout_run *r, bool *
     status_uri(r, uri, sizeof(uri));
     /* a plan of another version, or one done: nothing to do */
     rc = status_get(st, r->bucket, r->key, it, err);
-    bool same = rc == 0 && strcmp(it->etag, r->etag) == 0 && it->object_mtime == r->mtime;
-    bool ours = same && strcmp(it->status, "HASHING") == 0;
-    bool ready = same && strcmp(it->status, "READY") == 0;
+    bool ours = rc == 0 && strcmp(it->etag, r->etag) == 0 && it->object_mtime == r->mtime &&
+                strcmp(it->status, "HASHING") == 0;
     free(it);
-    if (ready) /* assembled: a run delivered again after the prefix's torrent failed retries it */
-        return ruled_prefix(x, r, err);
     if (rc == ENOENT || (rc == 0 && !ours)) {
         log_msg(x->sc->log, LOG_INFO,
                 "%s: run %" PRIu64 " of %" PRIu64

@@ -6,9 +6,8 @@ mapping) to 4 runtime processes polling one local Runtime API (fake_lambda_api.p
 is byte-identical to `s3torrent create` of the object, READY is written once, and the status item
 records the runs; a runtime killed (SIGKILL) in the middle of a run leaves that run to come back
 after its visibility timeout, with the same result; a run S3 denies records the object FAILED
-and is not retried; under the prefix rule the assembler makes the prefix's torrent too.
-S3TORRENT_LAMBDA and S3TORRENT name the binaries under test; FANOUT_MIB overrides the object's
-size (default 1024)."""
+and is not retried. S3TORRENT_LAMBDA and S3TORRENT name the
+binaries under test; FANOUT_MIB overrides the object's size (default 1024)."""
 import json
 import os
 import re
@@ -181,39 +180,6 @@ class FanOut(LambdaBase):
         finally:
             esm.stop()
             self.end(procs, logs, api, sqs, proxy)
-
-    def test_4_prefix_rule_after_the_runs(self):
-        """PREFIX_TORRENTS=2: the invocation that assembles a fanned-out object's torrent then
-        makes its prefix's torrent too, as one invocation does after an object's own: equal to
-        `create --exclude '*.torrent'` of the prefix, its item READY. Before, the prefix's torrent
-        was left until another object below it came."""
-        key, prefix = "fan/p2/big.bin", "fan/p2/"
-        self.put("fan/p2/small.bin", content(70000, "small"))
-        path = os.path.join(self.dir, "p2.bin")
-        with open(path, "wb") as f:
-            f.write(content(64 << 20, 10))
-        self.s3.put(BUCKET, key, path)
-        os.unlink(path)
-        api, sqs = FakeLambdaApi(deadline_ms=DEADLINE_MS), FakeSqs()
-        esm = EventSourceMapping(sqs, api, concurrency=2)
-        procs, logs = self.start(api, sqs, 2, "hybrid",
-                                 {"HASH_RATE": "1M", "PREFIX_TORRENTS": "2"})
-        try:
-            kind, resp, _ = self.api_call(api, {"Records": [s3_record(key)]})
-            self.assertEqual(resp["results"][0]["action"], "fanned-out", resp)
-            wait_for("the prefix's item READY", lambda: (lambda i: i and i["status"]["S"] ==
-                                                         "READY")(self.item(prefix)),
-                     timeout=120, every=0.5)
-            self.assert_synced(key)
-            p = subprocess.run([S3T, "create", "--endpoint-url", self.s3.url, "-o", "-",
-                                "--meta-version", "hybrid", "--exclude", "*.torrent",
-                                f"s3://{BUCKET}/{prefix}"], env=self.env(), capture_output=True)
-            self.assertEqual(p.returncode, 0, p.stderr.decode())
-            self.assertEqual(self.get("fan/p2.torrent"), p.stdout)
-            self.assertEqual(self.item(prefix)["file_count"]["N"], "2")
-        finally:
-            esm.stop()
-            self.end(procs, logs, api, sqs)
 
     @staticmethod
     def api_call(api, event, **kw):
