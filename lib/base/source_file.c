@@ -22,6 +22,7 @@
 
 #define MAP_MIN     (4u << 20) /* smaller files: pread (a mapping per file costs more) */
 #define MAP_SPAN    (8u << 20) /* a mapped stream's pages leave the mapping this many at a time */
+#define MAP_SPAN_MIN_FILE ((uint64_t)MAP_SPAN * 16) /* files with jobs of MAP_SPAN bytes */
 #define GUARD_SLOTS 64         /* mappings open at once in a process */
 /* what a guard hit means: a truncation, or an I/O error on a page (a file on a network mount) */
 #define PAGES_LOST "file shrank while hashing, or a page of it could not be read"
@@ -256,7 +257,10 @@ static int file_open(const char *path, bool map, struct source **out, err_t *err
         void *m = mmap(NULL, (size_t)f->st.st_size, PROT_READ, MAP_SHARED, f->fd, 0);
         if (m != MAP_FAILED && (f->guard = guard_add(m, (size_t)f->st.st_size)) != NULL) {
             f->map = m;
-            f->base.span = MAP_SPAN; /* runs of pieces as long as a drop */
+            /* runs of pieces as long as a drop, where that still leaves many jobs for the
+             * threads (a smaller file keeps 1 MiB runs, so no core waits on a long last one) */
+            if ((uint64_t)f->st.st_size >= MAP_SPAN_MIN_FILE)
+                f->base.span = MAP_SPAN;
         } else if (m != MAP_FAILED)
             munmap(m, (size_t)f->st.st_size);
     }
