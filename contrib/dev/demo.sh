@@ -51,7 +51,7 @@ free_port() {
   /usr/bin/python3 -c '
 import random, socket
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for port in random.sample(range(10000, low), min(200, low - 10000)) if low > 10200 else []:
+for port in random.SystemRandom().sample(range(10000, low), 200) if low > 10200 else []:
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
