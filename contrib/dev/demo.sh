@@ -44,25 +44,11 @@ s3t=$root/build/tools/s3torrent
 s3tfs=$root/build/fs/s3torrentfs
 mkdir -p "$state/s3" "$state/mnt" "$state/up"
 
-# free_port: a port free now, below the kernel's ephemeral range: a port the kernel hands out
-# (bind to 0) may go to any outgoing connection before the service binds it, which happened
-# to aria2c while other tests ran ("Address already in use")
+# free_port: the test helpers' free_port (tests/integration/services.py): a port below the
+# kernel's ephemeral range, which no outgoing connection can take before the service binds it
 free_port() {
-  /usr/bin/python3 -c '
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for port in random.SystemRandom().sample(range(10000, low), 200) if low > 10200 else []:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        print(port)
-        break
-else:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])'
+  /usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from services import free_port; print(free_port())' \
+    "$root/tests/integration"
 }
 wait_port() {
   for _ in $(seq 1 300); do

@@ -2,11 +2,10 @@
  * and hashed where the page cache holds it, with no copy into a buffer (v1 create of a 2 GiB
  * file: 0.81 s with pread, 0.79 s mapped; docs/DESIGN.md §4); a stream's pages leave the
  * mapping MAP_SPAN bytes at a time once read, so the resident set stays that much and a chunk
- * per stream. A file
- * truncated under the mapping faults with SIGBUS where it no longer has pages: the guard below
- * maps a page of zeros there and marks the source, and finish() reports the change, an error
- * line and never a crash. Smaller files, a directory's files (source_file_opener), and files
- * opened while all guard slots are taken use pread. */
+ * per stream. A file truncated under the mapping faults with SIGBUS where it no longer has
+ * pages: the guard below maps a page of zeros there and marks the source, and finish() reports
+ * the change, an error line and never a crash. Smaller files, a directory's files
+ * (source_file_opener), and files opened while all guard slots are taken use pread. */
 #include "s3torrent/source.h"
 
 #include <errno.h>
