@@ -4,10 +4,10 @@
 #include "torrents.h"
 
 #include "s3torrent/blocks.h"
+#include "s3torrent/outfile.h"
 #include "s3torrent/prom.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 static const char *const kind_names[FSM_KINDS] = {"data", "torrent"};
 
@@ -123,30 +122,8 @@ int fsmetrics_write(struct fs *fs, const char *path)
         buf_free(&b);
         return e;
     }
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (tmp == NULL) {
-        buf_free(&b);
-        return ENOMEM;
-    }
-    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-    int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        rc = errno;
-    for (size_t off = 0; rc == 0 && off < b.len;) {
-        ssize_t w = write(fd, b.data + off, b.len - off);
-        if (w < 0 && errno != EINTR)
-            rc = errno;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    if (fd >= 0 && close(fd) != 0 && rc == 0)
-        rc = errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = errno;
-    if (rc != 0 && fd >= 0)
-        unlink(tmp);
-    free(tmp);
+    /* never a wait: a FIFO nobody reads would hold the writer, and the unmount behind it */
+    int rc = outfile_write(path, b.data, b.len, OUTFILE_REPLACE | OUTFILE_NONBLOCK, NULL);
     buf_free(&b);
     return rc;
 }

@@ -31,7 +31,8 @@ int fsmetrics_start(struct fs *fs, const char *path, unsigned interval_s);
 /* Writes the file a last time and stops the thread (nothing when not started). */
 void fsmetrics_stop(void);
 
-/* Writes the metrics to path now (a temporary file renamed over it). Returns 0 or an errno. */
+/* Writes the metrics to path now: a temporary file renamed over it, or written into a device, a
+ * FIFO or a symlink (outfile_write). Returns 0 or an errno. */
 int fsmetrics_write(struct fs *fs, const char *path);
 
 #endif

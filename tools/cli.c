@@ -3,6 +3,7 @@
 #include "cache.h"
 #include "s3torrent/cred.h"
 #include "s3torrent/http.h"
+#include "s3torrent/outfile.h"
 #include "s3torrent/util.h"
 
 #include <errno.h>
@@ -90,75 +91,20 @@ void cli_progress_end(struct cli_progress *p)
         fputs("\r\033[K", stderr);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return errno;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int cli_write_output(const char *path, const void *data, size_t len, bool force)
 {
     if (strcmp(path, "-") == 0) {
-        int rc = write_all(STDOUT_FILENO, data, len);
+        int rc = outfile_write_fd(STDOUT_FILENO, data, len);
         if (rc)
             cli_error(rc, "writing the torrent to standard output: %s", strerror(rc));
         return rc;
     }
-    if (!force && access(path, F_OK) == 0) {
-        cli_error(EEXIST, "%s already exists (use --force to overwrite)", path);
-        return EEXIST;
-    }
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (tmp == NULL)
-        return cli_error(ENOMEM, "out of memory");
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp), rc = 0;
-    if (fd < 0) {
-        rc = errno;
-        cli_error(rc, "cannot create %s: %s", path, strerror(rc));
-        free(tmp);
-        return rc;
-    }
-    fchmod(fd, 0644 & ~umask(umask(0)));
-    if ((rc = write_all(fd, data, len)) != 0 || (fsync(fd) != 0 && (rc = errno))) {
-        cli_error(rc, "writing %s: %s", path, strerror(rc));
-        close(fd);
-        goto fail;
-    }
-    close(fd);
-    if (force) {
-        if (rename(tmp, path) != 0) {
-            rc = errno;
-            cli_error(rc, "cannot write %s: %s", path, strerror(rc));
-            goto fail;
-        }
-    } else {
-        /* link() refuses to replace, so a file that appeared meanwhile is kept */
-        if (link(tmp, path) != 0) {
-            rc = errno;
-            if (rc == EEXIST)
-                cli_error(rc, "%s already exists (use --force to overwrite)", path);
-            else
-                cli_error(rc, "cannot write %s: %s", path, strerror(rc));
-            goto fail;
-        }
-        unlink(tmp);
-    }
-    free(tmp);
-    return 0;
-fail:
-    unlink(tmp);
-    free(tmp);
+    err_t err = {0};
+    int rc = outfile_write(path, data, len, OUTFILE_SYNC | (force ? OUTFILE_REPLACE : 0), &err);
+    if (rc == EEXIST)
+        cli_error(rc, "%s (use --force to overwrite)", err.msg);
+    else if (rc)
+        cli_error(rc, "%s", err.msg);
     return rc;
 }
 

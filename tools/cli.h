@@ -40,8 +40,9 @@ void cli_progress_init(struct cli_progress *p, const char *label);
 void cli_progress_cb(void *arg, uint64_t done, uint64_t total);
 void cli_progress_end(struct cli_progress *p);
 
-/* Writes data to path atomically (temporary file, then rename or no-clobber link). "-" writes
- * stdout. Returns 0 or an errno, with a message printed. */
+/* Writes data to path with outfile_write (a file atomically, a device, FIFO or symlink in
+ * place; an existing file only with force). "-" writes stdout. Returns 0 or an errno, with a
+ * message printed. */
 int cli_write_output(const char *path, const void *data, size_t len, bool force);
 
 /* S3 access shared by the subcommands that read objects: the global options, and the client

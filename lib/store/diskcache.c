@@ -5,6 +5,7 @@
 #include "s3torrent/diskcache.h"
 #include "diskcache_file.h"
 #include "s3torrent/lru.h"
+#include "s3torrent/outfile.h"
 #include "s3torrent/util.h"
 
 #include <dirent.h>
@@ -437,20 +438,6 @@ static bool read_all(int fd, uint8_t *p, size_t n, off_t off)
     return true;
 }
 
-static bool write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
-}
-
 /* Whether the open file fd holds exactly ident and len bytes that match its checksum, read into
  * dst. */
 static bool read_block(int fd, const struct buf *ident, uint8_t *dst, size_t len)
@@ -551,11 +538,11 @@ int diskcache_put(struct diskcache *dc, const struct diskcache_id *id, const uin
     if (rc)
         goto out;
     diskcache_header_make(ident.data, ident.len, data, len, head);
-    errno = 0;
     fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || !write_all(fd, head, sizeof(head)) || !write_all(fd, ident.data, ident.len) ||
-        !write_all(fd, data, len)) {
-        rc = errno ? errno : EIO;
+    rc = fd < 0 ? errno : outfile_write_fd(fd, head, sizeof(head));
+    rc = rc ? rc : outfile_write_fd(fd, ident.data, ident.len);
+    rc = rc ? rc : outfile_write_fd(fd, data, len);
+    if (rc) {
         log_msg(dc->log, LOG_WARNING, "disk cache: cannot write a block: %s", strerror(rc));
     }
     if (fd >= 0 && close(fd) != 0 && rc == 0)

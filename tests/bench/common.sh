@@ -4,6 +4,7 @@
 #
 # bench_init VAR...      absolute paths for the binaries named, then cd to the repository root;
 #                        sets ROOT, NPROC, CLK_TCK, AWS, S3RVER, DYNALITE, PY
+#                        and stops (bench_sink) when /dev/null is not the null device
 # bench_need CMD...      exits with "missing: CMD" unless every CMD is runnable
 # calc EXPR              floating-point arithmetic with awk
 # bench_load             prints the load average (LOAD_START) and warns when it is high
@@ -55,6 +56,18 @@ bench_init() {
     PY=/usr/bin/python3 # Debian's python3-libtorrent is only importable by the system python
     S3RVER=$ROOT/node_modules/.bin/s3rver
     DYNALITE=$ROOT/node_modules/.bin/dynalite
+    bench_sink
+}
+
+# bench_sink: every baseline writes what it reads to /dev/null (curl -o, dd of=, cat >). Once it
+# was a regular file on /dev's tmpfs (something had replaced the device), and each of those
+# writes went to memory: curl, dd and every mount's cat paid for a copy into tmpfs and its page
+# allocations, and the ratios between them meant nothing. Refuse to time anything then.
+bench_sink() {
+    [[ -c /dev/null ]] && return 0
+    echo "/dev/null is not the null device ($(stat -c %F /dev/null)): every write to it would be" \
+        "timed as a copy to memory; as root: rm /dev/null && mknod -m 666 /dev/null c 1 3" >&2
+    exit 1
 }
 
 bench_need() {

@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -1007,6 +1008,40 @@ class Metrics(unittest.TestCase):
         # written a last time at unmount: nothing open any more
         self.assertEqual(read_metrics(mfile)["s3torrentfs_open_files"], 0)
         self.assertEqual([f for f in os.listdir(tmp.name) if ".tmp" in f], [])
+        tmp.cleanup()
+
+    def test_metrics_into_a_fifo(self):
+        """metrics_file naming a FIFO: the counters go through it while someone reads it, a write
+        nobody reads is skipped with a warning (the mount never waits for a reader, unmounting
+        included), and the FIFO stays a FIFO; a file renamed over it replaced it."""
+        s3 = S3(buckets=(BUCKET,))
+        tmp = tempfile.TemporaryDirectory()
+        fifo = os.path.join(tmp.name, "metrics.fifo")
+        os.mkfifo(fifo)
+        m = Mount(s3.url, BUCKET, options=[f"metrics_file={fifo}", "metrics_interval=1"])
+        try:
+            rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            got = []
+
+            def written():
+                try:
+                    got.append(os.read(rfd, 1 << 20))
+                except BlockingIOError:
+                    pass
+                return b"\ns3torrentfs_open_files 0\n" in b"".join(got)
+            try:
+                wait_for("the metrics through the FIFO", written, timeout=30)
+            finally:
+                os.close(rfd)
+            # nobody reads it now: the next writes are skipped, and the mount still answers
+            wait_for("a write nobody reads, skipped",
+                     lambda: "metrics: cannot write" in m.output(), timeout=30)
+            self.assertEqual(os.listdir(m.point), [])
+        finally:
+            self.assertEqual(m.stop(), [])  # in time: the last write does not wait either
+            s3.stop()
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+        self.assertEqual(os.listdir(tmp.name), ["metrics.fifo"])
         tmp.cleanup()
 
 

@@ -5,6 +5,7 @@ behaviour on bad input. Run with Debian's /usr/bin/python3 (it has the libtorren
 S3TORRENT names the binary under test."""
 import json
 import os
+import stat
 import subprocess
 import tempfile
 import unittest
@@ -231,6 +232,49 @@ class BadInput(unittest.TestCase):
         self.assertNotEqual(rd(f + ".torrent"), before)
         r = run("create", "-o", "-", f)
         self.assertTrue(r.stdout.startswith(b"d8:announce"))
+        self.assertEqual([n for n in os.listdir(self.dir) if ".tmp." in n], [])
+
+    def test_output_that_is_not_a_file_is_written_into(self):
+        """-o naming a FIFO, a symlink or a character device writes into it, as a shell's `>`
+        does, and leaves it what it was: a new file renamed over the path replaced it (as root,
+        `-o /dev/null --force` left a regular file where the null device was)."""
+        f = os.path.join(self.dir, "a.bin")
+        content(f, 100000)
+        want = run("create", "-o", "-", f).stdout
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+        for force in ((), ("--force",)):
+            rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, so the open does not wait
+            try:
+                run("create", *force, "-o", fifo, f)
+                got = b""
+                while chunk := os.read(rfd, 1 << 16):
+                    got += chunk
+            finally:
+                os.close(rfd)
+            self.assertEqual(got, want, force)
+            self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode), force)
+        # a symlink to a file: refused without --force, then written through and still a link
+        target, link = os.path.join(self.dir, "target.torrent"), os.path.join(self.dir, "link")
+        wr(target, b"old")
+        os.symlink("target.torrent", link)
+        self.one_line_error(run("create", "-o", link, f, check=False),
+                            "already exists (use --force to overwrite)")
+        self.assertEqual(rd(target), b"old")
+        run("create", "--force", "-o", link, f)
+        self.assertTrue(os.path.islink(link))
+        self.assertEqual(rd(target), want)
+        # a dangling symlink makes its target; a directory is refused
+        os.symlink("made.torrent", os.path.join(self.dir, "dangling"))
+        run("create", "-o", os.path.join(self.dir, "dangling"), f)
+        self.assertEqual(rd(os.path.join(self.dir, "made.torrent")), want)
+        self.one_line_error(run("create", "--force", "-o", self.dir, f, check=False),
+                            "is a directory")
+        if os.geteuid() == 0:  # only root makes device nodes: a null device of our own
+            null = os.path.join(self.dir, "null")
+            os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            run("create", "--force", "-o", null, f)
+            self.assertTrue(stat.S_ISCHR(os.lstat(null).st_mode))
         self.assertEqual([n for n in os.listdir(self.dir) if ".tmp." in n], [])
 
     def test_usage_errors(self):
