@@ -159,11 +159,11 @@ rm -f a.torrent
 strace -f -e trace=openat,open,creat -o trace.txt \
     "$S3TORRENT" create --no-date --force -o a.torrent --endpoint-url "$URL" "s3://$BUCKET/$KEY" \
     >/dev/null
-# Every file (a) created, but the torrent and its OUT.tmp.XXXXXX sibling (written, then renamed);
+# Every file (a) created, but the torrent and its OUT.tmp.PID.N sibling (written, then renamed);
 # O_TMPFILE makes an unnamed file without O_CREAT, so it counts too.
 TEMPS=$(grep -E 'O_CREAT|O_TMPFILE|creat\(' trace.txt |
     sed -n 's/^[0-9]* *[a-z]*([^"]*"\([^"]*\)".*/\1/p' |
-    grep -Ev '^a\.torrent(\.tmp\.[A-Za-z0-9]{6})?$' || true)
+    grep -Ev '^a\.torrent(\.tmp\.[0-9]+\.[0-9]+)?$' || true)
 
 echo
 printf '%s MiB object on %s, %s cores, load average %s at start, %s before timing\n' \
