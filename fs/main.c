@@ -356,6 +356,9 @@ int main(int argc, char *argv[])
         fuse_unmount(fuse);
         goto out;
     }
+    /* before the metrics writer starts (libfuse ignores it only later): a metrics_file FIFO
+     * whose reader leaves mid-write is an error to log, not a signal that ends the mount */
+    signal(SIGPIPE, SIG_IGN);
     if ((rc = start_workers(&fs)) != 0) {
         log_msg(&fs.log, LOG_ERR, "cannot start the worker threads: %s", strerror(rc));
         fuse_unmount(fuse);

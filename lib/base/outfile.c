@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,21 +29,43 @@ int outfile_write_fd(int fd, const void *data, size_t len)
     return 0;
 }
 
-/* Writes into what path names, opened as a shell's `>` opens it. */
-static int write_in_place(const char *path, const void *data, size_t len, unsigned flags,
-                          err_t *err)
+/* Writes into what path names, opened as a shell's `>` opens it: made only if stat found
+ * nothing there (a dangling symlink's target: O_EXCL would refuse the link itself), and checked
+ * again once open (fstat), so a symlink turned meanwhile to a directory, a block device or,
+ * without OUTFILE_REPLACE, a file with bytes in it is refused, not truncated. A FIFO opened
+ * without waiting takes all of data or none of it (a reader never gets half). */
+static int write_in_place(const char *path, bool exists, const void *data, size_t len,
+                          unsigned flags, err_t *err)
 {
     int nb = flags & OUTFILE_NONBLOCK ? O_NONBLOCK : 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | nb, 0644);
+    int fd = open(path, O_WRONLY | O_CLOEXEC | nb | (exists ? 0 : O_CREAT), 0644);
     if (fd < 0)
         return err_set(err, errno, "cannot write %s: %s", path, strerror(errno));
-    int rc = outfile_write_fd(fd, data, len);
+    struct stat st;
+    int rc = fstat(fd, &st) != 0 ? errno : 0;
+    if (rc == 0 && S_ISBLK(st.st_mode))
+        rc = err_set(err, EINVAL, "cannot write %s: it names a block device", path);
+    else if (rc == 0 && S_ISREG(st.st_mode) && (exists || st.st_size > 0) &&
+             !(flags & OUTFILE_REPLACE))
+        rc = err_set(err, EEXIST, "%s already exists", path);
+    else if (rc == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0)
+        rc = errno;
+    if (rc == 0 && nb && S_ISFIFO(st.st_mode)) {
+        int cap = fcntl(fd, F_GETPIPE_SZ), queued = 0;
+        if (cap < 0 || ioctl(fd, FIONREAD, &queued) != 0 || (size_t)(cap - queued) < len)
+            rc = err_set(err, EAGAIN, "cannot write %s: its reader has not taken the last write",
+                         path);
+    }
+    if (rc == 0)
+        rc = outfile_write_fd(fd, data, len);
     /* a device or a FIFO has nothing to sync (EINVAL) */
     if (rc == 0 && (flags & OUTFILE_SYNC) && fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
         rc = errno;
     if (close(fd) != 0 && rc == 0)
         rc = errno;
-    return rc ? err_set(err, rc, "writing %s: %s", path, strerror(rc)) : 0;
+    if (rc && err && err->code != rc)
+        err_set(err, rc, "writing %s: %s", path, strerror(rc));
+    return rc;
 }
 
 /* Writes a new temporary file beside path (0644 less the umask: open applies it, where a
@@ -75,7 +98,12 @@ static int write_replacing(const char *path, const void *data, size_t len, unsig
     if (rc) {
         err_set(err, rc, "writing %s: %s", path, strerror(rc));
     } else if (flags & OUTFILE_REPLACE) {
-        if (rename(tmp, path) != 0)
+        /* what the caller saw as a file or nothing, looked at again just before: the window in
+         * which a device could take its place and be replaced is this short */
+        struct stat l;
+        if (lstat(path, &l) == 0 && !S_ISREG(l.st_mode))
+            rc = err_set(err, EBUSY, "cannot write %s: it changed while written", path);
+        else if (rename(tmp, path) != 0)
             rc = err_set(err, errno, "cannot write %s: %s", path, strerror(errno));
     } else if (link(tmp, path) != 0) { /* link() refuses to replace what appeared meanwhile */
         rc = errno == EEXIST ? err_set(err, EEXIST, "%s already exists", path)
@@ -102,13 +130,21 @@ int outfile_write(const char *path, const void *data, size_t len, unsigned flags
     }
     if (S_ISDIR(l.st_mode))
         return err_set(err, EISDIR, "cannot write %s: it is a directory", path);
-    /* a symlink is followed; a dangling one makes its target, as `>` does */
-    bool target = stat(path, &t) == 0;
+    bool target = stat(path, &t) == 0; /* a symlink followed; a dangling one makes its target */
     if (target && S_ISDIR(t.st_mode))
         return err_set(err, EISDIR, "cannot write %s: it names a directory", path);
     if (target && S_ISBLK(t.st_mode))
         return err_set(err, EINVAL, "cannot write %s: it names a block device", path);
-    if (target && S_ISREG(t.st_mode) && !(flags & OUTFILE_REPLACE))
-        return err_set(err, EEXIST, "%s already exists", path);
-    return write_in_place(path, data, len, flags, err);
+    if (target && S_ISREG(t.st_mode)) {
+        /* a symlink to a file: the file it names is replaced whole, the link kept */
+        if (!(flags & OUTFILE_REPLACE))
+            return err_set(err, EEXIST, "%s already exists", path);
+        char *real = realpath(path, NULL);
+        if (real == NULL)
+            return err_set(err, errno, "cannot write %s: %s", path, strerror(errno));
+        int rc = write_replacing(real, data, len, flags, err);
+        free(real);
+        return rc;
+    }
+    return write_in_place(path, target, data, len, flags, err);
 }

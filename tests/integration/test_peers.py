@@ -235,9 +235,10 @@ class BadInput(unittest.TestCase):
         self.assertEqual([n for n in os.listdir(self.dir) if ".tmp." in n], [])
 
     def test_output_that_is_not_a_file_is_written_into(self):
-        """-o naming a FIFO, a symlink or a character device writes into it, as a shell's `>`
-        does, and leaves it what it was: a new file renamed over the path replaced it (as root,
-        `-o /dev/null --force` left a regular file where the null device was)."""
+        """-o naming a FIFO or a character device writes into it, as a shell's `>` does, and
+        leaves it what it was: a new file renamed over the path replaced it (as root,
+        `-o /dev/null --force` left a regular file where the null device was). A symlink is
+        followed, /dev/stdout is standard output."""
         f = os.path.join(self.dir, "a.bin")
         content(f, 100000)
         want = run("create", "-o", "-", f).stdout
@@ -246,7 +247,7 @@ class BadInput(unittest.TestCase):
         for force in ((), ("--force",)):
             rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, so the open does not wait
             try:
-                run("create", *force, "-o", fifo, f)
+                run("create", *force, "-o", fifo, f, timeout=60)
                 got = b""
                 while chunk := os.read(rfd, 1 << 16):
                     got += chunk
@@ -254,7 +255,8 @@ class BadInput(unittest.TestCase):
                 os.close(rfd)
             self.assertEqual(got, want, force)
             self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode), force)
-        # a symlink to a file: refused without --force, then written through and still a link
+        self.assertEqual(run("create", "-o", "/dev/stdout", f, timeout=60).stdout, want)
+        # a symlink to a file: refused without --force, then the file replaced, the link kept
         target, link = os.path.join(self.dir, "target.torrent"), os.path.join(self.dir, "link")
         wr(target, b"old")
         os.symlink("target.torrent", link)
@@ -273,7 +275,7 @@ class BadInput(unittest.TestCase):
         if os.geteuid() == 0:  # only root makes device nodes: a null device of our own
             null = os.path.join(self.dir, "null")
             os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-            run("create", "--force", "-o", null, f)
+            run("create", "--force", "-o", null, f, timeout=60)
             self.assertTrue(stat.S_ISCHR(os.lstat(null).st_mode))
         self.assertEqual([n for n in os.listdir(self.dir) if ".tmp." in n], [])
 

@@ -19,11 +19,12 @@ enum {
 /* Writes the len bytes of data to path, mode 0644 less the umask. A path that does not exist
  * or is a regular file gets a temporary file beside it, then rename() (OUTFILE_REPLACE) or
  * link(), which keeps a file that appeared meanwhile: a reader sees the old bytes or the new,
- * never part. A path that is something else is opened and written in place: a character device
- * (/dev/null, a terminal), a FIFO, a symlink (followed; to a regular file it takes
- * OUTFILE_REPLACE). A rename would replace it, and a rename over /dev/null leaves a regular
- * file in its place. A directory or a block device is refused. Returns 0, or an errno with err
- * set to one line naming path. */
+ * never part. A symlink to a regular file is followed and the file it names replaced the same
+ * way, the link kept. Anything else is opened and written in place, as the shell's `>` does: a
+ * character device (/dev/null, a terminal), a FIFO (with OUTFILE_NONBLOCK, all of data or none,
+ * so a reader never gets half), a dangling symlink (its target made). A rename would replace
+ * it, and a rename over /dev/null leaves a regular file in its place. A directory or a block
+ * device is refused. Returns 0, or an errno with err set to one line naming path. */
 int outfile_write(const char *path, const void *data, size_t len, unsigned flags, err_t *err);
 
 /* Writes all len bytes of data to fd, again after EINTR. Returns 0 or an errno (EIO when a
