@@ -93,7 +93,7 @@ void cli_progress_end(struct cli_progress *p)
 
 int cli_write_output(const char *path, const void *data, size_t len, bool force)
 {
-    if (strcmp(path, "-") == 0 || strcmp(path, "/dev/stdout") == 0) {
+    if (strcmp(path, "-") == 0) {
         int rc = outfile_write_fd(STDOUT_FILENO, data, len);
         if (rc)
             cli_error(rc, "writing the torrent to standard output: %s", strerror(rc));

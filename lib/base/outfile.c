@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,9 +116,31 @@ static int write_replacing(const char *path, const void *data, size_t len, unsig
     return rc;
 }
 
+/* The descriptor a path names as the shell's special files do (/dev/stdout, /dev/stderr,
+ * /dev/fd/N), or -1. */
+static int own_fd(const char *path)
+{
+    if (strcmp(path, "/dev/stdout") == 0)
+        return STDOUT_FILENO;
+    if (strcmp(path, "/dev/stderr") == 0)
+        return STDERR_FILENO;
+    if (strncmp(path, "/dev/fd/", 8) != 0 || path[8] < '0' || path[8] > '9')
+        return -1;
+    char *end;
+    long fd = strtol(path + 8, &end, 10);
+    return *end == '\0' && fd <= INT_MAX ? (int)fd : -1;
+}
+
 int outfile_write(const char *path, const void *data, size_t len, unsigned flags, err_t *err)
 {
     struct stat l, t;
+    int own = own_fd(path);
+    if (own >= 0) {
+        /* written where the descriptor points, as the shell's `>&N`: renaming a file over
+         * what /dev/stdout resolves to would leave the descriptor on the old one */
+        int rc = outfile_write_fd(own, data, len);
+        return rc ? err_set(err, rc, "writing %s: %s", path, strerror(rc)) : 0;
+    }
     if (lstat(path, &l) != 0) {
         if (errno != ENOENT)
             return err_set(err, errno, "cannot write %s: %s", path, strerror(errno));

@@ -238,7 +238,7 @@ class BadInput(unittest.TestCase):
         """-o naming a FIFO or a character device writes into it, as a shell's `>` does, and
         leaves it what it was: a new file renamed over the path replaced it (as root,
         `-o /dev/null --force` left a regular file where the null device was). A symlink is
-        followed, /dev/stdout is standard output."""
+        followed; /dev/stdout and /dev/stderr are those descriptors."""
         f = os.path.join(self.dir, "a.bin")
         content(f, 100000)
         want = run("create", "-o", "-", f).stdout
@@ -256,6 +256,7 @@ class BadInput(unittest.TestCase):
             self.assertEqual(got, want, force)
             self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode), force)
         self.assertEqual(run("create", "-o", "/dev/stdout", f, timeout=60).stdout, want)
+        self.assertEqual(run("create", "-o", "/dev/stderr", f, timeout=60).stderr, want)
         # a symlink to a file: refused without --force, then the file replaced, the link kept
         target, link = os.path.join(self.dir, "target.torrent"), os.path.join(self.dir, "link")
         wr(target, b"old")

@@ -22,9 +22,10 @@ enum {
  * never part. A symlink to a regular file is followed and the file it names replaced the same
  * way, the link kept. Anything else is opened and written in place, as the shell's `>` does: a
  * character device (/dev/null, a terminal), a FIFO (with OUTFILE_NONBLOCK, all of data or none,
- * so a reader never gets half), a dangling symlink (its target made). A rename would replace
- * it, and a rename over /dev/null leaves a regular file in its place. A directory or a block
- * device is refused. Returns 0, or an errno with err set to one line naming path. */
+ * so a reader never gets half), a dangling symlink (its target made); /dev/stdout, /dev/stderr
+ * and /dev/fd/N are that descriptor, written as it is. A rename would replace it, and a
+ * rename over /dev/null leaves a regular file in its place. A directory or a block device is
+ * refused. Returns 0, or an errno with err set to one line naming path. */
 int outfile_write(const char *path, const void *data, size_t len, unsigned flags, err_t *err);
 
 /* Writes all len bytes of data to fd, again after EINTR. Returns 0 or an errno (EIO when a
