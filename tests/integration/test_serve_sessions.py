@@ -28,7 +28,8 @@ import urllib.parse
 
 import libtorrent as lt
 
-from services import S3, aws_env, content, free_port, sha256_file, wait_for
+from services import (S3, aws_env, content, free_port, libtorrent_download, sha256_file,
+                      wait_for)
 from test_serve import S3T, Server, download_aria2c, metric_of, quote_key
 from test_serve_clients import Qbt
 
@@ -118,19 +119,8 @@ class Sessions(unittest.TestCase):
     def libtorrent(self, body):
         ti = lt.torrent_info(lt.bdecode(body))
         save = tempfile.mkdtemp(dir=S["tmp"].name)
-        ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                          "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
-                          "alert_mask": lt.alert_category.error})
-        atp = lt.add_torrent_params()
-        atp.ti = ti
-        atp.save_path = save
-        h = ses.add_torrent(atp)
-        deadline = time.monotonic() + TIMEOUT
-        while not h.status().is_seeding and time.monotonic() < deadline:
-            ses.wait_for_alert(200)
-            for a in ses.pop_alerts():
-                self.assertNotIsInstance(a, lt.torrent_error_alert, a.message())
-        self.assertTrue(h.status().is_seeding, "libtorrent did not complete from the web seed")
+        st = libtorrent_download(ti, save, TIMEOUT, check_errors=True)
+        self.assertTrue(st.is_seeding, "libtorrent did not complete from the web seed")
         self.assert_files(os.path.join(save, ti.name()))
 
     def aria2c(self, body):
