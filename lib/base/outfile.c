@@ -156,8 +156,6 @@ int outfile_write(const char *path, const void *data, size_t len, unsigned flags
     bool target = stat(path, &t) == 0; /* a symlink followed; a dangling one makes its target */
     if (target && S_ISDIR(t.st_mode))
         return err_set(err, EISDIR, "cannot write %s: it names a directory", path);
-    if (target && S_ISBLK(t.st_mode))
-        return err_set(err, EINVAL, "cannot write %s: it names a block device", path);
     if (target && S_ISREG(t.st_mode)) {
         /* a symlink to a file: the file it names is replaced whole, the link kept */
         if (!(flags & OUTFILE_REPLACE))
@@ -169,5 +167,6 @@ int outfile_write(const char *path, const void *data, size_t len, unsigned flags
         free(real);
         return rc;
     }
+    /* a block device is refused by the check once open, no O_TRUNC before it */
     return write_in_place(path, target, data, len, flags, err);
 }

@@ -542,9 +542,8 @@ int diskcache_put(struct diskcache *dc, const struct diskcache_id *id, const uin
     rc = fd < 0 ? errno : outfile_write_fd(fd, head, sizeof(head));
     rc = rc ? rc : outfile_write_fd(fd, ident.data, ident.len);
     rc = rc ? rc : outfile_write_fd(fd, data, len);
-    if (rc) {
+    if (rc)
         log_msg(dc->log, LOG_WARNING, "disk cache: cannot write a block: %s", strerror(rc));
-    }
     if (fd >= 0 && close(fd) != 0 && rc == 0)
         rc = errno;
     pthread_mutex_lock(&dc->lock);
